@@ -1,0 +1,186 @@
+"""Admin for organizations, billing entities, API keys and the API request log."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from billing.admin_base import ActionReport, OrganizationAdmin, staff_organizations
+from billing.models import ApiKey, ApiRequestLog, BillingEntity, Membership, Organization
+from billing.services import (
+    SHARED_SETTINGS,
+    api_key_create,
+    api_key_revoke,
+    api_key_rotate,
+    organization_create,
+)
+
+admin.site.site_header = "Billing back office"
+admin.site.site_title = "Billing back office"
+admin.site.index_title = "Finance dashboard"
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+class BillingEntityInline(admin.StackedInline):
+    model = BillingEntity
+    extra = 0
+    fields = ("code", "name", "is_default", "default_currency", "timezone", "document_locale")
+    readonly_fields = ("code", "is_default")
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(Organization)
+class OrganizationModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "default_currency", "timezone", "document_numbering", "created_at")
+    search_fields = ("name", "legal_name", "email")
+    inlines = (BillingEntityInline, MembershipInline)
+    readonly_fields = ("id", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "id", "default_currency", "timezone", "document_locale")}),
+        (
+            "Legal identity",
+            {
+                "fields": (
+                    "legal_name", "legal_number", "tax_identification_number", "email",
+                    "address_line1", "address_line2", "zipcode", "city", "state", "country",
+                )
+            },
+        ),
+        (
+            "Invoicing",
+            {
+                "fields": (
+                    "document_numbering", "document_number_prefix", "net_payment_term",
+                    "invoice_grace_period", "finalize_zero_amount_invoice", "invoice_footer",
+                    "max_wallets",
+                )
+            },
+        ),
+        ("Timestamps", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return staff_organizations(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: ModelForm, change: bool):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new organization always comes with its default billing entity (spec §2.2).
+        created = organization_create(
+            name=obj.name,
+            **{f: getattr(obj, f) for f in SHARED_SETTINGS if f != "name"},
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+        return None
+
+
+@admin.register(BillingEntity)
+class BillingEntityAdmin(OrganizationAdmin):
+    list_display = ("name", "code", "organization", "is_default", "default_currency",
+                    "document_numbering")  # fmt: skip
+    list_filter = ("is_default", "document_numbering", "default_currency")
+    search_fields = ("name", "code", "legal_name")
+    list_select_related = ("organization",)
+    readonly_fields = ("id", "is_default", "invoices_sequence", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: BillingEntity | None = None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields += ["code", "organization"]  # code is immutable (spec §2.2)
+        return fields
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(OrganizationAdmin):
+    list_display = ("__str__", "organization", "state", "expires_at", "last_used_at", "created_at")
+    list_filter = ("organization",)
+    search_fields = ("name", "prefix")
+    list_select_related = ("organization",)
+    fields = ("organization", "name", "permissions", "prefix", "expires_at", "revoked_at",
+              "last_used_at", "rotated_to")  # fmt: skip
+    readonly_fields = ("prefix", "expires_at", "revoked_at", "last_used_at", "rotated_to")
+    actions = ("rotate_now", "rotate_in_24h", "revoke")
+
+    @admin.display(description="State")
+    def state(self, api_key: ApiKey) -> str:
+        now = timezone.now()
+        if api_key.revoked_at:
+            return "revoked"
+        if api_key.expires_at and api_key.expires_at <= now:
+            return "expired"
+        if api_key.expires_at:
+            return f"expires {api_key.expires_at:%Y-%m-%d %H:%M} UTC"
+        return "active"
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool):
+        if change:
+            return super().save_model(request, obj, form, change)
+        api_key, raw = api_key_create(
+            organization=obj.organization, name=obj.name, permissions=obj.permissions
+        )
+        obj.pk = api_key.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+        self.message_user(
+            request, f"New API key — copy it now, it is not shown again: {raw}", messages.WARNING
+        )
+        return None
+
+    def _rotate(self, request: HttpRequest, queryset: QuerySet, expires_in: str) -> None:
+        report = ActionReport(self, request, "rotated")
+        now = timezone.now()
+        for api_key in queryset:
+            result = report.attempt(
+                api_key, api_key_rotate, api_key=api_key, now=now, expires_in=expires_in
+            )
+            if result is not None:
+                self.message_user(
+                    request,
+                    f"{api_key.name or api_key.prefix}: new key (shown once): {result[1]}",
+                    messages.WARNING,
+                )
+        report.send()
+
+    @admin.action(description="Rotate selected keys now", permissions=["change"])
+    def rotate_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._rotate(request, queryset, "now")
+
+    @admin.action(description="Rotate selected keys (old key valid 24 h)", permissions=["change"])
+    def rotate_in_24h(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._rotate(request, queryset, "24h")
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        report, now = ActionReport(self, request, "revoked"), timezone.now()
+        for api_key in queryset:
+            report.attempt(api_key, api_key_revoke, api_key=api_key, now=now)
+        report.send()
+
+
+@admin.register(ApiRequestLog)
+class ApiRequestLogAdmin(OrganizationAdmin):
+    list_display = ("created_at", "method", "path", "status", "duration_ms", "key_name",
+                    "organization")  # fmt: skip
+    list_filter = ("method", "status", "organization")
+    search_fields = ("path", "request_id", "key_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("organization",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

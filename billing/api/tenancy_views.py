@@ -1,0 +1,81 @@
+"""`/organizations` and `/billing_entities` (spec §2)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.api.serializers import (
+    BillingEntityInput,
+    BillingEntitySerializer,
+    OrganizationInput,
+    OrganizationSerializer,
+)
+from billing.api.views import LagoAPIView, OrganizationViewSet, parse
+from billing.models import BillingEntity
+from billing.services import billing_entity_create, billing_entity_update, organization_update
+
+
+def _wrapped(
+    name: str, serializer: type[serializers.Serializer], root: str
+) -> serializers.Serializer:
+    return inline_serializer(name=name, fields={root: serializer()})
+
+
+class OrganizationView(LagoAPIView):
+    """The API key's own organization."""
+
+    permission_resource = "organization"
+    root_key = "organization"
+
+    @extend_schema(
+        responses=_wrapped("OrganizationResponse", OrganizationSerializer, "organization")
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"organization": OrganizationSerializer(self.organization).data})
+
+    @extend_schema(
+        request=_wrapped("OrganizationUpdate", OrganizationInput, "organization"),
+        responses=_wrapped("Organization", OrganizationSerializer, "organization"),
+    )
+    def put(self, request: Request) -> Response:
+        values = parse(OrganizationInput, request.data, root="organization")
+        organization = organization_update(organization=self.organization, values=values)
+        return Response({"organization": OrganizationSerializer(organization).data})
+
+
+class BillingEntityViewSet(OrganizationViewSet):
+    """Billing entities by code; they cannot be deleted through the API (spec §2.2)."""
+
+    queryset = BillingEntity.objects.order_by("-is_default", "created_at", "id")
+    serializer_class = BillingEntitySerializer
+    lookup_field = "code"
+    root_key, root_key_plural = "billing_entity", "billing_entities"
+    permission_resource = "billing_entity"
+
+    @extend_schema(
+        request=_wrapped("BillingEntityCreate", BillingEntityInput, "billing_entity"),
+        responses={
+            201: _wrapped("BillingEntityResponse", BillingEntitySerializer, "billing_entity")
+        },
+    )
+    def create(self, request: Request) -> Response:
+        values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
+        values.pop("tax_codes", None)  # taxes attach once the catalog's Tax exists
+        entity = billing_entity_create(
+            organization=self.organization, code=values.pop("code", ""), **values
+        )
+        return self.respond(entity, status=201)
+
+    @extend_schema(
+        request=_wrapped("BillingEntityUpdate", BillingEntityInput, "billing_entity"),
+        responses=_wrapped("BillingEntity", BillingEntitySerializer, "billing_entity"),
+    )
+    def update(self, request: Request, code: str) -> Response:
+        entity = self.get_object()
+        values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
+        values.pop("code", None)  # immutable
+        values.pop("tax_codes", None)
+        return self.respond(billing_entity_update(billing_entity=entity, values=values))

@@ -1,0 +1,62 @@
+"""The beat schedule of spec §27, kept in django-celery-beat's tables.
+
+Each app appends its jobs here as they are built; `sync_beat_schedule` (run after every
+`migrate`) creates or updates the matching PeriodicTask rows, so the schedule stays editable in
+the admin while a fresh database gets the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    minute: str = "*"
+    hour: str = "*"
+    description: str = ""
+
+
+SCHEDULES: list[Schedule] = [
+    Schedule(
+        name="Purge idempotency records",
+        task="billing.tasks.purge_idempotency_records_task",
+        minute="40",
+        description="Idempotency-Key answers are replayed for 24 h.",
+    ),
+    Schedule(
+        name="Purge API request logs",
+        task="billing.tasks.purge_api_request_logs_task",
+        minute="0",
+        hour="1",
+        description="spec §27: daily 01:00 log cleanup.",
+    ),
+]
+
+
+def sync_beat_schedule() -> int:
+    """Creates the missing PeriodicTask rows; existing ones keep their admin edits."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    created = 0
+    for schedule in SCHEDULES:
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=schedule.minute,
+            hour=schedule.hour,
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone="UTC",
+        )
+        _, was_created = PeriodicTask.objects.get_or_create(
+            name=schedule.name,
+            defaults={
+                "task": schedule.task,
+                "crontab": crontab,
+                "description": schedule.description,
+            },
+        )
+        created += was_created
+    return created

@@ -1,0 +1,271 @@
+"""Writes of the tenancy core: organizations, billing entities, API keys, memberships."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+
+from billing.errors import Invalid, NotAllowed
+from billing.models import (
+    ApiKey,
+    BillingEntity,
+    DocumentLocale,
+    Membership,
+    Organization,
+    Role,
+    hash_api_key,
+)
+from billing.money import CURRENCIES
+
+# Fields a billing entity and its organization share (spec §2.1: org fields mirror the default BE).
+SHARED_SETTINGS = (
+    "name", "default_currency", "timezone", "document_locale", "country", "address_line1",
+    "address_line2", "city", "state", "zipcode", "email", "legal_name", "legal_number",
+    "tax_identification_number", "net_payment_term", "invoice_grace_period", "invoice_footer",
+    "document_number_prefix", "finalize_zero_amount_invoice", "email_settings",
+)  # fmt: skip
+EMAIL_SETTINGS = {"invoice.finalized", "credit_note.created", "payment_receipt.created"}
+ROTATION_DELAYS = {"now": 0, "1h": 1, "24h": 24, "48h": 48, "7d": 168}  # spec §1.5, hours
+
+
+def validate_settings(values: dict) -> dict[str, list[str]]:
+    """Lago's codes for the shared billing settings; empty when valid."""
+    errors: dict[str, list[str]] = {}
+    if "default_currency" in values and values["default_currency"] not in CURRENCIES:
+        errors["default_currency"] = ["value_is_invalid"]
+    if "timezone" in values:
+        try:
+            ZoneInfo(values["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timezone"] = ["invalid_timezone"]
+    if "document_locale" in values and values["document_locale"] not in DocumentLocale.values:
+        errors["document_locale"] = ["invalid_value"]
+    prefix = values.get("document_number_prefix")
+    if prefix is not None and not 1 <= len(prefix) <= 10:
+        errors["document_number_prefix"] = ["value_is_invalid"]
+    for field in ("net_payment_term", "invoice_grace_period"):
+        if field in values and (values[field] is None or int(values[field]) < 0):
+            errors[field] = ["value_is_invalid"]
+    if "email_settings" in values and not set(values["email_settings"] or []) <= EMAIL_SETTINGS:
+        errors["email_settings"] = ["invalid_email_settings"]
+    return errors
+
+
+def _default_prefix(name: str, lago_id: str) -> str:
+    # spec §2.2: first 3 letters of the name + "-" + last 4 chars of the id, upper-cased
+    letters = "".join(ch for ch in name if ch.isalnum())[:3] or "INV"
+    return f"{letters}-{lago_id.replace('-', '')[-4:]}".upper()
+
+
+def _assign(obj: object, values: dict, fields: tuple[str, ...]) -> list[str]:
+    changed = []
+    for field in fields:
+        if field in values and values[field] is not None:
+            value = values[field]
+            if field == "document_number_prefix":
+                value = value.upper()
+            setattr(obj, field, value)
+            changed.append(field)
+    return changed
+
+
+@transaction.atomic
+def organization_create(*, name: str, **values: object) -> Organization:
+    """A tenant with its default billing entity (spec §2.2: an org has at least one)."""
+    errors = validate_settings(values)
+    if Organization.objects.filter(name=name).exists():
+        errors["name"] = ["value_already_exist"]
+    if errors:
+        raise Invalid(errors)
+    organization = Organization(name=name, webhook_secret=secrets.token_hex(32))
+    _assign(organization, values, SHARED_SETTINGS)
+    if not organization.document_number_prefix:
+        organization.document_number_prefix = _default_prefix(name, str(organization.id))
+    organization.save()
+    billing_entity_create(
+        organization=organization,
+        code=str(values.get("billing_entity_code") or "default"),
+        is_default=True,
+        **{f: getattr(organization, f) for f in SHARED_SETTINGS},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, values: dict) -> Organization:
+    """PUT /organizations: updates the organization and mirrors it on its default entity."""
+    errors = validate_settings(values)
+    numbering = values.get("document_numbering")
+    if numbering is not None and numbering not in Organization.DocumentNumbering.values:
+        errors["document_numbering"] = ["value_is_invalid"]
+    if errors:
+        raise Invalid(errors)
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    changed = _assign(organization, values, (*SHARED_SETTINGS, "document_numbering"))
+    if changed:
+        organization.save(update_fields=[*changed, "updated_at"])
+    entity = organization.default_billing_entity()
+    if entity is not None:
+        mirrored = {f: values[f] for f in SHARED_SETTINGS if f in values and f != "name"}
+        if numbering is not None:
+            mirrored["document_numbering"] = (
+                "per_billing_entity" if numbering == "per_organization" else numbering
+            )
+        billing_entity_update(billing_entity=entity, values=mirrored)
+    return organization
+
+
+@transaction.atomic
+def billing_entity_create(
+    *, organization: Organization, code: str, is_default: bool | None = None, **values: object
+) -> BillingEntity:
+    """A legal issuer of invoices; the first one of an organization is the default."""
+    errors = validate_settings(values)
+    if not code:
+        errors["code"] = ["value_is_mandatory"]
+    if not values.get("name"):
+        errors["name"] = ["value_is_mandatory"]
+    numbering = values.get("document_numbering")
+    if numbering is not None and numbering not in BillingEntity.DocumentNumbering.values:
+        errors["document_numbering"] = ["value_is_invalid"]
+    if BillingEntity.objects.filter(organization=organization, code=code).exists():
+        errors["code"] = ["value_already_exist"]
+    if errors:
+        raise Invalid(errors)
+    if is_default is None:
+        is_default = not organization.billing_entities.exists()
+    entity = BillingEntity(organization=organization, code=code, is_default=is_default)
+    for field in ("default_currency", "timezone", "document_locale"):
+        setattr(entity, field, getattr(organization, field))
+    _assign(entity, values, (*SHARED_SETTINGS, *_ENTITY_ONLY))
+    if not entity.document_number_prefix:
+        entity.document_number_prefix = _default_prefix(entity.name, str(entity.id))
+    try:
+        with transaction.atomic():
+            entity.save()
+    except IntegrityError as exc:  # a concurrent create with the same code
+        raise Invalid({"code": ["value_already_exist"]}) from exc
+    return entity
+
+
+_ENTITY_ONLY = (
+    "document_numbering", "subscription_invoice_issuing_date_anchor",
+    "subscription_invoice_issuing_date_adjustment", "phone", "eu_tax_management",
+)  # fmt: skip
+
+
+@transaction.atomic
+def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> BillingEntity:
+    """PUT /billing_entities/{code}; the code is immutable (spec §2.2)."""
+    errors = validate_settings(values)
+    numbering = values.get("document_numbering")
+    if numbering is not None and numbering not in BillingEntity.DocumentNumbering.values:
+        errors["document_numbering"] = ["value_is_invalid"]
+    for field, choices in (
+        ("subscription_invoice_issuing_date_anchor", BillingEntity.IssuingDateAnchor.values),
+        (
+            "subscription_invoice_issuing_date_adjustment",
+            BillingEntity.IssuingDateAdjustment.values,
+        ),
+    ):
+        if values.get(field) is not None and values[field] not in choices.values:
+            errors[field] = ["value_is_invalid"]
+    if errors:
+        raise Invalid(errors)
+    entity = BillingEntity.objects.select_for_update().get(pk=billing_entity.pk)
+    changed = _assign(entity, values, (*SHARED_SETTINGS, *_ENTITY_ONLY))
+    if changed:
+        entity.save(update_fields=[*changed, "updated_at"])
+    return entity
+
+
+@transaction.atomic
+def api_key_create(
+    *, organization: Organization, name: str = "", permissions: dict | None = None
+) -> tuple[ApiKey, str]:
+    """A new key; the raw value is returned once and only its hash is stored."""
+    raw = ApiKey.generate()
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        key_hash=hash_api_key(raw),
+        prefix=raw[:9],
+        permissions=permissions,
+    )
+    return api_key, raw
+
+
+@transaction.atomic
+def api_key_rotate(
+    *, api_key: ApiKey, now: datetime, expires_in: str = "now", name: str | None = None
+) -> tuple[ApiKey, str]:
+    """A successor key; the old one stays valid until the chosen delay passes (spec §1.5)."""
+    if expires_in not in ROTATION_DELAYS:
+        raise Invalid({"expires_in": ["value_is_invalid"]})
+    old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
+        raise NotAllowed("api_key_not_active")
+    new, raw = api_key_create(
+        organization=old.organization,
+        name=old.name if name is None else name,
+        permissions=old.permissions,
+    )
+    old.expires_at = now + timedelta(hours=ROTATION_DELAYS[expires_in])
+    old.rotated_to = new
+    old.save(update_fields=["expires_at", "rotated_to", "updated_at"])
+    return new, raw
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, now: datetime) -> ApiKey:
+    """Revokes a key at once; the last usable key of an organization cannot go (spec §1.5)."""
+    key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    others = (
+        ApiKey.objects.select_for_update()
+        .usable(now)
+        .filter(organization_id=key.organization_id)
+        .exclude(pk=key.pk)
+    )
+    if not others.exists():
+        raise NotAllowed("last_api_key")
+    key.revoked_at = now
+    key.save(update_fields=["revoked_at", "updated_at"])
+    return key
+
+
+ROLE_GROUPS = {
+    Role.ADMIN: "Organization admins",
+    Role.MANAGER: "Organization managers",
+    Role.FINANCE: "Finance",
+}
+
+
+@transaction.atomic
+def membership_set(*, organization: Organization, user, role: str) -> Membership:
+    """Gives a staff user a role in an organization; the role's Django group follows."""
+    if role not in Role.values:
+        raise Invalid({"role": ["value_is_invalid"]})
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    sync_user_groups(user)
+    return membership
+
+
+def sync_user_groups(user) -> None:
+    """A user's role groups are exactly those of their memberships."""
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    wanted = {ROLE_GROUPS[Role(role)] for role in roles}
+    managed = set(ROLE_GROUPS.values())
+    for group in Group.objects.filter(name__in=managed):
+        if group.name in wanted:
+            user.groups.add(group)
+        else:
+            user.groups.remove(group)

@@ -1,0 +1,46 @@
+"""Root URLs. Other apps' URL modules are included by dotted string (apps import only left)."""
+
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.defaults import page_not_found, server_error
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from billing.api.errors import api_not_found, json_server_error
+from billing.api.health import health
+
+# Each app contributes `<app>/api/urls.py` once it has an API.
+API_URLCONFS = [
+    f"{app}.api.urls"
+    for app in ("billing", "plans", "customers", "wallets", "invoicing", "integrations")
+    if find_spec(f"{app}.api") and find_spec(f"{app}.api.urls")
+]
+
+_PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/v1/openapi.json", SpectacularJSONAPIView.as_view(**_PUBLIC), name="openapi-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="openapi-schema", **_PUBLIC),
+        name="api-docs",
+    ),
+    *[path("api/v1/", include(urlconf)) for urlconf in API_URLCONFS],
+    re_path(r"^api/", api_not_found),
+    path("admin/", admin.site.urls),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return json_server_error(request)
+    return server_error(request)
