@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,15 +12,9 @@ from billing.api.serializers import (
     OrganizationInput,
     OrganizationSerializer,
 )
-from billing.api.views import LagoAPIView, OrganizationViewSet, parse
+from billing.api.views import LagoAPIView, OrganizationViewSet, parse, wrapped_schema
 from billing.models import BillingEntity
 from billing.services import billing_entity_create, billing_entity_update, organization_update
-
-
-def _wrapped(
-    name: str, serializer: type[serializers.Serializer], root: str
-) -> serializers.Serializer:
-    return inline_serializer(name=name, fields={root: serializer()})
 
 
 class OrganizationView(LagoAPIView):
@@ -31,14 +24,14 @@ class OrganizationView(LagoAPIView):
     root_key = "organization"
 
     @extend_schema(
-        responses=_wrapped("OrganizationResponse", OrganizationSerializer, "organization")
+        responses=wrapped_schema("OrganizationResponse", OrganizationSerializer, "organization")
     )
     def get(self, request: Request) -> Response:
         return Response({"organization": OrganizationSerializer(self.organization).data})
 
     @extend_schema(
-        request=_wrapped("OrganizationUpdate", OrganizationInput, "organization"),
-        responses=_wrapped("Organization", OrganizationSerializer, "organization"),
+        request=wrapped_schema("OrganizationUpdate", OrganizationInput, "organization"),
+        responses=wrapped_schema("OrganizationResponse", OrganizationSerializer, "organization"),
     )
     def put(self, request: Request) -> Response:
         values = parse(OrganizationInput, request.data, root="organization")
@@ -56,9 +49,9 @@ class BillingEntityViewSet(OrganizationViewSet):
     permission_resource = "billing_entity"
 
     @extend_schema(
-        request=_wrapped("BillingEntityCreate", BillingEntityInput, "billing_entity"),
+        request=wrapped_schema("BillingEntityCreate", BillingEntityInput, "billing_entity"),
         responses={
-            201: _wrapped("BillingEntityResponse", BillingEntitySerializer, "billing_entity")
+            201: wrapped_schema("BillingEntityResponse", BillingEntitySerializer, "billing_entity")
         },
     )
     def create(self, request: Request) -> Response:
@@ -70,8 +63,10 @@ class BillingEntityViewSet(OrganizationViewSet):
         return self.respond(entity, status=201)
 
     @extend_schema(
-        request=_wrapped("BillingEntityUpdate", BillingEntityInput, "billing_entity"),
-        responses=_wrapped("BillingEntity", BillingEntitySerializer, "billing_entity"),
+        request=wrapped_schema("BillingEntityUpdate", BillingEntityInput, "billing_entity"),
+        responses=wrapped_schema(
+            "BillingEntityResponse", BillingEntitySerializer, "billing_entity"
+        ),
     )
     def update(self, request: Request, code: str) -> Response:
         entity = self.get_object()

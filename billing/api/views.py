@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from functools import cache
 
 from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +18,14 @@ from rest_framework.viewsets import GenericViewSet
 
 from billing.errors import BadRequest, Invalid, NotFound
 from billing.models import IdempotencyRecord, Organization
+
+
+@cache
+def wrapped_schema(
+    name: str, serializer_class: type[serializers.Serializer], root: str
+) -> serializers.Serializer:
+    """OpenAPI shape of a Lago body `{root: {...}}`; built once per name (schema components)."""
+    return inline_serializer(name=name, fields={root: serializer_class()})
 
 
 class _Replay(Exception):
