@@ -35,6 +35,13 @@ class OrganizationQuerySet(models.QuerySet):
         return self.filter(organization=organization)
 
 
+class SoftDeleteQuerySet(OrganizationQuerySet):
+    """Rows soft-deleted by Lago's rules keep their history but leave every listing."""
+
+    def alive(self) -> Self:
+        return self.filter(deleted_at__isnull=True)
+
+
 class DocumentLocale(models.TextChoices):
     EN = "en", "English"
     FR = "fr", "Français"
