@@ -17,6 +17,6 @@ def taxes_from_codes(
     if not codes:
         return []
     found = {t.code: t for t in Tax.objects.for_organization(organization).filter(code__in=codes)}
-    if missing := [code for code in codes if code not in found]:
+    if any(code not in found for code in codes):
         raise Invalid({field: ["tax_not_found"]})
     return [found[code] for code in codes]
