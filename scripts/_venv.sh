@@ -15,9 +15,14 @@ stamp=".venv/.installed-${extras:-app}"
 digest="$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
   echo "==> installing dependencies ($spec, pinned by requirements.lock)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -c requirements.lock -e "$spec" >&2
+  log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check \
+           -c requirements.lock -e "$spec"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "error: dependency installation failed (full log: $log)" >&2
+    exit 1
+  fi
   echo "$digest" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
