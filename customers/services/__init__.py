@@ -1,0 +1,1 @@
+"""Customer and subscription writes, one module per part."""
