@@ -5,6 +5,7 @@ import datetime as dt
 import factory
 
 from customers.models import Customer, Subscription
+from tests.plans.factories import PlanFactory
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -25,6 +26,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(
         CustomerFactory, organization=factory.SelfAttribute("..organization")
     )
+    plan = factory.SubFactory(PlanFactory, organization=factory.SelfAttribute("..organization"))
     external_id = factory.Sequence(lambda n: f"sub_{n:04d}")
     status = "active"
     billing_time = "calendar"
