@@ -1,0 +1,392 @@
+"""Invoices, fees, applied taxes and credits (spec §12, §13, §14.2, §15.3): data + invariants."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import OrganizationQuerySet, TimeStampedModel
+
+MONEY = {"max_digits": 40, "decimal_places": 15}  # spec §28: precise amounts numeric(40,15)
+SHARE = {"max_digits": 30, "decimal_places": 5}  # coupon / credit-note shares numeric(30,5)
+
+
+class Invoice(TimeStampedModel):
+    """A bill sent to a customer (spec §12.1)."""
+
+    class InvoiceType(models.TextChoices):
+        SUBSCRIPTION = "subscription", _("Subscription")
+        ADD_ON = "add_on", _("Add-on")
+        ONE_OFF = "one_off", _("One-off")
+        CREDIT = "credit", _("Credit")
+        PROGRESSIVE_BILLING = "progressive_billing", _("Progressive billing")
+        ADVANCE_CHARGES = "advance_charges", _("Advance charges")
+
+    class Status(models.TextChoices):
+        GENERATING = "generating", _("Generating")
+        DRAFT = "draft", _("Draft")
+        FINALIZED = "finalized", _("Finalized")
+        VOIDED = "voided", _("Voided")
+        FAILED = "failed", _("Failed")
+        PENDING = "pending", _("Pending")
+        CLOSED = "closed", _("Closed")  # zero-amount invoice skipped by the setting (§12.6)
+        DELETED = "deleted", _("Deleted")  # a deleted draft keeps its row: never re-billed
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    billing_entity = models.ForeignKey(
+        "billing.BillingEntity", models.PROTECT, related_name="invoices"
+    )
+    customer = models.ForeignKey("customers.Customer", models.PROTECT, related_name="invoices")
+    invoice_type = models.CharField(max_length=24, choices=InvoiceType.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    number = models.CharField(max_length=64, blank=True, default="")
+    # per customer (and billing entity) sequence, and per billing entity sequence (spec §2.3)
+    sequential_id = models.PositiveIntegerField(null=True, blank=True)
+    billing_entity_sequential_id = models.PositiveIntegerField(null=True, blank=True)
+    issuing_date = models.DateField()
+    payment_due_date = models.DateField()
+    net_payment_term = models.PositiveIntegerField(default=0)
+    expected_finalization_date = models.DateField(null=True, blank=True)
+    payment_overdue = models.BooleanField(default=False)
+    payment_dispute_lost_at = models.DateTimeField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    fees_amount_cents = models.BigIntegerField(default=0)
+    coupons_amount_cents = models.BigIntegerField(default=0)
+    credit_notes_amount_cents = models.BigIntegerField(default=0)
+    progressive_billing_credit_amount_cents = models.BigIntegerField(default=0)
+    sub_total_excluding_taxes_amount_cents = models.BigIntegerField(default=0)
+    taxes_amount_cents = models.BigIntegerField(default=0)
+    taxes_rate = models.DecimalField(max_digits=12, decimal_places=5, default=0)
+    sub_total_including_taxes_amount_cents = models.BigIntegerField(default=0)
+    prepaid_credit_amount_cents = models.BigIntegerField(default=0)
+    prepaid_granted_credit_amount_cents = models.BigIntegerField(default=0)
+    prepaid_purchased_credit_amount_cents = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField(default=0)
+    total_paid_amount_cents = models.BigIntegerField(default=0)
+    version_number = models.PositiveSmallIntegerField(default=4)
+    self_billed = models.BooleanField(default=False)
+    ready_to_be_refreshed = models.BooleanField(default=False)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    file = models.FileField(upload_to="invoices/", blank=True, default="")
+    error_details = models.JSONField(default=list, blank=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-issuing_date", "-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "number"],
+                condition=Q(status__in=["finalized", "voided"]),
+                name="invoicing_invoice_number_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "billing_entity", "sequential_id"],
+                condition=Q(sequential_id__isnull=False),
+                name="invoicing_invoice_customer_sequence_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["billing_entity", "billing_entity_sequential_id"],
+                condition=Q(billing_entity_sequential_id__isnull=False),
+                name="invoicing_invoice_entity_sequence_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount_cents__gte=0), name="invoicing_invoice_total_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "issuing_date"]),
+            models.Index(fields=["customer", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Invoice {self.lago_id[:8]}"
+
+
+class InvoicingReason(models.TextChoices):
+    SUBSCRIPTION_STARTING = "subscription_starting", _("Subscription starting")
+    SUBSCRIPTION_PERIODIC = "subscription_periodic", _("Subscription periodic")
+    SUBSCRIPTION_TERMINATING = "subscription_terminating", _("Subscription terminating")
+    SUBSCRIPTION_TRIAL_ENDED = "subscription_trial_ended", _("Trial ended")
+    IN_ADVANCE_CHARGE = "in_advance_charge", _("In-advance charge")
+    IN_ADVANCE_CHARGE_PERIODIC = "in_advance_charge_periodic", _("In-advance charge periodic")
+    PROGRESSIVE_BILLING = "progressive_billing", _("Progressive billing")
+
+
+class InvoiceSubscription(TimeStampedModel):
+    """The boundaries a subscription is billed for on an invoice — the double-billing guard."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="invoice_subscriptions")
+    subscription = models.ForeignKey(
+        "customers.Subscription", models.PROTECT, related_name="invoice_subscriptions"
+    )
+    invoicing_reason = models.CharField(max_length=32, choices=InvoicingReason.choices)
+    from_datetime = models.DateTimeField()
+    to_datetime = models.DateTimeField()
+    charges_from_datetime = models.DateTimeField(null=True, blank=True)
+    charges_to_datetime = models.DateTimeField(null=True, blank=True)
+    timestamp = models.DateTimeField()  # the billing instant
+    recurring = models.BooleanField(default=False)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            # spec §29: one invoice per subscription, period and reason; a re-run or a
+            # concurrent run hits this and bills nothing twice.
+            models.UniqueConstraint(
+                fields=["subscription", "invoicing_reason", "from_datetime", "to_datetime"],
+                condition=~Q(invoicing_reason__in=["in_advance_charge", "progressive_billing"]),
+                name="invoicing_invoicesubscription_period_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "invoicing_reason"],
+                condition=Q(
+                    invoicing_reason__in=["subscription_starting", "subscription_terminating"]
+                ),
+                name="invoicing_invoicesubscription_once_per_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} {self.invoicing_reason} {self.from_datetime:%Y-%m-%d}"
+
+
+class Fee(TimeStampedModel):
+    """One priced line: subscription fee, charge (per filter/group), fixed charge, add-on,
+    commitment true-up or credit (spec §13)."""
+
+    class FeeType(models.TextChoices):
+        CHARGE = "charge", _("Charge")
+        ADD_ON = "add_on", _("Add-on")
+        SUBSCRIPTION = "subscription", _("Subscription")
+        CREDIT = "credit", _("Credit")
+        COMMITMENT = "commitment", _("Commitment")
+        FIXED_CHARGE = "fixed_charge", _("Fixed charge")
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        REFUNDED = "refunded", _("Refunded")
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, null=True, blank=True, related_name="fees")
+    customer = models.ForeignKey("customers.Customer", models.PROTECT, related_name="fees")
+    subscription = models.ForeignKey(
+        "customers.Subscription", models.PROTECT, null=True, blank=True, related_name="fees"
+    )
+    charge = models.ForeignKey(
+        "plans.Charge", models.PROTECT, null=True, blank=True, related_name="fees"
+    )
+    charge_filter = models.ForeignKey(
+        "plans.ChargeFilter", models.PROTECT, null=True, blank=True, related_name="fees"
+    )
+    fixed_charge = models.ForeignKey(
+        "plans.FixedCharge", models.PROTECT, null=True, blank=True, related_name="fees"
+    )
+    add_on = models.ForeignKey(
+        "plans.AddOn", models.PROTECT, null=True, blank=True, related_name="fees"
+    )
+    true_up_parent_fee = models.OneToOneField(
+        "self", models.CASCADE, null=True, blank=True, related_name="true_up_fee"
+    )
+    fee_type = models.CharField(max_length=16, choices=FeeType.choices)
+    amount_cents = models.BigIntegerField(default=0)
+    precise_amount_cents = models.DecimalField(**MONEY, default=0)
+    amount_currency = models.CharField(max_length=3)
+    unit_amount_cents = models.BigIntegerField(default=0)
+    precise_unit_amount = models.DecimalField(max_digits=30, decimal_places=15, default=0)
+    units = models.DecimalField(max_digits=40, decimal_places=15, default=0)
+    total_aggregated_units = models.DecimalField(
+        max_digits=40, decimal_places=15, null=True, blank=True
+    )
+    events_count = models.PositiveIntegerField(default=0)
+    taxes_amount_cents = models.BigIntegerField(default=0)
+    taxes_precise_amount_cents = models.DecimalField(**MONEY, default=0)
+    taxes_rate = models.DecimalField(max_digits=12, decimal_places=5, default=0)
+    precise_coupons_amount_cents = models.DecimalField(**SHARE, default=0)
+    precise_credit_notes_amount_cents = models.DecimalField(**SHARE, default=0)
+    pay_in_advance = models.BooleanField(default=False)
+    invoiceable = models.BooleanField(default=True)
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    pay_in_advance_event_transaction_id = models.CharField(max_length=255, blank=True, default="")
+    invoice_display_name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    amount_details = models.JSONField(default=dict, blank=True)
+    grouped_by = models.JSONField(default=dict, blank=True)
+    properties = models.JSONField(default=dict, blank=True)  # boundaries used to compute it
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            # spec §5.3: pay-in-advance fees are deduplicated on the event's transaction_id
+            models.UniqueConstraint(
+                fields=["charge", "charge_filter", "pay_in_advance_event_transaction_id"],
+                condition=Q(pay_in_advance=True) & ~Q(pay_in_advance_event_transaction_id=""),
+                name="invoicing_fee_in_advance_event_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False) | Q(invoiceable=False) | Q(pay_in_advance=True),
+                name="invoicing_fee_invoiced_unless_in_advance",
+            ),
+        ]
+        indexes = [models.Index(fields=["subscription", "fee_type"])]
+
+    def __str__(self) -> str:
+        return self.invoice_display_name or f"{self.fee_type} fee"
+
+
+class FeeAppliedTax(TimeStampedModel):
+    """A tax applied to one fee (spec §14.2: rounded per fee and tax)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    fee = models.ForeignKey(Fee, models.CASCADE, related_name="applied_taxes")
+    tax = models.ForeignKey("plans.Tax", models.SET_NULL, null=True, blank=True, related_name="+")
+    tax_name = models.CharField(max_length=255)
+    tax_code = models.CharField(max_length=255)
+    tax_rate = models.DecimalField(max_digits=12, decimal_places=5)
+    tax_description = models.TextField(blank=True, default="")
+    amount_cents = models.BigIntegerField(default=0)
+    precise_amount_cents = models.DecimalField(**MONEY, default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fee", "tax_code"], name="invoicing_feeappliedtax_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tax_code} {self.tax_rate}%"
+
+
+class InvoiceAppliedTax(TimeStampedModel):
+    """A tax summed over an invoice's fees (spec §14.2: rounded once per invoice and tax)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="applied_taxes")
+    tax = models.ForeignKey("plans.Tax", models.SET_NULL, null=True, blank=True, related_name="+")
+    tax_name = models.CharField(max_length=255)
+    tax_code = models.CharField(max_length=255)
+    tax_rate = models.DecimalField(max_digits=12, decimal_places=5)
+    tax_description = models.TextField(blank=True, default="")
+    amount_cents = models.BigIntegerField(default=0)
+    fees_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "tax_code"], name="invoicing_invoiceappliedtax_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tax_code} {self.tax_rate}%"
+
+
+class Credit(TimeStampedModel):
+    """A deduction on an invoice: a coupon (before taxes) or a credit note (after taxes)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="credits")
+    applied_coupon = models.ForeignKey(
+        "customers.AppliedCoupon", models.PROTECT, null=True, blank=True, related_name="credits"
+    )
+    progressive_billing_invoice = models.ForeignKey(
+        Invoice, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount_cents = models.BigIntegerField()
+    amount_currency = models.CharField(max_length=3)
+    before_taxes = models.BooleanField(default=True)
+    voided_at = models.DateTimeField(null=True, blank=True)  # coupon usage given back (§12.8)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "applied_coupon"],
+                condition=Q(applied_coupon__isnull=False),
+                name="invoicing_credit_coupon_once_per_invoice",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=0), name="invoicing_credit_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"credit {self.amount_cents} {self.amount_currency}"
+
+
+class InvoiceMetadata(TimeStampedModel):
+    """Free key/value pairs on an invoice (spec §12.12)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="metadata")
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=1024, blank=True, default="")
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        verbose_name_plural = "invoice metadata"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class InvoiceSequence(models.Model):
+    """Locked counter rows for gapless invoice numbers (STYLE §7: never MAX()+1).
+
+    One row per (billing entity) for per-entity numbering, and one per (billing entity,
+    customer) for per-customer numbering.
+    """
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        "customers.Customer", models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    last_value = models.PositiveIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["billing_entity", "customer"],
+                name="invoicing_invoicesequence_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.billing_entity}/{self.customer or '*'}: {self.last_value}"
