@@ -15,4 +15,6 @@ class BillingConfig(AppConfig):
     verbose_name = "Organizations & API"
 
     def ready(self) -> None:
-        post_migrate.connect(_after_migrate, sender=self, dispatch_uid="billing_after_migrate")
+        # Without a sender: role groups must see the permissions of every app, which exist only
+        # once each app's own post_migrate has run; the handler is idempotent.
+        post_migrate.connect(_after_migrate, dispatch_uid="billing_after_migrate")

@@ -33,6 +33,36 @@ SCHEDULES: list[Schedule] = [
         hour="1",
         description="spec §27: daily 01:00 log cleanup.",
     ),
+    Schedule(
+        name="Activate pending subscriptions",
+        task="customers.tasks.subscription_activate_pending_task",
+        minute="*/5",
+        description="spec §27: every 5 min, start due subscriptions and apply due downgrades.",
+    ),
+    Schedule(
+        name="Terminate ended subscriptions",
+        task="customers.tasks.subscription_terminate_ended_task",
+        minute="5",
+        description="spec §27: hourly :05, terminate subscriptions whose ending_at passed.",
+    ),
+    Schedule(
+        name="Subscription trial ends",
+        task="customers.tasks.subscription_end_trials_task",
+        minute="35",
+        description="spec §27: hourly :35, mark ended free trials.",
+    ),
+    Schedule(
+        name="Subscription termination alerts",
+        task="customers.tasks.subscription_termination_alerts_task",
+        minute="50",
+        description="spec §27: hourly :50, alerts 45 and 15 days before ending_at.",
+    ),
+    Schedule(
+        name="Terminate expired coupons",
+        task="plans.tasks.terminate_expired_coupons_task",
+        minute="30",
+        description="spec §27: hourly :30, coupons whose expiration_at passed.",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
+from billing import hooks
 from billing.errors import Invalid, NotAllowed
 from billing.models import (
     ApiKey,
@@ -121,7 +122,12 @@ def organization_update(*, organization: Organization, values: dict) -> Organiza
 
 @transaction.atomic
 def billing_entity_create(
-    *, organization: Organization, code: str, is_default: bool | None = None, **values: object
+    *,
+    organization: Organization,
+    code: str,
+    is_default: bool | None = None,
+    tax_codes: list[str] | None = None,
+    **values: object,
 ) -> BillingEntity:
     """A legal issuer of invoices; the first one of an organization is the default."""
     errors = validate_settings(values)
@@ -149,6 +155,8 @@ def billing_entity_create(
             entity.save()
     except IntegrityError as exc:  # a concurrent create with the same code
         raise Invalid({"code": ["value_already_exist"]}) from exc
+    if tax_codes is not None:
+        hooks.set_billing_entity_taxes(billing_entity=entity, tax_codes=tax_codes)
     return entity
 
 
@@ -159,7 +167,9 @@ _ENTITY_ONLY = (
 
 
 @transaction.atomic
-def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> BillingEntity:
+def billing_entity_update(
+    *, billing_entity: BillingEntity, values: dict, tax_codes: list[str] | None = None
+) -> BillingEntity:
     """PUT /billing_entities/{code}; the code is immutable (spec §2.2)."""
     errors = validate_settings(values)
     numbering = values.get("document_numbering")
@@ -180,6 +190,8 @@ def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> Bil
     changed = _assign(entity, values, (*SHARED_SETTINGS, *_ENTITY_ONLY))
     if changed:
         entity.save(update_fields=[*changed, "updated_at"])
+    if tax_codes is not None:
+        hooks.set_billing_entity_taxes(billing_entity=entity, tax_codes=tax_codes)
     return entity
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing import hooks
 from billing.models import BillingEntity, DocumentLocale, Organization
 
 
@@ -106,7 +107,8 @@ class OrganizationSerializer(_SettingsOutput):
         return []
 
     def get_taxes(self, organization: Organization) -> list[dict]:
-        return []
+        entity = organization.default_billing_entity()
+        return hooks.render_billing_entity_taxes(billing_entity=entity) if entity else []
 
 
 class BillingEntitySerializer(_SettingsOutput):
@@ -120,7 +122,11 @@ class BillingEntitySerializer(_SettingsOutput):
     phone = serializers.SerializerMethodField()
     eu_tax_management = serializers.BooleanField()
     logo_url = serializers.SerializerMethodField()
+    taxes = serializers.SerializerMethodField()
     updated_at = serializers.DateTimeField()
+
+    def get_taxes(self, entity: BillingEntity) -> list[dict]:
+        return hooks.render_billing_entity_taxes(billing_entity=entity)
 
     def get_invoice_footer(self, entity: BillingEntity) -> str | None:
         return entity.invoice_footer or None

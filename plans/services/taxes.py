@@ -1,0 +1,157 @@
+"""Tax writes (spec §14): taxes, and the default taxes of billing entities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from billing.errors import Invalid
+from billing.models import BillingEntity, Organization
+from billing.money import parse_decimal
+from plans.models import BillingEntityTax, Tax
+from plans.services.common import taxes_from_codes
+
+TAX_FIELDS = ("name", "code", "rate", "description", "applied_to_organization")
+_RATE_DIGITS, _RATE_PLACES = 12, 5  # Tax.rate is DECIMAL(12, 5)
+
+
+def _rate(value: object) -> Decimal | None:
+    """A rate in percent (20, "5.5"), or None when it is not a usable number."""
+    try:
+        rate = parse_decimal(value)
+    except ValueError:
+        return None
+    if rate < 0 or -rate.as_tuple().exponent > _RATE_PLACES:
+        return None
+    if rate.adjusted() >= _RATE_DIGITS - _RATE_PLACES:
+        return None
+    return rate
+
+
+def tax_errors(
+    *, organization: Organization, values: dict, instance: Tax | None = None
+) -> dict[str, list[str]]:
+    """Lago's validation codes for a tax with these values; empty when valid."""
+    errors: dict[str, list[str]] = {}
+    if not (values.get("name") or "").strip():
+        errors["name"] = ["value_is_mandatory"]
+    code = (values.get("code") or "").strip()
+    if not code:
+        errors["code"] = ["value_is_mandatory"]
+    else:
+        taken = Tax.objects.for_organization(organization).filter(code=code)
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            errors["code"] = ["value_already_exist"]
+    if values.get("rate") is None or values.get("rate") == "":
+        errors["rate"] = ["value_is_mandatory"]
+    elif _rate(values["rate"]) is None:
+        errors["rate"] = ["value_is_invalid"]
+    return errors
+
+
+def _apply_to_default_entity(tax: Tax) -> None:
+    """`applied_to_organization` (deprecated by Lago) = a default tax of the default entity."""
+    entity = tax.organization.default_billing_entity()
+    if entity is None:
+        return
+    if tax.applied_to_organization:
+        BillingEntityTax.objects.get_or_create(
+            organization=tax.organization, billing_entity=entity, tax=tax
+        )
+    else:
+        BillingEntityTax.objects.filter(billing_entity=entity, tax=tax).delete()
+
+
+def _save(tax: Tax) -> None:
+    try:
+        with transaction.atomic():
+            tax.save()
+    except IntegrityError as exc:  # a concurrent create took the code first
+        raise Invalid({"code": ["value_already_exist"]}) from exc
+
+
+@transaction.atomic
+def tax_create(
+    *,
+    organization: Organization,
+    name: str | None = None,
+    code: str | None = None,
+    rate: Decimal | str | None = None,
+    description: str | None = "",
+    applied_to_organization: bool | None = False,
+) -> Tax:
+    """A new tax rate (spec §14)."""
+    values = {"name": name, "code": code, "rate": rate}
+    errors = tax_errors(organization=organization, values=values)
+    if errors:
+        raise Invalid(errors)
+    tax = Tax(
+        organization=organization,
+        name=name.strip(),
+        code=code.strip(),
+        rate=_rate(rate),
+        description=description or "",
+        applied_to_organization=bool(applied_to_organization),
+    )
+    _save(tax)
+    if tax.applied_to_organization:
+        _apply_to_default_entity(tax)
+    return tax
+
+
+@transaction.atomic
+def tax_update(*, tax: Tax, values: dict) -> Tax:
+    """Only the given fields change; draft and future invoices see the new rate (spec §14)."""
+    tax = Tax.objects.select_for_update().get(pk=tax.pk)
+    merged = {field: getattr(tax, field) for field in TAX_FIELDS}
+    merged.update({k: v for k, v in values.items() if k in TAX_FIELDS})
+    errors = tax_errors(organization=tax.organization, values=merged, instance=tax)
+    if errors:
+        raise Invalid(errors)
+    tax.name, tax.code = merged["name"].strip(), merged["code"].strip()
+    tax.rate = _rate(merged["rate"])
+    tax.description = merged["description"] or ""
+    flag_changed = bool(merged["applied_to_organization"]) != tax.applied_to_organization
+    tax.applied_to_organization = bool(merged["applied_to_organization"])
+    _save(tax)
+    if flag_changed:
+        _apply_to_default_entity(tax)
+    return tax
+
+
+@transaction.atomic
+def tax_destroy(*, tax: Tax) -> Tax:
+    """Deletes the tax and detaches it everywhere (Lago deletes taxes for good)."""
+    tax_id = tax.pk
+    Tax.objects.filter(pk=tax_id).delete()
+    tax.id = tax_id  # the answer still names the deleted tax by its lago_id
+    return tax
+
+
+@transaction.atomic
+def billing_entity_set_taxes(
+    *, billing_entity: BillingEntity, tax_codes: Iterable[str]
+) -> BillingEntity:
+    """Replaces the default taxes of a billing entity (`tax_codes` of POST/PUT
+    /billing_entities); unknown codes are a 422 `tax_codes: tax_not_found`."""
+    organization = billing_entity.organization
+    taxes = taxes_from_codes(organization=organization, codes=tax_codes)
+    wanted = {tax.pk for tax in taxes}
+    current = BillingEntityTax.objects.filter(billing_entity=billing_entity)
+    current.exclude(tax_id__in=wanted).delete()
+    present = set(current.values_list("tax_id", flat=True))
+    BillingEntityTax.objects.bulk_create(
+        BillingEntityTax(organization=organization, billing_entity=billing_entity, tax=tax)
+        for tax in taxes
+        if tax.pk not in present
+    )
+    if billing_entity.is_default:
+        # keep Lago's deprecated flag in step with the default entity's taxes
+        organization_taxes = Tax.objects.for_organization(organization)
+        organization_taxes.filter(pk__in=wanted).update(applied_to_organization=True)
+        organization_taxes.exclude(pk__in=wanted).update(applied_to_organization=False)
+    return billing_entity
