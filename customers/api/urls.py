@@ -6,6 +6,11 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include(module))
-    for module in ("customers.api.customer_urls", "customers.api.subscription_urls")
+    for module in (
+        "customers.api.customer_urls",
+        "customers.api.subscription_urls",
+        "customers.api.event_urls",
+        "customers.api.usage_urls",
+    )
     if find_spec(module)
 ]
