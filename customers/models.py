@@ -31,6 +31,9 @@ class Customer(TimeStampedModel):
     )
     external_id = models.CharField(max_length=255)
     sequential_id = models.PositiveIntegerField()
+    # spec §2.3: "<org prefix>-<sequential_id:03d>", fixed at creation (a later prefix change
+    # does not rename existing customers, as in Lago)
+    slug = models.CharField(max_length=64, blank=True, default="")
     name = models.CharField(max_length=255, blank=True, default="")
     firstname = models.CharField(max_length=255, blank=True, default="")
     lastname = models.CharField(max_length=255, blank=True, default="")
@@ -45,6 +48,7 @@ class Customer(TimeStampedModel):
     email = models.CharField(max_length=1024, blank=True, default="")  # comma-separated list
     phone = models.CharField(max_length=64, blank=True, default="")
     url = models.CharField(max_length=1024, blank=True, default="")
+    logo_url = models.CharField(max_length=1024, blank=True, default="")
     address_line1 = models.CharField(max_length=255, blank=True, default="")
     address_line2 = models.CharField(max_length=255, blank=True, default="")
     city = models.CharField(max_length=255, blank=True, default="")

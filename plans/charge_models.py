@@ -35,6 +35,7 @@ PAY_IN_ADVANCE_AGGREGATIONS = frozenset({"count_agg", "sum_agg", "unique_count_a
 # which Lago reports under `properties` on the wire (see `wire_error_details`).
 CHARGE_LEVEL_FIELDS = frozenset(
     {
+        "billable_metric",  # spec §7.2: `billable_metric: invalid_value`, not under properties
         "charge_model",
         "pay_in_advance",
         "invoiceable",

@@ -109,7 +109,7 @@ class Tax(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.rate.normalize()}%)"
+        return f"{self.name} ({self.rate.normalize():f}%)"
 
 
 class BillingEntityTax(models.Model):

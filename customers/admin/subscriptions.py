@@ -1,0 +1,231 @@
+"""Subscription admin: browse, then change plan or terminate through the services (spec §9).
+
+Subscriptions are never edited field by field here: every change is a service call (an action
+with an intermediate form), so the status machine, periods and outbox stay consistent.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from billing.admin_base import ActionReport, OrganizationAdmin
+from billing.money import format_money
+from customers.models import Subscription
+from customers.services.subscriptions import (
+    subscription_change_plan,
+    subscription_current_period,
+    subscription_next,
+    subscription_terminate,
+    subscription_trial_end,
+)
+from plans.models import Plan
+
+# An intermediate page in the admin's look (kept here: one module per part of the app).
+ACTION_FORM_TEMPLATE = engines["django"].from_string(
+    """{% extends "admin/base_site.html" %}
+{% block breadcrumbs %}<div class="breadcrumbs">
+  <a href="{% url 'admin:index' %}">Home</a> &rsaquo;
+  <a href="{% url 'admin:customers_subscription_changelist' %}">Subscriptions</a> &rsaquo;
+  {{ title }}</div>{% endblock %}
+{% block content %}
+<form method="post">{% csrf_token %}
+  <p>{{ intro }}</p>
+  <ul>{% for s in subscriptions %}
+    <li>{{ s.external_id }} — {{ s.customer }} — {{ s.plan }} ({{ s.get_status_display }})</li>
+  {% endfor %}</ul>
+  <fieldset class="module aligned">{{ form.as_p }}</fieldset>
+  <input type="hidden" name="action" value="{{ action }}">
+  {% for s in subscriptions %}
+    <input type="hidden" name="_selected_action" value="{{ s.pk }}">
+  {% endfor %}
+  <div class="submit-row">
+    <input type="submit" name="apply" value="{{ submit }}" class="default">
+    <a href="{% url 'admin:customers_subscription_changelist' %}" class="closelink">Cancel</a>
+  </div>
+</form>
+{% endblock %}"""
+)
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), label=_("New plan"))
+
+    def __init__(self, *args: object, plans: QuerySet, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+
+
+class TerminateForm(forms.Form):
+    on_termination_credit_note = forms.ChoiceField(
+        choices=[("", _("Default (credit)")), *Subscription.OnTerminationCreditNote.choices],
+        required=False,
+        label=_("Unused days (pay-in-advance plans)"),
+    )
+    on_termination_invoice = forms.ChoiceField(
+        choices=Subscription.OnTerminationInvoice.choices,
+        initial=Subscription.OnTerminationInvoice.GENERATE,
+        label=_("Closing invoice"),
+    )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(OrganizationAdmin):
+    list_display = ("external_id", "customer", "plan", "status", "billing_time",
+                    "subscription_at", "started_at", "ending_at", "terminated_at")  # fmt: skip
+    list_filter = ("status", ("plan", admin.RelatedOnlyFieldListFilter), "billing_time")
+    search_fields = ("external_id", "name", "customer__external_id", "customer__name")
+    list_select_related = ("customer", "plan")
+    date_hierarchy = "subscription_at"
+    actions = ("change_plan", "terminate")
+    fieldsets = (
+        (None, {"fields": ("external_id", "name", "customer", "plan", "plan_price", "status",
+                           "billing_time", "organization")}),
+        (_("Dates"), {"fields": ("subscription_at", "started_at", "ending_at", "terminated_at",
+                                 "canceled_at", "trial_end", "trial_ended_at",
+                                 "current_billing_period")}),
+        (_("Plan changes"), {"fields": ("previous_subscription", "next_subscription",
+                                        "downgrade_plan_date")}),
+        (_("Termination"), {"fields": ("on_termination_credit_note", "on_termination_invoice",
+                                       "termination_alerts_sent")}),
+        (_("Invoicing"), {"fields": ("consolidate_invoice", "purchase_order_number")}),
+    )  # fmt: skip
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> list:
+        # Read-only: every change goes through an action (and so through a service).
+        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created through the API (POST /subscriptions) or the customer page
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # subscriptions are terminated, never deleted
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        hidden = ("show_save", "show_save_and_continue", "show_save_and_add_another")
+        extra_context = {**(extra_context or {}), **dict.fromkeys(hidden, False)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("Plan price"))
+    def plan_price(self, subscription: Subscription) -> str:
+        plan = subscription.plan
+        return f"{format_money(plan.amount_cents, plan.amount_currency)} / {plan.interval}"
+
+    @admin.display(description=_("Current billing period"))
+    def current_billing_period(self, subscription: Subscription) -> str:
+        period = subscription_current_period(subscription, now=timezone.now())
+        if period is None:
+            return "—"
+        tz = period.timezone
+        start = period.charges_from_datetime.astimezone(tz)
+        end = period.charges_to_datetime.astimezone(tz)
+        return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} ({tz.key})"
+
+    @admin.display(description=_("Trial ends"))
+    def trial_end(self, subscription: Subscription) -> str:
+        end = subscription_trial_end(subscription)
+        return f"{end:%Y-%m-%d %H:%M} UTC" if end else "—"
+
+    @admin.display(description=_("Next subscription"))
+    def next_subscription(self, subscription: Subscription) -> str:
+        successor = subscription_next(subscription)
+        if successor is None:
+            return "—"
+        return format_html(
+            '<a href="../../{}/change/">{} ({})</a>',
+            successor.pk,
+            successor.plan,
+            successor.get_status_display(),
+        )
+
+    def _action_page(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        *,
+        action: str,
+        title: str,
+        intro: str,
+        submit: str,
+        form: forms.Form,
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "submit": submit,
+            "form": form,
+            "action": action,
+            "subscriptions": queryset.select_related("customer", "plan"),
+        }
+        return HttpResponse(ACTION_FORM_TEMPLATE.render(context, request))
+
+    @admin.action(description=_("Change plan…"), permissions=["change"])
+    def change_plan(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        plans = (
+            Plan.objects.alive()
+            .filter(parent__isnull=True, organization__in=queryset.values("organization"))
+            .order_by("name", "code")
+        )
+        form = ChangePlanForm(request.POST if "apply" in request.POST else None, plans=plans)
+        if form.is_bound and form.is_valid():
+            report, now = ActionReport(self, request, "moved to another plan"), timezone.now()
+            code = form.cleaned_data["plan"].code
+            for subscription in queryset.select_related("customer", "organization"):
+                report.attempt(
+                    subscription,
+                    subscription_change_plan,
+                    subscription=subscription,
+                    plan_code=code,
+                    now=now,
+                )
+            report.send()
+            return None
+        return self._action_page(
+            request,
+            queryset,
+            action="change_plan",
+            title=_("Change plan"),
+            intro=_(
+                "A more expensive plan applies now; a cheaper one at the end of the "
+                "current billing period (spec §9.4)."
+            ),
+            submit=_("Change plan"),
+            form=form,
+        )
+
+    @admin.action(description=_("Terminate…"), permissions=["change"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = TerminateForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            report, now = ActionReport(self, request, "terminated"), timezone.now()
+            for subscription in queryset:
+                report.attempt(
+                    subscription,
+                    subscription_terminate,
+                    subscription=subscription,
+                    now=now,
+                    on_termination_credit_note=form.cleaned_data["on_termination_credit_note"]
+                    or None,
+                    on_termination_invoice=form.cleaned_data["on_termination_invoice"],
+                )
+            report.send()
+            return None
+        return self._action_page(
+            request,
+            queryset,
+            action="terminate",
+            title=_("Terminate subscriptions"),
+            intro=_("Active subscriptions end now; pending ones are canceled (spec §9.5)."),
+            submit=_("Terminate"),
+            form=form,
+        )
