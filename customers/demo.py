@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing.models import Organization
 from customers.models import Customer
@@ -115,4 +115,44 @@ def seed(*, organization: Organization, now: datetime) -> str:
             continue
         customer_create(organization=organization, values=values)
         created += 1
-    return f"{created} customers created, {len(existing)} already there"
+    subscribed = _seed_subscriptions(organization=organization, now=now)
+    return (
+        f"{created} customers created, {len(existing)} already there, "
+        f"{subscribed} subscriptions created"
+    )
+
+
+# (external customer id, subscription external id, plan code, billing time, months ago)
+DEMO_SUBSCRIPTIONS = (
+    ("demo_bergmann_de", "demo_bergmann_business", "business", "calendar", 3),
+    ("demo_marie_dupont", "demo_marie_starter", "starter", "anniversary", 1),
+)
+
+
+def _seed_subscriptions(*, organization: Organization, now: datetime) -> int:
+    """Subscriptions on the demo catalog's EUR plans, started in the past (spec §9.3)."""
+    from customers.models import Subscription
+    from customers.services.subscriptions import subscription_create
+    from plans.models import Plan
+
+    created = 0
+    for customer_id, external_id, plan_code, billing_time, months_ago in DEMO_SUBSCRIPTIONS:
+        if (
+            Subscription.objects.for_organization(organization)
+            .filter(external_id=external_id)
+            .exists()
+        ):
+            continue
+        if not Plan.objects.for_organization(organization).filter(code=plan_code).exists():
+            continue  # the catalog demo did not run
+        subscription_create(
+            organization=organization,
+            external_customer_id=customer_id,
+            plan_code=plan_code,
+            external_id=external_id,
+            billing_time=billing_time,
+            subscription_at=now - timedelta(days=30 * months_ago),
+            now=now,
+        )
+        created += 1
+    return created
