@@ -33,6 +33,8 @@ class SubscriptionFilter(django_filters.FilterSet):
     external_customer_id = django_filters.CharFilter(field_name="customer__external_id")
     plan_code = django_filters.CharFilter(field_name="plan__code")
     status = django_filters.MultipleChoiceFilter(field_name="status", choices=Status.choices)
+    currency = django_filters.CharFilter(field_name="plan__amount_currency", lookup_expr="iexact")
+    billing_entity_codes = django_filters.BaseInFilter(field_name="customer__billing_entity__code")
 
     class Meta:
         model = Subscription
@@ -44,6 +46,12 @@ class SubscriptionFilter(django_filters.FilterSet):
         filters = super().get_filters()
         filters["status[]"] = filters.pop("status")
         return filters
+
+    def __init__(self, data=None, *args: object, **kwargs: object) -> None:
+        if data is not None and "billing_entity_codes[]" in data:
+            data = data.copy()
+            data["billing_entity_codes"] = ",".join(data.getlist("billing_entity_codes[]"))
+        super().__init__(data, *args, **kwargs)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if not self.form.cleaned_data.get("status[]"):
@@ -129,6 +137,8 @@ class SubscriptionViewSet(OrganizationViewSet):
                 enum=Status.values,
                 description="Statuses to list; only `active` when absent.",
             ),
+            OpenApiParameter("currency", OpenApiTypes.STR),
+            OpenApiParameter("billing_entity_codes[]", OpenApiTypes.STR, many=True),
             *LIST_PARAMETERS,
         ],
     )

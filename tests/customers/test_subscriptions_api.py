@@ -521,3 +521,22 @@ def test_a_whole_life_through_the_api_and_the_clock(api, organization, customer,
         **{"status[]": ["terminated"]},
     ).json()["subscriptions"]  # fmt: skip
     assert sorted(s["plan_code"] for s in history) == ["basic", "basic", "premium"]
+
+
+def test_list_filters_by_currency_and_billing_entity(api, organization):
+    from tests.customers.factories import SubscriptionFactory
+    from tests.plans.factories import PlanFactory
+
+    eur = SubscriptionFactory(organization=organization, external_id="eur_sub")
+    usd_plan = PlanFactory(organization=organization, amount_currency="USD")
+    SubscriptionFactory(
+        organization=organization, external_id="usd_sub", plan=usd_plan,
+        customer__currency="USD",
+    )  # fmt: skip
+    by_currency = api.get("/api/v1/subscriptions?currency=USD").json()["subscriptions"]
+    assert [s["external_id"] for s in by_currency] == ["usd_sub"]
+    by_entity = api.get("/api/v1/subscriptions?billing_entity_codes[]=default").json()
+    assert {s["external_id"] for s in by_entity["subscriptions"]} == {"eur_sub", "usd_sub"}
+    assert eur.customer.billing_entity.code == "default"
+    none = api.get("/api/v1/subscriptions?billing_entity_codes[]=elsewhere").json()
+    assert none["subscriptions"] == []
