@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.errors import Invalid
 from billing.models import Organization
 from billing.money import CURRENCIES
 from plans.models import AddOn, FixedCharge
-from plans.services.common import taxes_from_codes
+from plans.services.common import name_and_code_errors, save_with_unique_code, taxes_from_codes
 
 ADD_ON_FIELDS = (
     "name", "invoice_display_name", "code", "amount_cents", "amount_currency", "description",
@@ -23,18 +23,11 @@ def add_on_errors(
     *, organization: Organization, values: dict, instance: AddOn | None = None
 ) -> dict[str, list[str]]:
     """Lago's validation codes for an add-on with these values; empty when valid."""
-    errors: dict[str, list[str]] = {}
-    if not (values.get("name") or "").strip():
-        errors["name"] = ["value_is_mandatory"]
-    code = (values.get("code") or "").strip()
-    if not code:
-        errors["code"] = ["value_is_mandatory"]
-    else:
-        taken = AddOn.objects.for_organization(organization).alive().filter(code=code)
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            errors["code"] = ["value_already_exist"]
+    errors = name_and_code_errors(
+        queryset=AddOn.objects.for_organization(organization).alive(),
+        values=values,
+        instance=instance,
+    )
     cents = values.get("amount_cents")
     if cents is None:
         errors["amount_cents"] = ["value_is_mandatory"]
@@ -46,14 +39,6 @@ def add_on_errors(
     elif currency not in CURRENCIES:
         errors["amount_currency"] = ["value_is_invalid"]
     return errors
-
-
-def _save(add_on: AddOn) -> None:
-    try:
-        with transaction.atomic():
-            add_on.save()
-    except IntegrityError as exc:  # a concurrent create took the code first
-        raise Invalid({"code": ["value_already_exist"]}) from exc
 
 
 @transaction.atomic
@@ -86,7 +71,7 @@ def add_on_create(
         invoice_display_name=invoice_display_name or "",
         description=description or "",
     )
-    _save(add_on)
+    save_with_unique_code(add_on)
     add_on.taxes.set(taxes)
     return add_on
 
@@ -108,7 +93,7 @@ def add_on_update(*, add_on: AddOn, values: dict) -> AddOn:
         setattr(add_on, field, value.strip() if field in ("name", "code") else value)
     add_on.invoice_display_name = add_on.invoice_display_name or ""
     add_on.description = add_on.description or ""
-    _save(add_on)
+    save_with_unique_code(add_on)
     if taxes is not None:
         add_on.taxes.set(taxes)
     return add_on

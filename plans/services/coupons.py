@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization
-from billing.money import CURRENCIES, parse_decimal
+from billing.money import CURRENCIES
 from plans.models import (
     BillableMetric,
     Coupon,
@@ -19,6 +19,7 @@ from plans.models import (
     Plan,
 )
 from plans.selectors import coupon_is_applied
+from plans.services.common import name_and_code_errors, percentage, save_with_unique_code
 
 COUPON_FIELDS = (
     "name", "code", "description", "coupon_type", "amount_cents", "amount_currency",
@@ -28,19 +29,6 @@ COUPON_FIELDS = (
 # spec §15.1: once applied to a customer, only these stay editable.
 EDITABLE_ONCE_APPLIED = ("name", "description", "expiration", "expiration_at")
 _MAX_CENTS = 2**63 - 1
-_RATE_PLACES, _RATE_DIGITS = 5, 12  # Coupon.percentage_rate is DECIMAL(12, 5)
-
-
-def _percentage(value: object) -> Decimal | None:
-    try:
-        rate = parse_decimal(value)
-    except ValueError:
-        return None
-    if rate < 0 or -rate.as_tuple().exponent > _RATE_PLACES:
-        return None
-    if rate.adjusted() >= _RATE_DIGITS - _RATE_PLACES:
-        return None
-    return rate
 
 
 def coupon_errors(
@@ -53,17 +41,13 @@ def coupon_errors(
     def add(field: str, code: str) -> None:
         errors.setdefault(field, []).append(code)
 
-    if not (values.get("name") or "").strip():
-        add("name", "value_is_mandatory")
-    code = (values.get("code") or "").strip()
-    if not code:
-        add("code", "value_is_mandatory")
-    else:
-        taken = Coupon.objects.for_organization(organization).alive().filter(code=code)
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            add("code", "value_already_exist")
+    errors.update(
+        name_and_code_errors(
+            queryset=Coupon.objects.for_organization(organization).alive(),
+            values=values,
+            instance=instance,
+        )
+    )
     coupon_type = values.get("coupon_type")
     if coupon_type not in CouponType.values:
         add("coupon_type", "value_is_invalid")
@@ -81,7 +65,7 @@ def coupon_errors(
         rate = values.get("percentage_rate")
         if rate is None or rate == "":
             add("percentage_rate", "value_is_mandatory")
-        elif _percentage(rate) is None:
+        elif percentage(rate) is None:
             add("percentage_rate", "value_is_invalid")
     frequency = values.get("frequency")
     if frequency not in CouponFrequency.values:
@@ -154,15 +138,7 @@ def _limitations(
 
 
 def _percentage_or_none(value: object) -> Decimal | None:
-    return None if value is None or value == "" else _percentage(value)
-
-
-def _save(coupon: Coupon) -> None:
-    try:
-        with transaction.atomic():
-            coupon.save()
-    except IntegrityError as exc:  # a concurrent create took the code first
-        raise Invalid({"code": ["value_already_exist"]}) from exc
+    return None if value is None or value == "" else percentage(value)
 
 
 @transaction.atomic
@@ -205,7 +181,7 @@ def coupon_create(
         limited_billable_metrics=bool(metrics),
         **values,
     )
-    _save(coupon)
+    save_with_unique_code(coupon)
     coupon.plans.set(plans)
     coupon.billable_metrics.set(metrics)
     return coupon
@@ -241,7 +217,7 @@ def coupon_update(*, coupon: Coupon, values: dict, now: datetime) -> Coupon:
         setattr(coupon, field, value)
     if limitations is not None:
         coupon.limited_plans, coupon.limited_billable_metrics = map(bool, limitations)
-    _save(coupon)
+    save_with_unique_code(coupon)
     if limitations is not None:
         coupon.plans.set(limitations[0])
         coupon.billable_metrics.set(limitations[1])

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.errors import Invalid
 from billing.models import Organization
@@ -25,6 +25,7 @@ from plans.models import (
     RoundingFunction,
 )
 from plans.selectors import billable_metric_is_used
+from plans.services.common import name_and_code_errors, save_with_unique_code
 
 # spec §4.1: recurring only makes sense for values that carry over from period to period.
 NOT_RECURRING = {AggregationType.COUNT, AggregationType.MAX, AggregationType.LATEST}
@@ -52,17 +53,13 @@ def billable_metric_errors(
     def add(field: str, code: str) -> None:
         errors.setdefault(field, []).append(code)
 
-    if not (values.get("name") or "").strip():
-        add("name", "value_is_mandatory")
-    code = (values.get("code") or "").strip()
-    if not code:
-        add("code", "value_is_mandatory")
-    else:
-        taken = BillableMetric.objects.for_organization(organization).alive().filter(code=code)
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            add("code", "value_already_exist")
+    errors.update(
+        name_and_code_errors(
+            queryset=BillableMetric.objects.for_organization(organization).alive(),
+            values=values,
+            instance=instance,
+        )
+    )
     aggregation_type = values.get("aggregation_type")
     if aggregation_type not in AggregationType.values:
         add("aggregation_type", "value_is_invalid")  # Lago: unknown or missing type
@@ -183,14 +180,6 @@ def _prune_charge_filters(
             charge_filter.save(update_fields=["deleted_at", "updated_at"])
 
 
-def _save(metric: BillableMetric) -> None:
-    try:
-        with transaction.atomic():
-            metric.save()
-    except IntegrityError as exc:  # a concurrent create took the code first
-        raise Invalid({"code": ["value_already_exist"]}) from exc
-
-
 @transaction.atomic
 def billable_metric_create(
     *,
@@ -220,7 +209,7 @@ def billable_metric_create(
     if errors:
         raise Invalid(errors)
     metric = BillableMetric(organization=organization, **values)
-    _save(metric)
+    save_with_unique_code(metric)
     if filters:
         _set_filters(billable_metric=metric, filters=filters, now=None)
     return metric
@@ -247,7 +236,7 @@ def billable_metric_update(
         raise Invalid(errors)
     for field, value in merged.items():
         setattr(metric, field, value)
-    _save(metric)
+    save_with_unique_code(metric)
     if "filters" in values and values["filters"] is not None:
         _set_filters(billable_metric=metric, filters=values["filters"], now=now)
     return metric

@@ -5,50 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
-from billing.money import parse_decimal
 from plans.models import BillingEntityTax, Tax
-from plans.services.common import taxes_from_codes
+from plans.services.common import (
+    name_and_code_errors,
+    percentage,
+    save_with_unique_code,
+    taxes_from_codes,
+)
 
 TAX_FIELDS = ("name", "code", "rate", "description", "applied_to_organization")
-_RATE_DIGITS, _RATE_PLACES = 12, 5  # Tax.rate is DECIMAL(12, 5)
-
-
-def _rate(value: object) -> Decimal | None:
-    """A rate in percent (20, "5.5"), or None when it is not a usable number."""
-    try:
-        rate = parse_decimal(value)
-    except ValueError:
-        return None
-    if rate < 0 or -rate.as_tuple().exponent > _RATE_PLACES:
-        return None
-    if rate.adjusted() >= _RATE_DIGITS - _RATE_PLACES:
-        return None
-    return rate
 
 
 def tax_errors(
     *, organization: Organization, values: dict, instance: Tax | None = None
 ) -> dict[str, list[str]]:
     """Lago's validation codes for a tax with these values; empty when valid."""
-    errors: dict[str, list[str]] = {}
-    if not (values.get("name") or "").strip():
-        errors["name"] = ["value_is_mandatory"]
-    code = (values.get("code") or "").strip()
-    if not code:
-        errors["code"] = ["value_is_mandatory"]
-    else:
-        taken = Tax.objects.for_organization(organization).filter(code=code)
-        if instance is not None:
-            taken = taken.exclude(pk=instance.pk)
-        if taken.exists():
-            errors["code"] = ["value_already_exist"]
+    errors = name_and_code_errors(
+        queryset=Tax.objects.for_organization(organization), values=values, instance=instance
+    )
     if values.get("rate") is None or values.get("rate") == "":
         errors["rate"] = ["value_is_mandatory"]
-    elif _rate(values["rate"]) is None:
+    elif percentage(values["rate"]) is None:
         errors["rate"] = ["value_is_invalid"]
     return errors
 
@@ -64,14 +45,6 @@ def _apply_to_default_entity(tax: Tax) -> None:
         )
     else:
         BillingEntityTax.objects.filter(billing_entity=entity, tax=tax).delete()
-
-
-def _save(tax: Tax) -> None:
-    try:
-        with transaction.atomic():
-            tax.save()
-    except IntegrityError as exc:  # a concurrent create took the code first
-        raise Invalid({"code": ["value_already_exist"]}) from exc
 
 
 @transaction.atomic
@@ -93,11 +66,11 @@ def tax_create(
         organization=organization,
         name=name.strip(),
         code=code.strip(),
-        rate=_rate(rate),
+        rate=percentage(rate),
         description=description or "",
         applied_to_organization=bool(applied_to_organization),
     )
-    _save(tax)
+    save_with_unique_code(tax)
     if tax.applied_to_organization:
         _apply_to_default_entity(tax)
     return tax
@@ -113,11 +86,11 @@ def tax_update(*, tax: Tax, values: dict) -> Tax:
     if errors:
         raise Invalid(errors)
     tax.name, tax.code = merged["name"].strip(), merged["code"].strip()
-    tax.rate = _rate(merged["rate"])
+    tax.rate = percentage(merged["rate"])
     tax.description = merged["description"] or ""
     flag_changed = bool(merged["applied_to_organization"]) != tax.applied_to_organization
     tax.applied_to_organization = bool(merged["applied_to_organization"])
-    _save(tax)
+    save_with_unique_code(tax)
     if flag_changed:
         _apply_to_default_entity(tax)
     return tax
