@@ -58,6 +58,42 @@ SCHEDULES: list[Schedule] = [
         description="spec §27: hourly :50, alerts 45 and 15 days before ending_at.",
     ),
     Schedule(
+        name="Bill customers",
+        task="invoicing.tasks.bill_customers_task",
+        minute="10",
+        description="spec §27: hourly :10, bill customers whose billing day is today (their tz).",
+    ),
+    Schedule(
+        name="Finalize due draft invoices",
+        task="invoicing.tasks.finalize_due_drafts_task",
+        minute="20",
+        description="spec §27: hourly :20, finalize drafts past their grace period.",
+    ),
+    Schedule(
+        name="Refresh flagged draft invoices",
+        task="invoicing.tasks.refresh_flagged_drafts_task",
+        minute="*/5",
+        description="spec §27: every 5 min, refresh drafts flagged ready_to_be_refreshed.",
+    ),
+    Schedule(
+        name="Retry failed invoices",
+        task="invoicing.tasks.retry_failed_invoices_task",
+        minute="*/15",
+        description="spec §12.9, §27: every 15 min, retry the finalization of failed invoices.",
+    ),
+    Schedule(
+        name="Mark invoices payment overdue",
+        task="invoicing.tasks.invoice_mark_overdue_task",
+        minute="25",
+        description="spec §27: hourly :25, unpaid invoices past their due date.",
+    ),
+    Schedule(
+        name="Post-validate events",
+        task="customers.tasks_events.events_errors_report_task",
+        minute="5",
+        description="spec §5.2/§27: hourly :05, events.errors of the last whole hour.",
+    ),
+    Schedule(
         name="Terminate expired coupons",
         task="plans.tasks.terminate_expired_coupons_task",
         minute="30",

@@ -4,3 +4,19 @@ from django.apps import AppConfig
 class InvoicingConfig(AppConfig):
     name = "invoicing"
     verbose_name = "Invoicing"
+
+    def ready(self) -> None:
+        from customers import hooks
+        from invoicing import pdf  # noqa: F401  (registers generate_invoice_pdf_task)
+        from invoicing.tasks import enqueue_in_advance_fees
+
+        # spec §7.14: every ingested event of a pay-in-advance charge bills its fee
+        hooks.register(hooks.on_events_ingested)(enqueue_in_advance_fees)
+
+        # spec §9.3-§9.5, §11: subscription transitions bill their invoices (after commit)
+        from invoicing import tasks
+
+        hooks.register(hooks.on_subscription_started)(tasks.on_subscription_started)
+        hooks.register(hooks.on_subscription_terminated)(tasks.on_subscription_terminated)
+        hooks.register(hooks.on_plan_changed)(tasks.on_plan_changed)
+        hooks.register(hooks.on_trial_ended)(tasks.on_trial_ended)

@@ -145,9 +145,17 @@ class InvoiceSubscription(TimeStampedModel):
         ordering = ("created_at", "id")
         constraints = [
             # spec §29: one invoice per subscription, period and reason; a re-run or a
-            # concurrent run hits this and bills nothing twice.
+            # concurrent run hits this and bills nothing twice. The usage window is part of the
+            # period: yearly plans billing charges monthly share one fee window (spec §10.3).
             models.UniqueConstraint(
-                fields=["subscription", "invoicing_reason", "from_datetime", "to_datetime"],
+                fields=[
+                    "subscription",
+                    "invoicing_reason",
+                    "from_datetime",
+                    "to_datetime",
+                    "charges_from_datetime",
+                    "charges_to_datetime",
+                ],
                 condition=~Q(invoicing_reason__in=["in_advance_charge", "progressive_billing"]),
                 name="invoicing_invoicesubscription_period_unique",
             ),

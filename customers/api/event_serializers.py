@@ -1,0 +1,199 @@
+"""Lago wire shapes of events and estimated fees (spec §5.1, §13).
+
+Events are rendered by hand-written `to_representation`s: `POST /events/batch` echoes up to 100
+events per request on the hottest path of the API, where a field-by-field DRF serializer would
+cost more than the insert. The declared fields document the shapes (OpenAPI) and match what is
+rendered. Inputs are validated by the ingestion service (plain Python, spec §5.2); the input
+serializers below only describe them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from billing.metering.models import Event
+from billing.money import to_major
+from customers.usage import InAdvanceFee, decimal_string, fee_tax_figures
+
+
+def iso_seconds(instant: datetime | None) -> str | None:
+    """Lago's `iso8601`: UTC, whole seconds, `Z`."""
+    if instant is None:
+        return None
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_milliseconds(instant: datetime) -> str:
+    """Lago's `iso8601(3)` of an event timestamp: milliseconds kept."""
+    # isoformat is C code: "2022-03-20T12:00:00.123+00:00" -> "...123Z"
+    return instant.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _optional_id(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+class EventInput(serializers.Serializer):
+    """`EventInputObject` (spec §5.1); validated by `customers.services.events`."""
+
+    transaction_id = serializers.CharField()
+    external_subscription_id = serializers.CharField()
+    code = serializers.CharField()
+    timestamp = serializers.CharField(
+        required=False, help_text="Unix seconds: integer, float or decimal string."
+    )
+    properties = serializers.DictField(required=False)
+    precise_total_amount_cents = serializers.CharField(required=False)
+
+
+class EventBatchInput(serializers.Serializer):
+    events = EventInput(many=True)
+
+
+class EventSerializer(serializers.Serializer):
+    """`EventObject` (spec §5.1)."""
+
+    lago_id = serializers.CharField()
+    transaction_id = serializers.CharField()
+    lago_customer_id = serializers.UUIDField(allow_null=True)
+    code = serializers.CharField()
+    timestamp = serializers.CharField()
+    precise_total_amount_cents = serializers.CharField()
+    properties = serializers.DictField()
+    lago_subscription_id = serializers.UUIDField(allow_null=True)
+    external_subscription_id = serializers.CharField()
+    created_at = serializers.CharField()
+
+    def to_representation(self, event: Event) -> dict:
+        return {
+            "lago_id": str(event.id),
+            "transaction_id": event.transaction_id,
+            "lago_customer_id": _optional_id(event.customer_id),
+            "code": event.code,
+            "timestamp": iso_milliseconds(event.timestamp),
+            "precise_total_amount_cents": decimal_string(Decimal(event.precise_total_amount_cents)),
+            "properties": event.properties,
+            "lago_subscription_id": _optional_id(event.subscription_id),
+            "external_subscription_id": event.external_subscription_id,
+            "created_at": iso_seconds(event.created_at),
+        }
+
+
+def events_payload(events: list[Event]) -> list[dict]:
+    """Many events, without a serializer instance per event (the batch hot path)."""
+    render = EventSerializer().to_representation
+    return [render(event) for event in events]
+
+
+def batch_payload(events: list[Event]) -> list[dict]:
+    """The echo of a stored batch: every event shares its `created_at` (one write)."""
+    if not events:
+        return []
+    created_at = iso_seconds(events[0].created_at)
+    payload = []
+    for event in events:
+        customer_id, subscription_id = event.customer_id, event.subscription_id
+        payload.append(
+            {
+                "lago_id": str(event.id),
+                "transaction_id": event.transaction_id,
+                "lago_customer_id": None if customer_id is None else str(customer_id),
+                "code": event.code,
+                "timestamp": iso_milliseconds(event.timestamp),
+                "precise_total_amount_cents": decimal_string(event.precise_total_amount_cents),
+                "properties": event.properties,
+                "lago_subscription_id": None if subscription_id is None else str(subscription_id),
+                "external_subscription_id": event.external_subscription_id,
+                "created_at": created_at,
+            }
+        )
+    return payload
+
+
+class EstimatedFeeSerializer(serializers.Serializer):
+    """A `FeeObject` that an event would create on a pay-in-advance charge (nothing stored)."""
+
+    lago_id = serializers.UUIDField(allow_null=True)
+    lago_charge_id = serializers.UUIDField()
+    lago_charge_filter_id = serializers.UUIDField(allow_null=True)
+    lago_invoice_id = serializers.UUIDField(allow_null=True)
+    lago_subscription_id = serializers.UUIDField()
+    external_subscription_id = serializers.CharField()
+    lago_customer_id = serializers.UUIDField()
+    external_customer_id = serializers.CharField()
+    amount_cents = serializers.IntegerField()
+    precise_amount = serializers.CharField()
+    amount_currency = serializers.CharField()
+    taxes_amount_cents = serializers.IntegerField()
+    taxes_rate = serializers.FloatField()
+    total_amount_cents = serializers.IntegerField()
+    units = serializers.CharField()
+    precise_unit_amount = serializers.CharField()
+    events_count = serializers.IntegerField()
+    pay_in_advance = serializers.BooleanField()
+    invoiceable = serializers.BooleanField()
+    event_transaction_id = serializers.CharField()
+    amount_details = serializers.DictField()
+    item = serializers.DictField()
+
+    def to_representation(self, fee: InAdvanceFee) -> dict:
+        subscription = self.context["subscription"]
+        taxes = fee_tax_figures(fee.amount_cents, self.context["taxes"].get(fee.charge.pk, ()))
+        metric = fee.charge.billable_metric
+        charge_filter = fee.charge_filter
+        return {
+            "lago_id": None,
+            "lago_charge_id": str(fee.charge.pk),
+            "lago_charge_filter_id": _optional_id(charge_filter.pk if charge_filter else None),
+            "lago_invoice_id": None,
+            "lago_true_up_fee_id": None,
+            "lago_true_up_parent_fee_id": None,
+            "lago_subscription_id": str(subscription.pk),
+            "external_subscription_id": subscription.external_id,
+            "lago_customer_id": str(subscription.customer_id),
+            "external_customer_id": subscription.customer.external_id,
+            "amount_cents": fee.amount_cents,
+            "precise_amount": decimal_string(to_major(fee.precise_amount_cents, fee.currency)),
+            "amount_currency": fee.currency,
+            "taxes_amount_cents": taxes.amount_cents,
+            "taxes_precise_amount": decimal_string(
+                to_major(taxes.precise_amount_cents, fee.currency)
+            ),
+            "taxes_rate": float(taxes.rate),
+            "total_amount_cents": fee.amount_cents + taxes.amount_cents,
+            "total_amount_currency": fee.currency,
+            "units": decimal_string(fee.units),
+            "precise_unit_amount": decimal_string(fee.precise_unit_amount),
+            "total_aggregated_units": decimal_string(fee.units),
+            "events_count": fee.events_count,
+            "pay_in_advance": True,
+            "invoiceable": fee.charge.invoiceable,
+            "from_date": iso_seconds(fee.window.charges_from_datetime),
+            "to_date": iso_seconds(fee.window.charges_to_datetime),
+            "payment_status": "pending",
+            "created_at": None,
+            "succeeded_at": None,
+            "failed_at": None,
+            "refunded_at": None,
+            "event_transaction_id": fee.event.transaction_id,
+            "amount_details": fee.amount_details,
+            "self_billed": False,
+            "item": {
+                "type": "charge",
+                "code": metric.code,
+                "name": metric.name,
+                "description": metric.description or None,
+                "invoice_display_name": fee.invoice_display_name,
+                "filter_invoice_display_name": (
+                    (charge_filter.invoice_display_name or None) if charge_filter else None
+                ),
+                "filters": dict(charge_filter.values) if charge_filter else None,
+                "lago_item_id": str(metric.pk),
+                "item_type": "BillableMetric",
+                "grouped_by": fee.grouped_by,
+            },
+            "applied_taxes": [],
+        }

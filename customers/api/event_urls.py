@@ -1,0 +1,20 @@
+"""Event routes (spec §5, Appendix A: events)."""
+
+from django.urls import path
+
+from customers.api.event_views import EventViewSet
+
+urlpatterns = [
+    path("events", EventViewSet.as_view({"get": "list", "post": "create"}), name="event-list"),
+    path("events/batch", EventViewSet.as_view({"post": "batch"}), name="event-batch"),
+    path(
+        "events/estimate_fees",
+        EventViewSet.as_view({"post": "estimate_fees"}),
+        name="event-estimate-fees",
+    ),
+    path(
+        "events/<str:transaction_id>",
+        EventViewSet.as_view({"get": "retrieve"}),
+        name="event-detail",
+    ),
+]

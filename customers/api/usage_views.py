@@ -1,0 +1,151 @@
+"""`/customers/{external_customer_id}/current_usage`, `/projected_usage`, `/past_usage`
+(spec §25): dry runs of the usage engine, rate-limited in the `usage` bucket (§1.4)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.api.pagination import LagoPagination, positive_int
+from billing.api.views import LagoAPIView
+from billing.errors import Invalid, NotAllowed
+from customers.models import Customer, Subscription
+from customers.selectors import customer_get
+from customers.usage import UsageSelection, customer_current_usage, customer_past_usage
+
+EXTERNAL_CUSTOMER_ID = OpenApiParameter(
+    "external_customer_id", OpenApiTypes.STR, OpenApiParameter.PATH
+)
+EXTERNAL_SUBSCRIPTION_ID = OpenApiParameter(
+    "external_subscription_id", OpenApiTypes.STR, required=True
+)
+APPLY_TAXES = OpenApiParameter("apply_taxes", OpenApiTypes.BOOL, description="Default true.")
+USAGE_PARAMETERS = [
+    EXTERNAL_CUSTOMER_ID,
+    EXTERNAL_SUBSCRIPTION_ID,
+    APPLY_TAXES,
+    OpenApiParameter("charge_id", OpenApiTypes.UUID),
+    OpenApiParameter("charge_code", OpenApiTypes.STR),
+    OpenApiParameter("billable_metric_code", OpenApiTypes.STR),
+]
+
+
+def _flag(raw: str | None, default: bool) -> bool:
+    if raw in (None, ""):
+        return default
+    return raw.lower() not in ("false", "0", "no")
+
+
+class _UsageView(LagoAPIView):
+    permission_resource = "customer_usage"
+    rate_limit_bucket = "usage"
+
+    def _customer(self, external_customer_id: str) -> Customer:
+        return customer_get(organization=self.organization, external_id=external_customer_id)
+
+    def _active_subscription(self, customer: Customer, request: Request) -> Subscription:
+        subscription = (
+            customer.subscriptions.filter(
+                external_id=request.query_params.get("external_subscription_id") or "",
+                status=Subscription.Status.ACTIVE,
+            )
+            .select_related("plan", "organization")
+            .prefetch_related("plan__taxes")
+            .first()
+        )
+        if subscription is None:
+            raise NotAllowed("no_active_subscription")  # Lago's CustomerUsageService
+        subscription.customer = customer  # already loaded, with its taxes
+        return subscription
+
+    def _usage(self, request: Request, external_customer_id: str, *, projected: bool) -> dict:
+        customer = self._customer(external_customer_id)
+        subscription = self._active_subscription(customer, request)
+        params = request.query_params
+        selection = UsageSelection(
+            charge_id=params.get("charge_id") or params.get("filter_by_charge_id") or None,
+            charge_code=params.get("charge_code") or params.get("filter_by_charge_code") or None,
+            billable_metric_code=params.get("billable_metric_code") or None,
+            group={
+                key[len("group[") : -1]: value
+                for key, value in params.items()
+                if key.startswith("group[") and key.endswith("]")
+            },
+        )
+        return customer_current_usage(
+            customer=subscription.customer,
+            subscription=subscription,
+            now=timezone.now(),
+            apply_taxes=_flag(params.get("apply_taxes"), True),
+            projected=projected,
+            selection=selection,
+        )
+
+
+class CurrentUsageView(_UsageView):
+    """Usage of the current period so far (spec §25)."""
+
+    @extend_schema(
+        parameters=USAGE_PARAMETERS,
+        responses=OpenApiResponse(OpenApiTypes.OBJECT, description="`{customer_usage: {...}}`"),
+    )
+    def get(self, request: Request, external_customer_id: str) -> Response:
+        return Response(
+            {"customer_usage": self._usage(request, external_customer_id, projected=False)}
+        )
+
+
+class ProjectedUsageView(_UsageView):
+    """Current usage plus its projection to the end of the period (spec §25)."""
+
+    @extend_schema(
+        parameters=USAGE_PARAMETERS,
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT, description="`{customer_projected_usage: {...}}`"
+        ),
+    )
+    def get(self, request: Request, external_customer_id: str) -> Response:
+        usage = self._usage(request, external_customer_id, projected=True)
+        return Response({"customer_projected_usage": usage})
+
+
+class PastUsageView(_UsageView):
+    """Usage of invoiced periods, newest first (spec §25)."""
+
+    root_key_plural = "usage_periods"
+
+    @extend_schema(
+        parameters=[
+            EXTERNAL_CUSTOMER_ID,
+            EXTERNAL_SUBSCRIPTION_ID,
+            OpenApiParameter("periods_count", OpenApiTypes.INT),
+            OpenApiParameter("billable_metric_code", OpenApiTypes.STR),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("per_page", OpenApiTypes.INT),
+        ],
+        responses=OpenApiResponse(
+            OpenApiTypes.OBJECT, description="`{usage_periods: [...], meta: {...}}`"
+        ),
+    )
+    def get(self, request: Request, external_customer_id: str) -> Response:
+        customer = self._customer(external_customer_id)
+        params = request.query_params
+        external_subscription_id = params.get("external_subscription_id")
+        if not external_subscription_id:
+            raise Invalid({"external_subscription_id": ["value_is_mandatory"]})
+        periods = customer_past_usage(
+            customer=customer,
+            external_subscription_id=external_subscription_id,
+            periods_count=(
+                positive_int(params.get("periods_count"), "periods_count", 0)
+                if params.get("periods_count")
+                else None
+            ),
+            billable_metric_code=params.get("billable_metric_code") or None,
+        )
+        paginator = LagoPagination()
+        page = paginator.paginate_queryset(periods, request, view=self)
+        return paginator.get_paginated_response(page)

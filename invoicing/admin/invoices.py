@@ -1,0 +1,591 @@
+"""Invoice admin for finance staff: the list (filters, search, CSV export), the invoice page (fees,
+taxes, credits, PDF) and the actions, each calling the same service as the API (spec §12).
+
+Also appends two panels to the customer 360 page: the customer's invoices and a preview of the
+upcoming invoice of its active subscriptions (spec §12.11).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Iterator
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from billing.admin_base import ActionReport, OrganizationAdmin
+from billing.errors import DomainError
+from billing.money import format_money, to_major
+from customers.admin.customers import Panel, customer_360_panels, describe
+from customers.models import Customer, Subscription
+from invoicing.api.fee_serializers import fee_item
+from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
+from invoicing.pdf import invoice_pdf_ensure
+from invoicing.selectors import customer_invoice_list
+from invoicing.services.payments import invoice_mark_paid
+from invoicing.services.void import invoice_void
+
+logger = logging.getLogger(__name__)
+
+_TAG = {
+    "finalized": "ok",
+    "succeeded": "ok",
+    "draft": "warn",
+    "pending": "warn",
+    "voided": "off",
+    "failed": "off",
+    "overdue": "off",
+}
+
+
+def tag(label: str, kind: str) -> str:
+    return format_html('<span class="inv-tag {}">{}</span>', _TAG.get(kind, ""), label)
+
+
+def money(cents: int | None, currency: str) -> str:
+    return format_html('<span class="money">{}</span>', format_money(cents, currency))
+
+
+def _lifecycle(name: str) -> Callable:
+    from invoicing.services import lifecycle
+
+    return getattr(lifecycle, name)
+
+
+def _refresh(*, invoice: Invoice, now: object) -> Invoice:
+    return _lifecycle("invoice_refresh")(invoice=invoice, now=now)
+
+
+def _finalize(*, invoice: Invoice, now: object) -> Invoice:
+    return _lifecycle("invoice_finalize")(invoice=invoice, now=now)
+
+
+def _void(*, invoice: Invoice, now: object) -> Invoice:
+    # staff voiding from the admin say so explicitly: a paid invoice may be voided too
+    return invoice_void(invoice=invoice, now=now, generate_credit_note=False)
+
+
+def _download(*, invoice: Invoice, now: object) -> Invoice:
+    return invoice_pdf_ensure(invoice=invoice)
+
+
+# (name, label, service, past tense) of the buttons and actions; every one is a service call
+OPERATIONS: dict[str, tuple[str, Callable, str]] = {
+    "refresh": ("Refresh draft", _refresh, "refreshed"),
+    "finalize": ("Finalize", _finalize, "finalized"),
+    "void": ("Void", _void, "voided"),
+    "mark_paid": ("Mark paid", invoice_mark_paid, "marked paid"),
+    "download": ("Generate PDF", _download, "rendered"),
+}
+CSV_COLUMNS = (
+    "number", "lago_id", "invoice_type", "status", "payment_status", "payment_overdue",
+    "issuing_date", "payment_due_date", "customer_external_id", "customer_name",
+    "billing_entity", "currency", "fees_amount", "coupons_amount", "taxes_amount",
+    "total_amount", "total_paid_amount",
+)  # fmt: skip
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(queryset: QuerySet[Invoice]) -> Iterator[list[object]]:
+    yield list(CSV_COLUMNS)
+    for invoice in queryset.select_related("customer", "billing_entity").iterator(2000):
+        currency = invoice.currency
+        yield [
+            invoice.number,
+            invoice.lago_id,
+            invoice.invoice_type,
+            invoice.status,
+            invoice.payment_status,
+            "yes" if invoice.payment_overdue else "no",
+            invoice.issuing_date.isoformat(),
+            invoice.payment_due_date.isoformat(),
+            invoice.customer.external_id,
+            invoice.customer.name,
+            invoice.billing_entity.code,
+            currency,
+            to_major(invoice.fees_amount_cents, currency),
+            to_major(invoice.coupons_amount_cents, currency),
+            to_major(invoice.taxes_amount_cents, currency),
+            to_major(invoice.total_amount_cents, currency),
+            to_major(invoice.total_paid_amount_cents, currency),
+        ]
+
+
+def stream_csv(queryset: QuerySet[Invoice], filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in csv_rows(queryset)), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    classes = ("inv-lines",)
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class FeeInline(_ReadOnlyInline):
+    model = Fee
+    verbose_name_plural = "Fees"
+    fields = ("line", "period", "units_display", "unit_price", "tax_rate", "amount", "taxes")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(deleted_at__isnull=True)
+            .select_related(
+                "subscription__plan",
+                "charge__billable_metric",
+                "charge_filter",
+                "fixed_charge__add_on",
+                "add_on",
+            )
+        )
+
+    @admin.display(description="Fee")
+    def line(self, fee: Fee) -> str:
+        item = fee_item(fee)
+        name = item["invoice_display_name"] or item["name"] or fee.fee_type
+        return format_html(
+            "<strong>{}</strong><br><span class='inv-quiet'>{} · {}</span>",
+            name,
+            fee.get_fee_type_display(),
+            item["code"] or "—",
+        )
+
+    @admin.display(description="Period")
+    def period(self, fee: Fee) -> str:
+        props = fee.properties or {}
+        start = props.get("charges_from_datetime") or props.get("from_datetime")
+        end = props.get("charges_to_datetime") or props.get("to_datetime")
+        return f"{start[:10]} → {end[:10]}" if start and end else "—"
+
+    @admin.display(description="Units")
+    def units_display(self, fee: Fee) -> str:
+        return format_html('<span class="money">{}</span>', f"{fee.units.normalize():f}")
+
+    @admin.display(description="Unit price")
+    def unit_price(self, fee: Fee) -> str:
+        return format_html(
+            '<span class="money">{} {}</span>',
+            f"{fee.precise_unit_amount.normalize():f}",
+            fee.amount_currency,
+        )
+
+    @admin.display(description="Tax rate")
+    def tax_rate(self, fee: Fee) -> str:
+        return f"{fee.taxes_rate.normalize():f} %" if fee.taxes_rate else "—"
+
+    @admin.display(description="Amount (excl. tax)")
+    def amount(self, fee: Fee) -> str:
+        return money(fee.amount_cents, fee.amount_currency)
+
+    @admin.display(description="Taxes")
+    def taxes(self, fee: Fee) -> str:
+        return money(fee.taxes_amount_cents, fee.amount_currency)
+
+
+class InvoiceAppliedTaxInline(_ReadOnlyInline):
+    model = InvoiceAppliedTax
+    verbose_name_plural = "Taxes by rate"
+    fields = ("tax_name", "tax_code", "rate", "base", "tax_amount")
+    readonly_fields = fields
+
+    @admin.display(description="Rate")
+    def rate(self, row: InvoiceAppliedTax) -> str:
+        return f"{row.tax_rate.normalize():f} %"
+
+    @admin.display(description="Taxed amount")
+    def base(self, row: InvoiceAppliedTax) -> str:
+        return money(row.fees_amount_cents, row.invoice.currency)
+
+    @admin.display(description="Tax")
+    def tax_amount(self, row: InvoiceAppliedTax) -> str:
+        return money(row.amount_cents, row.invoice.currency)
+
+
+class CreditInline(_ReadOnlyInline):
+    model = Credit
+    fk_name = "invoice"
+    verbose_name_plural = "Coupons and credits"
+    fields = ("what", "before_taxes", "credit_amount", "voided_at")
+    readonly_fields = fields
+
+    @admin.display(description="Credit")
+    def what(self, credit: Credit) -> str:
+        if credit.applied_coupon_id:
+            coupon = credit.applied_coupon.coupon
+            return f"Coupon {coupon.name} ({coupon.code})"
+        if credit.progressive_billing_invoice_id:
+            return f"Progressive billing {credit.progressive_billing_invoice}"
+        return "Credit note"
+
+    @admin.display(description="Amount")
+    def credit_amount(self, credit: Credit) -> str:
+        return money(credit.amount_cents, credit.amount_currency)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(payment_overdue=self.value() == "yes")
+        return queryset
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(OrganizationAdmin):
+    list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
+                    "payment_tag", "total", "issued", "due")  # fmt: skip
+    list_display_links = ("number_display",)
+    list_filter = ("status", "payment_status", "invoice_type", "currency",
+                   ("issuing_date", admin.DateFieldListFilter), OverdueFilter,
+                   ("billing_entity", admin.RelatedOnlyFieldListFilter))  # fmt: skip
+    search_fields = ("number", "customer__external_id", "customer__name", "customer__legal_name")
+    list_select_related = ("customer", "billing_entity")
+    list_per_page = 50
+    date_hierarchy = "issuing_date"
+    ordering = ("-issuing_date", "-created_at")
+    actions = ("refresh_drafts", "finalize_drafts", "void_invoices", "mark_paid", "render_pdfs",
+               "export_csv")  # fmt: skip
+    inlines = (FeeInline, InvoiceAppliedTaxInline, CreditInline)
+    change_list_template = "admin/invoicing/invoice/change_list.html"
+    change_form_template = "admin/invoicing/invoice/change_form.html"
+    fieldsets = (
+        ("Invoice", {"fields": ("number_display", "lago_id", "invoice_type", "status_tag",
+                                "payment_tag", "customer_link", "billing_entity", "currency",
+                                "pdf_link")}),
+        ("Dates", {"fields": ("issuing_date", "payment_due_date", "net_payment_term",
+                              "finalized_at", "voided_at", "payment_dispute_lost_at"),
+                   "classes": ("collapse",)}),
+        ("Amounts", {"fields": ("fees_amount", "coupons_amount", "progressive_credit",
+                                "sub_total_excl", "taxes_amount", "sub_total_incl",
+                                "credit_notes_amount", "prepaid_credits", "total",
+                                "total_paid")}),
+        ("Metadata", {"fields": ("metadata_display", "error_details"), "classes": ("collapse",)}),
+    )  # fmt: skip
+    readonly_fields = (
+        "number_display", "lago_id", "invoice_type", "status_tag", "payment_tag",
+        "customer_link", "billing_entity", "currency", "pdf_link", "issuing_date",
+        "payment_due_date", "net_payment_term", "finalized_at", "voided_at",
+        "payment_dispute_lost_at", "fees_amount", "coupons_amount", "progressive_credit",
+        "sub_total_excl", "taxes_amount", "sub_total_incl", "credit_notes_amount",
+        "prepaid_credits", "total", "total_paid", "metadata_display", "error_details",
+    )  # fmt: skip
+
+    # --- permissions: invoices change through services only ---------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one-off invoices: POST /invoices (spec §12.10)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False  # read only page; the buttons below are the writes
+
+    def can_operate(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoicing.change_invoice")
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        if not self.can_operate(request):
+            actions = {k: v for k, v in actions.items() if k == "export_csv"}
+        return actions
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).exclude(status=Invoice.Status.GENERATING)
+
+    # --- columns ------------------------------------------------------------------------------
+
+    @admin.display(description="Number", ordering="number")
+    def number_display(self, invoice: Invoice) -> str:
+        return invoice.number or "—"
+
+    @admin.display(description="Issued", ordering="issuing_date")
+    def issued(self, invoice: Invoice) -> str:
+        return invoice.issuing_date.isoformat()
+
+    @admin.display(description="Due", ordering="payment_due_date")
+    def due(self, invoice: Invoice) -> str:
+        return invoice.payment_due_date.isoformat()
+
+    @admin.display(description="Lago ID")
+    def lago_id(self, invoice: Invoice) -> str:
+        return invoice.lago_id
+
+    @admin.display(description="Customer", ordering="customer__name")
+    def customer_link(self, invoice: Invoice) -> str:
+        url = reverse("admin:customers_customer_change", args=[invoice.customer_id])
+        return format_html(
+            '<a href="{}">{}</a><br><span class="inv-quiet">{}</span>',
+            url,
+            invoice.customer.name or invoice.customer.external_id,
+            invoice.customer.external_id,
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_tag(self, invoice: Invoice) -> str:
+        return tag(invoice.get_status_display(), invoice.status)
+
+    @admin.display(description="Payment", ordering="payment_status")
+    def payment_tag(self, invoice: Invoice) -> str:
+        label = tag(invoice.get_payment_status_display(), invoice.payment_status)
+        if invoice.payment_overdue:
+            label = format_html("{} {}", label, tag("Overdue", "overdue"))
+        if invoice.payment_dispute_lost_at:
+            label = format_html("{} {}", label, tag("Dispute lost", "failed"))
+        return label
+
+    def _amount(field: str, description: str) -> Callable[[InvoiceAdmin, Invoice], str]:
+        @admin.display(description=description, ordering=field)
+        def display(self: InvoiceAdmin, invoice: Invoice) -> str:
+            return money(getattr(invoice, field), invoice.currency)
+
+        return display
+
+    total = _amount("total_amount_cents", "Total")
+    fees_amount = _amount("fees_amount_cents", "Fees")
+    coupons_amount = _amount("coupons_amount_cents", "Coupons")
+    progressive_credit = _amount("progressive_billing_credit_amount_cents", "Progressive credit")
+    sub_total_excl = _amount("sub_total_excluding_taxes_amount_cents", "Subtotal excl. tax")
+    taxes_amount = _amount("taxes_amount_cents", "Taxes")
+    sub_total_incl = _amount("sub_total_including_taxes_amount_cents", "Subtotal incl. tax")
+    credit_notes_amount = _amount("credit_notes_amount_cents", "Credit notes")
+    prepaid_credits = _amount("prepaid_credit_amount_cents", "Prepaid credits")
+    total_paid = _amount("total_paid_amount_cents", "Paid")
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice: Invoice) -> str:
+        if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.VOIDED):
+            return "—"
+        url = reverse("admin:invoicing_invoice_pdf", args=[invoice.pk])
+        label = "Download PDF" if invoice.file else "Generate and download PDF"
+        return format_html('<a class="button" href="{}">{}</a>', url, label)
+
+    @admin.display(description="Metadata")
+    def metadata_display(self, invoice: Invoice) -> str:
+        rows = list(invoice.metadata.values_list("key", "value"))
+        if not rows:
+            return "—"
+        return format_html_join(format_html("<br>"), "<code>{}</code> = {}", rows)
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("export.csv", view(self.export_view), name="invoicing_invoice_export"),
+            path("<uuid:object_id>/pdf/", view(self.pdf_view), name="invoicing_invoice_pdf"),
+            path(
+                "<uuid:object_id>/operate/<str:operation>/",
+                view(self.operate_view),
+                name="invoicing_invoice_operate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Invoice | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["operations"] = [
+                (name, label, reverse("admin:invoicing_invoice_operate", args=[obj.pk, name]))
+                for name, (label, _, _) in OPERATIONS.items()
+                if self.can_operate(request) and self._offers(obj, name)
+            ]
+            context["invoice"] = obj
+            context["original_total"] = format_money(obj.total_amount_cents, obj.currency)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @staticmethod
+    def _offers(invoice: Invoice, operation: str) -> bool:
+        """The buttons that make sense for the invoice's state (the services re-check)."""
+        issued = invoice.status == Invoice.Status.FINALIZED
+        match operation:
+            case "refresh" | "finalize":
+                return invoice.status == Invoice.Status.DRAFT
+            case "void":
+                return issued and invoice.payment_dispute_lost_at is None
+            case "mark_paid":
+                return issued and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+            case "download":
+                return issued or invoice.status == Invoice.Status.VOIDED
+        return False
+
+    def operate_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
+        if request.method != "POST" or operation not in OPERATIONS:
+            raise PermissionDenied
+        if not self.can_operate(request):
+            raise PermissionDenied
+        invoice = get_object_or_404(self.get_queryset(request), pk=object_id)
+        _, service, verb = OPERATIONS[operation]
+        report = ActionReport(self, request, verb)
+        report.attempt(invoice, service, invoice=invoice, now=timezone.now())
+        report.send()
+        return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
+
+    def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        invoice = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.VOIDED):
+            raise PermissionDenied
+        invoice = invoice_pdf_ensure(invoice=invoice)
+        return FileResponse(
+            invoice.file.open("rb"),
+            content_type="application/pdf",
+            filename=f"{invoice.number or invoice.lago_id}.pdf",
+        )
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The changelist as filtered and searched, as CSV (streamed)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        queryset = changelist.get_queryset(request)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        return stream_csv(queryset, f"invoices-{stamp}.csv")
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def _run(self, request: HttpRequest, queryset: QuerySet, operation: str) -> None:
+        _, service, verb = OPERATIONS[operation]
+        report, now = ActionReport(self, request, verb), timezone.now()
+        for invoice in queryset:
+            report.attempt(invoice, service, invoice=invoice, now=now)
+        report.send()
+
+    @admin.action(description="Refresh selected drafts")
+    def refresh_drafts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "refresh")
+
+    @admin.action(description="Finalize selected drafts")
+    def finalize_drafts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "finalize")
+
+    @admin.action(description="Void selected invoices")
+    def void_invoices(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "void")
+
+    @admin.action(description="Mark selected invoices paid")
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "mark_paid")
+
+    @admin.action(description="Generate PDFs of selected invoices")
+    def render_pdfs(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "download")
+
+    @admin.action(description="Export selected invoices as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+        return stream_csv(queryset, "invoices.csv")
+
+
+# --- customer 360 panels ----------------------------------------------------------------------
+
+
+def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
+    invoices = list(customer_invoice_list(customer=customer)[:10])
+    rows = [
+        {
+            "invoice": invoice,
+            "url": reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
+            "status": tag(invoice.get_status_display(), invoice.status),
+            "payment": tag(
+                "Overdue" if invoice.payment_overdue else invoice.get_payment_status_display(),
+                "overdue" if invoice.payment_overdue else invoice.payment_status,
+            ),
+            "total": format_money(invoice.total_amount_cents, invoice.currency),
+        }
+        for invoice in invoices
+    ]
+    all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
+    return Panel(
+        "Invoices",
+        "admin/invoicing/invoice/customer_panel.html",
+        {"rows": rows},
+        [("All invoices", all_url)] if rows else [],
+    )
+
+
+def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | None:
+    subscriptions = list(
+        customer.subscriptions.filter(status=Subscription.Status.ACTIVE).select_related("plan")
+    )
+    if customer.deleted_at is not None or not subscriptions:
+        return None
+    context: dict = {}
+    try:
+        from invoicing.services.generation import invoice_preview
+
+        preview = invoice_preview(
+            customer=customer, now=timezone.now(), subscriptions=subscriptions
+        )
+    except Exception as exc:  # a preview must never break the customer page
+        logger.warning("upcoming invoice preview failed for %s", customer.pk, exc_info=True)
+        context["error"] = describe(exc) if isinstance(exc, DomainError) else type(exc).__name__
+        return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
+    invoice = preview.invoice
+    currency = invoice.currency
+
+    def amount(cents: int) -> str:
+        return format_money(cents, currency)
+
+    context.update(
+        issuing_date=invoice.issuing_date,
+        lines=[
+            {
+                "name": fee_item(fee)["invoice_display_name"] or fee.fee_type,
+                "units": f"{fee.units.normalize():f}",
+                "amount": format_money(fee.amount_cents, currency),
+            }
+            for fee in preview.fees
+        ],
+        totals=[
+            ("Subtotal excl. tax", amount(invoice.sub_total_excluding_taxes_amount_cents)),
+            ("Coupons", amount(invoice.coupons_amount_cents)),
+            ("Taxes", amount(invoice.taxes_amount_cents)),
+            ("Total", amount(invoice.total_amount_cents)),
+        ],
+    )
+    return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
+
+
+customer_360_panels.extend([invoices_panel, upcoming_invoice_panel])

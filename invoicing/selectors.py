@@ -1,0 +1,170 @@
+"""Reads of invoices and fees, scoped by organization (spec §12, §13)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from billing.errors import NotFound
+from billing.models import Organization
+from customers.models import Customer
+
+from .models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceSubscription
+
+# spec §12.1: `generating` and `closed` invoices are internal; a deleted draft is gone (404).
+VISIBLE_STATUSES = (
+    Invoice.Status.DRAFT,
+    Invoice.Status.FINALIZED,
+    Invoice.Status.VOIDED,
+    Invoice.Status.FAILED,
+    Invoice.Status.PENDING,
+)
+
+_FEE_RELATIONS = (
+    "customer",
+    "subscription__plan",
+    "charge__billable_metric",
+    "charge_filter",
+    "fixed_charge__add_on",
+    "add_on",
+    "invoice",
+    "true_up_fee",
+)
+
+
+def fees_for_rendering(queryset: QuerySet[Fee]) -> QuerySet[Fee]:
+    """Fees with everything their Lago rendering reads (item, subscription, taxes)."""
+    return queryset.select_related(*_FEE_RELATIONS).prefetch_related(
+        Prefetch("applied_taxes", queryset=FeeAppliedTax.objects.order_by("created_at", "id"))
+    )
+
+
+def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
+    """Visible invoices, newest issuing date first, ready for the list rendering."""
+    return (
+        Invoice.objects.for_organization(organization)
+        .filter(status__in=VISIBLE_STATUSES)
+        .select_related("customer__billing_entity", "customer__organization", "billing_entity")
+        .prefetch_related("customer__metadata", "customer__taxes", "metadata", "applied_taxes")
+        .order_by("-issuing_date", "-created_at", "-id")
+    )
+
+
+def invoice_detail_queryset(*, organization: Organization) -> QuerySet[Invoice]:
+    """`invoice_list` plus fees, credits and billing periods (the full InvoiceObject)."""
+    return with_invoice_relations(invoice_list(organization=organization))
+
+
+def invoice_any_status(*, organization: Organization, invoice_id: object) -> Invoice:
+    """The invoice whatever its status (a deleted draft, for the DELETE answer)."""
+    return with_invoice_relations(
+        Invoice.objects.for_organization(organization).select_related(
+            "customer__billing_entity", "customer__organization", "billing_entity"
+        )
+    ).get(pk=invoice_id)
+
+
+def with_invoice_relations(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Prefetches what the full InvoiceObject renders: fees, credits, billing periods."""
+    return queryset.prefetch_related(
+        "customer__metadata",
+        "customer__taxes",
+        "metadata",
+        "applied_taxes",
+        Prefetch(
+            "fees",
+            queryset=fees_for_rendering(Fee.objects.filter(deleted_at__isnull=True)).order_by(
+                "created_at", "id"
+            ),
+        ),
+        Prefetch(
+            "credits",
+            queryset=Credit.objects.select_related(
+                "applied_coupon__coupon", "progressive_billing_invoice", "invoice"
+            ),
+        ),
+        Prefetch(
+            "invoice_subscriptions",
+            queryset=InvoiceSubscription.objects.select_related(
+                "subscription__plan",
+                "subscription__customer__billing_entity",
+                "subscription__previous_subscription__plan",
+            ),
+        ),
+    )
+
+
+def invoice_get(*, organization: Organization, lago_id: str) -> Invoice:
+    """The visible invoice with this id, else 404 `invoice_not_found`."""
+    invoice = (
+        invoice_detail_queryset(organization=organization).filter(pk=_uuid_or_none(lago_id)).first()
+        if _uuid_or_none(lago_id)
+        else None
+    )
+    if invoice is None:
+        raise NotFound("invoice")
+    return invoice
+
+
+def fee_list(*, organization: Organization) -> QuerySet[Fee]:
+    """Fees not deleted, on a visible invoice or without one, newest first (spec §13)."""
+    return (
+        fees_for_rendering(Fee.objects.for_organization(organization))
+        .filter(deleted_at__isnull=True)
+        .filter(Q(invoice__isnull=True) | Q(invoice__status__in=VISIBLE_STATUSES))
+        .order_by("-created_at", "-id")
+    )
+
+
+def fee_get(*, organization: Organization, lago_id: str) -> Fee:
+    """The listed fee with this id, else 404 `fee_not_found`."""
+    fee = (
+        fee_list(organization=organization).filter(pk=_uuid_or_none(lago_id)).first()
+        if _uuid_or_none(lago_id)
+        else None
+    )
+    if fee is None:
+        raise NotFound("fee")
+    return fee
+
+
+def customer_invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
+    """A customer's visible invoices, newest first (admin 360 panel)."""
+    return (
+        Invoice.objects.filter(customer=customer, status__in=VISIBLE_STATUSES)
+        .select_related("billing_entity")
+        .order_by("-issuing_date", "-created_at", "-id")
+    )
+
+
+def overdue_cutoff(now: datetime) -> date:
+    """Last due date that is overdue at `now`.
+
+    Lago compares `payment_due_date < now` on a DATE column, so an invoice is overdue from 00:00
+    UTC of its due date on (spec §12.7): due dates up to the UTC date of the instant just before.
+    """
+    return (now.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+
+def overdue_candidates(*, now: datetime) -> QuerySet[Invoice]:
+    """Finalized invoices not paid, no lost dispute, due before `now`, not flagged yet."""
+    return Invoice.objects.filter(
+        status=Invoice.Status.FINALIZED,
+        payment_overdue=False,
+        payment_dispute_lost_at__isnull=True,
+        payment_due_date__lte=overdue_cutoff(now),
+    ).exclude(payment_status=Invoice.PaymentStatus.SUCCEEDED)
+
+
+def document_locale(invoice: Invoice) -> str:
+    """The language of the invoice's documents: customer > billing entity > English (§2.4)."""
+    return invoice.customer.document_locale or invoice.billing_entity.document_locale or "en"
+
+
+def _uuid_or_none(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None

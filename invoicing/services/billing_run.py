@@ -1,0 +1,333 @@
+"""The billing run (spec §10.3, §27): which customers have something to bill today in their own
+timezone, and one invoice for everything a customer owes on a billing date (§9.6).
+
+What a billing date D bills (the same for the hourly job and `manage.py bill --date D`):
+- periodic invoices of the subscriptions whose billing day is D (periods ending on D - 1 in
+  arrears, periods starting on D in advance, usage of the period that ended), for every
+  subscription active at the start of D, whenever its row was created;
+- as a safety net for the hooks of `customers.hooks` (a worker down at the wrong time): the
+  starting invoice of pay-in-advance subscriptions started on D, the closing invoice of
+  subscriptions terminated on D (a downgrade's predecessor ends on the last second of D - 1 and
+  closes on D) and the trial-end invoice of trials ended on D.
+Everything already billed is skipped (`InvoiceSubscription` rows), so a run repeated or run twice
+at once bills nothing twice; the unique constraints are the last line (`IntegrityError` ->
+the existing invoice is returned).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+
+from billing.models import Organization
+from billing.periods import is_billing_day, local_date, start_of_day
+from customers.models import Customer, Subscription
+from customers.services.subscriptions import subscription_cycle
+from invoicing.models import Invoice, InvoiceSubscription, InvoicingReason
+from invoicing.services.generation import (
+    BillingContext,
+    BillingItem,
+    billed_keys,
+    group_for_invoices,
+    has_advance_fixed_charges,
+    invoice_create_for_items,
+    item_key,
+    lock_customer_for_billing,
+    periodic_item,
+    starting_item,
+    subscriptions_for_billing,
+    termination_item,
+    trial_end_item,
+)
+from plans.models import FixedCharge
+
+logger = logging.getLogger(__name__)
+
+Reason = InvoicingReason
+Status = Subscription.Status
+ONE_SECOND = timedelta(seconds=1)
+# A termination is closed on the local day after its last second; look back far enough for
+# every timezone (UTC-12..UTC+14) and for the hourly job's retry of yesterday.
+_LOOKBACK = timedelta(days=3)
+
+Key = tuple[UUID, str, datetime | None]
+
+
+@dataclass(frozen=True)
+class CustomerBilling:
+    """What `bill_customer` did: invoices created now, and those found already billed."""
+
+    customer_id: UUID
+    billing_date: date
+    invoices: tuple[Invoice, ...]
+    already_billed: tuple[Invoice, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# What is due on a day
+
+
+def _zone(subscription: Subscription) -> ZoneInfo:
+    return ZoneInfo(subscription.customer.applicable_timezone)
+
+
+def due_keys(
+    subscription: Subscription,
+    day: date,
+    *,
+    now: datetime,
+    trial_end_at: datetime | None,
+    has_advance_fixed: bool,
+    has_successor: bool,
+    reasons: frozenset[str] | None = None,
+) -> list[Key]:
+    """The invoices a subscription owes on local day `day` (see the module docstring)."""
+    tz = _zone(subscription)
+    plan = subscription.plan
+    started_at = subscription.started_at
+    if started_at is None:
+        return []
+    keys: list[Key] = []
+    start_day = local_date(started_at, tz)
+    day_start = start_of_day(day, tz)
+    terminated_at = subscription.terminated_at
+
+    def wanted(reason: str) -> bool:
+        return reasons is None or reason in reasons
+
+    if (
+        wanted(Reason.SUBSCRIPTION_PERIODIC)
+        and start_day < day
+        and (terminated_at is None or terminated_at >= day_start)
+        and not (subscription.status == Status.ACTIVE and subscription.downgrade_plan_date == day)
+        and is_billing_day(subscription_cycle(subscription), day)
+    ):
+        keys.append((subscription.pk, Reason.SUBSCRIPTION_PERIODIC, day_start))
+    in_trial_at_start = trial_end_at is not None and trial_end_at > started_at
+    if (
+        wanted(Reason.SUBSCRIPTION_STARTING)
+        and start_day == day
+        and ((plan.pay_in_advance and not in_trial_at_start) or has_advance_fixed)
+    ):
+        keys.append((subscription.pk, Reason.SUBSCRIPTION_STARTING, None))
+    if (
+        wanted(Reason.SUBSCRIPTION_TERMINATING)
+        and terminated_at is not None
+        and terminated_at <= now
+        and local_date(terminated_at + ONE_SECOND, tz) == day
+        and (
+            subscription.on_termination_invoice == Subscription.OnTerminationInvoice.GENERATE
+            or has_successor
+        )
+    ):
+        keys.append((subscription.pk, Reason.SUBSCRIPTION_TERMINATING, None))
+    if (
+        wanted(Reason.SUBSCRIPTION_TRIAL_ENDED)
+        and plan.pay_in_advance
+        and in_trial_at_start
+        and trial_end_at is not None
+        and trial_end_at <= now
+        and local_date(trial_end_at, tz) == day
+        and (terminated_at is None or terminated_at > trial_end_at)
+    ):
+        keys.append((subscription.pk, Reason.SUBSCRIPTION_TRIAL_ENDED, None))
+    return keys
+
+
+def _candidates(since: datetime) -> Q:
+    return Q(status=Status.ACTIVE) | Q(status=Status.TERMINATED, terminated_at__gte=since)
+
+
+def _annotated(queryset):  # -> QuerySet[Subscription]
+    return queryset.annotate(
+        has_advance_fixed=Exists(
+            FixedCharge.objects.filter(
+                plan_id=OuterRef("plan_id"), pay_in_advance=True, deleted_at__isnull=True
+            )
+        ),
+        has_successor=Exists(
+            Subscription.objects.filter(previous_subscription_id=OuterRef("pk")).exclude(
+                status__in=(Status.PENDING, Status.CANCELED)
+            )
+        ),
+    )
+
+
+def customers_due(
+    *,
+    now: datetime,
+    billing_date: date | None = None,
+    organization: Organization | None = None,
+    customer_ids: Collection[UUID] | None = None,
+) -> list[tuple[UUID, date]]:
+    """(customer id, billing date) pairs with something left to bill (spec §27 hourly :10).
+
+    Without `billing_date`: each customer's local today (and yesterday's closing invoices,
+    should their hook have failed). With it: that date for every customer (`bill --date`).
+    """
+    lowest = (
+        start_of_day(billing_date, ZoneInfo("UTC")) - _LOOKBACK if billing_date else now - _LOOKBACK
+    )
+    rows = Subscription.objects.filter(_candidates(lowest), started_at__isnull=False)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    if customer_ids is not None:
+        rows = rows.filter(customer_id__in=list(customer_ids))
+    rows = _annotated(
+        rows.select_related("plan", "customer__billing_entity", "customer__organization")
+    ).order_by("customer_id", "pk")
+    subscriptions = list(rows)
+    context_by_customer: dict[UUID, BillingContext] = {}
+    wanted: dict[Key, tuple[UUID, date]] = {}
+    for subscription in subscriptions:
+        context = context_by_customer.get(subscription.customer_id)
+        if context is None:
+            context = BillingContext(customer=subscription.customer)
+            context_by_customer[subscription.customer_id] = context
+        trial_end_at = context.trial_end(subscription) if subscription.plan.trial_period else None
+        days = [billing_date]
+        if billing_date is None:
+            today = local_date(now, _zone(subscription))
+            days = [today, today - timedelta(days=1)]
+        for index, day in enumerate(days):
+            assert day is not None
+            reasons = None if index == 0 else frozenset({Reason.SUBSCRIPTION_TERMINATING})
+            for key in due_keys(
+                subscription,
+                day,
+                now=now,
+                trial_end_at=trial_end_at,
+                has_advance_fixed=subscription.has_advance_fixed,
+                has_successor=subscription.has_successor,
+                reasons=reasons,
+            ):
+                wanted.setdefault(key, (subscription.customer_id, day))
+    if not wanted:
+        return []
+    billed = billed_keys({key[0] for key in wanted})
+    due = {target for key, target in wanted.items() if key not in billed}
+    return sorted(due, key=lambda pair: (pair[1], str(pair[0])))
+
+
+# --------------------------------------------------------------------------------------------
+# Billing one customer
+
+
+def _item(key: Key, subscription: Subscription, day: date, context: BillingContext):
+    reason = key[1]
+    if reason == Reason.SUBSCRIPTION_PERIODIC:
+        return periodic_item(subscription, day, context)
+    if reason == Reason.SUBSCRIPTION_STARTING:
+        return starting_item(subscription, context)
+    if reason == Reason.SUBSCRIPTION_TERMINATING:
+        return termination_item(subscription, context)
+    item = trial_end_item(subscription, context)
+    if item is not None and context.fee_window_billed(subscription, item.period):
+        return None  # billed by the periodic invoice of the trial-end day
+    return item
+
+
+def _existing_invoices(keys: list[Key]) -> list[Invoice]:
+    if not keys:
+        return []
+    condition = Q()
+    for subscription_id, reason, timestamp in keys:
+        part = Q(subscription_id=subscription_id, invoicing_reason=reason)
+        if timestamp is not None:
+            part &= Q(timestamp=timestamp)
+        condition |= part
+    invoice_ids = InvoiceSubscription.objects.filter(condition).values("invoice_id")
+    return list(Invoice.objects.filter(pk__in=invoice_ids).order_by("created_at", "pk"))
+
+
+def _invoices_of_periods(items: list[BillingItem]) -> list[Invoice]:
+    """The invoices already holding these items' periods (the unique constraints' rows)."""
+    if not items:
+        return []
+    condition = Q()
+    for item in items:
+        condition |= Q(
+            subscription_id=item.subscription.pk,
+            invoicing_reason=item.reason,
+            from_datetime=item.period.from_datetime,
+            to_datetime=item.period.to_datetime,
+        )
+        if item.reason in (Reason.SUBSCRIPTION_STARTING, Reason.SUBSCRIPTION_TERMINATING):
+            condition |= Q(subscription_id=item.subscription.pk, invoicing_reason=item.reason)
+    invoice_ids = InvoiceSubscription.objects.filter(condition).values("invoice_id")
+    return list(Invoice.objects.filter(pk__in=invoice_ids).order_by("created_at", "pk"))
+
+
+@transaction.atomic
+def bill_customer(*, customer: Customer, billing_date: date, now: datetime) -> CustomerBilling:
+    """Bills everything a customer owes on `billing_date` (spec §9.6): one invoice for the
+    subscriptions that consolidate, one for each that does not. Idempotent: what is already
+    billed is skipped and returned in `already_billed`."""
+    customer = lock_customer_for_billing(customer.pk)
+    tz = ZoneInfo(customer.applicable_timezone)
+    if billing_date > local_date(now, tz):
+        return CustomerBilling(customer.pk, billing_date, (), ())  # a day yet to come
+    lowest = start_of_day(billing_date, tz) - _LOOKBACK
+    subscriptions = list(
+        subscriptions_for_billing(
+            Subscription.objects.filter(
+                _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
+            )
+        ).order_by("started_at", "pk")
+    )
+    for subscription in subscriptions:
+        subscription.customer = customer
+    context = BillingContext(customer=customer)
+    context.load(subscriptions)
+    billed = context.billed_keys(subscriptions)
+    items: list[BillingItem] = []
+    found: list[Key] = []
+    for subscription in subscriptions:
+        trial_end_at = context.trial_end(subscription) if subscription.plan.trial_period else None
+        for key in due_keys(
+            subscription,
+            billing_date,
+            now=now,
+            trial_end_at=trial_end_at,
+            has_advance_fixed=has_advance_fixed_charges(subscription.plan),
+            # a terminated subscription's successor (plan change) is read only for those
+            has_successor=(
+                subscription.terminated_at is not None
+                and context.successor(subscription) is not None
+            ),
+        ):
+            if key in billed:
+                found.append(key)
+                continue
+            item = _item(key, subscription, billing_date, context)
+            if item is not None and item_key(item) == key:
+                items.append(item)
+    created: list[Invoice] = []
+    conflicts: list[BillingItem] = []
+    for group in group_for_invoices(items):
+        try:
+            with transaction.atomic():
+                invoice = invoice_create_for_items(
+                    context=context, items=group, billing_date=billing_date, now=now
+                )
+        except IntegrityError:
+            # spec §29: the same periods were billed meanwhile; that invoice is the answer
+            logger.info("customer %s already billed on %s", customer.pk, billing_date)
+            conflicts.extend(group)
+            continue
+        created.append(invoice)
+    existing = {invoice.pk: invoice for invoice in _existing_invoices(found)}
+    existing.update((invoice.pk, invoice) for invoice in _invoices_of_periods(conflicts))
+    return CustomerBilling(
+        customer_id=customer.pk,
+        billing_date=billing_date,
+        invoices=tuple(created),
+        already_billed=tuple(existing.values()),
+    )

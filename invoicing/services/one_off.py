@@ -1,0 +1,261 @@
+"""One-off invoices billing add-ons (spec §12.10, §16)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+
+from billing.errors import Invalid, NotFound
+from billing.models import BillingEntity, Organization
+from billing.money import CURRENCIES, ONE, round_cents, to_major
+from customers.models import Customer
+from customers.selectors import customer_is_editable
+from invoicing import calculation
+from invoicing.models import Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
+from invoicing.services.lifecycle import invoice_assign_number
+from invoicing.services.payments import emit_invoice_event
+from plans.models import AddOn, Tax
+from plans.selectors import applicable_taxes
+
+
+@dataclass(frozen=True)
+class OneOffFee:
+    """One line of `POST /invoices` (`invoice.fees[]`)."""
+
+    add_on_code: str
+    units: Decimal | None = None
+    unit_amount_cents: int | None = None
+    invoice_display_name: str | None = None
+    description: str | None = None
+    from_datetime: datetime | None = None
+    to_datetime: datetime | None = None
+    tax_codes: tuple[str, ...] | None = None
+
+
+def _billing_entity(organization: Organization, customer: Customer, code: str | None):
+    if not code:
+        return customer.billing_entity
+    entity = BillingEntity.objects.for_organization(organization).filter(code=code).first()
+    if entity is None:
+        raise NotFound("billing_entity")
+    return entity
+
+
+def _currency(customer: Customer, currency: str | None) -> str:
+    """spec §12.10 and §3.1: the customer's currency, or a first one set by this invoice."""
+    currency = (currency or customer.currency or "").upper()
+    if not currency:
+        raise Invalid({"currency": ["value_is_mandatory"]})
+    if currency not in CURRENCIES:
+        raise Invalid({"currency": ["value_is_invalid"]})
+    if customer.currency and customer.currency != currency:
+        raise Invalid({"currency": ["currencies_does_not_match"]})
+    if not customer.currency:
+        if not customer_is_editable(customer=customer):
+            raise Invalid({"currency": ["currencies_does_not_match"]})
+        customer.currency = currency
+        customer.save(update_fields=["currency", "updated_at"])
+    return currency
+
+
+def _validate_lines(lines: Sequence[OneOffFee]) -> None:
+    errors: dict[str, list[str]] = {}
+    for line in lines:
+        if line.units is not None and line.units < 0:
+            errors["units"] = ["value_is_invalid"]
+        if line.unit_amount_cents is not None and line.unit_amount_cents < 0:
+            errors["unit_amount_cents"] = ["value_is_invalid"]
+        if line.from_datetime and line.to_datetime and line.from_datetime > line.to_datetime:
+            errors["to_datetime"] = ["invalid_date"]
+    if errors:
+        raise Invalid(errors)
+
+
+def _tax_rate(tax: Tax) -> calculation.TaxRate:
+    return calculation.TaxRate(
+        code=tax.code, name=tax.name, rate=Decimal(tax.rate), description=tax.description
+    )
+
+
+@transaction.atomic
+def invoice_create_one_off(
+    *,
+    organization: Organization,
+    external_customer_id: str | None,
+    fees: Sequence[OneOffFee],
+    now: datetime,
+    currency: str | None = None,
+    billing_entity_code: str | None = None,
+) -> Invoice:
+    """POST /invoices: an invoice of add-on fees, issued and finalized at once (spec §12.10).
+
+    Fee amount = round(units x unit_amount_cents) (unit amount defaults to the add-on's, units to
+    1); taxes: the fee's `tax_codes` > the add-on's > the customer's > the billing entity's. No
+    coupons, credit notes nor prepaid credits. Sends `invoice.one_off_created`; the PDF is
+    rendered after commit.
+    """
+    customer = (
+        Customer.objects.for_organization(organization)
+        .alive()
+        .select_related("billing_entity", "organization")
+        .filter(external_id=external_customer_id or "")
+        .first()
+    )
+    if customer is None:
+        raise NotFound("customer")
+    if not fees:
+        raise NotFound("fees")
+    codes = {line.add_on_code for line in fees}
+    add_ons = {
+        add_on.code: add_on
+        for add_on in AddOn.objects.for_organization(organization)
+        .alive()
+        .filter(code__in=codes)
+        .prefetch_related("taxes")
+    }
+    if len(add_ons) != len(codes):
+        raise NotFound("add_on")
+    _validate_lines(fees)
+    entity = _billing_entity(organization, customer, billing_entity_code)
+    customer = Customer.objects.select_for_update(of=("self",)).get(pk=customer.pk)
+    currency = _currency(customer, currency)
+    customer_taxes = list(customer.taxes.all())
+
+    rows: list[tuple[Fee, calculation.FeeLine]] = []
+    tax_by_code: dict[str, Tax] = {}
+    for index, line in enumerate(fees):
+        add_on = add_ons[line.add_on_code]
+        unit_amount_cents = (
+            line.unit_amount_cents if line.unit_amount_cents is not None else add_on.amount_cents
+        )
+        units = line.units if line.units is not None else ONE
+        precise = units * unit_amount_cents
+        taxes = applicable_taxes(
+            organization=organization,
+            tax_codes=list(line.tax_codes) if line.tax_codes is not None else None,
+            add_on=add_on,
+            customer_taxes=customer_taxes,
+            billing_entity=entity,
+        )
+        tax_by_code.update((tax.code, tax) for tax in taxes)
+        properties = {}
+        if line.from_datetime:
+            properties["from_datetime"] = line.from_datetime.isoformat()
+        if line.to_datetime:
+            properties["to_datetime"] = line.to_datetime.isoformat()
+        fee = Fee(
+            organization=organization,
+            customer=customer,
+            add_on=add_on,
+            fee_type=Fee.FeeType.ADD_ON,
+            amount_cents=round_cents(precise),
+            precise_amount_cents=precise,
+            amount_currency=currency,
+            unit_amount_cents=unit_amount_cents,
+            precise_unit_amount=to_major(unit_amount_cents, currency),
+            units=units,
+            invoice_display_name=line.invoice_display_name or "",
+            description=line.description if line.description is not None else add_on.description,
+            properties=properties,
+        )
+        fee_line = calculation.FeeLine(
+            key=str(index),
+            fee_type=calculation.FeeType.ADD_ON,
+            amount_cents=fee.amount_cents,
+            precise_amount_cents=precise,
+            taxes=tuple(_tax_rate(tax) for tax in taxes),
+        )
+        rows.append((fee, fee_line))
+
+    # spec §15.3, §12.2: no coupon, credit note nor prepaid credit on a one-off invoice
+    computed = calculation.compute_invoice([line for _, line in rows], currency=currency)
+    totals = computed.totals
+    issuing_date = now.astimezone(ZoneInfo(customer.applicable_timezone)).date()
+    net_payment_term = calculation.effective_net_payment_term(
+        customer.net_payment_term, entity.net_payment_term
+    )
+    decision = calculation.zero_amount_decision(
+        totals.fees_amount_cents,
+        customer.finalize_zero_amount_invoice,
+        entity.finalize_zero_amount_invoice,
+    )
+    invoice = Invoice.objects.create(
+        organization=organization,
+        billing_entity=entity,
+        customer=customer,
+        invoice_type=Invoice.InvoiceType.ONE_OFF,
+        status=(
+            Invoice.Status.FINALIZED
+            if decision == calculation.ZeroAmountDecision.FINALIZE
+            else Invoice.Status.CLOSED
+        ),
+        payment_status=totals.payment_status,
+        issuing_date=issuing_date,
+        payment_due_date=calculation.payment_due_date(issuing_date, net_payment_term),
+        net_payment_term=net_payment_term,
+        currency=currency,
+        fees_amount_cents=totals.fees_amount_cents,
+        sub_total_excluding_taxes_amount_cents=totals.sub_total_excluding_taxes_amount_cents,
+        taxes_amount_cents=totals.taxes_amount_cents,
+        taxes_rate=totals.taxes_rate,
+        sub_total_including_taxes_amount_cents=totals.sub_total_including_taxes_amount_cents,
+        total_amount_cents=totals.total_amount_cents,
+        finalized_at=now,
+    )
+    for fee, line in rows:
+        fee.invoice = invoice
+        fee.taxes_amount_cents = line.taxes_amount_cents
+        fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
+        fee.taxes_rate = line.taxes_rate
+        fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents
+        fee.payment_status = totals.payment_status
+        fee.save()
+        FeeAppliedTax.objects.bulk_create(
+            FeeAppliedTax(
+                organization=organization,
+                fee=fee,
+                tax=tax_by_code.get(applied.tax.code),
+                tax_name=applied.tax.name,
+                tax_code=applied.tax.code,
+                tax_rate=applied.tax.rate,
+                tax_description=applied.tax.description,
+                amount_cents=applied.amount_cents,
+                precise_amount_cents=applied.precise_amount_cents,
+            )
+            for applied in line.applied_taxes
+        )
+    InvoiceAppliedTax.objects.bulk_create(
+        InvoiceAppliedTax(
+            organization=organization,
+            invoice=invoice,
+            tax=tax_by_code.get(applied.tax.code),
+            tax_name=applied.tax.name,
+            tax_code=applied.tax.code,
+            tax_rate=applied.tax.rate,
+            tax_description=applied.tax.description,
+            amount_cents=applied.amount_cents,
+            fees_amount_cents=applied.fees_amount_cents,
+        )
+        for applied in totals.applied_taxes
+    )
+    if invoice.status == Invoice.Status.CLOSED:
+        return invoice  # spec §12.6: skipped silently, no number, nothing sent
+    invoice_assign_number(invoice=invoice, now=now)  # spec §2.3: the engine's one sequence
+    emit_invoice_event(invoice, "invoice.one_off_created")
+    invoice_id = str(invoice.pk)
+    transaction.on_commit(lambda: _render_pdf_later(invoice_id), robust=True)
+    return invoice
+
+
+def _render_pdf_later(invoice_id: str) -> None:
+    if not getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
+        return
+    from invoicing.pdf import generate_invoice_pdf_task
+
+    generate_invoice_pdf_task.delay(invoice_id)

@@ -1,0 +1,103 @@
+"""Voiding finalized invoices (spec §12.8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from billing.errors import Forbidden, NotAllowed
+from customers.models import AppliedCoupon
+from invoicing.models import Credit, Invoice
+from invoicing.services.payments import emit_invoice_event, lock_invoice
+from plans.models import Coupon, CouponExpiration, CouponFrequency
+
+
+def invoice_is_voidable(invoice: Invoice, *, explicit: bool = False) -> bool:
+    """Lago's `Invoice#voidable?` (spec §12.8).
+
+    Only finalized invoices without a lost dispute. Without an explicit intent (the
+    `generate_credit_note` key of the request) the invoice must also be unpaid: nothing paid,
+    payment pending or failed.
+    """
+    if invoice.status != Invoice.Status.FINALIZED or invoice.payment_dispute_lost_at is not None:
+        return False
+    if explicit:
+        return True
+    return invoice.total_paid_amount_cents == 0 and invoice.payment_status in (
+        Invoice.PaymentStatus.PENDING,
+        Invoice.PaymentStatus.FAILED,
+    )
+
+
+@transaction.atomic
+def invoice_void(
+    *,
+    invoice: Invoice,
+    now: datetime,
+    generate_credit_note: bool | None = None,
+    credit_amount_cents: int = 0,
+    refund_amount_cents: int = 0,
+) -> Invoice:
+    """POST /invoices/{id}/void: the invoice becomes `voided` (final), stops being overdue, its
+    coupon credits are given back to their applied coupons and `invoice.voided` is sent.
+
+    `generate_credit_note=None` means the caller did not say (Lago: no explicit intent), which
+    also refuses paid invoices; `False` voids a paid invoice without a credit note. Credit notes
+    on void are a premium feature not available here (`feature_unavailable`).
+    """
+    if generate_credit_note:
+        raise Forbidden("feature_unavailable")
+    invoice = lock_invoice(invoice.pk)
+    if not invoice_is_voidable(invoice, explicit=generate_credit_note is not None):
+        raise NotAllowed("not_voidable")
+    invoice.status = Invoice.Status.VOIDED
+    invoice.voided_at = now
+    invoice.payment_overdue = False
+    invoice.save(update_fields=["status", "voided_at", "payment_overdue", "updated_at"])
+    for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
+        _give_back_coupon(credit, now=now)
+    # TODO(wallets): re-credit the prepaid credits used on the invoice to their active wallets
+    # (spec §12.8) once wallet transactions exist.
+    emit_invoice_event(invoice, "invoice.voided")
+    return invoice
+
+
+def _give_back_coupon(credit: Credit, *, now: datetime) -> None:
+    """Lago's `AppliedCoupons::VoidAndRestoreService`: the credit no longer consumes the coupon
+    (`voided_at`), and the applied coupon gets its use back.
+
+    Forever coupons lose nothing; coupons past their expiration are not restored. A recurring
+    coupon gets one period back (never beyond its duration); a once coupon becomes active again
+    (a fixed one with the voided amount available again, as its remainder counts the credits
+    that are not voided).
+    """
+    credit.voided_at = now
+    credit.save(update_fields=["voided_at", "updated_at"])
+    applied = AppliedCoupon.objects.select_for_update(of=("self",)).get(pk=credit.applied_coupon_id)
+    coupon: Coupon = applied.coupon
+    if applied.frequency == CouponFrequency.FOREVER:
+        return
+    expired = (
+        coupon.expiration == CouponExpiration.TIME_LIMIT
+        and coupon.expiration_at is not None
+        and coupon.expiration_at < now
+    )
+    if expired:
+        return
+    changed: list[str] = []
+    if applied.frequency == CouponFrequency.RECURRING:
+        remaining = (applied.frequency_duration_remaining or 0) + 1
+        if applied.frequency_duration is not None:
+            remaining = min(remaining, applied.frequency_duration)
+        applied.frequency_duration_remaining = remaining
+        changed.append("frequency_duration_remaining")
+        reactivate = remaining > 0
+    else:
+        reactivate = coupon.deleted_at is None and coupon.status == Coupon.Status.ACTIVE
+    if reactivate and applied.status == AppliedCoupon.Status.TERMINATED:
+        applied.status = AppliedCoupon.Status.ACTIVE
+        applied.terminated_at = None
+        changed += ["status", "terminated_at"]
+    if changed:
+        applied.save(update_fields=[*changed, "updated_at"])

@@ -1,0 +1,223 @@
+"""Celery tasks of invoicing: thin wrappers that load by id and call a service (STYLE §11)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from celery import shared_task
+from django.db import OperationalError
+
+from invoicing.services.in_advance import in_advance_fees_create
+
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),  # lock timeouts, lost connections: worth a retry
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+# ============================================================================================
+# Pay-in-advance charges (spec §7.14) — usage engineer
+# ============================================================================================
+
+
+@shared_task(**RETRY)
+def in_advance_fees_create_task(
+    organization_id: str, external_subscription_id: str, transaction_id: str
+) -> int:
+    """Bill one ingested event on its pay-in-advance charges; a rerun bills nothing twice."""
+    fees = in_advance_fees_create(
+        organization_id=UUID(organization_id),
+        external_subscription_id=external_subscription_id,
+        transaction_id=transaction_id,
+    )
+    return len(fees)
+
+
+def enqueue_in_advance_fees(
+    *, organization_id: UUID, events: list, pay_in_advance_events: list
+) -> None:
+    """`customers.hooks.on_events_ingested`: one task per event of a pay-in-advance charge."""
+    for external_subscription_id, transaction_id in pay_in_advance_events:
+        in_advance_fees_create_task.delay(
+            str(organization_id), external_subscription_id, transaction_id
+        )
+
+
+# ============================================================================================
+# End of the pay-in-advance section
+# ============================================================================================
+
+
+# ============================================================================================
+# Subscription invoices: billing run, transitions, drafts (spec §9, §12.5, §27) — invoicing
+# engineer. Thin wrappers: load by id, call a service; every service re-checks what is already
+# billed, so a task run twice (or twice at once) bills nothing twice.
+# ============================================================================================
+
+
+def _subscription(subscription_id: str):  # -> Subscription | None
+    from customers.models import Subscription
+
+    return Subscription.objects.filter(pk=subscription_id).first()
+
+
+@shared_task(**RETRY)
+def bill_customers_task() -> int:
+    """Hourly :10: one `bill_customer_task` per customer whose billing day has come in its own
+    timezone (spec §10.3, §27)."""
+    from django.utils import timezone
+
+    from invoicing.services.billing_run import customers_due
+
+    due = customers_due(now=timezone.now())
+    for customer_id, billing_date in due:
+        bill_customer_task.delay(str(customer_id), billing_date.isoformat())
+    return len(due)
+
+
+@shared_task(**RETRY)
+def bill_customer_task(customer_id: str, billing_date: str) -> int:
+    """Everything one customer owes on a billing date (one invoice per §9.6)."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from customers.models import Customer
+    from invoicing.services.billing_run import bill_customer
+
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        return 0  # deleted since the fan-out: nothing to bill
+    result = bill_customer(
+        customer=customer, billing_date=date.fromisoformat(billing_date), now=timezone.now()
+    )
+    return len(result.invoices)
+
+
+@shared_task(**RETRY)
+def bill_subscription_start_task(subscription_id: str) -> str | None:
+    """`on_subscription_started`: the first invoice of a pay-in-advance plan (spec §9.3)."""
+    from django.utils import timezone
+
+    from invoicing.services.generation import invoice_create_for_start
+
+    subscription = _subscription(subscription_id)
+    if subscription is None:
+        return None
+    invoice = invoice_create_for_start(subscription=subscription, now=timezone.now())
+    return str(invoice.pk) if invoice else None
+
+
+@shared_task(**RETRY)
+def bill_subscription_termination_task(subscription_id: str) -> str | None:
+    """`on_subscription_terminated`: the closing invoice (spec §9.5)."""
+    from django.utils import timezone
+
+    from invoicing.services.generation import invoice_create_for_termination
+
+    subscription = _subscription(subscription_id)
+    if subscription is None:
+        return None
+    invoice = invoice_create_for_termination(subscription=subscription, now=timezone.now())
+    return str(invoice.pk) if invoice else None
+
+
+@shared_task(**RETRY)
+def bill_plan_change_task(previous_subscription_id: str, subscription_id: str) -> str | None:
+    """`on_plan_changed`: the closing of the old plan and the first period of the new one."""
+    from django.utils import timezone
+
+    from invoicing.services.generation import invoice_create_for_plan_change
+
+    previous, subscription = _subscription(previous_subscription_id), _subscription(subscription_id)
+    if previous is None or subscription is None:
+        return None
+    invoice = invoice_create_for_plan_change(
+        previous_subscription=previous, subscription=subscription, now=timezone.now()
+    )
+    return str(invoice.pk) if invoice else None
+
+
+@shared_task(**RETRY)
+def bill_trial_end_task(subscription_id: str) -> str | None:
+    """`on_trial_ended`: the pay-in-advance fee of the rest of the period (spec §11, V63)."""
+    from django.utils import timezone
+
+    from invoicing.services.generation import invoice_create_for_trial_end
+
+    subscription = _subscription(subscription_id)
+    if subscription is None:
+        return None
+    invoice = invoice_create_for_trial_end(subscription=subscription, now=timezone.now())
+    return str(invoice.pk) if invoice else None
+
+
+@shared_task(**RETRY)
+def finalize_due_drafts_task() -> int:
+    """Hourly :20: finalize the drafts whose grace period is over (spec §12.5)."""
+    from django.utils import timezone
+
+    from invoicing.services.lifecycle import finalize_due_drafts
+
+    return len(finalize_due_drafts(now=timezone.now()))
+
+
+@shared_task(**RETRY)
+def refresh_flagged_drafts_task() -> int:
+    """Every 5 minutes: refresh the drafts flagged by late events (spec §12.5)."""
+    from django.utils import timezone
+
+    from invoicing.services.lifecycle import refresh_flagged_drafts
+
+    return len(refresh_flagged_drafts(now=timezone.now()))
+
+
+@shared_task(**RETRY)
+def retry_failed_invoices_task() -> int:
+    """Every 15 minutes: retry the finalization of failed invoices (spec §12.9)."""
+    from django.utils import timezone
+
+    from invoicing.services.lifecycle import retry_failed
+
+    return len(retry_failed(now=timezone.now()))
+
+
+def on_subscription_started(*, subscription_id: UUID, started_at: object) -> None:
+    """`customers.hooks.on_subscription_started` -> `bill_subscription_start_task`."""
+    bill_subscription_start_task.delay(str(subscription_id))
+
+
+def on_subscription_terminated(*, subscription_id: UUID, terminated_at: object) -> None:
+    """`customers.hooks.on_subscription_terminated` -> `bill_subscription_termination_task`."""
+    bill_subscription_termination_task.delay(str(subscription_id))
+
+
+def on_plan_changed(
+    *, previous_subscription_id: UUID, subscription_id: UUID, change: str, timestamp: object
+) -> None:
+    """`customers.hooks.on_plan_changed` -> `bill_plan_change_task`."""
+    bill_plan_change_task.delay(str(previous_subscription_id), str(subscription_id))
+
+
+def on_trial_ended(*, subscription_id: UUID, trial_ended_at: object) -> None:
+    """`customers.hooks.on_trial_ended` -> `bill_trial_end_task`."""
+    bill_trial_end_task.delay(str(subscription_id))
+
+
+# ============================================================================================
+# End of the subscription invoices section
+# ============================================================================================
+
+
+# --- payments (spec §12.7) ----------------------------------------------------------------------
+
+
+@shared_task(**RETRY)
+def invoice_mark_overdue_task() -> int:
+    """Hourly :25: finalized, unpaid invoices past their due date become overdue."""
+    from django.utils import timezone
+
+    from invoicing.services.payments import mark_overdue
+
+    return mark_overdue(now=timezone.now())
