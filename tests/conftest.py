@@ -8,6 +8,15 @@ from rest_framework.test import APIClient
 from billing.services import api_key_create, organization_create
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_guard_reset():
+    """Eager tasks run from other threads (concurrency tests) toggle Celery's process-wide
+    "a task is running" flag; a stale True makes any later `result.get()` refuse."""
+    from celery.result import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture
 def organization(db):
     return organization_create(name="Acme", default_currency="EUR", timezone="Europe/Paris")

@@ -15,7 +15,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 def test_tasks_run_eagerly_without_a_broker():
     result = purge_idempotency_records_task.delay()
     assert result.successful()
-    assert result.get() == 0
+    assert result.result == 0
 
 
 def test_a_task_sent_with_a_redis_broker_lands_in_the_queue():
