@@ -1,0 +1,312 @@
+"""Billing run throughput (docs/benchmarks.md, target: >= 2,000 subscriptions invoiced / minute).
+
+Not a pytest module (pytest ignores tests/benchmarks). Run from the project folder:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_bench_run \
+        .venv/bin/python tests/benchmarks/bench_billing_run.py --subscriptions 10000 --workers 2
+
+The database is created and migrated when missing, then emptied of the previous run's
+organization. One organization, a monthly plan in arrears with three usage charges (standard on a
+count, graduated on a sum, package on a unique count) and a tax; N customers with one calendar
+subscription each, started 2024-01-01; realistic events in January (count, sum and unique-count
+events per subscription, spread over the month). The run is what the hourly job does on
+2024-02-01 00:10 UTC: `customers_due`, then `bill_customer` per customer (each one transaction:
+lock, usage through the event store, fees, taxes, number, outbox), split across `--workers`
+processes as Celery would fan it out. PDFs are excluded (`INVOICE_PDF_ON_FINALIZE = False`).
+With `--profile`, one worker's share is run under cProfile and the top functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billing_bench_run")
+
+ORGANIZATION = "Billing run benchmark"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+BILLING_AT = datetime(2024, 2, 1, 0, 10, tzinfo=UTC)
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def reset() -> None:
+    """Drops the previous run's rows (this database is the benchmark's own)."""
+    from django.db import connection
+
+    tables = [
+        "invoicing_feeappliedtax",
+        "invoicing_invoiceappliedtax",
+        "invoicing_credit",
+        "invoicing_fee",
+        "invoicing_invoicesubscription",
+        "invoicing_invoicemetadata",
+        "invoicing_invoicesequence",
+        "invoicing_invoice",
+        "billing_event",
+        "billing_outboxevent",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    from billing.models import Organization
+
+    for organization in Organization.objects.filter(name=ORGANIZATION):
+        from customers.models import Customer, Subscription
+        from plans.models import BillableMetric, Charge, Plan, Tax
+
+        Subscription.objects.filter(organization=organization).delete()
+        Customer.objects.filter(organization=organization).delete()
+        Charge.objects.filter(organization=organization).delete()
+        Plan.objects.filter(organization=organization).delete()
+        BillableMetric.objects.filter(organization=organization).delete()
+        Tax.objects.filter(organization=organization).delete()
+        organization.delete()
+
+
+def setup(subscriptions: int, events_per_metric: int) -> None:
+    from billing.metering.store import EventInput, get_event_store
+    from billing.services import organization_create
+    from customers.models import Customer, Subscription
+    from plans.models import BillableMetric, Charge, Plan, Tax
+
+    organization = organization_create(
+        name=ORGANIZATION, default_currency="EUR", timezone="UTC", document_number_prefix="BEN"
+    )
+    vat = Tax.objects.create(organization=organization, name="VAT", code="vat", rate=20)
+    plan = Plan.objects.create(
+        organization=organization,
+        name="Usage",
+        code="usage",
+        interval="monthly",
+        amount_cents=4900,
+        amount_currency="EUR",
+    )
+    plan.taxes.add(vat)
+    calls = BillableMetric.objects.create(
+        organization=organization, name="Calls", code="calls", aggregation_type="count_agg"
+    )
+    storage = BillableMetric.objects.create(
+        organization=organization,
+        name="Storage",
+        code="storage",
+        aggregation_type="sum_agg",
+        field_name="gb",
+    )
+    users = BillableMetric.objects.create(
+        organization=organization,
+        name="Users",
+        code="users",
+        aggregation_type="unique_count_agg",
+        field_name="user_id",
+    )
+    tiers = [
+        {"from_value": 0, "to_value": 100, "per_unit_amount": "0.5", "flat_amount": "1"},
+        {"from_value": 101, "to_value": None, "per_unit_amount": "0.25", "flat_amount": "0"},
+    ]
+    charges = [
+        (calls, "standard", {"amount": "0.02"}),
+        (storage, "graduated", {"graduated_ranges": tiers}),
+        (users, "package", {"amount": "10", "package_size": 5, "free_units": 2}),
+    ]
+    for metric, model, properties in charges:
+        Charge.objects.create(
+            organization=organization,
+            plan=plan,
+            billable_metric=metric,
+            code=metric.code,
+            charge_model=model,
+            properties=properties,
+        )
+    entity = organization.default_billing_entity()
+    customers = Customer.objects.bulk_create(
+        Customer(
+            organization=organization,
+            billing_entity=entity,
+            external_id=f"bench_{n:06d}",
+            sequential_id=n + 1,
+            name=f"Customer {n}",
+            currency="EUR",
+            timezone="UTC",
+        )
+        for n in range(subscriptions)
+    )
+    rows = Subscription.objects.bulk_create(
+        Subscription(
+            organization=organization,
+            customer=customer,
+            plan=plan,
+            external_id=f"sub_{n:06d}",
+            status=Subscription.Status.ACTIVE,
+            subscription_at=START,
+            started_at=START,
+        )
+        for n, customer in enumerate(customers)
+    )
+    store = get_event_store()
+    rng = random.Random(42)
+    batch: list[EventInput] = []
+    written = 0
+    for n, subscription in enumerate(rows):
+        for index in range(events_per_metric * 3):
+            code = ("calls", "storage", "users")[index % 3]
+            properties = {}
+            value = None
+            if code == "storage":
+                value = Decimal(rng.randint(1, 40))
+                properties = {"gb": str(value)}
+            elif code == "users":
+                properties = {"user_id": f"u{rng.randint(1, 12)}"}
+            batch.append(
+                EventInput(
+                    transaction_id=f"{n}-{index}",
+                    external_subscription_id=subscription.external_id,
+                    code=code,
+                    timestamp=START + timedelta(minutes=rng.randint(0, 31 * 24 * 60 - 1)),
+                    properties=properties,
+                    value=value,
+                    subscription_id=subscription.pk,
+                    customer_id=subscription.customer_id,
+                )
+            )
+        if len(batch) >= 3000:
+            written += len(store.write_batch(organization.id, batch, now=START).events)
+            batch = []
+    if batch:
+        written += len(store.write_batch(organization.id, batch, now=START).events)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # a production table has planner statistics (autovacuum); a freshly loaded one has
+        # none and the planner then scans the (organization, timestamp) index instead of the
+        # aggregation index: ~30 ms instead of ~0.1 ms per aggregation at 60,000 events
+        cursor.execute("ANALYZE")
+    print(f"setup: {subscriptions} subscriptions, {written} events", file=sys.stderr)
+
+
+def bill_share(customer_ids: list[str]) -> tuple[int, int, float, float]:
+    """Bills a share of the due customers; (invoices, subscriptions, seconds, CPU seconds)."""
+    from django.conf import settings
+    from django.db import connections
+
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    from customers.models import Customer
+    from invoicing.services.billing_run import bill_customer
+
+    connections.close_all()
+    invoices = subscriptions = 0
+    start, cpu = time.perf_counter(), time.process_time()
+    for customer_id in customer_ids:
+        customer = Customer(pk=customer_id)
+        result = bill_customer(customer=customer, billing_date=BILLING_AT.date(), now=BILLING_AT)
+        invoices += len(result.invoices)
+        subscriptions += sum(i.invoice_subscriptions.count() for i in result.invoices)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    connections.close_all()
+    return invoices, subscriptions, elapsed, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=10_000)
+    parser.add_argument("--events-per-metric", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="cProfile one worker's share")
+    args = parser.parse_args()
+    if os.environ["DATABASE_URL"].startswith("postgres"):
+        ensure_database(os.environ["DATABASE_URL"])
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    call_command("migrate", verbosity=0)
+    print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+    reset()
+    started = time.perf_counter()
+    setup(args.subscriptions, args.events_per_metric)
+    print(f"setup took {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+    from invoicing.services.billing_run import customers_due
+
+    start = time.perf_counter()
+    due = customers_due(now=BILLING_AT)
+    selection = time.perf_counter() - start
+    ids = [str(customer_id) for customer_id, _ in due]
+    connections.close_all()
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        share = ids[: max(len(ids) // 10, 1)]
+        profiler.enable()
+        invoices, subs, elapsed, _ = bill_share(share)
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(
+            os.environ.get("SORT", "cumulative")
+        ).print_stats(45)
+        print(out.getvalue())
+        rate = subs / elapsed * 60
+        print(f"profiled share: {subs} subscriptions in {elapsed:.1f} s = {rate:,.0f} / min")
+        return 0
+
+    shares = [ids[i :: args.workers] for i in range(args.workers)]
+    start = time.perf_counter()
+    if args.workers == 1:
+        results = [bill_share(shares[0])]
+    else:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(args.workers) as pool:
+            results = pool.map(bill_share, shares)
+    wall = time.perf_counter() - start
+    invoices = sum(r[0] for r in results)
+    subscriptions = sum(r[1] for r in results)
+    cpu = sum(r[3] for r in results)
+    rate = subscriptions / (wall + selection) * 60
+    print(
+        f"customers_due: {len(due)} customers in {selection:.2f} s; "
+        f"billing: {invoices} invoices, {subscriptions} subscriptions in {wall:.1f} s "
+        f"with {args.workers} worker(s)"
+    )
+    print(
+        f"worker CPU: {cpu / max(subscriptions, 1) * 1000:.1f} ms per subscription "
+        f"(Python side; PostgreSQL runs on the same cores); load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
+    print(f"throughput: {rate:,.0f} subscriptions invoiced / minute (target >= 2,000)")
+    again = customers_due(now=BILLING_AT + timedelta(hours=1))
+    print(f"re-run an hour later: {len(again)} customers still due (expected 0)")
+    return 0 if rate >= 2000 and not again else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
