@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 
 from billing.errors import NotAllowed, NotFound
 from billing.periods import local_date
@@ -75,6 +75,8 @@ def _next_value(invoice: Invoice, *, customer_id: UUID | None) -> int:
     `ON CONFLICT` when two first invoices race) or incremented under its row lock, so a
     concurrent finalization waits and a rolled-back one gives its number back (no gaps).
     """
+    if connection.vendor != "postgresql":
+        return _next_value_portable(invoice, customer_id=customer_id)
     sql = _NEXT_VALUE.format(given=_GIVEN_BY_ENTITY if customer_id is None else _GIVEN_BY_CUSTOMER)
     params = {
         "organization": invoice.organization_id,
@@ -84,6 +86,30 @@ def _next_value(invoice: Invoice, *, customer_id: UUID | None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def _next_value_portable(invoice: Invoice, *, customer_id: UUID | None) -> int:
+    """The same counter through the ORM, for the SQLite trial setup (SQLite serializes writers,
+    so the read-then-increment cannot race there; PostgreSQL uses the single statement)."""
+    rows = InvoiceSequence.objects.select_for_update().filter(
+        billing_entity_id=invoice.billing_entity_id, customer_id=customer_id
+    )
+    sequence = rows.first()
+    if sequence is None:
+        given = Invoice.objects.filter(billing_entity_id=invoice.billing_entity_id)
+        if customer_id is None:
+            start = given.aggregate(m=Max("billing_entity_sequential_id"))["m"]
+        else:
+            start = given.filter(customer_id=customer_id).aggregate(m=Max("sequential_id"))["m"]
+        sequence = InvoiceSequence.objects.create(
+            organization_id=invoice.organization_id,
+            billing_entity_id=invoice.billing_entity_id,
+            customer_id=customer_id,
+            last_value=start or 0,
+        )
+    rows.filter(pk=sequence.pk).update(last_value=F("last_value") + 1)
+    sequence.refresh_from_db(fields=["last_value"])
+    return sequence.last_value
 
 
 def _switched_from_customer_numbering(invoice: Invoice) -> bool:

@@ -1,0 +1,39 @@
+"""Demo invoices for `manage.py seed_demo`: one-off invoices through the same service as the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from billing.models import Organization
+from invoicing.models import Invoice
+from invoicing.services.one_off import OneOffFee, invoice_create_one_off
+from plans.models import AddOn
+
+# (customer external id, add-on code, units)
+DEMO_ONE_OFFS = (
+    ("demo_bergmann_de", "onboarding", Decimal(1)),
+    ("demo_marie_dupont", "premium_support", Decimal(2)),
+)
+
+
+def seed(*, organization: Organization, now: datetime) -> str:
+    """A finalized one-off invoice per demo customer that has none yet."""
+    created = 0
+    for customer_id, add_on_code, units in DEMO_ONE_OFFS:
+        if (
+            Invoice.objects.for_organization(organization)
+            .filter(customer__external_id=customer_id, invoice_type=Invoice.InvoiceType.ONE_OFF)
+            .exists()
+        ):
+            continue
+        if not AddOn.objects.for_organization(organization).filter(code=add_on_code).exists():
+            continue  # the catalog demo did not run
+        invoice_create_one_off(
+            organization=organization,
+            external_customer_id=customer_id,
+            fees=[OneOffFee(add_on_code=add_on_code, units=units)],
+            now=now,
+        )
+        created += 1
+    return f"{created} one-off invoices created"
