@@ -583,6 +583,7 @@ class _FeeBuilder:
         self.context = context
         self.currency = currency
         self.drafts: list[FeeDraft] = []
+        self._fee_windows: set[tuple[UUID, datetime]] = set()  # subscription fees built here
         self.customer = context.customer
         self.organization = context.customer.organization
 
@@ -635,8 +636,10 @@ class _FeeBuilder:
     def _subscription_fee(self, item: BillingItem) -> None:
         subscription, period = item.subscription, item.period
         plan = subscription.plan
-        if self.context.fee_window_billed(subscription, period):
+        window = (subscription.pk, period.to_datetime)
+        if self.context.fee_window_billed(subscription, period) or window in self._fee_windows:
             return  # spec §11: one subscription fee per period (starting / trial-end invoice)
+        self._fee_windows.add(window)
         rule = subscription_fee_rule(
             pay_in_advance=plan.pay_in_advance,
             billing_time=subscription.billing_time,

@@ -77,7 +77,8 @@ def fee_amounts(invoice: Invoice, fee_type: str | None = None) -> list[int]:
 
 
 def rows(invoice: Invoice) -> list[InvoiceSubscription]:
-    return list(invoice.invoice_subscriptions.order_by("created_at", "id"))
+    # by period: rows written in one statement may share their created_at
+    return list(invoice.invoice_subscriptions.order_by("from_datetime", "invoicing_reason"))
 
 
 def send_event(organization, subscription: Subscription, code: str, at: datetime, **properties):

@@ -290,3 +290,39 @@ def test_two_whole_billing_runs_at_once_bill_each_invoice_once(organization, set
     assert Invoice.objects.count() == 6
     assert InvoiceSubscription.objects.count() == 6
     assert all(i.status == Invoice.Status.FINALIZED for i in Invoice.objects.all())
+
+
+@pytest.mark.django_db
+def test_upgrade_bills_through_the_plan_change_hook(
+    organization, django_capture_on_commit_callbacks
+):
+    customer(organization, external_id="acme")
+    plan(organization, code="basic", amount_cents=3100)
+    plan(organization, code="pro", amount_cents=6200, pay_in_advance=True)
+    with time_machine.travel(utc(2024, 3, 1, 9), tick=False):
+        subscription_create(
+            organization=organization,
+            external_customer_id="acme",
+            plan_code="basic",
+            external_id="seat",
+            now=utc(2024, 3, 1, 9),
+        )
+    with (
+        time_machine.travel(utc(2024, 3, 11, 9), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        subscription_create(
+            organization=organization,
+            external_customer_id="acme",
+            plan_code="pro",
+            external_id="seat",
+            now=utc(2024, 3, 11, 9),
+        )
+
+    invoice = Invoice.objects.get()
+    assert [r.invoicing_reason for r in rows(invoice)] == [
+        "subscription_terminating",
+        "subscription_starting",
+    ]
+    # basic: Mar 1..10 (the upgrade day is the new plan's); pro: Mar 11..31 in advance
+    assert sorted(fee_amounts(invoice)) == [1000, 4200]

@@ -398,8 +398,8 @@ def test_minimum_commitment_true_up_is_prorated_on_a_partial_period(organization
 
     invoice = only_invoice(bill(acme, date(2024, 3, 1)))
 
-    assert fee_amounts(invoice) == [690, 68276]
-    assert fees(invoice)[1].fee_type == Fee.FeeType.COMMITMENT
+    assert fee_amounts(invoice, "subscription") == [690]
+    assert fee_amounts(invoice, Fee.FeeType.COMMITMENT) == [68276]
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,3 +533,17 @@ def test_pay_in_advance_charge_fee_gets_its_own_invoice(organization, acme):
     assert invoice_create_for_in_advance_fee(fee=fee, now=utc(2024, 3, 5, 11)) is None
     # the periodic invoice does not bill the metered in-advance charge again
     assert fee_amounts(only_invoice(bill(acme, date(2024, 4, 1))), "charge") == []
+
+
+def test_trial_ending_on_a_billing_day_bills_the_period_once(organization, acme):
+    monthly = plan(organization, amount_cents=3000, pay_in_advance=True, trial_period=10)
+    subscription = subscribe(organization, acme, monthly, utc(2024, 3, 22, 12))  # trial -> Apr 1
+
+    invoice = only_invoice(bill(acme, date(2024, 4, 1), now=utc(2024, 4, 1, 13)))
+
+    assert fee_amounts(invoice, "subscription") == [3000]
+    assert {r.invoicing_reason for r in rows(invoice)} == {
+        "subscription_periodic",
+        "subscription_trial_ended",
+    }
+    assert invoice_create_for_trial_end(subscription=subscription, now=utc(2024, 4, 1, 13)) is None

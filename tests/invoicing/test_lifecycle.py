@@ -302,3 +302,19 @@ def test_invoice_creation_time_is_now(organization, acme):
 
     assert invoice.created_at == utc(2024, 2, 1, 0, 10)
     assert invoice.finalized_at == utc(2024, 2, 1, 0, 10)
+
+
+def test_the_hourly_task_finalizes_drafts_on_their_day(organization, acme):
+    from invoicing.tasks import finalize_due_drafts_task
+
+    set_entity(organization, invoice_grace_period=2)
+    subscribe(organization, acme, plan(organization, amount_cents=1000), utc(2024, 1, 1))
+    draft = only_invoice(bill(acme, date(2024, 2, 1)))
+
+    with time_machine.travel(utc(2024, 2, 2, 23, 20), tick=False):
+        assert finalize_due_drafts_task() == 0
+    with time_machine.travel(utc(2024, 2, 3, 0, 20), tick=False):
+        assert finalize_due_drafts_task() == 1
+
+    draft.refresh_from_db()
+    assert (draft.status, draft.issuing_date) == (Status.FINALIZED, date(2024, 2, 3))
