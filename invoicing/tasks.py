@@ -25,11 +25,15 @@ RETRY = {
 def in_advance_fees_create_task(
     organization_id: str, external_subscription_id: str, transaction_id: str
 ) -> int:
-    """Bill one ingested event on its pay-in-advance charges; a rerun bills nothing twice."""
+    """Bill one ingested event on its pay-in-advance charges (and invoice the invoiceable fees
+    now); a rerun bills nothing twice."""
+    from django.utils import timezone
+
     fees = in_advance_fees_create(
         organization_id=UUID(organization_id),
         external_subscription_id=external_subscription_id,
         transaction_id=transaction_id,
+        now=timezone.now(),
     )
     return len(fees)
 

@@ -15,8 +15,10 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from billing.metering.models import Event
+from billing.metering.store import ALL_FILTER_VALUES
 from billing.money import to_major
-from customers.usage import InAdvanceFee, decimal_string, fee_tax_figures
+from customers.usage import InAdvanceFee, InstantFee, decimal_string, fee_tax_figures
+from plans.models import ChargeFilter
 
 
 def iso_seconds(instant: datetime | None) -> str | None:
@@ -36,6 +38,19 @@ def _optional_id(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def filter_display_name(charge_filter: ChargeFilter | None) -> str | None:
+    """Lago's `ChargeFilter#display_name`: its invoice display name, else its values joined
+    (a key whose value is "all values" shows the key)."""
+    if charge_filter is None:
+        return None
+    if charge_filter.invoice_display_name:
+        return charge_filter.invoice_display_name
+    parts: list[str] = []
+    for key, values in (charge_filter.values or {}).items():
+        parts.extend([key] if list(values) == [ALL_FILTER_VALUES] else [str(v) for v in values])
+    return ", ".join(parts)
+
+
 class EventInput(serializers.Serializer):
     """`EventInputObject` (spec §5.1); validated by `customers.services.events`."""
 
@@ -51,6 +66,20 @@ class EventInput(serializers.Serializer):
 
 class EventBatchInput(serializers.Serializer):
     events = EventInput(many=True)
+
+
+class EventInstantInput(serializers.Serializer):
+    """`EventEstimateInstantFeesInput.event`: no timestamp (estimated at reception time), the
+    transaction id optional (generated when missing)."""
+
+    transaction_id = serializers.CharField(required=False, allow_null=True)
+    external_subscription_id = serializers.CharField()
+    code = serializers.CharField()
+    properties = serializers.DictField(required=False)
+
+
+class EventInstantBatchInput(serializers.Serializer):
+    events = EventInstantInput(many=True)
 
 
 class EventSerializer(serializers.Serializer):
@@ -187,9 +216,7 @@ class EstimatedFeeSerializer(serializers.Serializer):
                 "name": metric.name,
                 "description": metric.description or None,
                 "invoice_display_name": fee.invoice_display_name,
-                "filter_invoice_display_name": (
-                    (charge_filter.invoice_display_name or None) if charge_filter else None
-                ),
+                "filter_invoice_display_name": filter_display_name(charge_filter),
                 "filters": dict(charge_filter.values) if charge_filter else None,
                 "lago_item_id": str(metric.pk),
                 "item_type": "BillableMetric",
@@ -197,3 +224,116 @@ class EstimatedFeeSerializer(serializers.Serializer):
             },
             "applied_taxes": [],
         }
+
+
+class InstantFeeItemSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    invoice_display_name = serializers.CharField()
+    filter_invoice_display_name = serializers.CharField(allow_null=True)
+    filters = serializers.DictField(allow_null=True)
+    lago_item_id = serializers.UUIDField()
+    item_type = serializers.CharField()
+    grouped_by = serializers.DictField()
+
+
+class InstantFeeSerializer(serializers.Serializer):
+    """Lago's `FeeEstimateObject`: the fee one event alone would cost on a pay-in-advance
+    standard or percentage charge. As Lago's code renders it (its request specs pin it):
+    `amount_cents`, `total_amount_cents` and `precise_unit_amount` (per unit, in cents) are
+    decimal strings ("40.0"), taxes are 0, nothing has an id but the catalog's."""
+
+    lago_id = serializers.UUIDField(allow_null=True)
+    lago_charge_id = serializers.UUIDField()
+    lago_charge_filter_id = serializers.UUIDField(allow_null=True)
+    lago_invoice_id = serializers.UUIDField(allow_null=True)
+    lago_true_up_fee_id = serializers.UUIDField(allow_null=True)
+    lago_true_up_parent_fee_id = serializers.UUIDField(allow_null=True)
+    lago_subscription_id = serializers.UUIDField()
+    external_subscription_id = serializers.CharField()
+    lago_customer_id = serializers.UUIDField()
+    external_customer_id = serializers.CharField()
+    item = InstantFeeItemSerializer()
+    pay_in_advance = serializers.BooleanField()
+    invoiceable = serializers.BooleanField()
+    amount_cents = serializers.CharField()
+    amount_currency = serializers.CharField()
+    precise_amount = serializers.CharField()
+    precise_total_amount = serializers.CharField()
+    taxes_amount_cents = serializers.IntegerField()
+    taxes_precise_amount = serializers.IntegerField()
+    taxes_rate = serializers.IntegerField()
+    total_amount_cents = serializers.CharField()
+    total_amount_currency = serializers.CharField()
+    units = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    precise_unit_amount = serializers.CharField()
+    precise_coupons_amount_cents = serializers.CharField()
+    events_count = serializers.IntegerField()
+    payment_status = serializers.CharField()
+    created_at = serializers.CharField(allow_null=True)
+    succeeded_at = serializers.CharField(allow_null=True)
+    failed_at = serializers.CharField(allow_null=True)
+    refunded_at = serializers.CharField(allow_null=True)
+    amount_details = serializers.DictField(allow_null=True)
+    event_transaction_id = serializers.CharField()
+
+    def to_representation(self, fee: InstantFee) -> dict:
+        subscription, charge, charge_filter = fee.subscription, fee.charge, fee.charge_filter
+        metric = charge.billable_metric
+        amount_cents = decimal_string(Decimal(fee.amount_cents))
+        precise_amount = decimal_string(fee.precise_amount)
+        return {
+            "lago_id": None,
+            "lago_charge_id": str(charge.pk),
+            "lago_charge_filter_id": _optional_id(charge_filter.pk if charge_filter else None),
+            "lago_invoice_id": None,
+            "lago_true_up_fee_id": None,
+            "lago_true_up_parent_fee_id": None,
+            "lago_subscription_id": str(subscription.pk),
+            "external_subscription_id": subscription.external_id,
+            "lago_customer_id": str(subscription.customer_id),
+            "external_customer_id": subscription.customer.external_id,
+            "item": {
+                "type": "charge",
+                "code": metric.code,
+                "name": metric.name,
+                "description": metric.description or None,
+                "invoice_display_name": charge.invoice_display_name or metric.name,
+                "filters": dict(charge_filter.values) if charge_filter else None,
+                "filter_invoice_display_name": filter_display_name(charge_filter),
+                "lago_item_id": str(metric.pk),
+                "item_type": "BillableMetric",
+                "grouped_by": {},
+            },
+            "pay_in_advance": True,
+            "invoiceable": charge.invoiceable,
+            "amount_cents": amount_cents,
+            "amount_currency": fee.currency,
+            "precise_amount": precise_amount,
+            "precise_total_amount": precise_amount,
+            "taxes_amount_cents": 0,
+            "taxes_precise_amount": 0,
+            "taxes_rate": 0,
+            "total_amount_cents": amount_cents,
+            "total_amount_currency": fee.currency,
+            "units": decimal_string(fee.units),
+            "description": None,
+            "precise_unit_amount": decimal_string(fee.precise_unit_amount_cents),
+            "precise_coupons_amount_cents": "0.0",
+            "events_count": 1,
+            "payment_status": "pending",
+            "created_at": None,
+            "succeeded_at": None,
+            "failed_at": None,
+            "refunded_at": None,
+            "amount_details": None,
+            "event_transaction_id": fee.transaction_id,
+        }
+
+
+def instant_fees_payload(fees: list[InstantFee]) -> list[dict]:
+    render = InstantFeeSerializer().to_representation
+    return [render(fee) for fee in fees]

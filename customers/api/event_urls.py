@@ -13,6 +13,16 @@ urlpatterns = [
         name="event-estimate-fees",
     ),
     path(
+        "events/estimate_instant_fees",
+        EventViewSet.as_view({"post": "estimate_instant_fees"}),
+        name="event-estimate-instant-fees",
+    ),
+    path(
+        "events/batch_estimate_instant_fees",
+        EventViewSet.as_view({"post": "batch_estimate_instant_fees"}),
+        name="event-batch-estimate-instant-fees",
+    ),
+    path(
         "events/<str:transaction_id>",
         EventViewSet.as_view({"get": "retrieve"}),
         name="event-detail",

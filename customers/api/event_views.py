@@ -23,13 +23,22 @@ from customers.api.event_serializers import (
     EstimatedFeeSerializer,
     EventBatchInput,
     EventInput,
+    EventInstantBatchInput,
+    EventInstantInput,
     EventSerializer,
+    InstantFeeSerializer,
     batch_payload,
     events_payload,
+    instant_fees_payload,
 )
 from customers.models import Subscription
 from customers.services.events import event_create, event_create_batch
-from customers.usage import FeeTaxes, event_estimate_fees
+from customers.usage import (
+    FeeTaxes,
+    event_estimate_fees,
+    event_estimate_instant_fees,
+    events_estimate_instant_fees,
+)
 
 EVENT_RESPONSE = wrapped_schema("EventResponse", EventSerializer, "event")
 EVENTS_RESPONSE = inline_serializer(
@@ -37,6 +46,9 @@ EVENTS_RESPONSE = inline_serializer(
 )
 FEES_RESPONSE = inline_serializer(
     name="EstimatedFeesResponse", fields={"fees": EstimatedFeeSerializer(many=True)}
+)
+INSTANT_FEES_RESPONSE = inline_serializer(
+    name="FeesEstimate", fields={"fees": InstantFeeSerializer(many=True)}
 )
 
 
@@ -155,3 +167,26 @@ class EventViewSet(OrganizationViewSet):
         return Response(
             {"fees": [EstimatedFeeSerializer(context=context).to_representation(f) for f in fees]}
         )
+
+    @extend_schema(
+        request=wrapped_schema("EventEstimateInstantFeesInput", EventInstantInput, "event"),
+        responses=INSTANT_FEES_RESPONSE,
+    )
+    def estimate_instant_fees(self, request: Request) -> Response:
+        payload = request.data.get("event") if isinstance(request.data, dict) else None
+        if not isinstance(payload, dict):
+            raise BadRequest("param is missing or the value is empty: event")
+        fees = event_estimate_instant_fees(
+            organization=self.organization, payload=payload, now=timezone.now()
+        )
+        return Response({"fees": instant_fees_payload(fees)})
+
+    @extend_schema(request=EventInstantBatchInput, responses=INSTANT_FEES_RESPONSE)
+    def batch_estimate_instant_fees(self, request: Request) -> Response:
+        payloads = request.data.get("events") if isinstance(request.data, dict) else None
+        if payloads is None:
+            raise BadRequest("param is missing or the value is empty: events")
+        fees = events_estimate_instant_fees(
+            organization=self.organization, payloads=payloads, now=timezone.now()
+        )
+        return Response({"fees": instant_fees_payload(fees)})

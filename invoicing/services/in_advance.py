@@ -11,10 +11,16 @@ Idempotent: a fee is unique per (charge, charge filter, event transaction id)
 (`invoicing_fee_in_advance_event_unique`, spec §5.3), so a task run twice, or twice at once,
 stores one fee; the second insert's IntegrityError is the "already billed" answer.
 
-Invoices: a fee is stored with `invoice=None`. `in_advance_fee_created(fee)` is the one place
-the invoicing engine attaches it: an invoice of type `subscription` (`invoicing_reason:
-in_advance_charge`) for an invoiceable charge; a non-invoiceable one only sends `fee.created`
-(written to the outbox here) and may be regrouped at period end (`regroup_paid_fees`).
+Invoices: a fee is stored with `invoice=None`; `in_advance_fee_created(fee, now=...)` then
+attaches it, in the same transaction: an invoiceable fee of a positive amount gets its own
+invoice of type `subscription` (`invoicing_reason: in_advance_charge`, finalized at once,
+coupons and taxes applied: `generation.invoice_create_for_in_advance_fee`); a non-invoiceable
+one only sends `fee.created` (written to the outbox here) and may be regrouped at period end
+(`regroup_paid_fees`). Fee and invoice commit together: a rerun finds the fee (IntegrityError
+above) and so never invoices it twice, and a failure leaves neither behind.
+
+`now` is the processing time the task passes: the invoice's issuing date, finalization and
+number take it, not the event's `timestamp` (an event may be sent late, or for a past instant).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from customers.models import Subscription
 from customers.services.events import subscription_at, subscriptions_by_external_id
 from customers.usage import EventLike, InAdvanceFee, in_advance_fees
 from invoicing.calculation import FeeLine, TaxRate, apply_fee_taxes
-from invoicing.models import Fee, FeeAppliedTax
+from invoicing.models import Fee, FeeAppliedTax, Invoice
+from invoicing.services.generation import invoice_create_for_in_advance_fee
 from plans.selectors import applicable_taxes
 
 logger = logging.getLogger(__name__)
@@ -42,13 +49,18 @@ def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def in_advance_fee_created(fee: Fee) -> None:
-    """Hook for the invoicing engine: a pay-in-advance fee was just stored (same transaction).
-
-    To do (invoicing): for `fee.invoiceable`, create its `in_advance_charge` invoice (coupons,
-    credit notes, prepaid credits and taxes apply, spec §7.14); non-invoiceable fees already
-    got their `fee.created` outbox row and wait for `regroup_paid_fees` at period end.
-    """
+def in_advance_fee_created(fee: Fee, *, now: datetime) -> Invoice | None:
+    """A pay-in-advance fee was just stored (same transaction): an invoiceable fee of a positive
+    amount gets its `in_advance_charge` invoice, finalized at once (spec §7.14, §12.2); `fee`
+    is refreshed (invoice, taxes on the net of coupons). Non-invoiceable fees already got their
+    `fee.created` outbox row and wait for `regroup_paid_fees` at period end; zero fees stay
+    without invoice."""
+    if not fee.invoiceable or fee.amount_cents <= 0:
+        return None
+    invoice = invoice_create_for_in_advance_fee(fee=fee, now=now)
+    if invoice is not None:
+        fee.refresh_from_db()
+    return invoice
 
 
 def _event_subscription(
@@ -69,7 +81,7 @@ def _event_subscription(
     )
 
 
-def _store_fee(subscription: Subscription, item: InAdvanceFee) -> Fee | None:
+def _store_fee(subscription: Subscription, item: InAdvanceFee, *, now: datetime) -> Fee | None:
     """One fee and its applied taxes; None when the event was already billed on that charge."""
     customer = subscription.customer
     taxes = applicable_taxes(
@@ -158,15 +170,16 @@ def _store_fee(subscription: Subscription, item: InAdvanceFee) -> Fee | None:
                 "event_transaction_id": item.event.transaction_id,
             },
         )
-    in_advance_fee_created(fee)
+    in_advance_fee_created(fee, now=now)
     return fee
 
 
 @transaction.atomic
 def in_advance_fees_create(
-    *, organization_id: UUID, external_subscription_id: str, transaction_id: str
+    *, organization_id: UUID, external_subscription_id: str, transaction_id: str, now: datetime
 ) -> list[Fee]:
-    """Bill one stored event on the pay-in-advance charges of its subscription (spec §7.14).
+    """Bill one stored event on the pay-in-advance charges of its subscription (spec §7.14),
+    invoicing the invoiceable fees at `now` (the processing time).
 
     Returns the fees created now (none when already billed, or when the event is unknown,
     outside the subscription's life, or on no pay-in-advance charge)."""
@@ -191,7 +204,7 @@ def in_advance_fees_create(
     )
     created = []
     for item in items:
-        fee = _store_fee(subscription, item)
+        fee = _store_fee(subscription, item, now=now)
         if fee is not None:
             created.append(fee)
     return created

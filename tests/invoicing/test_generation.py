@@ -519,9 +519,10 @@ def test_pay_in_advance_charge_fee_gets_its_own_invoice(organization, acme):
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        now=utc(2024, 3, 5, 10),
     )
 
-    invoice = invoice_create_for_in_advance_fee(fee=fee, now=utc(2024, 3, 5, 10))
+    invoice = fee.invoice  # invoice_create_for_in_advance_fee, called in the same transaction
 
     [row] = rows(invoice)
     assert row.invoicing_reason == "in_advance_charge"

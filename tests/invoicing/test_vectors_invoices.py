@@ -609,6 +609,7 @@ def _send_and_bill_in_advance(organization, subscription, code, value, at):
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        now=at,
     )
 
 

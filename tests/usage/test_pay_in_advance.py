@@ -51,7 +51,7 @@ def test_v44_in_advance_standard_on_count_bills_each_event(billing, send):
     send("calls", "2023-02-17T10:00:00")
     assert fees(charge) == units((1, 1000), (1, 1000))
     fee = Fee.objects.filter(charge=charge).first()
-    assert fee.invoice is None
+    assert fee.invoice is not None  # invoiceable: its own in_advance_charge invoice (§7.14)
     assert fee.pay_in_advance
     assert fee.invoiceable
     assert fee.subscription == billing.subscription
