@@ -65,14 +65,26 @@ def test_pending_purchase_moves_the_balance_only_when_settled(organization):
     assert (wallet.balance_cents, wallet.credits_balance) == (1_500, Decimal("10"))
 
 
-def test_failed_purchase_never_credits(organization):
+def test_failed_purchase_credits_nothing_until_a_later_payment_succeeds(organization):
     wallet = make_wallet(organization)
     tx = fund(wallet, "10", PURCHASED, settled=False)
     ledger.inbound_fail(transaction_id=tx.pk, now=NOW)
-    with pytest.raises(NotAllowed):
-        ledger.inbound_settle(transaction_id=tx.pk, now=NOW)
     wallet.refresh_from_db()
     assert wallet.balance_cents == 0
+
+    ledger.inbound_settle(transaction_id=tx.pk, now=NOW)
+
+    wallet.refresh_from_db()
+    assert wallet.balance_cents == 1_000
+
+
+def test_outbound_transactions_cannot_be_settled(organization):
+    wallet = make_wallet(organization)
+    fund(wallet, "1")
+    out = ledger.draw(wallet=wallet, amount_cents=100, transaction_status="voided", now=NOW)
+    WalletTransaction.objects.filter(pk=out.transaction.pk).update(status="pending")
+    with pytest.raises(NotAllowed):
+        ledger.inbound_settle(transaction_id=out.transaction.pk, now=NOW)
 
 
 def test_draw_consumes_by_priority_then_age_and_splits_granted_and_purchased(organization):

@@ -155,16 +155,17 @@ def inbound_create(
 
 
 def inbound_settle(*, transaction_id: UUID, now: datetime) -> WalletTransaction:
-    """A pending purchase becomes settled (its invoice was paid): the balance grows.
+    """A purchase becomes settled (its invoice was paid): the balance grows.
 
-    Idempotent: an already settled transaction is returned unchanged. A failed one cannot
-    settle any more (`transaction_not_pending`)."""
+    Idempotent: an already settled transaction is returned unchanged. A purchase whose payment
+    failed settles when a later payment succeeds (the customer paid: the credits are due)."""
     tx = Tx.objects.get(pk=transaction_id)
     wallet = lock_wallet(tx.wallet_id)
     tx = Tx.objects.select_for_update().get(pk=transaction_id)
     if tx.status == Tx.Status.SETTLED:
         return tx
-    if tx.status != Tx.Status.PENDING or tx.transaction_type != Tx.TransactionType.INBOUND:
+    settleable = (Tx.Status.PENDING, Tx.Status.FAILED)
+    if tx.status not in settleable or tx.transaction_type != Tx.TransactionType.INBOUND:
         raise NotAllowed("transaction_not_pending")
     tx.status, tx.settled_at = Tx.Status.SETTLED, now
     tx.remaining_amount_cents, tx.remaining_credit_amount = tx.amount_cents, tx.credit_amount
