@@ -99,6 +99,30 @@ SCHEDULES: list[Schedule] = [
         minute="30",
         description="spec §27: hourly :30, coupons whose expiration_at passed.",
     ),
+    Schedule(
+        name="Terminate expired wallets",
+        task="wallets.tasks.terminate_expired_wallets_task",
+        minute="45",
+        description="spec §17.7, §27: hourly :45, wallets whose expiration_at passed.",
+    ),
+    Schedule(
+        name="Terminate expired wallet top-up rules",
+        task="wallets.tasks.expire_recurring_rules_task",
+        minute="50",
+        description="spec §17.6, §27: hourly :50, recurring rules whose expiration_at passed.",
+    ),
+    Schedule(
+        name="Interval wallet top-ups",
+        task="wallets.tasks.interval_top_ups_task",
+        minute="55",
+        description="spec §17.6, §27: hourly :55, interval top-ups due today (customer tz).",
+    ),
+    Schedule(
+        name="Refresh wallets ongoing balance",
+        task="wallets.tasks.refresh_ongoing_balances_task",
+        minute="*/5",
+        description="spec §17.4, §27: every 5 min, flagged wallets, threshold top-ups, alerts.",
+    ),
 ]
 
 

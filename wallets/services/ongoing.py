@@ -1,0 +1,340 @@
+"""Ongoing balance of wallets (spec §17.4).
+
+`balance_cents` moves only with settled credits (the ledger). The ongoing figures estimate what
+is left once the usage not yet invoiced is paid from the wallets:
+
+    ongoing_usage_balance_cents = the share of the customer's not yet invoiced usage allocated
+                                  to the wallet
+    ongoing_balance_cents       = balance_cents - ongoing_usage_balance_cents   (may be < 0)
+
+The usage is the current usage, taxes included, of the customer's active subscriptions
+(`customers.usage`; pay-in-advance charges that invoice each event are already billed and left
+out) plus the totals of the customer's draft invoices (read through the
+`wallets.hooks.draft_invoices_for_customer` slot: invoicing sits above this app). It is
+allocated to the wallets as prepaid credits would be at finalization (§17.5): by fee key
+(fee type, billable metric, currency), largest first, each to the applicable wallets in
+priority order, each wallet up to its balance, the last applicable wallet taking what is left.
+A wallet with an active threshold rule takes everything that reaches it (it may go negative) so
+that its rule can refill it (Lago `AllocateOngoingUsageByWalletsService`).
+
+Refreshing: ingesting events flags the customer's active wallets (`flag_wallets_for_events`,
+registered on `customers.hooks.on_events_ingested`: one UPDATE that touches only unflagged
+wallets, so ingestion never waits on a wallet row already flagged); `refresh_flagged_wallets`
+(every 5 minutes) recomputes their customers, then runs threshold top-ups and alerts.
+`wallet_refresh_ongoing_balance` does the same for one wallet's customer at once (after an
+invoice finalization). The flag is cleared *before* the usage is read, so events arriving
+during a refresh flag the wallet again for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+
+from customers.models import Customer, Subscription
+from customers.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
+from wallets import hooks
+from wallets.credits import cents_to_credits
+from wallets.models import RecurringTransactionRule, Wallet
+from wallets.services import ledger
+
+logger = logging.getLogger(__name__)
+
+Rule = RecurringTransactionRule
+ALL_FEE_TYPES = frozenset(Wallet.FeeType.values)
+
+# (fee_type or None for an unscoped remainder, billable_metric_id or None, currency)
+FeeKey = tuple[str | None, UUID | None, str]
+
+
+# --------------------------------------------------------------------------------------------
+# Allocation (pure)
+
+
+@dataclass(frozen=True)
+class WalletScope:
+    """What the allocation needs to know of one wallet (in priority order)."""
+
+    wallet_id: UUID
+    currency: str
+    balance_cents: int
+    fee_types: frozenset[str] = frozenset()
+    billable_metric_ids: frozenset[UUID] = frozenset()
+    absorbs_all: bool = False  # an active threshold rule: takes everything, may go negative
+
+    @property
+    def unrestricted(self) -> bool:
+        # spec §17.5: selecting every fee type is selecting none
+        return not self.billable_metric_ids and (
+            not self.fee_types or self.fee_types >= ALL_FEE_TYPES
+        )
+
+    def applies_to(self, key: FeeKey) -> bool:
+        fee_type, metric_id, currency = key
+        if currency != self.currency:
+            return False
+        if self.unrestricted:
+            return True
+        if fee_type is None:
+            return False
+        return fee_type in self.fee_types or (
+            fee_type == Wallet.FeeType.CHARGE and metric_id in self.billable_metric_ids
+        )
+
+
+def allocate_ongoing_usage(
+    amounts: dict[FeeKey, int], wallets: Sequence[WalletScope]
+) -> dict[UUID, int]:
+    """Cents of usage allocated to each wallet (every wallet present, 0 when none).
+
+    Keys with a net amount <= 0 receive nothing, but their negative net lowers the budget of
+    their currency, as credits lower an invoice total."""
+    allocations = {scope.wallet_id: 0 for scope in wallets}
+    budgets: dict[str, int] = {}
+    for (_, _, currency), amount in amounts.items():
+        budgets[currency] = budgets.get(currency, 0) + amount
+    pool = sorted(
+        ((key, amount) for key, amount in amounts.items() if amount > 0),
+        key=lambda item: (-item[1], tuple(str(part) for part in item[0])),
+    )
+    for key, amount in pool:
+        currency = key[2]
+        remaining = min(amount, max(budgets[currency], 0))
+        applicable = [scope for scope in wallets if scope.applies_to(key)]
+        for index, scope in enumerate(applicable):
+            if remaining <= 0:
+                break
+            if scope.absorbs_all or index == len(applicable) - 1:
+                take = remaining
+            else:
+                room = scope.balance_cents - allocations[scope.wallet_id]
+                if room <= 0:
+                    continue
+                take = min(remaining, room)
+            allocations[scope.wallet_id] += take
+            remaining -= take
+            budgets[currency] -= take
+    return allocations
+
+
+# --------------------------------------------------------------------------------------------
+# What the customer owes and has not been invoiced yet
+
+
+def _add(amounts: dict[FeeKey, int], key: FeeKey, cents: int) -> None:
+    amounts[key] = amounts.get(key, 0) + cents
+
+
+def current_usage_amounts(*, customer: Customer, now: datetime) -> dict[FeeKey, int]:
+    """Current usage of the customer's active subscriptions, taxes included, by fee key.
+
+    Each usage line is taxed on its own (fee level, §14.2), as Lago sums `amount + taxes` of
+    the usage fees. Pay-in-advance charges that invoice each event are already invoiced (their
+    invoices drew on the wallets at finalization): left out."""
+    amounts: dict[FeeKey, int] = {}
+    subscriptions = (
+        Subscription.objects.filter(customer=customer, status=Subscription.Status.ACTIVE)
+        .select_related("plan", "customer__billing_entity", "customer__organization")
+        .order_by("created_at", "id")
+    )
+    for subscription in subscriptions:
+        window = usage_window(subscription=subscription, at=now)
+        usages = subscription_usage(
+            subscription=subscription, window=window, include_pay_in_advance=True
+        )
+        taxes = FeeTaxes(subscription=subscription)
+        currency = subscription.plan.amount_currency
+        for usage in usages:
+            charge = usage.charge
+            if charge.pay_in_advance and charge.invoiceable:
+                continue
+            if not usage.amount_cents:
+                continue
+            tax = fee_tax_figures(usage.amount_cents, taxes.for_charge(charge)).amount_cents
+            key = (Wallet.FeeType.CHARGE.value, charge.billable_metric_id, currency)
+            _add(amounts, key, usage.amount_cents + tax)
+    return amounts
+
+
+def draft_invoice_amounts(*, customer: Customer) -> dict[FeeKey, int]:
+    """Totals of the customer's draft invoices by fee key (`hooks.draft_invoices_for_customer`).
+
+    Each draft counts for its total; what its fee breakdown does not explain (invoice-level
+    rounding, credits) goes to its largest fee, an empty breakdown to an unscoped key that
+    only unrestricted wallets take."""
+    amounts: dict[FeeKey, int] = {}
+    for draft in hooks.draft_invoices_for_customer(customer_id=customer.pk):
+        fees = [fee for fee in draft.fees if fee.amount_cents]
+        if not fees:
+            if draft.total_amount_cents:
+                _add(amounts, (None, None, draft.currency), draft.total_amount_cents)
+            continue
+        rest = draft.total_amount_cents - sum(fee.amount_cents for fee in fees)
+        largest = max(range(len(fees)), key=lambda i: fees[i].amount_cents)
+        for index, fee in enumerate(fees):
+            cents = fee.amount_cents + (rest if index == largest else 0)
+            _add(amounts, (fee.fee_type, fee.billable_metric_id, draft.currency), cents)
+    return amounts
+
+
+def ongoing_usage_amounts(*, customer: Customer, now: datetime) -> dict[FeeKey, int]:
+    amounts = current_usage_amounts(customer=customer, now=now)
+    for key, cents in draft_invoice_amounts(customer=customer).items():
+        _add(amounts, key, cents)
+    return amounts
+
+
+# --------------------------------------------------------------------------------------------
+# Refresh
+
+
+def _scope(wallet: Wallet, threshold_wallet_ids: set[UUID]) -> WalletScope:
+    return WalletScope(
+        wallet_id=wallet.pk,
+        currency=wallet.currency,
+        balance_cents=wallet.balance_cents,
+        fee_types=frozenset(wallet.allowed_fee_types or ()),
+        billable_metric_ids=frozenset(wallet.targets.values_list("billable_metric_id", flat=True)),
+        absorbs_all=wallet.pk in threshold_wallet_ids,
+    )
+
+
+def _threshold_wallet_ids(wallet_ids: Iterable[UUID], now: datetime) -> set[UUID]:
+    rules = Rule.objects.filter(
+        wallet_id__in=list(wallet_ids),
+        status=Rule.Status.ACTIVE,
+        trigger=Rule.Trigger.THRESHOLD,
+    ).exclude(expiration_at__lte=now)
+    return set(rules.values_list("wallet_id", flat=True))
+
+
+_ONGOING_FIELDS = [
+    "ongoing_usage_balance_cents",
+    "credits_ongoing_usage_balance",
+    "ongoing_balance_cents",
+    "credits_ongoing_balance",
+    "depleted_ongoing_balance",
+    "last_balance_sync_at",
+    "updated_at",
+]
+
+
+def _write_ongoing(wallet: Wallet, usage_cents: int, now: datetime) -> None:
+    """Under the wallet lock: the ongoing figures from the locked balance (never changed)."""
+    usage_credits = cents_to_credits(usage_cents, wallet.rate_amount, wallet.currency)
+    wallet.ongoing_usage_balance_cents = usage_cents
+    wallet.credits_ongoing_usage_balance = usage_credits
+    wallet.ongoing_balance_cents = wallet.balance_cents - usage_cents
+    wallet.credits_ongoing_balance = wallet.credits_balance - usage_credits
+    wallet.last_balance_sync_at = now
+    depleted = wallet.ongoing_balance_cents <= 0
+    newly_depleted = depleted and not wallet.depleted_ongoing_balance
+    wallet.depleted_ongoing_balance = depleted
+    wallet.save(update_fields=_ONGOING_FIELDS)
+    if newly_depleted:  # once per depletion: sent again only after it went back above 0
+        ledger.emit_wallet_event(wallet, "wallet.depleted_ongoing_balance")
+
+
+def customer_refresh_ongoing_balances(*, customer: Customer, now: datetime) -> list[Wallet]:
+    """Recomputes the ongoing figures of every active wallet of the customer (they share the
+    usage); returns them in priority order. The usage is read outside any lock, the wallets
+    are then locked (pk order) and written from their locked balances."""
+    ids = list(
+        Wallet.objects.filter(customer=customer, status=Wallet.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    Wallet.objects.filter(pk__in=ids, ready_to_be_refreshed=True).update(
+        ready_to_be_refreshed=False
+    )
+    try:
+        amounts = ongoing_usage_amounts(customer=customer, now=now)
+        with transaction.atomic():
+            locked = list(
+                Wallet.objects.filter(pk__in=ids, status=Wallet.Status.ACTIVE)
+                .order_by("pk")
+                .select_for_update(of=("self",))
+            )
+            wallets = sorted(locked, key=lambda w: (w.priority, w.created_at, w.pk))
+            threshold_ids = _threshold_wallet_ids(ids, now)
+            allocations = allocate_ongoing_usage(
+                amounts, [_scope(wallet, threshold_ids) for wallet in wallets]
+            )
+            for wallet in wallets:
+                _write_ongoing(wallet, allocations[wallet.pk], now)
+    except Exception:
+        # the usage was not applied: flag the wallets again for the next run
+        Wallet.objects.filter(pk__in=ids).update(ready_to_be_refreshed=True)
+        raise
+    return wallets
+
+
+def _after_refresh(wallet_ids: list[UUID], now: datetime) -> None:
+    """Threshold top-ups, then alerts, of refreshed wallets (spec §17.4, §17.6, §17.8)."""
+    from wallets.services.alerts import evaluate_wallet_alerts
+    from wallets.services.recurring import run_threshold_top_ups
+
+    if not wallet_ids:
+        return
+    run_threshold_top_ups(now=now, wallet_ids=wallet_ids)
+    evaluate_wallet_alerts(wallet_ids=wallet_ids, now=now)
+
+
+def wallet_refresh_ongoing_balance(*, wallet: Wallet, now: datetime) -> Wallet:
+    """Refreshes the wallet's customer at once (e.g. right after an invoice finalization),
+    then its threshold top-ups and alerts; returns the wallet re-read."""
+    customer = Customer.objects.get(pk=wallet.customer_id)
+    refreshed = customer_refresh_ongoing_balances(customer=customer, now=now)
+    _after_refresh([w.pk for w in refreshed], now)
+    return Wallet.objects.get(pk=wallet.pk)
+
+
+def refresh_flagged_wallets(*, now: datetime) -> int:
+    """The 5-minute job: every customer with a flagged active wallet is refreshed, then the
+    threshold top-ups and alerts of those wallets run. One failing customer is logged and
+    stays flagged; the others go on. Returns the number of wallets refreshed."""
+    customer_ids = list(
+        Wallet.objects.filter(ready_to_be_refreshed=True, status=Wallet.Status.ACTIVE)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+    refreshed: list[UUID] = []
+    for customer in Customer.objects.filter(pk__in=customer_ids).select_related(
+        "billing_entity", "organization"
+    ):
+        try:
+            wallets = customer_refresh_ongoing_balances(customer=customer, now=now)
+        except Exception:
+            logger.exception("ongoing balance refresh failed for customer %s", customer.pk)
+            continue
+        refreshed += [wallet.pk for wallet in wallets]
+    _after_refresh(refreshed, now)
+    return len(refreshed)
+
+
+def flag_wallets_for_events(
+    *, organization_id: UUID, events: Sequence[Sequence[str]], **kwargs: object
+) -> int:
+    """`customers.hooks.on_events_ingested`: flags the active wallets of the customers whose
+    subscriptions received events (after commit). One UPDATE; wallets already flagged are not
+    touched (no row lock taken, so ingestion never waits behind a busy wallet)."""
+    external_ids = {event[0] for event in events if event and event[0]}
+    if not external_ids:
+        return 0
+    customers = Subscription.objects.filter(
+        organization_id=organization_id, external_id__in=external_ids
+    ).values("customer_id")
+    return Wallet.objects.filter(
+        organization_id=organization_id,
+        status=Wallet.Status.ACTIVE,
+        ready_to_be_refreshed=False,
+        customer_id__in=customers,
+    ).update(ready_to_be_refreshed=True)
