@@ -36,4 +36,24 @@ def seed(*, organization: Organization, now: datetime) -> str:
             now=now,
         )
         created += 1
-    return f"{created} one-off invoices created"
+    paid = _pay_demo_credit_invoices(organization=organization, now=now)
+    return f"{created} one-off invoices created, {paid} wallet top-ups paid"
+
+
+def _pay_demo_credit_invoices(*, organization: Organization, now: datetime) -> int:
+    """The credit invoices of the demo wallets' purchases (wallets demo, which runs before this
+    one) are paid, so their credits settle as after a real payment (spec §17.3)."""
+    from invoicing.services.payments import invoice_mark_paid
+    from wallets.demo import DEMO_WALLETS
+
+    unpaid = Invoice.objects.for_organization(organization).filter(
+        invoice_type=Invoice.InvoiceType.CREDIT,
+        status=Invoice.Status.FINALIZED,
+        payment_status=Invoice.PaymentStatus.PENDING,
+        customer__external_id__in=[demo["customer"] for demo in DEMO_WALLETS],
+    )
+    paid = 0
+    for invoice in unpaid:
+        invoice_mark_paid(invoice=invoice, now=now)
+        paid += 1
+    return paid

@@ -31,6 +31,8 @@ class Invoice(TimeStampedModel):
         FAILED = "failed", _("Failed")
         PENDING = "pending", _("Pending")
         CLOSED = "closed", _("Closed")  # zero-amount invoice skipped by the setting (§12.6)
+        # a credit invoice waiting for its payment before it is finalized (§17.3): not visible
+        OPEN = "open", _("Open")
         DELETED = "deleted", _("Deleted")  # a deleted draft keeps its row: never re-billed
 
     class PaymentStatus(models.TextChoices):
@@ -210,6 +212,10 @@ class Fee(TimeStampedModel):
     )
     true_up_parent_fee = models.OneToOneField(
         "self", models.CASCADE, null=True, blank=True, related_name="true_up_fee"
+    )
+    # the purchase a `credit` fee bills (spec §17.3)
+    wallet_transaction = models.ForeignKey(
+        "wallets.WalletTransaction", models.PROTECT, null=True, blank=True, related_name="+"
     )
     fee_type = models.CharField(max_length=16, choices=FeeType.choices)
     amount_cents = models.BigIntegerField(default=0)

@@ -267,6 +267,11 @@ def _fee_row(fee: Fee, loc: DocumentLocale, tz: ZoneInfo, section_period: str = 
         name = loc.t("subscription_fee")  # the plan names the section already
     if item.get("filter_invoice_display_name"):
         name = f"{name} — {item['filter_invoice_display_name']}"
+    if fee.fee_type == Fee.FeeType.CREDIT and not fee.invoice_display_name:
+        name = loc.t("prepaid_credits")  # "Prepaid credits - <wallet name>" (en dash)
+        wallet = fee.wallet_transaction.wallet if fee.wallet_transaction_id else None
+        if wallet is not None and wallet.name:
+            name = f"{name} \N{EN DASH} {wallet.name}"
     props = fee.properties or {}
     if fee.fee_type == Fee.FeeType.CHARGE:
         start = props.get("charges_from_datetime") or props.get("from_datetime")
@@ -511,8 +516,10 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
 
 
 def _invoice_for_document(invoice_id: object) -> Invoice | None:
-    fees = fees_for_rendering(Fee.objects.filter(deleted_at__isnull=True)).order_by(
-        "created_at", "id"
+    fees = (
+        fees_for_rendering(Fee.objects.filter(deleted_at__isnull=True))
+        .select_related("wallet_transaction__wallet")
+        .order_by("created_at", "id")
     )
     return (
         Invoice.objects.select_related("customer__billing_entity", "billing_entity")

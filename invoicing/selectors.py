@@ -168,3 +168,43 @@ def _uuid_or_none(value: str) -> str | None:
         return str(uuid.UUID(str(value)))
     except ValueError:
         return None
+
+
+def draft_invoices_for_wallets(*, customer_id: object) -> list:
+    """The customer's draft invoices as the wallets' ongoing balance reads them (spec §17.4;
+    registered on `wallets.hooks.draft_invoices_for_customer`): currency, total with taxes,
+    and each fee's amount + taxes - coupons with the fee type and metric that scope it."""
+    from decimal import Decimal
+
+    from billing.money import round_cents
+    from wallets.hooks import DraftFee, DraftInvoice
+
+    invoices = Invoice.objects.filter(
+        customer_id=customer_id, status=Invoice.Status.DRAFT
+    ).prefetch_related(
+        Prefetch(
+            "fees",
+            queryset=Fee.objects.filter(deleted_at__isnull=True)
+            .select_related("charge")
+            .order_by("created_at", "id"),
+            to_attr="live_fees",
+        )
+    )
+    return [
+        DraftInvoice(
+            currency=invoice.currency,
+            total_amount_cents=invoice.total_amount_cents,
+            fees=[
+                DraftFee(
+                    fee_type=fee.fee_type,
+                    billable_metric_id=fee.charge.billable_metric_id if fee.charge else None,
+                    amount_cents=round_cents(
+                        Decimal(fee.amount_cents + fee.taxes_amount_cents)
+                        - fee.precise_coupons_amount_cents
+                    ),
+                )
+                for fee in invoice.live_fees
+            ],
+        )
+        for invoice in invoices.order_by("created_at", "id")
+    ]

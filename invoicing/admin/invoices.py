@@ -37,6 +37,7 @@ from invoicing.pdf import invoice_pdf_ensure
 from invoicing.selectors import customer_invoice_list
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
+from wallets.admin import invoice_labels
 
 logger = logging.getLogger(__name__)
 
@@ -446,8 +447,9 @@ class InvoiceAdmin(OrganizationAdmin):
                 return invoice.status == Invoice.Status.DRAFT
             case "void":
                 return issued and invoice.payment_dispute_lost_at is None
-            case "mark_paid":
-                return issued and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+            case "mark_paid":  # an open credit invoice waits for its payment (spec §17.3)
+                payable = issued or invoice.status == Invoice.Status.OPEN
+                return payable and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
             case "download":
                 return issued or invoice.status == Invoice.Status.VOIDED
         return False
@@ -589,3 +591,10 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
 
 
 customer_360_panels.extend([invoices_panel, upcoming_invoice_panel])
+
+
+@invoice_labels.register
+def _invoice_numbers(*, invoice_ids: set) -> dict:
+    """The wallet ledger names invoices by number (wallets may not read invoices)."""
+    invoices = Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "number")
+    return {pk: number or "Draft invoice" for pk, number in invoices}

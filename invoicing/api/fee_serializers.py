@@ -136,6 +136,7 @@ def fee_item(fee: Fee) -> dict:
                 code="credit",
                 name="credit",
                 invoice_display_name=own_name or "credit",
+                lago_item_id=str(fee.wallet_transaction_id) if fee.wallet_transaction_id else None,
                 item_type="WalletTransaction",
             )
         case Fee.FeeType.COMMITMENT:

@@ -275,16 +275,11 @@ def _run_preview(organization: Organization, data: dict, *, now: datetime) -> ob
         )
         if not subscriptions:
             raise NotFound("subscription")
-    plan = None
+    plan = target_plan = None
     if not subscriptions:
-        plan = (
-            Plan.objects.for_organization(organization)
-            .alive()
-            .filter(code=data.get("plan_code") or "", parent__isnull=True)
-            .first()
-        )
-        if plan is None:
-            raise NotFound("plan")
+        plan = _preview_plan(organization, data.get("plan_code"))
+    elif subscriptions_input.get("plan_code"):  # an upgrade or downgrade (spec §12.11)
+        target_plan = _preview_plan(organization, subscriptions_input["plan_code"])
     coupons = [
         calculation.CouponToApply(
             key=coupon.get("code") or f"preview-{index}",
@@ -309,10 +304,23 @@ def _run_preview(organization: Organization, data: dict, *, now: datetime) -> ob
             subscription_at=data.get("subscription_at"),
             billing_time=data.get("billing_time") or "calendar",
             terminated_at=subscriptions_input.get("terminated_at"),
+            target_plan=target_plan,
             coupons=coupons,
         )
     except ValueError as exc:  # an ad-hoc coupon without its amount or rate
         raise Invalid({"coupons": ["value_is_invalid"]}) from exc
+
+
+def _preview_plan(organization: Organization, code: str | None) -> Plan:
+    plan = (
+        Plan.objects.for_organization(organization)
+        .alive()
+        .filter(code=code or "", parent__isnull=True)
+        .first()
+    )
+    if plan is None:
+        raise NotFound("plan")
+    return plan
 
 
 @extend_schema_view(list=extend_schema(parameters=[EXTERNAL_CUSTOMER_ID, *ARRAY_FILTERS]))

@@ -3,7 +3,8 @@ timezone, and one invoice for everything a customer owes on a billing date (§9.
 
 What a billing date D bills (the same for the hourly job and `manage.py bill --date D`):
 - periodic invoices of the subscriptions whose billing day is D (periods ending on D - 1 in
-  arrears, periods starting on D in advance, usage of the period that ended), for every
+  arrears, periods starting on D in advance, usage of the period that ended; every month for
+  the fixed charges of yearly and semiannual plans with `bill_fixed_charges_monthly`), for every
   subscription active at the start of D, whenever its row was created;
 - as a safety net for the hooks of `customers.hooks` (a worker down at the wrong time): the
   starting invoice of pay-in-advance subscriptions started on D, the closing invoice of
@@ -27,9 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from billing.models import Organization
-from billing.periods import is_billing_day, local_date, start_of_day
+from billing.periods import local_date, start_of_day
 from customers.models import Customer, Subscription
-from customers.services.subscriptions import subscription_cycle
 from invoicing.models import Invoice, InvoiceSubscription, InvoicingReason
 from invoicing.services.generation import (
     BillingContext,
@@ -38,6 +38,7 @@ from invoicing.services.generation import (
     group_for_invoices,
     has_advance_fixed_charges,
     invoice_create_for_items,
+    is_periodic_billing_day,
     item_key,
     lock_customer_for_billing,
     periodic_item,
@@ -107,7 +108,7 @@ def due_keys(
         and start_day < day
         and (terminated_at is None or terminated_at >= day_start)
         and not (subscription.status == Status.ACTIVE and subscription.downgrade_plan_date == day)
-        and is_billing_day(subscription_cycle(subscription), day)
+        and is_periodic_billing_day(subscription, day)
     ):
         keys.append((subscription.pk, Reason.SUBSCRIPTION_PERIODIC, day_start))
     in_trial_at_start = trial_end_at is not None and trial_end_at > started_at

@@ -9,8 +9,11 @@ An invoice is built from *billing items*: one subscription, one reason (`subscri
 The item becomes the `InvoiceSubscription` row (the double-billing guard: its unique
 constraints stop a second run), then fees, in Lago's order (§12.3): subscription fee, charge
 fees per filter and group (via the usage engine `customers.usage`) with their spending-minimum
-true-ups, fixed charges, the minimum commitment true-up. Coupons, taxes and totals are the pure
-`invoicing.calculation.compute_invoice`. Dates come from `billing.periods`, never from here.
+true-ups, fixed charges (monthly windows with `bill_fixed_charges_monthly`), the minimum commitment
+true-up. Coupons, taxes and totals are the pure `invoicing.calculation.compute_invoice`. Dates
+come from `billing.periods`, never from here. Recurring pay-in-advance charges that are not
+invoiceable are renewed at period start as fees without invoice, next to the periodic invoice
+(`non_invoiceable_renewals_create`, §7.14).
 
     item = periodic_item(subscription, billing_date, context)
     invoice = invoice_create_for_items(customer=..., items=[item], billing_date=..., now=...)
@@ -32,7 +35,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -42,11 +45,15 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Prefetch, QuerySet, Sum
 
+from billing.errors import Invalid
 from billing.models import OutboxEvent
 from billing.money import round_cents, to_major, to_minor
 from billing.periods import (
+    BillingCycle,
+    Interval,
     Period,
     PlanChange,
+    align_charges_from,
     billing_period,
     bills_subscription_fee_on,
     charges_cycle,
@@ -57,6 +64,7 @@ from billing.periods import (
     local_date,
     next_billing_day,
     period_containing,
+    plan_change,
     start_of_day,
     subscription_fee_precise_cents,
     subscription_fee_rule,
@@ -79,6 +87,7 @@ from invoicing.models import (
 from plans.charge_models import compute as compute_charge_model
 from plans.models import Charge, FixedCharge, MinimumCommitment, Plan, Tax
 from plans.selectors import applicable_taxes, billing_entity_taxes
+from wallets.services import consumption
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +204,8 @@ class BillingContext:
     _charges: dict[UUID, list[Charge]] = field(default_factory=dict)
     _fallback_taxes: list[Tax] | None = None
     _successors: dict[UUID, Subscription | None] = field(default_factory=dict)
+    # (billing instant, usage window end) of each periodic invoice, per subscription (§10.5)
+    _usage_windows: dict[UUID, list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
     # -- chain starts and trials (spec §11, §30.3)
 
@@ -271,11 +282,13 @@ class BillingContext:
             to_datetime = _parse((properties or {}).get("to_datetime"))
             if to_datetime is not None:
                 self._fee_windows.setdefault(subscription_id, set()).add(to_datetime)
-        for subscription_id, reason, timestamp in invoice_subscriptions.values_list(
-            "subscription_id", "invoicing_reason", "timestamp"
+        for subscription_id, reason, timestamp, charges_to in invoice_subscriptions.values_list(
+            "subscription_id", "invoicing_reason", "timestamp", "charges_to_datetime"
         ):
             if reason in SUBSCRIPTION_REASONS:  # not pay-in-advance charge invoices
                 self._with_invoice.add(subscription_id)
+            if reason == Reason.SUBSCRIPTION_PERIODIC and charges_to is not None:
+                self._usage_windows.setdefault(subscription_id, []).append((timestamp, charges_to))
             self._billed.add(_key(subscription_id, reason, timestamp))
 
     def _ensure_history(self, subscription: Subscription) -> None:
@@ -301,6 +314,12 @@ class BillingContext:
         self._ensure_history(subscription)
         return period.to_datetime in self._fee_windows.get(subscription.pk, set())
 
+    def previous_charges_to(self, subscription: Subscription, before: datetime) -> datetime | None:
+        """End of the usage window of the last periodic invoice billed before `before`."""
+        self._ensure_history(subscription)
+        earlier = [w for w in self._usage_windows.get(subscription.pk, ()) if w[0] < before]
+        return max(earlier)[1] if earlier else None
+
     # -- plan changes (spec §9.4)
 
     def created_by(self, subscription: Subscription) -> PlanChange | None:
@@ -324,6 +343,10 @@ class BillingContext:
                 .first()
             )
         return self._successors[subscription.pk]
+
+    def assume_successor(self, subscription: Subscription, successor: Subscription) -> None:
+        """A plan change that is only previewed (§12.11): `successor` follows `subscription`."""
+        self._successors[subscription.pk] = successor
 
     def ended_by(self, subscription: Subscription) -> PlanChange | None:
         """The plan change that ended this subscription, if any."""
@@ -386,18 +409,88 @@ class BillingItem:
     trial_end_at: datetime | None = None
 
 
+def fixed_charges_cycle(cycle: BillingCycle, plan: Plan) -> BillingCycle:
+    """The cycle cutting fixed-charge windows (spec §8): monthly for yearly and semiannual plans
+    with `bill_fixed_charges_monthly`, else the plan's own."""
+    if plan.bill_fixed_charges_monthly and cycle.interval in (Interval.YEARLY, Interval.SEMIANNUAL):
+        return BillingCycle(
+            interval=Interval.MONTHLY,
+            billing_time=cycle.billing_time,
+            anchor=cycle.anchor,
+            timezone=cycle.timezone,
+        )
+    return cycle
+
+
+def is_periodic_billing_day(subscription: Subscription, day: date) -> bool:
+    """Whether the subscription gets a periodic invoice on this local day: a plan (or monthly
+    charges) period starts on it, or a monthly fixed-charge period (spec §8, §10.3)."""
+    cycle = subscription_cycle(subscription)
+    fixed_cycle = fixed_charges_cycle(cycle, subscription.plan)
+    return is_billing_day(cycle, day) or (
+        fixed_cycle is not cycle and is_billing_day(fixed_cycle, day)
+    )
+
+
+def next_periodic_billing_day(subscription: Subscription, after: date) -> date:
+    """First periodic billing day strictly after a local day (see `is_periodic_billing_day`)."""
+    cycle = subscription_cycle(subscription)
+    fixed_cycle = fixed_charges_cycle(cycle, subscription.plan)
+    return min(next_billing_day(cycle, after), next_billing_day(fixed_cycle, after))
+
+
+def _aligned_usage(
+    period: Period, subscription: Subscription, context: BillingContext, *, started_at: datetime
+) -> Period:
+    """Spec §10.5: after a timezone change, usage starts one second after the previous
+    periodic invoice's usage window (no gap, no overlap) when they are less than 26 h apart."""
+    previous_to = context.previous_charges_to(subscription, period.timestamp)
+    if previous_to is None:
+        return period
+    aligned = max(align_charges_from(period.charges_from_datetime, previous_to), started_at)
+    if aligned == period.charges_from_datetime or aligned >= period.charges_to_datetime:
+        return period
+    return replace(period, charges_from_datetime=aligned)
+
+
 def periodic_item(
     subscription: Subscription, billing_date: date, context: BillingContext
 ) -> BillingItem | None:
     """The invoice of a billing day (spec §10.3): the period that ended yesterday (in arrears),
-    the one starting today (in advance), the usage of the period that ended."""
+    the one starting today (in advance), the usage of the period that ended.
+
+    With `bill_fixed_charges_monthly` (§8) the fixed charges follow their monthly cycle; on a
+    month that starts no plan (or charges) period the invoice carries only them."""
     cycle = subscription_cycle(subscription)
+    plan = subscription.plan
+    fixed_cycle = fixed_charges_cycle(cycle, plan)
+    monthly_fixed = fixed_cycle is not cycle
     tz = cycle.timezone
     started_at = _started_at(subscription)
-    if local_date(started_at, tz) >= billing_date or not is_billing_day(cycle, billing_date):
+    if local_date(started_at, tz) >= billing_date:
+        return None
+    arrears_fixed: Period | None = None
+    advance_fixed: Period | None = None
+    plan_day = is_billing_day(cycle, billing_date)
+    if not plan_day and not (monthly_fixed and is_billing_day(fixed_cycle, billing_date)):
         return None
     billing_at = start_of_day(billing_date, tz)
-    plan = subscription.plan
+    if monthly_fixed:
+        arrears_fixed = billing_period(
+            fixed_cycle, billing_at=billing_at, started_at=started_at, pay_in_advance=False
+        )
+        advance_fixed = billing_period(
+            fixed_cycle, billing_at=billing_at, started_at=started_at, pay_in_advance=True
+        )
+        if not plan_day:
+            return _fixed_charges_item(
+                subscription,
+                replace(cycle, bill_charges_monthly=True),  # the row's usage window: that month
+                billing_at=billing_at,
+                arrears_fixed=arrears_fixed,
+                advance_fixed=advance_fixed,
+                context=context,
+            )
     arrears = billing_period(
         cycle, billing_at=billing_at, started_at=started_at, pay_in_advance=False
     )
@@ -405,7 +498,10 @@ def periodic_item(
         cycle, billing_at=billing_at, started_at=started_at, pay_in_advance=True
     )
     period = advance if plan.pay_in_advance else arrears
+    period = _aligned_usage(period, subscription, context, started_at=started_at)
     boundary = bills_subscription_fee_on(cycle, billing_date)
+    if not monthly_fixed:
+        arrears_fixed, advance_fixed = (arrears, advance) if boundary else (None, None)
     trial_end_at = context.trial_end(subscription)
     bills_fee = period.bills_subscription_fee
     if (
@@ -427,11 +523,39 @@ def periodic_item(
         bills_subscription_fee=bills_fee,
         bills_charges=True,
         renewal_period=period_containing(charges_cycle(cycle), billing_date, started_at=started_at),
-        arrears_fixed_period=arrears if boundary else None,
-        advance_fixed_period=advance if boundary else None,
+        arrears_fixed_period=arrears_fixed,
+        advance_fixed_period=advance_fixed,
         commitment_period=commitment_period,
         created_by=context.created_by(subscription),
         trial_end_at=trial_end_at,
+    )
+
+
+def _fixed_charges_item(
+    subscription: Subscription,
+    monthly_cycle: BillingCycle,
+    *,
+    billing_at: datetime,
+    arrears_fixed: Period,
+    advance_fixed: Period,
+    context: BillingContext,
+) -> BillingItem:
+    """A month of fixed charges inside a yearly or semiannual plan period (spec §8): no
+    subscription fee, no usage (billed with the plan period), no commitment."""
+    period = billing_period(
+        monthly_cycle,
+        billing_at=billing_at,
+        started_at=_started_at(subscription),
+        pay_in_advance=subscription.plan.pay_in_advance,
+    )
+    return BillingItem(
+        subscription=subscription,
+        reason=Reason.SUBSCRIPTION_PERIODIC,
+        period=replace(period, bills_subscription_fee=False),
+        recurring=True,
+        arrears_fixed_period=arrears_fixed,
+        advance_fixed_period=advance_fixed,
+        created_by=context.created_by(subscription),
     )
 
 
@@ -450,12 +574,17 @@ def starting_item(subscription: Subscription, context: BillingContext) -> Billin
     if not bills_fee and not advance_fixed:
         return None
     period = first_period(cycle, started_at=started_at, pay_in_advance=True)
+    fixed_cycle = fixed_charges_cycle(cycle, plan)
     return BillingItem(
         subscription=subscription,
         reason=Reason.SUBSCRIPTION_STARTING,
         period=period,
         bills_subscription_fee=bills_fee,
-        advance_fixed_period=period,
+        advance_fixed_period=(
+            period
+            if fixed_cycle is cycle
+            else first_period(fixed_cycle, started_at=started_at, pay_in_advance=True)
+        ),
         created_by=context.created_by(subscription),
         trial_end_at=trial_end_at,
     )
@@ -467,6 +596,7 @@ def termination_item(subscription: Subscription, context: BillingContext) -> Bil
     if subscription.terminated_at is None:
         return None
     cycle = subscription_cycle(subscription)
+    fixed_cycle = fixed_charges_cycle(cycle, subscription.plan)
     started_at = _started_at(subscription)
     period = termination_period(
         cycle,
@@ -474,13 +604,23 @@ def termination_item(subscription: Subscription, context: BillingContext) -> Bil
         terminated_at=subscription.terminated_at,
         pay_in_advance=subscription.plan.pay_in_advance,
     )
+    period = _aligned_usage(period, subscription, context, started_at=started_at)
     return BillingItem(
         subscription=subscription,
         reason=Reason.SUBSCRIPTION_TERMINATING,
         period=period,
         bills_subscription_fee=period.bills_subscription_fee,
         bills_charges=True,
-        arrears_fixed_period=period,
+        arrears_fixed_period=(
+            period
+            if fixed_cycle is cycle
+            else termination_period(
+                fixed_cycle,
+                started_at=started_at,
+                terminated_at=subscription.terminated_at,
+                pay_in_advance=False,
+            )
+        ),
         commitment_period=period,
         ended_by=context.ended_by(subscription),
         created_by=context.created_by(subscription),
@@ -693,7 +833,7 @@ class _FeeBuilder:
                 else _started_at(subscription)
             )
             if not charge.invoiceable:
-                continue  # TODO(non-invoiceable recurring renewals, spec §7.14)
+                continue  # fees without invoice: `non_invoiceable_renewals_create` (§7.14)
             if charge.pay_in_advance:
                 # billed event by event (§7.14); recurring ones are renewed at period start
                 if renewal_window is None or not metric.recurring:
@@ -732,6 +872,57 @@ class _FeeBuilder:
             and not charge.prorated
             and charge.billable_metric.code in next_codes
         }
+
+    def non_invoiceable_renewals(self, item: BillingItem) -> None:
+        """Recurring pay-in-advance charges that are not invoiceable, renewed at the start of
+        `item.renewal_period` (spec §7.14): one draft per filter and group with carried units,
+        none for those already renewed for that period (idempotent)."""
+        period = item.renewal_period
+        if period is None or not usage_engine_available():
+            return
+        from customers.usage import charge_usage, window_of
+
+        subscription = item.subscription
+        plan = subscription.plan
+        properties = _properties(period)
+        for charge in self.context.charges(subscription):
+            metric = charge.billable_metric
+            if charge.invoiceable or not charge.pay_in_advance or not metric.recurring:
+                continue
+            usages = charge_usage(
+                subscription=subscription,
+                charge=charge,
+                window=window_of(period),
+                chain_started_at=self.context.chain_started_at(subscription),
+            )
+            renewed = _renewed_buckets(subscription, charge, properties)
+            taxes = self._taxes(plan, charge=charge)
+            for usage in usages:
+                if usage.units == 0 and usage.amount_cents == 0 and usage.events_count == 0:
+                    continue  # spec §7.17
+                grouped_by = usage.grouped_by or {}
+                if _bucket(usage.charge_filter, grouped_by) in renewed:
+                    continue
+                fee = Fee(
+                    subscription=subscription,
+                    charge=charge,
+                    charge_filter=usage.charge_filter,
+                    fee_type=Fee.FeeType.CHARGE,
+                    amount_cents=usage.amount_cents,
+                    precise_amount_cents=usage.precise_amount_cents,
+                    unit_amount_cents=usage.unit_amount_cents,
+                    precise_unit_amount=usage.precise_unit_amount,
+                    units=usage.units,
+                    total_aggregated_units=usage.total_aggregated_units,
+                    events_count=usage.events_count,
+                    pay_in_advance=True,
+                    invoiceable=False,
+                    invoice_display_name=usage.invoice_display_name,
+                    amount_details=usage.amount_details or {},
+                    grouped_by=grouped_by,
+                    properties=properties,
+                )
+                self._add(fee, taxes=taxes, metric_code=metric.code, plan=plan, attribution=None)
 
     def _usage_fees(
         self,
@@ -922,6 +1113,91 @@ class _FeeBuilder:
         return total
 
 
+def _bucket(charge_filter: Any, grouped_by: dict) -> tuple[UUID | None, tuple]:
+    return (
+        charge_filter.pk if charge_filter is not None else None,
+        tuple(sorted((str(k), str(v)) for k, v in grouped_by.items())),
+    )
+
+
+def _renewed_buckets(
+    subscription: Subscription, charge: Charge, properties: dict[str, str]
+) -> set[tuple[UUID | None, tuple]]:
+    """(filter, group) buckets of a charge already renewed without invoice for one period."""
+    rows = Fee.objects.filter(
+        subscription_id=subscription.pk,
+        charge_id=charge.pk,
+        pay_in_advance=True,
+        invoiceable=False,
+        pay_in_advance_event_transaction_id="",
+        properties__from_datetime=properties["from_datetime"],
+        properties__to_datetime=properties["to_datetime"],
+    ).select_related("charge_filter")
+    return {_bucket(fee.charge_filter, fee.grouped_by or {}) for fee in rows}
+
+
+def non_invoiceable_renewals_create(
+    *, context: BillingContext, items: Sequence[BillingItem], currency: str
+) -> list[Fee]:
+    """Spec §7.14, §12.3 step 2: at a period start, the carried-over units of recurring
+    pay-in-advance charges that are not invoiceable become fees without invoice (full amount,
+    their taxes, `fee.created`), never on the periodic invoice, even a draft's.
+
+    Called under the customer lock when the periodic invoice is created (not by a refresh or a
+    finalization, nor a preview): one fee per charge, filter, group and period, whatever the
+    number of runs.
+    """
+    builder = _FeeBuilder(invoice=None, context=context, currency=currency)
+    for item in items:
+        builder.non_invoiceable_renewals(item)
+    fees = []
+    for draft in builder.drafts:
+        calculation.apply_fee_taxes(draft.line)
+        _fill_fee(draft)
+        fees.append(draft.fee)
+    Fee.objects.bulk_create(fees)
+    FeeAppliedTax.objects.bulk_create(
+        FeeAppliedTax(
+            organization_id=draft.fee.organization_id,
+            fee=draft.fee,
+            tax=next((t for t in draft.taxes if t.code == applied.tax.code), None),
+            tax_name=applied.tax.name,
+            tax_code=applied.tax.code,
+            tax_rate=applied.tax.rate,
+            tax_description=applied.tax.description,
+            amount_cents=applied.amount_cents,
+            precise_amount_cents=applied.precise_amount_cents,
+        )
+        for draft in builder.drafts
+        for applied in draft.line.applied_taxes
+    )
+    OutboxEvent.objects.bulk_create(_fee_created(draft.fee) for draft in builder.drafts)
+    return fees
+
+
+def _fee_created(fee: Fee) -> OutboxEvent:
+    """The `fee.created` outbox row of a renewal fee without invoice (spec §7.14)."""
+    subscription = fee.subscription
+    assert subscription is not None
+    return OutboxEvent(
+        organization_id=fee.organization_id,
+        event_type="fee.created",
+        object_type="fee",
+        object_id=str(fee.pk),
+        payload={
+            "lago_id": str(fee.pk),
+            "lago_charge_id": str(fee.charge_id),
+            "external_subscription_id": subscription.external_id,
+            "external_customer_id": fee.customer.external_id,
+            "amount_cents": fee.amount_cents,
+            "amount_currency": fee.amount_currency,
+            "units": str(fee.units),
+            "from_datetime": fee.properties["from_datetime"],
+            "to_datetime": fee.properties["to_datetime"],
+        },
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Coupons (spec §15.3): read at finalization, consumed with the invoice
 
@@ -1025,6 +1301,7 @@ class ComputedFees:
     drafts: list[FeeDraft]
     computed: calculation.ComputedInvoice
     applied_coupons: dict[str, AppliedCoupon]
+    prepaid: consumption.PrepaidCredits | None = None  # drawn when persisted (spec §17.5)
 
 
 def _currency(customer: Customer, items: Sequence[BillingItem]) -> str:
@@ -1044,20 +1321,48 @@ def compute_fees(
     finalizing: bool,
     extra_coupons: Sequence[calculation.CouponToApply] = (),
     lock_coupons: bool = True,
+    now: datetime | None = None,
 ) -> ComputedFees:
-    """Fees of the items, then coupons (finalizing only), taxes and totals (spec §12.3)."""
+    """Fees of the items, then coupons and prepaid credits (finalizing only), taxes and totals
+    (spec §12.3)."""
     builder = _FeeBuilder(invoice=invoice, context=context, currency=currency)
     for item in items:
         builder.add_item(item)
     lines = [draft.line for draft in builder.drafts]
     coupons: list[calculation.CouponToApply] = []
     applied: dict[str, AppliedCoupon] = {}
+    prepaid = None
     if finalizing:
         coupons, applied = _coupons_for(context.customer, invoice, lock=lock_coupons)
         coupons.extend(extra_coupons)
-    # spec §12.3: a draft never consumes coupons (they are applied at finalization)
-    computed = calculation.compute_invoice(lines, coupons, currency=currency)
-    return ComputedFees(drafts=builder.drafts, computed=computed, applied_coupons=applied)
+        prepaid = _prepaid_credits(context.customer, currency, lines, now=now)
+    # spec §12.3: a draft never consumes coupons nor prepaid credits (applied at finalization)
+    computed = calculation.compute_invoice(
+        lines,
+        coupons,
+        currency=currency,
+        prepaid_credit_allocator=prepaid.allocator if prepaid is not None else None,
+    )
+    return ComputedFees(
+        drafts=builder.drafts, computed=computed, applied_coupons=applied, prepaid=prepaid
+    )
+
+
+def _prepaid_credits(
+    customer: Customer,
+    currency: str,
+    lines: Sequence[calculation.FeeLine],
+    *,
+    now: datetime | None,
+    lock: bool = True,
+) -> consumption.PrepaidCredits | None:
+    """The wallets' allocator for a subscription invoice (spec §17.5); none for a customer
+    being previewed (not saved)."""
+    if customer._state.adding:
+        return None
+    return consumption.prepaid_credits(
+        customer_id=customer.pk, currency=currency, lines=lines, now=now, lock=lock
+    )
 
 
 def _apply_totals(invoice: Invoice, computed: calculation.ComputedInvoice) -> None:
@@ -1157,6 +1462,20 @@ def _persist_taxes_and_credits(
         for applied in result.computed.totals.applied_taxes
     )
     _consume_coupons(invoice, result, now=now)
+    _draw_prepaid_credits(invoice, result, now=now)
+
+
+def _draw_prepaid_credits(invoice: Invoice, result: ComputedFees, *, now: datetime) -> None:
+    """The wallets pay what the allocator gave (one `invoiced` transaction per wallet) and
+    the invoice keeps the granted / purchased split (spec §17.5 step 4); the caller saves
+    `AMOUNT_FIELDS`."""
+    if result.prepaid is None or not result.computed.totals.prepaid_credit_amount_cents:
+        return
+    split = result.prepaid.draw(invoice_id=invoice.pk, now=now)
+    if split.amount_cents != invoice.prepaid_credit_amount_cents:
+        raise RuntimeError(f"invoice {invoice.pk}: wallets drew {split.amount_cents} cents")
+    invoice.prepaid_granted_credit_amount_cents = split.granted_amount_cents
+    invoice.prepaid_purchased_credit_amount_cents = split.purchased_amount_cents
 
 
 def _consume_coupons(invoice: Invoice, result: ComputedFees, *, now: datetime) -> None:
@@ -1284,10 +1603,16 @@ def invoice_create_for_items(
     # here with an IntegrityError (callers that expect races wrap this call in a savepoint)
     InvoiceSubscription.objects.bulk_create(_invoice_subscription_rows(invoice, items))
     result = compute_fees(
-        context=context, items=items, invoice=invoice, currency=currency, finalizing=not draft
+        context=context,
+        items=items,
+        invoice=invoice,
+        currency=currency,
+        finalizing=not draft,
+        now=now,
     )
     _apply_totals(invoice, result.computed)
     _persist(invoice, result, now=now)
+    non_invoiceable_renewals_create(context=context, items=items, currency=currency)
     if draft:
         invoice.status = Invoice.Status.DRAFT
         invoice.save(update_fields=[*AMOUNT_FIELDS, "status", "updated_at"])
@@ -1331,6 +1656,7 @@ def invoice_recompute(*, invoice: Invoice, finalizing: bool, now: datetime) -> I
         invoice=invoice,
         currency=invoice.currency,
         finalizing=finalizing,
+        now=now,
     )
     _apply_totals(invoice, result.computed)
     _persist(invoice, result, now=now)
@@ -1353,7 +1679,7 @@ def lock_customer_for_billing(customer_id: UUID) -> Customer:
     its billing entity and organization; `has_active_coupons` spares the coupon read of the
     customers without any (its taxes are read only when a fee needs them)."""
     return (
-        Customer.objects.select_for_update(of=("self",))
+        Customer.objects.select_for_update(of=("self",), no_key=True)
         .select_related("billing_entity", "organization")
         .annotate(
             has_active_coupons=Exists(
@@ -1544,11 +1870,19 @@ def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | N
         plan_code=_plan_code(subscription.plan),
     )
     coupons, applied = _coupons_for(customer, invoice, lock=True)
-    computed = calculation.compute_invoice([line], coupons, currency=invoice.currency)
+    prepaid = _prepaid_credits(customer, invoice.currency, [line], now=now)  # spec §17.5
+    computed = calculation.compute_invoice(
+        [line],
+        coupons,
+        currency=invoice.currency,
+        prepaid_credit_allocator=prepaid.allocator if prepaid is not None else None,
+    )
     fee.applied_taxes.all().delete()  # recomputed on the net of coupons (spec §14.2)
     fee.invoice = invoice
     draft = FeeDraft(fee=fee, line=line, taxes=taxes)
-    result = ComputedFees(drafts=[draft], computed=computed, applied_coupons=applied)
+    result = ComputedFees(
+        drafts=[draft], computed=computed, applied_coupons=applied, prepaid=prepaid
+    )
     _apply_totals(invoice, computed)
     _fill_fee(draft)
     fee.payment_status = invoice.payment_status
@@ -1590,6 +1924,7 @@ def invoice_preview(
     subscription_at: datetime | None = None,
     billing_time: str = Subscription.BillingTime.CALENDAR,
     terminated_at: datetime | None = None,
+    target_plan: Plan | None = None,
     coupons: Sequence[calculation.CouponToApply] = (),
 ) -> InvoicePreview:
     """Computes the next invoice without writing anything (spec §12.11).
@@ -1598,10 +1933,18 @@ def invoice_preview(
       start for a pay-in-advance plan, else on its first billing day (prorated per billing time).
       The customer may be unsaved (inline customer data).
     - `subscriptions` (existing): their next invoice, usage to date included; with
-      `terminated_at`, their closing invoice at that instant instead.
+      `terminated_at` (now or later, one subscription), their closing invoice at that instant
+      instead; with `target_plan`, the invoice of a change to that plan (§9.4): the closing
+      invoice of the current plan (now for an upgrade, at the end of the period for a
+      downgrade) and the new plan's starting invoice if it bills one.
     The customer's active applied coupons apply (without being consumed), then `coupons`
     (ad-hoc definitions).
     """
+    if target_plan is None and terminated_at is not None:
+        if terminated_at < now:
+            raise Invalid({"terminated_at": ["cannot_be_in_past"]})
+        if len(subscriptions) > 1:
+            raise Invalid({"subscriptions": ["only_one_subscription_allowed_for_termination"]})
     context = BillingContext(customer=customer)
     items: list[BillingItem] = []
     previewed: list[Subscription] = []
@@ -1628,13 +1971,23 @@ def invoice_preview(
     for subscription in subscriptions:
         subscription = _preview_copy(subscription, customer)
         previewed.append(subscription)
+        if target_plan is not None:
+            successor = _preview_plan_change(subscription, target_plan, context, now=now)
+            item = termination_item(subscription, context)
+            if item is not None:
+                items.append(item)
+            item = starting_item(successor, context)
+            if item is not None:
+                previewed.append(successor)
+                items.append(item)
+            continue
         if terminated_at is not None:
             subscription.status = Subscription.Status.TERMINATED
             subscription.terminated_at = terminated_at
             item = termination_item(subscription, context)
         else:
-            cycle = subscription_cycle(subscription)
-            day = next_billing_day(cycle, local_date(now, cycle.timezone))
+            tz = ZoneInfo(customer.applicable_timezone)
+            day = next_periodic_billing_day(subscription, local_date(now, tz))
             item = periodic_item(subscription, day, context)
         if item is not None:
             items.append(item)
@@ -1644,10 +1997,58 @@ def invoice_preview(
     builder = _FeeBuilder(invoice=None, context=context, currency=currency)
     for item in items:
         builder.add_item(item)
+    lines = [d.line for d in builder.drafts]
+    # spec §12.11: the wallets' credits are estimated (balances read unlocked, nothing drawn)
+    estimate = _prepaid_credits(customer, currency, lines, now=now, lock=False)
     computed = calculation.compute_invoice(
-        [d.line for d in builder.drafts], [*applied, *coupons], currency=currency
+        lines,
+        [*applied, *coupons],
+        currency=currency,
+        prepaid_credit_allocator=estimate.allocator if estimate is not None else None,
     )
     return _preview_result(customer, builder.drafts, computed, previewed, items, now=now)
+
+
+def _preview_plan_change(
+    current: Subscription, target_plan: Plan, context: BillingContext, *, now: datetime
+) -> Subscription:
+    """A plan change applied to an unsaved copy (spec §9.4, as `subscription_create` would do
+    it): `current` is terminated (now for an upgrade, on the last second of its period for a
+    downgrade) and the returned, unsaved successor starts right after on `target_plan`."""
+    plan = current.plan
+    if target_plan.pk in (plan.pk, plan.parent_id):
+        raise Invalid({"base": ["new_plan_should_be_different_from_existing_plan"]})
+    change = plan_change(
+        current_amount_cents=plan.amount_cents,
+        current_interval=plan.interval,
+        new_amount_cents=target_plan.amount_cents,
+        new_interval=target_plan.interval,
+    )
+    if change is PlanChange.UPGRADE:
+        terminated_at = started_at = now
+    else:
+        cycle = subscription_cycle(current)
+        day = next_billing_day(cycle, local_date(now, cycle.timezone))
+        started_at = start_of_day(day, cycle.timezone)
+        terminated_at = end_of_day(day - timedelta(days=1), cycle.timezone)
+    current.status = Subscription.Status.TERMINATED
+    current.terminated_at = terminated_at
+    successor = Subscription(
+        organization_id=current.organization_id,
+        customer=current.customer,
+        plan=target_plan,
+        name=current.name,
+        external_id=current.external_id,
+        previous_subscription=current,
+        subscription_at=current.subscription_at,  # same anniversary (spec §9.4)
+        billing_time=current.billing_time,
+        ending_at=current.ending_at,
+        consolidate_invoice=current.consolidate_invoice,
+        status=Subscription.Status.ACTIVE,
+        started_at=started_at,
+    )
+    context.assume_successor(current, successor)
+    return successor
 
 
 def _preview_copy(subscription: Subscription, customer: Customer) -> Subscription:

@@ -124,6 +124,11 @@ def invoice_update(
         if payment_status != invoice.payment_status:
             changed = _set_payment_status(invoice, payment_status)
             invoice.save(update_fields=[*changed, "updated_at"])
+            if invoice.invoice_type == Invoice.InvoiceType.CREDIT:
+                # spec §17.3: the top-up's credits settle (or fail) with the payment
+                from invoicing.services.credit_invoices import credit_invoice_payment_changed
+
+                credit_invoice_payment_changed(invoice=invoice, now=now)
             emit_invoice_event(invoice, "invoice.payment_status_updated")
     if items is not None:
         _replace_metadata(invoice, items)

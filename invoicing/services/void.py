@@ -9,8 +9,10 @@ from django.db import transaction
 from billing.errors import Forbidden, NotAllowed
 from customers.models import AppliedCoupon
 from invoicing.models import Credit, Invoice
+from invoicing.services.credit_invoices import credit_invoice_voided
 from invoicing.services.payments import emit_invoice_event, lock_invoice
 from plans.models import Coupon, CouponExpiration, CouponFrequency
+from wallets.services.consumption import recredit_invoice
 
 
 def invoice_is_voidable(invoice: Invoice, *, explicit: bool = False) -> bool:
@@ -57,8 +59,10 @@ def invoice_void(
     invoice.save(update_fields=["status", "voided_at", "payment_overdue", "updated_at"])
     for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
         _give_back_coupon(credit, now=now)
-    # TODO(wallets): re-credit the prepaid credits used on the invoice to their active wallets
-    # (spec §12.8) once wallet transactions exist.
+    # spec §12.8: the prepaid credits the invoice used go back to their (active) wallets
+    recredit_invoice(invoice_id=invoice.pk, now=now)
+    # a voided credit invoice will never be paid: its pending purchase fails (spec §17.3)
+    credit_invoice_voided(invoice=invoice, now=now)
     emit_invoice_event(invoice, "invoice.voided")
     return invoice
 
