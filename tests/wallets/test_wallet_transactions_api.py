@@ -30,14 +30,14 @@ def test_granted_top_up_settles_at_once(organization):
     assert (wallet.balance_cents, wallet.credits_balance) == (1_000, Decimal("10"))
 
 
-def test_V86_granted_credits_keep_five_decimals_amount_rounded(organization):
+def test_V86_granted_credits_settle_at_once_as_17_97(organization):
     wallet = WalletFactory(organization=organization)
     [tx] = wallet_top_up(wallet=wallet, granted_credits="17.9699999999999988631316", now=NOW)
     wallet.refresh_from_db()
     assert (tx.credit_amount, tx.amount, tx.status) == (
-        Decimal("17.96999"), Decimal("17.97"), "settled",
+        Decimal("17.97"), Decimal("17.97"), "settled",
     )  # fmt: skip
-    assert (wallet.credits_balance, wallet.balance_cents) == (Decimal("17.96999"), 1_797)
+    assert (wallet.credits_balance, wallet.balance_cents) == (Decimal("17.97"), 1_797)
 
 
 def test_paid_top_up_without_invoicing_is_refused_and_rolled_back(organization):

@@ -9,7 +9,7 @@ holds the wallet row lock, so concurrent top-ups and invoice draws serialize on 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
@@ -17,7 +17,7 @@ from django.db import transaction
 from billing.errors import Invalid
 from billing.money import parse_decimal as money_parse_decimal
 from wallets import hooks
-from wallets.credits import CREDIT_QUANTUM, credits_to_cents, purchased_credits
+from wallets.credits import credits_to_cents, purchased_credits, quantize_credits
 from wallets.models import MAX_PRIORITY, Wallet, WalletTransaction
 from wallets.services import ledger
 
@@ -41,7 +41,8 @@ def parse_decimal(value: object) -> Decimal | None:
 
 
 def parse_credits(value: object, field: str, errors: dict[str, list[str]]) -> Decimal | None:
-    """A credit amount (>= 0), floored to 5 decimals as Lago does (`BigDecimal#floor(5)`).
+    """A credit amount (>= 0) kept to 5 decimals, half away from zero (V86: granted
+    "17.9699999999999988631316" -> 17.97; Lago's code floors to 17.96999, the vector wins).
 
     None when absent; an invalid one adds Lago's two codes for the field to `errors`."""
     if value is None:
@@ -50,7 +51,7 @@ def parse_credits(value: object, field: str, errors: dict[str, list[str]]) -> De
     if number is None or number < 0:
         errors.setdefault(field, []).extend([f"invalid_{field}", "invalid_amount"])
         return None
-    return number.quantize(CREDIT_QUANTUM, rounding=ROUND_DOWN)
+    return quantize_credits(number)
 
 
 def validate_transaction_metadata(items: object, errors: dict[str, list[str]], field: str) -> None:
