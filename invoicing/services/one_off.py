@@ -18,6 +18,12 @@ from customers.models import Customer
 from customers.selectors import customer_is_editable
 from invoicing import calculation
 from invoicing.models import Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
+from invoicing.services.applied_taxes import (
+    fee_applied_taxes,
+    fill_fee,
+    invoice_applied_taxes,
+    tax_rate,
+)
 from invoicing.services.lifecycle import invoice_assign_number
 from invoicing.services.payments import emit_invoice_event
 from plans.models import AddOn, Tax
@@ -75,12 +81,6 @@ def _validate_lines(lines: Sequence[OneOffFee]) -> None:
             errors["to_datetime"] = ["invalid_date"]
     if errors:
         raise Invalid(errors)
-
-
-def _tax_rate(tax: Tax) -> calculation.TaxRate:
-    return calculation.TaxRate(
-        code=tax.code, name=tax.name, rate=Decimal(tax.rate), description=tax.description
-    )
 
 
 @transaction.atomic
@@ -169,7 +169,7 @@ def invoice_create_one_off(
             fee_type=calculation.FeeType.ADD_ON,
             amount_cents=fee.amount_cents,
             precise_amount_cents=precise,
-            taxes=tuple(_tax_rate(tax) for tax in taxes),
+            taxes=tuple(tax_rate(tax) for tax in taxes),
         )
         rows.append((fee, fee_line))
 
@@ -210,39 +210,16 @@ def invoice_create_one_off(
     )
     for fee, line in rows:
         fee.invoice = invoice
-        fee.taxes_amount_cents = line.taxes_amount_cents
-        fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
-        fee.taxes_rate = line.taxes_rate
-        fee.precise_coupons_amount_cents = line.precise_coupons_amount_cents
+        fill_fee(fee, line)
         fee.payment_status = totals.payment_status
         fee.save()
         FeeAppliedTax.objects.bulk_create(
-            FeeAppliedTax(
-                organization=organization,
-                fee=fee,
-                tax=tax_by_code.get(applied.tax.code),
-                tax_name=applied.tax.name,
-                tax_code=applied.tax.code,
-                tax_rate=applied.tax.rate,
-                tax_description=applied.tax.description,
-                amount_cents=applied.amount_cents,
-                precise_amount_cents=applied.precise_amount_cents,
-            )
-            for applied in line.applied_taxes
+            fee_applied_taxes(fee, line, organization_id=organization.pk, tax_by_code=tax_by_code)
         )
     InvoiceAppliedTax.objects.bulk_create(
-        InvoiceAppliedTax(
-            organization=organization,
-            invoice=invoice,
-            tax=tax_by_code.get(applied.tax.code),
-            tax_name=applied.tax.name,
-            tax_code=applied.tax.code,
-            tax_rate=applied.tax.rate,
-            tax_description=applied.tax.description,
-            amount_cents=applied.amount_cents,
-            fees_amount_cents=applied.fees_amount_cents,
+        invoice_applied_taxes(
+            invoice, totals.applied_taxes, organization_id=organization.pk, tax_by_code=tax_by_code
         )
-        for applied in totals.applied_taxes
     )
     if invoice.status == Invoice.Status.CLOSED:
         return invoice  # spec §12.6: skipped silently, no number, nothing sent
