@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from wallets.services.alerts import evaluate_wallet_alerts
 from wallets.services.expiration import terminate_expired_wallets
-from wallets.services.ongoing import refresh_flagged_wallets
+from wallets.services.ongoing import refresh_customer_wallets, refresh_flagged_wallets
 from wallets.services.recurring import expire_rules, run_interval_top_ups
 
 RETRY = {
@@ -49,3 +49,10 @@ def refresh_ongoing_balances_task() -> int:
     refreshed = refresh_flagged_wallets(now=now)
     evaluate_wallet_alerts(now=now)
     return refreshed
+
+
+@shared_task(**RETRY)
+def refresh_customer_wallets_task(customer_id: str) -> int:
+    """Right after an invoice of the customer was finalized (spec §17.4): its wallets' ongoing
+    balance, then their threshold top-ups and alerts."""
+    return refresh_customer_wallets(customer_id=customer_id, now=timezone.now())

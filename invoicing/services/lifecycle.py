@@ -32,6 +32,7 @@ from invoicing import calculation
 from invoicing.models import Invoice, InvoiceSequence, InvoiceSubscription
 from invoicing.services.generation import invoice_recompute
 from invoicing.services.payments import emit_invoice_event, lock_invoice
+from wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,21 @@ def finalize_computed(
     emit_invoice_event(invoice, "invoice.created")
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
+    _refresh_wallets_after_commit(invoice)
     return invoice
+
+
+def _refresh_wallets_after_commit(invoice: Invoice) -> None:
+    """A finalized invoice changes the customer's wallets' ongoing balance at once (spec §17.4:
+    drafts leave it, credits may have been drawn): refreshed after commit, off the request."""
+    customer_id = invoice.customer_id
+    if not Wallet.objects.filter(customer_id=customer_id, status=Wallet.Status.ACTIVE).exists():
+        return
+    from wallets.tasks import refresh_customer_wallets_task
+
+    transaction.on_commit(
+        lambda: refresh_customer_wallets_task.delay(str(customer_id)), robust=True
+    )
 
 
 def _finalization_issuing_date(invoice: Invoice, now: datetime) -> date:

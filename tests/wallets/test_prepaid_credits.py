@@ -449,3 +449,21 @@ def test_void_gives_nothing_back_to_a_terminated_wallet(organization, acme):
 
     assert not Tx.objects.filter(wallet=main, voided_invoice_id=invoice.pk).exists()
     assert balance(main) == 1000
+
+
+# --------------------------------------------------------------------------------------------
+# §17.4: a finalized invoice refreshes the ongoing balance at once
+
+
+def test_finalization_refreshes_the_wallets_ongoing_balance_at_once(
+    organization, acme, django_capture_on_commit_callbacks
+):
+    main = wallet(organization, acme, "100")
+    monthly = usage_plan(organization, 5000, calls="20")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        january_invoice(organization, acme, monthly, ("calls",))
+
+    main.refresh_from_db()
+    assert main.last_balance_sync_at is not None
+    assert (main.balance_cents, main.ongoing_balance_cents) == (3000, 3000)

@@ -290,10 +290,19 @@ def _after_refresh(wallet_ids: list[UUID], now: datetime) -> None:
 def wallet_refresh_ongoing_balance(*, wallet: Wallet, now: datetime) -> Wallet:
     """Refreshes the wallet's customer at once (e.g. right after an invoice finalization),
     then its threshold top-ups and alerts; returns the wallet re-read."""
-    customer = Customer.objects.get(pk=wallet.customer_id)
-    refreshed = customer_refresh_ongoing_balances(customer=customer, now=now)
-    _after_refresh([w.pk for w in refreshed], now)
+    refresh_customer_wallets(customer_id=wallet.customer_id, now=now)
     return Wallet.objects.get(pk=wallet.pk)
+
+
+def refresh_customer_wallets(*, customer_id: UUID, now: datetime) -> int:
+    """Refreshes one customer's wallets at once, then their threshold top-ups and alerts;
+    returns how many wallets were refreshed (0 when the customer has no active wallet)."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        return 0
+    refreshed = [w.pk for w in customer_refresh_ongoing_balances(customer=customer, now=now)]
+    _after_refresh(refreshed, now)
+    return len(refreshed)
 
 
 def refresh_flagged_wallets(*, now: datetime) -> int:
