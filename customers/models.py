@@ -229,3 +229,73 @@ class AppliedCoupon(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.coupon} → {self.customer}"
+
+
+class CachedAggregation(models.Model):
+    """The running aggregation of a pay-in-advance charge after one event (spec §7.14, §29):
+    one row per event, charge and charge filter, keyed for the next event of the same charge,
+    filter, pricing group, subscription and period to resume from instead of re-aggregating
+    the period (`customers.usage.in_advance_fees`). A derived cache: deleting rows only makes
+    the next events re-read more of the event store."""
+
+    # a row per billed event and charge: a bigint key and no `created_at` index. Subscriptions
+    # and charges are never deleted (soft deletes), so their foreign keys need no index of
+    # their own (the lookup index below starts with the charge).
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    subscription = models.ForeignKey(Subscription, models.CASCADE, related_name="+", db_index=False)
+    charge = models.ForeignKey("plans.Charge", models.CASCADE, related_name="+", db_index=False)
+    charge_filter = models.ForeignKey(
+        "plans.ChargeFilter", models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    grouped_by = models.JSONField(default=dict, blank=True)  # pricing group values (§7.13)
+    # charge filter and pricing group in one non-null text, so that the lookup is equalities
+    # only (`charge_filter IS NULL` would keep PostgreSQL from reading the index in order)
+    bucket_key = models.TextField()
+    # what the state depends on besides the events (filter scopes, metric field, aggregation):
+    # a row of another configuration is never resumed from
+    scope_digest = models.CharField(max_length=32)
+    period_from = models.DateTimeField()  # charges_from_datetime of the usage window
+    # the event the state ends with: events are ordered by (timestamp, id) in the store
+    event_id = models.BigIntegerField()
+    event_transaction_id = models.CharField(max_length=255)
+    event_timestamp = models.DateTimeField()
+    # running total after the event (recurring metrics: since the subscription's start)
+    current_aggregation = models.DecimalField(max_digits=60, decimal_places=30)
+    # period maximum of the running total (sum and unique count bill its increase)
+    max_aggregation = models.DecimalField(max_digits=60, decimal_places=30)
+    events_count = models.PositiveIntegerField()  # events of the period, this one included
+    precise_total_amount_cents = models.DecimalField(max_digits=60, decimal_places=15)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # a task run twice (or twice at once) stores one state per event; led by the
+            # transaction id so that it never competes with the lookup index below
+            models.UniqueConstraint(
+                fields=["event_transaction_id", "subscription", "charge", "charge_filter"],
+                name="customers_cachedaggregation_event_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            # the latest state of a key before an event: the first entry of one index range
+            models.Index(
+                fields=[
+                    "charge",
+                    "subscription",
+                    "bucket_key",
+                    "period_from",
+                    "-event_timestamp",
+                    "-event_id",
+                ],
+                name="customers_cachedagg_latest_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_id} {self.event_transaction_id}: {self.max_aggregation}"

@@ -4,33 +4,37 @@
 Aggregation happens in the database through the event store (`billing.metering.store`): one
 statement per charge filter (and the default bucket), grouped by pricing group keys; the units
 then go through the metric's rounding (§4.4) and the pure charge models
-(`plans.charge_models.compute`). Nothing here writes: invoicing turns `ChargeUsage` into fees
-(spec §13), the current-usage endpoint renders them (§25).
+(`plans.charge_models.compute`). Nothing here writes fees: invoicing turns `ChargeUsage` into
+fees (spec §13), the current-usage endpoint renders them (§25).
 
     window = usage_window(subscription=subscription, at=now)      # period containing `at`
     usages = subscription_usage(subscription=subscription, window=window)
     body = customer_current_usage(customer=c, subscription=s, now=now)   # §25 `customer_usage`
 
-Pay-in-advance (§7.14) reads the period "so far" from the store: the events of the charge's
-filter and pricing group up to the event (in timestamp, then id order), replayed in Python to
-get the running total and its maximum (sum and unique count bill only what exceeds the period
-maximum). That is a read of the period's events per ingested event: correct first, a cached
-running maximum can replace it later without changing the results.
+Pay-in-advance (§7.14) needs the period "so far": the running total of the charge's filter and
+pricing group just before the event, and its maximum (sum and unique count bill only what exceeds
+the period maximum). The full path replays the period's events from the store in Python (in
+timestamp, then id order); the cached path (`CachedAggregation`, the only rows written here)
+resumes from the state stored after an earlier event of the same charge, filter, group,
+subscription and period and replays only the events since (see "Cached aggregations" below).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, localcontext
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Decimal, localcontext
+from typing import Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Prefetch
+from django.db import connection, transaction
+from django.db.models import Prefetch, Q, QuerySet
 
 from billing.errors import Invalid, NotFound
 from billing.metering.store import (
@@ -44,7 +48,7 @@ from billing.metering.store import (
 from billing.models import Organization
 from billing.money import amount_to_cents, round_cents, to_minor
 from billing.periods import Period, local_date, period_containing
-from customers.models import Customer, Subscription
+from customers.models import CachedAggregation, Customer, Subscription
 from customers.services.events import (
     MetricInfo,
     build_event_input,
@@ -720,16 +724,25 @@ def _replay(
     )
 
 
+CacheMode = Literal["off", "read", "write"]
+
+
 def in_advance_fees(
     *,
     subscription: Subscription,
     event: EventLike,
     charges: Sequence[Charge] | None = None,
+    cache: CacheMode = "off",
 ) -> list[InAdvanceFee]:
     """The fee `event` bills on each pay-in-advance charge of its metric (spec §7.14):
     model(period with the event) - model(period without it), sum and unique count billing only
     the increase of the period maximum. Events outside the subscription's life bill nothing
-    (§5.3). Pure read: the caller persists (invoicing) or renders (estimate) the fees."""
+    (§5.3). The caller persists (invoicing) or renders (estimate) the fees.
+
+    `cache`: "off" replays the period from the event store; "read" resumes from the cached
+    aggregations when it can, writing nothing (estimates); "write" also stores the state after
+    the event, under a lock serializing the events of one subscription and metric (the task
+    path; call it inside the transaction that stores the fees). Same fees either way."""
     started_at = subscription.started_at or subscription.subscription_at
     if event.timestamp < started_at or (
         subscription.terminated_at is not None and event.timestamp > subscription.terminated_at
@@ -742,17 +755,24 @@ def in_advance_fees(
         return []
     window = usage_window(subscription=subscription, at=event.timestamp)
     chain_started_at = initial_started_at(subscription)
-    fees = []
-    for charge in charges:
-        fee = _in_advance_fee(
-            subscription=subscription,
-            charge=charge,
-            event=event,
-            window=window,
-            chain_started_at=chain_started_at,
-        )
-        if fee is not None:
-            fees.append(fee)
+    if cache == "write" and event.id is None:
+        cache = "read"  # an event not stored (an estimate) leaves no state behind
+    # writes: the advisory lock lasts until the caller's (outermost) transaction ends
+    with transaction.atomic(savepoint=False) if cache == "write" else nullcontext():
+        if cache == "write":
+            _lock_in_advance_key(subscription, event.code)
+        fees = []
+        for charge in charges:
+            fee = _in_advance_fee(
+                subscription=subscription,
+                charge=charge,
+                event=event,
+                window=window,
+                chain_started_at=chain_started_at,
+                cache=cache,
+            )
+            if fee is not None:
+                fees.append(fee)
     return fees
 
 
@@ -769,6 +789,7 @@ def _in_advance_fee(
     event: EventLike,
     window: UsageWindow,
     chain_started_at: datetime,
+    cache: CacheMode = "off",
 ) -> InAdvanceFee | None:
     metric = charge.billable_metric
     kind = metric.aggregation_type
@@ -778,26 +799,49 @@ def _in_advance_fee(
     if _event_value(event, kind, metric.field_name) is None:
         return None  # not aggregated by the store: nothing to bill
     group = _group_of(event.properties, bucket.group_by)
-    replay = _replay(
-        subscription=subscription,
-        charge=charge,
-        bucket=bucket,
-        window=window,
-        group=group,
-        until=event,
-        chain_started_at=chain_started_at,
-    )
+    key = None
+    if cache != "off" and kind in _CACHED_KINDS:
+        key = _CacheKey.of(
+            subscription=subscription, charge=charge, bucket=bucket, group=group, window=window
+        )
+    step = None
+    if key is not None:
+        checkpoint = key.checkpoint(event, invalidate=cache == "write")
+        if checkpoint is not None and _resumable(charge, bucket):
+            step = _Resume(
+                subscription=subscription,
+                charge=charge,
+                bucket=bucket,
+                group=group,
+                window=window,
+                chain_started_at=chain_started_at,
+                checkpoint=checkpoint,
+            ).until(event)
+    if step is None:
+        step = _Step.of(
+            _replay(
+                subscription=subscription,
+                charge=charge,
+                bucket=bucket,
+                window=window,
+                group=group,
+                until=event,
+                chain_started_at=chain_started_at,
+            )
+        )
+    if key is not None and cache == "write":
+        key.store(event, step)
     currency = subscription.plan.amount_currency
     if kind == AggregationType.COUNT:
-        units_after, event_units = Decimal(len(replay.values)), Decimal(1)
+        units_after, event_units = Decimal(step.events_count), Decimal(1)
     else:
         # spec §7.14: sum and unique count bill what exceeds the period maximum (V45)
-        step = in_advance_units(
-            replay.current - replay.current_before,
-            current_aggregation=replay.current_before,
-            max_aggregation=replay.highest_before,
+        increase = in_advance_units(
+            step.current - step.current_before,
+            current_aggregation=step.current_before,
+            max_aggregation=step.highest_before,
         )
-        units_after, event_units = step.max_aggregation, step.units
+        units_after, event_units = increase.max_aggregation, increase.units
     if _is_prorated(charge):
         # spec §7.14: prorated (standard only) on the days left in the period (V52)
         prorated = prorated_units(
@@ -818,9 +862,9 @@ def _in_advance_fee(
             bucket.properties,
             units=units_after,
             event_units=event_units,
-            events_count=len(replay.values),
-            per_event_units=replay.values,
-            precise_total_amount_cents=replay.precise_total_amount_cents,
+            events_count=step.events_count,
+            per_event_units=step.values,
+            precise_total_amount_cents=step.precise_total_amount_cents,
             event_precise_total_amount_cents=event.precise_total_amount_cents,
             currency=currency,
         )
@@ -840,6 +884,375 @@ def _in_advance_fee(
         window=window,
         event=event,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Cached aggregations (spec §7.14, §29: Lago's CachedAggregation)
+#
+# After each event a pay-in-advance task bills, the state of its charge, filter, pricing group,
+# subscription and period is stored: running total, period maximum, events count, dynamic
+# amounts (`CachedAggregation`, one row per event). The next event resumes from the latest state
+# *before* it (events ordered by timestamp, then id) and replays only the events stored since
+# that state: usually none but itself, so the cost no longer grows with the period's events.
+#
+# - count and sum resume from the totals alone; unique count also needs, for each value met,
+#   whether it was active at the state: one store aggregation filtered on that value (a single
+#   SQL statement, nothing read into Python).
+# - max, latest and weighted sum cannot be paid in advance (spec §7.2): never cached.
+#   Percentage with free units or a per-transaction min/max needs every value of the period:
+#   it stays on the full replay (its states are still stored).
+# - An event processed after later ones (late, or processed out of order by parallel workers,
+#   or a rerun) deletes the states after it (they may have been computed without it) and
+#   resumes from the state before it, if any; no state before it: the full replay, which
+#   seeds the cache. A state of another configuration (filters, metric field) is not resumed.
+# - Writes run under a transaction-level advisory lock per subscription and metric, so two
+#   workers never interleave a read of the latest state and the write of the next one.
+#
+# Known limit (Lago's too): an event stored late is only accounted for once its own task runs;
+# an event of the same key processed in between resumes from a state that does not know it.
+
+_CACHED_KINDS = frozenset(
+    {AggregationType.COUNT, AggregationType.SUM, AggregationType.UNIQUE_COUNT}
+)
+# percentage terms read the period's values one by one (free units, per-transaction min/max)
+_PER_EVENT_TERMS = (
+    "free_units_per_events",
+    "free_units_per_total_aggregation",
+    "per_transaction_min_amount",
+    "per_transaction_max_amount",
+)
+_STATE_PLACES, _STATE_DIGITS = 30, 60  # CachedAggregation's decimal columns
+_AMOUNT_PLACES = 15
+_WIDE = Context(prec=200)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The running aggregation of the period around one event (the last one replayed)."""
+
+    current_before: Decimal
+    highest_before: Decimal
+    current: Decimal
+    highest: Decimal
+    events_count: int  # events of the period, this one included
+    precise_total_amount_cents: Decimal
+    values: list[Decimal] | None  # the period's values in order: the full replay only
+
+    @classmethod
+    def of(cls, replay: _Replay) -> _Step:
+        return cls(
+            current_before=replay.current_before,
+            highest_before=replay.highest_before,
+            current=replay.current,
+            highest=replay.highest,
+            events_count=len(replay.values),
+            precise_total_amount_cents=replay.precise_total_amount_cents,
+            values=replay.values,
+        )
+
+
+def _lock_in_advance_key(subscription: Subscription, code: str) -> None:
+    """Serialize the in-advance billing of one subscription's events of one metric until the
+    transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    name = f"in_advance:{subscription.organization_id}:{subscription.external_id}:{code}"
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
+
+
+def _resumable(charge: Charge, bucket: _Bucket) -> bool:
+    """Whether the fee can be priced from totals (no per-event values needed)."""
+    if charge.charge_model != "percentage":
+        return True
+    return all(bucket.properties.get(key) in (None, "") for key in _PER_EVENT_TERMS)
+
+
+def _is_before(timestamp: datetime, event_id: int, event: EventLike) -> bool:
+    """Whether the stored event at (timestamp, id) comes before `event` (an estimated event,
+    without id, comes after every stored event of its timestamp)."""
+    if event.id is None:
+        return timestamp <= event.timestamp
+    return (timestamp, event_id) < (event.timestamp, event.id)
+
+
+def _before(event: EventLike) -> Q:
+    if event.id is None:
+        return Q(event_timestamp__lte=event.timestamp)
+    return Q(event_timestamp__lt=event.timestamp) | Q(
+        event_timestamp=event.timestamp, event_id__lt=event.id
+    )
+
+
+def _storable(value: Decimal, places: int) -> bool:
+    """Whether a decimal column of `places` decimals (60 digits) keeps `value` exactly."""
+    if not value.is_finite():
+        return False
+    quantized = value.quantize(Decimal(1).scaleb(-places), context=_WIDE)
+    return quantized == value and quantized.adjusted() < _STATE_DIGITS - places
+
+
+def _plain(value: Decimal) -> Decimal:
+    """A column value without the padding zeros of its 30 decimals."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text)
+
+
+@dataclass(frozen=True)
+class _CacheKey:
+    """Where the states of one charge filter and pricing group of a period are stored."""
+
+    subscription: Subscription
+    charge: Charge
+    charge_filter: ChargeFilter | None
+    group: dict[str, str | None]
+    bucket_key: str
+    period_from: datetime
+    digest: str
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        subscription: Subscription,
+        charge: Charge,
+        bucket: _Bucket,
+        group: dict[str, str | None],
+        window: UsageWindow,
+    ) -> _CacheKey:
+        metric = charge.billable_metric
+        configuration = [
+            metric.aggregation_type,
+            metric.field_name,
+            bool(metric.recurring),
+            bucket.scope.filters,
+            list(bucket.scope.exclude_filters),
+            list(bucket.group_by),
+            _declared_filter_values(charge),
+        ]
+        digest = hashlib.blake2b(
+            json.dumps(configuration, sort_keys=True, default=str).encode(), digest_size=16
+        ).hexdigest()
+        filter_id = bucket.charge_filter.pk if bucket.charge_filter else None
+        return cls(
+            subscription=subscription,
+            charge=charge,
+            charge_filter=bucket.charge_filter,
+            group=group,
+            bucket_key=json.dumps([str(filter_id) if filter_id else None, sorted(group.items())]),
+            period_from=window.charges_from_datetime,
+            digest=digest,
+        )
+
+    def rows(self) -> QuerySet[CachedAggregation]:
+        return CachedAggregation.objects.filter(
+            charge_id=self.charge.pk,
+            subscription_id=self.subscription.pk,
+            bucket_key=self.bucket_key,
+            period_from=self.period_from,
+        ).order_by("-event_timestamp", "-event_id")
+
+    def checkpoint(self, event: EventLike, *, invalidate: bool) -> CachedAggregation | None:
+        """The latest state before `event`, if of this configuration. `invalidate`: delete the
+        states at or after it first (they may have been computed without it)."""
+        latest = self.rows().first()
+        if latest is None:
+            return None
+        if not _is_before(latest.event_timestamp, latest.event_id, event):
+            if invalidate:
+                self.rows().exclude(_before(event)).delete()
+            latest = self.rows().filter(_before(event)).first()
+        if latest is None or latest.scope_digest != self.digest:
+            return None
+        return latest
+
+    def store(self, event: EventLike, step: _Step) -> None:
+        """The state after `event` (kept only when the columns hold it exactly: otherwise the
+        next event resumes from an earlier state)."""
+        if not (
+            _storable(step.current, _STATE_PLACES)
+            and _storable(step.highest, _STATE_PLACES)
+            and _storable(step.precise_total_amount_cents, _AMOUNT_PLACES)
+        ):
+            return
+        row = CachedAggregation(
+            organization_id=self.subscription.organization_id,
+            subscription_id=self.subscription.pk,
+            charge_id=self.charge.pk,
+            charge_filter_id=self.charge_filter.pk if self.charge_filter else None,
+            grouped_by=self.group,
+            bucket_key=self.bucket_key,
+            scope_digest=self.digest,
+            period_from=self.period_from,
+            event_id=event.id,
+            event_transaction_id=event.transaction_id,
+            event_timestamp=event.timestamp,
+            current_aggregation=step.current,
+            max_aggregation=step.highest,
+            events_count=step.events_count,
+            precise_total_amount_cents=step.precise_total_amount_cents,
+        )
+        CachedAggregation.objects.bulk_create(
+            [row],
+            update_conflicts=True,  # same event, another group or period (configuration change)
+            unique_fields=["event_transaction_id", "subscription", "charge", "charge_filter"],
+            update_fields=[
+                "grouped_by",
+                "bucket_key",
+                "scope_digest",
+                "period_from",
+                "event_id",
+                "event_timestamp",
+                "current_aggregation",
+                "max_aggregation",
+                "events_count",
+                "precise_total_amount_cents",
+            ],
+        )
+
+
+def _portable(raw: object) -> bool:
+    """A unique-count value the store's `properties ->> key` renders as `_json_text` does
+    (floats and objects may be spelled differently: those events take the full replay)."""
+    if isinstance(raw, str):
+        return raw != ALL_FILTER_VALUES
+    return isinstance(raw, int)  # bool included
+
+
+@dataclass
+class _Resume:
+    """The period's state at `event`, from a checkpoint and the events stored since it."""
+
+    subscription: Subscription
+    charge: Charge
+    bucket: _Bucket
+    group: dict[str, str | None]
+    window: UsageWindow
+    chain_started_at: datetime
+    checkpoint: CachedAggregation
+
+    def until(self, event: EventLike) -> _Step | None:
+        """None when the events since the checkpoint need the full replay."""
+        metric = self.charge.billable_metric
+        kind = metric.aggregation_type
+        mark = self.checkpoint
+        rows = list(
+            get_event_store().list_events(
+                self.subscription.organization_id,
+                external_subscription_id=self.subscription.external_id,
+                code=metric.code,
+                timestamp_from=mark.event_timestamp,
+                timestamp_to=event.timestamp,
+            )
+        )
+        rows.reverse()  # oldest first, (timestamp, id) order
+        head: list[object] = []  # stamped like the checkpoint, up to it
+        since: list[object] = []
+        for row in rows:
+            if row.transaction_id == event.transaction_id:
+                continue
+            if row.timestamp == mark.event_timestamp and row.id <= mark.event_id:
+                head.append(row)
+            elif _is_before(row.timestamp, row.id, event):
+                since.append(row)
+        since.append(event)
+
+        current = _plain(mark.current_aggregation)
+        highest = _plain(mark.max_aggregation)
+        events_count = mark.events_count
+        ptac = _plain(mark.precise_total_amount_cents)
+        current_before, highest_before = current, highest
+        active: dict[str, bool] = {}
+        for row in since:
+            properties = row.properties or {}
+            if not self._counts(properties):
+                continue
+            value = _event_value(row, kind, metric.field_name)
+            if value is None:
+                continue
+            current_before, highest_before = current, highest
+            if kind == AggregationType.UNIQUE_COUNT:
+                if not _portable(properties.get(metric.field_name)):
+                    return None
+                was = active[value] if value in active else self._active_at_mark(value, head)
+                active[value] = properties.get("operation_type") != "remove"
+                current += int(active[value]) - int(was)
+            else:
+                current += value
+            highest = max(highest, current)
+            events_count += 1
+            ptac += Decimal(getattr(row, "precise_total_amount_cents", ZERO) or ZERO)
+        return _Step(
+            current_before=current_before,
+            highest_before=highest_before,
+            current=current,
+            highest=highest,
+            events_count=events_count,
+            precise_total_amount_cents=ptac,
+            values=None,
+        )
+
+    def _counts(self, properties: dict) -> bool:
+        declared = _declared_filter_values(self.charge)
+        return (
+            _in_scope(properties, self.bucket.scope, declared)
+            and _group_of(properties, self.bucket.group_by) == self.group
+        )
+
+    def _active_at_mark(self, value: str, head: Sequence[object]) -> bool:
+        """Whether a unique value was active at the checkpoint: its last operation among the
+        events stamped like the checkpoint (up to it), else before that instant."""
+        metric = self.charge.billable_metric
+        active = None
+        for row in head:
+            properties = row.properties or {}
+            if (
+                self._counts(properties)
+                and _event_value(row, metric.aggregation_type, metric.field_name) == value
+            ):
+                active = properties.get("operation_type") != "remove"
+        if active is not None:
+            return active
+        return self._active_before(value, self.checkpoint.event_timestamp)
+
+    def _active_before(self, value: str, instant: datetime) -> bool:
+        """One store aggregation: the unique count of `value` in the key's scope strictly
+        before `instant` (recurring metrics: since the subscription's start)."""
+        metric = self.charge.billable_metric
+        recurring = bool(metric.recurring and metric.aggregation_type in _RECURRING)
+        upper = instant - _ONE_MICROSECOND
+        if upper < self.chain_started_at or (
+            not recurring and upper < self.window.charges_from_datetime
+        ):
+            return False
+        filters = dict(self.bucket.scope.filters or {})
+        filters[metric.field_name] = [value]
+        query = AggregationQuery(
+            organization_id=self.subscription.organization_id,
+            external_subscription_id=self.subscription.external_id,
+            code=metric.code,
+            aggregation_type=AggregationType.UNIQUE_COUNT,
+            field_name=metric.field_name,
+            from_datetime=min(self.window.charges_from_datetime, upper),
+            to_datetime=upper,
+            recurring=recurring,
+            subscription_started_at=self.chain_started_at,
+            filters=filters,
+            declared_filter_values=_declared_filter_values(self.charge),
+            exclude_filters=self.bucket.scope.exclude_filters,
+            group_by=self.bucket.group_by,
+            timezone=self.window.timezone,
+        )
+        return any(
+            result.group == self.group and result.units > 0
+            for result in get_event_store().aggregate(query)
+        )
 
 
 def _estimating_subscription(organization: Organization, external_id: object) -> Subscription:
@@ -897,7 +1310,7 @@ def event_estimate_fees(
     if event_input.value is not None and abs(event_input.value) >= _ESTIMATE_UNITS_LIMIT:
         raise Invalid({"properties": ["value_is_out_of_range"]})
     event = _event_like(event_input)
-    return subscription, in_advance_fees(subscription=subscription, event=event)
+    return subscription, in_advance_fees(subscription=subscription, event=event, cache="read")
 
 
 # --------------------------------------------------------------------------------------------
