@@ -99,3 +99,14 @@ def format_money(cents: int | Decimal | None, currency: str, locale: str = "en")
         locale=locale.replace("-", "_"),
         currency_digits=True,  # CLDR's digits for display (JPY 0, KWD 3)
     )
+
+
+def decimal_string(value: Decimal | None) -> str:
+    """A decimal as Lago renders a BigDecimal: plain notation, at least one decimal ("4.0");
+    None renders "0.0"."""
+    if value is None or value == 0:
+        return "0.0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if "." in text else f"{text}.0"

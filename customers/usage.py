@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Any, Literal
@@ -46,9 +46,16 @@ from billing.metering.store import (
     get_event_store,
 )
 from billing.models import Organization
-from billing.money import amount_to_cents, round_cents, to_minor
+from billing.money import amount_to_cents, decimal_string, round_cents, to_minor
 from billing.periods import Period, local_date, period_containing
 from customers.models import CachedAggregation, Customer, Subscription
+from customers.presentation import (
+    PresentationBreakdown,
+    breakdowns_payload,
+    merge,
+    ordered,
+    presentation_keys,
+)
 from customers.services.events import (
     MetricInfo,
     build_event_input,
@@ -173,6 +180,8 @@ class ChargeUsage:
     invoice_display_name: str
     projected_units: Decimal | None = None  # only with a period_ratio (projected usage, §25)
     projected_amount_cents: int | None = None
+    # units per presentation group values (§7.13; empty without presentation_group_keys)
+    presentation_breakdowns: list[PresentationBreakdown] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,7 @@ class _Bucket:
     scope: FilterScope
     properties: dict
     group_by: tuple[str, ...]
+    presentation_by: tuple[str, ...] = ()  # presentation group keys (§7.13)
 
 
 def _pricing_group_keys(properties: dict) -> tuple[str, ...]:
@@ -221,6 +231,7 @@ def _buckets(charge: Charge) -> list[_Bucket]:
                 scope=scope,
                 properties=properties,
                 group_by=_pricing_group_keys(properties) or charge_keys,
+                presentation_by=presentation_keys(properties, charge.properties),
             )
         )
     return buckets
@@ -285,6 +296,7 @@ def _usage(
     result: ChargeResult | None,
     total_aggregated_units: Decimal | None,
     currency: str,
+    breakdowns: list[PresentationBreakdown] | None = None,
 ) -> ChargeUsage:
     amount = result.amount if result is not None else ZERO
     unit_amount = result.unit_amount if result is not None else ZERO
@@ -306,6 +318,7 @@ def _usage(
         invoice_display_name=_display_name(charge, bucket.charge_filter),
         projected_units=result.projected_units if result is not None else None,
         projected_amount_cents=result.projected_amount_cents(currency) if result else None,
+        presentation_breakdowns=list(breakdowns or ()),
     )
 
 
@@ -360,6 +373,7 @@ def charge_usage(
         )
         if not results:  # grouped and nothing yet: one empty entry keeps the charge visible
             results = [AggregationResult(group={}, units=ZERO, events_count=0)]
+        breakdowns = _presentation_breakdowns(query, bucket, metric, prorated)
         for aggregated in results:
             units = apply_rounding(
                 aggregated.units, metric.rounding_function, metric.rounding_precision
@@ -403,9 +417,33 @@ def charge_usage(
                     result=result,
                     total_aggregated_units=aggregated.total_aggregated_units,
                     currency=currency,
+                    breakdowns=breakdowns.get(_group_key(aggregated.group), []),
                 )
             )
     return usages
+
+
+def _presentation_breakdowns(
+    query: AggregationQuery, bucket: _Bucket, metric: Any, prorated: bool
+) -> dict[tuple, list[PresentationBreakdown]]:
+    """Units of the bucket per pricing group, split by the presentation keys (spec §7.13): the
+    same aggregation grouped by the pricing and presentation keys (one more statement), rounded
+    like the fee's units (§4.4). Keyed by `_group_key` of the pricing group."""
+    if not bucket.presentation_by:
+        return {}
+    extra = tuple(key for key in bucket.presentation_by if key not in bucket.group_by)
+    grouped = replace(query, group_by=(*bucket.group_by, *extra))
+    split: dict[tuple, list[PresentationBreakdown]] = {}
+    for result in get_event_store().aggregate(grouped):
+        units = result.full_units if prorated and result.full_units is not None else result.units
+        units = apply_rounding(units, metric.rounding_function, metric.rounding_precision)
+        pricing = {key: result.group.get(key) for key in bucket.group_by}
+        split.setdefault(_group_key(pricing), []).append(
+            PresentationBreakdown(
+                {key: result.group.get(key) for key in bucket.presentation_by}, units
+            )
+        )
+    return {key: ordered(rows) for key, rows in split.items()}
 
 
 def _compute(
@@ -570,6 +608,8 @@ class InAdvanceFee:
     invoice_display_name: str
     window: UsageWindow
     event: EventLike
+    # the event's presentation values carry the fee's units (§7.13)
+    presentation_breakdowns: list[PresentationBreakdown] = field(default_factory=list)
 
 
 def _json_text(value: object) -> str | None:
@@ -883,6 +923,11 @@ def _in_advance_fee(
         invoice_display_name=_display_name(charge, bucket.charge_filter),
         window=window,
         event=event,
+        presentation_breakdowns=(
+            [PresentationBreakdown(presented, result.units)]
+            if (presented := _group_of(event.properties, bucket.presentation_by))
+            else []
+        ),
     )
 
 
@@ -1541,18 +1586,6 @@ def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def decimal_string(value: Decimal | None) -> str:
-    """A decimal as Lago renders a BigDecimal: plain notation, at least one decimal ("4.0")."""
-    if value is None:
-        value = ZERO
-    if value == 0:
-        return "0.0"
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if "." in text else f"{text}.0"
-
-
 def _totals(usages: Sequence[ChargeUsage], projected: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "units": decimal_string(sum((u.units for u in usages), ZERO)),
@@ -1588,10 +1621,15 @@ def _filters_payload(usages: Sequence[ChargeUsage], projected: bool) -> list[dic
                     (charge_filter.invoice_display_name or None) if charge_filter else None
                 ),
                 "values": dict(charge_filter.values) if charge_filter is not None else None,
-                "presentation_breakdowns": [],
+                "presentation_breakdowns": _breakdowns(grouped),
             }
         )
     return payload
+
+
+def _breakdowns(usages: Sequence[ChargeUsage]) -> list[dict]:
+    """Presentation breakdowns of several fees added up (Lago's PresentationBreakdownBuilder)."""
+    return breakdowns_payload(merge(b for u in usages for b in u.presentation_breakdowns))
 
 
 def _group_key(grouped_by: dict[str, str | None]) -> tuple:
@@ -1609,7 +1647,7 @@ def _grouped_payload(usages: Sequence[ChargeUsage], projected: bool) -> list[dic
             **_totals(grouped, projected),
             "grouped_by": dict(grouped[0].grouped_by),
             "filters": _filters_payload(grouped, projected),
-            "presentation_breakdowns": [],
+            "presentation_breakdowns": _breakdowns(grouped),
         }
         for grouped in by_group.values()
     ]
@@ -1642,7 +1680,7 @@ def charges_usage_payload(usages: Sequence[ChargeUsage], *, projected: bool = Fa
                 },
                 "filters": _filters_payload(charge_usages, projected),
                 "grouped_usage": _grouped_payload(charge_usages, projected),
-                "presentation_breakdowns": [],
+                "presentation_breakdowns": _breakdowns(charge_usages),
             }
         )
     return payload

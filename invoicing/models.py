@@ -246,6 +246,8 @@ class Fee(TimeStampedModel):
     description = models.TextField(blank=True, default="")
     amount_details = models.JSONField(default=dict, blank=True)
     grouped_by = models.JSONField(default=dict, blank=True)
+    # units per presentation group values (spec §7.13): [{"presentation_by": {}, "units": "1.5"}]
+    presentation_breakdowns = models.JSONField(default=list, blank=True)
     properties = models.JSONField(default=dict, blank=True)  # boundaries used to compute it
     deleted_at = models.DateTimeField(null=True, blank=True)
 

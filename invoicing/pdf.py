@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 
 from billing.money import to_major
+from customers.presentation import breakdowns_from_payload, displayed_on_invoice
 from invoicing.api.fee_serializers import fee_item
 from invoicing.locale import DocumentLocale
 from invoicing.models import Fee, Invoice
@@ -260,6 +261,22 @@ def _tiers(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
     return rows
 
 
+def _breakdown_rows(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
+    """The fee's units per presentation values (spec §7.13), unless every presentation key of
+    its charge says `display_in_invoice: false`: "eu, aws · Qty 4"."""
+    if not fee.presentation_breakdowns or fee.charge_id is None:
+        return []
+    filter_properties = fee.charge_filter.properties if fee.charge_filter_id else None
+    if not displayed_on_invoice(filter_properties, fee.charge.properties):
+        return []
+    rows = []
+    for breakdown in breakdowns_from_payload(fee.presentation_breakdowns):
+        values = [str(v) for v in breakdown.presentation_by.values() if v not in (None, "")]
+        detail = f"{loc.t('units')} {loc.number(breakdown.units)}"
+        rows.append(TierRow(label=", ".join(values) or "\u2014", detail=detail, amount=""))
+    return rows
+
+
 def _fee_row(fee: Fee, loc: DocumentLocale, tz: ZoneInfo, section_period: str = "") -> FeeRow:
     item = fee_item(fee)
     name = item["invoice_display_name"] or item["name"] or fee.fee_type
@@ -291,7 +308,11 @@ def _fee_row(fee: Fee, loc: DocumentLocale, tz: ZoneInfo, section_period: str = 
         unit_price=loc.unit_price(unit_price, currency),
         tax=loc.percent(fee.taxes_rate) if fee.taxes_rate else "—",
         amount=loc.money(fee.amount_cents, currency),
-        tiers=_tiers(fee, loc) if fee.fee_type == Fee.FeeType.CHARGE else [],
+        tiers=(
+            _tiers(fee, loc) + _breakdown_rows(fee, loc)
+            if fee.fee_type == Fee.FeeType.CHARGE
+            else []
+        ),
     )
 
 

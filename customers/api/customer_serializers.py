@@ -7,6 +7,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing import money
 from billing.money import parse_decimal
 from customers.models import AppliedCoupon, Customer, CustomerMetadata
 from customers.services.customers import SHIPPING_ADDRESS_KEYS
@@ -49,11 +50,8 @@ class DecimalInput(serializers.Field):
 
 
 def decimal_string(value: Decimal | None) -> str | None:
-    """Lago renders decimals as strings with at least one decimal: 10 -> "10.0"."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return text if "." in text else f"{text}.0"
+    """Lago renders decimals as strings with at least one decimal: 10 -> "10.0"; None: null."""
+    return None if value is None else money.decimal_string(value)
 
 
 # --- customers: input -----------------------------------------------------------------------

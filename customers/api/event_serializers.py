@@ -16,8 +16,8 @@ from rest_framework import serializers
 
 from billing.metering.models import Event
 from billing.metering.store import ALL_FILTER_VALUES
-from billing.money import to_major
-from customers.usage import InAdvanceFee, InstantFee, decimal_string, fee_tax_figures
+from billing.money import decimal_string, to_major
+from customers.usage import InAdvanceFee, InstantFee, fee_tax_figures
 from plans.models import ChargeFilter
 
 

@@ -226,6 +226,7 @@ class FeeSerializer(serializers.Serializer):
     to_date = serializers.SerializerMethodField()
     event_transaction_id = serializers.SerializerMethodField()
     applied_taxes = serializers.SerializerMethodField()
+    presentation_breakdowns = serializers.JSONField()
 
     @extend_schema_field(NULLABLE_UUID)
     def get_lago_true_up_fee_id(self, fee: Fee) -> str | None:

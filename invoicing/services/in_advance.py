@@ -42,6 +42,7 @@ from django.db import IntegrityError, transaction
 from billing.metering.store import get_event_store
 from billing.models import OutboxEvent
 from customers.models import Subscription
+from customers.presentation import breakdowns_payload
 from customers.services.events import subscription_at, subscriptions_by_external_id
 from customers.usage import EventLike, InAdvanceFee, in_advance_fees
 from invoicing.calculation import FeeLine, TaxRate, apply_fee_taxes
@@ -57,12 +58,13 @@ def _iso(instant: datetime) -> str:
 
 
 def in_advance_fee_created(fee: Fee, *, now: datetime) -> Invoice | None:
-    """A pay-in-advance fee was just stored (same transaction): an invoiceable fee of a positive
-    amount gets its `in_advance_charge` invoice, finalized at once (spec §7.14, §12.2); `fee`
-    is refreshed (invoice, taxes on the net of coupons). Non-invoiceable fees already got their
-    `fee.created` outbox row and wait for `regroup_paid_fees` at period end; zero fees stay
-    without invoice."""
-    if not fee.invoiceable or fee.amount_cents <= 0:
+    """A pay-in-advance fee was just stored (same transaction): an invoiceable fee gets its
+    `in_advance_charge` invoice, finalized at once (spec §7.14, §12.2); `fee` is refreshed
+    (invoice, taxes on the net of coupons). A fee of 0 (a negative event, a `remove`, a tier
+    already paid) gets its invoice too, as in Lago; the zero-amount setting (§12.6) finalizes
+    or closes it. Non-invoiceable fees already got their `fee.created` outbox row and wait for
+    `regroup_paid_fees` at period end."""
+    if not fee.invoiceable:
         return None
     invoice = invoice_create_for_in_advance_fee(fee=fee, now=now)
     if invoice is not None:
@@ -135,6 +137,7 @@ def _store_fee(subscription: Subscription, item: InAdvanceFee, *, now: datetime)
                 pay_in_advance_event_transaction_id=item.event.transaction_id,
                 amount_details=item.amount_details,
                 grouped_by=item.grouped_by,
+                presentation_breakdowns=breakdowns_payload(item.presentation_breakdowns),
                 properties={
                     "from_datetime": _iso(window.from_datetime),
                     "to_datetime": _iso(window.to_datetime),

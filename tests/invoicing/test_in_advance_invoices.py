@@ -101,9 +101,11 @@ class TestInvoiceableCharge:
         invoices = Invoice.objects.order_by("sequential_id")
         assert [(i.fees_amount_cents, i.sequential_id) for i in invoices] == [(1000, 1), (1000, 2)]
 
-    def test_issuing_date_is_the_processing_date_not_the_event_timestamp(
+    def test_issuing_date_is_the_event_day_as_in_lago(
         self, api, organization, django_capture_on_commit_callbacks
     ):
+        # Lago enqueues the invoice job with `timestamp: event.timestamp`: the invoice is
+        # issued on the event's day (customer timezone), finalized when processed
         billing = _billing(api, organization)
         _calls_charge(billing)
         # an event of Feb 15 sent (and processed) on Feb 20
@@ -116,8 +118,21 @@ class TestInvoiceableCharge:
         )
 
         [invoice] = Invoice.objects.all()
-        assert invoice.issuing_date == date(2023, 2, 20)
+        assert invoice.issuing_date == date(2023, 2, 15)
         assert invoice.finalized_at == at("2023-02-20T08:00:00")
+
+    def test_issuing_date_is_the_event_day_in_the_customer_timezone(
+        self, api, organization, django_capture_on_commit_callbacks
+    ):
+        billing = _billing(api, organization)
+        billing.customer.timezone = "America/New_York"
+        billing.customer.save(update_fields=["timezone"])
+        _calls_charge(billing)
+        # 02:00 UTC on Feb 16 is still Feb 15 in New York
+        _send(billing, django_capture_on_commit_callbacks, "calls", "2023-02-16T02:00:00")
+
+        [invoice] = Invoice.objects.all()
+        assert invoice.issuing_date == date(2023, 2, 15)
 
     def test_grace_period_does_not_make_a_draft(
         self, api, organization, django_capture_on_commit_callbacks
@@ -132,9 +147,10 @@ class TestInvoiceableCharge:
         assert invoice.status == "finalized"
         assert invoice.issuing_date == date(2023, 2, 15)
 
-    def test_v45_zero_fee_gets_no_invoice(
+    def test_v45_zero_fee_gets_its_own_finalized_invoice(
         self, api, organization, django_capture_on_commit_callbacks
     ):
+        # Lago invoices every fee of an invoiceable in-advance charge, 0 included (§12.6 decides)
         billing = _billing(api, organization)
         metric = billing.metric("storage", "sum_agg", "amount")
         charge = billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True)
@@ -148,8 +164,26 @@ class TestInvoiceableCharge:
         )
 
         fees = Fee.objects.filter(charge=charge).order_by("amount_cents")
-        assert [(f.amount_cents, f.invoice_id is None) for f in fees] == [(0, True), (1000, False)]
-        assert Invoice.objects.count() == 1
+        assert [f.amount_cents for f in fees] == [0, 1000]
+        zero = fees[0].invoice
+        assert (zero.status, zero.fees_amount_cents, zero.total_amount_cents) == ("finalized", 0, 0)
+        assert zero.payment_status == "succeeded"
+        assert zero.number
+        assert Invoice.objects.count() == 2
+
+    def test_zero_fee_invoice_is_closed_when_the_customer_skips_zero_invoices(
+        self, api, organization, django_capture_on_commit_callbacks
+    ):
+        billing = _billing(api, organization)
+        billing.customer.finalize_zero_amount_invoice = "skip"
+        billing.customer.save(update_fields=["finalize_zero_amount_invoice"])
+        metric = billing.metric("storage", "sum_agg", "amount")
+        billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True)
+        _send(billing, django_capture_on_commit_callbacks, "storage", properties={"amount": -4})
+
+        [invoice] = Invoice.objects.all()
+        assert invoice.status == "closed"
+        assert invoice.number.endswith("-DRAFT")  # never numbered
 
 
 @pytest.mark.django_db

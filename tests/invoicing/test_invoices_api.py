@@ -159,6 +159,7 @@ def test_show_renders_the_whole_invoice_object(api, organization):
                         "created_at": iso(fee_tax.created_at),
                     }
                 ],
+                "presentation_breakdowns": [],
             }
         ],
         "credits": [],

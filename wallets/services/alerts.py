@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 
 from billing.errors import Invalid
 from billing.models import OutboxEvent
-from customers.usage import decimal_string
+from billing.money import decimal_string
 from wallets.models import TriggeredAlert, Wallet, WalletAlert
 
 logger = logging.getLogger(__name__)

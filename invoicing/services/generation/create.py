@@ -310,7 +310,10 @@ def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | N
     reason `in_advance_charge`, finalized at once (never a draft), coupons and taxes apply.
 
     For the fee an ingested event billed on an invoiceable charge (`invoicing.services.
-    in_advance`); a fee already invoiced, non-invoiceable or of zero amount gets no invoice.
+    in_advance`); a fee already invoiced or non-invoiceable gets no invoice. A zero fee gets one,
+    finalized or closed by the zero-amount setting (§12.6), as Lago does. Dated like Lago's: the
+    issuing date is the event's day in the customer's timezone (a late event's invoice carries
+    its own day), the billing timestamp is the event's.
     """
     customer = lock_customer_for_billing(fee.customer_id)
     fee = (
@@ -318,18 +321,18 @@ def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | N
         .select_related("charge__billable_metric", "subscription__plan__parent")
         .get(pk=fee.pk)
     )
-    if fee.invoice_id is not None or not fee.invoiceable or fee.amount_cents <= 0:
+    if fee.invoice_id is not None or not fee.invoiceable:
         return None
     subscription = fee.subscription
+    properties = fee.properties or {}
+    timestamp = _parse(properties.get("timestamp")) or now
     invoice = _new_invoice(
         customer,
         status=Invoice.Status.GENERATING,
-        issuing_date=_local_today(customer, now),
+        issuing_date=_local_today(customer, timestamp),
         currency=fee.amount_currency,
     )
     invoice.save(force_insert=True)
-    properties = fee.properties or {}
-    timestamp = _parse(properties.get("timestamp")) or now
     InvoiceSubscription.objects.create(
         organization_id=invoice.organization_id,
         invoice=invoice,

@@ -23,6 +23,7 @@ from billing.periods import (
     subscription_fee_rule,
 )
 from customers.models import Subscription
+from customers.presentation import breakdowns_payload
 from invoicing import calculation
 from invoicing.models import Fee, FeeAppliedTax, Invoice
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, tax_rate
@@ -484,6 +485,7 @@ def _usage_fee(
         invoice_display_name=usage.invoice_display_name,
         amount_details=usage.amount_details or {},
         grouped_by=usage.grouped_by or {},
+        presentation_breakdowns=breakdowns_payload(usage.presentation_breakdowns),
         properties=properties,
         **fields,
     )
