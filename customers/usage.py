@@ -338,6 +338,7 @@ def charge_usage(
     window: UsageWindow,
     period_ratio: Decimal | None = None,
     chain_started_at: datetime | None = None,
+    presentation_filter: Sequence[str] | None = None,
 ) -> list[ChargeUsage]:
     """The in-arrears pricing of one charge over `window`: one entry per charge filter, then the
     default bucket, each split by pricing group (spec §7.12, §7.13).
@@ -349,6 +350,8 @@ def charge_usage(
     A pay-in-advance charge (current usage only) is priced on its period maximum for sum and
     unique count, so that the amount is what the events already billed (§7.14, §25).
     `period_ratio` (elapsed share of the period) adds the projections of §25.
+    `presentation_filter`: break down by these presentation keys only (§25
+    `filter_by_presentation`).
     """
     metric = charge.billable_metric
     currency = subscription.plan.amount_currency
@@ -373,7 +376,9 @@ def charge_usage(
         )
         if not results:  # grouped and nothing yet: one empty entry keeps the charge visible
             results = [AggregationResult(group={}, units=ZERO, events_count=0)]
-        breakdowns = _presentation_breakdowns(query, bucket, metric, prorated)
+        breakdowns = _presentation_breakdowns(
+            query, bucket, metric, prorated, only=presentation_filter
+        )
         for aggregated in results:
             units = apply_rounding(
                 aggregated.units, metric.rounding_function, metric.rounding_precision
@@ -424,14 +429,22 @@ def charge_usage(
 
 
 def _presentation_breakdowns(
-    query: AggregationQuery, bucket: _Bucket, metric: Any, prorated: bool
+    query: AggregationQuery,
+    bucket: _Bucket,
+    metric: Any,
+    prorated: bool,
+    only: Sequence[str] | None = None,
 ) -> dict[tuple, list[PresentationBreakdown]]:
     """Units of the bucket per pricing group, split by the presentation keys (spec §7.13): the
     same aggregation grouped by the pricing and presentation keys (one more statement), rounded
-    like the fee's units (§4.4). Keyed by `_group_key` of the pricing group."""
-    if not bucket.presentation_by:
+    like the fee's units (§4.4). Keyed by `_group_key` of the pricing group. `only`: keep these
+    presentation keys (aggregated again on them, not summed, so unique counts stay right)."""
+    keys = bucket.presentation_by
+    if only is not None:
+        keys = tuple(key for key in keys if key in only)
+    if not keys:
         return {}
-    extra = tuple(key for key in bucket.presentation_by if key not in bucket.group_by)
+    extra = tuple(key for key in keys if key not in bucket.group_by)
     grouped = replace(query, group_by=(*bucket.group_by, *extra))
     split: dict[tuple, list[PresentationBreakdown]] = {}
     for result in get_event_store().aggregate(grouped):
@@ -439,9 +452,7 @@ def _presentation_breakdowns(
         units = apply_rounding(units, metric.rounding_function, metric.rounding_precision)
         pricing = {key: result.group.get(key) for key in bucket.group_by}
         split.setdefault(_group_key(pricing), []).append(
-            PresentationBreakdown(
-                {key: result.group.get(key) for key in bucket.presentation_by}, units
-            )
+            PresentationBreakdown({key: result.group.get(key) for key in keys}, units)
         )
     return {key: ordered(rows) for key, rows in split.items()}
 
@@ -547,6 +558,7 @@ def subscription_usage(
     include_pay_in_advance: bool = False,
     period_ratio: Decimal | None = None,
     charges: Sequence[Charge] | None = None,
+    presentation_filter: Sequence[str] | None = None,
 ) -> list[ChargeUsage]:
     """Every charge of the plan over `window` (`charge_usage` for each, in charge order).
 
@@ -567,6 +579,7 @@ def subscription_usage(
                 window=window,
                 period_ratio=period_ratio,
                 chain_started_at=chain_started_at,
+                presentation_filter=presentation_filter,
             )
         )
     return usages
@@ -1695,6 +1708,7 @@ class UsageSelection:
     charge_code: str | None = None
     billable_metric_code: str | None = None
     group: dict[str, str] = field(default_factory=dict)
+    presentation: tuple[str, ...] | None = None  # `filter_by_presentation` keys (§7.13)
 
     def keeps_charge(self, charge: Charge) -> bool:
         return (
@@ -1745,6 +1759,7 @@ def customer_current_usage(
         include_pay_in_advance=True,
         period_ratio=_elapsed_ratio(window, now) if projected else None,
         charges=charges,
+        presentation_filter=selection.presentation,
     )
     usages = [u for u in usages if selection.keeps_usage(u)]
     amount_cents = sum(u.amount_cents for u in usages)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,6 +32,12 @@ USAGE_PARAMETERS = [
     OpenApiParameter("charge_id", OpenApiTypes.UUID),
     OpenApiParameter("charge_code", OpenApiTypes.STR),
     OpenApiParameter("billable_metric_code", OpenApiTypes.STR),
+    OpenApiParameter(
+        "filter_by_presentation[]",
+        OpenApiTypes.STR,
+        many=True,
+        description="Presentation group keys to break the units down by (default: all).",
+    ),
 ]
 
 
@@ -37,6 +45,20 @@ def _flag(raw: str | None, default: bool) -> bool:
     if raw in (None, ""):
         return default
     return raw.lower() not in ("false", "0", "no")
+
+
+def _presentation_filter(params: Any) -> tuple[str, ...] | None:
+    """`filter_by_presentation[]=region` (or a comma-separated `filter_by_presentation`): the
+    presentation keys to break down by; absent: all of them."""
+    keys = [
+        key.strip()
+        for name in ("filter_by_presentation[]", "filter_by_presentation")
+        for value in params.getlist(name)
+        for key in str(value).split(",")
+        if key.strip()
+    ]
+    present = any(name in params for name in ("filter_by_presentation[]", "filter_by_presentation"))
+    return tuple(keys) if present else None
 
 
 class _UsageView(LagoAPIView):
@@ -74,6 +96,7 @@ class _UsageView(LagoAPIView):
                 for key, value in params.items()
                 if key.startswith("group[") and key.endswith("]")
             },
+            presentation=_presentation_filter(params),
         )
         return customer_current_usage(
             customer=subscription.customer,

@@ -296,3 +296,34 @@ def test_pdf_hides_the_breakdowns_when_not_displayed_in_invoice(api, organizatio
     # the API still returns them
     [fee] = Fee.objects.filter(invoice=invoice, fee_type="charge")
     assert len(fee.presentation_breakdowns) == 2
+
+
+@pytest.mark.django_db
+def test_filter_by_presentation_keeps_the_named_keys_and_recounts_unique_values(billing):
+    # a user seen in two clouds of one region is one user of that region, not two
+    metric = billing.metric("users", "unique_count_agg", "user")
+    charge = billing.charge(
+        metric,
+        properties={
+            "amount": "1",
+            "presentation_group_keys": [{"value": "region"}, {"value": "cloud"}],
+        },
+    )
+    billing.send_many(
+        "users",
+        [
+            ("2022-03-02", {"user": "ann", "region": "eu", "cloud": "aws"}),
+            ("2022-03-03", {"user": "ann", "region": "eu", "cloud": "gcp"}),
+            ("2022-03-04", {"user": "bob", "region": "us", "cloud": "aws"}),
+        ],
+    )
+
+    usage = billing.usage("2022-03-20T00:00:00", **{"filter_by_presentation[]": "region"})
+    [found] = [c for c in usage["charges_usage"] if c["charge"]["lago_id"] == str(charge.pk)]
+
+    assert found["presentation_breakdowns"] == [
+        {"presentation_by": {"region": "eu"}, "units": "1.0"},
+        {"presentation_by": {"region": "us"}, "units": "1.0"},
+    ]
+    both = billing.charge_usage("2022-03-20T00:00:00", charge)["presentation_breakdowns"]
+    assert len(both) == 3
