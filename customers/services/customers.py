@@ -329,10 +329,20 @@ def _update(customer: Customer, values: dict) -> Customer:
     return customer
 
 
+def _lock_creations(organization: Organization) -> None:
+    """Serializes the customer creations of one organization until the transaction ends.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: rows that reference the organization (the outbox row of
+    a concurrent update, its metadata) take FOR KEY SHARE on it, which FOR UPDATE would block;
+    an updater holding the customer row and waiting for that share, while the creator waits
+    for the customer row, was a deadlock (5 concurrent upserts of one external_id)."""
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
+
+
 @transaction.atomic
 def customer_create(*, organization: Organization, values: dict) -> Customer:
     """A new customer; an alive one with the same `external_id` is a 422."""
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    _lock_creations(organization)
     external_id = str(values.get("external_id") or "").strip()
     if external_id and _alive(organization, external_id, lock=False) is not None:
         raise Invalid({"external_id": ["value_already_exist"]})
@@ -359,7 +369,7 @@ def customer_upsert(*, organization: Organization, values: dict) -> Customer:
     if customer is None:
         # Creations are serialized per organization (sequential ids); a concurrent twin that
         # created the same external_id meanwhile is found again once the lock is held.
-        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        _lock_creations(organization)
         customer = _alive(organization, external_id, lock=True)
         if customer is None:
             return _create(organization, values)

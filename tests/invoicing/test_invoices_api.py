@@ -231,15 +231,16 @@ def test_list_filters_on_status_payment_and_customer(api, organization):
     build_invoice(organization, number="A-1", customer=customer)
     build_invoice(organization, number="A-2", payment_status="succeeded")
     build_invoice(organization, status="draft")
-    build_invoice(organization, status="voided", number="A-3")
+    build_invoice(organization, status="voided", number="Z-3")
     query = "/api/v1/invoices?statuses[]=finalized&statuses[]=voided"
-    assert numbers(api.get(query)) == {"A-1", "A-2", "A-3"}
+    assert numbers(api.get(query)) == {"A-1", "A-2", "Z-3"}
     assert numbers(api.get("/api/v1/invoices?payment_statuses[]=succeeded")) == {"A-2"}
     assert numbers(api.get("/api/v1/invoices", {"external_customer_id": customer.external_id})) == {
         "A-1"
     }
     assert numbers(api.get("/api/v1/invoices", {"search_term": "initech"})) == {"A-1"}
-    assert numbers(api.get("/api/v1/invoices", {"search_term": "A-3"})) == {"A-3"}
+    # "Z-3", not "A-3": an "a-3" can occur in another invoice's lago_id, which is searched too
+    assert numbers(api.get("/api/v1/invoices", {"search_term": "Z-3"})) == {"Z-3"}
 
 
 def test_list_filters_on_amounts_dates_currency_type_and_overdue(api, organization):
