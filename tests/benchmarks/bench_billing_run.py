@@ -30,63 +30,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billing_bench_run")
 
+from tests.benchmarks._db import ensure_database, reset  # noqa: E402 (after sys.path)
+
 ORGANIZATION = "Billing run benchmark"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 BILLING_AT = datetime(2024, 2, 1, 0, 10, tzinfo=UTC)
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def reset() -> None:
-    """Drops the previous run's rows (this database is the benchmark's own)."""
-    from django.db import connection
-
-    tables = [
-        "invoicing_feeappliedtax",
-        "invoicing_invoiceappliedtax",
-        "invoicing_credit",
-        "invoicing_fee",
-        "invoicing_invoicesubscription",
-        "invoicing_invoicemetadata",
-        "invoicing_invoicesequence",
-        "invoicing_invoice",
-        "billing_event",
-        "billing_outboxevent",
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
-    from billing.models import Organization
-
-    for organization in Organization.objects.filter(name=ORGANIZATION):
-        from customers.models import Customer, Subscription
-        from plans.models import BillableMetric, Charge, Plan, Tax
-
-        Subscription.objects.filter(organization=organization).delete()
-        Customer.objects.filter(organization=organization).delete()
-        Charge.objects.filter(organization=organization).delete()
-        Plan.objects.filter(organization=organization).delete()
-        BillableMetric.objects.filter(organization=organization).delete()
-        Tax.objects.filter(organization=organization).delete()
-        organization.delete()
 
 
 def setup(subscriptions: int, events_per_metric: int) -> None:
@@ -251,7 +205,7 @@ def main() -> int:
     settings.INVOICE_PDF_ON_FINALIZE = False
     call_command("migrate", verbosity=0)
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    reset()
+    reset(ORGANIZATION)
     started = time.perf_counter()
     setup(args.subscriptions, args.events_per_metric)
     print(f"setup took {time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -30,12 +30,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billing_bench_in_advance")
+
+from tests.benchmarks._db import ensure_database, reset  # noqa: E402 (after sys.path)
 
 ORGANIZATION = "In-advance benchmark"
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -51,50 +52,6 @@ MODELS = {
         ]
     },
 }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = urlparse(url).path.lstrip("/")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def reset() -> None:
-    """Drops the previous run's rows (this database is the benchmark's own)."""
-    from django.db import connection
-
-    tables = [
-        "customers_cachedaggregation",
-        "invoicing_feeappliedtax",
-        "invoicing_invoiceappliedtax",
-        "invoicing_credit",
-        "invoicing_fee",
-        "invoicing_invoicesubscription",
-        "invoicing_invoicesequence",
-        "invoicing_invoice",
-        "billing_event",
-        "billing_outboxevent",
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
-    from billing.models import Organization
-    from customers.models import Customer, Subscription
-    from plans.models import BillableMetric, Charge, Plan
-
-    for organization in Organization.objects.filter(name=ORGANIZATION):
-        Subscription.objects.filter(organization=organization).delete()
-        Customer.objects.filter(organization=organization).delete()
-        Charge.objects.filter(organization=organization).delete()
-        Plan.objects.filter(organization=organization).delete()
-        BillableMetric.objects.filter(organization=organization).delete()
-        organization.delete()
 
 
 def setup(args: argparse.Namespace) -> tuple[object, list[str]]:
@@ -249,7 +206,7 @@ def main() -> int:
     settings.DEBUG = False  # no query log kept in memory, as in production
     call_command("migrate", verbosity=0)
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    reset()
+    reset(ORGANIZATION)
     organization, ids = setup(args)
     print(
         f"{args.events} events of one subscription ({args.aggregation}, {args.charge_model}, "
