@@ -464,3 +464,24 @@ def test_parallel_workers_bill_like_one(api, organization):
         (current, highest, count) == (2 * count, 2 * count, int(tx.removeprefix("tx_")) + 1)
         for tx, current, highest, count in rows
     )
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+@pytest.mark.parametrize(
+    ("kind", "field_name", "first", "second", "expected"),
+    [
+        ("sum_agg", "amount", {"amount": 10}, {"amount": 5}, (Decimal(5), 500)),
+        ("unique_count_agg", "seat", {"seat": "a"}, {"seat": "b"}, (Decimal(1), 100)),
+    ],
+)
+def test_recurring_next_period_bills_only_above_the_carried_over_total(
+    billing, settings, cached, kind, field_name, first, second, expected
+):
+    # the renewal bills the carried-over units at the period start (§7.14): an event of the
+    # new period must not bill them again
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    metric = billing.metric("storage", kind, field_name, recurring=True)
+    billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True, invoiceable=False)
+
+    assert billed(send(billing, "storage", "2023-02-10T10:00:00", "tx1", **first))[1] > 0
+    assert billed(send(billing, "storage", "2023-03-05T10:00:00", "tx2", **second)) == expected
