@@ -936,12 +936,21 @@ def _in_advance_fee(
         invoice_display_name=_display_name(charge, bucket.charge_filter),
         window=window,
         event=event,
-        presentation_breakdowns=(
-            [PresentationBreakdown(presented, result.units)]
-            if (presented := _group_of(event.properties, bucket.presentation_by))
-            else []
-        ),
+        presentation_breakdowns=_event_breakdowns(event, bucket, kind, step),
     )
+
+
+def _event_breakdowns(
+    event: EventLike, bucket: _Bucket, kind: str, step: _Step
+) -> list[PresentationBreakdown]:
+    """Lago's pay_in_advance_breakdowns: the event's presentation values with its own value
+    (1 for a count; the change of the running total for a sum or a unique count), not the
+    billed increase."""
+    presented = _group_of(event.properties, bucket.presentation_by)
+    if not presented:
+        return []
+    value = Decimal(1) if kind == AggregationType.COUNT else step.current - step.current_before
+    return [PresentationBreakdown(presented, value)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1707,7 +1716,7 @@ class UsageSelection:
     charge_id: str | None = None
     charge_code: str | None = None
     billable_metric_code: str | None = None
-    group: dict[str, str] = field(default_factory=dict)
+    group: dict[str, str | list[str]] = field(default_factory=dict)
     presentation: tuple[str, ...] | None = None  # `filter_by_presentation` keys (§7.13)
 
     def keeps_charge(self, charge: Charge) -> bool:
@@ -1721,7 +1730,11 @@ class UsageSelection:
         )
 
     def keeps_usage(self, usage: ChargeUsage) -> bool:
-        return all(usage.grouped_by.get(key) == value for key, value in self.group.items())
+        """A group value, or a list of accepted values (`filter_by_group`)."""
+        return all(
+            usage.grouped_by.get(key) in (value if isinstance(value, list) else [value])
+            for key, value in self.group.items()
+        )
 
 
 def _elapsed_ratio(window: UsageWindow, now: datetime) -> Decimal:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.utils import timezone
@@ -47,18 +48,41 @@ def _flag(raw: str | None, default: bool) -> bool:
     return raw.lower() not in ("false", "0", "no")
 
 
+def _legacy_group_filter(raw: str | None) -> dict[str, list[str]]:
+    """The deprecated `filter_by_group` (lago-python-client still sends it): a JSON object of
+    key -> value or list of values. Anything else is a 422."""
+    if raw in (None, ""):
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise Invalid({"filter_by_group": ["invalid_format"]})
+    return {
+        str(key): [str(v) for v in (value if isinstance(value, list) else [value])]
+        for key, value in decoded.items()
+    }
+
+
 def _presentation_filter(params: Any) -> tuple[str, ...] | None:
-    """`filter_by_presentation[]=region` (or a comma-separated `filter_by_presentation`): the
-    presentation keys to break down by; absent: all of them."""
-    keys = [
-        key.strip()
-        for name in ("filter_by_presentation[]", "filter_by_presentation")
-        for value in params.getlist(name)
-        for key in str(value).split(",")
-        if key.strip()
-    ]
-    present = any(name in params for name in ("filter_by_presentation[]", "filter_by_presentation"))
-    return tuple(keys) if present else None
+    """The presentation keys to break down by (absent: all of them): `filter_by_presentation[]`
+    repeated, or `filter_by_presentation` as a JSON array (what lago-python-client sends) or a
+    comma-separated list."""
+    names = ("filter_by_presentation[]", "filter_by_presentation")
+    if not any(name in params for name in names):
+        return None
+    keys: list[str] = []
+    for name in names:
+        for raw in params.getlist(name):
+            text = str(raw).strip()
+            try:
+                decoded = json.loads(text) if text.startswith("[") else None
+            except ValueError:
+                decoded = None
+            values = decoded if isinstance(decoded, list) else text.split(",")
+            keys.extend(str(value).strip() for value in values if str(value).strip())
+    return tuple(keys)
 
 
 class _UsageView(LagoAPIView):
@@ -92,9 +116,12 @@ class _UsageView(LagoAPIView):
             charge_code=params.get("charge_code") or params.get("filter_by_charge_code") or None,
             billable_metric_code=params.get("billable_metric_code") or None,
             group={
-                key[len("group[") : -1]: value
-                for key, value in params.items()
-                if key.startswith("group[") and key.endswith("]")
+                **_legacy_group_filter(params.get("filter_by_group")),
+                **{
+                    key[len("group[") : -1]: value
+                    for key, value in params.items()
+                    if key.startswith("group[") and key.endswith("]")
+                },
             },
             presentation=_presentation_filter(params),
         )

@@ -140,3 +140,93 @@ def test_client_estimates_the_fees_of_an_event(lago, billing):
         )
     [fee] = estimate["fees"]
     assert (fee.lago_charge_id, fee.amount_cents, fee.units) == (str(charge.pk), 1000, "1.0")
+
+
+def test_client_reads_presentation_breakdowns_and_filters_them(lago, billing):
+    metric = billing.metric("users", "unique_count_agg", "user")
+    billing.charge(
+        metric,
+        properties={
+            "amount": "1",
+            "presentation_group_keys": [{"value": "region"}, {"value": "cloud"}],
+        },
+    )
+    lago.events.batch_create(
+        BatchEvent(
+            events=[
+                Event(
+                    transaction_id=f"u{i}",
+                    external_subscription_id="sub_1",
+                    code="users",
+                    timestamp=unix("2022-03-05T00:00:00"),
+                    properties=properties,
+                )
+                for i, properties in enumerate(
+                    [
+                        {"user": "ann", "region": "eu", "cloud": "aws"},
+                        {"user": "ann", "region": "eu", "cloud": "gcp"},
+                        {"user": "bob", "region": "us", "cloud": "aws"},
+                    ]
+                )
+            ]
+        )
+    )
+
+    with time_machine.travel(at("2022-03-20T00:00:00"), tick=False):
+        full = lago.customers.current_usage("cust_1", "sub_1")
+        # the client sends a list as a JSON array: filter_by_presentation=["region"]
+        by_region = lago.customers.current_usage(
+            "cust_1", "sub_1", filter_by_presentation=["region"]
+        )
+
+    [charge] = full.charges_usage
+    assert charge.units == "2.0"
+    assert sorted(
+        (tuple(sorted(b.presentation_by.items())), b.units)
+        for b in charge.presentation_breakdowns.__root__
+    ) == [
+        ((("cloud", "aws"), ("region", "eu")), "1.0"),
+        ((("cloud", "aws"), ("region", "us")), "1.0"),
+        ((("cloud", "gcp"), ("region", "eu")), "1.0"),
+    ]
+    [charge] = by_region.charges_usage
+    assert [(b.presentation_by, b.units) for b in charge.presentation_breakdowns.__root__] == [
+        ({"region": "eu"}, "1.0"),
+        ({"region": "us"}, "1.0"),
+    ]
+
+
+def test_client_deprecated_filter_by_group_narrows_the_groups(lago, billing):
+    metric = billing.metric("calls", "count_agg")
+    billing.charge(metric, properties={"amount": "1", "pricing_group_keys": ["team"]})
+    lago.events.batch_create(
+        BatchEvent(
+            events=[
+                Event(
+                    transaction_id=f"c{i}",
+                    external_subscription_id="sub_1",
+                    code="calls",
+                    timestamp=unix("2022-03-05T00:00:00"),
+                    properties={"team": team},
+                )
+                for i, team in enumerate(["a", "a", "b"])
+            ]
+        )
+    )
+    with (
+        time_machine.travel(at("2022-03-20T00:00:00"), tick=False),
+        pytest.warns(DeprecationWarning, match="filter_by_group"),
+    ):
+        usage = lago.customers.current_usage("cust_1", "sub_1", filter_by_group={"team": "a"})
+    [charge] = usage.charges_usage
+    assert [(g.grouped_by, g.units) for g in charge.grouped_usage] == [({"team": "a"}, "2.0")]
+    assert usage.amount_cents == 200
+
+
+def test_malformed_filter_by_group_is_a_422(api, billing):
+    response = api.get(
+        "/api/v1/customers/cust_1/current_usage",
+        {"external_subscription_id": "sub_1", "filter_by_group": "team=a"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"filter_by_group": ["invalid_format"]}

@@ -327,3 +327,28 @@ def test_filter_by_presentation_keeps_the_named_keys_and_recounts_unique_values(
     ]
     both = billing.charge_usage("2022-03-20T00:00:00", charge)["presentation_breakdowns"]
     assert len(both) == 3
+
+
+@pytest.mark.django_db
+def test_pay_in_advance_breakdown_is_the_event_value_not_the_billed_increase(
+    api, organization, django_capture_on_commit_callbacks, settings
+):
+    # Lago: pay_in_advance_breakdowns carry the event's value; a sum going back under its
+    # period maximum bills 0 but still shows the event's -2
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    billing = make_billing(api, organization, started_at="2023-01-24")
+    metric = billing.metric("storage", "sum_agg", "gb")
+    charge = billing.charge(
+        metric,
+        properties={"amount": "1", "presentation_group_keys": REGION},
+        pay_in_advance=True,
+    )
+    with (
+        time_machine.travel(at("2023-02-15T10:00:00"), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        billing.send("storage", "2023-02-15T10:00:00", properties={"gb": 3, "region": "eu"})
+        billing.send("storage", "2023-02-15T11:00:00", properties={"gb": -2, "region": "us"})
+
+    fee = Fee.objects.get(charge=charge, amount_cents=0)
+    assert fee.presentation_breakdowns == [{"presentation_by": {"region": "us"}, "units": "-2.0"}]
