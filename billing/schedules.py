@@ -58,6 +58,13 @@ SCHEDULES: list[Schedule] = [
         description="spec §27: hourly :50, alerts 45 and 15 days before ending_at.",
     ),
     Schedule(
+        name="Prune cached aggregations",
+        task="customers.tasks.cached_aggregations_prune_task",
+        minute="30",
+        hour="2",
+        description="Daily 02:30: pay-in-advance states superseded for 35 days (a derived cache).",
+    ),
+    Schedule(
         name="Bill customers",
         task="invoicing.tasks.bill_customers_task",
         minute="10",

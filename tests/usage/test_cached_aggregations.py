@@ -12,9 +12,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing.metering.store import EventInput, get_event_store
 from customers.models import CachedAggregation
+from customers.services.cached_aggregations import cached_aggregations_prune
 from customers.usage import EventLike, in_advance_fees
 from invoicing.models import Fee
 from invoicing.services.in_advance import in_advance_fees_create
@@ -485,3 +487,55 @@ def test_recurring_next_period_bills_only_above_the_carried_over_total(
 
     assert billed(send(billing, "storage", "2023-02-10T10:00:00", "tx1", **first))[1] > 0
     assert billed(send(billing, "storage", "2023-03-05T10:00:00", "tx2", **second)) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Pruning
+
+
+def test_prune_keeps_the_latest_state_of_each_key_and_the_recent_ones(billing):
+    metric = billing.metric("storage", "sum_agg", "amount")
+    charge = billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True)
+    for day, tx in ((10, "tx1"), (11, "tx2"), (12, "tx3")):
+        send(billing, "storage", f"2023-02-{day}T10:00:00", tx, amount=2)
+    # tx1 and tx2 were stored long ago; tx3 is the latest of its key
+    CachedAggregation.objects.filter(event_transaction_id__in=["tx1", "tx2", "tx3"]).update(
+        created_at=at("2023-01-01T00:00:00")
+    )
+
+    deleted = cached_aggregations_prune(now=at("2023-03-01T00:00:00"))
+
+    assert deleted == 2
+    assert [row[0] for row in states(charge)] == ["tx3"]
+    # the next event resumes from the kept state, with the same fee as ever
+    assert billed(send(billing, "storage", "2023-02-13T10:00:00", "tx4", amount=2)) == (
+        Decimal(2),
+        200,
+    )
+    assert states(charge)[-1] == state("tx4", 8, 8, 4)
+
+
+def test_prune_spares_states_younger_than_the_retention(billing):
+    metric = billing.metric("storage", "sum_agg", "amount")
+    charge = billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True)
+    for day, tx in ((10, "tx1"), (11, "tx2")):
+        send(billing, "storage", f"2023-02-{day}T10:00:00", tx, amount=2)
+
+    assert cached_aggregations_prune(now=timezone.now()) == 0
+    assert len(states(charge)) == 2
+
+
+def test_a_late_event_after_pruning_bills_from_the_full_replay(billing):
+    metric = billing.metric("storage", "sum_agg", "amount")
+    charge = billing.charge(metric, properties={"amount": "1"}, pay_in_advance=True)
+    for day, tx in ((10, "tx1"), (12, "tx3")):
+        send(billing, "storage", f"2023-02-{day}T10:00:00", tx, amount=2)
+    CachedAggregation.objects.update(created_at=at("2023-01-01T00:00:00"))
+    cached_aggregations_prune(now=at("2023-03-01T00:00:00"))
+
+    # an event between the two: no state before it is left, the period is replayed
+    assert billed(send(billing, "storage", "2023-02-11T10:00:00", "tx2", amount=2)) == (
+        Decimal(2),
+        200,
+    )
+    assert Fee.objects.filter(charge=charge).count() == 3
