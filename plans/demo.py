@@ -72,7 +72,8 @@ def _plans(metrics: dict[str, BillableMetric]) -> tuple[dict, ...]:
             "minimum_commitment": {"amount_cents": 50000, "invoice_display_name": "Minimum"},
             "charges": [
                 {"billable_metric_id": metric("api_calls"), "charge_model": "standard",
-                 "properties": {"amount": "0.001"},
+                 "properties": {"amount": "0.001",
+                                "presentation_group_keys": [{"value": "endpoint"}]},
                  "filters": [
                      {"invoice_display_name": "API calls (EU)", "values": {"region": ["eu"]},
                       "properties": {"amount": "0.0008"}},

@@ -31,6 +31,7 @@ from .aggregation import (
     charge_filter_scopes,
 )
 from .models import IDENTIFIER_MAX_LENGTH, Event, EventQuerySet
+from .portable import aggregate_portable, insert_portable
 
 __all__ = [
     "ALL_FILTER_VALUES",
@@ -327,9 +328,62 @@ def _duplicate_indexes(
     return tuple(duplicates)
 
 
-_STORE = PostgresEventStore()
+class PortableEventStore(PostgresEventStore):
+    """The same store on any database Django supports (the SQLite trial): writes through the
+    ORM, aggregates in Python (`billing.metering.portable`); reads are the ORM's already."""
+
+    def write_batch(
+        self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
+    ) -> WriteResult:
+        if not events:
+            return WriteResult(events=[])
+        for event in events:
+            _check(event)
+        rows = [
+            Event(
+                organization_id=organization_id,
+                transaction_id=event.transaction_id,
+                external_subscription_id=event.external_subscription_id,
+                code=event.code,
+                timestamp=event.timestamp,
+                properties=json.loads(_json(event.properties)),
+                precise_total_amount_cents=event.precise_total_amount_cents,
+                value=_stored_value(event.value),
+                subscription_id=event.subscription_id,
+                customer_id=event.customer_id,
+                created_at=now,
+            )
+            for event in events
+        ]
+        inserted = insert_portable(organization_id, rows)
+        if inserted is None:
+            # which ones: stored already, or a repeat of an earlier row (the first copy wins)
+            stored = set(
+                Event.objects.filter(organization_id=organization_id)
+                .filter(transaction_id__in=[e.transaction_id for e in events])
+                .values_list("external_subscription_id", "transaction_id")
+            )
+            fresh = {
+                (e.external_subscription_id, e.transaction_id): 0
+                for e in events
+                if (e.external_subscription_id, e.transaction_id) not in stored
+            }
+            return WriteResult(events=[], duplicate_indexes=_duplicate_indexes(events, fresh))
+        for row in rows:
+            row._state.adding = False
+        return WriteResult(events=rows)
+
+    def aggregate(
+        self, query: AggregationQuery, *, with_event_values: bool = False
+    ) -> list[AggregationResult]:
+        return aggregate_portable(query, with_event_values=with_event_values)
+
+
+_STORES = {"postgresql": PostgresEventStore()}
+_PORTABLE = PortableEventStore()
 
 
 def get_event_store() -> EventStore:
-    """The configured event store (the switch point for a ClickHouse store)."""
-    return _STORE
+    """The configured event store (the switch point for a ClickHouse store): SQL aggregation
+    on PostgreSQL, the portable store on other databases (the SQLite trial)."""
+    return _STORES.get(connection.vendor, _PORTABLE)

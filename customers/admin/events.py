@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -151,7 +153,9 @@ USAGE_PANEL_TEMPLATE = engines["django"].from_string(
   <thead><tr><th>Billable metric</th><th>Charge model</th><th class="c360-num">Units</th>
     <th class="c360-num">Events</th><th class="c360-num">Amount</th></tr></thead>
   <tbody>{% for row in block.rows %}
-    <tr><td>{{ row.metric }} <span class="c360-source">{{ row.code }}</span></td>
+    <tr><td>{{ row.metric }} <span class="c360-source">{{ row.code }}</span>
+      {% if row.breakdowns %}
+      <div class="c360-source">{{ row.breakdowns|join:" · " }}</div>{% endif %}</td>
       <td>{{ row.charge_model }}</td><td class="c360-num">{{ row.units }}</td>
       <td class="c360-num">{{ row.events_count }}</td>
       <td class="c360-num">{{ row.amount }}</td></tr>
@@ -175,6 +179,19 @@ class UsageRow:
     units: str
     events_count: int
     amount: str
+    breakdowns: tuple[str, ...] = ()  # presentation breakdowns: "eu: 4.0"
+
+
+def _local_day(iso: str, customer: Customer) -> str:
+    """ "2026-11-01" for "2026-10-31T23:00:00Z" in Europe/Berlin: the customer's own days."""
+    instant = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return instant.astimezone(ZoneInfo(customer.applicable_timezone)).date().isoformat()
+
+
+def _breakdown_label(breakdown: dict) -> str:
+    """ "/v1/payments: 25.0" (a missing value shows as a dash)."""
+    values = [str(value) for value in breakdown["presentation_by"].values() if value]
+    return f"{', '.join(values) or '—'}: {breakdown['units']}"
 
 
 def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
@@ -195,8 +212,8 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
             continue
         currency = usage["currency"]
         block.update(
-            from_datetime=usage["from_datetime"],
-            to_datetime=usage["to_datetime"],
+            from_datetime=_local_day(usage["from_datetime"], customer),
+            to_datetime=_local_day(usage["to_datetime"], customer),
             amount=format_money(usage["amount_cents"], currency),
             taxes=format_money(usage["taxes_amount_cents"], currency),
             total=format_money(usage["total_amount_cents"], currency),
@@ -208,6 +225,7 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
                     units=item["units"],
                     events_count=item["events_count"],
                     amount=format_money(item["amount_cents"], currency),
+                    breakdowns=tuple(map(_breakdown_label, item["presentation_breakdowns"])),
                 )
                 for item in usage["charges_usage"]
             ],

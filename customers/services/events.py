@@ -228,6 +228,11 @@ def metrics_by_code(*, organization_id: UUID, codes: Iterable[str]) -> dict[str,
     codes = list(codes)
     if not codes:
         return {}
+    if connection.vendor != "postgresql":  # the SQLite trial: the same lookup through the ORM
+        metrics = BillableMetric.objects.filter(
+            organization_id=organization_id, code__in=codes, deleted_at__isnull=True
+        ).values_list("id", "code", "aggregation_type", "field_name", "expression")
+        return {row[1]: MetricInfo(*row) for row in metrics}
     sql = _METRICS_SQL.format(metric=BillableMetric._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [organization_id, codes])
@@ -259,6 +264,8 @@ def subscriptions_by_external_id(
     external_ids = list(external_ids)
     if not external_ids:
         return {}
+    if connection.vendor != "postgresql":
+        return _subscriptions_by_external_id_orm(organization_id, external_ids)
     sql = _SUBSCRIPTIONS_SQL.format(
         charge=Charge._meta.db_table,
         metric=BillableMetric._meta.db_table,
@@ -270,6 +277,36 @@ def subscriptions_by_external_id(
     found: dict[str, list[SubscriptionInfo]] = {}
     for *fields, codes in rows:
         info = SubscriptionInfo(*fields, in_advance_codes=tuple(codes or ()))
+        found.setdefault(info.external_id, []).append(info)
+    return found
+
+
+def _subscriptions_by_external_id_orm(
+    organization_id: UUID, external_ids: list[str]
+) -> dict[str, list[SubscriptionInfo]]:
+    """`subscriptions_by_external_id` through the ORM (databases other than PostgreSQL)."""
+    rows = (
+        Subscription.objects.filter(organization_id=organization_id, external_id__in=external_ids)
+        .exclude(status=Subscription.Status.CANCELED)
+        .order_by("-created_at")
+        .values_list(
+            "id", "external_id", "customer_id", "plan_id", "status", "started_at",
+            "terminated_at", "created_at",
+        )
+    )  # fmt: skip
+    rows = list(rows)
+    codes: dict[UUID, set[str]] = {}
+    in_advance = Charge.objects.filter(
+        plan_id__in={row[3] for row in rows},
+        pay_in_advance=True,
+        deleted_at__isnull=True,
+        billable_metric__deleted_at__isnull=True,
+    ).values_list("plan_id", "billable_metric__code")
+    for plan_id, code in in_advance:
+        codes.setdefault(plan_id, set()).add(code)
+    found: dict[str, list[SubscriptionInfo]] = {}
+    for row in rows:
+        info = SubscriptionInfo(*row, in_advance_codes=tuple(sorted(codes.get(row[3], ()))))
         found.setdefault(info.external_id, []).append(info)
     return found
 

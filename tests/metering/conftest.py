@@ -8,7 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from billing.metering.store import AggregationQuery, EventInput, get_event_store
+from billing.metering.store import (
+    AggregationQuery,
+    EventInput,
+    PortableEventStore,
+    get_event_store,
+)
 
 # A 31-day period (spec vectors V6-V8): 2023-08-01 00:00:00 .. 2023-08-31 23:59:59.999
 AUGUST_FROM = datetime(2023, 8, 1, tzinfo=UTC)
@@ -22,8 +27,12 @@ def at(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@pytest.fixture
-def store():
+@pytest.fixture(params=["sql", "portable"])
+def store(request):
+    """Each store test runs on both stores: PostgreSQL's SQL aggregation and the portable one
+    (ORM + Python, what the SQLite trial uses), on the same PostgreSQL database."""
+    if request.param == "portable":
+        return PortableEventStore()
     return get_event_store()
 
 

@@ -76,3 +76,22 @@ def test_customer_360_shows_the_current_usage(admin_client, billing):
     assert "Current usage" in page
     assert "API calls" in page
     assert "€50.00" in page
+
+
+def test_customer_360_usage_shows_local_period_days_and_presentation_breakdowns(
+    admin_client, billing
+):
+    billing.customer.timezone = "Europe/Berlin"
+    billing.customer.save(update_fields=["timezone"])
+    metric = billing.metric("calls", "count_agg", name="API calls")
+    billing.charge(
+        metric, properties={"amount": "1", "presentation_group_keys": [{"value": "endpoint"}]}
+    )
+    billing.send("calls", "2022-03-10T10:00:00", properties={"endpoint": "/v1/payments"})
+    billing.send("calls", "2022-03-11T10:00:00", properties={"endpoint": "/v1/payments"})
+    billing.send("calls", "2022-03-12T10:00:00", properties={"endpoint": "/v1/refunds"})
+    with time_machine.travel(at("2022-03-20T00:00:00"), tick=False):
+        page = admin_client.get(f"/admin/customers/customer/{billing.customer.pk}/change/")
+    text = page.content.decode()
+    assert "2022-03-01 → 2022-03-31" in text
+    assert "/v1/payments: 2.0 · /v1/refunds: 1.0" in text
