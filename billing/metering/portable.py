@@ -41,6 +41,7 @@ from billing.metering.models import Event
 _NUMERIC = re.compile(NUMERIC_PATTERN, re.ASCII)
 ZERO = Decimal(0)
 Group = tuple[str | None, ...]
+_Item = tuple[Any, ...]  # a selected row first, then what a statement derives from it
 
 
 def json_text(value: object) -> str | None:
@@ -149,17 +150,18 @@ class _Aggregation:
     def local_day(self, instant: datetime) -> date:
         return instant.astimezone(self.tz).date()
 
-    def groups_of(self, rows: Iterable[_Row]) -> dict[Group, list[_Row]]:
-        grouped: dict[Group, list[_Row]] = defaultdict(list)
-        for row in rows:
-            grouped[row.group].append(row)
+    def groups_of(self, items: Iterable[_Item]) -> dict[Group, list[_Item]]:
+        """Items (tuples led by their row) by group, in (timestamp, id) order."""
+        grouped: dict[Group, list[_Item]] = defaultdict(list)
+        for item in items:
+            grouped[item[0].group].append(item)
         return grouped
 
     def columns(self, group: Group, **fields: Any) -> dict[str, Any]:
         return {**{f"g{i}": value for i, value in enumerate(group)}, **fields}
 
-    def stats(self, rows: Sequence[_Row]) -> dict[str, Any]:
-        period = [row for row in rows if self.in_period(row)]
+    def stats(self, items: Sequence[_Item]) -> dict[str, Any]:
+        period = [item[0] for item in items if self.in_period(item[0])]
         return {"events_count": len(period), "ptac": sum((r.ptac for r in period), ZERO)}
 
     # -- statements -------------------------------------------------------------------------
@@ -189,31 +191,29 @@ class _Aggregation:
         else:
             pairs = self.valued(self.window_lower())
         found = {}
-        for group, rows in self.groups_of(row for row, _ in pairs).items():
-            values = [value for row, value in pairs if row.group == group]
+        for group, mine in self.groups_of(pairs).items():
+            values = [value for _, value in mine]
             if self.kind == AggregationType.COUNT:
                 units = Decimal(len(values))
             elif self.kind == AggregationType.SUM:
                 units = sum(values, ZERO)
             else:
                 units = max(values)
-            fields = {"units": units, **self.stats(rows)}
+            fields = {"units": units, **self.stats(mine)}
             if self.with_values:
-                fields["event_values"] = [
-                    value for row, value in pairs if row.group == group and self.in_period(row)
-                ]
+                fields["event_values"] = [value for row, value in mine if self.in_period(row)]
             found[group] = self.columns(group, **fields)
         return found
 
     def latest(self) -> dict[Group, dict]:
         pairs = self.valued(self.window_lower())
         found = {}
-        for group, rows in self.groups_of(row for row, _ in pairs).items():
-            values = [value for row, value in pairs if row.group == group]
+        for group, mine in self.groups_of(pairs).items():
+            values = [value for _, value in mine]
             fields = {
                 "units": max(values[-1], ZERO),  # spec §4.3: a negative latest clamps to 0
-                "events_count": len(rows),
-                "ptac": sum((r.ptac for r in rows), ZERO),
+                "events_count": len(mine),
+                "ptac": sum((row.ptac for row, _ in mine), ZERO),
             }
             if self.with_values:
                 fields["event_values"] = values
@@ -234,13 +234,10 @@ class _Aggregation:
     def unique_count(self) -> dict[Group, dict]:
         operations = self.operations()
         found = {}
-        for group, rows in self.groups_of(row for row, _, _ in operations).items():
-            last: dict[str, str] = {}
-            for row, prop, op in operations:
-                if row.group == group:
-                    last[prop] = op
+        for group, mine in self.groups_of(operations).items():
+            last = {prop: op for _, prop, op in mine}  # the latest operation of each value
             units = Decimal(sum(1 for op in last.values() if op == "add"))
-            found[group] = self.columns(group, units=units, **self.stats(rows))
+            found[group] = self.columns(group, units=units, **self.stats(mine))
         return found
 
     def prorated_unique(self) -> dict[Group, dict]:
@@ -250,11 +247,10 @@ class _Aggregation:
         from_day, to_day = self.local_day(q.period_from), self.local_day(q.to_datetime)
         operations = self.operations()
         found = {}
-        for group, rows in self.groups_of(row for row, _, _ in operations).items():
+        for group, mine in self.groups_of(operations).items():
             by_value: dict[str, list[tuple[_Row, str]]] = defaultdict(list)
-            for row, prop, op in operations:
-                if row.group == group:
-                    by_value[prop].append((row, op))
+            for row, prop, op in mine:
+                by_value[prop].append((row, op))
             active = Decimal(sum(1 for ops in by_value.values() if ops[-1][1] == "add"))
             days = 0
             for ops in by_value.values():
@@ -280,7 +276,7 @@ class _Aggregation:
                     days += (end - start).days + 1
                     covered_until = end
             found[group] = self.columns(
-                group, active_days=Decimal(days), full_units=active, **self.stats(rows)
+                group, active_days=Decimal(days), full_units=active, **self.stats(mine)
             )
         return found
 
@@ -290,8 +286,7 @@ class _Aggregation:
         to_day = self.local_day(self.query.to_datetime)
         pairs = self.valued(self.window_lower())
         found = {}
-        for group, rows in self.groups_of(row for row, _ in pairs).items():
-            mine = [(row, value) for row, value in pairs if row.group == group]
+        for group, mine in self.groups_of(pairs).items():
             period = [(row, value) for row, value in mine if self.in_period(row)]
             weighted = [
                 value * ((to_day - self.local_day(row.ts)).days + 1) for row, value in period
@@ -300,7 +295,7 @@ class _Aggregation:
                 "carried": sum((v for row, v in mine if not self.in_period(row)), ZERO),
                 "day_values": sum(weighted, ZERO),
                 "variation": sum((value for _, value in period), ZERO),
-                **self.stats(rows),
+                **self.stats(mine),
             }
             if self.with_values:
                 fields["event_values"] = [value for _, value in period]
@@ -328,10 +323,11 @@ class _Aggregation:
                 initial[tuple(key)] = Decimal(amount)
         start, end = q.period_from, _end_of_second(q.to_datetime)
         found = {}
-        for group in {row.group for row, _ in period} | set(initial):
+        by_group = self.groups_of(period)
+        for group in set(by_group) | set(initial):
             deltas: dict[datetime, Decimal] = defaultdict(Decimal)
             deltas[start] += initial.get(group, ZERO)
-            mine = [(row, value) for row, value in period if row.group == group]
+            mine = by_group.get(group, [])
             for row, value in mine:
                 deltas[row.ts] += value
             deltas.setdefault(end, ZERO)
