@@ -94,3 +94,9 @@ def breakdowns_from_payload(rows: Iterable[dict] | None) -> list[PresentationBre
         for row in rows or ()
         if isinstance(row, dict) and "units" in row
     ]
+
+
+def label(breakdown: PresentationBreakdown) -> str:
+    """ "/v1/payments, eu: 25.0" for the admin pages (a missing value shows as a dash)."""
+    values = [str(value) for value in breakdown.presentation_by.values() if value not in (None, "")]
+    return f"{', '.join(values) or '—'}: {decimal_string(breakdown.units)}"

@@ -29,6 +29,7 @@ from billing.metering.models import Event
 from billing.money import format_money
 from customers.admin.customers import Panel, customer_360_panels
 from customers.models import Customer, Subscription
+from customers.presentation import breakdowns_from_payload, label
 from customers.usage import customer_current_usage
 from plans.models import BillableMetric
 
@@ -188,12 +189,6 @@ def _local_day(iso: str, customer: Customer) -> str:
     return instant.astimezone(ZoneInfo(customer.applicable_timezone)).date().isoformat()
 
 
-def _breakdown_label(breakdown: dict) -> str:
-    """ "/v1/payments: 25.0" (a missing value shows as a dash)."""
-    values = [str(value) for value in breakdown["presentation_by"].values() if value]
-    return f"{', '.join(values) or '—'}: {breakdown['units']}"
-
-
 def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
     """The current period of each active subscription, priced like `current_usage`."""
     now = timezone.now()
@@ -225,7 +220,9 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
                     units=item["units"],
                     events_count=item["events_count"],
                     amount=format_money(item["amount_cents"], currency),
-                    breakdowns=tuple(map(_breakdown_label, item["presentation_breakdowns"])),
+                    breakdowns=tuple(
+                        map(label, breakdowns_from_payload(item["presentation_breakdowns"]))
+                    ),
                 )
                 for item in usage["charges_usage"]
             ],

@@ -31,6 +31,7 @@ from billing.errors import DomainError
 from billing.money import format_money, to_major
 from customers.admin.customers import Panel, customer_360_panels, describe
 from customers.models import Customer, Subscription
+from customers.presentation import breakdowns_from_payload, label
 from invoicing.api.fee_serializers import fee_item
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -175,12 +176,17 @@ class FeeInline(_ReadOnlyInline):
     def line(self, fee: Fee) -> str:
         item = fee_item(fee)
         name = item["invoice_display_name"] or item["name"] or fee.fee_type
-        return format_html(
+        line = format_html(
             "<strong>{}</strong><br><span class='inv-quiet'>{} · {}</span>",
             name,
             fee.get_fee_type_display(),
             item["code"] or "—",
         )
+        # presentation breakdowns (spec §7.13): the fee's units per presented values
+        breakdowns = [label(b) for b in breakdowns_from_payload(fee.presentation_breakdowns)]
+        if breakdowns:
+            line += format_html("<br><span class='inv-quiet'>{}</span>", " · ".join(breakdowns))
+        return line
 
     @admin.display(description="Period")
     def period(self, fee: Fee) -> str:

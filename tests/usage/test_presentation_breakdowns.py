@@ -352,3 +352,16 @@ def test_pay_in_advance_breakdown_is_the_event_value_not_the_billed_increase(
 
     fee = Fee.objects.get(charge=charge, amount_cents=0)
     assert fee.presentation_breakdowns == [{"presentation_by": {"region": "us"}, "units": "-2.0"}]
+
+
+@pytest.mark.django_db
+def test_invoice_admin_page_lists_the_breakdowns_under_the_fee(
+    api, organization, settings, admin_client
+):
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    invoice = _bill_storage(api, organization, REGION)
+
+    page = admin_client.get(f"/admin/invoicing/invoice/{invoice.pk}/change/")
+
+    assert page.status_code == 200
+    assert "eu: 4.0 · us: 6.0" in page.content.decode()
