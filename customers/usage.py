@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Prefetch, Q, QuerySet
 
 from billing.errors import Invalid, NotFound
+from billing.metering.aggregation import json_text
 from billing.metering.store import (
     ALL_FILTER_VALUES,
     AggregationQuery,
@@ -625,19 +626,6 @@ class InAdvanceFee:
     presentation_breakdowns: list[PresentationBreakdown] = field(default_factory=list)
 
 
-def _json_text(value: object) -> str | None:
-    """A property as PostgreSQL's `properties ->> key` renders it (None for JSON null)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return json.dumps(str(value))[1:-1]  # stored as a JSON string (DjangoJSONEncoder)
-    return json.dumps(value)
-
-
 def _expand(values: dict, declared: dict[str, list[str]]) -> dict[str, set[str]]:
     expanded = {}
     for key, accepted in values.items():
@@ -649,7 +637,7 @@ def _expand(values: dict, declared: dict[str, list[str]]) -> dict[str, set[str]]
 
 
 def _matches(properties: dict, values: dict[str, set[str]]) -> bool:
-    return all(_json_text(properties.get(key)) in accepted for key, accepted in values.items())
+    return all(json_text(properties.get(key)) in accepted for key, accepted in values.items())
 
 
 def _in_scope(properties: dict, scope: FilterScope, declared: dict[str, list[str]]) -> bool:
@@ -663,7 +651,7 @@ def _in_scope(properties: dict, scope: FilterScope, declared: dict[str, list[str
 
 def _group_of(properties: dict, group_by: Sequence[str]) -> dict[str, str | None]:
     # spec §7.13 (store semantics): a missing, null or empty property is the null group
-    return {key: (_json_text(properties.get(key)) or None) for key in group_by}
+    return {key: (json_text(properties.get(key)) or None) for key in group_by}
 
 
 def _event_bucket(charge: Charge, event: EventLike) -> _Bucket:
@@ -694,7 +682,7 @@ def _event_value(event: object, kind: str, field_name: str | None) -> Decimal | 
         return Decimal(1)
     properties = event.properties or {}
     if kind == AggregationType.UNIQUE_COUNT:
-        return _json_text(properties.get(field_name))
+        return json_text(properties.get(field_name))
     stored = getattr(event, "value", None)
     return stored if stored is not None else number_of(properties.get(field_name))
 
@@ -1185,7 +1173,7 @@ class _CacheKey:
 
 
 def _portable(raw: object) -> bool:
-    """A unique-count value the store's `properties ->> key` renders as `_json_text` does
+    """A unique-count value the store's `properties ->> key` renders as `json_text` does
     (floats and objects may be spelled differently: those events take the full replay)."""
     if isinstance(raw, str):
         return raw != ALL_FILTER_VALUES
@@ -1442,7 +1430,7 @@ def _instant_units(metric: Any, event: EventLike) -> Decimal:
         units = Decimal(1)
     elif kind == AggregationType.UNIQUE_COUNT:
         added = properties.get("operation_type") != "remove"
-        units = Decimal(1 if added and _json_text(properties.get(metric.field_name)) else 0)
+        units = Decimal(1 if added and json_text(properties.get(metric.field_name)) else 0)
     elif event.value is not None:
         units = event.value
     elif properties.get(metric.field_name) in (None, ""):

@@ -13,6 +13,7 @@ Units are not rounded with the metric's `rounding_function` (spec §4.4): the ca
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -239,6 +240,37 @@ def _overlap(first: dict[str, list[str]], second: dict[str, list[str]]) -> bool:
 # PostgreSQL
 
 
+_STATEMENTS = {
+    AggregationType.COUNT: "simple",
+    AggregationType.SUM: "simple",
+    AggregationType.MAX: "simple",
+    AggregationType.LATEST: "latest",
+    AggregationType.UNIQUE_COUNT: "unique_count",
+    AggregationType.WEIGHTED_SUM: "weighted_sum",
+}
+
+
+def statement_name(query: AggregationQuery) -> str:
+    """Which statement computes a query: the method name each store implements (the SQL
+    builder here, the Python one in `billing.metering.portable`)."""
+    if query.prorated:
+        return "prorated_sum" if query.kind == AggregationType.SUM else "prorated_unique"
+    return _STATEMENTS[query.kind]
+
+
+def json_text(value: object) -> str | None:
+    """A property as PostgreSQL's `properties ->> key` renders it (None for JSON null)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return json.dumps(str(value))[1:-1]  # stored as a JSON string (DjangoJSONEncoder)
+    return json.dumps(value)
+
+
 class _Params:
     """Named query parameters: every value reaches PostgreSQL as a parameter, never as text."""
 
@@ -342,17 +374,7 @@ class _Builder:
     # -- statements -----------------------------------------------------------------------
 
     def build(self) -> Statement:
-        if self.query.prorated:
-            method = self.prorated_sum if self.kind == AggregationType.SUM else self.prorated_unique
-        else:
-            method = {
-                AggregationType.COUNT: self.simple,
-                AggregationType.SUM: self.simple,
-                AggregationType.MAX: self.simple,
-                AggregationType.LATEST: self.latest,
-                AggregationType.UNIQUE_COUNT: self.unique_count,
-                AggregationType.WEIGHTED_SUM: self.weighted_sum,
-            }[self.kind]
+        method = getattr(self, statement_name(self.query))
         return Statement(sql=method(), params=self.p.values)
 
     def window_lower(self) -> datetime | None:

@@ -11,7 +11,6 @@ on the same cases.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -35,6 +34,8 @@ from billing.metering.aggregation import (
     _result,
     _tidy,
     expand_filter,
+    json_text,
+    statement_name,
 )
 from billing.metering.models import Event
 
@@ -42,19 +43,6 @@ _NUMERIC = re.compile(NUMERIC_PATTERN, re.ASCII)
 ZERO = Decimal(0)
 Group = tuple[str | None, ...]
 _Item = tuple[Any, ...]  # a selected row first, then what a statement derives from it
-
-
-def json_text(value: object) -> str | None:
-    """A property as PostgreSQL's `properties ->> key` renders it (None for JSON null)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return json.dumps(str(value))[1:-1]  # stored as a JSON string (DjangoJSONEncoder)
-    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -167,18 +155,7 @@ class _Aggregation:
     # -- statements -------------------------------------------------------------------------
 
     def rows(self) -> list[dict[str, Any]]:
-        if self.query.prorated:
-            method = self.prorated_sum if self.kind == AggregationType.SUM else self.prorated_unique
-        else:
-            method = {
-                AggregationType.COUNT: self.simple,
-                AggregationType.SUM: self.simple,
-                AggregationType.MAX: self.simple,
-                AggregationType.LATEST: self.latest,
-                AggregationType.UNIQUE_COUNT: self.unique_count,
-                AggregationType.WEIGHTED_SUM: self.weighted_sum,
-            }[self.kind]
-        found = method()
+        found = getattr(self, statement_name(self.query))()
         return [found[group] for group in sorted(found, key=_group_order)]
 
     def valued(self, lower: datetime | None) -> list[tuple[_Row, Decimal]]:

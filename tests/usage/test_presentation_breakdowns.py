@@ -238,11 +238,9 @@ def test_invoice_fees_carry_the_breakdowns(api, organization, settings):
     assert body["presentation_breakdowns"] == fee.presentation_breakdowns
 
 
-@pytest.mark.django_db
-def test_pay_in_advance_fee_carries_the_event_presentation_values(
-    api, organization, django_capture_on_commit_callbacks, settings
-):
-    settings.INVOICE_PDF_ON_FINALIZE = False
+def _in_advance_storage(api, organization, capture, *events: tuple[str, dict]):
+    """A pay-in-advance sum charge presenting its units per region; `events` sent and billed
+    (the in-advance task runs after commit, eagerly)."""
     billing = make_billing(api, organization, started_at="2023-01-24")
     metric = billing.metric("storage", "sum_agg", "gb")
     charge = billing.charge(
@@ -250,14 +248,45 @@ def test_pay_in_advance_fee_carries_the_event_presentation_values(
         properties={"amount": "1", "presentation_group_keys": REGION},
         pay_in_advance=True,
     )
-    with (
-        time_machine.travel(at("2023-02-15T10:00:00"), tick=False),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        billing.send("storage", "2023-02-15T10:00:00", properties={"gb": 3, "region": "eu"})
+    with time_machine.travel(at("2023-02-15T10:00:00"), tick=False), capture(execute=True):
+        for timestamp, properties in events:
+            billing.send("storage", timestamp, properties=properties)
+    return charge
+
+
+@pytest.mark.django_db
+def test_pay_in_advance_fee_carries_the_event_presentation_values(
+    api, organization, django_capture_on_commit_callbacks, settings
+):
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    charge = _in_advance_storage(
+        api,
+        organization,
+        django_capture_on_commit_callbacks,
+        ("2023-02-15T10:00:00", {"gb": 3, "region": "eu"}),
+    )
 
     fee = Fee.objects.get(charge=charge)
     assert fee.presentation_breakdowns == [{"presentation_by": {"region": "eu"}, "units": "3.0"}]
+
+
+@pytest.mark.django_db
+def test_pay_in_advance_breakdown_is_the_event_value_not_the_billed_increase(
+    api, organization, django_capture_on_commit_callbacks, settings
+):
+    # Lago: pay_in_advance_breakdowns carry the event's value; a sum going back under its
+    # period maximum bills 0 but still shows the event's -2
+    settings.INVOICE_PDF_ON_FINALIZE = False
+    charge = _in_advance_storage(
+        api,
+        organization,
+        django_capture_on_commit_callbacks,
+        ("2023-02-15T10:00:00", {"gb": 3, "region": "eu"}),
+        ("2023-02-15T11:00:00", {"gb": -2, "region": "us"}),
+    )
+
+    fee = Fee.objects.get(charge=charge, amount_cents=0)
+    assert fee.presentation_breakdowns == [{"presentation_by": {"region": "us"}, "units": "-2.0"}]
 
 
 def _bill_storage(api, organization, presentation_keys: list[dict]):
@@ -327,31 +356,6 @@ def test_filter_by_presentation_keeps_the_named_keys_and_recounts_unique_values(
     ]
     both = billing.charge_usage("2022-03-20T00:00:00", charge)["presentation_breakdowns"]
     assert len(both) == 3
-
-
-@pytest.mark.django_db
-def test_pay_in_advance_breakdown_is_the_event_value_not_the_billed_increase(
-    api, organization, django_capture_on_commit_callbacks, settings
-):
-    # Lago: pay_in_advance_breakdowns carry the event's value; a sum going back under its
-    # period maximum bills 0 but still shows the event's -2
-    settings.INVOICE_PDF_ON_FINALIZE = False
-    billing = make_billing(api, organization, started_at="2023-01-24")
-    metric = billing.metric("storage", "sum_agg", "gb")
-    charge = billing.charge(
-        metric,
-        properties={"amount": "1", "presentation_group_keys": REGION},
-        pay_in_advance=True,
-    )
-    with (
-        time_machine.travel(at("2023-02-15T10:00:00"), tick=False),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        billing.send("storage", "2023-02-15T10:00:00", properties={"gb": 3, "region": "eu"})
-        billing.send("storage", "2023-02-15T11:00:00", properties={"gb": -2, "region": "us"})
-
-    fee = Fee.objects.get(charge=charge, amount_cents=0)
-    assert fee.presentation_breakdowns == [{"presentation_by": {"region": "us"}, "units": "-2.0"}]
 
 
 @pytest.mark.django_db
