@@ -335,6 +335,3 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.object_id}"
-
-
-from billing.metering.models import Event  # noqa: E402, F401  (registers Event in this app)

@@ -6,12 +6,12 @@ from django.contrib.auth.models import Group, Permission
 
 from billing.models import Role
 
-DOMAIN_APPS = ("billing", "plans", "customers", "wallets", "invoicing", "integrations")
+DOMAIN_APPS = ("billing", "plans", "customers", "metering", "wallets", "invoicing", "integrations")
 
 # role -> {app_label: "all" | "view"}; apps not listed get view rights.
 ROLE_RIGHTS: dict[str, dict[str, str]] = {
     Role.ADMIN: dict.fromkeys((*DOMAIN_APPS, "django_celery_beat"), "all"),
-    Role.MANAGER: {"plans": "all", "customers": "all", "wallets": "all"},
+    Role.MANAGER: {"plans": "all", "customers": "all", "metering": "all", "wallets": "all"},
     Role.FINANCE: {"invoicing": "all", "wallets": "all", "customers": "view"},
 }
 

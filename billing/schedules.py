@@ -59,7 +59,7 @@ SCHEDULES: list[Schedule] = [
     ),
     Schedule(
         name="Prune cached aggregations",
-        task="customers.tasks.cached_aggregations_prune_task",
+        task="metering.tasks.cached_aggregations_prune_task",
         minute="30",
         hour="2",
         description="Daily 02:30: pay-in-advance states superseded for 35 days (a derived cache).",
@@ -96,7 +96,7 @@ SCHEDULES: list[Schedule] = [
     ),
     Schedule(
         name="Post-validate events",
-        task="customers.tasks_events.events_errors_report_task",
+        task="metering.tasks.events_errors_report_task",
         minute="5",
         description="spec §5.2/§27: hourly :05, events.errors of the last whole hour.",
     ),

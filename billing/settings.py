@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "billing",
     "plans",
     "customers",
+    "metering",
     "wallets",
     "invoicing",
     "integrations",
@@ -187,8 +188,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Task modules beyond the autodiscovered `tasks.py` of each app.
-CELERY_IMPORTS = ("customers.tasks_events",)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

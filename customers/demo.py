@@ -116,10 +116,9 @@ def seed(*, organization: Organization, now: datetime) -> str:
         customer_create(organization=organization, values=values)
         created += 1
     subscribed = _seed_subscriptions(organization=organization, now=now)
-    events = _seed_usage(organization=organization, now=now)
     return (
         f"{created} customers created, {len(existing)} already there, "
-        f"{subscribed} subscriptions created, {events} usage events sent"
+        f"{subscribed} subscriptions created"
     )
 
 
@@ -157,64 +156,3 @@ def _seed_subscriptions(*, organization: Organization, now: datetime) -> int:
         )
         created += 1
     return created
-
-
-# usage of the business subscription this period: API calls per region and endpoint (the
-# endpoint is a presentation key of the demo charge), seats, card payments
-DEMO_USAGE_SUBSCRIPTION = "demo_bergmann_business"
-
-
-def _demo_usage_payloads(now: datetime) -> list[dict]:
-    payloads = []
-    endpoints = ("/v1/payments", "/v1/refunds", "/v1/customers")
-    for i in range(60):
-        payloads.append(
-            {
-                "transaction_id": f"demo_api_{i:03d}",
-                "code": "api_calls",
-                "properties": {
-                    "region": "eu" if i % 3 else "us",
-                    "endpoint": endpoints[i % len(endpoints) if i % 4 else 0],
-                },
-            }
-        )
-    for i, user in enumerate(("anna", "jonas", "lea", "max", "mia", "paul")):
-        payloads.append(
-            {"transaction_id": f"demo_seat_{i}", "code": "seats", "properties": {"user_id": user}}
-        )
-    amounts = ("120.00", "89.90", "1450.00", "35.50", "610.25", "74.99", "212.40")
-    for i, amount in enumerate(amounts * 2):  # 14 payments: the first 10 are free
-        payloads.append(
-            {
-                "transaction_id": f"demo_payment_{i}",
-                "code": "payments_volume",
-                "properties": {"amount": amount},
-            }
-        )
-    for payload in payloads:
-        payload["external_subscription_id"] = DEMO_USAGE_SUBSCRIPTION
-        payload["timestamp"] = int(now.timestamp()) - 60  # inside the current period
-    return payloads
-
-
-def _seed_usage(*, organization: Organization, now: datetime) -> int:
-    """Events of the current period for the business subscription, once (the transaction ids
-    make a re-run a no-op)."""
-    from billing.metering.store import get_event_store
-    from customers.models import Subscription
-    from customers.services.events import event_create_batch
-
-    if not (
-        Subscription.objects.for_organization(organization)
-        .filter(external_id=DEMO_USAGE_SUBSCRIPTION)
-        .exists()
-    ):
-        return 0
-    store = get_event_store()
-    if store.get_event(organization.id, "demo_api_000", DEMO_USAGE_SUBSCRIPTION) is not None:
-        return 0
-    payloads = _demo_usage_payloads(now)
-    for start in range(0, len(payloads), 100):
-        batch = payloads[start : start + 100]
-        event_create_batch(organization=organization, payloads=batch, now=now)
-    return len(payloads)

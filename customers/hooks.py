@@ -34,11 +34,6 @@ Every hook is called with keyword arguments only (ids and aware UTC datetimes):
   `on_subscription_terminated` fires for a plan change.
 - `on_trial_ended(subscription_id, trial_ended_at)`: the free trial of an active subscription is
   over; pay-in-advance plans bill the rest of the period now (§11 trial rules, V63).
-- `on_events_ingested(organization_id, events, pay_in_advance_events)`: usage events were stored
-  (spec §5.2 post-processing). `events` lists every stored event and `pay_in_advance_events`
-  those whose subscription's plan has a pay-in-advance charge on their metric, each as an
-  `[external_subscription_id, transaction_id]` pair (how the event store finds an event).
-  Invoicing bills the pay-in-advance fees from here (§7.14).
 
 Hooks must be quick and idempotent (enqueue a task, re-check state there). A hook that raises
 is logged and skipped (`robust=True`), never undoing the committed change; the durable record
@@ -58,7 +53,6 @@ on_subscription_started: list[Hook] = []
 on_subscription_terminated: list[Hook] = []
 on_plan_changed: list[Hook] = []
 on_trial_ended: list[Hook] = []
-on_events_ingested: list[Hook] = []
 
 
 def register(hooks: list[Hook]) -> Callable[[Hook], Hook]:

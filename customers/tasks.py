@@ -10,7 +10,6 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from customers.services.cached_aggregations import cached_aggregations_prune
 from customers.services.subscriptions import (
     subscription_activate_pending,
     subscription_end_trials,
@@ -48,9 +47,3 @@ def subscription_termination_alerts_task() -> int:
 def subscription_end_trials_task() -> int:
     """Hourly :35: mark ended free trials (invoicing bills in-advance plans on the hook)."""
     return len(subscription_end_trials(now=timezone.now()))
-
-
-@shared_task(**RETRY)
-def cached_aggregations_prune_task() -> int:
-    """Daily 02:30: drop the pay-in-advance states that later ones superseded (35 days)."""
-    return cached_aggregations_prune(now=timezone.now())

@@ -9,9 +9,10 @@ class InvoicingConfig(AppConfig):
         from customers import hooks
         from invoicing import pdf  # noqa: F401  (registers generate_invoice_pdf_task)
         from invoicing.tasks import enqueue_in_advance_fees
+        from metering import hooks as metering_hooks
 
         # spec §7.14: every ingested event of a pay-in-advance charge bills its fee
-        hooks.register(hooks.on_events_ingested)(enqueue_in_advance_fees)
+        metering_hooks.register(metering_hooks.on_events_ingested)(enqueue_in_advance_fees)
 
         # spec §9.3-§9.5, §11: subscription transitions bill their invoices (after commit)
         from invoicing import tasks

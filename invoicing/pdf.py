@@ -25,11 +25,11 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 
 from billing.money import to_major
-from customers.presentation import breakdowns_from_payload, displayed_on_invoice
 from invoicing.api.fee_serializers import fee_item
 from invoicing.locale import DocumentLocale
 from invoicing.models import Fee, Invoice
 from invoicing.selectors import document_locale, fees_for_rendering
+from metering.presentation import breakdowns_from_payload, displayed_on_invoice
 
 TEMPLATE = "invoicing/invoice.html"
 # WeasyPrint logs each layout step at INFO: seven lines per invoice in the worker's log

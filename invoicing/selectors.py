@@ -10,8 +10,11 @@ from django.db.models import Prefetch, Q, QuerySet
 from billing.errors import NotFound
 from billing.models import Organization
 from customers.models import Customer
+from metering.usage import ChargeUsage, charges_usage_payload
+from metering.usage.current import iso
+from plans.models import ChargeFilter
 
-from .models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceSubscription
+from .models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceSubscription, InvoicingReason
 
 # spec §12.1: `generating` and `closed` invoices are internal; a deleted draft is gone (404).
 VISIBLE_STATUSES = (
@@ -208,3 +211,91 @@ def draft_invoices_for_wallets(*, customer_id: object) -> list:
         )
         for invoice in invoices.order_by("created_at", "id")
     ]
+
+
+def _fee_usage(fee: Fee) -> ChargeUsage:
+    return ChargeUsage(
+        charge=fee.charge,
+        charge_filter=fee.charge_filter,
+        grouped_by=fee.grouped_by or {},
+        units=fee.units,
+        total_aggregated_units=fee.total_aggregated_units,
+        events_count=fee.events_count,
+        amount_cents=fee.amount_cents,
+        precise_amount_cents=fee.precise_amount_cents,
+        unit_amount_cents=fee.unit_amount_cents,
+        precise_unit_amount=fee.precise_unit_amount,
+        amount_details=fee.amount_details or {},
+        currency=fee.amount_currency,
+        invoice_display_name=fee.invoice_display_name,
+    )
+
+
+def customer_past_usage(
+    *,
+    customer: Customer,
+    external_subscription_id: str,
+    periods_count: int | None = None,
+    billable_metric_code: str | None = None,
+) -> list[dict]:
+    """Usage of the invoiced periods of a subscription, newest first (spec §25 `past_usage`),
+    from the charge fees of its finalized invoices; empty while nothing was invoiced."""
+    subscriptions = list(customer.subscriptions.filter(external_id=external_subscription_id))
+    if not subscriptions:
+        raise NotFound("subscription")
+    periods = (
+        InvoiceSubscription.objects.filter(
+            subscription__in=subscriptions,
+            invoice__status=Invoice.Status.FINALIZED,
+            charges_from_datetime__isnull=False,
+            charges_to_datetime__isnull=False,
+        )
+        .exclude(
+            invoicing_reason__in=[
+                InvoicingReason.IN_ADVANCE_CHARGE,
+                InvoicingReason.PROGRESSIVE_BILLING,
+            ]
+        )
+        .select_related("invoice")
+        .order_by("-charges_to_datetime", "-created_at")
+    )
+    if periods_count:
+        periods = periods[:periods_count]
+    body = []
+    for period in periods:
+        fees = (
+            Fee.objects.filter(
+                invoice_id=period.invoice_id,
+                subscription_id=period.subscription_id,
+                fee_type=Fee.FeeType.CHARGE,
+                deleted_at__isnull=True,
+            )
+            .select_related("charge__billable_metric", "charge_filter")
+            .prefetch_related(
+                Prefetch(
+                    "charge__filters",
+                    queryset=ChargeFilter.objects.alive().order_by("created_at", "id"),
+                    to_attr="live_filters",
+                )
+            )
+            .order_by("created_at", "id")
+        )
+        if billable_metric_code:
+            fees = fees.filter(charge__billable_metric__code=billable_metric_code)
+        fees = list(fees)
+        amount_cents = sum(fee.amount_cents for fee in fees)
+        taxes = sum(fee.taxes_amount_cents for fee in fees)
+        body.append(
+            {
+                "from_datetime": iso(period.charges_from_datetime),
+                "to_datetime": iso(period.charges_to_datetime),
+                "issuing_date": period.invoice.issuing_date.isoformat(),
+                "lago_invoice_id": str(period.invoice_id),
+                "currency": period.invoice.currency,
+                "amount_cents": amount_cents,
+                "taxes_amount_cents": taxes,
+                "total_amount_cents": amount_cents + taxes,
+                "charges_usage": charges_usage_payload([_fee_usage(fee) for fee in fees]),
+            }
+        )
+    return body

@@ -41,7 +41,7 @@ def in_advance_fees_create_task(
 def enqueue_in_advance_fees(
     *, organization_id: UUID, events: list, pay_in_advance_events: list
 ) -> None:
-    """`customers.hooks.on_events_ingested`: one task per event of a pay-in-advance charge."""
+    """`metering.hooks.on_events_ingested`: one task per event of a pay-in-advance charge."""
     for external_subscription_id, transaction_id in pay_in_advance_events:
         in_advance_fees_create_task.delay(
             str(organization_id), external_subscription_id, transaction_id

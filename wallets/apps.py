@@ -6,7 +6,7 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets & prepaid credits"
 
     def ready(self) -> None:
-        from customers import hooks
+        from metering import hooks
         from wallets.services.ongoing import flag_wallets_for_events
 
         # spec §17.4: new usage flags the customer's wallets for the ongoing balance refresh

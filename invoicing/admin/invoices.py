@@ -31,13 +31,13 @@ from billing.errors import DomainError
 from billing.money import format_money, to_major
 from customers.admin.customers import Panel, customer_360_panels, describe
 from customers.models import Customer, Subscription
-from customers.presentation import breakdowns_from_payload, label
 from invoicing.api.fee_serializers import fee_item
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
 from invoicing.selectors import customer_invoice_list
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
+from metering.presentation import breakdowns_from_payload, label
 from wallets.admin import invoice_labels
 
 logger = logging.getLogger(__name__)

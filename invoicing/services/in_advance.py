@@ -1,8 +1,8 @@
 """Pay-in-advance charge fees (spec §7.14): one fee per ingested event and charge.
 
-Ingestion fires `customers.hooks.on_events_ingested` after commit; `invoicing.apps` turns it into
+Ingestion fires `metering.hooks.on_events_ingested` after commit; `invoicing.apps` turns it into
 one `in_advance_fees_create_task` per event of a pay-in-advance charge, which calls
-`in_advance_fees_create` here. The amount is the usage engine's (`customers.usage.
+`in_advance_fees_create` here. The amount is the usage engine's (`metering.usage.
 in_advance_fees`: model(period with the event) - model(period without it), sum and unique count
 billing only the increase of the period maximum); this module persists it with its taxes
 (spec §14.1 hierarchy, §14.2 amounts).
@@ -39,15 +39,15 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from billing.metering.store import get_event_store
 from billing.models import OutboxEvent
 from customers.models import Subscription
-from customers.presentation import breakdowns_payload
-from customers.services.events import subscription_at, subscriptions_by_external_id
-from customers.usage import EventLike, InAdvanceFee, in_advance_fees
 from invoicing.calculation import FeeLine, TaxRate, apply_fee_taxes
 from invoicing.models import Fee, FeeAppliedTax, Invoice
 from invoicing.services.generation import invoice_create_for_in_advance_fee
+from metering.presentation import breakdowns_payload
+from metering.services.ingestion import subscription_at, subscriptions_by_external_id
+from metering.store import get_event_store
+from metering.usage import EventLike, InAdvanceFee, in_advance_fees
 from plans.selectors import applicable_taxes
 
 logger = logging.getLogger(__name__)

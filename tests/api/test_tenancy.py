@@ -47,7 +47,7 @@ def test_organization_endpoint_answers_the_keys_own_organization(api, other_api)
 
 # Rows that are not tenant data, or that are the tenant itself.
 NOT_TENANT_SCOPED = {"billing.Organization", "billing.ApiRequestLog"}
-DOMAIN_APPS = ("billing", "plans", "customers", "wallets", "invoicing", "integrations")
+DOMAIN_APPS = ("billing", "plans", "customers", "metering", "wallets", "invoicing", "integrations")
 
 
 def test_every_domain_model_carries_its_organization():

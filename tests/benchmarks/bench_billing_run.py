@@ -44,9 +44,9 @@ BILLING_AT = datetime(2024, 2, 1, 0, 10, tzinfo=UTC)
 
 
 def setup(subscriptions: int, events_per_metric: int) -> None:
-    from billing.metering.store import EventInput, get_event_store
     from billing.services import organization_create
     from customers.models import Customer, Subscription
+    from metering.store import EventInput, get_event_store
     from plans.models import BillableMetric, Charge, Plan, Tax
 
     organization = organization_create(

@@ -57,9 +57,9 @@ MODELS = {
 def setup(args: argparse.Namespace) -> tuple[object, list[str]]:
     """The catalog, the two subscriptions and their events; (organization, transaction ids in
     timestamp order)."""
-    from billing.metering.store import EventInput, get_event_store
     from billing.services import organization_create
     from customers.models import Customer, Subscription
+    from metering.store import EventInput, get_event_store
     from plans.models import BillableMetric, Charge, Plan
 
     organization = organization_create(

@@ -284,9 +284,9 @@ def bulk_load(organization_name: str, now: datetime, target: int, main_events: i
     """Fill the store up to `target` events through `write_batch` (as ingestion would)."""
     from django.db import connection
 
-    from billing.metering.store import EventInput, get_event_store
     from billing.models import Organization
     from customers.models import Subscription
+    from metering.store import EventInput, get_event_store
 
     organization = Organization.objects.get(name=organization_name)
     store = get_event_store()
@@ -366,7 +366,7 @@ def bench_usage(api: Api, count: int) -> dict:
 def aggregation_breakdown(organization_name: str, now: datetime, rounds: int) -> dict:
     """Median in-process time of each charge's aggregation of the measured subscription."""
     from customers.models import Subscription
-    from customers.usage import charge_usage, plan_charges, usage_window
+    from metering.usage import charge_usage, plan_charges, usage_window
 
     subscription = Subscription.objects.select_related("customer__billing_entity", "plan").get(
         organization__name=organization_name, external_id=MAIN_SUBSCRIPTION

@@ -73,7 +73,7 @@ def test_the_sqlite_trial_ingests_events_and_prices_the_current_usage(tmp_path):
 
     manage("migrate", "--no-input", "-v0")
     seeded = manage("seed_demo")
-    assert "usage events sent" in seeded
+    assert "usage events recorded" in seeded
     printed = manage("shell", "-c", SCRIPT).splitlines()
     result = json.loads(next(line for line in printed if line.startswith('{"batch"')))
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from billing.models import BillingEntity
 from customers.models import Customer, Subscription
-from customers.services.events import event_create
 from invoicing.models import Fee, Invoice, InvoiceSubscription
 from invoicing.services.billing_run import CustomerBilling, bill_customer
+from metering.services.ingestion import event_create
 from plans.models import Plan, Tax
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.plans.factories import PlanFactory, TaxFactory

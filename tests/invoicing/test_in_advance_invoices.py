@@ -14,14 +14,14 @@ import time_machine
 from django.db import connection
 from lago_python_client.models.event import Event as LagoEvent
 
-from billing.metering.store import EventInput, get_event_store
 from billing.models import OutboxEvent
 from customers.models import AppliedCoupon
 from invoicing.models import Credit, Fee, Invoice, InvoiceSubscription
 from invoicing.tasks import in_advance_fees_create_task
+from metering.store import EventInput, get_event_store
 from tests.invoicing.invoice_builders import apply_coupon
+from tests.metering.usage.conftest import Billing, at, make_billing, unix
 from tests.plans.factories import TaxFactory
-from tests.usage.conftest import Billing, at, make_billing, unix
 
 RECEIVED = "2023-02-15T10:00:00"
 

@@ -12,8 +12,8 @@ import time_machine
 from billing.models import OutboxEvent
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
+from tests.metering.usage.conftest import Billing, at, make_billing
 from tests.plans.factories import TaxFactory
-from tests.usage.conftest import Billing, at, make_billing
 from tests.wallets.factories import RecurringTransactionRuleFactory, WalletFactory, fund_wallet
 from wallets.models import Wallet, WalletTarget, WalletTransaction
 from wallets.services.ongoing import (

@@ -1,9 +1,6 @@
 """Routes of `/wallets`, `/wallet_transactions` and `/customers/{id}/wallets` (Appendix A).
 
-The wallet alert routes (`/customers/{id}/wallets/{code}/alerts...`) live in their own module,
-included here when it exists."""
-
-from importlib.util import find_spec
+The wallet alert routes (`/customers/{id}/wallets/{code}/alerts...`) live in their own module."""
 
 from django.urls import include, path
 
@@ -78,7 +75,5 @@ urlpatterns = [
         CustomerWalletMetadataKeyView.as_view(),
         name="customer-wallet-metadata-key",
     ),
+    path("", include("wallets.api.alert_urls")),
 ]
-
-if find_spec("wallets.api.alert_urls"):  # WC's wallet alert routes
-    urlpatterns.append(path("", include("wallets.api.alert_urls")))

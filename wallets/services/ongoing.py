@@ -8,7 +8,7 @@ is left once the usage not yet invoiced is paid from the wallets:
     ongoing_balance_cents       = balance_cents - ongoing_usage_balance_cents   (may be < 0)
 
 The usage is the current usage, taxes included, of the customer's active subscriptions
-(`customers.usage`; pay-in-advance charges that invoice each event are already billed and left
+(`metering.usage`; pay-in-advance charges that invoice each event are already billed and left
 out) plus the totals of the customer's draft invoices (read through the
 `wallets.hooks.draft_invoices_for_customer` slot: invoicing sits above this app). It is
 allocated to the wallets as prepaid credits would be at finalization (§17.5): by fee key
@@ -18,7 +18,7 @@ A wallet with an active threshold rule takes everything that reaches it (it may 
 that its rule can refill it (Lago `AllocateOngoingUsageByWalletsService`).
 
 Refreshing: ingesting events flags the customer's active wallets (`flag_wallets_for_events`,
-registered on `customers.hooks.on_events_ingested`: one UPDATE that touches only unflagged
+registered on `metering.hooks.on_events_ingested`: one UPDATE that touches only unflagged
 wallets, so ingestion never waits on a wallet row already flagged); `refresh_flagged_wallets`
 (every 5 minutes) recomputes their customers, then runs threshold top-ups and alerts.
 `wallet_refresh_ongoing_balance` does the same for one wallet's customer at once (after an
@@ -37,7 +37,7 @@ from uuid import UUID
 from django.db import transaction
 
 from customers.models import Customer, Subscription
-from customers.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
+from metering.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
 from wallets import hooks
 from wallets.credits import cents_to_credits
 from wallets.models import RecurringTransactionRule, Wallet
@@ -332,7 +332,7 @@ def refresh_flagged_wallets(*, now: datetime) -> int:
 def flag_wallets_for_events(
     *, organization_id: UUID, events: Sequence[Sequence[str]], **kwargs: object
 ) -> int:
-    """`customers.hooks.on_events_ingested`: flags the active wallets of the customers whose
+    """`metering.hooks.on_events_ingested`: flags the active wallets of the customers whose
     subscriptions received events (after commit). One UPDATE; wallets already flagged are not
     touched (no row lock taken, so ingestion never waits behind a busy wallet)."""
     external_ids = {event[0] for event in events if event and event[0]}

@@ -8,7 +8,7 @@ An invoice is built from *billing items*: one subscription, one reason (`subscri
 `_starting`, `_terminating`, `_trial_ended`) and the `billing.periods.Period` it is billed for.
 The item becomes the `InvoiceSubscription` row (the double-billing guard: its unique
 constraints stop a second run), then fees, in Lago's order (§12.3): subscription fee, charge
-fees per filter and group (via the usage engine `customers.usage`) with their spending-minimum
+fees per filter and group (via the usage engine `metering.usage`) with their spending-minimum
 true-ups, fixed charges (monthly windows with `bill_fixed_charges_monthly`), the minimum commitment
 true-up. Coupons, taxes and totals are the pure `invoicing.calculation.compute_invoice`. Dates
 come from `billing.periods`, never from here. Recurring pay-in-advance charges that are not

@@ -102,8 +102,8 @@ def _parse(value: object) -> datetime | None:
 
 
 def usage_engine_available() -> bool:
-    """Whether `customers.usage` (charge usage) exists: without it no charge fee is billed."""
-    return importlib.util.find_spec("customers.usage") is not None
+    """Whether `metering.usage` (charge usage) exists: without it no charge fee is billed."""
+    return importlib.util.find_spec("metering.usage") is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ class BillingContext:
 
     def charges(self, subscription: Subscription) -> list[Charge]:
         if subscription.plan_id not in self._charges:
-            from customers.usage import plan_charges
+            from metering.usage import plan_charges
 
             self._charges[subscription.plan_id] = plan_charges(subscription)
         return self._charges[subscription.plan_id]

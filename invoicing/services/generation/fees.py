@@ -23,7 +23,6 @@ from billing.periods import (
     subscription_fee_rule,
 )
 from customers.models import Subscription
-from customers.presentation import breakdowns_payload
 from invoicing import calculation
 from invoicing.models import Fee, FeeAppliedTax, Invoice
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, tax_rate
@@ -38,6 +37,7 @@ from invoicing.services.generation.context import (
     usage_engine_available,
 )
 from invoicing.services.generation.items import BillingItem
+from metering.presentation import breakdowns_payload
 from plans.charge_models import compute as compute_charge_model
 from plans.models import Charge, Plan, Tax
 from plans.selectors import applicable_taxes
@@ -192,9 +192,9 @@ class _FeeBuilder:
 
     def _charge_fees(self, item: BillingItem) -> None:
         if not usage_engine_available():
-            logger.warning("customers.usage is missing: charges of %s not billed", item)
+            logger.warning("metering.usage is missing: charges of %s not billed", item)
             return
-        from customers.usage import charge_usage, window_of
+        from metering.usage import charge_usage, window_of
 
         subscription = item.subscription
         window = window_of(item.period)
@@ -257,7 +257,7 @@ class _FeeBuilder:
         period = item.renewal_period
         if period is None or not usage_engine_available():
             return
-        from customers.usage import charge_usage, window_of
+        from metering.usage import charge_usage, window_of
 
         subscription = item.subscription
         plan = subscription.plan
@@ -469,7 +469,7 @@ class _FeeBuilder:
 def _usage_fee(
     subscription: Subscription, charge: Charge, usage: Any, *, properties: dict, **fields: Any
 ) -> Fee:
-    """The charge fee of one usage bucket (filter and group) of `customers.usage`."""
+    """The charge fee of one usage bucket (filter and group) of `metering.usage`."""
     return Fee(
         subscription=subscription,
         charge=charge,

@@ -1,0 +1,157 @@
+"""Usage events and the cached aggregations of pay-in-advance charges (spec §5.1, §7.14, §29).
+
+Both tables keep the names they had before metering became its own app (`billing_event`,
+`customers_cachedaggregation`): existing databases keep their rows as they are.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Self
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from billing.models import OrganizationQuerySet
+
+# numeric(40, 15), like Lago's `precise_total_amount_cents` and our fee units.
+NUMERIC = {"max_digits": 40, "decimal_places": 15}
+# Lago's identifiers are unbounded strings; ingestion refuses longer ones (422), the store too.
+IDENTIFIER_MAX_LENGTH = 255
+
+
+class EventQuerySet(OrganizationQuerySet):
+    def alive(self) -> Self:
+        """Events not discarded (a deleted billable metric discards its events, spec §4.1)."""
+        return self.filter(deleted_at__isnull=True)
+
+
+class Event(models.Model):
+    """One usage event as received; written and aggregated only through the event store."""
+
+    # The big table: a bigint key and no foreign key to customers, so that a column store can
+    # take it over (DESIGN "Scale path").
+    id = models.BigAutoField(primary_key=True)
+    # no single-column index: every index below starts with the organization
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    transaction_id = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    external_subscription_id = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    code = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    precise_total_amount_cents = models.DecimalField(**NUMERIC, default=Decimal(0))
+    # The metric field's value as evaluated at ingestion (after the expression). Null when the
+    # metric was unknown or the value does not fit numeric(40, 15): aggregation then reads
+    # `properties[field_name]` (docs/event-store.md "Values").
+    value = models.DecimalField(**NUMERIC, null=True, blank=True)
+    subscription_id = models.UUIDField(null=True, blank=True)  # lago_subscription_id
+    customer_id = models.UUIDField(null=True, blank=True)  # lago_customer_id
+    created_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        db_table = "billing_event"
+        ordering = ("-timestamp", "-id")
+        constraints = [
+            # spec §5.2/§5.3: the PostgreSQL store's dedup key; write_batch relies on it.
+            models.UniqueConstraint(
+                fields=["organization", "external_subscription_id", "transaction_id"],
+                name="billing_event_transaction_unique",
+            ),
+        ]
+        indexes = [
+            # every aggregation: one subscription's events of one code over a time window
+            models.Index(
+                fields=["organization", "external_subscription_id", "code", "timestamp"],
+                name="billing_event_aggregation_idx",
+            ),
+            # GET /events (newest first) and GET /events/{transaction_id}
+            models.Index(
+                fields=["organization", "-timestamp", "-id"], name="billing_event_list_idx"
+            ),
+            models.Index(fields=["organization", "transaction_id"], name="billing_event_txn_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.transaction_id}"
+
+    @property
+    def lago_id(self) -> str:
+        return str(self.id)
+
+
+class CachedAggregation(models.Model):
+    """The running aggregation of a pay-in-advance charge after one event (spec §7.14, §29):
+    one row per event, charge and charge filter, keyed for the next event of the same charge,
+    filter, pricing group, subscription and period to resume from instead of re-aggregating
+    the period (`metering.usage.in_advance_fees`). A derived cache: deleting rows only makes
+    the next events re-read more of the event store."""
+
+    # a row per billed event and charge: a bigint key and no `created_at` index. Subscriptions
+    # and charges are never deleted (soft deletes), so their foreign keys need no index of
+    # their own (the lookup index below starts with the charge).
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    subscription = models.ForeignKey(
+        "customers.Subscription", models.CASCADE, related_name="+", db_index=False
+    )
+    charge = models.ForeignKey("plans.Charge", models.CASCADE, related_name="+", db_index=False)
+    charge_filter = models.ForeignKey(
+        "plans.ChargeFilter", models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    grouped_by = models.JSONField(default=dict, blank=True)  # pricing group values (§7.13)
+    # charge filter and pricing group in one non-null text, so that the lookup is equalities
+    # only (`charge_filter IS NULL` would keep PostgreSQL from reading the index in order)
+    bucket_key = models.TextField()
+    # what the state depends on besides the events (filter scopes, metric field, aggregation):
+    # a row of another configuration is never resumed from
+    scope_digest = models.CharField(max_length=32)
+    period_from = models.DateTimeField()  # charges_from_datetime of the usage window
+    # the event the state ends with: events are ordered by (timestamp, id) in the store
+    event_id = models.BigIntegerField()
+    event_transaction_id = models.CharField(max_length=255)
+    event_timestamp = models.DateTimeField()
+    # running total after the event (recurring metrics: since the subscription's start)
+    current_aggregation = models.DecimalField(max_digits=60, decimal_places=30)
+    # period maximum of the running total (sum and unique count bill its increase)
+    max_aggregation = models.DecimalField(max_digits=60, decimal_places=30)
+    events_count = models.PositiveIntegerField()  # events of the period, this one included
+    precise_total_amount_cents = models.DecimalField(max_digits=60, decimal_places=15)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        db_table = "customers_cachedaggregation"
+        constraints = [
+            # a task run twice (or twice at once) stores one state per event; led by the
+            # transaction id so that it never competes with the lookup index below
+            models.UniqueConstraint(
+                fields=["event_transaction_id", "subscription", "charge", "charge_filter"],
+                name="customers_cachedaggregation_event_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            # the latest state of a key before an event: the first entry of one index range
+            models.Index(
+                fields=[
+                    "charge",
+                    "subscription",
+                    "bucket_key",
+                    "period_from",
+                    "-event_timestamp",
+                    "-event_id",
+                ],
+                name="customers_cachedagg_latest_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_id} {self.event_transaction_id}: {self.max_aggregation}"

@@ -1,0 +1,390 @@
+"""The event store: the one interface through which events are written and aggregated.
+
+DESIGN "Scale path": events are the table that outgrows PostgreSQL, so nothing outside this
+package touches `Event` rows for usage. `EventStore` is what a ClickHouse implementation must
+provide (docs/event-store.md); `PostgresEventStore` is the implementation used today.
+
+The store works on plain values (ids, codes, dataclasses), never on catalog objects: `billing`
+is the leftmost app and cannot import charges or subscriptions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal, localcontext
+from typing import Protocol
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+
+from metering.models import IDENTIFIER_MAX_LENGTH, Event, EventQuerySet
+
+from .aggregation import (
+    ALL_FILTER_VALUES,
+    AggregationQuery,
+    AggregationResult,
+    AggregationType,
+    FilterScope,
+    aggregate_postgres,
+    charge_filter_scopes,
+)
+from .portable import aggregate_portable, insert_portable
+
+__all__ = [
+    "ALL_FILTER_VALUES",
+    "AggregationQuery",
+    "AggregationResult",
+    "AggregationType",
+    "EventInput",
+    "EventStore",
+    "FilterScope",
+    "PostgresEventStore",
+    "WriteResult",
+    "charge_filter_scopes",
+    "get_event_store",
+]
+
+# numeric(40, 15): 25 integer digits (models.NUMERIC)
+_NUMERIC_LIMIT = Decimal(10) ** 25
+_NUMERIC_QUANTUM = Decimal("1e-15")
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """One event to store, already validated by ingestion (spec §5.1, §5.2).
+
+    `value`: the metric field's value after the expression, when ingestion knows the metric
+    (also stored in `properties[field_name]` per spec §4.1); None lets aggregation read the
+    property.
+    """
+
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: datetime
+    properties: dict = field(default_factory=dict)
+    precise_total_amount_cents: Decimal = Decimal(0)
+    value: Decimal | None = None
+    subscription_id: UUID | None = None
+    customer_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of `write_batch`: every event written, or none and the duplicates' indexes."""
+
+    events: list[Event]  # in input order; empty when the batch was refused
+    duplicate_indexes: tuple[int, ...] = ()  # batch positions whose transaction_id already exists
+
+    @property
+    def written(self) -> bool:
+        return not self.duplicate_indexes
+
+
+class EventStore(Protocol):
+    """What the rest of the code may do with events (docs/event-store.md)."""
+
+    def write_batch(
+        self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
+    ) -> WriteResult:
+        """Store the whole batch or nothing: any duplicate (spec §5.3) refuses the batch."""
+        ...
+
+    def aggregate(
+        self, query: AggregationQuery, *, with_event_values: bool = False
+    ) -> list[AggregationResult]:
+        """Aggregated units per group (spec §4.3); one `{}` group without group_by."""
+        ...
+
+    def list_events(
+        self,
+        organization_id: UUID,
+        *,
+        external_subscription_id: str | None = None,
+        code: str | None = None,
+        timestamp_from: datetime | None = None,
+        timestamp_to: datetime | None = None,
+    ) -> Sequence[Event]:
+        """Events newest first (GET /events): sliceable and countable, for pagination."""
+        ...
+
+    def get_event(
+        self,
+        organization_id: UUID,
+        transaction_id: str,
+        external_subscription_id: str | None = None,
+    ) -> Event | None:
+        """One event by transaction id (GET /events/{transaction_id})."""
+        ...
+
+    def discard_events(self, organization_id: UUID, *, code: str, now: datetime) -> int:
+        """Leave a deleted billable metric's events out of every later aggregation (§4.1)."""
+        ...
+
+
+class _BatchRefused(Exception):
+    def __init__(self, indexes: tuple[int, ...]) -> None:
+        super().__init__(indexes)
+        self.indexes = indexes
+
+
+class PostgresEventStore:
+    """Events in the `billing_event` table; aggregation in SQL (metering.store.aggregation)."""
+
+    def write_batch(
+        self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
+    ) -> WriteResult:
+        """One INSERT ... ON CONFLICT DO NOTHING for the whole batch, in a savepoint rolled back
+        when a row was skipped: a duplicate of a stored event, of a concurrent insert or of an
+        earlier row of the batch (the first copy wins, spec §5.2)."""
+        if not events:
+            return WriteResult(events=[])
+        for event in events:
+            _check(event)
+        # Rows go in key order: two batches sharing ids then wait on each other in the same
+        # order and never deadlock.
+        order = sorted(
+            range(len(events)),
+            key=lambda i: (events[i].external_subscription_id, events[i].transaction_id),
+        )
+        rows = [events[i] for i in order]
+        values = [_stored_value(event.value) for event in rows]
+        params = {
+            "organization_id": organization_id,
+            "created_at": now,
+            "transaction_ids": [e.transaction_id for e in rows],
+            "external_subscription_ids": [e.external_subscription_id for e in rows],
+            "codes": [e.code for e in rows],
+            "timestamps": [e.timestamp for e in rows],
+            "properties": [_json(e.properties) for e in rows],
+            "amounts": [e.precise_total_amount_cents for e in rows],
+            "event_values": values,
+            "subscription_ids": [e.subscription_id for e in rows],
+            "customer_ids": [e.customer_id for e in rows],
+        }
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_INSERT_SQL.format(table=Event._meta.db_table), params)
+                inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
+                duplicates = _duplicate_indexes(events, inserted)
+                if duplicates:
+                    raise _BatchRefused(duplicates)
+        except _BatchRefused as refused:
+            return WriteResult(events=[], duplicate_indexes=refused.indexes)
+        stored = dict(zip(order, values, strict=True))
+        return WriteResult(
+            events=[
+                _loaded(
+                    id=inserted[(event.external_subscription_id, event.transaction_id)],
+                    organization_id=organization_id,
+                    transaction_id=event.transaction_id,
+                    external_subscription_id=event.external_subscription_id,
+                    code=event.code,
+                    timestamp=event.timestamp,
+                    properties=event.properties,
+                    precise_total_amount_cents=event.precise_total_amount_cents,
+                    value=stored[index],
+                    subscription_id=event.subscription_id,
+                    customer_id=event.customer_id,
+                    created_at=now,
+                )
+                for index, event in enumerate(events)
+            ]
+        )
+
+    def aggregate(
+        self, query: AggregationQuery, *, with_event_values: bool = False
+    ) -> list[AggregationResult]:
+        return aggregate_postgres(query, with_event_values=with_event_values)
+
+    def list_events(
+        self,
+        organization_id: UUID,
+        *,
+        external_subscription_id: str | None = None,
+        code: str | None = None,
+        timestamp_from: datetime | None = None,
+        timestamp_to: datetime | None = None,
+    ) -> EventQuerySet:
+        events = Event.objects.filter(organization_id=organization_id).alive()
+        if external_subscription_id is not None:
+            events = events.filter(external_subscription_id=external_subscription_id)
+        if code is not None:
+            events = events.filter(code=code)
+        if timestamp_from is not None:
+            events = events.filter(timestamp__gte=timestamp_from)
+        if timestamp_to is not None:
+            events = events.filter(timestamp__lte=timestamp_to)
+        return events.order_by("-timestamp", "-id")
+
+    def get_event(
+        self,
+        organization_id: UUID,
+        transaction_id: str,
+        external_subscription_id: str | None = None,
+    ) -> Event | None:
+        events = Event.objects.filter(
+            organization_id=organization_id, transaction_id=transaction_id
+        )
+        if external_subscription_id is not None:
+            events = events.filter(external_subscription_id=external_subscription_id)
+        # the same transaction id may exist on several subscriptions: the first stored wins
+        return events.alive().order_by("created_at", "id").first()
+
+    def discard_events(self, organization_id: UUID, *, code: str, now: datetime) -> int:
+        return (
+            Event.objects.filter(organization_id=organization_id, code=code)
+            .alive()
+            .update(deleted_at=now)
+        )
+
+
+_INSERT_SQL = """
+INSERT INTO {table} (
+    organization_id, transaction_id, external_subscription_id, code, timestamp, properties,
+    precise_total_amount_cents, value, subscription_id, customer_id, created_at
+)
+SELECT %(organization_id)s, t.transaction_id, t.external_subscription_id, t.code, t.ts,
+       t.properties::jsonb, t.amount, t.value, t.subscription_id, t.customer_id, %(created_at)s
+FROM unnest(
+    %(transaction_ids)s::text[], %(external_subscription_ids)s::text[], %(codes)s::text[],
+    %(timestamps)s::timestamptz[], %(properties)s::text[], %(amounts)s::numeric[],
+    %(event_values)s::numeric[], %(subscription_ids)s::uuid[], %(customer_ids)s::uuid[]
+) WITH ORDINALITY AS t(
+    transaction_id, external_subscription_id, code, ts, properties, amount, value,
+    subscription_id, customer_id, position
+)
+ORDER BY t.position
+ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING
+RETURNING id, external_subscription_id, transaction_id
+"""
+
+
+def _loaded(**fields: object) -> Event:
+    """An Event known to be stored (as if read back), without reading it back."""
+    event = Event(**fields)
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
+
+
+def _check(event: EventInput) -> None:
+    """Programming errors only: ingestion validates the payload before (spec §5.2)."""
+    for name in ("transaction_id", "external_subscription_id", "code"):
+        value = getattr(event, name)
+        if not isinstance(value, str) or not value or len(value) > IDENTIFIER_MAX_LENGTH:
+            raise ValueError(f"{name} must be a string of 1 to {IDENTIFIER_MAX_LENGTH} characters")
+    if event.timestamp.tzinfo is None or event.timestamp.utcoffset() is None:
+        raise ValueError("timestamp must be an aware datetime")
+    if not isinstance(event.properties, dict):
+        raise ValueError("properties must be a dict")
+    amount = event.precise_total_amount_cents
+    if not amount.is_finite() or abs(amount) >= _NUMERIC_LIMIT:
+        raise ValueError("precise_total_amount_cents does not fit numeric(40, 15)")
+
+
+def _json(properties: dict) -> str:
+    """jsonb text; what PostgreSQL would refuse (NaN, NUL characters) is a ValueError here."""
+    if _has_nul(properties):
+        raise ValueError("properties must not contain NUL characters")
+    return json.dumps(properties, cls=DjangoJSONEncoder, allow_nan=False)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _stored_value(value: Decimal | None) -> Decimal | None:
+    """The value column keeps only what numeric(40, 15) holds exactly; anything else is left
+    null so that aggregation reads the exact property instead of a rounded copy."""
+    if value is None or not value.is_finite() or abs(value) >= _NUMERIC_LIMIT:
+        return None
+    with localcontext() as context:
+        context.prec = 60
+        if value != value.quantize(_NUMERIC_QUANTUM, rounding=ROUND_DOWN):
+            return None
+    return value
+
+
+def _duplicate_indexes(
+    events: Sequence[EventInput], inserted: dict[tuple[str, str], int]
+) -> tuple[int, ...]:
+    seen: set[tuple[str, str]] = set()
+    duplicates = []
+    for index, event in enumerate(events):
+        key = (event.external_subscription_id, event.transaction_id)
+        if key in seen or key not in inserted:
+            duplicates.append(index)
+        seen.add(key)
+    return tuple(duplicates)
+
+
+class PortableEventStore(PostgresEventStore):
+    """The same store on any database Django supports (the SQLite trial): writes through the
+    ORM, aggregates in Python (`metering.store.portable`); reads are the ORM's already."""
+
+    def write_batch(
+        self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
+    ) -> WriteResult:
+        if not events:
+            return WriteResult(events=[])
+        for event in events:
+            _check(event)
+        rows = [
+            Event(
+                organization_id=organization_id,
+                transaction_id=event.transaction_id,
+                external_subscription_id=event.external_subscription_id,
+                code=event.code,
+                timestamp=event.timestamp,
+                properties=json.loads(_json(event.properties)),
+                precise_total_amount_cents=event.precise_total_amount_cents,
+                value=_stored_value(event.value),
+                subscription_id=event.subscription_id,
+                customer_id=event.customer_id,
+                created_at=now,
+            )
+            for event in events
+        ]
+        inserted = insert_portable(organization_id, rows)
+        if inserted is None:
+            # which ones: stored already, or a repeat of an earlier row (the first copy wins)
+            stored = set(
+                Event.objects.filter(organization_id=organization_id)
+                .filter(transaction_id__in=[e.transaction_id for e in events])
+                .values_list("external_subscription_id", "transaction_id")
+            )
+            fresh = {
+                (e.external_subscription_id, e.transaction_id): 0
+                for e in events
+                if (e.external_subscription_id, e.transaction_id) not in stored
+            }
+            return WriteResult(events=[], duplicate_indexes=_duplicate_indexes(events, fresh))
+        for row in rows:
+            row._state.adding = False
+        return WriteResult(events=rows)
+
+    def aggregate(
+        self, query: AggregationQuery, *, with_event_values: bool = False
+    ) -> list[AggregationResult]:
+        return aggregate_portable(query, with_event_values=with_event_values)
+
+
+_STORES = {"postgresql": PostgresEventStore()}
+_PORTABLE = PortableEventStore()
+
+
+def get_event_store() -> EventStore:
+    """The configured event store (the switch point for a ClickHouse store): SQL aggregation
+    on PostgreSQL, the portable store on other databases (the SQLite trial)."""
+    return _STORES.get(connection.vendor, _PORTABLE)

@@ -1,0 +1,86 @@
+"""Helpers of the event store tests: write events, build aggregation queries."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from metering.store import (
+    AggregationQuery,
+    EventInput,
+    PortableEventStore,
+    get_event_store,
+)
+
+# A 31-day period (spec vectors V6-V8): 2023-08-01 00:00:00 .. 2023-08-31 23:59:59.999
+AUGUST_FROM = datetime(2023, 8, 1, tzinfo=UTC)
+AUGUST_TO = datetime(2023, 8, 31, 23, 59, 59, 999000, tzinfo=UTC)
+NOW = datetime(2023, 9, 1, 12, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    """An aware instant from ISO text, UTC unless it carries an offset."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@pytest.fixture(params=["sql", "portable"])
+def store(request):
+    """Each store test runs on both stores: PostgreSQL's SQL aggregation and the portable one
+    (ORM + Python, what the SQLite trial uses), on the same PostgreSQL database."""
+    if request.param == "portable":
+        return PortableEventStore()
+    return get_event_store()
+
+
+@pytest.fixture
+def write_events(store, organization):
+    """write_events([(timestamp, properties), ...], code=..., sub=...) -> WriteResult."""
+    ids = itertools.count(1)
+
+    def write(events, *, code="metric", sub="sub_1", organization_id=None, **fields):
+        batch = [
+            EventInput(
+                transaction_id=f"tx_{next(ids)}",
+                external_subscription_id=sub,
+                code=code,
+                timestamp=at(timestamp) if isinstance(timestamp, str) else timestamp,
+                properties=properties,
+                **fields,
+            )
+            for timestamp, properties in events
+        ]
+        result = store.write_batch(organization_id or organization.id, batch, now=NOW)
+        assert result.written, result.duplicate_indexes
+        return result
+
+    return write
+
+
+@pytest.fixture
+def aggregate(store, organization):
+    """aggregate(aggregation_type, field_name, **query fields) -> list of results."""
+
+    def run(aggregation_type, field_name=None, *, with_event_values=False, **fields):
+        values = {
+            "organization_id": organization.id,
+            "external_subscription_id": "sub_1",
+            "code": "metric",
+            "from_datetime": AUGUST_FROM,
+            "to_datetime": AUGUST_TO,
+            **fields,
+        }
+        query = AggregationQuery(aggregation_type=aggregation_type, field_name=field_name, **values)
+        return store.aggregate(query, with_event_values=with_event_values)
+
+    return run
+
+
+def units(results) -> Decimal:
+    """The units of an ungrouped aggregation."""
+    (result,) = results
+    assert result.group == {}
+    return result.units
