@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json
 from django.test import Client
-from billing.management.commands.seed_demo import DEMO_API_KEY
+from integrations.management.commands.seed_demo import DEMO_API_KEY
 
 client = Client(HTTP_AUTHORIZATION=f"Bearer {DEMO_API_KEY}")
 sub = "demo_bergmann_business"
