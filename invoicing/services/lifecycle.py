@@ -13,8 +13,6 @@ counters are held only for the end of the transaction.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -30,6 +28,7 @@ from billing.periods import local_date
 from customers.models import Customer
 from invoicing import calculation
 from invoicing.models import Invoice, InvoiceSequence, InvoiceSubscription
+from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.generation import invoice_recompute
 from invoicing.services.payments import emit_invoice_event, lock_invoice
 from wallets.models import Wallet
@@ -186,14 +185,9 @@ def invoice_assign_number(*, invoice: Invoice, now: datetime, save: bool = True)
 
 
 def _render_pdf_after_commit(invoice_id: str) -> None:
-    """Queues the invoice PDF once the surface's `invoicing.pdf` provides its task."""
-    if not getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
-        return
-    if importlib.util.find_spec("invoicing.pdf") is None:
-        return
-    task = getattr(importlib.import_module("invoicing.pdf"), "generate_invoice_pdf_task", None)
-    if task is not None:
-        task.delay(invoice_id)
+    """Queues the rendering of the invoice PDF (unless turned off by `INVOICE_PDF_ON_FINALIZE`)."""
+    if getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
+        generate_invoice_pdf_task.delay(invoice_id)
 
 
 _FINAL_FIELDS = (

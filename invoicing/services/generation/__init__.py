@@ -49,7 +49,6 @@ from invoicing.services.generation.context import (
     billed_keys,
     has_advance_fixed_charges,
     subscriptions_for_billing,
-    usage_engine_available,
 )
 from invoicing.services.generation.coupons import coupon_to_apply
 from invoicing.services.generation.create import (
@@ -129,5 +128,4 @@ __all__ = [
     "subscriptions_for_billing",
     "termination_item",
     "trial_end_item",
-    "usage_engine_available",
 ]

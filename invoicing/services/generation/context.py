@@ -3,7 +3,6 @@ customer's billing history (spec §11, §9.4, §10.5) and what is already billed
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -99,11 +98,6 @@ def _parse(value: object) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         return None
-
-
-def usage_engine_available() -> bool:
-    """Whether `metering.usage` (charge usage) exists: without it no charge fee is billed."""
-    return importlib.util.find_spec("metering.usage") is not None
 
 
 # --------------------------------------------------------------------------------------------

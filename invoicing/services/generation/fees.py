@@ -34,10 +34,10 @@ from invoicing.services.generation.context import (
     _iso,
     _parse,
     _started_at,
-    usage_engine_available,
 )
 from invoicing.services.generation.items import BillingItem
 from metering.presentation import breakdowns_payload
+from metering.usage import charge_usage, window_of
 from plans.charge_models import compute as compute_charge_model
 from plans.models import Charge, Plan, Tax
 from plans.selectors import applicable_taxes
@@ -191,11 +191,6 @@ class _FeeBuilder:
         )
 
     def _charge_fees(self, item: BillingItem) -> None:
-        if not usage_engine_available():
-            logger.warning("metering.usage is missing: charges of %s not billed", item)
-            return
-        from metering.usage import charge_usage, window_of
-
         subscription = item.subscription
         window = window_of(item.period)
         renewal_window = window_of(item.renewal_period) if item.renewal_period else None
@@ -255,10 +250,8 @@ class _FeeBuilder:
         `item.renewal_period` (spec §7.14): one draft per filter and group with carried units,
         none for those already renewed for that period (idempotent)."""
         period = item.renewal_period
-        if period is None or not usage_engine_available():
+        if period is None:
             return
-        from metering.usage import charge_usage, window_of
-
         subscription = item.subscription
         plan = subscription.plan
         properties = _properties(period)
