@@ -26,9 +26,6 @@ from metering.usage.replay import EventLike, Replay, event_value, group_of, in_s
 from metering.usage.windows import UsageWindow
 from plans.models import AggregationType, Charge, ChargeFilter
 
-# --------------------------------------------------------------------------------------------
-# Cached aggregations (spec §7.14, §29: Lago's CachedAggregation)
-#
 # After each event a pay-in-advance task bills, the state of its charge, filter, pricing group,
 # subscription and period is stored: running total, period maximum, events count, dynamic
 # amounts (`CachedAggregation`, one row per event). The next event resumes from the latest state

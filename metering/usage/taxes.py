@@ -12,9 +12,6 @@ from metering.usage.buckets import HUNDRED, ZERO
 from plans.models import Charge, Tax
 from plans.selectors import applicable_taxes
 
-# --------------------------------------------------------------------------------------------
-# Taxes of a usage (spec §14)
-
 
 class FeeTaxes:
     """The taxes of the charge fees of one subscription (spec §14.1): the charge's own taxes,

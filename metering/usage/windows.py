@@ -10,9 +10,6 @@ from billing.periods import Period, local_date, period_containing
 from customers.models import Subscription
 from customers.services.subscriptions import subscription_cycle
 
-# --------------------------------------------------------------------------------------------
-# Windows
-
 
 @dataclass(frozen=True)
 class UsageWindow:
