@@ -8,10 +8,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch
 
 from billing.money import amount_to_cents, to_minor
+from billing.periods import date_diff_with_timezone
 from customers.models import Subscription
 from customers.services.subscriptions import initial_started_at
 from metering.presentation import (
@@ -34,12 +36,13 @@ from metering.usage.buckets import (
     is_priced,
     is_prorated,
 )
-from metering.usage.replay import replay_events
-from metering.usage.windows import UsageWindow, selection_end
+from metering.usage.replay import Replay, replay_events
+from metering.usage.windows import UsageWindow, days_to_period_end, selection_end
 from plans.charge_models import (
     ChargeResult,
     apply_rounding,
     compute,
+    prorated_units,
 )
 from plans.models import AggregationType, BillableMetricFilter, Charge, ChargeFilter
 
@@ -325,7 +328,7 @@ def _in_advance_priced_units(
             return units
         carried = aggregated.units - sum(values, ZERO) if charge.billable_metric.recurring else ZERO
         return max(units, _running_maximum(carried, values))
-    if kind == AggregationType.UNIQUE_COUNT and not is_prorated(charge):
+    if kind == AggregationType.UNIQUE_COUNT:
         replay = replay_events(
             subscription=subscription,
             charge=charge,
@@ -335,8 +338,26 @@ def _in_advance_priced_units(
             until=None,
             chain_started_at=chain_started_at,
         )
+        if is_prorated(charge):
+            return _billed_prorated_units(replay, window)
         return max(units, replay.highest)
     return units
+
+
+def _billed_prorated_units(replay: Replay, window: UsageWindow) -> Decimal:
+    """Prorated units a pay-in-advance unique count billed in the window (spec §7.14, §25):
+    the carried-over ids over the window's days (renewed at the period start), then each raise
+    of the period maximum over the days left from its event, ceiled per event as its fee was.
+    A later removal takes nothing back (Lago's current usage keeps what was billed)."""
+    days = window.charges_duration_days
+    tz = ZoneInfo(window.timezone)
+    window_days = date_diff_with_timezone(
+        window.charges_from_datetime, window.charges_to_datetime, tz
+    )
+    billed = prorated_units([(replay.carried, window_days)], period_days=days)
+    for at, increase in replay.raises:
+        billed += prorated_units([(increase, days_to_period_end(at, window))], period_days=days)
+    return billed
 
 
 def plan_charges(subscription: Subscription) -> list[Charge]:

@@ -9,18 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from billing.money import amount_to_cents, to_minor
-from billing.periods import local_date
 from customers.models import Subscription
 from customers.services.subscriptions import initial_started_at
 from metering.presentation import (
     PresentationBreakdown,
 )
-from metering.usage.buckets import Bucket, display_name, is_priced, is_prorated
+from metering.usage.buckets import ZERO, Bucket, display_name, is_priced, is_prorated
 from metering.usage.cached import (
     CACHED_KINDS,
     CacheKey,
@@ -31,7 +29,7 @@ from metering.usage.cached import (
 )
 from metering.usage.engine import plan_charges
 from metering.usage.replay import EventLike, event_bucket, event_value, group_of, replay_events
-from metering.usage.windows import UsageWindow, usage_window
+from metering.usage.windows import UsageWindow, days_to_period_end, usage_window
 from plans.charge_models import (
     in_advance_amount,
     in_advance_units,
@@ -113,12 +111,6 @@ def in_advance_fees(
     return fees
 
 
-def _days_to_period_end(event_at: datetime, window: UsageWindow) -> int:
-    tz = ZoneInfo(window.timezone)
-    last = local_date(window.charges_to_datetime, tz)
-    return (last - local_date(event_at, tz)).days + 1
-
-
 def _in_advance_fee(
     *,
     subscription: Subscription,
@@ -179,10 +171,16 @@ def _in_advance_fee(
             max_aggregation=step.highest_before,
         )
         units_after, event_units = increase.max_aggregation, increase.units
+    # spec §7.14: a unique count fee shows the unit its event counts (an id not active before
+    # it) even when that unit is free because the period maximum was already billed (Lago's
+    # "with unique_count_agg / standard" scenario: re-added id -> 1 unit, 0)
+    fee_units = event_units
+    if kind == AggregationType.UNIQUE_COUNT:
+        fee_units = max(step.current - step.current_before, ZERO)
     if is_prorated(charge):
         # spec §7.14: prorated (standard only) on the days left in the period (V52)
         prorated = prorated_units(
-            [(event_units, _days_to_period_end(event.timestamp, window))],
+            [(event_units, days_to_period_end(event.timestamp, window))],
             period_days=window.charges_duration_days,
         )
         result = in_advance_amount(
@@ -191,7 +189,7 @@ def _in_advance_fee(
             units=prorated,
             event_units=prorated,
             currency=currency,
-            fee_units=event_units,
+            fee_units=fee_units,
         )
     else:
         result = in_advance_amount(
@@ -204,6 +202,7 @@ def _in_advance_fee(
             precise_total_amount_cents=step.precise_total_amount_cents,
             event_precise_total_amount_cents=event.precise_total_amount_cents,
             currency=currency,
+            fee_units=fee_units,
         )
     return InAdvanceFee(
         charge=charge,

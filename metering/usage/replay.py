@@ -4,7 +4,7 @@ id) order and folded into the running total a pay-in-advance charge bills from."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -91,6 +91,9 @@ class Replay:
     highest_before: Decimal  # period maximum just before the event
     current: Decimal  # after the event (or at the end of the replay)
     highest: Decimal
+    # (timestamp, increase) of each event of the period raising its maximum: what pay-in-advance
+    # fees billed, in order
+    raises: list[tuple[datetime, Decimal]] = field(default_factory=list)
 
 
 def event_value(event: object, kind: str, field_name: str | None) -> Decimal | str | None:
@@ -146,6 +149,7 @@ def replay_events(
     carried = current = highest = ZERO
     current_before = highest_before = ZERO
     active: dict[str, bool] = {}
+    raises: list[tuple[datetime, Decimal]] = []
     in_period = False
     for row in rows:
         properties = row.properties or {}
@@ -166,7 +170,9 @@ def replay_events(
         else:
             current += value
         if in_period:
-            highest = max(highest, current)
+            if current > highest:
+                raises.append((row.timestamp, current - highest))
+                highest = current
             values.append(Decimal(1) if kind == AggregationType.UNIQUE_COUNT else value)
             ptac += Decimal(getattr(row, "precise_total_amount_cents", ZERO) or ZERO)
     if not in_period:
@@ -179,4 +185,5 @@ def replay_events(
         highest_before=highest_before,
         current=current,
         highest=highest,
+        raises=raises,
     )

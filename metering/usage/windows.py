@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from billing.periods import Period, local_date, period_containing
 from customers.models import Subscription
@@ -63,3 +64,10 @@ def selection_end(window: UsageWindow, subscription: Subscription) -> datetime:
     if subscription.terminated_at is not None and end >= subscription.terminated_at:
         return end
     return end.replace(microsecond=999_999)
+
+
+def days_to_period_end(at: datetime, window: UsageWindow) -> int:
+    """Local days from the day of `at` to the window's last day, both included (the days a
+    pay-in-advance prorated event bills, spec §7.14)."""
+    tz = ZoneInfo(window.timezone)
+    return (local_date(window.charges_to_datetime, tz) - local_date(at, tz)).days + 1

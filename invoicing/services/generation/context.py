@@ -14,7 +14,7 @@ from django.db.models import Min, Prefetch, QuerySet
 
 from billing.periods import Period, PlanChange, local_date, trial_end
 from customers.models import Customer, Subscription
-from invoicing.models import Fee, InvoiceSubscription, InvoicingReason
+from invoicing.models import Fee, Invoice, InvoiceSubscription, InvoicingReason
 from plans.models import Charge, FixedCharge, MinimumCommitment, Plan, Tax
 from plans.selectors import billing_entity_taxes
 
@@ -103,6 +103,19 @@ def _parse(value: object) -> datetime | None:
 # --------------------------------------------------------------------------------------------
 # Context: what one invoice computation reads once
 
+# Invoices whose fees no longer count for anything (never paid, or deleted drafts).
+DEAD_INVOICE_STATUSES = (Invoice.Status.VOIDED, Invoice.Status.DELETED)
+
+
+@dataclass(frozen=True)
+class AdvanceFixedFee:
+    """A fixed-charge fee billed in advance: its add-on, window and amount."""
+
+    add_on_id: UUID
+    from_datetime: datetime
+    to_datetime: datetime
+    amount_cents: int
+
 
 @dataclass
 class BillingContext:
@@ -125,6 +138,7 @@ class BillingContext:
     _successors: dict[UUID, Subscription | None] = field(default_factory=dict)
     # (billing instant, usage window end) of each periodic invoice, per subscription (§10.5)
     _usage_windows: dict[UUID, list[tuple[datetime, datetime]]] = field(default_factory=dict)
+    _advance_fixed_fees: dict[UUID, list[AdvanceFixedFee]] = field(default_factory=dict)
 
     # -- chain starts and trials (spec §11, §30.3)
 
@@ -238,6 +252,34 @@ class BillingContext:
         self._ensure_history(subscription)
         earlier = [w for w in self._usage_windows.get(subscription.pk, ()) if w[0] < before]
         return max(earlier)[1] if earlier else None
+
+    def advance_fixed_fees(self, subscription: Subscription) -> list[AdvanceFixedFee]:
+        """The in-advance fixed-charge fees billed to a subscription on live invoices, newest
+        first (what an upgrade deducts, spec §8)."""
+        if subscription._state.adding:
+            return []
+        if subscription.pk not in self._advance_fixed_fees:
+            rows = (
+                Fee.objects.filter(
+                    subscription_id=subscription.pk,
+                    fee_type=Fee.FeeType.FIXED_CHARGE,
+                    pay_in_advance=True,
+                    deleted_at__isnull=True,
+                )
+                .exclude(invoice__status__in=DEAD_INVOICE_STATUSES)
+                .order_by("-created_at", "-id")
+                .values_list("fixed_charge__add_on_id", "amount_cents", "properties")
+            )
+            fees = []
+            for add_on_id, amount_cents, properties in rows:
+                from_datetime = _parse((properties or {}).get("from_datetime"))
+                to_datetime = _parse((properties or {}).get("to_datetime"))
+                if from_datetime is not None and to_datetime is not None:
+                    fees.append(
+                        AdvanceFixedFee(add_on_id, from_datetime, to_datetime, amount_cents)
+                    )
+            self._advance_fixed_fees[subscription.pk] = fees
+        return self._advance_fixed_fees[subscription.pk]
 
     # -- plan changes (spec §9.4)
 

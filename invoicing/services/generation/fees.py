@@ -27,6 +27,7 @@ from invoicing import calculation
 from invoicing.models import Fee, FeeAppliedTax, Invoice
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, tax_rate
 from invoicing.services.generation.context import (
+    DEAD_INVOICE_STATUSES,
     BillingContext,
     Reason,
     _commitment,
@@ -39,14 +40,10 @@ from invoicing.services.generation.items import BillingItem
 from metering.presentation import breakdowns_payload
 from metering.usage import charge_usage, window_of
 from plans.charge_models import compute as compute_charge_model
-from plans.models import Charge, Plan, Tax
+from plans.models import Charge, FixedCharge, Plan, Tax
 from plans.selectors import applicable_taxes
 
 logger = logging.getLogger(__name__)
-
-# Invoices whose fees no longer count for anything (commitment attribution).
-_DEAD_STATUSES = (Invoice.Status.VOIDED, Invoice.Status.DELETED)
-
 
 # --------------------------------------------------------------------------------------------
 # Fees of an item
@@ -349,14 +346,17 @@ class _FeeBuilder:
                 fixed.charge_model, fixed.properties or {}, units=units, currency=self.currency
             )
             precise = to_minor(result.amount, self.currency)
+            days = date_diff_with_timezone(
+                window.from_datetime, window.to_datetime, window.timezone
+            )
             if fixed.prorated:
-                days = date_diff_with_timezone(
-                    window.from_datetime, window.to_datetime, window.timezone
-                )
                 if item.ended_by is PlanChange.UPGRADE and not fixed.pay_in_advance:
                     days -= 1
                 precise = precise * max(days, 0) / window.duration_days
             amount = round_cents(precise)
+            if fixed.pay_in_advance and fixed.prorated and item.created_by is PlanChange.UPGRADE:
+                paid = self._paid_before_upgrade(item, fixed, window, days)
+                amount, precise = max(amount - paid, 0), max(precise - paid, Decimal(0))
             if units == 0 and amount == 0:
                 continue
             fee = Fee(
@@ -380,6 +380,34 @@ class _FeeBuilder:
                 plan=plan,
                 attribution=(window.from_datetime, window.to_datetime),
             )
+
+    def _paid_before_upgrade(
+        self, item: BillingItem, fixed: FixedCharge, window: Period, days: int
+    ) -> int:
+        """Spec §8: on the first invoice of an upgraded subscription, what the previous
+        subscription already paid in advance for the same add-on over the days of `window`.
+
+        The newest in-advance fee of the add-on whose window covers `window` is worth its
+        amount over the local days it was billed for; `days` of them are deducted (rounded once),
+        as Lago's upgrade scenario "when there are fixed charges" bills.
+        """
+        previous = item.subscription.previous_subscription
+        if item.reason != Reason.SUBSCRIPTION_STARTING or previous is None:
+            return 0
+        for paid in self.context.advance_fixed_fees(previous):
+            if (
+                paid.add_on_id != fixed.add_on_id
+                or paid.from_datetime > window.from_datetime
+                or paid.to_datetime < window.to_datetime
+            ):
+                continue
+            paid_days = date_diff_with_timezone(
+                paid.from_datetime, paid.to_datetime, window.timezone
+            )
+            if paid_days <= 0:
+                return 0
+            return round_cents(Decimal(paid.amount_cents) * max(days, 0) / paid_days)
+        return 0
 
     def _commitment_fee(self, item: BillingItem, item_drafts: Sequence[FeeDraft]) -> None:
         period = item.commitment_period
@@ -439,7 +467,7 @@ class _FeeBuilder:
         rows = Fee.objects.filter(subscription_id=subscription.pk, deleted_at__isnull=True).exclude(
             fee_type=Fee.FeeType.COMMITMENT
         )
-        rows = rows.exclude(invoice__status__in=_DEAD_STATUSES)
+        rows = rows.exclude(invoice__status__in=DEAD_INVOICE_STATUSES)
         if self.invoice is not None and self.invoice.pk is not None:
             rows = rows.exclude(invoice_id=self.invoice.pk)
         total = 0

@@ -177,7 +177,7 @@ def test_unique_count_remove_and_re_add_resume_correctly(billing):
         ("2023-02-10T10:00:00", "tx_1", {"seat_id": "a"}),
         ("2023-02-11T10:00:00", "tx_2", {"seat_id": "b"}),
         ("2023-02-12T10:00:00", "tx_3", {"seat_id": "a", "operation_type": "remove"}),
-        ("2023-02-13T10:00:00", "tx_4", {"seat_id": "a"}),  # back to 2: free (period max 2)
+        ("2023-02-13T10:00:00", "tx_4", {"seat_id": "a"}),  # back to 2: counted, free (max 2)
         ("2023-02-14T10:00:00", "tx_5", {"seat_id": "b"}),  # already active: nothing
         ("2023-02-15T10:00:00", "tx_6", {"seat_id": "c"}),  # 3: above the maximum
     ]
@@ -186,7 +186,7 @@ def test_unique_count_remove_and_re_add_resume_correctly(billing):
         (Decimal(1), 500),
         (Decimal(1), 500),
         (Decimal(0), 0),
-        (Decimal(0), 0),
+        (Decimal(1), 0),
         (Decimal(0), 0),
         (Decimal(1), 500),
     ]

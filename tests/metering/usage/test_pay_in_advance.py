@@ -10,7 +10,8 @@ import pytest
 from billing.models import OutboxEvent
 from invoicing.models import Fee, FeeAppliedTax
 from invoicing.tasks import in_advance_fees_create_task
-from tests.metering.usage.conftest import make_billing
+from metering.store import EventInput, get_event_store
+from tests.metering.usage.conftest import at, make_billing
 from tests.plans.factories import TaxFactory
 
 pytestmark = pytest.mark.django_db
@@ -169,14 +170,54 @@ def test_v52_in_advance_prorated_seats(api, organization, django_capture_on_comm
     assert [u for u, _ in fees(charge)] == [Decimal(1)] * 3
 
 
-def test_re_adding_a_seat_within_the_period_maximum_is_free(billing, send):
+def test_adding_a_seat_within_the_period_maximum_counts_it_free(billing, send):
     metric = billing.metric("seats", "unique_count_agg", "seat_id")
     charge = billing.charge(metric, properties={"amount": "5"}, pay_in_advance=True)
     send("seats", "2023-02-10T10:00:00", properties={"seat_id": "a"})
     send("seats", "2023-02-11T10:00:00", properties={"seat_id": "a", "operation_type": "remove"})
     send("seats", "2023-02-12T10:00:00", properties={"seat_id": "b"})
     send("seats", "2023-02-13T10:00:00", properties={"seat_id": "c"})
-    assert fees(charge) == units((1, 500), (0, 0), (0, 0), (1, 500))
+    assert fees(charge) == units((1, 500), (0, 0), (1, 0), (1, 500))
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+def test_lago_in_advance_unique_count_scenario(billing, send, settings, cached):
+    # Lago's `pay_in_advance_charges_spec.rb` "with unique_count_agg / standard": a unique id
+    # removed then added again is counted (1 unit) but not billed again (0)
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    metric = billing.metric("ids", "unique_count_agg", "unique_id")
+    charge = billing.charge(
+        metric, properties={"amount": "12"}, pay_in_advance=True, invoiceable=False
+    )
+    # stored beforehand and stamped later: a fee reads the period up to its own event only
+    get_event_store().write_batch(
+        billing.organization.id,
+        [
+            EventInput(
+                transaction_id="tx_later",
+                external_subscription_id="sub_1",
+                code="ids",
+                timestamp=at("2023-02-25T00:00:00"),
+                properties={"unique_id": "id_1"},
+                subscription_id=billing.subscription.pk,
+                customer_id=billing.customer.pk,
+            )
+        ],
+        now=at("2023-02-15T00:00:00"),
+    )
+    for day, unique_id, operation in (
+        (15, "id_1", "add"),
+        (16, "id_1", "remove"),
+        (17, "id_1", "add"),  # removed on the 16th: counted again, the maximum 1 already billed
+        (18, "id_2", "add"),
+        (19, "id_2", "add"),  # already active
+        (20, "id_3", "add"),
+        (21, "id_3", "remove"),
+    ):
+        properties = {"unique_id": unique_id, "operation_type": operation}
+        send("ids", f"2023-02-{day}T00:00:00", properties=properties)
+    assert fees(charge) == units((1, 1200), (0, 0), (1, 0), (1, 1200), (0, 0), (1, 1200), (0, 0))
+    assert {fee.events_count for fee in Fee.objects.filter(charge=charge)} == {1}
 
 
 def test_task_run_twice_creates_one_fee(billing, send):
@@ -234,6 +275,119 @@ def test_current_usage_shows_in_advance_charges_at_their_billed_amount(billing, 
     usage = billing.charge_usage("2023-02-20T00:00:00", charge)
     # units are the period's sum, the amount what the period maximum billed (spec §25)
     assert (usage["units"], usage["amount_cents"]) == ("6.0", 1000)
+
+
+def _seats_billing(api, organization, *, prorated: bool, started_at: str):
+    """Lago's `current_usage/.../unique_count_agg_spec.rb`: a plan of 0, a recurring unique
+    count of `item_id`, calendar billing, UTC customer."""
+    billing = make_billing(
+        api, organization, started_at=started_at, plan_fields={"amount_cents": 0}
+    )
+    metric = billing.metric("seats", "unique_count_agg", "item_id", recurring=True)
+    charge = billing.charge(
+        metric, properties={"amount": "1"}, pay_in_advance=True, prorated=prorated
+    )
+    return billing, charge
+
+
+def _shown(billing, charge, now: str) -> tuple[str, int, int]:
+    usage = billing.usage(now)
+    [shown] = [c for c in usage["charges_usage"] if c["charge"]["lago_id"] == str(charge.pk)]
+    return shown["units"], shown["amount_cents"], usage["total_amount_cents"]
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+def test_current_usage_keeps_the_billed_prorated_seat_after_its_removal(
+    api, organization, django_capture_on_commit_callbacks, settings, cached
+):
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    billing, charge = _seats_billing(
+        api, organization, prorated=True, started_at="2024-02-23T01:00:00"
+    )
+
+    def send(timestamp, **properties):
+        with django_capture_on_commit_callbacks(execute=True):
+            billing.send("seats", timestamp, properties=properties)
+
+    send("2024-02-23T01:02:00", item_id="seat_1")
+    # Feb 23..29 = 7 of 29 days: 0.24
+    assert _shown(billing, charge, "2024-02-23T01:02:00") == ("1.0", 24, 24)
+    send("2024-02-29T01:01:00", item_id="seat_1", operation_type="remove")
+    assert _shown(billing, charge, "2024-02-29T01:01:00") == ("0.0", 24, 24)
+    send("2024-02-29T01:02:00", item_id="seat_1", operation_type="remove")  # removed again
+    assert _shown(billing, charge, "2024-02-29T01:02:00") == ("0.0", 24, 24)
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+def test_current_usage_of_prorated_seats_is_what_their_fees_billed(
+    api, organization, django_capture_on_commit_callbacks, settings, cached
+):
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    billing, charge = _seats_billing(
+        api, organization, prorated=True, started_at="2024-02-01T00:00:00"
+    )
+
+    def send(timestamp, **properties):
+        with django_capture_on_commit_callbacks(execute=True):
+            billing.send("seats", timestamp, properties=properties)
+
+    send("2024-02-10T10:00:00", item_id="seat_1")  # Feb 10..29 = 20 of 29 days: 0.69
+    send("2024-02-15T10:00:00", item_id="seat_1", operation_type="remove")
+    # 6 days of use, but 20 days were billed in advance
+    assert _shown(billing, charge, "2024-02-16T00:00:00") == ("0.0", 69, 69)
+    send("2024-02-20T10:00:00", item_id="seat_1")  # back within the maximum: free
+    assert _shown(billing, charge, "2024-02-21T00:00:00") == ("1.0", 69, 69)
+    send("2024-02-25T10:00:00", item_id="seat_2")  # above it: Feb 25..29 = 5 days, 0.17
+    assert _shown(billing, charge, "2024-02-26T00:00:00") == ("2.0", 86, 86)
+    assert [c for _, c in fees(charge)] == [69, 0, 0, 17]
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+def test_current_usage_keeps_the_billed_seat_after_its_removal(
+    api, organization, django_capture_on_commit_callbacks, settings, cached
+):
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    billing, charge = _seats_billing(
+        api, organization, prorated=False, started_at="2024-02-01T01:00:00"
+    )
+
+    def send(timestamp, **properties):
+        with django_capture_on_commit_callbacks(execute=True):
+            billing.send("seats", timestamp, properties=properties)
+
+    send("2024-02-23T01:02:00", item_id="seat_1")
+    assert _shown(billing, charge, "2024-02-23T01:02:00") == ("1.0", 100, 100)
+    send("2024-02-26T01:01:00", item_id="seat_1", operation_type="remove")
+    assert _shown(billing, charge, "2024-02-26T01:01:00") == ("0.0", 100, 100)
+    send("2024-02-26T01:01:00", item_id="seat_2")  # within the maximum already billed
+    assert _shown(billing, charge, "2024-02-26T01:02:00") == ("1.0", 100, 100)
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
+def test_current_usage_of_grouped_prorated_seats_keeps_what_was_billed(
+    api, organization, django_capture_on_commit_callbacks, settings, cached
+):
+    settings.IN_ADVANCE_CACHED_AGGREGATIONS = cached
+    billing, charge = _seats_billing(
+        api, organization, prorated=True, started_at="2024-02-01T00:00:00"
+    )
+    charge.properties = {"amount": "29", "pricing_group_keys": ["key_1", "key_2", "key_3"]}
+    charge.save()
+    group = {"key_1": "2024", "key_2": "Feb", "key_3": "06"}
+
+    def send(timestamp, **properties):
+        with django_capture_on_commit_callbacks(execute=True):
+            billing.send("seats", timestamp, properties={"item_id": "001", **group, **properties})
+
+    send("2024-02-01T01:00:00", operation_type="remove")  # never added: nothing to bill
+    assert billing.usage("2024-02-01T01:00:00")["total_amount_cents"] == 0
+    send("2024-02-01T01:00:10", operation_type="add")  # 29 x 29/29 days
+    assert billing.usage("2024-02-01T01:00:10")["total_amount_cents"] == 2900
+    send("2024-02-02T01:00:00", operation_type="add")  # already active
+    assert billing.usage("2024-02-02T01:00:00")["total_amount_cents"] == 2900
+    send("2024-02-03T01:00:00", operation_type="remove")
+    assert billing.usage("2024-02-03T01:00:00")["total_amount_cents"] == 2900
+    assert Fee.objects.filter(charge=charge).count() == 4
 
 
 def test_same_timestamp_events_bill_in_id_order(billing, django_capture_on_commit_callbacks):
