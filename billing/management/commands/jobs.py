@@ -64,7 +64,8 @@ class Command(BaseCommand):
             raise CommandError(f"unknown job {slug!r}; jobs: {slugs}", returncode=2) from None
         task_id = str(uuid.uuid4())
         how = "dry run, rolled back at the end" if dry_run else "committed"
-        self.stderr.write(f"running {slug} ({schedule.task}, task id {task_id}; {how})")
+        # progress, not an error: without the red of stderr's default style
+        self.stderr.write(f"running {slug} ({schedule.task}, task id {task_id}; {how})", str)
         now, started = timezone.now(), time.perf_counter()
         try:
             result = job_run(schedule=schedule, now=now, dry_run=dry_run, task_id=task_id)
