@@ -6,6 +6,7 @@ Environment:
 - CELERY_BROKER_URL: unset -> tasks run eagerly in-process; set (redis://...) -> real workers.
 - SECRET_KEY, DEBUG, ALLOWED_HOSTS, STORAGE_DIR (generated files: PDFs, exports).
 - API_RATE_LIMITS: "events=500,usage=200,default=50" requests per second per organization.
+- LOG_FORMAT: json (default when DEBUG is off) or text (default when on); LOG_LEVEL (INFO).
 """
 
 from __future__ import annotations
@@ -191,13 +192,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# One JSON object per line in production, plain text in development; both carry the request id
+# and Celery task id of the line (billing/logs.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise RuntimeError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "billing.logs.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(log_context)s%(message)s"},
+        "json": {"()": "billing.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -1,4 +1,5 @@
-"""Request id on every request; API calls are logged (method, path, status, duration, key)."""
+"""Request id on every request (and every log line it writes); API calls are logged (method,
+path, status, duration, key)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
+from billing.logs import request_id_var
+
 logger = logging.getLogger("billing.api")
 
 
@@ -24,10 +27,14 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
         started = time.perf_counter()
-        response = self.get_response(request)
-        response["X-Request-Id"] = request.request_id
-        if settings.API_REQUEST_LOG and request.path.startswith("/api/v1/"):
-            self._log(request, response, (time.perf_counter() - started) * 1000)
+        bound = request_id_var.set(request.request_id)
+        try:
+            response = self.get_response(request)
+            response["X-Request-Id"] = request.request_id
+            if settings.API_REQUEST_LOG and request.path.startswith("/api/v1/"):
+                self._log(request, response, (time.perf_counter() - started) * 1000)
+        finally:
+            request_id_var.reset(bound)
         return response
 
     @staticmethod

@@ -4,8 +4,13 @@ from billing.schedules import sync_beat_schedule
 
 
 class Command(BaseCommand):
-    help = "Creates the default celery-beat schedule rows (spec §27) that are missing."
+    help = (
+        "Creates the default celery-beat schedule rows that are missing and repoints "
+        "rows whose task moved."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
-        created = sync_beat_schedule()
-        self.stdout.write(f"{created} periodic task(s) created")
+        result = sync_beat_schedule()
+        self.stdout.write(
+            f"{result.created} periodic task(s) created, {result.repointed} repointed"
+        )
