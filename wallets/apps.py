@@ -6,6 +6,12 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets & prepaid credits"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from wallets.ports import check_ports_bound
+
+        checks.register(check_ports_bound)
+
         from metering import hooks
         from wallets.services.ongoing import flag_wallets_for_events
 
