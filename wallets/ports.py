@@ -19,6 +19,8 @@ from uuid import UUID
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from billing.signals import unaccepted_keywords
+
 if TYPE_CHECKING:
     from wallets.models import WalletTransaction
 
@@ -42,7 +44,7 @@ class Port(Generic[F]):
 
     def bind(self, impl: F) -> F:
         """Binds `impl`, refusing one that does not accept the declared keyword arguments."""
-        missing = _unaccepted_keywords(self.signature, impl)
+        missing = unaccepted_keywords(inspect.signature(self.signature.__call__), impl)
         if missing:
             raise ImproperlyConfigured(
                 f"{impl!r} cannot implement the port {self.name}: it does not accept "
@@ -55,19 +57,6 @@ class Port(Generic[F]):
         if self._impl is None:
             raise PortNotBound(f"wallets port {self.name} is not bound (is invoicing installed?)")
         return self._impl(**kwargs)
-
-
-def _unaccepted_keywords(signature: type, impl: Callable[..., Any]) -> list[str]:
-    declared = [
-        name
-        for name, parameter in inspect.signature(signature.__call__).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    parameters = inspect.signature(impl).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return []
-    accepted = {p.name for p in parameters if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
-    return [name for name in declared if name not in accepted]
 
 
 # --- the ports -------------------------------------------------------------------------------
