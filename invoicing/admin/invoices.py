@@ -41,13 +41,15 @@ from metering.presentation import breakdowns_from_payload, label
 
 logger = logging.getLogger(__name__)
 
+# badge colour by invoice status or payment status (a member equals its value): ok = green,
+# warn = amber, off = red
 _TAG = {
-    "finalized": "ok",
-    "succeeded": "ok",
-    "draft": "warn",
-    "pending": "warn",
-    "voided": "off",
-    "failed": "off",
+    Invoice.Status.FINALIZED: "ok",
+    Invoice.PaymentStatus.SUCCEEDED: "ok",
+    Invoice.Status.DRAFT: "warn",
+    Invoice.PaymentStatus.PENDING: "warn",  # and Invoice.Status.PENDING
+    Invoice.Status.VOIDED: "off",
+    Invoice.PaymentStatus.FAILED: "off",  # and Invoice.Status.FAILED
     "overdue": "off",
 }
 
