@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing.periods import IssuingDateAdjustment, IssuingDateAnchor
+
 
 class TimeStampedModel(models.Model):
     """UUID primary key (exposed as `lago_id`) with creation and update instants."""
@@ -130,13 +132,8 @@ class BillingEntity(TimeStampedModel, BillingSettings):
         PER_CUSTOMER = "per_customer", _("Per customer")
         PER_BILLING_ENTITY = "per_billing_entity", _("Per billing entity")
 
-    class IssuingDateAnchor(models.TextChoices):
-        CURRENT_PERIOD_END = "current_period_end", _("Current period end")
-        NEXT_PERIOD_START = "next_period_start", _("Next period start")
-
-    class IssuingDateAdjustment(models.TextChoices):
-        ALIGN_WITH_FINALIZATION_DATE = "align_with_finalization_date", _("Align with finalization")
-        KEEP_ANCHOR = "keep_anchor", _("Keep anchor")
+    IssuingDateAnchor = IssuingDateAnchor
+    IssuingDateAdjustment = IssuingDateAdjustment
 
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="billing_entities")
     code = models.CharField(max_length=255)

@@ -1,6 +1,7 @@
 """Billing periods and day-based proration: pure functions over local dates and a `ZoneInfo`.
 
-Nothing here touches the ORM. Date math happens on local dates in the customer's applicable
+Nothing here touches the ORM (the vocabularies are Django `TextChoices`, plain `str` enums that
+the models reuse as field choices). Date math happens on local dates in the customer's applicable
 timezone (spec §10); a local day d becomes the UTC instants `start_of_day(d)` (00:00:00 local)
 and `end_of_day(d)` (23:59:59 local, i.e. one second before the next local midnight), so
 consecutive windows are adjacent: `next.from_datetime == previous.to_datetime + 1 second`.
@@ -21,6 +22,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from django.db.models.enums import TextChoices
+from django.utils.translation import gettext_lazy as _
+
 from billing.money import round_cents
 
 ONE_SECOND = timedelta(seconds=1)
@@ -30,21 +34,35 @@ _DAY_MICROSECONDS = 86_400_000_000
 _TIMEZONE_CHANGE_TOLERANCE = timedelta(hours=26)
 
 
-class Interval(StrEnum):
+class Interval(TextChoices):
     """Plan billing interval (Lago `plan.interval`)."""
 
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    SEMIANNUAL = "semiannual"
-    YEARLY = "yearly"
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
+    QUARTERLY = "quarterly", _("Quarterly")
+    SEMIANNUAL = "semiannual", _("Semiannual")
+    YEARLY = "yearly", _("Yearly")
 
 
-class BillingTime(StrEnum):
+class BillingTime(TextChoices):
     """Subscription billing time: calendar periods or periods anchored on `subscription_at`."""
 
-    CALENDAR = "calendar"
-    ANNIVERSARY = "anniversary"
+    CALENDAR = "calendar", _("Calendar")
+    ANNIVERSARY = "anniversary", _("Anniversary")
+
+
+class IssuingDateAnchor(TextChoices):
+    """Which end of the billed period dates a subscription invoice (billing entity setting)."""
+
+    CURRENT_PERIOD_END = "current_period_end", _("Current period end")
+    NEXT_PERIOD_START = "next_period_start", _("Next period start")
+
+
+class IssuingDateAdjustment(TextChoices):
+    """Whether the issuing date then moves to the finalization date (billing entity setting)."""
+
+    ALIGN_WITH_FINALIZATION_DATE = "align_with_finalization_date", _("Align with finalization")
+    KEEP_ANCHOR = "keep_anchor", _("Keep anchor")
 
 
 class PlanChange(StrEnum):

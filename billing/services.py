@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
-from billing import hooks
 from billing.errors import Invalid, NotAllowed
 from billing.models import (
     ApiKey,
@@ -126,10 +125,11 @@ def billing_entity_create(
     organization: Organization,
     code: str,
     is_default: bool | None = None,
-    tax_codes: list[str] | None = None,
     **values: object,
 ) -> BillingEntity:
-    """A legal issuer of invoices; the first one of an organization is the default."""
+    """A legal issuer of invoices; the first one of an organization is the default.
+
+    Its default taxes belong to the catalog (`plans.services.taxes`)."""
     errors = validate_settings(values)
     if not code:
         errors["code"] = ["value_is_mandatory"]
@@ -155,8 +155,6 @@ def billing_entity_create(
             entity.save()
     except IntegrityError as exc:  # a concurrent create with the same code
         raise Invalid({"code": ["value_already_exist"]}) from exc
-    if tax_codes is not None:
-        hooks.set_billing_entity_taxes(billing_entity=entity, tax_codes=tax_codes)
     return entity
 
 
@@ -167,10 +165,8 @@ _ENTITY_ONLY = (
 
 
 @transaction.atomic
-def billing_entity_update(
-    *, billing_entity: BillingEntity, values: dict, tax_codes: list[str] | None = None
-) -> BillingEntity:
-    """PUT /billing_entities/{code}; the code is immutable (spec §2.2)."""
+def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> BillingEntity:
+    """The settings of PUT /billing_entities/{code}; the code is immutable (spec §2.2)."""
     errors = validate_settings(values)
     numbering = values.get("document_numbering")
     if numbering is not None and numbering not in BillingEntity.DocumentNumbering.values:
@@ -190,8 +186,6 @@ def billing_entity_update(
     changed = _assign(entity, values, (*SHARED_SETTINGS, *_ENTITY_ONLY))
     if changed:
         entity.save(update_fields=[*changed, "updated_at"])
-    if tax_codes is not None:
-        hooks.set_billing_entity_taxes(billing_entity=entity, tax_codes=tax_codes)
     return entity
 
 

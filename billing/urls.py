@@ -10,7 +10,6 @@ from billing.api.errors import api_not_found, json_server_error
 from billing.api.health import health
 
 API_URLCONFS = (
-    "billing.api.urls",
     "plans.api.urls",
     "customers.api.urls",
     "metering.api.urls",

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import OrganizationQuerySet, SoftDeleteQuerySet, TimeStampedModel
+from billing.periods import BillingTime
+from customers.choices import ZeroAmountInvoice
 
 
 class Customer(TimeStampedModel):
@@ -20,10 +22,7 @@ class Customer(TimeStampedModel):
         COMPANY = "company", _("Company")
         INDIVIDUAL = "individual", _("Individual")
 
-    class ZeroAmountInvoice(models.TextChoices):
-        INHERIT = "inherit", _("Inherit")
-        SKIP = "skip", _("Skip")
-        FINALIZE = "finalize", _("Finalize")
+    ZeroAmountInvoice = ZeroAmountInvoice
 
     organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
     billing_entity = models.ForeignKey(
@@ -130,9 +129,7 @@ class Subscription(TimeStampedModel):
         TERMINATED = "terminated", _("Terminated")
         CANCELED = "canceled", _("Canceled")
 
-    class BillingTime(models.TextChoices):
-        CALENDAR = "calendar", _("Calendar")
-        ANNIVERSARY = "anniversary", _("Anniversary")
+    BillingTime = BillingTime
 
     class OnTerminationCreditNote(models.TextChoices):
         CREDIT = "credit", _("Credit")

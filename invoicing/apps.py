@@ -6,30 +6,29 @@ class InvoicingConfig(AppConfig):
     verbose_name = "Invoicing"
 
     def ready(self) -> None:
-        from customers import hooks
-        from invoicing import pdf  # noqa: F401  (registers generate_invoice_pdf_task)
-        from invoicing.tasks import enqueue_in_advance_fees
+        from customers import hooks as customer_hooks
+        from invoicing import (
+            pdf,  # noqa: F401  (registers generate_invoice_pdf_task)
+            tasks,
+        )
         from metering import hooks as metering_hooks
 
         # spec §7.14: every ingested event of a pay-in-advance charge bills its fee
-        metering_hooks.register(metering_hooks.on_events_ingested)(enqueue_in_advance_fees)
+        metering_hooks.on_events_ingested.connect(tasks.enqueue_in_advance_fees)
 
         # spec §9.3-§9.5, §11: subscription transitions bill their invoices (after commit)
-        from invoicing import tasks
+        customer_hooks.on_subscription_started.connect(tasks.on_subscription_started)
+        customer_hooks.on_subscription_terminated.connect(tasks.on_subscription_terminated)
+        customer_hooks.on_plan_changed.connect(tasks.on_plan_changed)
+        customer_hooks.on_trial_ended.connect(tasks.on_trial_ended)
 
-        hooks.register(hooks.on_subscription_started)(tasks.on_subscription_started)
-        hooks.register(hooks.on_subscription_terminated)(tasks.on_subscription_terminated)
-        hooks.register(hooks.on_plan_changed)(tasks.on_plan_changed)
-        hooks.register(hooks.on_trial_ended)(tasks.on_trial_ended)
+        # The wallets ports (`wallets.ports`; the `wallets.E001` check fails while one is unbound)
+        from invoicing.selectors import draft_invoices_for_wallets, invoice_labels_for_wallets
+        from invoicing.services.credit_invoices import credit_invoice_create
+        from wallets import ports as wallet_ports
 
         # spec §17.3: a paid wallet top-up is billed by a `credit` invoice
-        from invoicing.services.credit_invoices import credit_invoice_create
-        from wallets import hooks as wallet_hooks
-
-        wallet_hooks.create_paid_credits_invoice.register(credit_invoice_create)
-
+        wallet_ports.create_paid_credits_invoice.bind(credit_invoice_create)
         # spec §17.4: draft invoices count in the wallets' ongoing balance
-        from invoicing.selectors import draft_invoices_for_wallets
-        from wallets.hooks import draft_invoices_for_customer
-
-        draft_invoices_for_customer.register(draft_invoices_for_wallets)
+        wallet_ports.draft_invoices_for_customer.bind(draft_invoices_for_wallets)
+        wallet_ports.invoice_labels.bind(invoice_labels_for_wallets)

@@ -1,8 +1,8 @@
 """Invoice math as pure functions: coupons, taxes, totals, true-ups, dates, numbers.
 
-No ORM here (stdlib + `billing.money` only). The invoicing services load fees, applied coupons and
-taxes into the dataclasses below, call these functions in the order of spec §12.3 and persist what
-comes back:
+No ORM here: stdlib, `billing.money` and the vocabularies (plain `TextChoices` that the models
+reuse as field choices). The invoicing services load fees, applied coupons and taxes into the
+dataclasses below, call these functions in the order of spec §12.3 and persist what comes back:
 
     apply_progressive_billing_credit(fees, ...)   # §12.3 step 6 (before coupons)
     credits = apply_coupons(fees, coupons, currency=..., progressive_billing_credit_cents=...)
@@ -33,7 +33,13 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
+from django.db.models.enums import TextChoices
+from django.utils.translation import gettext_lazy as _
+
 from billing.money import round_cents
+from billing.periods import IssuingDateAdjustment, IssuingDateAnchor
+from customers.choices import ZeroAmountInvoice
+from plans.choices import CouponFrequency, CouponType
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -79,47 +85,26 @@ def _whole_cents_within(value: Decimal) -> int:
 # Vocabulary
 
 
-class FeeType(StrEnum):
-    CHARGE = "charge"
-    ADD_ON = "add_on"
-    SUBSCRIPTION = "subscription"
-    CREDIT = "credit"
-    COMMITMENT = "commitment"
-    FIXED_CHARGE = "fixed_charge"
+# `Fee.FeeType` and `Invoice.PaymentStatus` are these; coupon, issuing-date and zero-amount
+# vocabularies come from the apps that store them (`plans.choices`, `billing.periods`,
+# `customers.choices`).
 
 
-class CouponType(StrEnum):
-    FIXED_AMOUNT = "fixed_amount"
-    PERCENTAGE = "percentage"
+class FeeType(TextChoices):
+    CHARGE = "charge", _("Charge")
+    ADD_ON = "add_on", _("Add-on")
+    SUBSCRIPTION = "subscription", _("Subscription")
+    CREDIT = "credit", _("Credit")
+    COMMITMENT = "commitment", _("Commitment")
+    FIXED_CHARGE = "fixed_charge", _("Fixed charge")
 
 
-class CouponFrequency(StrEnum):
-    ONCE = "once"
-    RECURRING = "recurring"
-    FOREVER = "forever"
+class PaymentStatus(TextChoices):
+    """Payment status of an invoice."""
 
-
-class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-
-
-class IssuingDateAnchor(StrEnum):
-    NEXT_PERIOD_START = "next_period_start"
-    CURRENT_PERIOD_END = "current_period_end"
-
-
-class IssuingDateAdjustment(StrEnum):
-    ALIGN_WITH_FINALIZATION_DATE = "align_with_finalization_date"
-    KEEP_ANCHOR = "keep_anchor"
-
-
-class ZeroAmountSetting(StrEnum):
-    """Customer `finalize_zero_amount_invoice` (spec §2.4)."""
-
-    INHERIT = "inherit"
-    SKIP = "skip"
-    FINALIZE = "finalize"
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
 
 
 class ZeroAmountDecision(StrEnum):
@@ -817,13 +802,13 @@ def zero_amount_decision(
     fees_amount_cents: int, customer_setting: str, entity_finalize_zero_amount: bool
 ) -> ZeroAmountDecision:
     """Finalize, or close silently an empty invoice the effective setting skips (spec §12.6)."""
-    setting = ZeroAmountSetting(customer_setting)
+    setting = ZeroAmountInvoice(customer_setting)
     if not is_empty_invoice(fees_amount_cents):
         return ZeroAmountDecision.FINALIZE
-    if setting == ZeroAmountSetting.INHERIT:
+    if setting == ZeroAmountInvoice.INHERIT:
         finalize = entity_finalize_zero_amount
     else:
-        finalize = setting == ZeroAmountSetting.FINALIZE
+        finalize = setting == ZeroAmountInvoice.FINALIZE
     return ZeroAmountDecision.FINALIZE if finalize else ZeroAmountDecision.CLOSE
 
 

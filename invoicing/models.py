@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import OrganizationQuerySet, TimeStampedModel
+from invoicing import calculation
 
 MONEY = {"max_digits": 40, "decimal_places": 15}  # spec §28: precise amounts numeric(40,15)
 SHARE = {"max_digits": 30, "decimal_places": 5}  # coupon / credit-note shares numeric(30,5)
@@ -35,10 +36,7 @@ class Invoice(TimeStampedModel):
         OPEN = "open", _("Open")
         DELETED = "deleted", _("Deleted")  # a deleted draft keeps its row: never re-billed
 
-    class PaymentStatus(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
+    PaymentStatus = calculation.PaymentStatus
 
     organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
     billing_entity = models.ForeignKey(
@@ -178,13 +176,7 @@ class Fee(TimeStampedModel):
     """One priced line: subscription fee, charge (per filter/group), fixed charge, add-on,
     commitment true-up or credit (spec §13)."""
 
-    class FeeType(models.TextChoices):
-        CHARGE = "charge", _("Charge")
-        ADD_ON = "add_on", _("Add-on")
-        SUBSCRIPTION = "subscription", _("Subscription")
-        CREDIT = "credit", _("Credit")
-        COMMITMENT = "commitment", _("Commitment")
-        FIXED_CHARGE = "fixed_charge", _("Fixed charge")
+    FeeType = calculation.FeeType
 
     class PaymentStatus(models.TextChoices):
         PENDING = "pending", _("Pending")

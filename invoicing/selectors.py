@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -13,6 +14,7 @@ from customers.models import Customer
 from metering.usage import ChargeUsage, charges_usage_payload
 from metering.usage.current import iso
 from plans.models import ChargeFilter
+from wallets.ports import DraftFee, DraftInvoice
 
 from .models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceSubscription, InvoicingReason
 
@@ -173,14 +175,13 @@ def _uuid_or_none(value: str) -> str | None:
         return None
 
 
-def draft_invoices_for_wallets(*, customer_id: object) -> list:
+def draft_invoices_for_wallets(*, customer_id: uuid.UUID) -> list[DraftInvoice]:
     """The customer's draft invoices as the wallets' ongoing balance reads them (spec §17.4;
-    registered on `wallets.hooks.draft_invoices_for_customer`): currency, total with taxes,
+    bound to `wallets.ports.draft_invoices_for_customer`): currency, total with taxes,
     and each fee's amount + taxes - coupons with the fee type and metric that scope it."""
     from decimal import Decimal
 
     from billing.money import round_cents
-    from wallets.hooks import DraftFee, DraftInvoice
 
     invoices = Invoice.objects.filter(
         customer_id=customer_id, status=Invoice.Status.DRAFT
@@ -211,6 +212,13 @@ def draft_invoices_for_wallets(*, customer_id: object) -> list:
         )
         for invoice in invoices.order_by("created_at", "id")
     ]
+
+
+def invoice_labels_for_wallets(*, invoice_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Invoice numbers by id, "Draft invoice" for those without one (bound to
+    `wallets.ports.invoice_labels`: the wallet ledger names invoices by number)."""
+    invoices = Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "number")
+    return {pk: number or "Draft invoice" for pk, number in invoices}
 
 
 def _fee_usage(fee: Fee) -> ChargeUsage:

@@ -19,18 +19,12 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcon
 from typing import ParamSpec, TypeVar
 
 from billing.money import amount_to_cents, parse_decimal, to_major, to_minor
+from plans.choices import AggregationType, ChargeModel, RoundingFunction
 
-CHARGE_MODELS: tuple[str, ...] = (
-    "standard",
-    "graduated",
-    "graduated_percentage",
-    "package",
-    "percentage",
-    "volume",
-    "dynamic",
-)
 # spec §7.2: the only aggregations a pay-in-advance charge accepts.
-PAY_IN_ADVANCE_AGGREGATIONS = frozenset({"count_agg", "sum_agg", "unique_count_agg"})
+PAY_IN_ADVANCE_AGGREGATIONS = frozenset(
+    {AggregationType.COUNT, AggregationType.SUM, AggregationType.UNIQUE_COUNT}
+)
 # Validation fields that belong to the charge itself; every other field is a property field,
 # which Lago reports under `properties` on the wire (see `wire_error_details`).
 CHARGE_LEVEL_FIELDS = frozenset(
@@ -721,11 +715,11 @@ def _compute(
     first_tier_flat_at_zero: bool = True,
 ) -> ChargeResult:
     match charge_model:
-        case "standard":
+        case ChargeModel.STANDARD:
             return standard_amount(properties, units=units, full_units=full_units)
-        case "package":
+        case ChargeModel.PACKAGE:
             return package_amount(properties, units=units)
-        case "graduated" if prorated:
+        case ChargeModel.GRADUATED if prorated:
             if per_event_units is None or per_event_prorated_units is None:
                 raise ValueError(
                     "a prorated graduated charge needs per-event full and prorated units"
@@ -736,23 +730,23 @@ def _compute(
                 per_event_units=per_event_units,
                 per_event_prorated_units=per_event_prorated_units,
             )
-        case "graduated":
+        case ChargeModel.GRADUATED:
             return graduated_amount(
                 properties,
                 units=units,
                 full_units=full_units,
                 first_tier_flat_at_zero=first_tier_flat_at_zero,
             )
-        case "graduated_percentage":
+        case ChargeModel.GRADUATED_PERCENTAGE:
             return graduated_percentage_amount(
                 properties,
                 units=units,
                 full_units=full_units,
                 first_tier_flat_at_zero=first_tier_flat_at_zero,
             )
-        case "volume":
+        case ChargeModel.VOLUME:
             return volume_amount(properties, units=units, full_units=full_units)
-        case "percentage":
+        case ChargeModel.PERCENTAGE:
             return percentage_amount(
                 properties,
                 units=units,
@@ -761,7 +755,7 @@ def _compute(
                 full_units=full_units,
                 premium=premium,
             )
-        case "dynamic":
+        case ChargeModel.DYNAMIC:
             return dynamic_amount(
                 properties,
                 units=units,
@@ -782,19 +776,19 @@ def _projected_amount(
     prorated: bool,
 ) -> Decimal:
     """Amount at the end of the period if usage keeps its pace (Lago's per-model projection)."""
-    if charge_model == "standard":
+    if charge_model == ChargeModel.STANDARD:
         return projected_units * _required(properties, "amount")
-    if charge_model == "package":
+    if charge_model == ChargeModel.PACKAGE:
         paid = projected_units - _optional(properties, "free_units")
         if projected_units == 0 or paid <= 0:
             return ZERO
         packages = _ceil_integer(paid / _required(properties, "package_size"))
         return packages * _required(properties, "amount")
-    if charge_model == "volume":
+    if charge_model == ChargeModel.VOLUME:
         ranges = _parse_ranges(properties, "volume_ranges", "per_unit_amount")
         tier = _volume_range(ranges, projected_units) if projected_units != 0 else None
         return ZERO if tier is None else projected_units * tier.price + tier.flat
-    if charge_model == "graduated" and not prorated:
+    if charge_model == ChargeModel.GRADUATED and not prorated:
         if projected_units == 0:
             return ZERO
         remaining, priced, total = projected_units, ZERO, ZERO
@@ -965,7 +959,7 @@ def in_advance_amount(
       show the full units).
     Volume is refused: it cannot be paid in advance (spec §7.2).
     """
-    if charge_model == "volume":
+    if charge_model == ChargeModel.VOLUME:
         raise ValueError("a volume charge cannot be paid in advance")
     units, event_units = _dec(units), _dec(event_units)
     if events_count is None:
@@ -1005,9 +999,9 @@ def in_advance_amount(
     )
     amount = after.amount - before.amount
     shown_units = event_units if fee_units is None else _dec(fee_units)
-    if charge_model == "percentage":
+    if charge_model == ChargeModel.PERCENTAGE:
         details = _percentage_delta_details(after.amount_details, before.amount_details)
-    elif charge_model == "graduated_percentage":
+    elif charge_model == ChargeModel.GRADUATED_PERCENTAGE:
         details = _graduated_percentage_delta_details(after.amount_details, before.amount_details)
     else:
         details = {}
@@ -1048,7 +1042,11 @@ def in_advance_units(
 # --------------------------------------------------------------------------------------------
 # Billable metric rounding (spec §4.4)
 
-_ROUNDING_MODES = {"round": ROUND_HALF_UP, "ceil": ROUND_CEILING, "floor": ROUND_FLOOR}
+_ROUNDING_MODES = {
+    RoundingFunction.ROUND: ROUND_HALF_UP,
+    RoundingFunction.CEIL: ROUND_CEILING,
+    RoundingFunction.FLOOR: ROUND_FLOOR,
+}
 
 
 @_precise
@@ -1221,15 +1219,17 @@ def _validate_group_keys(errors: dict[str, list[str]], properties: dict) -> None
 
 
 _PROPERTY_VALIDATORS: dict[str, Callable[[dict[str, list[str]], dict], None]] = {
-    "standard": _validate_standard,
-    "package": _validate_package,
-    "percentage": _validate_percentage,
-    "graduated": functools.partial(_validate_ranges, key="graduated_ranges", percentage=False),
-    "volume": functools.partial(_validate_ranges, key="volume_ranges", percentage=False),
-    "graduated_percentage": functools.partial(
+    ChargeModel.STANDARD: _validate_standard,
+    ChargeModel.PACKAGE: _validate_package,
+    ChargeModel.PERCENTAGE: _validate_percentage,
+    ChargeModel.GRADUATED: functools.partial(
+        _validate_ranges, key="graduated_ranges", percentage=False
+    ),
+    ChargeModel.VOLUME: functools.partial(_validate_ranges, key="volume_ranges", percentage=False),
+    ChargeModel.GRADUATED_PERCENTAGE: functools.partial(
         _validate_ranges, key="graduated_percentage_ranges", percentage=True
     ),
-    "dynamic": lambda errors, properties: None,  # no price properties (spec §7.3)
+    ChargeModel.DYNAMIC: lambda errors, properties: None,  # no price properties (spec §7.3)
 }
 
 
@@ -1254,7 +1254,7 @@ def validate_properties(
     recurring metric, so pass `billable_metric_recurring` with it.
     """
     errors: dict[str, list[str]] = {}
-    if charge_model not in CHARGE_MODELS:
+    if charge_model not in ChargeModel.values:
         _add(errors, "charge_model", "value_is_invalid")
         return errors
     if properties is None:
@@ -1266,12 +1266,16 @@ def validate_properties(
         _validate_group_keys(errors, properties)
 
     aggregation = billable_metric_aggregation
-    if charge_model == "percentage" and aggregation == "latest_agg":
+    if charge_model == ChargeModel.PERCENTAGE and aggregation == AggregationType.LATEST:
         _add(errors, "billable_metric", "invalid_value")
-    if charge_model == "dynamic" and aggregation is not None and aggregation != "sum_agg":
+    if (
+        charge_model == ChargeModel.DYNAMIC
+        and aggregation is not None
+        and aggregation != AggregationType.SUM
+    ):
         _add(errors, "charge_model", "invalid_aggregation_type_or_charge_model")
     if pay_in_advance and (
-        charge_model == "volume"
+        charge_model == ChargeModel.VOLUME
         or (aggregation is not None and aggregation not in PAY_IN_ADVANCE_AGGREGATIONS)
     ):
         _add(errors, "pay_in_advance", "invalid_aggregation_type_or_charge_model")
@@ -1291,10 +1295,14 @@ def validate_properties(
     elif pay_in_advance and min_amount_cents > 0:
         _add(errors, "min_amount_cents", "not_compatible_with_pay_in_advance")
     if prorated:
-        allowed_models = ("standard",) if pay_in_advance else ("standard", "graduated", "volume")
+        allowed_models = (
+            (ChargeModel.STANDARD,)
+            if pay_in_advance
+            else (ChargeModel.STANDARD, ChargeModel.GRADUATED, ChargeModel.VOLUME)
+        )
         if not (
             billable_metric_recurring
-            and aggregation != "weighted_sum_agg"  # already time-weighted
+            and aggregation != AggregationType.WEIGHTED_SUM  # already time-weighted
             and charge_model in allowed_models
         ):
             _add(errors, "prorated", "invalid_billable_metric_or_charge_model")

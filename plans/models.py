@@ -7,21 +7,15 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import SoftDeleteQuerySet, TimeStampedModel
-
-
-class AggregationType(models.TextChoices):
-    COUNT = "count_agg", _("Count")
-    SUM = "sum_agg", _("Sum")
-    MAX = "max_agg", _("Max")
-    UNIQUE_COUNT = "unique_count_agg", _("Unique count")
-    WEIGHTED_SUM = "weighted_sum_agg", _("Weighted sum")
-    LATEST = "latest_agg", _("Latest")
-
-
-class RoundingFunction(models.TextChoices):
-    CEIL = "ceil", _("Ceil")
-    FLOOR = "floor", _("Floor")
-    ROUND = "round", _("Round")
+from billing.periods import Interval
+from plans.choices import (
+    AggregationType,
+    ChargeModel,
+    CouponFrequency,
+    CouponType,
+    FixedChargeModel,
+    RoundingFunction,
+)
 
 
 class BillableMetric(TimeStampedModel):
@@ -165,14 +159,6 @@ class AddOn(TimeStampedModel):
         return f"{self.name} ({self.code})"
 
 
-class PlanInterval(models.TextChoices):
-    WEEKLY = "weekly", _("Weekly")
-    MONTHLY = "monthly", _("Monthly")
-    QUARTERLY = "quarterly", _("Quarterly")
-    SEMIANNUAL = "semiannual", _("Semiannual")
-    YEARLY = "yearly", _("Yearly")
-
-
 class Plan(TimeStampedModel):
     """A price list: subscription fee, charges and fixed charges (spec §6).
 
@@ -183,7 +169,7 @@ class Plan(TimeStampedModel):
     name = models.CharField(max_length=255)
     invoice_display_name = models.CharField(max_length=255, blank=True, default="")
     code = models.CharField(max_length=255)
-    interval = models.CharField(max_length=16, choices=PlanInterval.choices)
+    interval = models.CharField(max_length=16, choices=Interval.choices)
     description = models.TextField(blank=True, default="")
     amount_cents = models.BigIntegerField(default=0)
     amount_currency = models.CharField(max_length=3)
@@ -266,16 +252,6 @@ class UsageThreshold(TimeStampedModel):
         return f"{self.amount_cents} ({'recurring' if self.recurring else 'once'})"
 
 
-class ChargeModel(models.TextChoices):
-    STANDARD = "standard", _("Standard")
-    GRADUATED = "graduated", _("Graduated")
-    GRADUATED_PERCENTAGE = "graduated_percentage", _("Graduated percentage")
-    PACKAGE = "package", _("Package")
-    PERCENTAGE = "percentage", _("Percentage")
-    VOLUME = "volume", _("Volume")
-    DYNAMIC = "dynamic", _("Dynamic")
-
-
 class Charge(TimeStampedModel):
     """Usage-based pricing of one billable metric inside a plan (spec §7.1)."""
 
@@ -347,12 +323,6 @@ class ChargeFilter(TimeStampedModel):
         )
 
 
-class FixedChargeModel(models.TextChoices):
-    STANDARD = "standard", _("Standard")
-    GRADUATED = "graduated", _("Graduated")
-    VOLUME = "volume", _("Volume")
-
-
 class FixedCharge(TimeStampedModel):
     """A recurring charge on an add-on with a quantity, not driven by events (spec §8)."""
 
@@ -389,17 +359,6 @@ class FixedCharge(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.charge_model})"
-
-
-class CouponType(models.TextChoices):
-    FIXED_AMOUNT = "fixed_amount", _("Fixed amount")
-    PERCENTAGE = "percentage", _("Percentage")
-
-
-class CouponFrequency(models.TextChoices):
-    ONCE = "once", _("Once")
-    RECURRING = "recurring", _("Recurring")
-    FOREVER = "forever", _("Forever")
 
 
 class CouponExpiration(models.TextChoices):

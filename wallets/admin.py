@@ -5,7 +5,7 @@ its buttons — top up, grant, void, terminate — each calling the same service
 Also appends a "Wallets" panel to the customer 360 page (`customers.admin.customers`).
 
 Invoices belong to `invoicing`, above this app: the ledger links them by URL name only, and
-their numbers come through `invoice_labels`, a slot the invoicing admin fills.
+their numbers come through the `wallets.ports.invoice_labels` port that invoicing binds.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from django.utils.html import format_html
 
 from billing.admin_base import ActionReport, OrganizationAdmin
 from billing.errors import DomainError
-from billing.hooks import Slot
 from billing.money import format_money, to_minor
 from customers.admin.customers import Panel, customer_360_panels, describe
 from customers.models import Customer
+from wallets import ports
 from wallets.models import (
     CREDITS,
     RecurringTransactionRule,
@@ -44,9 +44,6 @@ from wallets.models import (
 Tx = WalletTransaction
 LEDGER_PAGE_SIZE = 50
 MINUS = "\u2212"  # typographic minus of outbound amounts
-
-# (invoice_ids=) -> {invoice id: label}; the invoicing admin registers the invoice numbers
-invoice_labels = Slot("wallets_admin_invoice_labels", lambda *, invoice_ids: {})
 
 # badge colours shared with the invoice admin: ok = green, warn = amber, off = red
 _TAG = {
@@ -157,7 +154,7 @@ def _ledger_queryset(wallet: Wallet) -> QuerySet[WalletTransaction]:
 def ledger_rows(wallet: Wallet, transactions: list[WalletTransaction]) -> list[LedgerRow]:
     currency = wallet.currency
     invoice_ids = {tx.invoice_id for tx in transactions if tx.invoice_id}
-    labels = invoice_labels(invoice_ids=invoice_ids) if invoice_ids else {}
+    labels = ports.invoice_labels(invoice_ids=invoice_ids) if invoice_ids else {}
     rows = []
     for tx in transactions:
         inbound = tx.transaction_type == Tx.TransactionType.INBOUND

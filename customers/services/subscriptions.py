@@ -326,8 +326,8 @@ def _activate(subscription: Subscription, *, started_at: datetime) -> None:
     subscription.started_at = started_at
     subscription.save(update_fields=["status", "started_at", "updated_at"])
     _emit(subscription, "subscription.started")
-    hooks.fire(
-        hooks.on_subscription_started, subscription_id=subscription.pk, started_at=started_at
+    hooks.on_subscription_started.fire_after_commit(
+        subscription_id=subscription.pk, started_at=started_at
     )
 
 
@@ -375,8 +375,8 @@ def _terminate(
     if successor is not None and successor.status == Status.PENDING:
         _cancel(successor, now=now, predecessor=None)
     if fire_hook:
-        hooks.fire(
-            hooks.on_subscription_terminated, subscription_id=subscription.pk, terminated_at=at
+        hooks.on_subscription_terminated.fire_after_commit(
+            subscription_id=subscription.pk, terminated_at=at
         )
 
 
@@ -552,8 +552,8 @@ def _create_new(
     _save_new(subscription)
     if started_at is not None:
         _emit(subscription, "subscription.started")
-        hooks.fire(
-            hooks.on_subscription_started, subscription_id=subscription.pk, started_at=started_at
+        hooks.on_subscription_started.fire_after_commit(
+            subscription_id=subscription.pk, started_at=started_at
         )
     return subscription
 
@@ -591,8 +591,7 @@ def _upgrade(current: Subscription, *, successor_fields: dict, now: datetime) ->
     new.trial_ended_at = _carried_trial_end(new, now)
     _save_new(new)
     _emit(new, "subscription.started")
-    hooks.fire(
-        hooks.on_plan_changed,
+    hooks.on_plan_changed.fire_after_commit(
         previous_subscription_id=current.pk,
         subscription_id=new.pk,
         change=PlanChange.UPGRADE.value,
@@ -833,8 +832,7 @@ def _apply_downgrade_when_due(successor_id: uuid.UUID, *, now: datetime) -> Subs
     successor.trial_ended_at = _carried_trial_end(successor, started_at)
     successor.save(update_fields=["status", "started_at", "trial_ended_at", "updated_at"])
     _emit(successor, "subscription.started")
-    hooks.fire(
-        hooks.on_plan_changed,
+    hooks.on_plan_changed.fire_after_commit(
         previous_subscription_id=predecessor.pk,
         subscription_id=successor.pk,
         change=PlanChange.DOWNGRADE.value,
@@ -964,5 +962,7 @@ def _end_trial(subscription_id: uuid.UUID, *, trial_ended_at: datetime) -> Subsc
     subscription.trial_ended_at = trial_ended_at
     subscription.save(update_fields=["trial_ended_at", "updated_at"])
     _emit(subscription, "subscription.trial_ended")
-    hooks.fire(hooks.on_trial_ended, subscription_id=subscription.pk, trial_ended_at=trial_ended_at)
+    hooks.on_trial_ended.fire_after_commit(
+        subscription_id=subscription.pk, trial_ended_at=trial_ended_at
+    )
     return subscription

@@ -38,17 +38,18 @@ from invoicing.selectors import customer_invoice_list
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
 from metering.presentation import breakdowns_from_payload, label
-from wallets.admin import invoice_labels
 
 logger = logging.getLogger(__name__)
 
+# badge colour by invoice status or payment status (a member equals its value): ok = green,
+# warn = amber, off = red
 _TAG = {
-    "finalized": "ok",
-    "succeeded": "ok",
-    "draft": "warn",
-    "pending": "warn",
-    "voided": "off",
-    "failed": "off",
+    Invoice.Status.FINALIZED: "ok",
+    Invoice.PaymentStatus.SUCCEEDED: "ok",
+    Invoice.Status.DRAFT: "warn",
+    Invoice.PaymentStatus.PENDING: "warn",  # and Invoice.Status.PENDING
+    Invoice.Status.VOIDED: "off",
+    Invoice.PaymentStatus.FAILED: "off",  # and Invoice.Status.FAILED
     "overdue": "off",
 }
 
@@ -597,10 +598,3 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
 
 
 customer_360_panels.extend([invoices_panel, upcoming_invoice_panel])
-
-
-@invoice_labels.register
-def _invoice_numbers(*, invoice_ids: set) -> dict:
-    """The wallet ledger names invoices by number (wallets may not read invoices)."""
-    invoices = Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "number")
-    return {pk: number or "Draft invoice" for pk, number in invoices}

@@ -19,6 +19,7 @@ from customers.api.subscription_serializers import SubscriptionSerializer
 from customers.models import Customer, Subscription
 from invoicing.api.fee_serializers import FeeSerializer, RateField, lago_datetime
 from invoicing.models import Credit, Invoice, InvoiceSubscription
+from plans.choices import CouponFrequency, CouponType
 
 FILE_SALT = "invoicing.invoice-file"
 FILE_URL_MAX_AGE = 7 * 24 * 3600  # seconds a signed `file_url` stays valid
@@ -329,12 +330,12 @@ class PreviewCustomerInput(serializers.Serializer):
 class PreviewCouponInput(serializers.Serializer):
     code = _text()
     name = _text()
-    coupon_type = serializers.ChoiceField(choices=["fixed_amount", "percentage"])
+    coupon_type = serializers.ChoiceField(choices=CouponType.values)
     amount_cents = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     amount_currency = _text()
     percentage_rate = DecimalInput(required=False, allow_null=True)
     frequency = serializers.ChoiceField(
-        choices=["once", "recurring", "forever"], required=False, default="once"
+        choices=CouponFrequency.values, required=False, default=CouponFrequency.ONCE.value
     )
     frequency_duration = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     frequency_duration_remaining = serializers.IntegerField(

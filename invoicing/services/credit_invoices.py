@@ -1,8 +1,8 @@
 """Credit invoices: the invoice of a paid wallet top-up (spec §12.2 `credit`, §17.3, §19.3).
 
 A top-up with paid credits creates a pending `purchased` wallet transaction; `wallets` then
-asks for its invoice through the `wallets.hooks.create_paid_credits_invoice` slot, which
-`invoicing/apps.py` fills with `credit_invoice_create`. The invoice has one `credit` fee for
+asks for its invoice through the `wallets.ports.create_paid_credits_invoice` port, which
+`invoicing/apps.py` binds to `credit_invoice_create`. The invoice has one `credit` fee for
 the transaction's amount: no taxes, coupons, credit notes nor prepaid credits.
 
 - `invoice_requires_successful_payment` false: finalized at once (number, PDF after commit,
@@ -76,7 +76,7 @@ def _finalize(invoice: Invoice, *, now: datetime, update_fields: tuple[str, ...]
 
 def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> Invoice:
     """The `credit` invoice of a pending purchased transaction, in the caller's transaction
-    (the `wallets.hooks.create_paid_credits_invoice` slot).
+    (bound to the `wallets.ports.create_paid_credits_invoice` port).
 
     The transaction gets the invoice's id (`invoice_id`). Never locks the customer: the caller
     holds the wallet lock, and billing locks the customer before the wallet.

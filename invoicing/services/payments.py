@@ -139,7 +139,7 @@ def invoice_update(
 @transaction.atomic
 def invoice_mark_paid(*, invoice: Invoice, now: datetime) -> Invoice:
     """Records a payment received outside a provider (the admin's "mark paid")."""
-    return invoice_update(invoice=invoice, now=now, payment_status="succeeded")
+    return invoice_update(invoice=invoice, now=now, payment_status=Invoice.PaymentStatus.SUCCEEDED)
 
 
 @transaction.atomic

@@ -386,8 +386,7 @@ def _ingest(
         for event, subscription in zip(enriched, resolved, strict=True)
         if subscription is not None and event.code in subscription.in_advance_codes
     ]
-    hooks.fire(
-        hooks.on_events_ingested,
+    hooks.on_events_ingested.fire_after_commit(
         organization_id=organization.id,
         events=[[e.external_subscription_id, e.transaction_id] for e in enriched],
         pay_in_advance_events=pay_in_advance_events,

@@ -5,7 +5,8 @@
 `metering.store`); `aggregate_postgres` computes a query in ONE SQL statement: selection,
 filters, groups and the formula all run in the database, Python only divides the totals the
 statement returns (exactly, with `Decimal`) and applies the spec's ceilings. No ORM model of the
-catalog is known here: `billing` is the leftmost app, callers pass plain values.
+catalog is known here, only its vocabulary (`plans.choices.AggregationType`): callers pass plain
+values.
 
 Units are not rounded with the metric's `rounding_function` (spec §4.4): the caller does it with
 `plans.charge_models.apply_rounding`.
@@ -19,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal, localcontext
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import connection
 
 from metering.models import Event
+from plans.choices import AggregationType
 
 ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"  # a charge filter value meaning "any declared value"
 ZERO = Decimal(0)
@@ -38,15 +39,6 @@ WEIGHTED_SUM_PLACES = 20  # spec §4.3: weighted sum ceiled to 20 decimals
 # objects, "NaN", "Infinity") is ignored as if the property were missing. The exponent is capped
 # so that a hostile "1e999999" cannot overflow PostgreSQL's numeric.
 NUMERIC_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,3})?\s*$"
-
-
-class AggregationType(StrEnum):
-    COUNT = "count_agg"
-    SUM = "sum_agg"
-    MAX = "max_agg"
-    UNIQUE_COUNT = "unique_count_agg"
-    WEIGHTED_SUM = "weighted_sum_agg"
-    LATEST = "latest_agg"
 
 
 _RECURRING_TYPES = {AggregationType.SUM, AggregationType.UNIQUE_COUNT, AggregationType.WEIGHTED_SUM}

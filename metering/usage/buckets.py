@@ -13,7 +13,7 @@ from metering.store import (
     FilterScope,
     charge_filter_scopes,
 )
-from plans.models import AggregationType, Charge, ChargeFilter
+from plans.models import AggregationType, Charge, ChargeFilter, ChargeModel
 
 ZERO = Decimal(0)
 
@@ -40,12 +40,12 @@ ESTIMATE_UNITS_LIMIT = Decimal(10) ** 25
 
 
 _PRICE_KEYS = {
-    "standard": "amount",
-    "package": "amount",
-    "graduated": "graduated_ranges",
-    "graduated_percentage": "graduated_percentage_ranges",
-    "volume": "volume_ranges",
-    "percentage": "rate",
+    ChargeModel.STANDARD: "amount",
+    ChargeModel.PACKAGE: "amount",
+    ChargeModel.GRADUATED: "graduated_ranges",
+    ChargeModel.GRADUATED_PERCENTAGE: "graduated_percentage_ranges",
+    ChargeModel.VOLUME: "volume_ranges",
+    ChargeModel.PERCENTAGE: "rate",
 }
 
 

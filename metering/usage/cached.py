@@ -24,7 +24,7 @@ from metering.store import (
 from metering.usage.buckets import RECURRING, ZERO, Bucket, declared_filter_values
 from metering.usage.replay import EventLike, Replay, event_value, group_of, in_scope
 from metering.usage.windows import UsageWindow
-from plans.models import AggregationType, Charge, ChargeFilter
+from plans.models import AggregationType, Charge, ChargeFilter, ChargeModel
 
 # After each event a pay-in-advance task bills, the state of its charge, filter, pricing group,
 # subscription and period is stored: running total, period maximum, events count, dynamic
@@ -102,7 +102,7 @@ def lock_in_advance_key(subscription: Subscription, code: str) -> None:
 
 def resumable(charge: Charge, bucket: Bucket) -> bool:
     """Whether the fee can be priced from totals (no per-event values needed)."""
-    if charge.charge_model != "percentage":
+    if charge.charge_model != ChargeModel.PERCENTAGE:
         return True
     return all(bucket.properties.get(key) in (None, "") for key in _PER_EVENT_TERMS)
 

@@ -44,7 +44,13 @@ from plans.charge_models import (
     compute,
     prorated_units,
 )
-from plans.models import AggregationType, BillableMetricFilter, Charge, ChargeFilter
+from plans.models import (
+    AggregationType,
+    BillableMetricFilter,
+    Charge,
+    ChargeFilter,
+    ChargeModel,
+)
 
 
 @dataclass
@@ -176,8 +182,8 @@ def charge_usage(
     if chain_started_at is None:
         chain_started_at = initial_started_at(subscription)
     prorated = is_prorated(charge)
-    graduated_prorated = prorated and charge.charge_model == "graduated"
-    with_values = charge.charge_model == "percentage" or graduated_prorated
+    graduated_prorated = prorated and charge.charge_model == ChargeModel.GRADUATED
+    with_values = charge.charge_model == ChargeModel.PERCENTAGE or graduated_prorated
     in_advance_max = charge.pay_in_advance and metric.aggregation_type == AggregationType.SUM
     store = get_event_store()
     usages: list[ChargeUsage] = []
@@ -288,7 +294,7 @@ def _compute(
 ) -> ChargeResult:
     per_event = aggregated.per_event_values
     per_event_prorated = aggregated.per_event_prorated_values
-    graduated_prorated = prorated and charge.charge_model == "graduated"
+    graduated_prorated = prorated and charge.charge_model == ChargeModel.GRADUATED
     if graduated_prorated and (per_event is None or per_event_prorated is None):
         # the store has no per-event spans for a prorated unique count: price the prorated
         # units on the plain tier walk (tier chosen by the prorated units)
@@ -299,7 +305,9 @@ def _compute(
         units=units,
         events_count=aggregated.events_count,
         total_aggregated_units=aggregated.total_aggregated_units,
-        per_event_units=per_event if charge.charge_model == "percentage" or prorated else None,
+        per_event_units=per_event
+        if charge.charge_model == ChargeModel.PERCENTAGE or prorated
+        else None,
         per_event_prorated_units=per_event_prorated if prorated else None,
         full_units=full_units,
         precise_total_amount_cents=aggregated.precise_total_amount_cents,

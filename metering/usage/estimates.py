@@ -32,7 +32,7 @@ from plans.charge_models import (
     percentage_transaction_amounts,
     standard_amount,
 )
-from plans.models import AggregationType, Charge, ChargeFilter
+from plans.models import AggregationType, Charge, ChargeFilter, ChargeModel
 
 
 def _estimating_subscription(organization: Organization, external_id: object) -> Subscription:
@@ -43,7 +43,7 @@ def _estimating_subscription(organization: Organization, external_id: object) ->
     if isinstance(external_id, str) and external_id:
         subscription = (
             Subscription.objects.for_organization(organization)
-            .filter(external_id=external_id, status="active")
+            .filter(external_id=external_id, status=Subscription.Status.ACTIVE)
             .select_related("customer__billing_entity", "customer__organization", "plan")
             .first()
         )
@@ -102,7 +102,7 @@ def event_estimate_fees(
 # stored and no transaction id check (a missing one is generated). Cheap enough to be called
 # before every billable action.
 
-INSTANT_CHARGE_MODELS = frozenset({"standard", "percentage"})
+INSTANT_CHARGE_MODELS = frozenset({ChargeModel.STANDARD, ChargeModel.PERCENTAGE})
 _PERCENTAGE_FREE_KEYS = ("free_units_per_events", "free_units_per_total_aggregation")
 
 
@@ -181,7 +181,7 @@ def _instant_fee(subscription: Subscription, charge: Charge, event: EventLike) -
     currency = subscription.plan.amount_currency
     amount = ZERO
     if units >= 0 and is_priced(charge.charge_model, bucket.properties):
-        if charge.charge_model == "percentage":
+        if charge.charge_model == ChargeModel.PERCENTAGE:
             terms = {k: v for k, v in bucket.properties.items() if k not in _PERCENTAGE_FREE_KEYS}
             [transaction_amount] = percentage_transaction_amounts(terms, per_event_units=[units])
             amount = transaction_amount or ZERO

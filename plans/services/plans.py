@@ -17,13 +17,13 @@ from django.db import IntegrityError, transaction
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.money import CURRENCIES
+from billing.periods import Interval
 from plans.models import (
     Charge,
     ChargeFilter,
     FixedCharge,
     MinimumCommitment,
     Plan,
-    PlanInterval,
     UsageThreshold,
 )
 from plans.services import charges as charge_services
@@ -58,7 +58,7 @@ from plans.services.charges import (
 LOCKED_FIELDS = ("code", "interval", "pay_in_advance", "amount_currency", "trial_period")
 ALWAYS_EDITABLE = ("name", "invoice_display_name", "description", "amount_cents")
 # spec §6.1: bill_charges_monthly only means something for yearly and semiannual plans
-MONTHLY_BILLABLE_INTERVALS = (PlanInterval.YEARLY, PlanInterval.SEMIANNUAL)
+MONTHLY_BILLABLE_INTERVALS = (Interval.YEARLY, Interval.SEMIANNUAL)
 METADATA_KEY_MAX, METADATA_VALUE_MAX = 100, 255
 # spec §6.3: what an override may change on its plan
 OVERRIDABLE_FIELDS = (
@@ -86,7 +86,7 @@ def plan_field_errors(values: dict, *, creating: bool) -> dict[str, list[str]]:
     for field in ("name", "code"):
         if checked(field) and not values.get(field):
             errors[field] = ["value_is_mandatory"]
-    if checked("interval") and values.get("interval") not in PlanInterval.values:
+    if checked("interval") and values.get("interval") not in Interval.values:
         errors["interval"] = ["value_is_invalid"]
     if checked("amount_cents"):
         amount = values.get("amount_cents")

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
+from billing.services import billing_entity_create, billing_entity_update
 from plans.models import BillingEntityTax, Tax
 from plans.services.common import (
     name_and_code_errors,
@@ -128,3 +129,29 @@ def billing_entity_set_taxes(
         organization_taxes.filter(pk__in=wanted).update(applied_to_organization=True)
         organization_taxes.exclude(pk__in=wanted).update(applied_to_organization=False)
     return billing_entity
+
+
+@transaction.atomic
+def billing_entity_create_with_taxes(
+    *,
+    organization: Organization,
+    code: str,
+    tax_codes: list[str] | None = None,
+    **values: object,
+) -> BillingEntity:
+    """POST /billing_entities: the entity and its default taxes, all or nothing (spec §2.2)."""
+    entity = billing_entity_create(organization=organization, code=code, **values)
+    if tax_codes is not None:
+        billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
+    return entity
+
+
+@transaction.atomic
+def billing_entity_update_with_taxes(
+    *, billing_entity: BillingEntity, values: dict, tax_codes: list[str] | None = None
+) -> BillingEntity:
+    """PUT /billing_entities/{code}: settings and default taxes, all or nothing (spec §2.2)."""
+    entity = billing_entity_update(billing_entity=billing_entity, values=values)
+    if tax_codes is not None:
+        billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
+    return entity

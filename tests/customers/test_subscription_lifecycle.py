@@ -68,19 +68,19 @@ def events(event_type=None):
 def fired():
     """Records the customers.hooks calls of a test (the outside invoicing will plug in)."""
     calls = []
-    lists = {
+    declared = {
         "started": hooks.on_subscription_started,
         "terminated": hooks.on_subscription_terminated,
         "plan_changed": hooks.on_plan_changed,
         "trial_ended": hooks.on_trial_ended,
     }
     recorders = {}
-    for name, hook_list in lists.items():
+    for name, hook in declared.items():
         recorders[name] = lambda _name=name, **kwargs: calls.append((_name, kwargs))
-        hook_list.append(recorders[name])
+        hook.connect(recorders[name])
     yield calls
-    for name, hook_list in lists.items():
-        hook_list.remove(recorders[name])
+    for name, hook in declared.items():
+        hook.disconnect(recorders[name])
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,12 +596,12 @@ def test_a_failing_hook_does_not_undo_the_change(
     def broken(**kwargs):
         raise RuntimeError("invoicing is down")
 
-    hooks.on_subscription_started.append(broken)
+    hooks.on_subscription_started.connect(broken)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             create(organization, "basic")
     finally:
-        hooks.on_subscription_started.remove(broken)
+        hooks.on_subscription_started.disconnect(broken)
     assert Subscription.objects.get().status == Status.ACTIVE
 
 

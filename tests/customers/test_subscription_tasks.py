@@ -122,12 +122,12 @@ def test_activation_fires_the_started_hook(
 
     start = datetime(2024, 3, 10, 9, tzinfo=UTC)
     pending = create(organization, "basic", datetime(2024, 3, 5, tzinfo=UTC), subscription_at=start)
-    hooks.on_subscription_started.append(record)
+    hooks.on_subscription_started.connect(record)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             run(subscription_activate_pending_task, datetime(2024, 3, 10, 0, 5, tzinfo=UTC))
     finally:
-        hooks.on_subscription_started.remove(record)
+        hooks.on_subscription_started.disconnect(record)
     assert calls == [{"subscription_id": pending.pk, "started_at": start}]
 
 
@@ -192,12 +192,12 @@ def test_downgrade_rotation_fires_the_plan_changed_hook(
     def record(**kwargs):
         calls.append(kwargs)
 
-    hooks.on_plan_changed.append(record)
+    hooks.on_plan_changed.connect(record)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             run(subscription_activate_pending_task, datetime(2023, 11, 19, 0, 5, tzinfo=UTC))
     finally:
-        hooks.on_plan_changed.remove(record)
+        hooks.on_plan_changed.disconnect(record)
     new = Subscription.objects.get(previous_subscription=downgraded)
     assert calls == [
         {
@@ -346,12 +346,12 @@ def test_trial_end_fires_the_trial_ended_hook(
         calls.append(kwargs)
 
     subscription = create(organization, "trial", datetime(2024, 3, 5, 12, 12, tzinfo=UTC))
-    hooks.on_trial_ended.append(record)
+    hooks.on_trial_ended.connect(record)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             run(subscription_end_trials_task, datetime(2024, 3, 15, 13, 2, tzinfo=UTC))
     finally:
-        hooks.on_trial_ended.remove(record)
+        hooks.on_trial_ended.disconnect(record)
     assert calls == [
         {
             "subscription_id": subscription.pk,

@@ -8,7 +8,7 @@ import pytest
 from billing.errors import Invalid
 from plans.models import AddOn, BillingEntityTax, Tax
 from plans.selectors import billing_entity_taxes
-from plans.services.taxes import billing_entity_set_taxes
+from plans.services.taxes import billing_entity_set_taxes, billing_entity_update_with_taxes
 from tests.billing.factories import BillingEntityFactory
 from tests.plans.factories import AddOnFactory, ChargeFactory, PlanFactory, TaxFactory
 
@@ -179,3 +179,26 @@ def test_default_entity_taxes_drive_the_deprecated_flag(organization):
         billing_entity=organization.default_billing_entity(), tax_codes=["vat"]
     )
     assert Tax.objects.get(code="vat").applied_to_organization is True
+
+
+def test_billing_entity_update_with_an_unknown_tax_code_changes_nothing(organization):
+    entity = BillingEntityFactory(organization=organization, name="Acme FR")
+    TaxFactory(organization=organization, code="vat")
+    billing_entity_set_taxes(billing_entity=entity, tax_codes=["vat"])
+    with pytest.raises(Invalid) as refused:
+        billing_entity_update_with_taxes(
+            billing_entity=entity, values={"name": "Renamed"}, tax_codes=["nope"]
+        )
+    assert refused.value.details == {"tax_codes": ["tax_not_found"]}
+    entity.refresh_from_db()
+    assert entity.name == "Acme FR"
+    assert [t.code for t in billing_entity_taxes(billing_entity=entity)] == ["vat"]
+
+
+def test_organization_answer_lists_the_default_entity_taxes(api, organization):
+    TaxFactory(organization=organization, code="vat")
+    billing_entity_set_taxes(
+        billing_entity=organization.default_billing_entity(), tax_codes=["vat"]
+    )
+    body = api.get("/api/v1/organizations").json()["organization"]
+    assert [t["code"] for t in body["taxes"]] == ["vat"]

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.errors import Invalid, NotAllowed
+from billing.errors import Invalid
 from tests.wallets.factories import WalletFactory, fund_wallet
+from wallets import ports
 from wallets.models import WalletTransaction
 from wallets.services import ledger
 from wallets.services.transactions import wallet_top_up
@@ -40,17 +41,11 @@ def test_V86_granted_credits_settle_at_once_as_17_97(organization):
     assert (wallet.credits_balance, wallet.balance_cents) == (Decimal("17.97"), 1_797)
 
 
-def test_paid_top_up_without_invoicing_is_refused_and_rolled_back(organization):
-    from wallets import hooks
-
+def test_paid_top_up_without_invoicing_is_refused_and_rolled_back(organization, monkeypatch):
     wallet = WalletFactory(organization=organization)
-    saved = hooks.create_paid_credits_invoice._impl
-    hooks.create_paid_credits_invoice._impl = None
-    try:
-        with pytest.raises(NotAllowed):
-            wallet_top_up(wallet=wallet, paid_credits="10", granted_credits="5", now=NOW)
-    finally:
-        hooks.create_paid_credits_invoice._impl = saved
+    monkeypatch.setattr(ports.create_paid_credits_invoice, "_impl", None)  # invoicing absent
+    with pytest.raises(ports.PortNotBound):
+        wallet_top_up(wallet=wallet, paid_credits="10", granted_credits="5", now=NOW)
     assert not Tx.objects.filter(wallet=wallet).exists()
 
 

@@ -10,7 +10,7 @@ is left once the usage not yet invoiced is paid from the wallets:
 The usage is the current usage, taxes included, of the customer's active subscriptions
 (`metering.usage`; pay-in-advance charges that invoice each event are already billed and left
 out) plus the totals of the customer's draft invoices (read through the
-`wallets.hooks.draft_invoices_for_customer` slot: invoicing sits above this app). It is
+`wallets.ports.draft_invoices_for_customer` port: invoicing sits above this app). It is
 allocated to the wallets as prepaid credits would be at finalization (§17.5): by fee key
 (fee type, billable metric, currency), largest first, each to the applicable wallets in
 priority order, each wallet up to its balance, the last applicable wallet taking what is left.
@@ -38,7 +38,7 @@ from django.db import transaction
 
 from customers.models import Customer, Subscription
 from metering.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
-from wallets import hooks
+from wallets import ports
 from wallets.credits import cents_to_credits
 from wallets.models import RecurringTransactionRule, Wallet
 from wallets.services import ledger
@@ -162,13 +162,13 @@ def current_usage_amounts(*, customer: Customer, now: datetime) -> dict[FeeKey, 
 
 
 def draft_invoice_amounts(*, customer: Customer) -> dict[FeeKey, int]:
-    """Totals of the customer's draft invoices by fee key (`hooks.draft_invoices_for_customer`).
+    """Totals of the customer's draft invoices by fee key (`ports.draft_invoices_for_customer`).
 
     Each draft counts for its total; what its fee breakdown does not explain (invoice-level
     rounding, credits) goes to its largest fee, an empty breakdown to an unscoped key that
     only unrestricted wallets take."""
     amounts: dict[FeeKey, int] = {}
-    for draft in hooks.draft_invoices_for_customer(customer_id=customer.pk):
+    for draft in ports.draft_invoices_for_customer(customer_id=customer.pk):
         fees = [fee for fee in draft.fees if fee.amount_cents]
         if not fees:
             if draft.total_amount_cents:

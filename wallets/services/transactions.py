@@ -16,7 +16,7 @@ from django.db import transaction
 
 from billing.errors import Invalid
 from billing.money import parse_decimal as money_parse_decimal
-from wallets import hooks
+from wallets import ports
 from wallets.credits import credits_to_cents, purchased_credits, quantize_credits
 from wallets.models import MAX_PRIORITY, Wallet, WalletTransaction
 from wallets.services import ledger
@@ -147,7 +147,7 @@ def wallet_top_up(
     """Purchased, granted and voided credits in one go (spec §17.3); `[]` when all are zero.
 
     Purchased credits are rounded to whole cents (V86) and stay `pending` until their `credit`
-    invoice (`hooks.create_paid_credits_invoice`) is paid; granted credits settle now; voided
+    invoice (`ports.create_paid_credits_invoice`) is paid; granted credits settle now; voided
     credits draw on the balance now. Amounts are decimal strings or exact numbers.
     `invoice_requires_successful_payment=None` takes the wallet's setting.
     """
@@ -201,7 +201,7 @@ def wallet_top_up(
                 trigger_key=_key(trigger_key, created, "purchased"),
                 **common,
             )
-            hooks.create_paid_credits_invoice(transaction=tx, now=now)
+            ports.create_paid_credits_invoice(transaction=tx, now=now)
             created.append(tx)
         if granted:
             created.append(

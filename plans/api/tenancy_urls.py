@@ -1,6 +1,8 @@
+"""Routes of the organization and its billing entities (spec §2)."""
+
 from django.urls import path
 
-from billing.api.tenancy_views import BillingEntityViewSet, OrganizationView
+from plans.api.tenancy_views import BillingEntityViewSet, OrganizationView
 
 urlpatterns = [
     path("organizations", OrganizationView.as_view(), name="organization"),

@@ -1,11 +1,16 @@
-"""Lago wire shapes of organizations and billing entities (spec §2)."""
+"""Lago wire shapes of organizations and billing entities (spec §2).
+
+They live in the catalog app because both answers carry the default taxes of a billing entity,
+which belong to the catalog (`billing` may not import `plans`).
+"""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing import hooks
 from billing.models import BillingEntity, DocumentLocale, Organization
+from plans.api.catalog_serializers import TaxSerializer
+from plans.selectors import billing_entity_taxes
 
 
 class BillingConfigurationInput(serializers.Serializer):
@@ -65,6 +70,10 @@ def _blank_to_none(value: str) -> str | None:
     return value or None
 
 
+def _render_taxes(entity: BillingEntity) -> list[dict]:
+    return TaxSerializer(billing_entity_taxes(billing_entity=entity), many=True).data
+
+
 class _SettingsOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
@@ -108,7 +117,7 @@ class OrganizationSerializer(_SettingsOutput):
 
     def get_taxes(self, organization: Organization) -> list[dict]:
         entity = organization.default_billing_entity()
-        return hooks.render_billing_entity_taxes(billing_entity=entity) if entity else []
+        return _render_taxes(entity) if entity else []
 
 
 class BillingEntitySerializer(_SettingsOutput):
@@ -126,7 +135,7 @@ class BillingEntitySerializer(_SettingsOutput):
     updated_at = serializers.DateTimeField()
 
     def get_taxes(self, entity: BillingEntity) -> list[dict]:
-        return hooks.render_billing_entity_taxes(billing_entity=entity)
+        return _render_taxes(entity)
 
     def get_invoice_footer(self, entity: BillingEntity) -> str | None:
         return entity.invoice_footer or None

@@ -1,4 +1,5 @@
-"""`/organizations` and `/billing_entities` (spec §2)."""
+"""`/organizations` and `/billing_entities` (spec §2): in the catalog app because both answers
+carry the billing entity's default taxes."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.api.serializers import (
+from billing.api.views import LagoAPIView, OrganizationViewSet, parse, wrapped_schema
+from billing.models import BillingEntity
+from billing.services import organization_update
+from plans.api.tenancy_serializers import (
     BillingEntityInput,
     BillingEntitySerializer,
     OrganizationInput,
     OrganizationSerializer,
 )
-from billing.api.views import LagoAPIView, OrganizationViewSet, parse, wrapped_schema
-from billing.models import BillingEntity
-from billing.services import billing_entity_create, billing_entity_update, organization_update
+from plans.services.taxes import billing_entity_create_with_taxes, billing_entity_update_with_taxes
 
 
 class OrganizationView(LagoAPIView):
@@ -56,7 +58,7 @@ class BillingEntityViewSet(OrganizationViewSet):
     )
     def create(self, request: Request) -> Response:
         values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
-        entity = billing_entity_create(
+        entity = billing_entity_create_with_taxes(
             organization=self.organization,
             code=values.pop("code", ""),
             tax_codes=values.pop("tax_codes", None),
@@ -75,5 +77,7 @@ class BillingEntityViewSet(OrganizationViewSet):
         values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
         values.pop("code", None)  # immutable
         tax_codes = values.pop("tax_codes", None)
-        entity = billing_entity_update(billing_entity=entity, values=values, tax_codes=tax_codes)
+        entity = billing_entity_update_with_taxes(
+            billing_entity=entity, values=values, tax_codes=tax_codes
+        )
         return self.respond(entity)

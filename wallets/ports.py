@@ -1,0 +1,126 @@
+"""What wallets need from `invoicing`, the app on their right (spec §17.3, §17.4).
+
+`wallets` may not import `invoicing` (import layers), yet a paid top-up needs a credit invoice,
+the ongoing balance reads draft invoices and the wallet ledger names invoices by number. Each
+need is a `Port`: a signature declared here as a `Protocol`, with no default, that
+`invoicing/apps.py` binds in `ready()`. Nothing falls back silently: calling an unbound port
+raises `PortNotBound`, and the system check `wallets.E001` (registered by `WalletsConfig`)
+stops `manage.py check`, `migrate` and `runserver` while a port is unbound.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
+from uuid import UUID
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from billing.signals import unaccepted_keywords
+
+if TYPE_CHECKING:
+    from wallets.models import WalletTransaction
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PortNotBound(ImproperlyConfigured):
+    """A port was called before the app that implements it bound it."""
+
+
+class Port(Generic[F]):
+    """A function wallets call, declared by a `Protocol` and bound once by the app providing it."""
+
+    def __init__(self, name: str, signature: type[F]) -> None:
+        self.name, self.signature = name, signature
+        self._impl: F | None = None
+
+    @property
+    def is_bound(self) -> bool:
+        return self._impl is not None
+
+    def bind(self, impl: F) -> F:
+        """Binds `impl`, refusing one that does not accept the declared keyword arguments."""
+        missing = unaccepted_keywords(inspect.signature(self.signature.__call__), impl)
+        if missing:
+            raise ImproperlyConfigured(
+                f"{impl!r} cannot implement the port {self.name}: it does not accept "
+                f"{', '.join(missing)}"
+            )
+        self._impl = impl
+        return impl
+
+    def __call__(self, **kwargs: Any) -> Any:
+        if self._impl is None:
+            raise PortNotBound(f"wallets port {self.name} is not bound (is invoicing installed?)")
+        return self._impl(**kwargs)
+
+
+# --- the ports -------------------------------------------------------------------------------
+
+
+class DraftFee(NamedTuple):
+    """One fee of a draft invoice as the ongoing balance scopes it (wallet `applies_to`)."""
+
+    fee_type: str  # Fee.FeeType value
+    billable_metric_id: UUID | None  # charge fees
+    amount_cents: int  # amount + taxes - coupons, rounded
+
+
+class DraftInvoice(NamedTuple):
+    """One draft invoice of a customer as the ongoing balance reads it."""
+
+    currency: str
+    total_amount_cents: int  # taxes included
+    fees: list[DraftFee]
+
+
+class CreatePaidCreditsInvoice(Protocol):
+    """The `credit` invoice of a pending purchased transaction (spec §17.3), created in the
+    caller's database transaction so that a failure undoes the top-up."""
+
+    def __call__(self, *, transaction: WalletTransaction, now: datetime) -> object: ...
+
+
+class DraftInvoicesForCustomer(Protocol):
+    """The customer's draft invoices, which count in the ongoing balance (spec §17.4)."""
+
+    def __call__(self, *, customer_id: UUID) -> list[DraftInvoice]: ...
+
+
+class InvoiceLabels(Protocol):
+    """How the wallet ledger (admin) names each invoice: its number, or a draft label."""
+
+    def __call__(self, *, invoice_ids: Collection[UUID]) -> dict[UUID, str]: ...
+
+
+create_paid_credits_invoice: Port[CreatePaidCreditsInvoice] = Port(
+    "create_paid_credits_invoice", CreatePaidCreditsInvoice
+)
+draft_invoices_for_customer: Port[DraftInvoicesForCustomer] = Port(
+    "draft_invoices_for_customer", DraftInvoicesForCustomer
+)
+invoice_labels: Port[InvoiceLabels] = Port("invoice_labels", InvoiceLabels)
+
+PORTS: tuple[Port[Any], ...] = (
+    create_paid_credits_invoice,
+    draft_invoices_for_customer,
+    invoice_labels,
+)
+
+
+def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """System check: every port has an implementation once the apps are ready."""
+    return [
+        checks.Error(
+            f"The wallets port {port.name} is not bound.",
+            hint="Install the invoicing app: its AppConfig.ready() binds the wallets ports.",
+            obj=port.signature,
+            id="wallets.E001",
+        )
+        for port in PORTS
+        if not port.is_bound
+    ]
