@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from billing.api.errors import api_not_found, json_server_error
 from billing.api.health import health
+from billing.api.middleware import is_api_path
 
 API_URLCONFS = (
     "billing.api.urls",
@@ -29,18 +30,18 @@ urlpatterns = [
         name="api-docs",
     ),
     *[path("api/v1/", include(urlconf)) for urlconf in API_URLCONFS],
-    re_path(r"^api/", api_not_found),
+    re_path(r"^api(?:/|$)", api_not_found),
     path("admin/", admin.site.urls),
 ]
 
 
 def handler404(request, exception=None):
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return api_not_found(request)
     return page_not_found(request, exception)
 
 
 def handler500(request):
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return json_server_error(request)
     return server_error(request)
