@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found, server_error
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -22,6 +23,8 @@ API_URLCONFS = (
 _PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 
 urlpatterns = [
+    # nothing lives at the root: people opening the site land on the finance dashboard
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("health", health, name="health"),
     path("api/v1/openapi.json", SpectacularJSONAPIView.as_view(**_PUBLIC), name="openapi-schema"),
     path(
