@@ -226,7 +226,7 @@ class InvoiceViewSet(_InvoiceViews):
     @extend_schema(
         request=InvoicePreviewInput,
         responses=INVOICE_RESPONSE,
-        description="Computes an invoice without saving anything (spec §12.11).",
+        description="Computes an invoice without saving anything.",
     )
     def preview(self, request: Request) -> Response:
         if not isinstance(request.data, dict):

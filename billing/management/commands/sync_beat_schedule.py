@@ -4,7 +4,7 @@ from billing.schedules import sync_beat_schedule
 
 
 class Command(BaseCommand):
-    help = "Creates the default celery-beat schedule rows (spec §27) that are missing."
+    help = "Creates the default celery-beat schedule rows that are missing."
 
     def handle(self, *args: object, **options: object) -> None:
         created = sync_beat_schedule()
