@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from billing.api.errors import api_not_found, json_server_error
+from billing.api.errors import api_not_found, json_error_for_status, json_server_error
 from billing.api.health import health
 from billing.api.middleware import is_api_path
 
@@ -39,8 +39,8 @@ urlpatterns = [
 
 
 def handler404(request, exception=None):
-    if is_api_path(request.path):
-        return api_not_found(request)
+    if is_api_path(request.path):  # a view's Http404: unknown routes never get here (catch-all)
+        return json_error_for_status(request, 404)
     return page_not_found(request, exception)
 
 

@@ -169,6 +169,13 @@ def test_a_crash_outside_drf_is_json_even_in_debug(no_raise):
     assert response.json()["request_id"] == "req-43"
 
 
+@override_settings(ROOT_URLCONF=BROKEN_URLCONF)
+def test_a_404_raised_outside_drf_is_the_404_envelope(no_raise):
+    response = no_raise.get("/api/v1/missing")
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "error": "Not Found", "code": "not_found"}
+
+
 @override_settings(ROOT_URLCONF=BROKEN_URLCONF, DEBUG=True)
 def test_a_404_raised_outside_drf_is_json_even_in_debug(no_raise):
     response = no_raise.get("/api/v1/missing")
