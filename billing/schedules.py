@@ -39,7 +39,7 @@ SCHEDULES: list[Schedule] = [
         task="billing.tasks.purge_api_request_logs_task",
         minute="0",
         hour="1",
-        description="spec §27: daily 01:00 log cleanup.",
+        description="Daily 01:00 log cleanup.",
         reports="API request log(s) deleted",
     ),
     Schedule(
@@ -47,7 +47,7 @@ SCHEDULES: list[Schedule] = [
         name="Activate pending subscriptions",
         task="customers.tasks.subscription_activate_pending_task",
         minute="*/5",
-        description="spec §27: every 5 min, start due subscriptions and apply due downgrades.",
+        description="Every 5 min, start due subscriptions and apply due downgrades.",
         reports="subscription(s) started or downgraded",
     ),
     Schedule(
@@ -55,7 +55,7 @@ SCHEDULES: list[Schedule] = [
         name="Terminate ended subscriptions",
         task="customers.tasks.subscription_terminate_ended_task",
         minute="5",
-        description="spec §27: hourly :05, terminate subscriptions whose ending_at passed.",
+        description="Hourly :05, terminate subscriptions whose ending_at passed.",
         reports="subscription(s) terminated",
     ),
     Schedule(
@@ -63,7 +63,7 @@ SCHEDULES: list[Schedule] = [
         name="Subscription trial ends",
         task="customers.tasks.subscription_end_trials_task",
         minute="35",
-        description="spec §27: hourly :35, mark ended free trials.",
+        description="Hourly :35, mark ended free trials.",
         reports="trial(s) ended",
     ),
     Schedule(
@@ -71,7 +71,7 @@ SCHEDULES: list[Schedule] = [
         name="Subscription termination alerts",
         task="customers.tasks.subscription_termination_alerts_task",
         minute="50",
-        description="spec §27: hourly :50, alerts 45 and 15 days before ending_at.",
+        description="Hourly :50, termination alerts 45 and 15 days before ending_at.",
         reports="subscription(s) alerted",
     ),
     Schedule(
@@ -88,7 +88,7 @@ SCHEDULES: list[Schedule] = [
         name="Bill customers",
         task="invoicing.tasks.bill_customers_task",
         minute="10",
-        description="spec §27: hourly :10, bill customers whose billing day is today (their tz).",
+        description="Hourly :10, bill customers whose billing day is today (their tz).",
         reports="customer(s) billed",
     ),
     Schedule(
@@ -96,7 +96,7 @@ SCHEDULES: list[Schedule] = [
         name="Finalize due draft invoices",
         task="invoicing.tasks.finalize_due_drafts_task",
         minute="20",
-        description="spec §27: hourly :20, finalize drafts past their grace period.",
+        description="Hourly :20, finalize drafts past their grace period.",
         reports="draft(s) finalized",
     ),
     Schedule(
@@ -104,7 +104,7 @@ SCHEDULES: list[Schedule] = [
         name="Refresh flagged draft invoices",
         task="invoicing.tasks.refresh_flagged_drafts_task",
         minute="*/5",
-        description="spec §27: every 5 min, refresh drafts flagged ready_to_be_refreshed.",
+        description="Every 5 min, refresh drafts flagged ready_to_be_refreshed.",
         reports="draft(s) refreshed",
     ),
     Schedule(
@@ -112,7 +112,7 @@ SCHEDULES: list[Schedule] = [
         name="Retry failed invoices",
         task="invoicing.tasks.retry_failed_invoices_task",
         minute="*/15",
-        description="spec §12.9, §27: every 15 min, retry the finalization of failed invoices.",
+        description="Every 15 min, retry the finalization of failed invoices.",
         reports="failed invoice(s) retried",
     ),
     Schedule(
@@ -120,7 +120,7 @@ SCHEDULES: list[Schedule] = [
         name="Mark invoices payment overdue",
         task="invoicing.tasks.invoice_mark_overdue_task",
         minute="25",
-        description="spec §27: hourly :25, unpaid invoices past their due date.",
+        description="Hourly :25, unpaid invoices past their due date.",
         reports="invoice(s) marked overdue",
     ),
     Schedule(
@@ -128,7 +128,7 @@ SCHEDULES: list[Schedule] = [
         name="Post-validate events",
         task="metering.tasks.events_errors_report_task",
         minute="5",
-        description="spec §5.2/§27: hourly :05, events.errors of the last whole hour.",
+        description="Hourly :05, events.errors of the last whole hour.",
         reports="organization(s) with event errors reported",
     ),
     Schedule(
@@ -136,7 +136,7 @@ SCHEDULES: list[Schedule] = [
         name="Terminate expired coupons",
         task="plans.tasks.terminate_expired_coupons_task",
         minute="30",
-        description="spec §27: hourly :30, coupons whose expiration_at passed.",
+        description="Hourly :30, coupons whose expiration_at passed.",
         reports="coupon(s) terminated",
     ),
     Schedule(
@@ -144,7 +144,7 @@ SCHEDULES: list[Schedule] = [
         name="Terminate expired wallets",
         task="wallets.tasks.terminate_expired_wallets_task",
         minute="45",
-        description="spec §17.7, §27: hourly :45, wallets whose expiration_at passed.",
+        description="Hourly :45, wallets whose expiration_at passed.",
         reports="wallet(s) terminated",
     ),
     Schedule(
@@ -152,7 +152,7 @@ SCHEDULES: list[Schedule] = [
         name="Terminate expired wallet top-up rules",
         task="wallets.tasks.expire_recurring_rules_task",
         minute="50",
-        description="spec §17.6, §27: hourly :50, recurring rules whose expiration_at passed.",
+        description="Hourly :50, recurring rules whose expiration_at passed.",
         reports="top-up rule(s) terminated",
     ),
     Schedule(
@@ -160,7 +160,7 @@ SCHEDULES: list[Schedule] = [
         name="Interval wallet top-ups",
         task="wallets.tasks.interval_top_ups_task",
         minute="55",
-        description="spec §17.6, §27: hourly :55, interval top-ups due today (customer tz).",
+        description="Hourly :55, interval top-ups due today (customer tz).",
         reports="wallet transaction(s) created",
     ),
     Schedule(
@@ -168,7 +168,7 @@ SCHEDULES: list[Schedule] = [
         name="Refresh wallets ongoing balance",
         task="wallets.tasks.refresh_ongoing_balances_task",
         minute="*/5",
-        description="spec §17.4, §27: every 5 min, flagged wallets, threshold top-ups, alerts.",
+        description="Every 5 min, flagged wallets, threshold top-ups, alerts.",
         reports="wallet(s) refreshed",
     ),
 ]
@@ -184,7 +184,8 @@ class ScheduleSync:
 
 def sync_beat_schedule() -> ScheduleSync:
     """Creates the missing PeriodicTask rows and repoints rows whose task moved to another
-    module; the crontab, enabled flag and description stay as edited in the admin."""
+    module; the crontab, enabled flag and description stay as edited in the admin (only our
+    former descriptions citing the spec are reworded)."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     created = repointed = 0
@@ -212,4 +213,8 @@ def sync_beat_schedule() -> ScheduleSync:
             row.task = schedule.task
             row.save(update_fields=["task"])
             repointed += 1
+        if row is not None and "§" in row.description:
+            # our earlier wording cited the spec: not an admin edit
+            row.description = schedule.description
+            row.save(update_fields=["description"])
     return ScheduleSync(created=created, repointed=repointed)

@@ -169,7 +169,7 @@ class Subscription(TimeStampedModel):
     consolidate_invoice = models.BooleanField(default=True)
     purchase_order_number = models.CharField(max_length=255, blank=True, default="")
     cancellation_reason = models.CharField(max_length=32, blank=True, default="")
-    # Termination alerts already sent (45 and 15 days before ending_at), so a rerun sends none.
+    # Termination alerts already recorded (45 and 15 days before ending_at): a rerun records none.
     termination_alerts_sent = models.JSONField(default=list, blank=True)
 
     objects = OrganizationQuerySet.as_manager()

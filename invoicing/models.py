@@ -14,7 +14,7 @@ SHARE = {"max_digits": 30, "decimal_places": 5}  # coupon / credit-note shares n
 
 
 class Invoice(TimeStampedModel):
-    """A bill sent to a customer (spec §12.1)."""
+    """A bill issued to a customer (spec §12.1)."""
 
     class InvoiceType(models.TextChoices):
         SUBSCRIPTION = "subscription", _("Subscription")

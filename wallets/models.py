@@ -366,7 +366,8 @@ class WalletAlert(TimeStampedModel):
 
 
 class TriggeredAlert(TimeStampedModel):
-    """A recorded crossing of alert thresholds; `alert.triggered` is sent from it (§17.8)."""
+    """A recorded crossing of alert thresholds; the `alert.triggered` webhook is recorded
+    from it (§17.8)."""
 
     organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
     alert = models.ForeignKey(WalletAlert, models.CASCADE, related_name="triggered")

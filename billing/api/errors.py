@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -137,9 +139,22 @@ def lago_exception_handler(exc: Exception, context: dict) -> Response:
     return Response(body, status=status, headers=headers)
 
 
+@csrf_exempt  # an API client has no CSRF token: any method must reach the 404, not a 403 page
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """Unknown routes under /api/ answer the 404 envelope, not Django's HTML page."""
     return JsonResponse(envelope(404, "Not Found", "route_not_found"), status=404)
+
+
+def json_error_for_status(request: HttpRequest, status: int) -> JsonResponse:
+    """The envelope of a bare HTTP status, for errors answered outside DRF (Django's pages)."""
+    if status == 500:
+        return json_server_error(request)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return JsonResponse(envelope(status, phrase, code), status=status)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
+from billing.api.errors import json_error_for_status
 from billing.logs import request_id_var
 
 logger = logging.getLogger("billing.api")
@@ -55,3 +56,29 @@ class RequestIdMiddleware:
             )
         except DatabaseError:  # the log must never break the call it describes
             logger.warning("api request log not written", exc_info=True)
+
+
+class ApiErrorsAsJsonMiddleware:
+    """Under /api/, an error Django or a renderer answered in another format (the CSRF page, a
+    debug page, the docs view's 405) becomes the JSON envelope of the same status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_path(request.path)
+            and response.get("Content-Type", "").split(";")[0] != "application/json"
+        ):
+            replaced = json_error_for_status(request, response.status_code)
+            for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+                if header in response:
+                    replaced[header] = response[header]
+            return replaced
+        return response
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")

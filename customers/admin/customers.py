@@ -568,7 +568,7 @@ class CustomerAdmin(OrganizationAdmin):
                                              "shipping_zipcode", "shipping_city",
                                              "shipping_state", "shipping_country"),
                                   "classes": ("collapse",)}),
-            ("Invoicing (empty: inherited from the billing entity, spec §2.4)", {"fields": (
+            ("Invoicing (empty: inherited from the billing entity)", {"fields": (
                 "currency", "timezone", "document_locale", "net_payment_term",
                 "invoice_grace_period", "finalize_zero_amount_invoice",
                 "subscription_invoice_issuing_date_anchor",

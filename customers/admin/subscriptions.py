@@ -197,7 +197,7 @@ class SubscriptionAdmin(OrganizationAdmin):
             title=_("Change plan"),
             intro=_(
                 "A more expensive plan applies now; a cheaper one at the end of the "
-                "current billing period (spec §9.4)."
+                "current billing period."
             ),
             submit=_("Change plan"),
             form=form,
@@ -225,7 +225,7 @@ class SubscriptionAdmin(OrganizationAdmin):
             queryset,
             action="terminate",
             title=_("Terminate subscriptions"),
-            intro=_("Active subscriptions end now; pending ones are canceled (spec §9.5)."),
+            intro=_("Active subscriptions end now; pending ones are canceled."),
             submit=_("Terminate"),
             form=form,
         )

@@ -185,7 +185,7 @@ class CustomerMetadataOutput(serializers.ModelSerializer):
 
 
 class CustomerSerializer(serializers.Serializer):
-    """`CustomerObject` (spec §3.1)."""
+    """`CustomerObject`."""
 
     lago_id = serializers.UUIDField(source="id")
     billing_entity_code = serializers.CharField(source="billing_entity.code")
@@ -277,7 +277,7 @@ class AppliedCouponInput(serializers.Serializer):
 
 
 class AppliedCouponSerializer(serializers.Serializer):
-    """`AppliedCouponObject` (spec §15.2); `credits` only in lists, as Lago."""
+    """`AppliedCouponObject`; `credits` only in lists, as Lago."""
 
     lago_id = serializers.UUIDField(source="id")
     lago_coupon_id = serializers.UUIDField(source="coupon_id")

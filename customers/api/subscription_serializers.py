@@ -44,7 +44,7 @@ def _parse_date(value: str) -> date | None:
 
 
 class SubscriptionCreateInput(serializers.Serializer):
-    """`POST /subscriptions` body under `subscription` (spec §9.1 create input)."""
+    """`POST /subscriptions` body under `subscription`."""
 
     external_customer_id = serializers.CharField(max_length=255)
     plan_code = serializers.CharField(required=False, allow_blank=True)
@@ -94,7 +94,7 @@ class PaymentMethodOutput(serializers.Serializer):
 
 
 class SubscriptionSerializer(serializers.Serializer):
-    """`SubscriptionObject` (spec §9.1); pass `now` in the context for the current period."""
+    """`SubscriptionObject`; pass `now` in the context for the current period."""
 
     lago_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()

@@ -93,7 +93,7 @@ LIST_PARAMETERS = [
 
 
 class SubscriptionViewSet(OrganizationViewSet):
-    """Subscriptions by `external_id`: assign a plan, change it, edit, terminate (spec §9)."""
+    """Subscriptions by `external_id`: assign a plan, change it, edit, terminate."""
 
     queryset = Subscription.objects.all()
     serializer_class = SubscriptionSerializer
@@ -183,7 +183,7 @@ class SubscriptionViewSet(OrganizationViewSet):
                 "on_termination_credit_note",
                 OpenApiTypes.STR,
                 enum=Subscription.OnTerminationCreditNote.values,
-                description="Pay-in-advance plans: what to do with the unused days (§9.5).",
+                description="Pay-in-advance plans: what to do with the unused days.",
             ),
             OpenApiParameter(
                 "on_termination_invoice",
@@ -206,7 +206,7 @@ class SubscriptionViewSet(OrganizationViewSet):
 
 
 class CustomerSubscriptionViewSet(SubscriptionViewSet):
-    """The subscriptions of one customer; an unknown customer is a 404 (spec §3)."""
+    """The subscriptions of one customer; an unknown customer is a 404."""
 
     @extend_schema(
         parameters=[

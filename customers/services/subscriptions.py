@@ -871,9 +871,10 @@ def _terminate_when_ended(subscription_id: uuid.UUID, *, now: datetime) -> Subsc
 
 
 def subscription_termination_alerts(*, now: datetime) -> list[Subscription]:
-    """Announces coming terminations 45 and 15 days before `ending_at`, once each (§9.2).
+    """Records the `subscription.termination_alert` webhook 45 and 15 days before `ending_at`,
+    once each (§9.2).
 
-    Days are counted between local dates. Only the nearest threshold reached is sent, so a
+    Days are counted between local dates. Only the nearest threshold reached is recorded, so a
     subscription given an `ending_at` 10 days away gets the 15-day alert alone.
     """
     alerted = []

@@ -179,7 +179,7 @@ def fee_boundaries(fee: Fee) -> tuple[str | None, str | None]:
 
 
 class FeeSerializer(serializers.Serializer):
-    """`FeeObject` (spec §13)."""
+    """`FeeObject`."""
 
     lago_id = serializers.UUIDField(source="id")
     lago_charge_id = serializers.UUIDField(source="charge_id", allow_null=True)

@@ -216,7 +216,7 @@ class InvoiceScalarSerializer(serializers.Serializer):
 
 
 class InvoiceListSerializer(InvoiceScalarSerializer):
-    """`InvoiceObject` as listed (spec §12.1): with customer, metadata and applied taxes."""
+    """`InvoiceObject` as listed: with customer, metadata and applied taxes."""
 
     customer = CustomerSerializer()
     metadata = InvoiceMetadataSerializer(many=True)
@@ -224,7 +224,7 @@ class InvoiceListSerializer(InvoiceScalarSerializer):
 
 
 class InvoiceSerializer(InvoiceListSerializer):
-    """The full `InvoiceObject` (spec §12.1): subscriptions, billing periods, fees, credits."""
+    """The full `InvoiceObject`: subscriptions, billing periods, fees, credits."""
 
     subscriptions = serializers.SerializerMethodField()
     billing_periods = BillingPeriodSerializer(source="invoice_subscriptions", many=True)
@@ -275,7 +275,7 @@ class OneOffFeeInput(serializers.Serializer):
 
 
 class InvoiceOneOffInput(serializers.Serializer):
-    """`{"invoice": {...}}` of POST /invoices (spec §12.10)."""
+    """`{"invoice": {...}}` of POST /invoices."""
 
     external_customer_id = _text()
     currency = _text()
@@ -294,7 +294,7 @@ class InvoiceMetadataInput(serializers.Serializer):
 
 
 class InvoiceUpdateInput(serializers.Serializer):
-    """`{"invoice": {payment_status, metadata}}` of PUT /invoices/{id} (spec §12.12)."""
+    """`{"invoice": {payment_status, metadata}}` of PUT /invoices/{id}."""
 
     payment_status = serializers.CharField(required=False)
     metadata = InvoiceMetadataInput(many=True, required=False)

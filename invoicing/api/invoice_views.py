@@ -7,6 +7,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -224,7 +226,7 @@ class InvoiceViewSet(_InvoiceViews):
     @extend_schema(
         request=InvoicePreviewInput,
         responses=INVOICE_RESPONSE,
-        description="Computes an invoice without saving anything (spec §12.11).",
+        description="Computes an invoice without saving anything.",
     )
     def preview(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
@@ -336,6 +338,8 @@ class CustomerInvoiceViewSet(_InvoiceViews):
         return super().get_queryset().filter(customer=self.customer())
 
 
+@csrf_exempt  # a signed link, no session: other methods get the 405 envelope, not a CSRF page
+@require_safe
 def invoice_file_view(request: HttpRequest, token: str) -> FileResponse | JsonResponse:
     """Streams a stored invoice PDF to whoever holds the signed, expiring link (`file_url`)."""
     invoice_id = invoice_id_from_file_token(token)

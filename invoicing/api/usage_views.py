@@ -15,7 +15,7 @@ from metering.api.usage_views import EXTERNAL_CUSTOMER_ID, EXTERNAL_SUBSCRIPTION
 
 
 class PastUsageView(UsageView):
-    """Usage of invoiced periods, newest first (spec §25)."""
+    """Usage of invoiced periods, newest first."""
 
     root_key_plural = "usage_periods"
 

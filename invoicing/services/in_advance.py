@@ -21,7 +21,7 @@ Invoices: a fee is stored with `invoice=None`; `in_advance_fee_created(fee, now=
 attaches it, in the same transaction: an invoiceable fee of a positive amount gets its own
 invoice of type `subscription` (`invoicing_reason: in_advance_charge`, finalized at once,
 coupons and taxes applied: `generation.invoice_create_for_in_advance_fee`); a non-invoiceable
-one only sends `fee.created` (written to the outbox here) and may be regrouped at period end
+one only records the `fee.created` webhook (an outbox row) and may be regrouped at period end
 (`regroup_paid_fees`). Fee and invoice commit together: a rerun finds the fee (IntegrityError
 above) and so never invoices it twice, and a failure leaves neither behind.
 

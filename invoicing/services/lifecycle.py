@@ -212,7 +212,7 @@ def finalize_computed(
 ) -> Invoice:
     """The final status of a computed invoice, in the caller's transaction (spec §12.5, §12.6).
 
-    An empty invoice the zero-amount setting skips is `closed` (no number, nothing sent);
+    An empty invoice the zero-amount setting skips is `closed` (no number, no webhook);
     otherwise `finalized`: number, due date, `invoice.created`, PDF after commit.
     `update_fields`: fields the caller changed and leaves to this save (one UPDATE).
     """

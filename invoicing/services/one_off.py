@@ -97,8 +97,8 @@ def invoice_create_one_off(
 
     Fee amount = round(units x unit_amount_cents) (unit amount defaults to the add-on's, units to
     1); taxes: the fee's `tax_codes` > the add-on's > the customer's > the billing entity's. No
-    coupons, credit notes nor prepaid credits. Sends `invoice.one_off_created`; the PDF is
-    rendered after commit.
+    coupons, credit notes nor prepaid credits. Records the `invoice.one_off_created` webhook; the
+    PDF is rendered after commit.
     """
     customer = (
         Customer.objects.for_organization(organization)
@@ -222,7 +222,7 @@ def invoice_create_one_off(
         )
     )
     if invoice.status == Invoice.Status.CLOSED:
-        return invoice  # spec §12.6: skipped silently, no number, nothing sent
+        return invoice  # spec §12.6: skipped silently, no number, no webhook
     invoice_assign_number(invoice=invoice, now=now)  # spec §2.3: the engine's one sequence
     emit_invoice_event(invoice, "invoice.one_off_created")
     invoice_id = str(invoice.pk)

@@ -112,7 +112,7 @@ def invoice_update(
     """PUT /invoices/{id}: payment status and metadata (spec §12.12).
 
     A draft's payment status cannot change (`payment_status_update_on_draft_invoice`); a change
-    of payment status sends `invoice.payment_status_updated`.
+    of payment status records the `invoice.payment_status_updated` webhook.
     """
     if payment_status is not None and payment_status not in INVOICE_PAYMENT_STATUSES:
         raise Invalid({"payment_status": ["value_is_invalid"]})
@@ -145,7 +145,7 @@ def invoice_mark_paid(*, invoice: Invoice, now: datetime) -> Invoice:
 @transaction.atomic
 def invoice_lose_dispute(*, invoice: Invoice, now: datetime) -> Invoice:
     """Marks a payment dispute lost (spec §12.7): finalized or voided invoices only, once; the
-    invoice stops being overdue and `invoice.payment_dispute_lost` is sent."""
+    invoice stops being overdue and the `invoice.payment_dispute_lost` webhook is recorded."""
     invoice = lock_invoice(invoice.pk)
     if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.VOIDED):
         raise NotAllowed("not_disputable")
@@ -159,7 +159,7 @@ def invoice_lose_dispute(*, invoice: Invoice, now: datetime) -> Invoice:
 
 def mark_overdue(*, now: datetime) -> int:
     """The hourly job (spec §12.7, §27 :25): flags finalized, unpaid invoices whose due date has
-    passed, without a lost dispute, and sends `invoice.payment_overdue` for each.
+    passed, without a lost dispute, and records the `invoice.payment_overdue` webhook for each.
 
     One transaction per invoice, re-checked under its lock, so a payment recorded meanwhile wins
     and a second run flags nothing twice. Returns how many invoices were flagged.

@@ -42,7 +42,8 @@ def invoice_void(
     refund_amount_cents: int = 0,
 ) -> Invoice:
     """POST /invoices/{id}/void: the invoice becomes `voided` (final), stops being overdue, its
-    coupon credits are given back to their applied coupons and `invoice.voided` is sent.
+    coupon credits are given back to their applied coupons and the `invoice.voided` webhook is
+    recorded.
 
     `generate_credit_note=None` means the caller did not say (Lago: no explicit intent), which
     also refuses paid invoices; `False` voids a paid invoice without a credit note. Credit notes

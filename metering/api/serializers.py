@@ -52,7 +52,7 @@ def filter_display_name(charge_filter: ChargeFilter | None) -> str | None:
 
 
 class EventInput(serializers.Serializer):
-    """`EventInputObject` (spec §5.1); validated by `metering.services.ingestion`."""
+    """`EventInputObject`; validated by `metering.services.ingestion`."""
 
     transaction_id = serializers.CharField()
     external_subscription_id = serializers.CharField()
@@ -83,7 +83,7 @@ class EventInstantBatchInput(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
-    """`EventObject` (spec §5.1)."""
+    """`EventObject`."""
 
     lago_id = serializers.CharField()
     transaction_id = serializers.CharField()

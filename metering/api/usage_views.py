@@ -137,7 +137,7 @@ class UsageView(LagoAPIView):
 
 
 class CurrentUsageView(UsageView):
-    """Usage of the current period so far (spec §25)."""
+    """Usage of the current period so far."""
 
     @extend_schema(
         parameters=USAGE_PARAMETERS,
@@ -150,7 +150,7 @@ class CurrentUsageView(UsageView):
 
 
 class ProjectedUsageView(UsageView):
-    """Current usage plus its projection to the end of the period (spec §25)."""
+    """Current usage plus its projection to the end of the period."""
 
     @extend_schema(
         parameters=USAGE_PARAMETERS,

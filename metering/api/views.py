@@ -64,7 +64,7 @@ def _instant(raw: str | None, name: str) -> datetime | None:
 
 
 class EventViewSet(OrganizationViewSet):
-    """Usage events by `transaction_id` (spec §5)."""
+    """Usage events by `transaction_id`."""
 
     serializer_class = EventSerializer
     lookup_field = "transaction_id"

@@ -3,7 +3,7 @@
 Ingestion stores events whose code matches no metric, which miss the aggregated property or
 carry filter values the metric does not declare (spec §5.2: only what is needed to store them is
 checked synchronously). Once an hour each organization with such events gets one
-`events.errors` outbox row (integrations deliver it as the webhook) listing their transaction
+`events.errors` outbox row (the webhook, for integrations to deliver) listing their transaction
 ids under `invalid_code`, `missing_aggregation_property` and `invalid_filter_values`.
 
 Every check is a query in the database (no loop over events in Python); each list is capped.

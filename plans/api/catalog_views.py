@@ -51,7 +51,7 @@ _COUPON = ("CouponResponse", CouponSerializer, "coupon")
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_METRIC)))
 class BillableMetricViewSet(OrganizationViewSet):
-    """Billable metrics by code (spec §4.1)."""
+    """Billable metrics by code."""
 
     queryset = BillableMetric.objects.all()  # typing for the schema; rows come from selectors
     serializer_class = BillableMetricSerializer
@@ -92,7 +92,7 @@ class BillableMetricViewSet(OrganizationViewSet):
 
 
 class EvaluateExpressionView(LagoAPIView):
-    """Tries an expression on a sample event (spec §4: `evaluate_expression`)."""
+    """Tries a metric expression on a sample event."""
 
     permission_resource = "billable_metric"
 
@@ -115,7 +115,7 @@ class EvaluateExpressionView(LagoAPIView):
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_TAX)))
 class TaxViewSet(OrganizationViewSet):
-    """Taxes by code (spec §14)."""
+    """Taxes by code."""
 
     queryset = Tax.objects.all()
     serializer_class = TaxSerializer
@@ -146,7 +146,7 @@ class TaxViewSet(OrganizationViewSet):
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_ADD_ON)))
 class AddOnViewSet(OrganizationViewSet):
-    """Add-ons by code (spec §16)."""
+    """Add-ons by code."""
 
     queryset = AddOn.objects.all()
     serializer_class = AddOnSerializer
@@ -177,7 +177,7 @@ class AddOnViewSet(OrganizationViewSet):
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_COUPON)))
 class CouponViewSet(OrganizationViewSet):
-    """Coupons by code (spec §15.1)."""
+    """Coupons by code."""
 
     queryset = Coupon.objects.all()
     serializer_class = CouponSerializer

@@ -283,7 +283,7 @@ class PlanMinimumCommitmentSerializer(serializers.Serializer):
 
 
 class PlanSerializer(serializers.Serializer):
-    """Lago's PlanObject (spec §6.1)."""
+    """Lago's PlanObject."""
 
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()

@@ -77,7 +77,7 @@ def _cascade_param(request: Request) -> bool:
 
 _CASCADE = OpenApiParameter(
     "cascade_updates", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
-    description="Also remove the copies on the plan's overrides (spec §6.3).",
+    description="Also remove the copies on the plan's overrides.",
 )  # fmt: skip
 _CODE = OpenApiParameter("code", str, OpenApiParameter.PATH, description="Plan code")
 
@@ -93,7 +93,7 @@ _FIXED = wrapped_schema("PlanFixedChargeResponse", PlanFixedChargeSerializer, "f
 
 
 class PlanViewSet(OrganizationViewSet):
-    """Plans by code (spec §6)."""
+    """Plans by code."""
 
     queryset = plans_rendered().alive().filter(parent__isnull=True).order_by("-created_at", "-id")
     serializer_class = PlanSerializer
@@ -149,7 +149,7 @@ class PlanChildViewSet(OrganizationViewSet):
 
 @extend_schema(parameters=[_CODE, _path("charge_code", "Charge code")])
 class ChargeViewSet(PlanChildViewSet):
-    """`/plans/{code}/charges[/{charge_code}]` (spec §7)."""
+    """`/plans/{code}/charges[/{charge_code}]`."""
 
     queryset = _CHARGES.alive().order_by("-created_at", "-id")
     serializer_class = PlanChargeSerializer
@@ -193,7 +193,7 @@ class ChargeViewSet(PlanChildViewSet):
     ]
 )  # fmt: skip
 class ChargeFilterViewSet(PlanChildViewSet):
-    """`/plans/{code}/charges/{charge_code}/filters[/{filter_id}]` (spec §7.12)."""
+    """`/plans/{code}/charges/{charge_code}/filters[/{filter_id}]`."""
 
     queryset = ChargeFilter.objects.alive().select_related("charge").order_by("created_at", "id")
     serializer_class = ChargeFilterSerializer
@@ -257,7 +257,7 @@ class ChargeFilterViewSet(PlanChildViewSet):
 
 @extend_schema(parameters=[_CODE, _path("fixed_charge_code", "Fixed charge code")])
 class FixedChargeViewSet(PlanChildViewSet):
-    """`/plans/{code}/fixed_charges[/{fixed_charge_code}]` (spec §8)."""
+    """`/plans/{code}/fixed_charges[/{fixed_charge_code}]`."""
 
     queryset = _FIXED_CHARGES.alive().order_by("-created_at", "-id")
     serializer_class = PlanFixedChargeSerializer

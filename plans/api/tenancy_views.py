@@ -42,7 +42,7 @@ class OrganizationView(LagoAPIView):
 
 
 class BillingEntityViewSet(OrganizationViewSet):
-    """Billing entities by code; they cannot be deleted through the API (spec §2.2)."""
+    """Billing entities by code; they cannot be deleted through the API."""
 
     queryset = BillingEntity.objects.order_by("-is_default", "created_at", "id")
     serializer_class = BillingEntitySerializer

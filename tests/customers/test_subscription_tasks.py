@@ -271,7 +271,7 @@ def alerts(subscription):
     )
 
 
-def test_termination_alert_is_sent_45_days_before(ending):
+def test_termination_alert_is_recorded_45_days_before(ending):
     assert run(subscription_termination_alerts_task, datetime(2024, 3, 16, 23, 50, tzinfo=UTC)) == 0
     assert run(subscription_termination_alerts_task, datetime(2024, 3, 17, 0, 50, tzinfo=UTC)) == 1
     ending.refresh_from_db()
@@ -279,7 +279,7 @@ def test_termination_alert_is_sent_45_days_before(ending):
     assert alerts(ending) == [45]
 
 
-def test_termination_alerts_are_never_sent_twice(ending):
+def test_termination_alerts_are_never_recorded_twice(ending):
     for hour in range(5):
         run(subscription_termination_alerts_task, datetime(2024, 3, 17, hour, 50, tzinfo=UTC))
     run(subscription_termination_alerts_task, datetime(2024, 4, 16, 0, 50, tzinfo=UTC))
@@ -298,7 +298,7 @@ def test_a_near_ending_gets_only_the_15_day_alert(organization, customer, plan):
     assert alerts(near) == [15]
 
 
-def test_a_moved_ending_at_is_announced_again(ending):
+def test_a_moved_ending_at_records_its_alerts_again(ending):
     run(subscription_termination_alerts_task, datetime(2024, 3, 17, 0, 50, tzinfo=UTC))
     with time_machine.travel(datetime(2024, 3, 18, tzinfo=UTC), tick=False):
         subscription_update(

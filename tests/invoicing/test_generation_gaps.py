@@ -118,7 +118,7 @@ def test_non_invoiceable_renewal_is_a_fee_without_invoice(organization, acme):
     assert invoice.fees_amount_cents == fee_amounts(invoice, "subscription")[0]
 
 
-def test_non_invoiceable_renewal_sends_fee_created(organization, acme):
+def test_non_invoiceable_renewal_records_the_fee_created_webhook(organization, acme):
     _, charge = _seated(organization, acme)
 
     bill(acme, date(2024, 7, 1))

@@ -42,7 +42,7 @@ def coupon_invoice(organization, **coupon_fields):
 # --- void ------------------------------------------------------------------------------------
 
 
-def test_void_sets_the_status_clears_overdue_and_sends_the_webhook(organization):
+def test_void_sets_the_status_clears_overdue_and_records_the_invoice_voided_webhook(organization):
     invoice = build_invoice(organization)
     Invoice.objects.filter(pk=invoice.pk).update(payment_overdue=True)
     voided = invoice_void(invoice=invoice, now=NOW)
@@ -147,7 +147,7 @@ def test_a_payment_clears_the_overdue_flag(organization):
     assert paid.total_paid_amount_cents == invoice.total_amount_cents
 
 
-def test_the_same_payment_status_sends_nothing(organization):
+def test_the_same_payment_status_records_no_webhook(organization):
     invoice = build_invoice(organization)
     invoice_update(invoice=invoice, now=NOW, payment_status="pending")
     assert not OutboxEvent.objects.filter(event_type="invoice.payment_status_updated").exists()

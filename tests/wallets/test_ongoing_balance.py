@@ -192,7 +192,7 @@ class TestRefresh:
         wallet.refresh_from_db()
         assert not wallet.ready_to_be_refreshed
 
-    def test_depleted_ongoing_balance_is_sent_once_per_depletion(
+    def test_depleted_ongoing_balance_is_recorded_once_per_depletion(
         self, api, organization, django_capture_on_commit_callbacks
     ):
         billing, _ = calls_billing(api, organization)

@@ -70,7 +70,7 @@ def test_create_renders_the_lago_wallet_object(api, customer):
     assert wallet["created_at"].endswith("Z")
 
 
-def test_create_emits_wallet_created(api, customer):
+def test_create_records_the_wallet_created_webhook(api, customer):
     lago_id = create(api, granted_credits="1").json()["wallet"]["lago_id"]
     events = OutboxEvent.objects.filter(object_id=lago_id).values_list("event_type", flat=True)
     assert "wallet.created" in events

@@ -236,7 +236,7 @@ def _write_ongoing(wallet: Wallet, usage_cents: int, now: datetime) -> None:
     newly_depleted = depleted and not wallet.depleted_ongoing_balance
     wallet.depleted_ongoing_balance = depleted
     wallet.save(update_fields=_ONGOING_FIELDS)
-    if newly_depleted:  # once per depletion: sent again only after it went back above 0
+    if newly_depleted:  # once per depletion: recorded again only after it went back above 0
         ledger.emit_wallet_event(wallet, "wallet.depleted_ongoing_balance")
 
 

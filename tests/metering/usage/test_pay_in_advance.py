@@ -241,7 +241,7 @@ def test_fee_carries_the_charge_taxes(billing, send):
     assert (applied.tax_code, applied.amount_cents) == ("vat", 200)
 
 
-def test_non_invoiceable_fee_sends_fee_created(billing, send):
+def test_non_invoiceable_fee_records_the_fee_created_webhook(billing, send):
     metric = billing.metric("calls", "count_agg")
     charge = billing.charge(
         metric, properties={"amount": "10"}, pay_in_advance=True, invoiceable=False

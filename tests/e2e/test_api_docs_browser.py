@@ -1,0 +1,29 @@
+"""Swagger UI at /api/docs/ renders the API in a browser that can reach no other host."""
+
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_swagger_ui_renders_offline(live_server, page, screenshot):
+    own_host = urlsplit(live_server.url).netloc
+    foreign = []
+
+    def only_this_server(route):
+        if urlsplit(route.request.url).netloc == own_host:
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    screenshot("api-docs")
+    assert "Billing back office API" in page.inner_text(".swagger-ui .info .title")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/v1/customers" in path for path in paths)
+    assert foreign == []
