@@ -11,8 +11,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from invoicing.models import Fee
 from metering.models import CachedAggregation, Event
-from tests.metering.usage.test_cached_aggregations import send
 from tests.metering.usage.conftest import make_billing
+from tests.metering.usage.test_cached_aggregations import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
