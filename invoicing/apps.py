@@ -33,3 +33,15 @@ class InvoicingConfig(AppConfig):
         from wallets.hooks import draft_invoices_for_customer
 
         draft_invoices_for_customer.register(draft_invoices_for_wallets)
+
+        # the customer 360 page shows every app's panels, in the order declared here
+        from customers.presenters import customer_360_page
+        from invoicing.customer_360 import PANELS
+
+        customer_360_page.register(lambda: PANELS)
+
+        # the wallet ledger names invoices by their numbers
+        from invoicing.presenters import invoice_numbers
+        from wallets.presenters import invoice_labels
+
+        invoice_labels.register(invoice_numbers)

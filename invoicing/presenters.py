@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.html import format_html
+
 from invoicing.models import Fee, Invoice
 from metering.presentation import (
     PresentationBreakdown,
@@ -17,6 +19,22 @@ from metering.presentation import (
     displayed_on_invoice,
     label,
 )
+
+# badge colours shared with the wallet admin: ok = green, warn = amber, off = red
+_TAG = {
+    "finalized": "ok",
+    "succeeded": "ok",
+    "draft": "warn",
+    "pending": "warn",
+    "voided": "off",
+    "failed": "off",
+    "overdue": "off",
+}
+
+
+def tag(label: str, kind: str) -> str:
+    """A coloured badge of an invoice or payment status (admin pages)."""
+    return format_html('<span class="inv-tag {}">{}</span>', _TAG.get(kind, ""), label)
 
 
 def fee_item(fee: Fee) -> dict:

@@ -190,3 +190,20 @@ def test_customer_360_shows_invoices_and_the_upcoming_invoice(admin_client, orga
     assert "ACM-0100" in page
     assert "Upcoming invoice (preview)" in page
     assert "All invoices" in page
+
+
+def test_customer_360_shows_every_apps_panels_in_page_order(admin_client, organization):
+    customer = CustomerFactory(organization=organization, name="Initech")
+    SubscriptionFactory(organization=organization, customer=customer)
+    response = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    titles = [panel.title for panel in response.context["customer_360_panels"]]
+    assert titles == [
+        "Summary",
+        "Subscriptions",
+        "Applied coupons",
+        "Taxes",
+        "Current usage",
+        "Wallets",
+        "Invoices",
+        "Upcoming invoice (preview)",
+    ]
