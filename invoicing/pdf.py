@@ -234,12 +234,7 @@ def _tiers(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
                 TierRow(
                     label=loc.t("tier", index=index, range=bounds),
                     detail=detail,
-                    amount=loc.unit_price(
-                        _dec(tier.get("total_with_flat_amount") or 0).quantize(Decimal("0.01"))
-                        if currency not in ("JPY", "KRW")
-                        else _dec(tier.get("total_with_flat_amount") or 0),
-                        currency,
-                    ),
+                    amount=loc.amount(_dec(tier.get("total_with_flat_amount") or 0), currency),
                 )
             )
     elif "per_package_size" in details and details.get("per_package_size"):

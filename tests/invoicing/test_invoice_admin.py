@@ -207,3 +207,24 @@ def test_customer_360_shows_every_apps_panels_in_page_order(admin_client, organi
         "Invoices",
         "Upcoming invoice (preview)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("currency", "shown"),
+    [
+        pytest.param("JPY", "¥123,456", id="jpy-0-decimals"),
+        pytest.param("KWD", "KWD123.456", id="kwd-3-decimals"),
+        pytest.param("BHD", "BHD123.456", id="bhd-3-decimals"),
+    ],
+)
+def test_invoice_page_shows_amounts_with_the_currency_minor_digits(
+    admin_client, organization, currency, shown
+):
+    customer = CustomerFactory(organization=organization, currency=currency)
+    invoice = build_invoice(
+        organization, customer=customer, currency=currency, fees=[FeeSpec(amount_cents=123456)]
+    )
+    page = admin_client.get(change_url(invoice)).content.decode()
+    listed = admin_client.get(CHANGELIST).content.decode()
+    assert f'<span class="money">{shown}</span>' in page  # fee line and totals
+    assert shown in listed
