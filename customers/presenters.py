@@ -51,6 +51,7 @@ def _settings_for_people(customer: Customer) -> list[tuple[str, object, str]]:
 
 
 def summary_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """Addresses and the invoicing settings in effect, with where each comes from."""
     shipping = customer.shipping_address or {}
     return Panel(
         "Summary",
@@ -85,6 +86,7 @@ class SubscriptionRow:
 
 
 def subscriptions_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """The customer's subscriptions with their plan price and dates."""
     rows = [
         SubscriptionRow(
             subscription=s,
@@ -118,6 +120,7 @@ def coupon_value(applied: AppliedCoupon) -> str:
 
 
 def applied_coupons_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """Applied coupons with what is left of them; apply and terminate buttons for editors."""
     can_change = customer.deleted_at is None and can_change_customer(request, customer)
     rows = []
     for applied in customer.applied_coupons.select_related("coupon").order_by("-created_at"):
@@ -161,6 +164,7 @@ def applied_coupons_panel(request: HttpRequest, customer: Customer) -> Panel:
 
 
 def taxes_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """The customer's own taxes and those inherited from its billing entity."""
     own = list(customer.taxes.all())
     inherited = [
         link.tax

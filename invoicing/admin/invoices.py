@@ -7,7 +7,6 @@ Fee lines read through `invoicing.presenters`, as on the PDF and in the API.
 from __future__ import annotations
 
 import csv
-import logging
 from collections.abc import Callable, Iterator
 
 from django.contrib import admin
@@ -32,8 +31,6 @@ from invoicing.pdf import invoice_pdf_ensure
 from invoicing.presenters import fee_breakdown_labels, fee_display_name, fee_item, tag
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
-
-logger = logging.getLogger(__name__)
 
 
 def _lifecycle(name: str) -> Callable:
