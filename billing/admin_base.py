@@ -1,13 +1,20 @@
-"""Admin building blocks every app's admin uses: tenancy scoping, money display, reports."""
+"""Admin building blocks every app's admin uses: tenancy scoping, panels, money display, errors
+in words, action reports."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from billing.errors import DomainError
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from billing.errors import DomainError, Invalid, NotAllowed, NotFound
 from billing.models import Organization
+from billing.money import format_money
 
 
 def staff_organizations(request: HttpRequest) -> QuerySet[Organization]:
@@ -65,3 +72,68 @@ class ActionReport:
                 f"{len(self.refused)} refused: " + "; ".join(self.refused),
                 messages.WARNING,
             )
+
+
+# --- pages made of panels ---------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """One section of a page made of panels (the customer 360 page)."""
+
+    title: str
+    template: str
+    context: dict = field(default_factory=dict)
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (label, url) buttons
+
+
+# (request, the page's object) -> its panel, or None to show nothing
+PanelProvider = Callable[[HttpRequest, Model], Panel | None]
+
+
+def admin_change_url(obj: Model) -> str | None:
+    """The admin page of a row, or None when its model has no admin page."""
+    opts = obj._meta
+    try:
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return None
+
+
+# --- display ----------------------------------------------------------------------------------
+
+
+def money_html(cents: int | None, currency: str) -> str:
+    """An amount for a table cell: formatted by `billing.money`, aligned by the `money` class."""
+    return format_html('<span class="money">{}</span>', format_money(cents, currency))
+
+
+_HUMAN_CODES = {
+    "plan_overlapping": "another active coupon of this customer is limited to the same plans "
+    "or billable metrics",
+    "coupon_is_not_reusable": "this coupon can be applied only once to a customer",
+    "currencies_does_not_match": "the currency differs from the customer's currency, which is "
+    "fixed once subscriptions, fixed coupons, wallets or invoices exist",
+    "coupon_not_found": "the coupon is no longer active (terminated, expired or deleted)",
+    "customer_not_found": "the customer was deleted",
+}
+
+
+def describe_code(code: str) -> str:
+    """An error code in words for staff: "value_already_exist" -> "value already exist"."""
+    return _HUMAN_CODES.get(code, code.replace("_", " "))
+
+
+def describe(exc: DomainError) -> str:
+    """A domain error in words for staff (the API shows the codes)."""
+    match exc:
+        case NotFound():
+            return describe_code(f"{exc.resource}_not_found")
+        case NotAllowed():
+            return describe_code(exc.code)
+        case Invalid():
+            return "; ".join(
+                f"{field_name.replace('_', ' ')}: " + ", ".join(map(describe_code, codes))
+                for field_name, codes in exc.details.items()
+            )
+    return str(exc)

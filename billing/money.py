@@ -6,9 +6,11 @@ Nothing in this module touches the ORM. Every rounding of money in the codebase 
 
 from __future__ import annotations
 
+from copy import copy
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import NumberPattern, format_currency
 
 # ISO 4217 minor-unit exponents. CLDR (and so babel) differs for a few currencies (e.g. it says
 # 0 for HUF cash and ISK), so the table is ours. Currencies not listed have exponent 2.
@@ -89,15 +91,52 @@ def parse_decimal(value: object) -> Decimal:
     return result
 
 
-def format_money(cents: int | Decimal | None, currency: str, locale: str = "en") -> str:
-    """Human display with babel: 123456 EUR cents, 'fr' -> '1 234,56 €'."""
+def _babel_locale(locale: str | Locale) -> Locale:
+    return locale if isinstance(locale, Locale) else Locale.parse(locale.replace("-", "_"))
+
+
+def _pattern(locale: Locale, digits: int) -> NumberPattern:
+    # the locale's currency layout (symbol, separators) with the currency's ISO 4217 digits:
+    # babel's own digits come from CLDR, which shows IQD with 0 decimals, not 3
+    pattern = copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
+def format_money(cents: int | Decimal | None, currency: str, locale: str | Locale = "en") -> str:
+    """Human display with babel: 123456 EUR cents, 'fr' -> '1 234,56 €'; JPY shows no decimals,
+    KWD three. Precise cents are rounded by `round_cents` first, so babel never rounds."""
     if cents is None:
         return "—"
+    code = currency.upper()
+    babel_locale = _babel_locale(locale)
     return format_currency(
-        to_major(cents, currency),
-        currency.upper(),
-        locale=locale.replace("-", "_"),
-        currency_digits=True,  # CLDR's digits for display (JPY 0, KWD 3)
+        to_major(round_cents(Decimal(cents)), code),
+        code,
+        format=_pattern(babel_locale, exponent(code)),
+        locale=babel_locale,
+        currency_digits=False,
+    )
+
+
+def format_amount(amount: Decimal, currency: str, locale: str | Locale = "en") -> str:
+    """An amount in major units (a tier total: 34.975) shown as money: rounded to the currency's
+    minor unit by `round_cents` (half away from zero), then as `format_money`."""
+    return format_money(amount_to_cents(amount, currency), currency, locale)
+
+
+def format_unit_price(amount: Decimal, currency: str, locale: str | Locale = "en") -> str:
+    """A price per unit in major units, exact (never rounded: 0.0025 € stays 0,0025 €), with at
+    least the currency's minor digits."""
+    code = currency.upper()
+    babel_locale = _babel_locale(locale)
+    return format_currency(
+        Decimal(amount).normalize(),
+        code,
+        format=_pattern(babel_locale, exponent(code)),
+        locale=babel_locale,
+        currency_digits=False,
+        decimal_quantization=False,
     )
 
 

@@ -31,4 +31,11 @@ class InvoicingConfig(AppConfig):
         wallet_ports.create_paid_credits_invoice.bind(credit_invoice_create)
         # spec §17.4: draft invoices count in the wallets' ongoing balance
         wallet_ports.draft_invoices_for_customer.bind(draft_invoices_for_wallets)
+        # the wallet ledger names invoices by their numbers
         wallet_ports.invoice_labels.bind(invoice_labels_for_wallets)
+
+        # the customer 360 page shows every app's panels, in the order declared there
+        from customers import ports as customer_ports
+        from invoicing.customer_360 import customer_360_panels
+
+        customer_ports.customer_360_panels.bind(customer_360_panels)

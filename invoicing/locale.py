@@ -1,9 +1,10 @@
 """Words and formats of invoice documents in the customer's document locale (spec §2.2, §2.4).
 
 Strings are kept here rather than in gettext catalogs: documents are rendered for the customer's
-locale, not the staff member's, and need no compiled `.mo` files. Numbers, money and dates come
-from Babel (CLDR) in the same locale. A locale without strings falls back to English words (its
-numbers and dates still follow the locale).
+locale, not the staff member's, and need no compiled `.mo` files. Numbers and dates come from
+Babel (CLDR) in the same locale; money from `billing.money`, which rounds it and formats it with
+Babel. A locale without strings falls back to English words (its numbers and dates still follow
+the locale).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import format_decimal, format_percent
 
-from billing.money import to_major
+from billing.money import format_amount, format_money, format_unit_price
 
 _EN = {
     "fees_total": "Total before discounts",
@@ -422,20 +423,16 @@ class DocumentLocale:
 
     def money(self, cents: int | Decimal, currency: str) -> str:
         """Cents -> '1 234,56 €' with the currency's own digits (JPY 0, KWD 3)."""
-        return format_currency(
-            to_major(cents, currency), currency, locale=self.babel, currency_digits=True
-        )
+        return format_money(cents, currency, self.babel)
+
+    def amount(self, amount: Decimal, currency: str) -> str:
+        """An amount in major units (a tier total) rounded to the currency's minor unit."""
+        return format_amount(amount, currency, self.babel)
 
     def unit_price(self, amount: Decimal, currency: str) -> str:
         """A unit price in major units, with at least the currency's digits and every further
         significant one (0.0025 € stays 0,0025 €)."""
-        return format_currency(
-            Decimal(amount).normalize(),
-            currency,
-            locale=self.babel,
-            currency_digits=True,
-            decimal_quantization=False,
-        )
+        return format_unit_price(amount, currency, self.babel)
 
     def number(self, value: Decimal | int) -> str:
         return format_decimal(

@@ -25,11 +25,10 @@ from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 
 from billing.money import to_major
-from invoicing.api.fee_serializers import fee_item
 from invoicing.locale import DocumentLocale
 from invoicing.models import Fee, Invoice
+from invoicing.presenters import fee_breakdowns_on_invoice, fee_display_name, fee_item, fee_window
 from invoicing.selectors import document_locale, fees_for_rendering
-from metering.presentation import breakdowns_from_payload, displayed_on_invoice
 
 TEMPLATE = "invoicing/invoice.html"
 # WeasyPrint logs each layout step at INFO: seven lines per invoice in the worker's log
@@ -235,12 +234,7 @@ def _tiers(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
                 TierRow(
                     label=loc.t("tier", index=index, range=bounds),
                     detail=detail,
-                    amount=loc.unit_price(
-                        _dec(tier.get("total_with_flat_amount") or 0).quantize(Decimal("0.01"))
-                        if currency not in ("JPY", "KRW")
-                        else _dec(tier.get("total_with_flat_amount") or 0),
-                        currency,
-                    ),
+                    amount=loc.amount(_dec(tier.get("total_with_flat_amount") or 0), currency),
                 )
             )
     elif "per_package_size" in details and details.get("per_package_size"):
@@ -264,13 +258,8 @@ def _tiers(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
 def _breakdown_rows(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
     """The fee's units per presentation values (spec §7.13), unless every presentation key of
     its charge says `display_in_invoice: false`: "eu, aws · Qty 4"."""
-    if not fee.presentation_breakdowns or fee.charge_id is None:
-        return []
-    filter_properties = fee.charge_filter.properties if fee.charge_filter_id else None
-    if not displayed_on_invoice(filter_properties, fee.charge.properties):
-        return []
     rows = []
-    for breakdown in breakdowns_from_payload(fee.presentation_breakdowns):
+    for breakdown in fee_breakdowns_on_invoice(fee):
         values = [str(v) for v in breakdown.presentation_by.values() if v not in (None, "")]
         detail = f"{loc.t('units')} {loc.number(breakdown.units)}"
         rows.append(TierRow(label=", ".join(values) or "\u2014", detail=detail, amount=""))
@@ -279,7 +268,7 @@ def _breakdown_rows(fee: Fee, loc: DocumentLocale) -> list[TierRow]:
 
 def _fee_row(fee: Fee, loc: DocumentLocale, tz: ZoneInfo, section_period: str = "") -> FeeRow:
     item = fee_item(fee)
-    name = item["invoice_display_name"] or item["name"] or fee.fee_type
+    name = fee_display_name(fee, item)
     if fee.fee_type == Fee.FeeType.SUBSCRIPTION and section_period and not fee.invoice_display_name:
         name = loc.t("subscription_fee")  # the plan names the section already
     if item.get("filter_invoice_display_name"):
@@ -289,12 +278,7 @@ def _fee_row(fee: Fee, loc: DocumentLocale, tz: ZoneInfo, section_period: str = 
         wallet = fee.wallet_transaction.wallet if fee.wallet_transaction_id else None
         if wallet is not None and wallet.name:
             name = f"{name} \N{EN DASH} {wallet.name}"
-    props = fee.properties or {}
-    if fee.fee_type == Fee.FeeType.CHARGE:
-        start = props.get("charges_from_datetime") or props.get("from_datetime")
-        end = props.get("charges_to_datetime") or props.get("to_datetime")
-    else:
-        start, end = props.get("from_datetime"), props.get("to_datetime")
+    start, end = fee_window(fee)
     currency = fee.amount_currency
     unit_price = fee.precise_unit_amount
     if not unit_price and fee.units:

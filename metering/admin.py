@@ -1,39 +1,24 @@
-"""Events browser (read-only, spec §5) and the "current usage" panel of the customer 360 page
-(spec §25).
+"""Events browser (read-only, spec §5).
 
 Events are immutable once stored: the admin only lists them (by subscription, code, date;
 searched by exact transaction id or external subscription id, both indexed) and shows one.
-The panel prices the current period of each active subscription with the usage engine, the same
-computation as `GET /customers/{id}/current_usage`.
+The "current usage" panel of the customer 360 page lives in `metering.presenters`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.template import engines
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_base import OrganizationAdmin, staff_organizations
-from billing.errors import DomainError
-from billing.money import format_money
-from customers.admin.customers import Panel, customer_360_panels
-from customers.models import Customer, Subscription
+from customers.models import Subscription
 from metering.models import Event
-from metering.presentation import breakdowns_from_payload, label
-from metering.usage import customer_current_usage
 from plans.models import BillableMetric
-
-logger = logging.getLogger(__name__)
 
 
 class CodeFilter(admin.SimpleListFilter):
@@ -140,95 +125,3 @@ class EventAdmin(OrganizationAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
-
-
-# --- the "current usage" panel of the customer 360 page ---------------------------------------
-
-USAGE_PANEL_TEMPLATE = engines["django"].from_string(
-    """{% for block in panel.context.blocks %}
-<h3>{{ block.subscription.external_id }} — {{ block.subscription.plan.name }}
-  <span class="c360-source">{{ block.from_datetime }} → {{ block.to_datetime }}</span></h3>
-{% if block.error %}<p class="c360-empty">Usage unavailable: {{ block.error }}</p>
-{% else %}
-<table>
-  <thead><tr><th>Billable metric</th><th>Charge model</th><th class="c360-num">Units</th>
-    <th class="c360-num">Events</th><th class="c360-num">Amount</th></tr></thead>
-  <tbody>{% for row in block.rows %}
-    <tr><td>{{ row.metric }} <span class="c360-source">{{ row.code }}</span>
-      {% if row.breakdowns %}
-      <div class="c360-source">{{ row.breakdowns|join:" · " }}</div>{% endif %}</td>
-      <td>{{ row.charge_model }}</td><td class="c360-num">{{ row.units }}</td>
-      <td class="c360-num">{{ row.events_count }}</td>
-      <td class="c360-num">{{ row.amount }}</td></tr>
-  {% endfor %}</tbody>
-  <tfoot>
-    <tr><td colspan="4">Total excluding taxes</td><td class="c360-num">{{ block.amount }}</td></tr>
-    <tr><td colspan="4">Taxes</td><td class="c360-num">{{ block.taxes }}</td></tr>
-    <tr><td colspan="4"><strong>Total</strong></td>
-      <td class="c360-num"><strong>{{ block.total }}</strong></td></tr>
-  </tfoot>
-</table>{% endif %}
-{% empty %}<p class="c360-empty">No active subscription: no current usage.</p>{% endfor %}"""
-)
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    metric: str
-    code: str
-    charge_model: str
-    units: str
-    events_count: int
-    amount: str
-    breakdowns: tuple[str, ...] = ()  # presentation breakdowns: "eu: 4.0"
-
-
-def _local_day(iso: str, customer: Customer) -> str:
-    """ "2026-11-01" for "2026-10-31T23:00:00Z" in Europe/Berlin: the customer's own days."""
-    instant = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return instant.astimezone(ZoneInfo(customer.applicable_timezone)).date().isoformat()
-
-
-def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
-    """The current period of each active subscription, priced like `current_usage`."""
-    now = timezone.now()
-    blocks = []
-    subscriptions = customer.subscriptions.filter(status=Subscription.Status.ACTIVE).select_related(
-        "plan", "organization", "customer__billing_entity", "customer__organization"
-    )
-    for subscription in subscriptions.order_by("external_id"):
-        block: dict = {"subscription": subscription}
-        try:
-            usage = customer_current_usage(customer=customer, subscription=subscription, now=now)
-        except (DomainError, ValueError) as exc:  # a misconfigured charge must not hide the page
-            logger.warning("current usage of %s failed", subscription.pk, exc_info=True)
-            block["error"] = str(exc)
-            blocks.append(block)
-            continue
-        currency = usage["currency"]
-        block.update(
-            from_datetime=_local_day(usage["from_datetime"], customer),
-            to_datetime=_local_day(usage["to_datetime"], customer),
-            amount=format_money(usage["amount_cents"], currency),
-            taxes=format_money(usage["taxes_amount_cents"], currency),
-            total=format_money(usage["total_amount_cents"], currency),
-            rows=[
-                UsageRow(
-                    metric=item["billable_metric"]["name"],
-                    code=item["billable_metric"]["code"],
-                    charge_model=item["charge"]["charge_model"],
-                    units=item["units"],
-                    events_count=item["events_count"],
-                    amount=format_money(item["amount_cents"], currency),
-                    breakdowns=tuple(
-                        map(label, breakdowns_from_payload(item["presentation_breakdowns"]))
-                    ),
-                )
-                for item in usage["charges_usage"]
-            ],
-        )
-        blocks.append(block)
-    return Panel("Current usage", USAGE_PANEL_TEMPLATE, {"blocks": blocks})
-
-
-customer_360_panels.append(current_usage_panel)

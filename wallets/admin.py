@@ -2,10 +2,8 @@
 balance, scope, recurring top-up rule and the ledger with what each consumption drew from) and
 its buttons — top up, grant, void, terminate — each calling the same service as the API.
 
-Also appends a "Wallets" panel to the customer 360 page (`customers.admin.customers`).
-
 Invoices belong to `invoicing`, above this app: the ledger links them by URL name only, and
-their numbers come through the `wallets.ports.invoice_labels` port that invoicing binds.
+names them through the `wallets.ports.invoice_labels` port that invoicing binds.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -27,11 +25,9 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from billing.admin_base import ActionReport, OrganizationAdmin
+from billing.admin_base import ActionReport, OrganizationAdmin, describe, money_html
 from billing.errors import DomainError
-from billing.money import format_money, to_minor
-from customers.admin.customers import Panel, customer_360_panels, describe
-from customers.models import Customer
+from billing.money import format_money
 from wallets import ports
 from wallets.models import (
     CREDITS,
@@ -40,48 +36,17 @@ from wallets.models import (
     WalletTransaction,
     WalletTransactionConsumption,
 )
+from wallets.presenters import (
+    credits_text,
+    customer_name,
+    rate_text,
+    tag,
+    wallet_url,
+)
 
 Tx = WalletTransaction
 LEDGER_PAGE_SIZE = 50
 MINUS = "\u2212"  # typographic minus of outbound amounts
-
-# badge colours shared with the invoice admin: ok = green, warn = amber, off = red
-_TAG = {
-    Wallet.Status.ACTIVE: "ok",
-    Wallet.Status.TERMINATED: "off",
-    Tx.Status.SETTLED: "ok",
-    Tx.Status.PENDING: "warn",
-    Tx.Status.FAILED: "off",
-}
-
-
-def tag(label: str, kind: str = "") -> str:
-    return format_html('<span class="wal-tag {}">{}</span>', _TAG.get(kind, kind), label)
-
-
-def credits_text(value: Decimal | None) -> str:
-    """Credits for people: thousands separated, at least two decimals, at most five."""
-    if value is None:
-        return "—"
-    places = max(2, -value.normalize().as_tuple().exponent)
-    return f"{value:,.{min(places, CREDITS['decimal_places'])}f}"
-
-
-def money(cents: int | None, currency: str) -> str:
-    return format_html('<span class="money">{}</span>', format_money(cents, currency))
-
-
-def customer_name(customer: Customer) -> str:
-    person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
-    return customer.name or customer.legal_name or person or customer.external_id
-
-
-def rate_text(wallet: Wallet) -> str:
-    """The value of one credit: money when it is whole minor units, else the exact rate."""
-    precise = to_minor(wallet.rate_amount, wallet.currency)
-    if precise == precise.to_integral_value():
-        return format_money(int(precise), wallet.currency)
-    return f"{wallet.rate_amount.normalize():f} {wallet.currency}"
 
 
 def _when(instant: datetime | None) -> str:
@@ -93,10 +58,6 @@ def _invoice_url(invoice_id: UUID) -> str | None:
         return reverse("admin:invoicing_invoice_change", args=[invoice_id])
     except NoReverseMatch:
         return None  # invoicing not installed
-
-
-def _wallet_url(wallet: Wallet) -> str:
-    return reverse("admin:wallets_wallet_change", args=[wallet.pk])
 
 
 # --- the ledger -------------------------------------------------------------------------------
@@ -439,7 +400,7 @@ class WalletAdmin(OrganizationAdmin):
     def balance(self, wallet: Wallet) -> str:
         return format_html(
             '{}<br><span class="wal-quiet">{} credits</span>',
-            money(wallet.balance_cents, wallet.currency),
+            money_html(wallet.balance_cents, wallet.currency),
             credits_text(wallet.credits_balance),
         )
 
@@ -448,7 +409,7 @@ class WalletAdmin(OrganizationAdmin):
         return format_html(
             '<span class="{}">{}</span><br><span class="wal-quiet">{} credits</span>',
             "wal-negative" if wallet.ongoing_balance_cents < 0 else "",
-            money(wallet.ongoing_balance_cents, wallet.currency),
+            money_html(wallet.ongoing_balance_cents, wallet.currency),
             credits_text(wallet.credits_ongoing_balance),
         )
 
@@ -552,7 +513,7 @@ class WalletAdmin(OrganizationAdmin):
                     f"{credits} credits {op.verb} ({_summary(transactions)}).",
                     messages.SUCCESS,
                 )
-                return HttpResponseRedirect(_wallet_url(wallet))
+                return HttpResponseRedirect(wallet_url(wallet))
         context = self._page_context(
             request, wallet, form=form, operation=op, title=f"{op.title} — {wallet}"
         )
@@ -563,14 +524,14 @@ class WalletAdmin(OrganizationAdmin):
         wallet = self._operable_wallet(request, object_id)
         if not wallet.is_active:
             self.message_user(request, f"{wallet} is already terminated.", messages.INFO)
-            return HttpResponseRedirect(_wallet_url(wallet))
+            return HttpResponseRedirect(wallet_url(wallet))
         if request.method == "POST":
             from wallets.services.wallets import wallet_terminate
 
             report = ActionReport(self, request, "terminated")
             report.attempt(wallet, wallet_terminate, wallet=wallet, now=timezone.now())
             report.send()
-            return HttpResponseRedirect(_wallet_url(wallet))
+            return HttpResponseRedirect(wallet_url(wallet))
         context = self._page_context(request, wallet, title=f"Terminate wallet {wallet}")
         return TemplateResponse(request, "admin/wallets/wallet/terminate.html", context)
 
@@ -594,47 +555,3 @@ def _summary(transactions: list[WalletTransaction]) -> str:
         f"{tx.get_transaction_status_display().lower()} {tx.get_status_display().lower()}"
         for tx in transactions
     )
-
-
-# --- customer 360 panel -----------------------------------------------------------------------
-
-
-def wallets_panel(request: HttpRequest, customer: Customer) -> Panel:
-    wallets = list(
-        Wallet.objects.filter(customer=customer)
-        .annotate(
-            _pending=Count(
-                "transactions",
-                filter=Q(
-                    transactions__transaction_type=Tx.TransactionType.INBOUND,
-                    transactions__status=Tx.Status.PENDING,
-                ),
-            )
-        )
-        .order_by("status", "priority", "created_at")
-    )
-    rows = [
-        {
-            "wallet": wallet,
-            "url": _wallet_url(wallet),
-            "status": tag(wallet.get_status_display(), wallet.status),
-            "balance": format_money(wallet.balance_cents, wallet.currency),
-            "credits": credits_text(wallet.credits_balance),
-            "ongoing_balance": format_money(wallet.ongoing_balance_cents, wallet.currency),
-            "ongoing_negative": wallet.ongoing_balance_cents < 0,
-            "pending": wallet._pending,
-        }
-        for wallet in wallets
-    ]
-    actions = []
-    if rows:
-        actions.append(
-            (
-                "All wallets",
-                reverse("admin:wallets_wallet_changelist") + f"?customer__id__exact={customer.pk}",
-            )
-        )
-    return Panel("Wallets", "admin/wallets/customer_panel.html", {"rows": rows}, actions)
-
-
-customer_360_panels.append(wallets_panel)

@@ -2,7 +2,7 @@
 
 `wallets` may not import `invoicing` (import layers), yet a paid top-up needs a credit invoice,
 the ongoing balance reads draft invoices and the wallet ledger names invoices by number. Each
-need is a `Port`: a signature declared here as a `Protocol`, with no default, that
+need is a `billing.ports.Port`: a signature declared here as a `Protocol`, with no default, that
 `invoicing/apps.py` binds in `ready()`. Nothing falls back silently: calling an unbound port
 raises `PortNotBound`, and the system check `wallets.E001` (registered by `WalletsConfig`)
 stops `manage.py check`, `migrate` and `runserver` while a port is unbound.
@@ -10,16 +10,15 @@ stops `manage.py check`, `migrate` and `runserver` while a port is unbound.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
 
-from billing.signals import unaccepted_keywords
+from billing import ports
+from billing.ports import PortNotBound  # noqa: F401  (re-exported: callers catch it from here)
 
 if TYPE_CHECKING:
     from wallets.models import WalletTransaction
@@ -27,36 +26,10 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class PortNotBound(ImproperlyConfigured):
-    """A port was called before the app that implements it bound it."""
+class Port(ports.Port[F]):
+    """A function wallets call, bound by invoicing."""
 
-
-class Port(Generic[F]):
-    """A function wallets call, declared by a `Protocol` and bound once by the app providing it."""
-
-    def __init__(self, name: str, signature: type[F]) -> None:
-        self.name, self.signature = name, signature
-        self._impl: F | None = None
-
-    @property
-    def is_bound(self) -> bool:
-        return self._impl is not None
-
-    def bind(self, impl: F) -> F:
-        """Binds `impl`, refusing one that does not accept the declared keyword arguments."""
-        missing = unaccepted_keywords(inspect.signature(self.signature.__call__), impl)
-        if missing:
-            raise ImproperlyConfigured(
-                f"{impl!r} cannot implement the port {self.name}: it does not accept "
-                f"{', '.join(missing)}"
-            )
-        self._impl = impl
-        return impl
-
-    def __call__(self, **kwargs: Any) -> Any:
-        if self._impl is None:
-            raise PortNotBound(f"wallets port {self.name} is not bound (is invoicing installed?)")
-        return self._impl(**kwargs)
+    owner, provider = "wallets", "invoicing"
 
 
 # --- the ports -------------------------------------------------------------------------------
@@ -114,13 +87,4 @@ PORTS: tuple[Port[Any], ...] = (
 
 def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """System check: every port has an implementation once the apps are ready."""
-    return [
-        checks.Error(
-            f"The wallets port {port.name} is not bound.",
-            hint="Install the invoicing app: its AppConfig.ready() binds the wallets ports.",
-            obj=port.signature,
-            id="wallets.E001",
-        )
-        for port in PORTS
-        if not port.is_bound
-    ]
+    return ports.unbound_port_errors(PORTS, check_id="wallets.E001")

@@ -1,26 +1,14 @@
 """Customer admin: the list finance staff search, and the customer 360 page (spec §3, §15.2).
 
-The change page of a customer is its 360° view: a summary (identity, addresses, effective
-invoicing settings with their source), then one panel per subject (subscriptions, applied
-coupons, taxes), then the editable profile with its metadata inline. Later apps add panels
-(invoices, wallets, usage) by appending a provider to `customer_360_panels`:
-
-    # wallets/admin.py
-    from customers.admin.customers import Panel, customer_360_panels
-
-    def wallets_panel(request, customer):
-        return Panel("Wallets", "admin/wallets/customer_panel.html", {"wallets": ...})
-
-    customer_360_panels.append(wallets_panel)
-
-A provider gets `(request, customer)` and returns a `Panel` (or None to show nothing); the
-template is included with `panel` (title, template, context, actions) in its context.
+The change page of a customer is its 360° view: the panels the `customers.ports.customer_360_panels`
+port lists (the customer's summary, subscriptions, applied coupons and taxes from
+`customers.presenters`, then the panels of the apps to the right), then the editable profile with
+its metadata inline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import available_timezones
@@ -35,19 +23,24 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 
-from billing.admin_base import ActionReport, OrganizationAdmin, staff_organizations
-from billing.errors import DomainError, Invalid, NotAllowed, NotFound
-from billing.models import BillingEntity, DocumentLocale, Organization
-from billing.money import CURRENCIES, amount_to_cents, format_money
-from customers.models import AppliedCoupon, Customer, CustomerMetadata, Subscription
-from customers.selectors import (
-    coupon_applicable_list,
-    customer_effective_settings,
-    customer_subscription_list,
+from billing.admin_base import (
+    ActionReport,
+    OrganizationAdmin,
+    PanelProvider,
+    describe,
+    describe_code,
+    staff_organizations,
 )
+from billing.errors import DomainError
+from billing.models import BillingEntity, DocumentLocale, Organization
+from billing.money import CURRENCIES, amount_to_cents
+from customers import ports
+from customers.models import AppliedCoupon, Customer, CustomerMetadata, Subscription
+from customers.presenters import can_change_customer, coupon_value
+from customers.selectors import coupon_applicable_list
 from customers.services.applied_coupons import applied_coupon_create, applied_coupon_terminate
 from customers.services.customers import (
     COUNTRY_CODES,
@@ -57,206 +50,7 @@ from customers.services.customers import (
     customer_update,
     customer_validate,
 )
-from plans.models import BillingEntityTax, Coupon, CouponFrequency, CouponType, Tax
-
-# --- the 360 panels ---------------------------------------------------------------------------
-
-
-@dataclass
-class Panel:
-    """One section of the customer 360 page."""
-
-    title: str
-    template: str
-    context: dict = field(default_factory=dict)
-    actions: list[tuple[str, str]] = field(default_factory=list)  # (label, url) buttons
-
-
-PanelProvider = Callable[[HttpRequest, Customer], Panel | None]
-
-_HUMAN_CODES = {
-    "plan_overlapping": "another active coupon of this customer is limited to the same plans "
-    "or billable metrics",
-    "coupon_is_not_reusable": "this coupon can be applied only once to a customer",
-    "currencies_does_not_match": "the currency differs from the customer's currency, which is "
-    "fixed once subscriptions, fixed coupons, wallets or invoices exist",
-    "coupon_not_found": "the coupon is no longer active (terminated, expired or deleted)",
-    "customer_not_found": "the customer was deleted",
-}
-
-
-def describe(exc: DomainError) -> str:
-    """A domain error in words for staff (the API shows the codes)."""
-    match exc:
-        case NotFound():
-            code = f"{exc.resource}_not_found"
-            return _HUMAN_CODES.get(code, code.replace("_", " "))
-        case NotAllowed():
-            return _HUMAN_CODES.get(exc.code, exc.code.replace("_", " "))
-        case Invalid():
-            return "; ".join(
-                f"{field_name.replace('_', ' ')}: "
-                + ", ".join(_HUMAN_CODES.get(code, code.replace("_", " ")) for code in codes)
-                for field_name, codes in exc.details.items()
-            )
-    return str(exc)
-
-
-def _admin_change_url(obj: object) -> str | None:
-    opts = obj._meta
-    try:
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return None  # that model has no admin page (yet)
-
-
-_SETTING_LABELS: dict[str, dict[str, str]] = {
-    "Document locale": {value: f"{label} ({value})" for value, label in DocumentLocale.choices},
-    "Issuing date anchor": dict(BillingEntity.IssuingDateAnchor.choices),
-    "Issuing date adjustment": dict(BillingEntity.IssuingDateAdjustment.choices),
-    "Zero-amount invoices": {"finalize": "Finalize", "skip": "Skip"},
-}
-
-
-def _settings_for_people(customer: Customer) -> list[tuple[str, object, str]]:
-    return [
-        (s.label, _SETTING_LABELS.get(s.label, {}).get(str(s.value), s.value), s.source)
-        for s in customer_effective_settings(customer=customer)
-    ]
-
-
-def summary_panel(request: HttpRequest, customer: Customer) -> Panel:
-    shipping = customer.shipping_address or {}
-    return Panel(
-        "Summary",
-        "admin/customers/customer/panels/summary.html",
-        {
-            "settings": _settings_for_people(customer),
-            "billing_address": [
-                customer.address_line1,
-                customer.address_line2,
-                " ".join(p for p in (customer.zipcode, customer.city) if p),
-                customer.state,
-                customer.country,
-            ],
-            "shipping_address": [
-                shipping.get("address_line1"),
-                shipping.get("address_line2"),
-                " ".join(p for p in (shipping.get("zipcode"), shipping.get("city")) if p),
-                shipping.get("state"),
-                shipping.get("country"),
-            ],
-            "billing_entity_url": _admin_change_url(customer.billing_entity),
-        },
-    )
-
-
-@dataclass(frozen=True)
-class SubscriptionRow:
-    subscription: Subscription
-    url: str | None
-    plan_price: str
-    ended_at: datetime | None
-
-
-def subscriptions_panel(request: HttpRequest, customer: Customer) -> Panel:
-    rows = [
-        SubscriptionRow(
-            subscription=s,
-            url=_admin_change_url(s),
-            plan_price=f"{format_money(s.plan.amount_cents, s.plan.amount_currency)} / "
-            f"{s.plan.get_interval_display().lower()}",
-            ended_at=s.terminated_at or s.canceled_at,
-        )
-        for s in customer_subscription_list(customer=customer)
-    ]
-    return Panel(
-        "Subscriptions", "admin/customers/customer/panels/subscriptions.html", {"rows": rows}
-    )
-
-
-@dataclass(frozen=True)
-class AppliedCouponRow:
-    applied_coupon: AppliedCoupon
-    value: str
-    remaining: str
-    duration: str
-    terminate_url: str | None
-
-
-def _coupon_value(applied: AppliedCoupon) -> str:
-    if applied.coupon.coupon_type == CouponType.PERCENTAGE:
-        rate = applied.percentage_rate or Decimal(0)
-        return f"{rate.normalize():f} %"
-    return format_money(applied.amount_cents, applied.amount_currency or "USD")
-
-
-def applied_coupons_panel(request: HttpRequest, customer: Customer) -> Panel:
-    can_change = customer.deleted_at is None and CustomerAdmin.can_change(request, customer)
-    rows = []
-    for applied in customer.applied_coupons.select_related("coupon").order_by("-created_at"):
-        once_fixed = (
-            applied.frequency == CouponFrequency.ONCE
-            and applied.coupon.coupon_type == CouponType.FIXED_AMOUNT
-        )
-        rows.append(
-            AppliedCouponRow(
-                applied_coupon=applied,
-                value=_coupon_value(applied),
-                # spec §15.3: what is left once invoices have consumed credits (invoicing)
-                remaining=_coupon_value(applied) if once_fixed else "—",
-                duration=(
-                    f"{applied.frequency_duration_remaining} of {applied.frequency_duration} "
-                    "periods left"
-                    if applied.frequency == CouponFrequency.RECURRING
-                    else CouponFrequency(applied.frequency).label
-                ),
-                terminate_url=(
-                    reverse(
-                        "admin:customers_customer_terminate_coupon",
-                        args=[customer.pk, applied.pk],
-                    )
-                    if can_change and applied.status == AppliedCoupon.Status.ACTIVE
-                    else None
-                ),
-            )
-        )
-    actions = (
-        [("Apply a coupon", reverse("admin:customers_customer_apply_coupon", args=[customer.pk]))]
-        if can_change
-        else []
-    )
-    return Panel(
-        "Applied coupons",
-        "admin/customers/customer/panels/applied_coupons.html",
-        {"rows": rows},
-        actions,
-    )
-
-
-def taxes_panel(request: HttpRequest, customer: Customer) -> Panel:
-    own = list(customer.taxes.all())
-    inherited = [
-        link.tax
-        for link in BillingEntityTax.objects.filter(billing_entity=customer.billing_entity)
-        .select_related("tax")
-        .order_by("tax__name")
-    ]
-    return Panel(
-        "Taxes",
-        "admin/customers/customer/panels/taxes.html",
-        {"own": own, "inherited": inherited},
-    )
-
-
-# Order of the page; apps to the right append theirs (invoices, wallets, usage).
-customer_360_panels: list[PanelProvider] = [
-    summary_panel,
-    subscriptions_panel,
-    applied_coupons_panel,
-    taxes_panel,
-]
-
+from plans.models import Coupon, CouponFrequency, Tax
 
 # --- forms ------------------------------------------------------------------------------------
 
@@ -393,7 +187,7 @@ class CustomerAdminForm(forms.ModelForm):
         ):
             errors["external_id"] = ["value_already_exist"]
         for name, codes in errors.items():
-            message = ", ".join(_HUMAN_CODES.get(c, c.replace("_", " ")) for c in codes)
+            message = ", ".join(map(describe_code, codes))
             self.add_error(name if name in self.fields else None, f"{name}: {message}")
         return cleaned
 
@@ -550,8 +344,10 @@ class CustomerAdmin(OrganizationAdmin):
     change_form_template = "admin/customers/customer/change_form.html"
     ordering = ("-created_at",)
 
-    # The 360 panels in page order; a class attribute so that a subclass may reorder them.
-    panels: list[PanelProvider] = customer_360_panels
+    @staticmethod
+    def panels() -> tuple[PanelProvider, ...]:
+        """The 360 panels in page order, as composed by the rightmost app (`customers.ports`)."""
+        return ports.customer_360_panels()
 
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None) -> tuple:
         identity = ["billing_entity", "external_id", "name", "firstname", "lastname",
@@ -656,7 +452,7 @@ class CustomerAdmin(OrganizationAdmin):
 
     @admin.display(description="Active coupons")
     def active_coupons(self, customer: Customer) -> str:
-        return ", ".join(_coupon_value(a) for a in customer._active_applied_coupons) or "—"
+        return ", ".join(coupon_value(a) for a in customer._active_applied_coupons) or "—"
 
     @admin.display(description="Lago ID")
     def lago_id(self, customer: Customer) -> str:
@@ -664,7 +460,7 @@ class CustomerAdmin(OrganizationAdmin):
 
     @classmethod
     def can_change(cls, request: HttpRequest, customer: Customer) -> bool:
-        return request.user.has_perm("customers.change_customer")
+        return can_change_customer(request, customer)
 
     # Writes go through the services: one call with the profile and its metadata.
 
@@ -718,7 +514,7 @@ class CustomerAdmin(OrganizationAdmin):
         if obj is not None and not obj._state.adding:
             context["title"] = "Customer 360"
             context["customer_360_panels"] = [
-                panel for provider in self.panels if (panel := provider(request, obj))
+                panel for provider in self.panels() if (panel := provider(request, obj))
             ]
             context["customer"] = obj
         return super().render_change_form(request, context, add, change, form_url, obj)

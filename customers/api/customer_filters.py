@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import django_filters as filters
-from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import QueryDict
 
+from billing.api.filters import LagoFilterSet, ListFilter
 from billing.errors import NotFound
 from billing.models import BillingEntity
 from billing.money import CURRENCIES
@@ -16,37 +15,6 @@ from customers.models import AppliedCoupon, Customer, CustomerMetadata
 from customers.services.customers import COUNTRY_CODES
 
 _METADATA_PARAM = re.compile(r"^metadata\[(?P<key>[^\]]+)\]$")
-
-
-class LagoFilterSet(filters.FilterSet):
-    """Reads Lago's array params: `countries[]=FR&countries[]=DE` filters on `countries`."""
-
-    def __init__(self, data: QueryDict | None = None, *args: object, **kwargs: object) -> None:
-        if data is not None:
-            normalized = QueryDict(mutable=True)
-            for key in data:
-                name = key.removesuffix("[]")
-                normalized.setlist(name, [*normalized.getlist(name), *data.getlist(key)])
-            data = normalized
-        super().__init__(data, *args, **kwargs)
-
-
-class _ListField(forms.Field):
-    widget = forms.MultipleHiddenInput  # reads every repeated value of the parameter
-
-    def to_python(self, value: object) -> list[str]:
-        return [str(item) for item in (value or []) if str(item) != ""]
-
-
-class ListFilter(filters.Filter):
-    """Any of the given values (free text: states, zipcodes, codes)."""
-
-    field_class = _ListField
-
-    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
-        if not value:
-            return qs
-        return qs.filter(**{f"{self.field_name}__in": value})
 
 
 def _choices(values: object) -> list[tuple[str, str]]:

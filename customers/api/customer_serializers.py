@@ -1,58 +1,21 @@
-"""Lago wire shapes of customers and applied coupons (spec §3.1, §15.2)."""
+"""Lago wire shapes of customer inputs and applied coupons (spec §3.1, §15.2); the
+`CustomerObject` out is `customers.representations.CustomerSerializer`."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing import money
-from billing.money import parse_decimal
-from customers.models import AppliedCoupon, Customer, CustomerMetadata
-from customers.services.customers import SHIPPING_ADDRESS_KEYS
-from plans.models import CouponFrequency, CouponType, Tax
-
-LAGO_DATETIME = "%Y-%m-%dT%H:%M:%SZ"  # spec §1.1: ISO 8601 in UTC, to the second
-MAX_DAYS = 2**31 - 1  # positive integer columns (days, periods)
-MAX_CENTS = 2**63 - 1  # bigint amount columns
-
-
-class LagoDateTimeField(serializers.DateTimeField):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(format=LAGO_DATETIME, **kwargs)
-
-
-class TextOrNull(serializers.CharField):
-    """A text column stored blank and rendered `null`, as Lago renders unset strings."""
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_representation(self, value: object) -> str | None:
-        return str(value) if value not in (None, "") else None
-
-
-@extend_schema_field({"type": "string", "example": "12.5", "nullable": True})
-class DecimalInput(serializers.Field):
-    """A decimal given as a JSON number or string; never goes through a float."""
-
-    default_error_messages = {"invalid": "A decimal number is required."}
-
-    def to_internal_value(self, data: object) -> Decimal:
-        try:
-            return parse_decimal(data)
-        except ValueError:
-            self.fail("invalid")
-
-    def to_representation(self, value: Decimal) -> str:
-        return decimal_string(value)
-
-
-def decimal_string(value: Decimal | None) -> str | None:
-    """Lago renders decimals as strings with at least one decimal: 10 -> "10.0"; None: null."""
-    return None if value is None else money.decimal_string(value)
-
+from billing.api.fields import (
+    MAX_CENTS,
+    MAX_DAYS,
+    DecimalInput,
+    LagoDateTimeField,
+    TextOrNull,
+    decimal_string,
+)
+from customers.models import AppliedCoupon
+from plans.models import CouponFrequency, CouponType
 
 # --- customers: input -----------------------------------------------------------------------
 
@@ -154,105 +117,6 @@ def _plain(value: object) -> object:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
-
-
-# --- customers: output ----------------------------------------------------------------------
-
-
-class TaxOutput(serializers.ModelSerializer):
-    lago_id = serializers.UUIDField(source="id")
-    rate = serializers.SerializerMethodField()
-    description = TextOrNull()
-    created_at = LagoDateTimeField()
-
-    class Meta:
-        model = Tax
-        fields = ("lago_id", "name", "code", "rate", "description", "applied_to_organization",
-                  "created_at")  # fmt: skip
-
-    def get_rate(self, tax: Tax) -> float:
-        # Lago renders tax rates as JSON numbers (a percentage, not an amount of money).
-        return float(tax.rate)
-
-
-class CustomerMetadataOutput(serializers.ModelSerializer):
-    lago_id = serializers.UUIDField(source="id")
-    created_at = LagoDateTimeField()
-
-    class Meta:
-        model = CustomerMetadata
-        fields = ("lago_id", "key", "value", "display_in_invoice", "created_at")
-
-
-class CustomerSerializer(serializers.Serializer):
-    """`CustomerObject`."""
-
-    lago_id = serializers.UUIDField(source="id")
-    billing_entity_code = serializers.CharField(source="billing_entity.code")
-    external_id = serializers.CharField()
-    account_type = serializers.CharField()
-    name = TextOrNull()
-    firstname = TextOrNull()
-    lastname = TextOrNull()
-    customer_type = serializers.CharField(allow_null=True)
-    sequential_id = serializers.IntegerField()
-    slug = serializers.CharField()
-    created_at = LagoDateTimeField()
-    updated_at = LagoDateTimeField()
-    country = TextOrNull()
-    address_line1 = TextOrNull()
-    address_line2 = TextOrNull()
-    state = TextOrNull()
-    zipcode = TextOrNull()
-    email = TextOrNull()
-    city = TextOrNull()
-    url = TextOrNull()
-    phone = TextOrNull()
-    logo_url = TextOrNull()
-    legal_name = TextOrNull()
-    legal_number = TextOrNull()
-    currency = TextOrNull()
-    tax_identification_number = TextOrNull()
-    timezone = TextOrNull()
-    applicable_timezone = serializers.CharField()
-    net_payment_term = serializers.IntegerField(allow_null=True)
-    finalize_zero_amount_invoice = serializers.CharField()
-    billing_configuration = serializers.SerializerMethodField()
-    shipping_address = serializers.SerializerMethodField()
-    skip_invoice_custom_sections = serializers.BooleanField()
-    metadata = CustomerMetadataOutput(many=True)
-    taxes = TaxOutput(many=True)
-    integration_customers = serializers.SerializerMethodField()
-    applicable_invoice_custom_sections = serializers.SerializerMethodField()
-
-    def get_billing_configuration(self, customer: Customer) -> dict:
-        config = customer.billing_configuration or {}
-        return {
-            "invoice_grace_period": customer.invoice_grace_period,
-            "payment_provider": config.get("payment_provider"),
-            "payment_provider_code": config.get("payment_provider_code"),
-            "provider_customer_id": config.get("provider_customer_id"),
-            "sync": config.get("sync"),
-            "sync_with_provider": config.get("sync_with_provider"),
-            "document_locale": customer.document_locale or None,
-            "provider_payment_methods": config.get("provider_payment_methods"),
-            "subscription_invoice_issuing_date_anchor": config.get(
-                "subscription_invoice_issuing_date_anchor"
-            ),
-            "subscription_invoice_issuing_date_adjustment": config.get(
-                "subscription_invoice_issuing_date_adjustment"
-            ),
-        }
-
-    def get_shipping_address(self, customer: Customer) -> dict:
-        stored = customer.shipping_address or {}
-        return {key: stored.get(key) or None for key in SHIPPING_ADDRESS_KEYS}
-
-    def get_integration_customers(self, customer: Customer) -> list[dict]:
-        return []  # accounting/CRM integrations are not modelled yet
-
-    def get_applicable_invoice_custom_sections(self, customer: Customer) -> list[dict]:
-        return []  # invoice custom sections are not modelled yet
 
 
 # --- applied coupons ------------------------------------------------------------------------

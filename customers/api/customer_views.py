@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.api.parameters import EXTERNAL_CUSTOMER_ID
 from billing.api.views import OrganizationViewSet, parse, wrapped_schema
 from billing.errors import NotFound
 from customers.api.customer_filters import (
@@ -22,9 +23,9 @@ from customers.api.customer_serializers import (
     AppliedCouponInput,
     AppliedCouponSerializer,
     CustomerInput,
-    CustomerSerializer,
 )
 from customers.models import AppliedCoupon, Customer
+from customers.representations import CustomerSerializer
 from customers.selectors import coupon_applicable_list, customer_get
 from customers.services.applied_coupons import applied_coupon_create, applied_coupon_terminate
 from customers.services.customers import customer_destroy, customer_upsert
@@ -32,9 +33,6 @@ from customers.services.customers import customer_destroy, customer_upsert
 CUSTOMER_RESPONSE = wrapped_schema("CustomerResponse", CustomerSerializer, "customer")
 APPLIED_COUPON_RESPONSE = wrapped_schema(
     "AppliedCouponResponse", AppliedCouponSerializer, "applied_coupon"
-)
-EXTERNAL_CUSTOMER_ID = OpenApiParameter(
-    "external_customer_id", OpenApiTypes.STR, OpenApiParameter.PATH
 )
 
 

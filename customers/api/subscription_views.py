@@ -12,12 +12,9 @@ from rest_framework.response import Response
 
 from billing.api.views import OrganizationViewSet, parse, wrapped_schema
 from billing.errors import NotFound
-from customers.api.subscription_serializers import (
-    SubscriptionCreateInput,
-    SubscriptionSerializer,
-    SubscriptionUpdateInput,
-)
+from customers.api.subscription_serializers import SubscriptionCreateInput, SubscriptionUpdateInput
 from customers.models import Customer, Subscription
+from customers.representations import SubscriptionSerializer
 from customers.services.subscriptions import (
     subscription_create,
     subscription_terminate,

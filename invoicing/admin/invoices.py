@@ -1,14 +1,12 @@
 """Invoice admin for finance staff: the list (filters, search, CSV export), the invoice page (fees,
 taxes, credits, PDF) and the actions, each calling the same service as the API (spec §12).
 
-Also appends two panels to the customer 360 page: the customer's invoices and a preview of the
-upcoming invoice of its active subscriptions (spec §12.11).
+Fee lines read through `invoicing.presenters`, as on the PDF and in the API.
 """
 
 from __future__ import annotations
 
 import csv
-import logging
 from collections.abc import Callable, Iterator
 
 from django.contrib import admin
@@ -26,40 +24,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from billing.admin_base import ActionReport, OrganizationAdmin
-from billing.errors import DomainError
+from billing.admin_base import ActionReport, OrganizationAdmin, money_html
 from billing.money import format_money, to_major
-from customers.admin.customers import Panel, customer_360_panels, describe
-from customers.models import Customer, Subscription
-from invoicing.api.fee_serializers import fee_item
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
-from invoicing.selectors import customer_invoice_list
+from invoicing.presenters import fee_breakdown_labels, fee_display_name, fee_item, tag
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
-from metering.presentation import breakdowns_from_payload, label
-
-logger = logging.getLogger(__name__)
-
-# badge colour by invoice status or payment status (a member equals its value): ok = green,
-# warn = amber, off = red
-_TAG = {
-    Invoice.Status.FINALIZED: "ok",
-    Invoice.PaymentStatus.SUCCEEDED: "ok",
-    Invoice.Status.DRAFT: "warn",
-    Invoice.PaymentStatus.PENDING: "warn",  # and Invoice.Status.PENDING
-    Invoice.Status.VOIDED: "off",
-    Invoice.PaymentStatus.FAILED: "off",  # and Invoice.Status.FAILED
-    "overdue": "off",
-}
-
-
-def tag(label: str, kind: str) -> str:
-    return format_html('<span class="inv-tag {}">{}</span>', _TAG.get(kind, ""), label)
-
-
-def money(cents: int | None, currency: str) -> str:
-    return format_html('<span class="money">{}</span>', format_money(cents, currency))
 
 
 def _lifecycle(name: str) -> Callable:
@@ -176,15 +147,14 @@ class FeeInline(_ReadOnlyInline):
     @admin.display(description="Fee")
     def line(self, fee: Fee) -> str:
         item = fee_item(fee)
-        name = item["invoice_display_name"] or item["name"] or fee.fee_type
         line = format_html(
             "<strong>{}</strong><br><span class='inv-quiet'>{} · {}</span>",
-            name,
+            fee_display_name(fee, item),
             fee.get_fee_type_display(),
             item["code"] or "—",
         )
         # presentation breakdowns (spec §7.13): the fee's units per presented values
-        breakdowns = [label(b) for b in breakdowns_from_payload(fee.presentation_breakdowns)]
+        breakdowns = fee_breakdown_labels(fee)
         if breakdowns:
             line += format_html("<br><span class='inv-quiet'>{}</span>", " · ".join(breakdowns))
         return line
@@ -214,11 +184,11 @@ class FeeInline(_ReadOnlyInline):
 
     @admin.display(description="Amount (excl. tax)")
     def amount(self, fee: Fee) -> str:
-        return money(fee.amount_cents, fee.amount_currency)
+        return money_html(fee.amount_cents, fee.amount_currency)
 
     @admin.display(description="Taxes")
     def taxes(self, fee: Fee) -> str:
-        return money(fee.taxes_amount_cents, fee.amount_currency)
+        return money_html(fee.taxes_amount_cents, fee.amount_currency)
 
 
 class InvoiceAppliedTaxInline(_ReadOnlyInline):
@@ -233,11 +203,11 @@ class InvoiceAppliedTaxInline(_ReadOnlyInline):
 
     @admin.display(description="Taxed amount")
     def base(self, row: InvoiceAppliedTax) -> str:
-        return money(row.fees_amount_cents, row.invoice.currency)
+        return money_html(row.fees_amount_cents, row.invoice.currency)
 
     @admin.display(description="Tax")
     def tax_amount(self, row: InvoiceAppliedTax) -> str:
-        return money(row.amount_cents, row.invoice.currency)
+        return money_html(row.amount_cents, row.invoice.currency)
 
 
 class CreditInline(_ReadOnlyInline):
@@ -258,7 +228,7 @@ class CreditInline(_ReadOnlyInline):
 
     @admin.display(description="Amount")
     def credit_amount(self, credit: Credit) -> str:
-        return money(credit.amount_cents, credit.amount_currency)
+        return money_html(credit.amount_cents, credit.amount_currency)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -381,7 +351,7 @@ class InvoiceAdmin(OrganizationAdmin):
     def _amount(field: str, description: str) -> Callable[[InvoiceAdmin, Invoice], str]:
         @admin.display(description=description, ordering=field)
         def display(self: InvoiceAdmin, invoice: Invoice) -> str:
-            return money(getattr(invoice, field), invoice.currency)
+            return money_html(getattr(invoice, field), invoice.currency)
 
         return display
 
@@ -525,76 +495,3 @@ class InvoiceAdmin(OrganizationAdmin):
     @admin.action(description="Export selected invoices as CSV")
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
         return stream_csv(queryset, "invoices.csv")
-
-
-# --- customer 360 panels ----------------------------------------------------------------------
-
-
-def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
-    invoices = list(customer_invoice_list(customer=customer)[:10])
-    rows = [
-        {
-            "invoice": invoice,
-            "url": reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
-            "status": tag(invoice.get_status_display(), invoice.status),
-            "payment": tag(
-                "Overdue" if invoice.payment_overdue else invoice.get_payment_status_display(),
-                "overdue" if invoice.payment_overdue else invoice.payment_status,
-            ),
-            "total": format_money(invoice.total_amount_cents, invoice.currency),
-        }
-        for invoice in invoices
-    ]
-    all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
-    return Panel(
-        "Invoices",
-        "admin/invoicing/invoice/customer_panel.html",
-        {"rows": rows},
-        [("All invoices", all_url)] if rows else [],
-    )
-
-
-def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | None:
-    subscriptions = list(
-        customer.subscriptions.filter(status=Subscription.Status.ACTIVE).select_related("plan")
-    )
-    if customer.deleted_at is not None or not subscriptions:
-        return None
-    context: dict = {}
-    try:
-        from invoicing.services.generation import invoice_preview
-
-        preview = invoice_preview(
-            customer=customer, now=timezone.now(), subscriptions=subscriptions
-        )
-    except Exception as exc:  # a preview must never break the customer page
-        logger.warning("upcoming invoice preview failed for %s", customer.pk, exc_info=True)
-        context["error"] = describe(exc) if isinstance(exc, DomainError) else type(exc).__name__
-        return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
-    invoice = preview.invoice
-    currency = invoice.currency
-
-    def amount(cents: int) -> str:
-        return format_money(cents, currency)
-
-    context.update(
-        issuing_date=invoice.issuing_date,
-        lines=[
-            {
-                "name": fee_item(fee)["invoice_display_name"] or fee.fee_type,
-                "units": f"{fee.units.normalize():f}",
-                "amount": format_money(fee.amount_cents, currency),
-            }
-            for fee in preview.fees
-        ],
-        totals=[
-            ("Subtotal excl. tax", amount(invoice.sub_total_excluding_taxes_amount_cents)),
-            ("Coupons", amount(invoice.coupons_amount_cents)),
-            ("Taxes", amount(invoice.taxes_amount_cents)),
-            ("Total", amount(invoice.total_amount_cents)),
-        ],
-    )
-    return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
-
-
-customer_360_panels.extend([invoices_panel, upcoming_invoice_panel])

@@ -2,48 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.api.fields import (
+    DECIMAL_STRING,
+    NULLABLE_DATETIME,
+    NULLABLE_DECIMAL_STRING,
+    NULLABLE_UUID,
+    DecimalString,
+    LagoDateTimeField,
+    RateField,
+    TextOrNull,
+    decimal_string,
+    lago_datetime,
+)
 from billing.money import round_cents, to_major
-from customers.api.customer_serializers import LagoDateTimeField, TextOrNull, decimal_string
 from invoicing.models import Fee
-
-LAGO_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
-DECIMAL_STRING = {"type": "string", "example": "10.5"}
-NULLABLE_DECIMAL_STRING = {"type": "string", "example": "10.5", "nullable": True}
-NULLABLE_DATETIME = {"type": "string", "format": "date-time", "nullable": True}
-NULLABLE_UUID = {"type": "string", "format": "uuid", "nullable": True}
-
-
-def lago_datetime(value: datetime | str | None) -> str | None:
-    """A datetime (or an ISO string kept in JSON properties) as Lago renders it: UTC, `Z`."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str):
-        parsed = parse_datetime(value)
-        if parsed is None:
-            return None
-        value = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(LAGO_DATETIME)
-
-
-@extend_schema_field({"type": "number", "format": "double", "example": 20.0})
-class RateField(serializers.Field):
-    """A tax rate: a percentage, rendered as a JSON number as Lago does (not an amount)."""
-
-    def to_representation(self, value: Decimal) -> float:
-        return float(value)
-
-
-@extend_schema_field(DECIMAL_STRING)
-class DecimalString(serializers.Field):
-    def to_representation(self, value: Decimal) -> str | None:
-        return decimal_string(value)
+from invoicing.presenters import fee_item, fee_window
 
 
 class FeeAppliedTaxSerializer(serializers.Serializer):
@@ -74,107 +52,9 @@ class FeeItemSerializer(serializers.Serializer):
     grouped_by = serializers.DictField()
 
 
-def fee_item(fee: Fee) -> dict:
-    """Lago's `Fee#item_*` readers, per fee type."""
-    item = {
-        "type": fee.fee_type,
-        "code": None,
-        "name": None,
-        "description": None,
-        "invoice_display_name": None,
-        "filters": None,
-        "filter_invoice_display_name": None,
-        "lago_item_id": None,
-        "item_type": "Subscription",
-        "grouped_by": fee.grouped_by or {},
-    }
-    own_name = fee.invoice_display_name or None
-    match fee.fee_type:
-        case Fee.FeeType.CHARGE if fee.charge_id:
-            metric = fee.charge.billable_metric
-            item.update(
-                code=metric.code,
-                name=metric.name,
-                description=metric.description or None,
-                invoice_display_name=own_name or fee.charge.invoice_display_name or metric.name,
-                lago_item_id=str(metric.id),
-                item_type="BillableMetric",
-            )
-            if fee.charge_filter_id:
-                charge_filter = fee.charge_filter
-                values = charge_filter.values or {}
-                item["filters"] = {key: list(value) for key, value in values.items()}
-                item["filter_invoice_display_name"] = charge_filter.invoice_display_name or (
-                    ", ".join(str(v) for value in values.values() for v in value) or None
-                )
-        case Fee.FeeType.ADD_ON if fee.add_on_id:
-            add_on = fee.add_on
-            item.update(
-                code=add_on.code,
-                name=add_on.name,
-                description=add_on.description or None,
-                invoice_display_name=own_name or add_on.invoice_display_name or add_on.name,
-                lago_item_id=str(add_on.id),
-                item_type="AddOn",
-            )
-        case Fee.FeeType.FIXED_CHARGE if fee.fixed_charge_id:
-            fixed_charge = fee.fixed_charge
-            add_on = fixed_charge.add_on
-            item.update(
-                code=add_on.code,
-                name=add_on.name,
-                description=add_on.description or None,
-                invoice_display_name=own_name
-                or fixed_charge.invoice_display_name
-                or add_on.invoice_display_name
-                or add_on.name,
-                lago_item_id=str(add_on.id),
-                item_type="AddOn",
-            )
-        case Fee.FeeType.CREDIT:
-            item.update(
-                code="credit",
-                name="credit",
-                invoice_display_name=own_name or "credit",
-                lago_item_id=str(fee.wallet_transaction_id) if fee.wallet_transaction_id else None,
-                item_type="WalletTransaction",
-            )
-        case Fee.FeeType.COMMITMENT:
-            commitment = (
-                getattr(fee.subscription.plan, "minimum_commitment", None)
-                if fee.subscription_id
-                else None
-            )
-            item.update(
-                code="minimum_commitment",
-                name="minimum_commitment",
-                invoice_display_name=own_name
-                or (commitment.invoice_display_name if commitment else None)
-                or "Minimum commitment",
-                lago_item_id=str(commitment.id) if commitment else None,
-                item_type="Commitment",
-            )
-        case _ if fee.subscription_id:
-            plan = fee.subscription.plan
-            item.update(
-                code=plan.code,
-                name=plan.name,
-                description=plan.description or None,
-                invoice_display_name=own_name or plan.invoice_display_name or plan.name,
-                lago_item_id=str(fee.subscription_id),
-                item_type="Subscription",
-            )
-    return item
-
-
 def fee_boundaries(fee: Fee) -> tuple[str | None, str | None]:
-    """(from_date, to_date): the charges window of a charge fee, else the fee's own period."""
-    props = fee.properties or {}
-    if fee.fee_type == Fee.FeeType.CHARGE:
-        start = props.get("charges_from_datetime") or props.get("from_datetime")
-        end = props.get("charges_to_datetime") or props.get("to_datetime")
-    else:
-        start, end = props.get("from_datetime"), props.get("to_datetime")
+    """(from_date, to_date) as Lago renders them: the fee's window (`presenters.fee_window`)."""
+    start, end = fee_window(fee)
     return lago_datetime(start), lago_datetime(end)
 
 

@@ -8,10 +8,10 @@ import django_filters as filters
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 
+from billing.api.filters import LagoFilterSet, ListFilter
 from billing.errors import NotFound
 from billing.models import BillingEntity
 from billing.money import CURRENCIES
-from customers.api.customer_filters import LagoFilterSet, ListFilter
 from invoicing.models import Fee, Invoice, InvoiceMetadata
 from invoicing.selectors import VISIBLE_STATUSES
 

@@ -7,17 +7,18 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.api.customer_serializers import (
+from billing.api.fields import (
     MAX_CENTS,
-    CustomerSerializer,
     DecimalInput,
     LagoDateTimeField,
+    LagoDateTimeInput,
+    RateField,
     TextOrNull,
+    lago_datetime,
 )
-from customers.api.subscription_serializers import LagoDateTimeField as LagoDateTimeInput
-from customers.api.subscription_serializers import SubscriptionSerializer
 from customers.models import Customer, Subscription
-from invoicing.api.fee_serializers import FeeSerializer, RateField, lago_datetime
+from customers.representations import CustomerSerializer, SubscriptionSerializer
+from invoicing.api.fee_serializers import FeeSerializer
 from invoicing.models import Credit, Invoice, InvoiceSubscription
 from plans.choices import CouponFrequency, CouponType
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.api.errors import envelope
+from billing.api.parameters import EXTERNAL_CUSTOMER_ID
 from billing.api.views import OrganizationViewSet, parse, wrapped_schema
 from billing.errors import BadRequest, Invalid, NotAllowed, NotFound
 from billing.models import BillingEntity, Organization
@@ -48,9 +49,6 @@ from plans.models import Plan
 
 INVOICE_RESPONSE = wrapped_schema("InvoiceResponse", InvoiceSerializer, "invoice")
 LAGO_ID = OpenApiParameter("lago_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-EXTERNAL_CUSTOMER_ID = OpenApiParameter(
-    "external_customer_id", OpenApiTypes.STR, OpenApiParameter.PATH
-)
 PREVIEW_CUSTOMER_FIELDS = (
     "name", "tax_identification_number", "currency", "timezone", "address_line1",
     "address_line2", "city", "zipcode", "state", "country",

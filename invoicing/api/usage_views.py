@@ -1,4 +1,4 @@
-"""`/customers/{external_customer_id}/past_usage` (spec §25): usage of invoiced periods, read
+"""`/customers/{external_customer_id}/past_usage`: usage of invoiced periods, read
 back from the charge fees of finalized invoices."""
 
 from __future__ import annotations
@@ -9,14 +9,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.api.pagination import LagoPagination, positive_int
+from billing.api.parameters import EXTERNAL_CUSTOMER_ID, EXTERNAL_SUBSCRIPTION_ID
+from billing.api.views import LagoAPIView
 from billing.errors import Invalid
+from customers.selectors import customer_get
 from invoicing.selectors import customer_past_usage
-from metering.api.usage_views import EXTERNAL_CUSTOMER_ID, EXTERNAL_SUBSCRIPTION_ID, UsageView
 
 
-class PastUsageView(UsageView):
+class PastUsageView(LagoAPIView):
     """Usage of invoiced periods, newest first."""
 
+    # the usage endpoints share one permission and one rate-limit bucket (§1.4)
+    permission_resource = "customer_usage"
+    rate_limit_bucket = "usage"
     root_key_plural = "usage_periods"
 
     @extend_schema(
@@ -33,7 +38,7 @@ class PastUsageView(UsageView):
         ),
     )
     def get(self, request: Request, external_customer_id: str) -> Response:
-        customer = self.customer(external_customer_id)
+        customer = customer_get(organization=self.organization, external_id=external_customer_id)
         params = request.query_params
         external_subscription_id = params.get("external_subscription_id")
         if not external_subscription_id:

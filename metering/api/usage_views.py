@@ -12,18 +12,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.api.parameters import EXTERNAL_CUSTOMER_ID, EXTERNAL_SUBSCRIPTION_ID
 from billing.api.views import LagoAPIView
 from billing.errors import Invalid, NotAllowed
 from customers.models import Customer, Subscription
 from customers.selectors import customer_get
 from metering.usage import UsageSelection, customer_current_usage
 
-EXTERNAL_CUSTOMER_ID = OpenApiParameter(
-    "external_customer_id", OpenApiTypes.STR, OpenApiParameter.PATH
-)
-EXTERNAL_SUBSCRIPTION_ID = OpenApiParameter(
-    "external_subscription_id", OpenApiTypes.STR, required=True
-)
 APPLY_TAXES = OpenApiParameter("apply_taxes", OpenApiTypes.BOOL, description="Default true.")
 USAGE_PARAMETERS = [
     EXTERNAL_CUSTOMER_ID,

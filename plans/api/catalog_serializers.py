@@ -6,44 +6,16 @@ Lago's objects field for field (blank texts as null, instants as `2022-04-29T08:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
 from plans.models import AddOn, BillableMetric, Coupon, Tax
 from plans.selectors import (
     billable_metric_filters,
     billable_metric_plans_count,
     tax_counters,
 )
-
-
-def ruby_decimal(value: Decimal | None) -> str | None:
-    """A decimal as Lago's JSON writes a BigDecimal: "10.0", "5.5", "12.345"."""
-    if value is None:
-        return None
-    text = format(value.normalize(), "f") if value else "0"
-    return text if "." in text else f"{text}.0"
-
-
-class LagoDateTimeField(serializers.DateTimeField):
-    """UTC, to the second, with a `Z` (Rails' `iso8601`)."""
-
-    def to_representation(self, value: datetime) -> str:
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class NullableTextField(serializers.CharField):
-    """A text stored blank and rendered `null`, as Lago renders an unset optional text."""
-
-    def __init__(self, **kwargs: object) -> None:
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
-
-    def to_representation(self, value: str) -> str | None:
-        return value or None
 
 
 def _text(**kwargs: object) -> serializers.CharField:
@@ -91,7 +63,7 @@ class BillableMetricSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
     code = serializers.CharField()
-    description = NullableTextField()
+    description = TextOrNull()
     aggregation_type = serializers.CharField()
     weighted_interval = serializers.CharField(allow_null=True)
     recurring = serializers.BooleanField()
@@ -99,7 +71,7 @@ class BillableMetricSerializer(serializers.Serializer):
     rounding_precision = serializers.IntegerField(allow_null=True)
     created_at = LagoDateTimeField()
     field_name = serializers.CharField(allow_null=True)
-    expression = NullableTextField()
+    expression = TextOrNull()
     active_subscriptions_count = serializers.SerializerMethodField()
     draft_invoices_count = serializers.SerializerMethodField()
     plans_count = serializers.SerializerMethodField()
@@ -154,7 +126,7 @@ class TaxSerializer(serializers.Serializer):
     name = serializers.CharField()
     code = serializers.CharField()
     rate = serializers.DecimalField(max_digits=12, decimal_places=5, coerce_to_string=False)
-    description = NullableTextField()
+    description = TextOrNull()
     applied_to_organization = serializers.BooleanField()
     add_ons_count = serializers.SerializerMethodField()
     customers_count = serializers.SerializerMethodField()
@@ -197,12 +169,12 @@ class AddOnInput(serializers.Serializer):
 class AddOnSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
-    invoice_display_name = NullableTextField()
+    invoice_display_name = TextOrNull()
     code = serializers.CharField()
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField()
     created_at = LagoDateTimeField()
-    description = NullableTextField()
+    description = TextOrNull()
     taxes = TaxSerializer(many=True)
 
     def to_representation(self, add_on: AddOn) -> dict:
@@ -251,10 +223,10 @@ class CouponSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
     code = serializers.CharField()
-    description = NullableTextField()
+    description = TextOrNull()
     coupon_type = serializers.CharField()
     amount_cents = serializers.IntegerField(allow_null=True)
-    amount_currency = NullableTextField()
+    amount_currency = TextOrNull()
     percentage_rate = serializers.SerializerMethodField()
     frequency = serializers.CharField()
     frequency_duration = serializers.IntegerField(allow_null=True)
@@ -269,7 +241,7 @@ class CouponSerializer(serializers.Serializer):
     terminated_at = LagoDateTimeField(allow_null=True)
 
     def get_percentage_rate(self, coupon: Coupon) -> str | None:
-        return ruby_decimal(coupon.percentage_rate)
+        return decimal_string(coupon.percentage_rate)
 
     def get_plan_codes(self, coupon: Coupon) -> list[str]:
         return sorted(plan.code for plan in coupon.plans.all() if plan.deleted_at is None)

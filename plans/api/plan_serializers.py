@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from plans.api.catalog_serializers import LagoDateTimeField, NullableTextField, ruby_decimal
+from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
 from plans.models import (
     Charge,
     ChargeFilter,
@@ -165,7 +165,7 @@ class PlanTaxSerializer(serializers.Serializer):
     name = serializers.CharField()
     code = serializers.CharField()
     rate = serializers.DecimalField(max_digits=12, decimal_places=5, coerce_to_string=False)
-    description = NullableTextField()
+    description = TextOrNull()
     applied_to_organization = serializers.BooleanField()
     created_at = LagoDateTimeField()
 
@@ -177,7 +177,7 @@ def _taxes(taxes: list[Tax]) -> list[dict]:
 class PlanChargeFilterSerializer(serializers.Serializer):
     """A charge filter nested in its charge."""
 
-    invoice_display_name = NullableTextField()
+    invoice_display_name = TextOrNull()
     properties = serializers.SerializerMethodField()
     values = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
@@ -199,7 +199,7 @@ class PlanChargeSerializer(serializers.Serializer):
     lago_billable_metric_id = serializers.UUIDField(source="billable_metric_id")
     billable_metric_code = serializers.CharField(source="billable_metric.code")
     code = serializers.CharField()
-    invoice_display_name = NullableTextField()
+    invoice_display_name = TextOrNull()
     lago_parent_id = serializers.UUIDField(source="parent_id", allow_null=True)
     created_at = LagoDateTimeField()
     charge_model = serializers.CharField()
@@ -251,7 +251,7 @@ class PlanFixedChargeSerializer(serializers.Serializer):
     taxes = serializers.SerializerMethodField()
 
     def get_units(self, fixed_charge: FixedCharge) -> str:
-        return ruby_decimal(fixed_charge.units)  # Lago renders the decimal as "10.0"
+        return decimal_string(fixed_charge.units)  # Lago renders the decimal as "10.0"
 
     @extend_schema_field(PlanTaxSerializer(many=True))
     def get_taxes(self, fixed_charge: FixedCharge) -> list[dict]:
@@ -260,7 +260,7 @@ class PlanFixedChargeSerializer(serializers.Serializer):
 
 class PlanUsageThresholdSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
-    threshold_display_name = NullableTextField()
+    threshold_display_name = TextOrNull()
     amount_cents = serializers.IntegerField()
     recurring = serializers.BooleanField()
     created_at = LagoDateTimeField()
@@ -271,7 +271,7 @@ class PlanMinimumCommitmentSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     plan_code = serializers.CharField(source="plan.code")
     amount_cents = serializers.IntegerField()
-    invoice_display_name = NullableTextField()
+    invoice_display_name = TextOrNull()
     interval = serializers.CharField(source="plan.interval")
     created_at = LagoDateTimeField()
     updated_at = LagoDateTimeField()
@@ -287,11 +287,11 @@ class PlanSerializer(serializers.Serializer):
 
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
-    invoice_display_name = NullableTextField()
+    invoice_display_name = TextOrNull()
     created_at = LagoDateTimeField()
     code = serializers.CharField()
     interval = serializers.CharField()
-    description = NullableTextField()
+    description = TextOrNull()
     amount_cents = serializers.IntegerField()
     amount_currency = serializers.CharField()
     trial_period = serializers.FloatField()  # days (Lago stores a float), not money

@@ -190,3 +190,41 @@ def test_customer_360_shows_invoices_and_the_upcoming_invoice(admin_client, orga
     assert "ACM-0100" in page
     assert "Upcoming invoice (preview)" in page
     assert "All invoices" in page
+
+
+def test_customer_360_shows_every_apps_panels_in_page_order(admin_client, organization):
+    customer = CustomerFactory(organization=organization, name="Initech")
+    SubscriptionFactory(organization=organization, customer=customer)
+    response = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    titles = [panel.title for panel in response.context["customer_360_panels"]]
+    assert titles == [
+        "Summary",
+        "Subscriptions",
+        "Applied coupons",
+        "Taxes",
+        "Current usage",
+        "Wallets",
+        "Invoices",
+        "Upcoming invoice (preview)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("currency", "shown"),
+    [
+        pytest.param("JPY", "¥123,456", id="jpy-0-decimals"),
+        pytest.param("KWD", "KWD123.456", id="kwd-3-decimals"),
+        pytest.param("BHD", "BHD123.456", id="bhd-3-decimals"),
+    ],
+)
+def test_invoice_page_shows_amounts_with_the_currency_minor_digits(
+    admin_client, organization, currency, shown
+):
+    customer = CustomerFactory(organization=organization, currency=currency)
+    invoice = build_invoice(
+        organization, customer=customer, currency=currency, fees=[FeeSpec(amount_cents=123456)]
+    )
+    page = admin_client.get(change_url(invoice)).content.decode()
+    listed = admin_client.get(CHANGELIST).content.decode()
+    assert f'<span class="money">{shown}</span>' in page  # fee line and totals
+    assert shown in listed

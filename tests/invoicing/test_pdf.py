@@ -229,3 +229,34 @@ def test_ensure_renders_only_when_missing(identity, settings, tmp_path):
 
 def test_the_task_ignores_a_deleted_invoice(db):
     generate_invoice_pdf_task.delay("00000000-0000-0000-0000-000000000000")
+
+
+def tier_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("Tier ")]
+
+
+@pytest.mark.parametrize(
+    ("currency", "first_tier", "second_tier", "total"),
+    [
+        pytest.param("JPY", "¥100", "¥35", "¥135", id="jpy-0-decimals"),
+        pytest.param("KWD", "KWD100.000", "KWD35.025", "KWD135.025", id="kwd-3-decimals"),
+        pytest.param("BHD", "BHD100.000", "BHD35.025", "BHD135.025", id="bhd-3-decimals"),
+        pytest.param("EUR", "€100.00", "€35.03", "€135.03", id="eur-half-up"),
+    ],
+)
+def test_pdf_tier_rows_show_the_currency_minor_digits(
+    identity, currency, first_tier, second_tier, total
+):
+    # 500.5 units of the second tier at 0.05 + 10 flat: 35.025 in major units
+    customer = customer_in(identity, "en", currency=currency)
+    invoice = build_invoice(
+        identity,
+        customer=customer,
+        currency=currency,
+        fees=[FeeSpec(kind="graduated", units=Decimal("1500.5"), name="API calls")],
+    )
+    text, _ = pdf_text(render_invoice_pdf(invoice))
+    first, second = tier_lines(text)
+    assert first.endswith(f" {first_tier}")
+    assert second.endswith(f" {second_tier}")
+    assert f"Total due {total}" in text

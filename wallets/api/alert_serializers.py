@@ -9,7 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.api.customer_serializers import LagoDateTimeField, TextOrNull, decimal_string
+from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
 from wallets.models import WalletAlert
 
 

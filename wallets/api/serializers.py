@@ -11,11 +11,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.api.customer_serializers import LagoDateTimeField, TextOrNull, decimal_string
-from customers.api.subscription_serializers import PaymentMethodOutput
+from billing.api.fields import (
+    MAX_CENTS,
+    LagoDateTimeField,
+    PaymentMethodOutput,
+    TextOrNull,
+    decimal_string,
+)
 from wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
-
-MAX_CENTS = 2**63 - 1
 
 
 @extend_schema_field({"type": "string", "example": "10.5", "nullable": True})

@@ -1,0 +1,114 @@
+"""The customer 360 page, composed: every panel of every app, in page order, declared here.
+
+`invoicing` is the rightmost app the page needs, so it is the one that can see every panel: the
+customer's own (`customers.presenters`), current usage (`metering.presenters`), wallets
+(`wallets.presenters`) and the two below, the customer's invoices and a preview of its upcoming
+invoice. `invoicing/apps.py` binds `customer_360_panels` to the customer admin's port
+(`customers.ports.customer_360_panels`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.admin_base import Panel, PanelProvider, describe
+from billing.errors import DomainError
+from billing.money import format_money
+from customers import presenters as customers
+from customers.models import Customer, Subscription
+from invoicing.presenters import fee_display_name, tag
+from invoicing.selectors import customer_invoice_list
+from metering import presenters as metering
+from wallets import presenters as wallets
+
+logger = logging.getLogger(__name__)
+
+
+def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """The customer's last ten invoices with their statuses and totals."""
+    invoices = list(customer_invoice_list(customer=customer)[:10])
+    rows = [
+        {
+            "invoice": invoice,
+            "url": reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
+            "status": tag(invoice.get_status_display(), invoice.status),
+            "payment": tag(
+                "Overdue" if invoice.payment_overdue else invoice.get_payment_status_display(),
+                "overdue" if invoice.payment_overdue else invoice.payment_status,
+            ),
+            "total": format_money(invoice.total_amount_cents, invoice.currency),
+        }
+        for invoice in invoices
+    ]
+    all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
+    return Panel(
+        "Invoices",
+        "admin/invoicing/invoice/customer_panel.html",
+        {"rows": rows},
+        [("All invoices", all_url)] if rows else [],
+    )
+
+
+def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | None:
+    """A preview of the next invoice of the active subscriptions (spec §12.11)."""
+    subscriptions = list(
+        customer.subscriptions.filter(status=Subscription.Status.ACTIVE).select_related("plan")
+    )
+    if customer.deleted_at is not None or not subscriptions:
+        return None
+    context: dict = {}
+    try:
+        from invoicing.services.generation import invoice_preview
+
+        preview = invoice_preview(
+            customer=customer, now=timezone.now(), subscriptions=subscriptions
+        )
+    except Exception as exc:  # a preview must never break the customer page
+        logger.warning("upcoming invoice preview failed for %s", customer.pk, exc_info=True)
+        context["error"] = describe(exc) if isinstance(exc, DomainError) else type(exc).__name__
+        return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
+    invoice = preview.invoice
+    currency = invoice.currency
+
+    def amount(cents: int) -> str:
+        return format_money(cents, currency)
+
+    context.update(
+        issuing_date=invoice.issuing_date,
+        lines=[
+            {
+                "name": fee_display_name(fee),
+                "units": f"{fee.units.normalize():f}",
+                "amount": format_money(fee.amount_cents, currency),
+            }
+            for fee in preview.fees
+        ],
+        totals=[
+            ("Subtotal excl. tax", amount(invoice.sub_total_excluding_taxes_amount_cents)),
+            ("Coupons", amount(invoice.coupons_amount_cents)),
+            ("Taxes", amount(invoice.taxes_amount_cents)),
+            ("Total", amount(invoice.total_amount_cents)),
+        ],
+    )
+    return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
+
+
+PANELS: tuple[PanelProvider, ...] = (
+    customers.summary_panel,
+    customers.subscriptions_panel,
+    customers.applied_coupons_panel,
+    customers.taxes_panel,
+    metering.current_usage_panel,
+    wallets.wallets_panel,
+    invoices_panel,
+    upcoming_invoice_panel,
+)
+
+
+def customer_360_panels() -> tuple[PanelProvider, ...]:
+    """The panel providers of the customer 360 page, in page order."""
+    return PANELS
