@@ -17,6 +17,9 @@ class Schedule:
     minute: str = "*"
     hour: str = "*"
     description: str = ""
+    # minutes this job defaulted to before: a row still on one of them (not edited in the
+    # admin) moves to the current default at the next sync
+    previous_minutes: tuple[str, ...] = ()
 
 
 SCHEDULES: list[Schedule] = [
@@ -127,14 +130,19 @@ SCHEDULES: list[Schedule] = [
     Schedule(
         name="Refresh wallets ongoing balance",
         task="wallets.tasks.refresh_ongoing_balances_task",
-        minute="*/5",
-        description="spec §17.4, §27: every 5 min, flagged wallets, threshold top-ups, alerts.",
+        minute="*",
+        description=(
+            "spec §17.4, §27: every minute (Lago: 5), wallets still flagged after events, "
+            "threshold top-ups, alerts."
+        ),
+        previous_minutes=("*/5",),
     ),
 ]
 
 
 def sync_beat_schedule() -> int:
-    """Creates the missing PeriodicTask rows; existing ones keep their admin edits."""
+    """Creates the missing PeriodicTask rows; existing ones keep their admin edits, except a
+    row still on a previous default of its job, which moves to the current one."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     created = 0
@@ -147,7 +155,7 @@ def sync_beat_schedule() -> int:
             month_of_year="*",
             timezone="UTC",
         )
-        _, was_created = PeriodicTask.objects.get_or_create(
+        task, was_created = PeriodicTask.objects.select_related("crontab").get_or_create(
             name=schedule.name,
             defaults={
                 "task": schedule.task,
@@ -156,4 +164,17 @@ def sync_beat_schedule() -> int:
             },
         )
         created += was_created
+        if not was_created and _on_previous_default(task, schedule):
+            task.crontab, task.description = crontab, schedule.description
+            task.save(update_fields=["crontab", "description"])
     return created
+
+
+def _on_previous_default(task: object, schedule: Schedule) -> bool:
+    old = task.crontab  # type: ignore[attr-defined]
+    return (
+        old is not None
+        and old.minute in schedule.previous_minutes
+        and (old.hour, old.day_of_week, old.day_of_month, old.month_of_year)
+        == (schedule.hour, "*", "*", "*")
+    )

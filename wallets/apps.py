@@ -7,7 +7,7 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from metering import hooks
-        from wallets.services.ongoing import flag_wallets_for_events
+        from wallets.tasks import queue_refresh_for_events
 
-        # spec §17.4: new usage flags the customer's wallets for the ongoing balance refresh
-        hooks.register(hooks.on_events_ingested)(flag_wallets_for_events)
+        # spec §17.4: new usage refreshes the customer's wallets' ongoing balance (debounced)
+        hooks.register(hooks.on_events_ingested)(queue_refresh_for_events)
