@@ -42,6 +42,8 @@ from wallets.admin import invoice_labels
 
 logger = logging.getLogger(__name__)
 
+MINUS = "\u2212 "  # typographic minus before a deducted amount, as on the PDF
+
 _TAG = {
     "finalized": "ok",
     "succeeded": "ok",
@@ -572,10 +574,6 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
         return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
     invoice = preview.invoice
     currency = invoice.currency
-
-    def amount(cents: int) -> str:
-        return format_money(cents, currency)
-
     context.update(
         issuing_date=invoice.issuing_date,
         lines=[
@@ -586,14 +584,37 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
             }
             for fee in preview.fees
         ],
-        totals=[
-            ("Subtotal excl. tax", amount(invoice.sub_total_excluding_taxes_amount_cents)),
-            ("Coupons", amount(invoice.coupons_amount_cents)),
-            ("Taxes", amount(invoice.taxes_amount_cents)),
-            ("Total", amount(invoice.total_amount_cents)),
-        ],
+        totals=total_rows(invoice),
     )
     return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
+
+
+def total_rows(invoice: Invoice) -> list[dict]:
+    """The invoice's totals in Lago's order (spec §12.3), each deduction signed, so that the
+    rows add up: fees - discounts = subtotal excl. tax, + taxes = subtotal incl. tax, - credit
+    notes - prepaid credits = amount due. Deductions of 0 are left out."""
+    currency = invoice.currency
+    rows: list[dict] = []
+
+    def row(label: str, cents: int, kind: str = "") -> None:
+        text = format_money(abs(cents), currency)
+        rows.append({"label": label, "cents": cents, "kind": kind,
+                     "amount": f"{MINUS}{text}" if cents < 0 else text})  # fmt: skip
+
+    def deduction(label: str, cents: int) -> None:
+        if cents:
+            row(label, -cents, "deduction")
+
+    row("Fees", invoice.fees_amount_cents)
+    deduction("Progressive billing credit", invoice.progressive_billing_credit_amount_cents)
+    deduction("Coupons", invoice.coupons_amount_cents)
+    row("Subtotal excl. tax", invoice.sub_total_excluding_taxes_amount_cents, "subtotal")
+    row("Taxes", invoice.taxes_amount_cents)
+    row("Subtotal incl. tax", invoice.sub_total_including_taxes_amount_cents, "subtotal")
+    deduction("Credit notes", invoice.credit_notes_amount_cents)
+    deduction("Prepaid credits", invoice.prepaid_credit_amount_cents)
+    row("Amount due", invoice.total_amount_cents, "total")
+    return rows
 
 
 customer_360_panels.extend([invoices_panel, upcoming_invoice_panel])

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 
 from billing.roles import ensure_role_groups
@@ -14,6 +15,8 @@ from billing.services import membership_set
 from invoicing.models import Invoice
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.invoicing.invoice_builders import FeeSpec, apply_coupon, build_invoice, vat
+from tests.metering.usage.conftest import at
+from tests.wallets.test_ongoing_balance import NOW, calls_billing, send, wallet_of
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +193,33 @@ def test_customer_360_shows_invoices_and_the_upcoming_invoice(admin_client, orga
     assert "ACM-0100" in page
     assert "Upcoming invoice (preview)" in page
     assert "All invoices" in page
+
+
+def test_customer_360_upcoming_invoice_lines_add_up_to_the_amount_due_with_prepaid_credits(
+    client, admin_user, api, organization, django_capture_on_commit_callbacks
+):
+    billing, _ = calls_billing(api, organization, tax_rate="20")  # 100 EUR plan + 10 EUR a call
+    apply_coupon(organization, billing.customer, name="Welcome", amount_cents=1000)
+    wallet_of(billing, credits="30")
+    send(billing, django_capture_on_commit_callbacks, 3)
+
+    with time_machine.travel(at(NOW), tick=False):
+        client.force_login(admin_user)
+        response = client.get(f"/admin/customers/customer/{billing.customer.pk}/change/")
+
+    panels = response.context["customer_360_panels"]
+    [panel] = [p for p in panels if p.title == "Upcoming invoice (preview)"]
+    totals = panel.context["totals"]
+    assert [row["label"] for row in totals] == [
+        "Fees", "Coupons", "Subtotal excl. tax", "Taxes", "Subtotal incl. tax",
+        "Prepaid credits", "Amount due",
+    ]  # fmt: skip
+    cents = {row["label"]: row["cents"] for row in totals}
+    assert (cents["Fees"], cents["Coupons"], cents["Prepaid credits"]) == (13_000, -1_000, -3_000)
+    assert cents["Fees"] + cents["Coupons"] == cents["Subtotal excl. tax"]
+    assert cents["Subtotal excl. tax"] + cents["Taxes"] == cents["Subtotal incl. tax"]
+    assert cents["Subtotal incl. tax"] + cents["Prepaid credits"] == cents["Amount due"]
+    assert cents["Amount due"] > 0
+    page = response.content.decode()
+    assert "Prepaid credits" in page
+    assert "\u2212 €30.00" in page
