@@ -38,14 +38,22 @@ Every hook is called with keyword arguments only (ids and aware UTC datetimes):
 Hooks must be quick and idempotent (enqueue a task, re-check state there). A hook that raises
 is logged and skipped (`robust=True`), never undoing the committed change; the durable record
 of every change is the `billing.OutboxEvent` row written in the same transaction.
+
+The other way round, the applied coupon objects of the API show what invoicing drew from each
+coupon (spec §15.2, §15.3): `coupon_credits` is a `billing.hooks.Slot` that invoicing fills from
+its `AppConfig.ready()`; without invoicing no coupon was ever drawn from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import NamedTuple
+from uuid import UUID
 
 from django.db import transaction
+
+from billing.hooks import Slot
 
 Hook = Callable[..., object]
 
@@ -73,3 +81,24 @@ def fire(hooks: list[Hook], **kwargs: object) -> None:
         # Django logs a failing robust callback by its `__qualname__`, which partials lack.
         call.__qualname__ = getattr(hook, "__qualname__", repr(hook))  # type: ignore[attr-defined]
         transaction.on_commit(call, robust=True)
+
+
+class CouponCredit(NamedTuple):
+    """One invoice credit drawn from an applied coupon (Lago's credit of type coupon)."""
+
+    lago_id: UUID
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    invoice_id: UUID
+    invoice_payment_status: str
+    consumes: bool  # still counts against the coupon (its invoice was not voided, §12.8)
+
+
+def _no_credits(*, applied_coupon_ids: Sequence[UUID]) -> dict[UUID, list[CouponCredit]]:
+    return {}
+
+
+# (applied_coupon_ids=) -> {applied coupon id: its credits, oldest first}; ids without credits
+# may be left out
+coupon_credits = Slot("coupon_credits", _no_credits)

@@ -33,3 +33,9 @@ class InvoicingConfig(AppConfig):
         from wallets.hooks import draft_invoices_for_customer
 
         draft_invoices_for_customer.register(draft_invoices_for_wallets)
+
+        # spec §15.2: applied coupons show the credits drawn from them and what is left
+        from customers.hooks import coupon_credits
+        from invoicing.selectors import coupon_credits_by_applied_coupon
+
+        coupon_credits.register(coupon_credits_by_applied_coupon)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
 
 from billing.errors import NotFound
 from billing.models import Organization
+from customers.hooks import CouponCredit
 from customers.models import Customer
 from metering.usage import ChargeUsage, charges_usage_payload
 from metering.usage.current import iso
@@ -131,6 +133,43 @@ def fee_get(*, organization: Organization, lago_id: str) -> Fee:
     if fee is None:
         raise NotFound("fee")
     return fee
+
+
+# spec §12.8: voiding an invoice gives its coupon credits back to their applied coupons
+CONSUMES_COUPON = Q(voided_at=None)
+
+
+def coupon_credits_consuming(applied_coupon_ids: Iterable[uuid.UUID]) -> QuerySet[Credit]:
+    """Credits that still consume their applied coupons (spec §15.3 step 4: what is left of a
+    fixed coupon applied once is its amount minus these)."""
+    return Credit.objects.filter(CONSUMES_COUPON, applied_coupon_id__in=list(applied_coupon_ids))
+
+
+def coupon_credits_by_applied_coupon(
+    *, applied_coupon_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CouponCredit]]:
+    """`customers.hooks.coupon_credits`: every credit drawn from these applied coupons, oldest
+    first, with its invoice's payment status (one query)."""
+    credits: dict[uuid.UUID, list[CouponCredit]] = {}
+    rows = (
+        Credit.objects.filter(applied_coupon_id__in=list(applied_coupon_ids))
+        .annotate(consumes=ExpressionWrapper(CONSUMES_COUPON, output_field=BooleanField()))
+        .select_related("invoice")
+        .order_by("created_at", "id")
+    )
+    for credit in rows:
+        credits.setdefault(credit.applied_coupon_id, []).append(
+            CouponCredit(
+                lago_id=credit.pk,
+                amount_cents=credit.amount_cents,
+                amount_currency=credit.amount_currency,
+                before_taxes=credit.before_taxes,
+                invoice_id=credit.invoice_id,
+                invoice_payment_status=credit.invoice.payment_status,
+                consumes=credit.consumes,
+            )
+        )
+    return credits
 
 
 def customer_invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
