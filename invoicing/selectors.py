@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 
 from billing.errors import NotFound
 from billing.models import Organization
@@ -179,6 +190,38 @@ def customer_invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
         .select_related("billing_entity")
         .order_by("-issuing_date", "-created_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class OutstandingBalance:
+    """What a customer still has to pay in one currency."""
+
+    currency: str
+    due_cents: int
+    overdue_cents: int
+    invoices: int
+
+
+def customer_outstanding_balances(*, customer: Customer) -> list[OutstandingBalance]:
+    """Unpaid amounts of the customer's finalized invoices by currency (total - paid); a voided
+    invoice owes nothing, whatever its `payment_status` (Lago: total_due_amount_cents 0)."""
+    due = F("total_amount_cents") - F("total_paid_amount_cents")
+    rows = (
+        Invoice.objects.filter(
+            customer=customer,
+            status=Invoice.Status.FINALIZED,
+            payment_status__in=(Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED),
+            total_amount_cents__gt=F("total_paid_amount_cents"),
+        )
+        .values("currency")
+        .annotate(
+            due_cents=Sum(due),
+            overdue_cents=Coalesce(Sum(due, filter=Q(payment_overdue=True)), 0),
+            invoices=Count("id"),
+        )
+        .order_by("currency")
+    )
+    return [OutstandingBalance(**row) for row in rows]
 
 
 def overdue_cutoff(now: datetime) -> date:

@@ -34,7 +34,7 @@ from customers.models import Customer, Subscription
 from invoicing.api.fee_serializers import fee_item
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
-from invoicing.selectors import customer_invoice_list
+from invoicing.selectors import customer_invoice_list, customer_outstanding_balances
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
 from metering.presentation import breakdowns_from_payload, label
@@ -57,6 +57,16 @@ _TAG = {
 
 def tag(label: str, kind: str) -> str:
     return format_html('<span class="inv-tag {}">{}</span>', _TAG.get(kind, ""), label)
+
+
+def payment_state(invoice: Invoice) -> tuple[str, str]:
+    """Label and tag kind of the invoice's payment for people. A voided invoice leaves nothing
+    to pay: it shows as voided, though its `payment_status` stays as Lago keeps it (pending)."""
+    if invoice.status == Invoice.Status.VOIDED and (
+        invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+    ):
+        return "Voided", "voided"
+    return invoice.get_payment_status_display(), invoice.payment_status
 
 
 def money(cents: int | None, currency: str) -> str:
@@ -262,6 +272,25 @@ class CreditInline(_ReadOnlyInline):
         return money(credit.amount_cents, credit.amount_currency)
 
 
+class PaymentFilter(admin.SimpleListFilter):
+    """Payment status as finance reads it: a voided invoice is no payment pending or failed."""
+
+    title = "payment status"
+    parameter_name = "payment_status__exact"  # the field filter's name: saved links still work
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return list(Invoice.PaymentStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value not in Invoice.PaymentStatus.values:
+            return queryset
+        queryset = queryset.filter(payment_status=value)
+        if value != Invoice.PaymentStatus.SUCCEEDED:
+            queryset = queryset.exclude(status=Invoice.Status.VOIDED)
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     title = "overdue"
     parameter_name = "overdue"
@@ -280,7 +309,7 @@ class InvoiceAdmin(OrganizationAdmin):
     list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
-    list_filter = ("status", "payment_status", "invoice_type", "currency",
+    list_filter = ("status", PaymentFilter, "invoice_type", "currency",
                    ("issuing_date", admin.DateFieldListFilter), OverdueFilter,
                    ("billing_entity", admin.RelatedOnlyFieldListFilter))  # fmt: skip
     search_fields = ("number", "customer__external_id", "customer__name", "customer__legal_name")
@@ -372,7 +401,7 @@ class InvoiceAdmin(OrganizationAdmin):
 
     @admin.display(description="Payment", ordering="payment_status")
     def payment_tag(self, invoice: Invoice) -> str:
-        label = tag(invoice.get_payment_status_display(), invoice.payment_status)
+        label = tag(*payment_state(invoice))
         if invoice.payment_overdue:
             label = format_html("{} {}", label, tag("Overdue", "overdue"))
         if invoice.payment_dispute_lost_at:
@@ -538,19 +567,27 @@ def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
             "invoice": invoice,
             "url": reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
             "status": tag(invoice.get_status_display(), invoice.status),
-            "payment": tag(
-                "Overdue" if invoice.payment_overdue else invoice.get_payment_status_display(),
-                "overdue" if invoice.payment_overdue else invoice.payment_status,
-            ),
+            "payment": tag("Overdue", "overdue")
+            if invoice.payment_overdue
+            else tag(*payment_state(invoice)),
             "total": format_money(invoice.total_amount_cents, invoice.currency),
         }
         for invoice in invoices
+    ]
+    outstanding = [
+        {
+            "currency": balance.currency,
+            "due": format_money(balance.due_cents, balance.currency),
+            "overdue": format_money(balance.overdue_cents, balance.currency),
+            "invoices": balance.invoices,
+        }
+        for balance in customer_outstanding_balances(customer=customer)
     ]
     all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
     return Panel(
         "Invoices",
         "admin/invoicing/invoice/customer_panel.html",
-        {"rows": rows},
+        {"rows": rows, "outstanding": outstanding},
         [("All invoices", all_url)] if rows else [],
     )
 
