@@ -3,7 +3,7 @@
 An ingested event flags the customer's wallets and, on the first flag only, queues one delayed
 refresh of that customer (eager in tests); the every-minute sweeper refreshes whatever is still
 flagged; creating, refreshing or deleting a draft invoice refreshes the customer's wallets once
-the transaction commits.
+the transaction commits. Of concurrent ingestions, only the one that flips the flag queues.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from billing.celery import app
 from billing.schedules import SCHEDULES
 from invoicing.models import Invoice
 from invoicing.services.lifecycle import invoice_delete_draft, invoice_refresh
+from tests.customers.factories import SubscriptionFactory
+from tests.customers.test_customers_api import run_in_threads
 from tests.invoicing.billing_helpers import bill, only_invoice, set_entity
 from tests.metering.usage.conftest import at
-from tests.wallets.factories import RecurringTransactionRuleFactory
+from tests.wallets.factories import RecurringTransactionRuleFactory, WalletFactory
 from tests.wallets.test_ongoing_balance import NOW, calls_billing, send, wallet_of
 from wallets.models import Wallet, WalletTransaction
-from wallets.services.ongoing import REFRESH_DELAY_SECONDS
+from wallets.services.ongoing import REFRESH_DELAY_SECONDS, flag_wallets_for_events
 from wallets.tasks import refresh_ongoing_balances_task
 
 D = Decimal
@@ -223,3 +225,22 @@ def test_deleting_a_draft_takes_it_out_of_the_ongoing_balance(
 
     wallet.refresh_from_db()
     assert (wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (0, 100_000)
+
+
+# --------------------------------------------------------------------------------------------
+# Concurrent ingestions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_concurrent_ingestions_only_one_flags_the_wallets_and_queues_the_refresh(organization):
+    subscription = SubscriptionFactory(organization=organization)
+    WalletFactory(organization=organization, customer=subscription.customer)
+    WalletFactory(organization=organization, customer=subscription.customer)
+    events = [[subscription.external_id, "tr_1"]]
+
+    flagged = run_in_threads(
+        8, lambda i: flag_wallets_for_events(organization_id=organization.pk, events=events)
+    )
+
+    assert sorted(flagged, key=len) == [[]] * 7 + [[subscription.customer_id]]
+    assert Wallet.objects.filter(ready_to_be_refreshed=True).count() == 2
