@@ -22,6 +22,9 @@ class Schedule:
     hour: str = "*"
     description: str = ""
     reports: str = ""  # what the task's returned count counts, e.g. "invoice(s) marked overdue"
+    # minutes this job defaulted to before: a row still on one of them (not edited in the
+    # admin) moves to the current default at the next sync
+    previous_minutes: tuple[str, ...] = ()
 
 
 SCHEDULES: list[Schedule] = [
@@ -167,9 +170,13 @@ SCHEDULES: list[Schedule] = [
         slug="refresh_wallets_ongoing_balance",
         name="Refresh wallets ongoing balance",
         task="wallets.tasks.refresh_ongoing_balances_task",
-        minute="*/5",
-        description="Every 5 min, flagged wallets, threshold top-ups, alerts.",
+        minute="*",
+        description=(
+            "Every minute, wallets still flagged after events (a queued refresh normally runs "
+            "10 s after them), threshold top-ups, alerts."
+        ),
         reports="wallet(s) refreshed",
+        previous_minutes=("*/5",),
     ),
 ]
 
@@ -184,22 +191,23 @@ class ScheduleSync:
 
 def sync_beat_schedule() -> ScheduleSync:
     """Creates the missing PeriodicTask rows and repoints rows whose task moved to another
-    module; the crontab, enabled flag and description stay as edited in the admin (only our
-    former descriptions citing the spec are reworded)."""
+    module; the crontab, enabled flag and description stay as edited in the admin, except a row
+    still on a previous default of its job, which moves to the current one (and our former
+    descriptions citing the spec, which are reworded)."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     created = repointed = 0
     for schedule in SCHEDULES:
-        row = PeriodicTask.objects.filter(name=schedule.name).first()
+        row = PeriodicTask.objects.select_related("crontab").filter(name=schedule.name).first()
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=schedule.minute,
+            hour=schedule.hour,
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone="UTC",
+        )
         if row is None:
-            crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=schedule.minute,
-                hour=schedule.hour,
-                day_of_week="*",
-                day_of_month="*",
-                month_of_year="*",
-                timezone="UTC",
-            )
             PeriodicTask.objects.create(
                 name=schedule.name,
                 task=schedule.task,
@@ -207,14 +215,27 @@ def sync_beat_schedule() -> ScheduleSync:
                 description=schedule.description,
             )
             created += 1
-        elif row.task != schedule.task:
+            continue
+        if row.task != schedule.task:
             # The task path belongs to the code (a task renamed or moved to another app); beat
             # would otherwise send a name no worker knows.
             row.task = schedule.task
             row.save(update_fields=["task"])
             repointed += 1
-        if row is not None and "§" in row.description:
-            # our earlier wording cited the spec: not an admin edit
+        if _on_previous_default(row, schedule):
+            row.crontab, row.description = crontab, schedule.description
+            row.save(update_fields=["crontab", "description"])
+        elif "§" in row.description:  # our earlier wording cited the spec: not an admin edit
             row.description = schedule.description
             row.save(update_fields=["description"])
     return ScheduleSync(created=created, repointed=repointed)
+
+
+def _on_previous_default(task: object, schedule: Schedule) -> bool:
+    old = task.crontab  # type: ignore[attr-defined]
+    return (
+        old is not None
+        and old.minute in schedule.previous_minutes
+        and (old.hour, old.day_of_week, old.day_of_month, old.month_of_year)
+        == (schedule.hour, "*", "*", "*")
+    )

@@ -1,15 +1,19 @@
-"""What customers need from the apps on their right: the composition of the customer 360 page.
+"""What customers need from the apps on their right, bound by invoicing in its `ready()`.
 
-The page shows every app's panel (usage, wallets, invoices) in one order; only the rightmost
-app the page needs (`invoicing`) can see them all, so it declares the list
-(`invoicing/customer_360.py`) and binds it here in its `AppConfig.ready()`. The system check
-`customers.E001` stops start-up while the port is unbound.
+- `customer_360_panels`: the customer 360 page shows every app's panel (usage, wallets,
+  invoices) in one order; only the rightmost app the page needs (`invoicing`) can see them all,
+  so it declares the list (`invoicing/customer_360.py`).
+- `coupon_credits`: the applied coupon objects of the API show what invoices drew from each
+  coupon (spec §15.2, §15.3), which only invoicing knows.
+
+The system check `customers.E001` stops start-up while a port is unbound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
+from uuid import UUID
 
 from django.core import checks
 
@@ -31,9 +35,28 @@ class Customer360Panels(Protocol):
     def __call__(self) -> tuple[PanelProvider, ...]: ...
 
 
-customer_360_panels: Port[Customer360Panels] = Port("customer_360_panels", Customer360Panels)
+class CouponCredit(NamedTuple):
+    """One invoice credit drawn from an applied coupon (Lago's credit of type coupon)."""
 
-PORTS: tuple[Port[Any], ...] = (customer_360_panels,)
+    lago_id: UUID
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    invoice_id: UUID
+    invoice_payment_status: str
+    consumes: bool  # still counts against the coupon (its invoice was not voided, spec §12.8)
+
+
+class CouponCredits(Protocol):
+    """{applied coupon id: its credits, oldest first}; ids without credits may be left out."""
+
+    def __call__(self, *, applied_coupon_ids: Sequence[UUID]) -> dict[UUID, list[CouponCredit]]: ...
+
+
+customer_360_panels: Port[Customer360Panels] = Port("customer_360_panels", Customer360Panels)
+coupon_credits: Port[CouponCredits] = Port("coupon_credits", CouponCredits)
+
+PORTS: tuple[Port[Any], ...] = (customer_360_panels, coupon_credits)
 
 
 def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:

@@ -39,3 +39,7 @@ class InvoicingConfig(AppConfig):
         from invoicing.customer_360 import customer_360_panels
 
         customer_ports.customer_360_panels.bind(customer_360_panels)
+        # applied coupons show the credits drawn from them and what is left
+        from invoicing.selectors import coupon_credits_by_applied_coupon
+
+        customer_ports.coupon_credits.bind(coupon_credits_by_applied_coupon)

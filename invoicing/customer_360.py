@@ -20,8 +20,8 @@ from billing.errors import DomainError
 from billing.money import format_money
 from customers import presenters as customers
 from customers.models import Customer, Subscription
-from invoicing.presenters import fee_display_name, tag
-from invoicing.selectors import customer_invoice_list
+from invoicing.presenters import fee_display_name, payment_state, tag, total_rows
+from invoicing.selectors import customer_invoice_list, customer_outstanding_balances
 from metering import presenters as metering
 from wallets import presenters as wallets
 
@@ -29,26 +29,34 @@ logger = logging.getLogger(__name__)
 
 
 def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
-    """The customer's last ten invoices with their statuses and totals."""
+    """The customer's last ten invoices with their statuses and totals, and what is outstanding."""
     invoices = list(customer_invoice_list(customer=customer)[:10])
     rows = [
         {
             "invoice": invoice,
             "url": reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
             "status": tag(invoice.get_status_display(), invoice.status),
-            "payment": tag(
-                "Overdue" if invoice.payment_overdue else invoice.get_payment_status_display(),
-                "overdue" if invoice.payment_overdue else invoice.payment_status,
-            ),
+            "payment": tag("Overdue", "overdue")
+            if invoice.payment_overdue
+            else tag(*payment_state(invoice)),
             "total": format_money(invoice.total_amount_cents, invoice.currency),
         }
         for invoice in invoices
+    ]
+    outstanding = [
+        {
+            "currency": balance.currency,
+            "due": format_money(balance.due_cents, balance.currency),
+            "overdue": format_money(balance.overdue_cents, balance.currency),
+            "invoices": balance.invoices,
+        }
+        for balance in customer_outstanding_balances(customer=customer)
     ]
     all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
     return Panel(
         "Invoices",
         "admin/invoicing/invoice/customer_panel.html",
-        {"rows": rows},
+        {"rows": rows, "outstanding": outstanding},
         [("All invoices", all_url)] if rows else [],
     )
 
@@ -73,10 +81,6 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
         return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
     invoice = preview.invoice
     currency = invoice.currency
-
-    def amount(cents: int) -> str:
-        return format_money(cents, currency)
-
     context.update(
         issuing_date=invoice.issuing_date,
         lines=[
@@ -87,12 +91,7 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
             }
             for fee in preview.fees
         ],
-        totals=[
-            ("Subtotal excl. tax", amount(invoice.sub_total_excluding_taxes_amount_cents)),
-            ("Coupons", amount(invoice.coupons_amount_cents)),
-            ("Taxes", amount(invoice.taxes_amount_cents)),
-            ("Total", amount(invoice.total_amount_cents)),
-        ],
+        totals=total_rows(invoice),
     )
     return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 
+from billing.money import format_money
 from invoicing.models import Fee, Invoice
 from metering.presentation import (
     PresentationBreakdown,
@@ -33,6 +34,47 @@ _TAG = {
 def tag(label: str, kind: str) -> str:
     """A coloured badge of an invoice or payment status (admin pages)."""
     return format_html('<span class="inv-tag {}">{}</span>', _TAG.get(kind, ""), label)
+
+
+def payment_state(invoice: Invoice) -> tuple[str, str]:
+    """Label and tag kind of the invoice's payment for people. A voided invoice leaves nothing
+    to pay: it shows as voided, though its `payment_status` stays as Lago keeps it (pending)."""
+    if invoice.status == Invoice.Status.VOIDED and (
+        invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+    ):
+        return "Voided", "voided"
+    return invoice.get_payment_status_display(), invoice.payment_status
+
+
+MINUS = "\u2212 "  # typographic minus before a deducted amount, as on the PDF
+
+
+def total_rows(invoice: Invoice) -> list[dict]:
+    """The invoice's totals in Lago's order (spec §12.3), each deduction signed, so that the
+    rows add up: fees - discounts = subtotal excl. tax, + taxes = subtotal incl. tax, - credit
+    notes - prepaid credits = amount due. Deductions of 0 are left out."""
+    currency = invoice.currency
+    rows: list[dict] = []
+
+    def row(label: str, cents: int, kind: str = "") -> None:
+        text = format_money(abs(cents), currency)
+        rows.append({"label": label, "cents": cents, "kind": kind,
+                     "amount": f"{MINUS}{text}" if cents < 0 else text})  # fmt: skip
+
+    def deduction(label: str, cents: int) -> None:
+        if cents:
+            row(label, -cents, "deduction")
+
+    row("Fees", invoice.fees_amount_cents)
+    deduction("Progressive billing credit", invoice.progressive_billing_credit_amount_cents)
+    deduction("Coupons", invoice.coupons_amount_cents)
+    row("Subtotal excl. tax", invoice.sub_total_excluding_taxes_amount_cents, "subtotal")
+    row("Taxes", invoice.taxes_amount_cents)
+    row("Subtotal incl. tax", invoice.sub_total_including_taxes_amount_cents, "subtotal")
+    deduction("Credit notes", invoice.credit_notes_amount_cents)
+    deduction("Prepaid credits", invoice.prepaid_credit_amount_cents)
+    row("Amount due", invoice.total_amount_cents, "total")
+    return rows
 
 
 def fee_item(fee: Fee) -> dict:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 
 from billing.errors import NotFound
 from billing.models import Organization
 from customers.models import Customer
+from customers.ports import CouponCredit
 from metering.usage import ChargeUsage, charges_usage_payload
 from metering.usage.current import iso
 from plans.models import ChargeFilter
@@ -135,6 +147,43 @@ def fee_get(*, organization: Organization, lago_id: str) -> Fee:
     return fee
 
 
+# spec §12.8: voiding an invoice gives its coupon credits back to their applied coupons
+CONSUMES_COUPON = Q(voided_at=None)
+
+
+def coupon_credits_consuming(applied_coupon_ids: Iterable[uuid.UUID]) -> QuerySet[Credit]:
+    """Credits that still consume their applied coupons (spec §15.3 step 4: what is left of a
+    fixed coupon applied once is its amount minus these)."""
+    return Credit.objects.filter(CONSUMES_COUPON, applied_coupon_id__in=list(applied_coupon_ids))
+
+
+def coupon_credits_by_applied_coupon(
+    *, applied_coupon_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CouponCredit]]:
+    """`customers.ports.coupon_credits`: every credit drawn from these applied coupons, oldest
+    first, with its invoice's payment status (one query)."""
+    credits: dict[uuid.UUID, list[CouponCredit]] = {}
+    rows = (
+        Credit.objects.filter(applied_coupon_id__in=list(applied_coupon_ids))
+        .annotate(consumes=ExpressionWrapper(CONSUMES_COUPON, output_field=BooleanField()))
+        .select_related("invoice")
+        .order_by("created_at", "id")
+    )
+    for credit in rows:
+        credits.setdefault(credit.applied_coupon_id, []).append(
+            CouponCredit(
+                lago_id=credit.pk,
+                amount_cents=credit.amount_cents,
+                amount_currency=credit.amount_currency,
+                before_taxes=credit.before_taxes,
+                invoice_id=credit.invoice_id,
+                invoice_payment_status=credit.invoice.payment_status,
+                consumes=credit.consumes,
+            )
+        )
+    return credits
+
+
 def customer_invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
     """A customer's visible invoices, newest first (admin 360 panel)."""
     return (
@@ -142,6 +191,38 @@ def customer_invoice_list(*, customer: Customer) -> QuerySet[Invoice]:
         .select_related("billing_entity")
         .order_by("-issuing_date", "-created_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class OutstandingBalance:
+    """What a customer still has to pay in one currency."""
+
+    currency: str
+    due_cents: int
+    overdue_cents: int
+    invoices: int
+
+
+def customer_outstanding_balances(*, customer: Customer) -> list[OutstandingBalance]:
+    """Unpaid amounts of the customer's finalized invoices by currency (total - paid); a voided
+    invoice owes nothing, whatever its `payment_status` (Lago: total_due_amount_cents 0)."""
+    due = F("total_amount_cents") - F("total_paid_amount_cents")
+    rows = (
+        Invoice.objects.filter(
+            customer=customer,
+            status=Invoice.Status.FINALIZED,
+            payment_status__in=(Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED),
+            total_amount_cents__gt=F("total_paid_amount_cents"),
+        )
+        .values("currency")
+        .annotate(
+            due_cents=Sum(due),
+            overdue_cents=Coalesce(Sum(due, filter=Q(payment_overdue=True)), 0),
+            invoices=Count("id"),
+        )
+        .order_by("currency")
+    )
+    return [OutstandingBalance(**row) for row in rows]
 
 
 def overdue_cutoff(now: datetime) -> date:

@@ -14,6 +14,7 @@ from billing.api.fields import (
     TextOrNull,
     decimal_string,
 )
+from customers import ports
 from customers.models import AppliedCoupon
 from plans.models import CouponFrequency, CouponType
 
@@ -140,6 +141,17 @@ class AppliedCouponInput(serializers.Serializer):
         return {key: (None if value == "" else value) for key, value in attrs.items()}
 
 
+class AppliedCouponListSerializer(serializers.ListSerializer):
+    """Reads the credits of the whole page at once (one query, not one per applied coupon)."""
+
+    def to_representation(self, data: object) -> list:
+        applied_coupons = list(data.all() if hasattr(data, "all") else data)
+        self.context["coupon_credits"] = ports.coupon_credits(
+            applied_coupon_ids=[applied.pk for applied in applied_coupons]
+        )
+        return super().to_representation(applied_coupons)
+
+
 class AppliedCouponSerializer(serializers.Serializer):
     """`AppliedCouponObject`; `credits` only in lists, as Lago."""
 
@@ -161,6 +173,16 @@ class AppliedCouponSerializer(serializers.Serializer):
     created_at = LagoDateTimeField()
     terminated_at = LagoDateTimeField(allow_null=True)
 
+    class Meta:
+        list_serializer_class = AppliedCouponListSerializer
+
+    def _credits(self, applied_coupon: AppliedCoupon) -> list[ports.CouponCredit]:
+        page = self.context.get("coupon_credits")
+        if page is None:  # a single object (apply, terminate)
+            page = ports.coupon_credits(applied_coupon_ids=[applied_coupon.pk])
+        return page.get(applied_coupon.pk, [])
+
+    @extend_schema_field({"type": "integer", "nullable": True})
     def get_amount_cents_remaining(self, applied_coupon: AppliedCoupon) -> int | None:
         if (
             applied_coupon.frequency != CouponFrequency.ONCE
@@ -168,9 +190,9 @@ class AppliedCouponSerializer(serializers.Serializer):
             or applied_coupon.amount_cents is None
         ):
             return None
-        # spec §15.3: amount_cents minus the credits already used; coupon credits arrive with
-        # invoicing, until then nothing has been consumed.
-        return applied_coupon.amount_cents
+        # spec §15.3 step 4: the amount minus the credits that still consume the coupon
+        used = sum(c.amount_cents for c in self._credits(applied_coupon) if c.consumes)
+        return max(applied_coupon.amount_cents - used, 0)
 
     @extend_schema_field({"type": "string", "example": "12.5", "nullable": True})
     def get_percentage_rate(self, applied_coupon: AppliedCoupon) -> str | None:
@@ -179,5 +201,29 @@ class AppliedCouponSerializer(serializers.Serializer):
     def to_representation(self, instance: AppliedCoupon) -> dict:
         data = super().to_representation(instance)
         if self.context.get("include_credits"):
-            data["credits"] = []  # coupon credits on invoices arrive with invoicing (§15.3)
+            data["credits"] = [
+                coupon_credit_object(instance, credit) for credit in self._credits(instance)
+            ]
         return data
+
+
+def coupon_credit_object(applied_coupon: AppliedCoupon, credit: ports.CouponCredit) -> dict:
+    """Lago's `CreditObject` of a credit drawn from the applied coupon."""
+    coupon = applied_coupon.coupon
+    return {
+        "lago_id": str(credit.lago_id),
+        "amount_cents": credit.amount_cents,
+        "amount_currency": credit.amount_currency,
+        "before_taxes": credit.before_taxes,
+        "item": {
+            "lago_item_id": str(coupon.pk),
+            "type": "coupon",
+            "code": coupon.code,
+            "name": coupon.name,
+            "description": coupon.description or None,
+        },
+        "invoice": {
+            "lago_id": str(credit.invoice_id),
+            "payment_status": credit.invoice_payment_status,
+        },
+    }

@@ -28,7 +28,13 @@ from billing.admin_base import ActionReport, OrganizationAdmin, money_html
 from billing.money import format_money, to_major
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
-from invoicing.presenters import fee_breakdown_labels, fee_display_name, fee_item, tag
+from invoicing.presenters import (
+    fee_breakdown_labels,
+    fee_display_name,
+    fee_item,
+    payment_state,
+    tag,
+)
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
 
@@ -231,6 +237,25 @@ class CreditInline(_ReadOnlyInline):
         return money_html(credit.amount_cents, credit.amount_currency)
 
 
+class PaymentFilter(admin.SimpleListFilter):
+    """Payment status as finance reads it: a voided invoice is no payment pending or failed."""
+
+    title = "payment status"
+    parameter_name = "payment_status__exact"  # the field filter's name: saved links still work
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return list(Invoice.PaymentStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value not in Invoice.PaymentStatus.values:
+            return queryset
+        queryset = queryset.filter(payment_status=value)
+        if value != Invoice.PaymentStatus.SUCCEEDED:
+            queryset = queryset.exclude(status=Invoice.Status.VOIDED)
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     title = "overdue"
     parameter_name = "overdue"
@@ -249,7 +274,7 @@ class InvoiceAdmin(OrganizationAdmin):
     list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
-    list_filter = ("status", "payment_status", "invoice_type", "currency",
+    list_filter = ("status", PaymentFilter, "invoice_type", "currency",
                    ("issuing_date", admin.DateFieldListFilter), OverdueFilter,
                    ("billing_entity", admin.RelatedOnlyFieldListFilter))  # fmt: skip
     search_fields = ("number", "customer__external_id", "customer__name", "customer__legal_name")
@@ -341,7 +366,7 @@ class InvoiceAdmin(OrganizationAdmin):
 
     @admin.display(description="Payment", ordering="payment_status")
     def payment_tag(self, invoice: Invoice) -> str:
-        label = tag(invoice.get_payment_status_display(), invoice.payment_status)
+        label = tag(*payment_state(invoice))
         if invoice.payment_overdue:
             label = format_html("{} {}", label, tag("Overdue", "overdue"))
         if invoice.payment_dispute_lost_at:

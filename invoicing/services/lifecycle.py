@@ -31,7 +31,7 @@ from invoicing.models import Invoice, InvoiceSequence, InvoiceSubscription
 from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.generation import invoice_recompute
 from invoicing.services.payments import emit_invoice_event, lock_invoice
-from wallets.models import Wallet
+from wallets.tasks import queue_refresh_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -245,21 +245,9 @@ def finalize_computed(
     emit_invoice_event(invoice, "invoice.created")
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
-    _refresh_wallets_after_commit(invoice)
+    # spec §17.4: drafts leave the ongoing balance, credits may have been drawn
+    queue_refresh_after_commit(customer_id=invoice.customer_id)
     return invoice
-
-
-def _refresh_wallets_after_commit(invoice: Invoice) -> None:
-    """A finalized invoice changes the customer's wallets' ongoing balance at once (spec §17.4:
-    drafts leave it, credits may have been drawn): refreshed after commit, off the request."""
-    customer_id = invoice.customer_id
-    if not Wallet.objects.filter(customer_id=customer_id, status=Wallet.Status.ACTIVE).exists():
-        return
-    from wallets.tasks import refresh_customer_wallets_task
-
-    transaction.on_commit(
-        lambda: refresh_customer_wallets_task.delay(str(customer_id)), robust=True
-    )
 
 
 def _finalization_issuing_date(invoice: Invoice, now: datetime) -> date:
@@ -299,7 +287,9 @@ def invoice_refresh(*, invoice: Invoice, now: datetime) -> Invoice:
         return invoice
     invoice.ready_to_be_refreshed = False
     invoice.save(update_fields=["ready_to_be_refreshed", "updated_at"])
-    return invoice_recompute(invoice=invoice, finalizing=False, now=now)
+    invoice = invoice_recompute(invoice=invoice, finalizing=False, now=now)
+    queue_refresh_after_commit(customer_id=invoice.customer_id)  # drafts count (spec §17.4)
+    return invoice
 
 
 @transaction.atomic
@@ -340,6 +330,7 @@ def invoice_delete_draft(*, invoice: Invoice, now: datetime) -> Invoice:
     invoice.status = Status.DELETED
     invoice.save(update_fields=["status", "updated_at"])
     emit_invoice_event(invoice, "invoice.deleted")
+    queue_refresh_after_commit(customer_id=invoice.customer_id)  # drafts count (spec §17.4)
     return invoice
 
 

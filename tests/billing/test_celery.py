@@ -42,3 +42,41 @@ def test_beat_schedule_is_seeded_in_the_database():
 
     names = set(PeriodicTask.objects.values_list("name", flat=True))
     assert {s.name for s in SCHEDULES} <= names
+
+
+def _crontab_of(name: str):
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects.select_related("crontab").get(name=name).crontab
+
+
+def _set_minute(name: str, minute: str) -> None:
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute, hour="*", day_of_week="*", day_of_month="*", month_of_year="*",
+        timezone="UTC",
+    )  # fmt: skip
+    PeriodicTask.objects.filter(name=name).update(crontab=crontab)
+
+
+@pytest.mark.django_db
+def test_sync_moves_a_schedule_left_on_its_previous_default_to_the_new_one():
+    from billing.schedules import sync_beat_schedule
+
+    _set_minute("Refresh wallets ongoing balance", "*/5")  # the default until it ran each minute
+
+    sync_beat_schedule()
+
+    assert _crontab_of("Refresh wallets ongoing balance").minute == "*"
+
+
+@pytest.mark.django_db
+def test_sync_keeps_a_schedule_edited_in_the_admin():
+    from billing.schedules import sync_beat_schedule
+
+    _set_minute("Refresh wallets ongoing balance", "*/2")
+
+    sync_beat_schedule()
+
+    assert _crontab_of("Refresh wallets ongoing balance").minute == "*/2"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 
 from billing.roles import ensure_role_groups
@@ -14,6 +16,8 @@ from billing.services import membership_set
 from invoicing.models import Invoice
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.invoicing.invoice_builders import FeeSpec, apply_coupon, build_invoice, vat
+from tests.metering.usage.conftest import at
+from tests.wallets.test_ongoing_balance import NOW, calls_billing, send, wallet_of
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +232,101 @@ def test_invoice_page_shows_amounts_with_the_currency_minor_digits(
     listed = admin_client.get(CHANGELIST).content.decode()
     assert f'<span class="money">{shown}</span>' in page  # fee line and totals
     assert shown in listed
+
+
+def test_customer_360_upcoming_invoice_lines_add_up_to_the_amount_due_with_prepaid_credits(
+    client, admin_user, api, organization, django_capture_on_commit_callbacks
+):
+    billing, _ = calls_billing(api, organization, tax_rate="20")  # 100 EUR plan + 10 EUR a call
+    apply_coupon(organization, billing.customer, name="Welcome", amount_cents=1000)
+    wallet_of(billing, credits="30")
+    send(billing, django_capture_on_commit_callbacks, 3)
+
+    with time_machine.travel(at(NOW), tick=False):
+        client.force_login(admin_user)
+        response = client.get(f"/admin/customers/customer/{billing.customer.pk}/change/")
+
+    panels = response.context["customer_360_panels"]
+    [panel] = [p for p in panels if p.title == "Upcoming invoice (preview)"]
+    totals = panel.context["totals"]
+    assert [row["label"] for row in totals] == [
+        "Fees", "Coupons", "Subtotal excl. tax", "Taxes", "Subtotal incl. tax",
+        "Prepaid credits", "Amount due",
+    ]  # fmt: skip
+    cents = {row["label"]: row["cents"] for row in totals}
+    assert (cents["Fees"], cents["Coupons"], cents["Prepaid credits"]) == (13_000, -1_000, -3_000)
+    assert cents["Fees"] + cents["Coupons"] == cents["Subtotal excl. tax"]
+    assert cents["Subtotal excl. tax"] + cents["Taxes"] == cents["Subtotal incl. tax"]
+    assert cents["Subtotal incl. tax"] + cents["Prepaid credits"] == cents["Amount due"]
+    assert cents["Amount due"] > 0
+    page = response.content.decode()
+    assert "Prepaid credits" in page
+    assert "\u2212 €30.00" in page
+
+
+# --- voided invoices: nothing left to pay ------------------------------------------------------
+
+
+@pytest.fixture
+def voided(organization, invoices):
+    """A voided invoice of Globex that was never paid: Lago keeps its payment_status pending."""
+    invoice = build_invoice(
+        organization,
+        customer=invoices["open"].customer,
+        number="ACM-0009",
+        status="voided",
+        fees=[FeeSpec(amount_cents=50_000)],
+    )
+    assert invoice.payment_status == Invoice.PaymentStatus.PENDING
+    return invoice
+
+
+def changelist_row(page: str, number: str) -> str:
+    [row] = [row for row in re.findall(r"<tr.*?</tr>", page, re.S) if number in row]
+    return row
+
+
+def payment_cell(row: str) -> str:
+    return re.search(r'<td class="field-payment_tag">(.*?)</td>', row, re.S).group(1)
+
+
+def test_the_list_shows_a_voided_invoice_as_voided_not_pending_payment(admin_client, voided):
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert "Voided" in payment_cell(changelist_row(page, "ACM-0009"))
+    assert "Pending" not in payment_cell(changelist_row(page, "ACM-0009"))
+    assert "Pending" in payment_cell(changelist_row(page, "ACM-0001"))
+
+
+def test_the_pending_payment_filter_leaves_voided_invoices_out(admin_client, voided):
+    page = admin_client.get(f"{CHANGELIST}?payment_status__exact=pending").content.decode()
+    assert "ACM-0001" in page
+    assert "ACM-0009" not in page
+
+
+def test_the_voided_status_filter_still_finds_it(admin_client, voided):
+    page = admin_client.get(f"{CHANGELIST}?status__exact=voided").content.decode()
+    assert "ACM-0009" in page
+
+
+def test_the_invoice_page_shows_no_pending_payment_for_a_voided_invoice(admin_client, voided):
+    page = admin_client.get(change_url(voided)).content.decode()
+    payment = re.search(r"field-payment_tag.*?<div class=\"readonly\">(.*?)</div>", page, re.S)
+    assert "Voided" in payment.group(1)
+    assert "Pending" not in payment.group(1)
+
+
+def test_customer_360_outstanding_amount_leaves_voided_invoices_out(admin_client, invoices, voided):
+    Invoice.objects.filter(pk=invoices["open"].pk).update(payment_overdue=True)
+    customer = invoices["open"].customer
+    response = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+
+    [panel] = [p for p in response.context["customer_360_panels"] if p.title == "Invoices"]
+    assert panel.context["outstanding"] == [
+        {"currency": "EUR", "due": "€1,234.56", "overdue": "€1,234.56", "invoices": 1}
+    ]
+    [row] = [r for r in panel.context["rows"] if r["invoice"].pk == voided.pk]
+    assert "Voided" in row["payment"]
+    assert "Pending" not in row["payment"]
+    page = response.content.decode()
+    assert "Outstanding" in page
+    assert "€1,234.56" in page

@@ -1,5 +1,6 @@
 """Ongoing balance (wallets/services/ongoing.py, spec §17.4): current usage and draft invoices
-allocated to the wallets; events flag the wallets; the refresh job recomputes them."""
+allocated to the wallets; events flag the wallets; the refresh recomputes them (what triggers
+it and how soon: test_ongoing_refresh_triggers.py)."""
 
 from __future__ import annotations
 
@@ -116,15 +117,13 @@ def wallet_of(billing: Billing, credits: str = "100", **fields) -> Wallet:
 
 @pytest.mark.django_db
 class TestRefresh:
-    def test_ongoing_balance_follows_current_usage_after_events(
+    def test_the_sweeper_recomputes_flagged_wallets_from_current_usage(
         self, api, organization, django_capture_on_commit_callbacks
     ):
         billing, _ = calls_billing(api, organization)
         wallet = wallet_of(billing)
-
-        send(billing, django_capture_on_commit_callbacks, 3)
-        wallet.refresh_from_db()
-        assert wallet.ready_to_be_refreshed
+        Wallet.objects.filter(pk=wallet.pk).update(ready_to_be_refreshed=True)  # refresh queued
+        send(billing, django_capture_on_commit_callbacks, 3)  # flagged already: nothing queued
 
         assert refresh_flagged_wallets(now=at(NOW)) == 1
 

@@ -17,13 +17,17 @@ priority order, each wallet up to its balance, the last applicable wallet taking
 A wallet with an active threshold rule takes everything that reaches it (it may go negative) so
 that its rule can refill it (Lago `AllocateOngoingUsageByWalletsService`).
 
-Refreshing: ingesting events flags the customer's active wallets (`flag_wallets_for_events`,
-registered on `metering.hooks.on_events_ingested`: one UPDATE that touches only unflagged
-wallets, so ingestion never waits on a wallet row already flagged); `refresh_flagged_wallets`
-(every 5 minutes) recomputes their customers, then runs threshold top-ups and alerts.
-`wallet_refresh_ongoing_balance` does the same for one wallet's customer at once (after an
-invoice finalization). The flag is cleared *before* the usage is read, so events arriving
-during a refresh flag the wallet again for the next run.
+Refreshing (within a minute of an event, where Lago waits up to 5 minutes): ingesting events
+flags the customer's active wallets (`flag_wallets_for_events`, run by the
+`metering.hooks.on_events_ingested` hook of `wallets.tasks`). Only the ingestion that flips the
+flag queues a refresh of that customer, `REFRESH_DELAY_SECONDS` later, so a burst of events
+shares one refresh and at most one refresh per customer waits in the queue; later events find
+the wallets flagged and cost one SELECT, no write, no row lock. `refresh_flagged_wallets`
+(every minute) sweeps what is still flagged (a lost task, a failed refresh), then runs
+threshold top-ups and alerts. `refresh_customer_wallets` does the same for one customer at once
+(a draft invoice created, refreshed or deleted, an invoice finalized). The flag is cleared
+*before* the usage is read, so events arriving during a refresh flag the wallets again and
+queue the next one.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ from wallets.services import ledger
 logger = logging.getLogger(__name__)
 
 Rule = RecurringTransactionRule
+# Seconds between the event that flags a customer's wallets and their refresh: the events of a
+# burst share one refresh. Well under a minute, the delay the sweeper guarantees anyway.
+REFRESH_DELAY_SECONDS = 10
 ALL_FEE_TYPES = frozenset(Wallet.FeeType.values)
 
 # (fee_type or None for an unscoped remainder, billable_metric_id or None, currency)
@@ -288,15 +295,16 @@ def _after_refresh(wallet_ids: list[UUID], now: datetime) -> None:
 
 
 def wallet_refresh_ongoing_balance(*, wallet: Wallet, now: datetime) -> Wallet:
-    """Refreshes the wallet's customer at once (e.g. right after an invoice finalization),
-    then its threshold top-ups and alerts; returns the wallet re-read."""
+    """Refreshes the wallet's customer at once, then its threshold top-ups and alerts; returns
+    the wallet re-read."""
     refresh_customer_wallets(customer_id=wallet.customer_id, now=now)
     return Wallet.objects.get(pk=wallet.pk)
 
 
 def refresh_customer_wallets(*, customer_id: UUID, now: datetime) -> int:
-    """Refreshes one customer's wallets at once, then their threshold top-ups and alerts;
-    returns how many wallets were refreshed (0 when the customer has no active wallet)."""
+    """Refreshes one customer's wallets at once (a draft invoice created, refreshed or deleted,
+    an invoice finalized, events), then their threshold top-ups and alerts; returns how many
+    wallets were refreshed (0 when the customer has no active wallet)."""
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         return 0
@@ -306,8 +314,8 @@ def refresh_customer_wallets(*, customer_id: UUID, now: datetime) -> int:
 
 
 def refresh_flagged_wallets(*, now: datetime) -> int:
-    """The 5-minute job: every customer with a flagged active wallet is refreshed, then the
-    threshold top-ups and alerts of those wallets run. One failing customer is logged and
+    """The every-minute sweeper: every customer with a flagged active wallet is refreshed, then
+    the threshold top-ups and alerts of those wallets run. One failing customer is logged and
     stays flagged; the others go on. Returns the number of wallets refreshed."""
     customer_ids = list(
         Wallet.objects.filter(ready_to_be_refreshed=True, status=Wallet.Status.ACTIVE)
@@ -331,19 +339,33 @@ def refresh_flagged_wallets(*, now: datetime) -> int:
 
 def flag_wallets_for_events(
     *, organization_id: UUID, events: Sequence[Sequence[str]], **kwargs: object
-) -> int:
-    """`metering.hooks.on_events_ingested`: flags the active wallets of the customers whose
-    subscriptions received events (after commit). One UPDATE; wallets already flagged are not
-    touched (no row lock taken, so ingestion never waits behind a busy wallet)."""
+) -> list[UUID]:
+    """Flags the active wallets of the customers whose subscriptions received events; returns
+    the customers whose wallets this call flagged (each needs a refresh queued), not those
+    already flagged (a refresh is queued for them)."""
     external_ids = {event[0] for event in events if event and event[0]}
     if not external_ids:
-        return 0
-    customers = Subscription.objects.filter(
+        return []
+    subscribers = Subscription.objects.filter(
         organization_id=organization_id, external_id__in=external_ids
     ).values("customer_id")
-    return Wallet.objects.filter(
-        organization_id=organization_id,
-        status=Wallet.Status.ACTIVE,
-        ready_to_be_refreshed=False,
-        customer_id__in=customers,
-    ).update(ready_to_be_refreshed=True)
+    unflagged = set(
+        Wallet.objects.filter(
+            organization_id=organization_id,
+            status=Wallet.Status.ACTIVE,
+            ready_to_be_refreshed=False,
+            customer_id__in=subscribers,
+        ).values_list("customer_id", flat=True)
+    )
+    flagged = []
+    for customer_id in sorted(unflagged):
+        # the conditional UPDATE decides between concurrent ingestions: only the one that
+        # flips the flag queues the refresh
+        if Wallet.objects.filter(
+            organization_id=organization_id,
+            customer_id=customer_id,
+            status=Wallet.Status.ACTIVE,
+            ready_to_be_refreshed=False,
+        ).update(ready_to_be_refreshed=True):
+            flagged.append(customer_id)
+    return flagged

@@ -11,6 +11,7 @@ from django.db.models import Sum
 from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
 from invoicing.models import Credit, Invoice
+from invoicing.selectors import coupon_credits_consuming
 
 if TYPE_CHECKING:
     from invoicing.services.generation.persist import ComputedFees
@@ -89,7 +90,7 @@ def _coupons_for(
         return [], {}
     ids = [a.pk for a in applied]
     used = dict(
-        Credit.objects.filter(applied_coupon_id__in=ids, voided_at__isnull=True)
+        coupon_credits_consuming(ids)
         .values("applied_coupon_id")
         .annotate(total=Sum("amount_cents"))
         .values_list("applied_coupon_id", "total")

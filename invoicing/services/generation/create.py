@@ -40,6 +40,7 @@ from invoicing.services.generation.persist import (
     compute_drafts,
     compute_fees,
 )
+from wallets.tasks import queue_refresh_after_commit
 
 
 def grace_period_days(customer: Customer) -> int:
@@ -130,6 +131,8 @@ def invoice_create_for_items(
         invoice.status = Invoice.Status.DRAFT
         invoice.save(update_fields=[*AMOUNT_FIELDS, "status", "updated_at"])
         _emit(invoice, "invoice.drafted")
+        # spec §17.4: the usage just moved into a draft, which the ongoing balance counts
+        queue_refresh_after_commit(customer_id=invoice.customer_id)
         return invoice
     return finalize_computed(invoice, now=now, update_fields=AMOUNT_FIELDS)
 
