@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from billing.actors import Actor
 from billing.errors import DomainError
 from billing.models import Organization
 
@@ -41,6 +42,7 @@ class ActionReport:
 
     def __init__(self, model_admin: admin.ModelAdmin, request: HttpRequest, verb: str) -> None:
         self.model_admin, self.request, self.verb = model_admin, request, verb
+        self.actor = Actor.from_request(request)  # the staff user, passed to each service
         self.done: list[str] = []
         self.refused: list[str] = []
 

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization, OutboxEvent
 from billing.periods import (
@@ -307,14 +308,16 @@ def _plan_with_overrides(plan: Plan, plan_overrides: dict | None, *, now: dateti
     """The plan to subscribe to: the catalog plan, or a new per-subscription child (§6.3)."""
     if not plan_overrides:
         return plan
-    return plan_override_create(plan=plan, values=plan_overrides, now=now)
+    return plan_override_create(plan=plan, values=plan_overrides, actor=SYSTEM, now=now)
 
 
 def _override_current_plan(subscription: Subscription, plan_overrides: dict, now: datetime) -> Plan:
     """PUT `plan_overrides`: edits the subscription's own child plan, or creates it (§6.3)."""
     if subscription.plan.parent_id is not None:
-        return plan_update(plan=subscription.plan, values=plan_overrides, now=now)
-    return plan_override_create(plan=subscription.plan, values=plan_overrides, now=now)
+        return plan_update(plan=subscription.plan, values=plan_overrides, actor=SYSTEM, now=now)
+    return plan_override_create(
+        plan=subscription.plan, values=plan_overrides, actor=SYSTEM, now=now
+    )
 
 
 # --------------------------------------------------------------------------------------------
