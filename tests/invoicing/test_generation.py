@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from customers.models import Customer, Subscription
 from customers.services.applied_coupons import applied_coupon_create
@@ -354,7 +355,7 @@ def test_fee_taxes_follow_the_hierarchy(organization, acme):
 
 def test_coupons_are_consumed_by_a_finalized_invoice(organization, acme):
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
     subscribe(organization, acme, plan(organization, amount_cents=600), utc(2022, 1, 1))
 
     january = only_invoice(bill(acme, date(2022, 2, 1)))
@@ -485,7 +486,7 @@ def test_preview_of_the_next_invoice_includes_usage_to_date(organization, acme):
     subscription = subscribe(organization, acme, monthly, utc(2024, 1, 1))
     send_event(organization, subscription, "calls", utc(2024, 3, 5))
     coupon = CouponFactory(organization=organization, amount_cents=100, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 1, 1))
 
     with time_machine.travel(utc(2024, 3, 10), tick=False):
         preview = invoice_preview(customer=acme, subscriptions=[subscription], now=utc(2024, 3, 10))
@@ -512,7 +513,7 @@ def test_pay_in_advance_charge_fee_gets_its_own_invoice(organization, acme):
         properties={"amount": "10"},
     )
     coupon = CouponFactory(organization=organization, amount_cents=500, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 3, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 3, 1))
     subscription = subscribe(organization, acme, monthly, utc(2024, 3, 1))
     event = send_event(organization, subscription, "seats", utc(2024, 3, 5, 10))
     [fee] = in_advance_fees_create(

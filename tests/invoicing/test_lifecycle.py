@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from billing.services import billing_entity_create
 from customers.services.applied_coupons import applied_coupon_create
@@ -93,7 +94,7 @@ def test_drafts_are_finalized_in_their_customer_timezone(organization, graced):
 
 def test_drafts_never_consume_coupons(organization, acme, graced):
     coupon = CouponFactory(organization=organization, amount_cents=300, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 1, 1))
     subscribe(organization, acme, plan(organization, amount_cents=1000), utc(2024, 1, 1))
 
     draft = only_invoice(bill(acme, date(2024, 2, 1)))

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from customers.models import Subscription
 from customers.services.applied_coupons import applied_coupon_create
 from invoicing.models import Fee, Invoice
@@ -362,7 +363,7 @@ def test_v75_invoice_with_coupon_limited_to_a_plan(organization, acme):
         organization=organization, amount_cents=25000, frequency="forever", limited_plans=True
     )
     coupon.plans.add(plan2)
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2023, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2023, 1, 1))
 
     invoice = only_invoice(bill(acme, date(2023, 10, 19)))
 
@@ -436,7 +437,7 @@ def test_v79_tax_hierarchy_coupon_before_tax_and_true_up(organization, acme):
         min_amount_cents=5000,
     ).taxes.add(sales)
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2023, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2023, 1, 1))
     subscription = subscribe(organization, acme, monthly, utc(2023, 1, 1))
     send_event(organization, subscription, "fx", utc(2023, 1, 10), total=50)
     send_event(organization, subscription, "cards", utc(2023, 1, 11))
@@ -463,7 +464,7 @@ def test_v80_coupons_larger_than_the_invoice(organization, acme):
     subscribe(organization, acme, monthly, utc(2022, 1, 1))
     for amount, day in ((1000, 1), (11000, 2)):
         coupon = CouponFactory(organization=organization, amount_cents=amount, frequency="once")
-        applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, day))
+        applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, day))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -479,7 +480,7 @@ def test_v80_coupons_larger_than_two_subscriptions(organization, acme):
     subscribe(organization, acme, plan(organization, amount_cents=5000), utc(2022, 1, 1))
     for day in (1, 2):
         coupon = CouponFactory(organization=organization, amount_cents=10000, frequency="once")
-        applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, day))
+        applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, day))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -493,7 +494,7 @@ def test_v82_once_fixed_coupon_carries_its_remainder(organization, acme):
         organization, acme, plan(organization, amount_cents=3000), utc(2022, 1, 1)
     )
     coupon = CouponFactory(organization=organization, amount_cents=5000, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     first = only_invoice(bill(acme, date(2022, 2, 1)))
     subscription.plan.amount_cents = 4000
@@ -511,7 +512,7 @@ def test_v82_recurring_fixed_coupon_loses_the_unused_part(organization, acme):
     coupon = CouponFactory(
         organization=organization, amount_cents=5000, frequency="recurring", frequency_duration=2
     )
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     first = only_invoice(bill(acme, date(2022, 2, 1)))
     applied.refresh_from_db()
@@ -535,7 +536,7 @@ def test_v82_percentage_coupon_rounds_half_up(organization, acme):
         percentage_rate=Decimal(15),
         frequency="forever",
     )
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     assert only_invoice(bill(acme, date(2022, 2, 1))).coupons_amount_cents == 1852
 
@@ -552,7 +553,7 @@ def test_v83_invoice_totals_order(organization, acme):
     subscription = subscribe(organization, acme, monthly, utc(2022, 1, 1))
     send_event(organization, subscription, "calls", utc(2022, 1, 20))
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -720,7 +721,7 @@ def test_empty_invoice_setting(organization, setting, amount, coupon, status, nu
     subscribe(organization, who, plan(organization, amount_cents=amount), utc(2024, 1, 1))
     if coupon:
         fixed = CouponFactory(organization=organization, amount_cents=coupon, frequency="once")
-        applied_coupon_create(customer=who, coupon=fixed, now=utc(2024, 1, 1))
+        applied_coupon_create(customer=who, coupon=fixed, actor=SYSTEM, now=utc(2024, 1, 1))
 
     invoice = only_invoice(bill(who, date(2024, 2, 1)))
 

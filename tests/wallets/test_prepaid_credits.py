@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from customers.services.applied_coupons import applied_coupon_create
 from invoicing import calculation
 from invoicing.models import Invoice
@@ -110,7 +111,7 @@ def v83_setup(organization, acme, credits: str) -> tuple[Wallet, object]:
     """V83 without credit notes: subscription 50.00 + usage 20.00 - coupon 10.00, tax 10%."""
     acme.taxes.add(tax(organization, "vat10", "10"))
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=JAN)
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=JAN)
     return wallet(organization, acme, credits), usage_plan(organization, 5000, calls="20")
 
 

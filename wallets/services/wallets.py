@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import CURRENCIES
+from customers.locks import lock_customer
 from customers.models import Customer
 from customers.selectors import customer_is_editable
-from customers.services.customers import customer_lock
 from plans.models import BillableMetric
 from wallets.credits import CREDIT_QUANTUM
 from wallets.models import MAX_PRIORITY, RecurringTransactionRule, Wallet, WalletTarget
@@ -400,7 +400,7 @@ def wallet_create(*, customer: Customer, values: dict, now: datetime) -> Wallet:
         customer.organization_id, values.get("applies_to"), creating=True
     )
     with transaction.atomic():
-        customer = customer_lock(customer.pk)  # serializes the wallet count and the currency
+        customer = lock_customer(customer.pk)  # serializes the wallet count and the currency
         if customer.deleted_at is not None:
             raise NotFound("customer")
         active = Wallet.objects.filter(customer=customer, status=Wallet.Status.ACTIVE).count()
