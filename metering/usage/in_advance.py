@@ -17,6 +17,7 @@ from billing.money import amount_to_cents, to_minor
 from billing.periods import local_date
 from customers.models import Subscription
 from customers.services.subscriptions import initial_started_at
+from metering.locks import lock_in_advance_key
 from metering.presentation import (
     PresentationBreakdown,
 )
@@ -26,7 +27,6 @@ from metering.usage.cached import (
     CacheKey,
     Resume,
     Step,
-    lock_in_advance_key,
     resumable,
 )
 from metering.usage.engine import plan_charges

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from billing.actors import SYSTEM
 from billing.models import BillingEntity
 from customers.models import Customer, Subscription
 from invoicing.models import Fee, Invoice, InvoiceSubscription
@@ -90,4 +91,4 @@ def send_event(organization, subscription: Subscription, code: str, at: datetime
         "timestamp": at.timestamp(),
         "properties": {key: str(value) for key, value in properties.items()},
     }
-    return event_create(organization=organization, payload=payload, now=at)
+    return event_create(organization=organization, payload=payload, actor=SYSTEM, now=at)
