@@ -23,8 +23,8 @@ def _no_drafts(**kwargs: Any) -> list:
     return []
 
 
-# (transaction=, now=) -> None: the `credit` invoice of a pending purchased transaction; runs in
-# the caller's database transaction, so a failure undoes the top-up.
+# (transaction=, actor=, now=) -> None: the `credit` invoice of a pending purchased transaction;
+# runs in the caller's database transaction, so a failure undoes the top-up.
 create_paid_credits_invoice = Slot("create_paid_credits_invoice", _no_invoicing)
 # (customer_id=) -> list[DraftInvoice] of the customer's draft invoices (ongoing balance, §17.4)
 draft_invoices_for_customer = Slot("draft_invoices_for_customer", _no_drafts)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
+from billing.actors import SYSTEM, Actor
 from billing.errors import NotAllowed
 from billing.money import round_cents, to_minor
 from billing.periods import local_date
@@ -37,6 +38,7 @@ from invoicing import calculation
 from invoicing.models import Fee, Invoice
 from invoicing.services.lifecycle import invoice_assign_number
 from invoicing.services.payments import emit_invoice_event
+from wallets.locks import lock_wallet
 from wallets.models import Wallet, WalletTransaction
 from wallets.services import ledger
 
@@ -74,7 +76,9 @@ def _finalize(invoice: Invoice, *, now: datetime, update_fields: tuple[str, ...]
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
 
 
-def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> Invoice:
+def credit_invoice_create(
+    *, transaction: WalletTransaction, actor: Actor, now: datetime
+) -> Invoice:
     """The `credit` invoice of a pending purchased transaction, in the caller's transaction
     (the `wallets.hooks.create_paid_credits_invoice` slot).
 
@@ -88,7 +92,7 @@ def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> I
         or tx.status != WalletTransaction.Status.PENDING
     ):
         raise NotAllowed("transaction_not_pending")
-    wallet: Wallet = ledger.lock_wallet(tx.wallet_id)  # held already by a top-up: no new wait
+    wallet: Wallet = lock_wallet(tx.wallet_id)  # held already by a top-up: no new wait
     customer = Customer.objects.select_related("billing_entity", "organization").get(
         pk=wallet.customer_id
     )
@@ -138,7 +142,7 @@ def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> I
     if not open_until_paid:
         _finalize(invoice, now=now)
     if paid:  # nothing to pay: the credits are there at once
-        ledger.inbound_settle(transaction_id=tx.pk, now=now)
+        ledger.inbound_settle(transaction_id=tx.pk, actor=actor, now=now)
     return invoice
 
 
@@ -164,7 +168,9 @@ def credit_invoice_payment_changed(*, invoice: Invoice, now: datetime) -> None:
     if transaction_id is None:
         return
     if invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
-        ledger.inbound_settle(transaction_id=transaction_id, now=now)  # failed ones too
+        ledger.inbound_settle(
+            transaction_id=transaction_id, actor=SYSTEM, now=now
+        )  # failed ones too
         Fee.objects.filter(invoice_id=invoice.pk).update(
             payment_status=Fee.PaymentStatus.SUCCEEDED, succeeded_at=now
         )
@@ -173,7 +179,7 @@ def credit_invoice_payment_changed(*, invoice: Invoice, now: datetime) -> None:
             invoice.issuing_date = invoice.payment_due_date = today
             _finalize(invoice, now=now, update_fields=("issuing_date", "payment_due_date"))
     elif invoice.payment_status == Invoice.PaymentStatus.FAILED:
-        ledger.inbound_fail(transaction_id=transaction_id, now=now)
+        ledger.inbound_fail(transaction_id=transaction_id, actor=SYSTEM, now=now)
         Fee.objects.filter(invoice_id=invoice.pk).update(
             payment_status=Fee.PaymentStatus.FAILED, failed_at=now
         )
@@ -185,4 +191,4 @@ def credit_invoice_voided(*, invoice: Invoice, now: datetime) -> None:
         return
     transaction_id = purchase_of(invoice)
     if transaction_id is not None:
-        ledger.inbound_fail(transaction_id=transaction_id, now=now)
+        ledger.inbound_fail(transaction_id=transaction_id, actor=SYSTEM, now=now)

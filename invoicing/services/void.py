@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.actors import SYSTEM
 from billing.errors import Forbidden, NotAllowed
 from customers.models import AppliedCoupon
 from invoicing.models import Credit, Invoice
@@ -60,7 +61,7 @@ def invoice_void(
     for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
         _give_back_coupon(credit, now=now)
     # spec §12.8: the prepaid credits the invoice used go back to their (active) wallets
-    recredit_invoice(invoice_id=invoice.pk, now=now)
+    recredit_invoice(invoice_id=invoice.pk, actor=SYSTEM, now=now)
     # a voided credit invoice will never be paid: its pending purchase fails (spec §17.3)
     credit_invoice_voided(invoice=invoice, now=now)
     emit_invoice_event(invoice, "invoice.voided")

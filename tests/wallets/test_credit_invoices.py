@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from invoicing.models import Fee, Invoice
 from invoicing.pdf import render_invoice_html
@@ -41,7 +42,7 @@ def wallet(organization) -> Wallet:
 
 
 def buy(wallet: Wallet, credits: str, **options) -> tuple[WalletTransaction, Invoice]:
-    [tx] = wallet_top_up(wallet=wallet, paid_credits=credits, now=NOW, **options)
+    [tx] = wallet_top_up(wallet=wallet, paid_credits=credits, actor=SYSTEM, now=NOW, **options)
     return tx, Invoice.objects.get(pk=tx.invoice_id)
 
 

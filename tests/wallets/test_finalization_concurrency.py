@@ -13,6 +13,7 @@ import pytest
 from django.db import close_old_connections, connections, transaction
 from django.db.models import Sum
 
+from billing.actors import SYSTEM
 from invoicing.models import Fee, Invoice
 from invoicing.services.generation import invoice_create_for_in_advance_fee
 from invoicing.services.lifecycle import invoice_finalize
@@ -86,12 +87,12 @@ def finalize(draft: Invoice) -> Callable[[], object]:
 
 
 def grant(wallet: Wallet) -> Callable[[], object]:
-    return lambda: wallet_top_up(wallet=wallet, granted_credits="5", now=FINALIZED_AT)
+    return lambda: wallet_top_up(wallet=wallet, granted_credits="5", actor=SYSTEM, now=FINALIZED_AT)
 
 
 def buy_and_pay(wallet: Wallet) -> Callable[[], object]:
     def job() -> None:
-        [tx] = wallet_top_up(wallet=wallet, paid_credits="5", now=FINALIZED_AT)
+        [tx] = wallet_top_up(wallet=wallet, paid_credits="5", actor=SYSTEM, now=FINALIZED_AT)
         invoice = Invoice.objects.get(pk=tx.invoice_id)
         invoice_update(invoice=invoice, payment_status="succeeded", now=FINALIZED_AT)
 

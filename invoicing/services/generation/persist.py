@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from billing.actors import SYSTEM
 from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
 from invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
@@ -202,7 +203,7 @@ def _draw_prepaid_credits(invoice: Invoice, result: ComputedFees, *, now: dateti
     `AMOUNT_FIELDS`."""
     if result.prepaid is None or not result.computed.totals.prepaid_credit_amount_cents:
         return
-    split = result.prepaid.draw(invoice_id=invoice.pk, now=now)
+    split = result.prepaid.draw(invoice_id=invoice.pk, actor=SYSTEM, now=now)
     if split.amount_cents != invoice.prepaid_credit_amount_cents:
         raise RuntimeError(f"invoice {invoice.pk}: wallets drew {split.amount_cents} cents")
     invoice.prepaid_granted_credit_amount_cents = split.granted_amount_cents
