@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_datetime
 from billing.money import to_major
 from invoicing.api.fee_serializers import fee_item
 from invoicing.locale import DocumentLocale
+from invoicing.locks import lock_invoice
 from invoicing.models import Fee, Invoice
 from invoicing.selectors import document_locale, fees_for_rendering
 from metering.presentation import breakdowns_from_payload, displayed_on_invoice
@@ -563,7 +564,7 @@ def invoice_pdf_store(*, invoice_id: object) -> Invoice | None:
     content = render_invoice_pdf(invoice)
     name = f"{invoice_number_for_display(invoice)}.pdf"
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        locked = lock_invoice(invoice.pk)
         old = locked.file.name if locked.file else None
         locked.file.save(name, ContentFile(content), save=False)
         locked.save(update_fields=["file", "updated_at"])

@@ -58,7 +58,7 @@ def subscribe(organization, for_customer, on_plan, at: datetime, **values) -> Su
 
 def bill(for_customer, day: date, now: datetime | None = None) -> CustomerBilling:
     now = now or datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    return bill_customer(customer=for_customer, billing_date=day, now=now)
+    return bill_customer(customer=for_customer, billing_date=day, actor=SYSTEM, now=now)
 
 
 def only_invoice(result: CustomerBilling) -> Invoice:

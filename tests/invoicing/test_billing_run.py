@@ -271,7 +271,9 @@ def test_parallel_runs_of_one_customer_bill_each_invoice_once(organization):
 
     results = _in_threads(
         4,
-        lambda _: bill_customer(customer=acme, billing_date=date(2024, 2, 1), now=utc(2024, 2, 1)),
+        lambda _: bill_customer(
+            customer=acme, billing_date=date(2024, 2, 1), actor=SYSTEM, now=utc(2024, 2, 1)
+        ),
     )
 
     invoices = Invoice.objects.filter(customer=acme)

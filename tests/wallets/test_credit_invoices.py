@@ -47,7 +47,7 @@ def buy(wallet: Wallet, credits: str, **options) -> tuple[WalletTransaction, Inv
 
 
 def pay(invoice: Invoice, status: str = "succeeded", now: dt.datetime = PAID_AT) -> Invoice:
-    return invoice_update(invoice=invoice, payment_status=status, now=now)
+    return invoice_update(invoice=invoice, payment_status=status, actor=SYSTEM, now=now)
 
 
 def events(invoice: Invoice) -> list[str]:
@@ -194,7 +194,7 @@ def test_open_invoice_whose_payment_failed_stays_open(wallet):
 def test_voiding_a_credit_invoice_fails_its_pending_purchase(wallet):
     tx, invoice = buy(wallet, "10")
 
-    invoice_void(invoice=invoice, now=PAID_AT)
+    invoice_void(invoice=invoice, actor=SYSTEM, now=PAID_AT)
 
     tx.refresh_from_db()
     wallet.refresh_from_db()
