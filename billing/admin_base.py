@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
 from billing.models import Organization
 from billing.money import format_money
@@ -48,6 +49,7 @@ class ActionReport:
 
     def __init__(self, model_admin: admin.ModelAdmin, request: HttpRequest, verb: str) -> None:
         self.model_admin, self.request, self.verb = model_admin, request, verb
+        self.actor = Actor.from_request(request)  # the staff user, passed to each service
         self.done: list[str] = []
         self.refused: list[str] = []
 

@@ -306,15 +306,29 @@ class IdempotencyRecord(models.Model):
         return self.key
 
 
+class ActorType(models.TextChoices):
+    """Who caused a change (`billing.actors.Actor`)."""
+
+    API_KEY = "api_key", _("API key")
+    USER = "user", _("Staff user")
+    SYSTEM = "system", _("System")
+
+
 class OutboxEvent(models.Model):
     """A side effect for apps to the right (webhook, e-mail, payment), written in the same
-    transaction as the change and drained after commit (DESIGN: outbox)."""
+    transaction as the change and drained after commit (DESIGN: outbox). Written only by
+    `billing.outbox.emit`."""
 
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="+")
     event_type = models.CharField(max_length=64)  # Lago webhook_type, e.g. "invoice.created"
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     payload = models.JSONField(default=dict)
+    # Who caused the change; NULL on rows recorded before actors were kept, which is not the
+    # same as an empty name.
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices, null=True)
+    actor_id = models.CharField(max_length=64, null=True)
+    actor_name = models.CharField(max_length=255, null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -327,6 +341,13 @@ class OutboxEvent(models.Model):
                 fields=["created_at"],
                 condition=Q(processed_at__isnull=True),
                 name="billing_outbox_pending_idx",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(actor_type__isnull=True, actor_id__isnull=True)
+                | Q(actor_type__isnull=False, actor_id__isnull=False),
+                name="billing_outboxevent_actor_type_with_id",
             )
         ]
 

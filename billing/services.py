@@ -10,6 +10,12 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
 from billing.errors import Invalid, NotAllowed
+from billing.locks import (
+    lock_api_key,
+    lock_billing_entity,
+    lock_organization,
+    lock_other_usable_api_keys,
+)
 from billing.models import (
     ApiKey,
     BillingEntity,
@@ -104,7 +110,7 @@ def organization_update(*, organization: Organization, values: dict) -> Organiza
         errors["document_numbering"] = ["value_is_invalid"]
     if errors:
         raise Invalid(errors)
-    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    organization = lock_organization(organization.pk)
     changed = _assign(organization, values, (*SHARED_SETTINGS, "document_numbering"))
     if changed:
         organization.save(update_fields=[*changed, "updated_at"])
@@ -182,7 +188,7 @@ def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> Bil
             errors[field] = ["value_is_invalid"]
     if errors:
         raise Invalid(errors)
-    entity = BillingEntity.objects.select_for_update().get(pk=billing_entity.pk)
+    entity = lock_billing_entity(billing_entity.pk)
     changed = _assign(entity, values, (*SHARED_SETTINGS, *_ENTITY_ONLY))
     if changed:
         entity.save(update_fields=[*changed, "updated_at"])
@@ -212,7 +218,7 @@ def api_key_rotate(
     """A successor key; the old one stays valid until the chosen delay passes (spec §1.5)."""
     if expires_in not in ROTATION_DELAYS:
         raise Invalid({"expires_in": ["value_is_invalid"]})
-    old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    old = lock_api_key(api_key.pk)
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise NotAllowed("api_key_not_active")
     new, raw = api_key_create(
@@ -229,14 +235,8 @@ def api_key_rotate(
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, now: datetime) -> ApiKey:
     """Revokes a key at once; the last usable key of an organization cannot go (spec §1.5)."""
-    key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-    others = (
-        ApiKey.objects.select_for_update()
-        .usable(now)
-        .filter(organization_id=key.organization_id)
-        .exclude(pk=key.pk)
-    )
-    if not others.exists():
+    key = lock_api_key(api_key.pk)
+    if not lock_other_usable_api_keys(key, now=now):
         raise NotAllowed("last_api_key")
     key.revoked_at = now
     key.save(update_fields=["revoked_at", "updated_at"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from billing.actors import SYSTEM
 from billing.models import Organization
 from customers.models import Customer
 from customers.services.customers import customer_create
@@ -113,7 +114,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
     for values in DEMO_CUSTOMERS:
         if values["external_id"] in existing:
             continue
-        customer_create(organization=organization, values=values)
+        customer_create(organization=organization, values=values, actor=SYSTEM)
         created += 1
     subscribed = _seed_subscriptions(organization=organization, now=now)
     return (
@@ -152,6 +153,7 @@ def _seed_subscriptions(*, organization: Organization, now: datetime) -> int:
             external_id=external_id,
             billing_time=billing_time,
             subscription_at=now - timedelta(days=30 * months_ago),
+            actor=SYSTEM,
             now=now,
         )
         created += 1

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from customers.services.subscriptions import (
     subscription_activate_pending,
     subscription_end_trials,
@@ -28,22 +29,22 @@ RETRY = {
 @shared_task(**RETRY)
 def subscription_activate_pending_task() -> int:
     """Every 5 minutes: start pending subscriptions and apply downgrades that are due."""
-    return len(subscription_activate_pending(now=timezone.now()))
+    return len(subscription_activate_pending(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(**RETRY)
 def subscription_terminate_ended_task() -> int:
     """Hourly :05: terminate subscriptions whose `ending_at` passed."""
-    return len(subscription_terminate_ended(now=timezone.now()))
+    return len(subscription_terminate_ended(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(**RETRY)
 def subscription_termination_alerts_task() -> int:
     """Hourly :50: `subscription.termination_alert` 45 and 15 days before `ending_at`."""
-    return len(subscription_termination_alerts(now=timezone.now()))
+    return len(subscription_termination_alerts(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(**RETRY)
 def subscription_end_trials_task() -> int:
     """Hourly :35: mark ended free trials (invoicing bills in-advance plans on the hook)."""
-    return len(subscription_end_trials(now=timezone.now()))
+    return len(subscription_end_trials(actor=SYSTEM, now=timezone.now()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from billing.actors import SYSTEM
 from billing.models import Organization
 from invoicing.models import Invoice
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
@@ -33,6 +34,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
             organization=organization,
             external_customer_id=customer_id,
             fees=[OneOffFee(add_on_code=add_on_code, units=units)],
+            actor=SYSTEM,
             now=now,
         )
         created += 1
@@ -54,6 +56,6 @@ def _pay_demo_credit_invoices(*, organization: Organization, now: datetime) -> i
     )
     paid = 0
     for invoice in unpaid:
-        invoice_mark_paid(invoice=invoice, now=now)
+        invoice_mark_paid(invoice=invoice, actor=SYSTEM, now=now)
         paid += 1
     return paid

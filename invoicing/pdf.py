@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.money import to_major
 from invoicing.locale import DocumentLocale
+from invoicing.locks import lock_invoice
 from invoicing.models import Fee, Invoice
 from invoicing.presenters import fee_breakdowns_on_invoice, fee_display_name, fee_item, fee_window
 from invoicing.selectors import document_locale, fees_for_rendering
@@ -547,7 +548,7 @@ def invoice_pdf_store(*, invoice_id: object) -> Invoice | None:
     content = render_invoice_pdf(invoice)
     name = f"{invoice_number_for_display(invoice)}.pdf"
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        locked = lock_invoice(invoice.pk)
         old = locked.file.name if locked.file else None
         locked.file.save(name, ContentFile(content), save=False)
         locked.save(update_fields=["file", "updated_at"])

@@ -7,6 +7,7 @@ from uuid import UUID
 from celery import shared_task
 from django.db import OperationalError
 
+from billing.actors import SYSTEM
 from invoicing.services.in_advance import in_advance_fees_create
 
 RETRY = {
@@ -33,6 +34,7 @@ def in_advance_fees_create_task(
         organization_id=UUID(organization_id),
         external_subscription_id=external_subscription_id,
         transaction_id=transaction_id,
+        actor=SYSTEM,
         now=timezone.now(),
     )
     return len(fees)
@@ -94,7 +96,10 @@ def bill_customer_task(customer_id: str, billing_date: str) -> int:
     if customer is None:
         return 0  # deleted since the fan-out: nothing to bill
     result = bill_customer(
-        customer=customer, billing_date=date.fromisoformat(billing_date), now=timezone.now()
+        customer=customer,
+        billing_date=date.fromisoformat(billing_date),
+        actor=SYSTEM,
+        now=timezone.now(),
     )
     return len(result.invoices)
 
@@ -109,7 +114,7 @@ def bill_subscription_start_task(subscription_id: str) -> str | None:
     subscription = _subscription(subscription_id)
     if subscription is None:
         return None
-    invoice = invoice_create_for_start(subscription=subscription, now=timezone.now())
+    invoice = invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=timezone.now())
     return str(invoice.pk) if invoice else None
 
 
@@ -123,7 +128,9 @@ def bill_subscription_termination_task(subscription_id: str) -> str | None:
     subscription = _subscription(subscription_id)
     if subscription is None:
         return None
-    invoice = invoice_create_for_termination(subscription=subscription, now=timezone.now())
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=timezone.now()
+    )
     return str(invoice.pk) if invoice else None
 
 
@@ -138,7 +145,7 @@ def bill_plan_change_task(previous_subscription_id: str, subscription_id: str) -
     if previous is None or subscription is None:
         return None
     invoice = invoice_create_for_plan_change(
-        previous_subscription=previous, subscription=subscription, now=timezone.now()
+        previous_subscription=previous, subscription=subscription, actor=SYSTEM, now=timezone.now()
     )
     return str(invoice.pk) if invoice else None
 
@@ -153,7 +160,9 @@ def bill_trial_end_task(subscription_id: str) -> str | None:
     subscription = _subscription(subscription_id)
     if subscription is None:
         return None
-    invoice = invoice_create_for_trial_end(subscription=subscription, now=timezone.now())
+    invoice = invoice_create_for_trial_end(
+        subscription=subscription, actor=SYSTEM, now=timezone.now()
+    )
     return str(invoice.pk) if invoice else None
 
 
@@ -164,7 +173,7 @@ def finalize_due_drafts_task() -> int:
 
     from invoicing.services.lifecycle import finalize_due_drafts
 
-    return len(finalize_due_drafts(now=timezone.now()))
+    return len(finalize_due_drafts(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(**RETRY)
@@ -174,7 +183,7 @@ def refresh_flagged_drafts_task() -> int:
 
     from invoicing.services.lifecycle import refresh_flagged_drafts
 
-    return len(refresh_flagged_drafts(now=timezone.now()))
+    return len(refresh_flagged_drafts(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(**RETRY)
@@ -184,7 +193,7 @@ def retry_failed_invoices_task() -> int:
 
     from invoicing.services.lifecycle import retry_failed
 
-    return len(retry_failed(now=timezone.now()))
+    return len(retry_failed(actor=SYSTEM, now=timezone.now()))
 
 
 def on_subscription_started(*, subscription_id: UUID, started_at: object) -> None:
@@ -224,4 +233,4 @@ def invoice_mark_overdue_task() -> int:
 
     from invoicing.services.payments import mark_overdue
 
-    return mark_overdue(now=timezone.now())
+    return mark_overdue(actor=SYSTEM, now=timezone.now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing.actors import SYSTEM
 from billing.models import Organization
 from customers.models import Subscription
 from metering.services.ingestion import event_create_batch
@@ -62,5 +63,5 @@ def seed(*, organization: Organization, now: datetime) -> str:
     payloads = _demo_usage_payloads(now)
     for start in range(0, len(payloads), 100):
         batch = payloads[start : start + 100]
-        event_create_batch(organization=organization, payloads=batch, now=now)
+        event_create_batch(organization=organization, payloads=batch, actor=SYSTEM, now=now)
     return f"{len(payloads)} usage events recorded"

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from metering.services.cached_aggregations import cached_aggregations_prune
 from metering.services.events_errors import events_errors_report
 
@@ -13,7 +14,7 @@ from metering.services.events_errors import events_errors_report
 @shared_task(acks_late=True)
 def events_errors_report_task() -> int:
     """Hourly :05 (spec §27 "post-validate events"): report the last whole hour's events."""
-    return len(events_errors_report(now=timezone.now()))
+    return len(events_errors_report(actor=SYSTEM, now=timezone.now()))
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)

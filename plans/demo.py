@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing.actors import SYSTEM
 from billing.models import Organization
 from plans.models import AddOn, BillableMetric, Coupon, Plan, Tax
 from plans.services.add_ons import add_on_create
@@ -118,7 +119,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
     created = 0
     for tax in TAXES:
         if not Tax.objects.for_organization(organization).filter(code=tax["code"]).exists():
-            tax_create(organization=organization, **tax)
+            tax_create(organization=organization, **tax, actor=SYSTEM)
             created += 1
     for values in METRICS:
         if (
@@ -127,7 +128,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
             .filter(code=values["code"])
             .exists()
         ):
-            billable_metric_create(organization=organization, **values)
+            billable_metric_create(organization=organization, **values, actor=SYSTEM)
             created += 1
     for values in ADD_ONS:
         if (
@@ -136,17 +137,18 @@ def seed(*, organization: Organization, now: datetime) -> str:
             .filter(code=values["code"])
             .exists()
         ):
-            add_on_create(organization=organization, **values)
+            add_on_create(organization=organization, **values, actor=SYSTEM)
             created += 1
     metrics = {m.code: m for m in BillableMetric.objects.for_organization(organization).alive()}
     for values in _plans(metrics):
         exists = Plan.objects.for_organization(organization).alive()
         if not exists.filter(code=values["code"], parent__isnull=True).exists():
-            plan_create(organization=organization, values=values, now=now)
+            plan_create(organization=organization, values=values, actor=SYSTEM, now=now)
             created += 1
     if not Coupon.objects.for_organization(organization).alive().filter(code="welcome").exists():
         coupon_create(
             organization=organization,
+            actor=SYSTEM,
             now=now,
             name="Welcome -10 %",
             code="welcome",

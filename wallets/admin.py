@@ -25,6 +25,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from billing.actors import Actor
 from billing.admin_base import ActionReport, OrganizationAdmin, describe, money_html
 from billing.errors import DomainError
 from billing.money import format_money
@@ -498,6 +499,7 @@ class WalletAdmin(OrganizationAdmin):
             try:
                 transactions = wallet_top_up(
                     wallet=wallet,
+                    actor=Actor.from_request(request),
                     now=timezone.now(),
                     name=data.get("name") or "",
                     **{op.credits_argument: data["credits"]},
@@ -529,7 +531,9 @@ class WalletAdmin(OrganizationAdmin):
             from wallets.services.wallets import wallet_terminate
 
             report = ActionReport(self, request, "terminated")
-            report.attempt(wallet, wallet_terminate, wallet=wallet, now=timezone.now())
+            report.attempt(
+                wallet, wallet_terminate, wallet=wallet, actor=report.actor, now=timezone.now()
+            )
             report.send()
             return HttpResponseRedirect(wallet_url(wallet))
         context = self._page_context(request, wallet, title=f"Terminate wallet {wallet}")
@@ -546,7 +550,7 @@ class WalletAdmin(OrganizationAdmin):
 
         report, now = ActionReport(self, request, "terminated"), timezone.now()
         for wallet in queryset.filter(status=Wallet.Status.ACTIVE):
-            report.attempt(wallet, wallet_terminate, wallet=wallet, now=now)
+            report.attempt(wallet, wallet_terminate, wallet=wallet, actor=report.actor, now=now)
         report.send()
 
 

@@ -18,6 +18,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from billing.actors import SYSTEM
 from billing.errors import DomainError
 from billing.models import Organization
 from customers.models import Customer
@@ -99,7 +100,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
         values = dict(values)
         if "expires_in_days" in demo:
             values["expiration_at"] = now + timedelta(days=demo["expires_in_days"])
-        wallet = wallet_create(customer=customer, values=values, now=now)
+        wallet = wallet_create(customer=customer, values=values, actor=SYSTEM, now=now)
         if "purchase" in demo:
             credits, name = demo["purchase"]
             with suppress(DomainError):  # no invoicing installed: no purchase in the demo
@@ -108,10 +109,13 @@ def seed(*, organization: Organization, now: datetime) -> str:
                     paid_credits=Decimal(credits),
                     name=name,
                     invoice_requires_successful_payment=False,
+                    actor=SYSTEM,
                     now=now,
                 )
         if "void" in demo:
             credits, name = demo["void"]
-            wallet_top_up(wallet=wallet, voided_credits=Decimal(credits), name=name, now=now)
+            wallet_top_up(
+                wallet=wallet, voided_credits=Decimal(credits), name=name, actor=SYSTEM, now=now
+            )
         created += 1
     return f"{created} wallets created" + (f", {skipped} skipped" if skipped else "")

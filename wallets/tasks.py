@@ -14,6 +14,7 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from wallets.models import Wallet
 from wallets.services.alerts import evaluate_wallet_alerts
 from wallets.services.expiration import terminate_expired_wallets
@@ -36,19 +37,19 @@ RETRY = {
 @shared_task(**RETRY)
 def terminate_expired_wallets_task() -> int:
     """Hourly :45: terminate wallets whose `expiration_at` passed (credits voided)."""
-    return terminate_expired_wallets(now=timezone.now())
+    return terminate_expired_wallets(actor=SYSTEM, now=timezone.now())
 
 
 @shared_task(**RETRY)
 def expire_recurring_rules_task() -> int:
     """Hourly :50: terminate recurring top-up rules whose `expiration_at` passed."""
-    return expire_rules(now=timezone.now())
+    return expire_rules(actor=SYSTEM, now=timezone.now())
 
 
 @shared_task(**RETRY)
 def interval_top_ups_task() -> int:
     """Hourly :55: interval top-ups whose occurrence is today (customer's timezone)."""
-    return run_interval_top_ups(now=timezone.now())
+    return run_interval_top_ups(actor=SYSTEM, now=timezone.now())
 
 
 @shared_task(**RETRY)
@@ -57,8 +58,8 @@ def refresh_ongoing_balances_task() -> int:
     refresh was lost or failed), then their threshold top-ups, then the alerts of every wallet
     whose watched figure moved."""
     now = timezone.now()
-    refreshed = refresh_flagged_wallets(now=now)
-    evaluate_wallet_alerts(now=now)
+    refreshed = refresh_flagged_wallets(actor=SYSTEM, now=now)
+    evaluate_wallet_alerts(actor=SYSTEM, now=now)
     return refreshed
 
 
@@ -66,7 +67,7 @@ def refresh_ongoing_balances_task() -> int:
 def refresh_customer_wallets_task(customer_id: str) -> int:
     """Queued by events or by an invoice of the customer (spec §17.4): its wallets' ongoing
     balance, then their threshold top-ups and alerts."""
-    return refresh_customer_wallets(customer_id=customer_id, now=timezone.now())
+    return refresh_customer_wallets(customer_id=customer_id, actor=SYSTEM, now=timezone.now())
 
 
 def queue_refresh_for_events(

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from billing.actors import Actor
 from billing.errors import BadRequest, Invalid, NotFound
 from billing.models import IdempotencyRecord, Organization
 
@@ -46,6 +47,11 @@ class LagoAPIView(APIView):
     @property
     def organization(self) -> Organization:
         return self.request.auth.organization
+
+    @property
+    def actor(self) -> Actor:
+        """The API key of the call: who the services it calls record as the author."""
+        return Actor.from_request(self.request)
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)

@@ -26,6 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
     OrganizationAdmin,
@@ -480,10 +481,14 @@ class CustomerAdmin(OrganizationAdmin):
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if change:
             values.pop("external_id", None)
-            customer = customer_update(customer=form.instance, values=values)
+            customer = customer_update(
+                customer=form.instance, values=values, actor=Actor.from_request(request)
+            )
         else:
             customer = customer_create(
-                organization=form.cleaned_data["organization"], values=values
+                organization=form.cleaned_data["organization"],
+                values=values,
+                actor=Actor.from_request(request),
             )
         form.instance.pk = customer.pk
         form.instance._state.adding = False
@@ -532,7 +537,9 @@ class CustomerAdmin(OrganizationAdmin):
     def soft_delete(self, request: HttpRequest, queryset: QuerySet) -> None:
         report, now = ActionReport(self, request, "deleted"), timezone.now()
         for customer in queryset.filter(deleted_at__isnull=True):
-            report.attempt(customer, customer_destroy, customer=customer, now=now)
+            report.attempt(
+                customer, customer_destroy, customer=customer, actor=report.actor, now=now
+            )
         report.send()
 
     # Coupon actions of the 360 page.
@@ -562,6 +569,7 @@ class CustomerAdmin(OrganizationAdmin):
                 applied = applied_coupon_create(
                     customer=customer,
                     coupon=form.cleaned_data["coupon"],
+                    actor=Actor.from_request(request),
                     now=now,
                     **form.service_terms(),
                 )
@@ -591,7 +599,9 @@ class CustomerAdmin(OrganizationAdmin):
         if request.method != "POST":
             raise PermissionDenied
         applied = get_object_or_404(customer.applied_coupons, pk=applied_coupon_id)
-        applied_coupon_terminate(applied_coupon=applied, now=timezone.now())
+        applied_coupon_terminate(
+            applied_coupon=applied, actor=Actor.from_request(request), now=timezone.now()
+        )
         self.log_change(request, customer, f"Terminated applied coupon {applied.coupon.code}")
         self.message_user(request, f"Coupon {applied.coupon} terminated.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))

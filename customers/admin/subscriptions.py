@@ -186,6 +186,7 @@ class SubscriptionAdmin(OrganizationAdmin):
                     subscription_change_plan,
                     subscription=subscription,
                     plan_code=code,
+                    actor=report.actor,
                     now=now,
                 )
             report.send()
@@ -213,6 +214,7 @@ class SubscriptionAdmin(OrganizationAdmin):
                     subscription,
                     subscription_terminate,
                     subscription=subscription,
+                    actor=report.actor,
                     now=now,
                     on_termination_credit_note=form.cleaned_data["on_termination_credit_note"]
                     or None,

@@ -61,12 +61,14 @@ class CustomerViewSet(OrganizationViewSet):
     )
     def create(self, request: Request) -> Response:
         values = parse(CustomerInput, request.data, root="customer")
-        customer = customer_upsert(organization=self.organization, values=values)
+        customer = customer_upsert(organization=self.organization, values=values, actor=self.actor)
         return self.respond(customer)  # 200 as Lago: the same call creates or updates
 
     @extend_schema(parameters=[EXTERNAL_CUSTOMER_ID], responses=CUSTOMER_RESPONSE)
     def destroy(self, request: Request, external_customer_id: str) -> Response:
-        customer = customer_destroy(customer=self.get_object(), now=timezone.now())
+        customer = customer_destroy(
+            customer=self.get_object(), actor=self.actor, now=timezone.now()
+        )
         return self.respond(customer)
 
 
@@ -103,7 +105,7 @@ class AppliedCouponViewSet(OrganizationViewSet):
         if coupon is None:
             raise NotFound("coupon")
         applied_coupon = applied_coupon_create(
-            customer=customer, coupon=coupon, now=timezone.now(), **terms
+            customer=customer, coupon=coupon, actor=self.actor, now=timezone.now(), **terms
         )
         return self.respond(applied_coupon)  # 200 as Lago
 
@@ -137,5 +139,7 @@ class CustomerAppliedCouponViewSet(AppliedCouponViewSet):
         applied_coupon = self.get_queryset().filter(pk=pk).first()
         if applied_coupon is None:
             raise NotFound("applied_coupon")
-        applied_coupon = applied_coupon_terminate(applied_coupon=applied_coupon, now=timezone.now())
+        applied_coupon = applied_coupon_terminate(
+            applied_coupon=applied_coupon, actor=self.actor, now=timezone.now()
+        )
         return self.respond(applied_coupon)

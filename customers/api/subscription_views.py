@@ -156,6 +156,7 @@ class SubscriptionViewSet(OrganizationViewSet):
             organization=self.organization,
             external_customer_id=values.pop("external_customer_id"),
             plan_code=values.pop("plan_code", ""),
+            actor=self.actor,
             now=timezone.now(),
             **values,
         )
@@ -170,7 +171,9 @@ class SubscriptionViewSet(OrganizationViewSet):
         status = Status.PENDING if request.query_params.get("status") == "pending" else None
         subscription = self._find(external_id, status)
         values = parse(SubscriptionUpdateInput, request.data, root="subscription")
-        subscription = subscription_update(subscription=subscription, now=timezone.now(), **values)
+        subscription = subscription_update(
+            subscription=subscription, actor=self.actor, now=timezone.now(), **values
+        )
         return self.respond(subscription)
 
     @extend_schema(
@@ -195,6 +198,7 @@ class SubscriptionViewSet(OrganizationViewSet):
         status = Status.PENDING if params.get("status") == "pending" else None
         subscription = subscription_terminate(
             subscription=self._find(external_id, status),
+            actor=self.actor,
             now=timezone.now(),
             on_termination_credit_note=params.get("on_termination_credit_note") or None,
             on_termination_invoice=params.get("on_termination_invoice") or None,

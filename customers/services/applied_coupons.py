@@ -8,11 +8,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import CURRENCIES
+from customers.locks import lock_applied_coupon, lock_customer
 from customers.models import AppliedCoupon, Customer
 from customers.selectors import customer_is_editable
-from customers.services.customers import customer_lock
 from plans.models import Charge, Coupon, CouponFrequency, CouponType
 
 ONE_HUNDRED = Decimal(100)
@@ -77,6 +78,7 @@ def applied_coupon_create(
     *,
     customer: Customer,
     coupon: Coupon,
+    actor: Actor,
     now: datetime,
     amount_cents: int | None = None,
     amount_currency: str | None = None,
@@ -87,7 +89,7 @@ def applied_coupon_create(
     """Applies a coupon to a customer, with optional per-customer terms (spec §15.2)."""
     # Under the customer lock: two concurrent applications of a non-reusable coupon, or of two
     # overlapping limited coupons, cannot both pass the checks below.
-    customer = customer_lock(customer.pk)
+    customer = lock_customer(customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     coupon = _applicable_coupon(coupon, now)
@@ -127,9 +129,11 @@ def applied_coupon_create(
 
 
 @transaction.atomic
-def applied_coupon_terminate(*, applied_coupon: AppliedCoupon, now: datetime) -> AppliedCoupon:
+def applied_coupon_terminate(
+    *, applied_coupon: AppliedCoupon, actor: Actor, now: datetime
+) -> AppliedCoupon:
     """Stops a coupon from applying to future invoices; terminating twice changes nothing."""
-    applied_coupon = AppliedCoupon.objects.select_for_update(of=("self",)).get(pk=applied_coupon.pk)
+    applied_coupon = lock_applied_coupon(applied_coupon.pk)
     if applied_coupon.status != AppliedCoupon.Status.TERMINATED:
         applied_coupon.status = AppliedCoupon.Status.TERMINATED
         applied_coupon.terminated_at = applied_coupon.terminated_at or now

@@ -7,7 +7,6 @@ as in Lago's `UpsertFromApiService`.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,11 +16,15 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotFound
-from billing.models import BillingEntity, DocumentLocale, Organization, OutboxEvent
+from billing.models import BillingEntity, DocumentLocale, Organization
 from billing.money import CURRENCIES
+from billing.outbox import emit
+from customers.locks import lock_alive_customer, lock_customer, lock_customer_creations
 from customers.models import AppliedCoupon, Customer, CustomerMetadata, Subscription
 from customers.selectors import customer_is_editable
+from customers.services.applied_coupons import applied_coupon_terminate
 from customers.services.subscriptions import subscription_terminate
 from plans.services.common import taxes_from_codes
 
@@ -53,11 +56,6 @@ TEXT_FIELDS = {
     "address_line2": 255, "city": 255, "state": 255, "zipcode": 32,
     "tax_identification_number": 255, "timezone": 64,
 }  # fmt: skip
-
-
-def customer_lock(pk: uuid.UUID) -> Customer:
-    """Re-reads a customer under a row lock: coupons, currency and deletion change under it."""
-    return Customer.objects.select_for_update(of=("self",)).get(pk=pk)
 
 
 def _blank(value: object) -> bool:
@@ -260,25 +258,17 @@ def _save_relations(customer: Customer, values: dict) -> None:
             raise Invalid({"key": ["value_already_exist"]}) from exc
 
 
-def _emit(customer: Customer, event_type: str) -> None:
+def _emit(customer: Customer, event_type: str, *, actor: Actor) -> None:
     """Webhook `customer.created` / `customer.updated` (spec §26.3), in the same transaction."""
-    OutboxEvent.objects.create(
-        organization_id=customer.organization_id,
+    emit(
         event_type=event_type,
-        object_type="customer",
-        object_id=str(customer.pk),
+        actor=actor,
+        obj=customer,
         payload={"lago_id": str(customer.pk), "external_id": customer.external_id},
     )
 
 
-def _alive(organization: Organization, external_id: str, lock: bool) -> Customer | None:
-    customers = Customer.objects.for_organization(organization).alive()
-    if lock:
-        customers = customers.select_for_update(of=("self",))
-    return customers.filter(external_id=external_id).first()
-
-
-def _create(organization: Organization, values: dict) -> Customer:
+def _create(organization: Organization, values: dict, *, actor: Actor) -> Customer:
     """Creation proper; the caller holds the organization row lock."""
     entity = _billing_entity(organization, values.get("billing_entity_code"))
     errors = customer_validate(organization=organization, values=values)
@@ -302,11 +292,11 @@ def _create(organization: Organization, values: dict) -> Customer:
     except IntegrityError as exc:
         raise Invalid({"external_id": ["value_already_exist"]}) from exc
     _save_relations(customer, values)
-    _emit(customer, "customer.created")
+    _emit(customer, "customer.created", actor=actor)
     return customer
 
 
-def _update(customer: Customer, values: dict) -> Customer:
+def _update(customer: Customer, values: dict, *, actor: Actor) -> Customer:
     """Update proper; the caller holds the customer row lock."""
     organization = customer.organization
     entity = None
@@ -325,64 +315,57 @@ def _update(customer: Customer, values: dict) -> Customer:
     _assign(customer, values)
     customer.save()
     _save_relations(customer, values)
-    _emit(customer, "customer.updated")
+    _emit(customer, "customer.updated", actor=actor)
     return customer
 
 
-def _lock_creations(organization: Organization) -> None:
-    """Serializes the customer creations of one organization until the transaction ends.
-
-    FOR NO KEY UPDATE, not FOR UPDATE: rows that reference the organization (the outbox row of
-    a concurrent update, its metadata) take FOR KEY SHARE on it, which FOR UPDATE would block;
-    an updater holding the customer row and waiting for that share, while the creator waits
-    for the customer row, was a deadlock (5 concurrent upserts of one external_id)."""
-    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
-
-
 @transaction.atomic
-def customer_create(*, organization: Organization, values: dict) -> Customer:
+def customer_create(*, organization: Organization, values: dict, actor: Actor) -> Customer:
     """A new customer; an alive one with the same `external_id` is a 422."""
-    _lock_creations(organization)
+    lock_customer_creations(organization)
     external_id = str(values.get("external_id") or "").strip()
-    if external_id and _alive(organization, external_id, lock=False) is not None:
+    if (
+        external_id
+        and Customer.objects.for_organization(organization)
+        .alive()
+        .filter(external_id=external_id)
+        .exists()
+    ):
         raise Invalid({"external_id": ["value_already_exist"]})
-    return _create(organization, values)
+    return _create(organization, values, actor=actor)
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, values: dict) -> Customer:
+def customer_update(*, customer: Customer, values: dict, actor: Actor) -> Customer:
     """Changes the given fields of an alive customer (its `external_id` never changes)."""
-    customer = customer_lock(customer.pk)
+    customer = lock_customer(customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     values = {key: value for key, value in values.items() if key != "external_id"}
-    return _update(customer, values)
+    return _update(customer, values, actor=actor)
 
 
 @transaction.atomic
-def customer_upsert(*, organization: Organization, values: dict) -> Customer:
+def customer_upsert(*, organization: Organization, values: dict, actor: Actor) -> Customer:
     """POST /customers: updates the alive customer with this `external_id`, else creates it."""
     external_id = str(values.get("external_id") or "").strip()
     if not external_id:
         raise Invalid({"external_id": ["value_is_mandatory"]})
-    customer = _alive(organization, external_id, lock=True)
+    customer = lock_alive_customer(organization, external_id)
     if customer is None:
         # Creations are serialized per organization (sequential ids); a concurrent twin that
         # created the same external_id meanwhile is found again once the lock is held.
-        _lock_creations(organization)
-        customer = _alive(organization, external_id, lock=True)
+        lock_customer_creations(organization)
+        customer = lock_alive_customer(organization, external_id)
         if customer is None:
-            return _create(organization, values)
-    return _update(customer, values)
+            return _create(organization, values, actor=actor)
+    return _update(customer, values, actor=actor)
 
 
 @transaction.atomic
-def customer_destroy(*, customer: Customer, now: datetime) -> Customer:
+def customer_destroy(*, customer: Customer, actor: Actor, now: datetime) -> Customer:
     """Soft delete: the `external_id` becomes free again; subscriptions and coupons end (§3)."""
-    # imported here: applied_coupons imports `customer_lock` from this module
-    from customers.services.applied_coupons import applied_coupon_terminate
-
-    customer = customer_lock(customer.pk)
+    customer = lock_customer(customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     customer.deleted_at = now
@@ -394,9 +377,9 @@ def customer_destroy(*, customer: Customer, now: datetime) -> Customer:
     for pk in ending.order_by("pk").values_list("pk", flat=True):
         subscription = Subscription.objects.get(pk=pk)
         if subscription.status in (Status.ACTIVE, Status.PENDING):
-            subscription_terminate(subscription=subscription, now=now)
+            subscription_terminate(subscription=subscription, actor=actor, now=now)
     for applied_coupon in customer.applied_coupons.filter(status=AppliedCoupon.Status.ACTIVE):
-        applied_coupon_terminate(applied_coupon=applied_coupon, now=now)
+        applied_coupon_terminate(applied_coupon=applied_coupon, actor=actor, now=now)
     # spec §3 also terminates the customer's wallets (voiding remaining credits) and finalizes
     # its draft invoices: the wallets and invoicing apps, to the right of this one, own those.
     return customer

@@ -2,13 +2,13 @@
 the clock-driven transitions the beat schedule runs (§27): activation of pending subscriptions,
 termination when `ending_at` passes, termination alerts and trial ends.
 
-Locking (STYLE §7): every write locks the customer row first, then the subscription rows it
-changes in primary-key order. The customer lock serializes every change of one customer's
-subscriptions (as Lago's `customer.with_lock`), so two plan changes of the same subscription
-never both apply; the partial unique constraints (one active subscription per external id, one
-pending successor per subscription) are the last line.
+Locking (STYLE §7, `customers.locks`): every write locks the customer row first, then the
+subscription rows it changes in primary-key order. The customer lock serializes every change of
+one customer's subscriptions (as Lago's `customer.with_lock`), so two plan changes of the same
+subscription never both apply; the partial unique constraints (one active subscription per
+external id, one pending successor per subscription) are the last line.
 
-Side effects: an `OutboxEvent` (`subscription.started`, `.terminated`, `.canceled`, `.updated`,
+Side effects: an outbox event (`subscription.started`, `.terminated`, `.canceled`, `.updated`,
 `.trial_ended`, `.termination_alert`) is written in the same transaction as each change, and
 the hooks of `customers.hooks` fire after commit for invoicing.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -26,8 +25,10 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
-from billing.models import Organization, OutboxEvent
+from billing.models import Organization
+from billing.outbox import emit
 from billing.periods import (
     BillingCycle,
     Period,
@@ -41,6 +42,7 @@ from billing.periods import (
     trial_end,
 )
 from customers import hooks
+from customers.locks import lock_customer, lock_subscription_family, lock_subscriptions
 from customers.models import Customer, Subscription
 from plans.models import Plan
 from plans.services.plans import plan_override_create, plan_update
@@ -149,61 +151,6 @@ def subscription_trial_end(subscription: Subscription) -> datetime | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Locks (STYLE §7)
-
-
-def _lock_customer(customer_id: uuid.UUID) -> None:
-    # Customer first, then subscriptions in pk order: the one lock order of this module.
-    list(Customer.objects.select_for_update(of=("self",)).filter(pk=customer_id).values("pk"))
-
-
-def lock_subscriptions(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Subscription]:
-    """Locks subscriptions in pk order (so two writers never deadlock), keyed by pk."""
-    wanted = sorted({pk for pk in ids if pk is not None})
-    rows = (
-        Subscription.objects.filter(pk__in=wanted)
-        .select_related("plan", "customer__billing_entity", "customer__organization")
-        .order_by("pk")
-        .select_for_update(of=("self",))
-    )
-    return {row.pk: row for row in rows}
-
-
-def _pending_successor_id(subscription_id: uuid.UUID) -> uuid.UUID | None:
-    return (
-        Subscription.objects.filter(previous_subscription_id=subscription_id, status=Status.PENDING)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def _lock_family(
-    subscription_id: uuid.UUID,
-) -> tuple[Subscription, Subscription | None, Subscription | None]:
-    """Locks (customer, then) a subscription, its predecessor and its pending successor.
-
-    Returns (subscription, predecessor, pending successor), re-read under the locks.
-    """
-    customer_id = (
-        Subscription.objects.filter(pk=subscription_id)
-        .values_list("customer_id", flat=True)
-        .first()
-    )
-    if customer_id is None:
-        raise NotFound("subscription")
-    _lock_customer(customer_id)
-    # Under the customer lock nobody adds or removes a successor any more.
-    previous_id = (
-        Subscription.objects.filter(pk=subscription_id)
-        .values_list("previous_subscription_id", flat=True)
-        .first()
-    )
-    successor_id = _pending_successor_id(subscription_id)
-    locked = lock_subscriptions([subscription_id, previous_id, successor_id])
-    return locked[subscription_id], locked.get(previous_id), locked.get(successor_id)
-
-
-# --------------------------------------------------------------------------------------------
 # Outbox and small helpers
 
 
@@ -211,7 +158,7 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _emit(subscription: Subscription, event_type: str, **extra: object) -> None:
+def _emit(subscription: Subscription, event_type: str, *, actor: Actor, **extra: object) -> None:
     """An outbox row for integrations (webhook `event_type`), in the current transaction."""
     payload = {
         "lago_id": str(subscription.pk),
@@ -229,13 +176,7 @@ def _emit(subscription: Subscription, event_type: str, **extra: object) -> None:
         "downgrade_plan_date": _iso(subscription.downgrade_plan_date),
         **extra,
     }
-    OutboxEvent.objects.create(
-        organization_id=subscription.organization_id,
-        event_type=event_type,
-        object_type="subscription",
-        object_id=str(subscription.pk),
-        payload=payload,
-    )
+    emit(event_type=event_type, actor=actor, obj=subscription, payload=payload)
 
 
 def _save_new(subscription: Subscription) -> Subscription:
@@ -303,40 +244,46 @@ def _carried_trial_end(subscription: Subscription, started_at: datetime) -> date
     return end if end is not None and end <= started_at else None
 
 
-def _plan_with_overrides(plan: Plan, plan_overrides: dict | None, *, now: datetime) -> Plan:
+def _plan_with_overrides(
+    plan: Plan, plan_overrides: dict | None, *, actor: Actor, now: datetime
+) -> Plan:
     """The plan to subscribe to: the catalog plan, or a new per-subscription child (§6.3)."""
     if not plan_overrides:
         return plan
-    return plan_override_create(plan=plan, values=plan_overrides, now=now)
+    return plan_override_create(plan=plan, values=plan_overrides, actor=actor, now=now)
 
 
-def _override_current_plan(subscription: Subscription, plan_overrides: dict, now: datetime) -> Plan:
+def _override_current_plan(
+    subscription: Subscription, plan_overrides: dict, *, actor: Actor, now: datetime
+) -> Plan:
     """PUT `plan_overrides`: edits the subscription's own child plan, or creates it (§6.3)."""
     if subscription.plan.parent_id is not None:
-        return plan_update(plan=subscription.plan, values=plan_overrides, now=now)
-    return plan_override_create(plan=subscription.plan, values=plan_overrides, now=now)
+        return plan_update(plan=subscription.plan, values=plan_overrides, actor=actor, now=now)
+    return plan_override_create(plan=subscription.plan, values=plan_overrides, actor=actor, now=now)
 
 
 # --------------------------------------------------------------------------------------------
 # State transitions (always called with the rows locked)
 
 
-def _activate(subscription: Subscription, *, started_at: datetime) -> None:
+def _activate(subscription: Subscription, *, started_at: datetime, actor: Actor) -> None:
     subscription.status = Status.ACTIVE
     subscription.started_at = started_at
     subscription.save(update_fields=["status", "started_at", "updated_at"])
-    _emit(subscription, "subscription.started")
+    _emit(subscription, "subscription.started", actor=actor)
     hooks.on_subscription_started.fire_after_commit(
         subscription_id=subscription.pk, started_at=started_at
     )
 
 
-def _cancel(subscription: Subscription, *, now: datetime, predecessor: Subscription | None) -> None:
+def _cancel(
+    subscription: Subscription, *, actor: Actor, now: datetime, predecessor: Subscription | None
+) -> None:
     """A pending subscription ends before starting (spec §9.2 `canceled`)."""
     subscription.status = Status.CANCELED
     subscription.canceled_at = now
     subscription.save(update_fields=["status", "canceled_at", "updated_at"])
-    _emit(subscription, "subscription.canceled")
+    _emit(subscription, "subscription.canceled", actor=actor)
     if predecessor is not None and predecessor.downgrade_plan_date is not None:
         predecessor.downgrade_plan_date = None  # the downgrade it announced will not happen
         predecessor.save(update_fields=["downgrade_plan_date", "updated_at"])
@@ -346,6 +293,7 @@ def _terminate(
     subscription: Subscription,
     *,
     at: datetime,
+    actor: Actor,
     now: datetime,
     successor: Subscription | None,
     credit_note: str | None = None,
@@ -371,9 +319,9 @@ def _terminate(
             "on_termination_invoice", "updated_at",
         ]
     )  # fmt: skip
-    _emit(subscription, "subscription.terminated")
+    _emit(subscription, "subscription.terminated", actor=actor)
     if successor is not None and successor.status == Status.PENDING:
-        _cancel(successor, now=now, predecessor=None)
+        _cancel(successor, actor=actor, now=now, predecessor=None)
     if fire_hook:
         hooks.on_subscription_terminated.fire_after_commit(
             subscription_id=subscription.pk, terminated_at=at
@@ -400,6 +348,7 @@ def subscription_create(
     organization: Organization,
     external_customer_id: str,
     plan_code: str,
+    actor: Actor,
     now: datetime,
     external_id: str | None = None,
     name: str | None = None,
@@ -435,8 +384,7 @@ def subscription_create(
     if billing_time is not None and billing_time not in Subscription.BillingTime.values:
         raise Invalid({"billing_time": ["value_is_invalid"]})
 
-    _lock_customer(customer.pk)
-    customer.refresh_from_db()
+    customer = lock_customer(customer.pk)
     tz = customer_zone(customer)
     external_id = (external_id or "").strip() or str(uuid.uuid4())
     name = name.strip() if name is not None else None
@@ -445,7 +393,7 @@ def subscription_create(
     current, successor = None, None
     candidate = _editable_subscription(customer, external_id)
     if candidate is not None:
-        current, _, successor = _lock_family(candidate.pk)
+        current, _, successor = lock_subscription_family(candidate.pk)
         if current.status not in (Status.ACTIVE, Status.PENDING):
             # Defensive: every writer holds the customer lock taken above, so the row read
             # under it cannot have ended since; if it did, the plan is assigned afresh.
@@ -465,7 +413,7 @@ def subscription_create(
         return _create_new(
             organization=organization,
             customer=customer,
-            plan=_plan_with_overrides(plan, plan_overrides, now=now),
+            plan=_plan_with_overrides(plan, plan_overrides, actor=actor, now=now),
             external_id=external_id,
             name=name or "",
             billing_time=billing_time or Subscription.BillingTime.CALENDAR,
@@ -473,17 +421,18 @@ def subscription_create(
             ending_at=None if ending_at is UNSET else ending_at,
             consolidate_invoice=True if consolidate_invoice is None else consolidate_invoice,
             purchase_order_number=purchase_order_number or "",
+            actor=actor,
             now=now,
         )
 
     if ending_at is not UNSET:
         _validate_ending_at(ending_at, subscription_at=current.subscription_at, tz=tz, now=now)
     if current.plan_id == plan.pk or current.plan.parent_id == plan.pk:
-        return _update_same_plan(current, name=name, ending_at=ending_at)
+        return _update_same_plan(current, name=name, ending_at=ending_at, actor=actor)
     _set_customer_currency(customer, currency)
-    new_plan = _plan_with_overrides(plan, plan_overrides, now=now)
+    new_plan = _plan_with_overrides(plan, plan_overrides, actor=actor, now=now)
     if current.status == Status.PENDING:
-        return _swap_pending_plan(current, plan=new_plan, name=name)
+        return _swap_pending_plan(current, plan=new_plan, name=name, actor=actor)
     change = plan_change(
         current_amount_cents=current.plan.amount_cents,
         current_interval=current.plan.interval,
@@ -510,10 +459,10 @@ def subscription_create(
         ),
     }
     if successor is not None:  # spec §9.4: only one pending downgrade
-        _cancel(successor, now=now, predecessor=None)
+        _cancel(successor, actor=actor, now=now, predecessor=None)
     if change is PlanChange.UPGRADE:
-        return _upgrade(current, successor_fields=successor_fields, now=now)
-    return _downgrade(current, successor_fields=successor_fields, now=now)
+        return _upgrade(current, successor_fields=successor_fields, actor=actor, now=now)
+    return _downgrade(current, successor_fields=successor_fields, actor=actor, now=now)
 
 
 def _create_new(
@@ -528,6 +477,7 @@ def _create_new(
     ending_at: datetime | None,
     consolidate_invoice: bool,
     purchase_order_number: str,
+    actor: Actor,
     now: datetime,
 ) -> Subscription:
     subscription = Subscription(
@@ -551,7 +501,7 @@ def _create_new(
         subscription.status, subscription.started_at = Status.ACTIVE, started_at
     _save_new(subscription)
     if started_at is not None:
-        _emit(subscription, "subscription.started")
+        _emit(subscription, "subscription.started", actor=actor)
         hooks.on_subscription_started.fire_after_commit(
             subscription_id=subscription.pk, started_at=started_at
         )
@@ -559,7 +509,7 @@ def _create_new(
 
 
 def _update_same_plan(
-    current: Subscription, *, name: str | None, ending_at: datetime | _Unset | None
+    current: Subscription, *, name: str | None, ending_at: datetime | _Unset | None, actor: Actor
 ) -> Subscription:
     changed = []
     if name and name != current.name:
@@ -571,26 +521,30 @@ def _update_same_plan(
         changed += ["ending_at", "termination_alerts_sent"]
     if changed:
         current.save(update_fields=[*changed, "updated_at"])
-        _emit(current, "subscription.updated")
+        _emit(current, "subscription.updated", actor=actor)
     return current
 
 
-def _swap_pending_plan(current: Subscription, *, plan: Plan, name: str | None) -> Subscription:
+def _swap_pending_plan(
+    current: Subscription, *, plan: Plan, name: str | None, actor: Actor
+) -> Subscription:
     current.plan = plan
     if name:
         current.name = name
     current.save(update_fields=["plan", "name", "updated_at"])
-    _emit(current, "subscription.updated")
+    _emit(current, "subscription.updated", actor=actor)
     return current
 
 
-def _upgrade(current: Subscription, *, successor_fields: dict, now: datetime) -> Subscription:
+def _upgrade(
+    current: Subscription, *, successor_fields: dict, actor: Actor, now: datetime
+) -> Subscription:
     """spec §9.4: the current subscription ends now and the new one starts now."""
-    _terminate(current, at=now, now=now, successor=None, fire_hook=False)
+    _terminate(current, at=now, actor=actor, now=now, successor=None, fire_hook=False)
     new = Subscription(**successor_fields, status=Status.ACTIVE, started_at=now)
     new.trial_ended_at = _carried_trial_end(new, now)
     _save_new(new)
-    _emit(new, "subscription.started")
+    _emit(new, "subscription.started", actor=actor)
     hooks.on_plan_changed.fire_after_commit(
         previous_subscription_id=current.pk,
         subscription_id=new.pk,
@@ -600,7 +554,9 @@ def _upgrade(current: Subscription, *, successor_fields: dict, now: datetime) ->
     return new
 
 
-def _downgrade(current: Subscription, *, successor_fields: dict, now: datetime) -> Subscription:
+def _downgrade(
+    current: Subscription, *, successor_fields: dict, actor: Actor, now: datetime
+) -> Subscription:
     """spec §9.4: a pending successor starts on the next billing day; the current one stays."""
     cycle = subscription_cycle(current)
     current.downgrade_plan_date = next_billing_day(cycle, local_date(now, cycle.timezone))
@@ -610,12 +566,12 @@ def _downgrade(current: Subscription, *, successor_fields: dict, now: datetime) 
             Subscription.objects.create(**successor_fields, status=Status.PENDING)
     except IntegrityError as exc:  # one pending successor per subscription (constraint)
         raise Invalid({"external_id": ["value_already_exist"]}) from exc
-    _emit(current, "subscription.updated")
+    _emit(current, "subscription.updated", actor=actor)
     return current
 
 
 def subscription_change_plan(
-    *, subscription: Subscription, plan_code: str, now: datetime
+    *, subscription: Subscription, plan_code: str, actor: Actor, now: datetime
 ) -> Subscription:
     """Moves an active or pending subscription to another catalog plan (admin "Change plan").
 
@@ -628,6 +584,7 @@ def subscription_change_plan(
         external_customer_id=subscription.customer.external_id,
         plan_code=plan_code,
         external_id=subscription.external_id,
+        actor=actor,
         now=now,
     )
 
@@ -640,6 +597,7 @@ def subscription_change_plan(
 def subscription_update(
     *,
     subscription: Subscription,
+    actor: Actor,
     now: datetime,
     name: str | _Unset = UNSET,
     ending_at: datetime | _Unset | None = UNSET,
@@ -659,7 +617,7 @@ def subscription_update(
         None if on_termination_credit_note is UNSET else on_termination_credit_note,
         None if on_termination_invoice is UNSET else on_termination_invoice,
     )
-    current, _, _ = _lock_family(subscription.pk)
+    current, _, _ = lock_subscription_family(subscription.pk)
     if current.status not in (Status.ACTIVE, Status.PENDING):
         raise NotAllowed("subscription_not_editable")
     tz = customer_zone(current.customer)
@@ -692,7 +650,7 @@ def subscription_update(
         assign("on_termination_credit_note", on_termination_credit_note)
     assign("on_termination_invoice", on_termination_invoice)
     if plan_overrides is not UNSET and plan_overrides:
-        current.plan = _override_current_plan(current, plan_overrides, now)
+        current.plan = _override_current_plan(current, plan_overrides, actor=actor, now=now)
         changed.append("plan")
     if new_start is not None:
         assign("subscription_at", new_start)
@@ -700,10 +658,10 @@ def subscription_update(
         current.save(update_fields=[*changed, "updated_at"])
 
     if new_start is not None and local_date(new_start, tz) <= local_date(now, tz):
-        _activate(current, started_at=_start_instant(current.customer_id, current.external_id,
-                                                     new_start))  # fmt: skip
+        started_at = _start_instant(current.customer_id, current.external_id, new_start)
+        _activate(current, started_at=started_at, actor=actor)
     if changed:
-        _emit(current, "subscription.updated")
+        _emit(current, "subscription.updated", actor=actor)
     return current
 
 
@@ -711,6 +669,7 @@ def subscription_update(
 def subscription_terminate(
     *,
     subscription: Subscription,
+    actor: Actor,
     now: datetime,
     on_termination_credit_note: str | None = None,
     on_termination_invoice: str | None = None,
@@ -721,14 +680,15 @@ def subscription_terminate(
     pending downgrade itself withdraws the `downgrade_plan_date` of its predecessor.
     """
     _validate_on_termination(on_termination_credit_note, on_termination_invoice)
-    current, predecessor, successor = _lock_family(subscription.pk)
+    current, predecessor, successor = lock_subscription_family(subscription.pk)
     match current.status:
         case Status.PENDING:
-            _cancel(current, now=now, predecessor=predecessor)
+            _cancel(current, actor=actor, now=now, predecessor=predecessor)
         case Status.ACTIVE:
             _terminate(
                 current,
                 at=now,
+                actor=actor,
                 now=now,
                 successor=successor,
                 credit_note=on_termination_credit_note,
@@ -746,7 +706,7 @@ def subscription_terminate(
 # under its locks, so a run repeated or run twice at once changes nothing more.
 
 
-def subscription_activate_pending(*, now: datetime) -> list[Subscription]:
+def subscription_activate_pending(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Starts pending subscriptions whose day has come (every 5 minutes, spec §9.2).
 
     A subscription starting on its own starts when the local date of `subscription_at`
@@ -764,7 +724,7 @@ def subscription_activate_pending(*, now: datetime) -> list[Subscription]:
         .values_list("pk", flat=True)
     )
     for pk in due:
-        subscription = _activate_when_due(pk, now=now)
+        subscription = _activate_when_due(pk, actor=actor, now=now)
         if subscription is not None:
             started.append(subscription)
     downgrades = (
@@ -777,15 +737,17 @@ def subscription_activate_pending(*, now: datetime) -> list[Subscription]:
         .values_list("pk", flat=True)
     )
     for pk in downgrades:
-        subscription = _apply_downgrade_when_due(pk, now=now)
+        subscription = _apply_downgrade_when_due(pk, actor=actor, now=now)
         if subscription is not None:
             started.append(subscription)
     return started
 
 
 @transaction.atomic
-def _activate_when_due(subscription_id: uuid.UUID, *, now: datetime) -> Subscription | None:
-    subscription, _, _ = _lock_family(subscription_id)
+def _activate_when_due(
+    subscription_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> Subscription | None:
+    subscription, _, _ = lock_subscription_family(subscription_id)
     if subscription.status != Status.PENDING or subscription.previous_subscription_id:
         return None
     tz = customer_zone(subscription.customer)
@@ -796,7 +758,7 @@ def _activate_when_due(subscription_id: uuid.UUID, *, now: datetime) -> Subscrip
     )
     try:
         with transaction.atomic():
-            _activate(subscription, started_at=started_at)
+            _activate(subscription, started_at=started_at, actor=actor)
     except IntegrityError:
         # Another subscription of the organization holds the external id: stays pending.
         logger.warning("subscription %s not activated: external id in use", subscription.pk)
@@ -805,8 +767,10 @@ def _activate_when_due(subscription_id: uuid.UUID, *, now: datetime) -> Subscrip
 
 
 @transaction.atomic
-def _apply_downgrade_when_due(successor_id: uuid.UUID, *, now: datetime) -> Subscription | None:
-    successor, predecessor, _ = _lock_family(successor_id)
+def _apply_downgrade_when_due(
+    successor_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> Subscription | None:
+    successor, predecessor, _ = lock_subscription_family(successor_id)
     if (
         successor.status != Status.PENDING
         or predecessor is None
@@ -824,6 +788,7 @@ def _apply_downgrade_when_due(successor_id: uuid.UUID, *, now: datetime) -> Subs
     _terminate(
         predecessor,
         at=end_of_day(day - timedelta(days=1), tz),
+        actor=actor,
         now=now,
         successor=None,
         fire_hook=False,
@@ -831,7 +796,7 @@ def _apply_downgrade_when_due(successor_id: uuid.UUID, *, now: datetime) -> Subs
     successor.status, successor.started_at = Status.ACTIVE, started_at
     successor.trial_ended_at = _carried_trial_end(successor, started_at)
     successor.save(update_fields=["status", "started_at", "trial_ended_at", "updated_at"])
-    _emit(successor, "subscription.started")
+    _emit(successor, "subscription.started", actor=actor)
     hooks.on_plan_changed.fire_after_commit(
         previous_subscription_id=predecessor.pk,
         subscription_id=successor.pk,
@@ -841,7 +806,7 @@ def _apply_downgrade_when_due(successor_id: uuid.UUID, *, now: datetime) -> Subs
     return successor
 
 
-def subscription_terminate_ended(*, now: datetime) -> list[Subscription]:
+def subscription_terminate_ended(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Terminates active subscriptions whose `ending_at` has passed (hourly :05, spec §9.2)."""
     ended = []
     due = (
@@ -850,15 +815,17 @@ def subscription_terminate_ended(*, now: datetime) -> list[Subscription]:
         .values_list("pk", flat=True)
     )
     for pk in due:
-        subscription = _terminate_when_ended(pk, now=now)
+        subscription = _terminate_when_ended(pk, actor=actor, now=now)
         if subscription is not None:
             ended.append(subscription)
     return ended
 
 
 @transaction.atomic
-def _terminate_when_ended(subscription_id: uuid.UUID, *, now: datetime) -> Subscription | None:
-    subscription, _, successor = _lock_family(subscription_id)
+def _terminate_when_ended(
+    subscription_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> Subscription | None:
+    subscription, _, successor = lock_subscription_family(subscription_id)
     if (
         subscription.status != Status.ACTIVE
         or subscription.ending_at is None
@@ -866,11 +833,11 @@ def _terminate_when_ended(subscription_id: uuid.UUID, *, now: datetime) -> Subsc
     ):
         return None
     # Terminated at `ending_at` itself, not at the run: the closing period is deterministic.
-    _terminate(subscription, at=subscription.ending_at, now=now, successor=successor)
+    _terminate(subscription, at=subscription.ending_at, actor=actor, now=now, successor=successor)
     return subscription
 
 
-def subscription_termination_alerts(*, now: datetime) -> list[Subscription]:
+def subscription_termination_alerts(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Records the `subscription.termination_alert` webhook 45 and 15 days before `ending_at`,
     once each (§9.2).
 
@@ -888,7 +855,7 @@ def subscription_termination_alerts(*, now: datetime) -> list[Subscription]:
         .values_list("pk", flat=True)
     )
     for pk in due:
-        subscription = _alert_termination(pk, now=now)
+        subscription = _alert_termination(pk, actor=actor, now=now)
         if subscription is not None:
             alerted.append(subscription)
     return alerted
@@ -902,7 +869,9 @@ def _alert_threshold(subscription: Subscription, now: datetime) -> int | None:
 
 
 @transaction.atomic
-def _alert_termination(subscription_id: uuid.UUID, *, now: datetime) -> Subscription | None:
+def _alert_termination(
+    subscription_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> Subscription | None:
     subscription = lock_subscriptions([subscription_id]).get(subscription_id)
     if subscription is None or subscription.status != Status.ACTIVE or not subscription.ending_at:
         return None
@@ -911,11 +880,11 @@ def _alert_termination(subscription_id: uuid.UUID, *, now: datetime) -> Subscrip
         return None
     subscription.termination_alerts_sent = [*subscription.termination_alerts_sent, threshold]
     subscription.save(update_fields=["termination_alerts_sent", "updated_at"])
-    _emit(subscription, "subscription.termination_alert", days_before_ending=threshold)
+    _emit(subscription, "subscription.termination_alert", days_before_ending=threshold, actor=actor)
     return subscription
 
 
-def subscription_end_trials(*, now: datetime) -> list[Subscription]:
+def subscription_end_trials(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Marks the end of free trials (hourly :35): `trial_ended_at` and one outbox event each.
 
     The trial counts from the first start of the external id (spec §11, §30.3).
@@ -945,14 +914,16 @@ def subscription_end_trials(*, now: datetime) -> list[Subscription]:
         )
         if end is None or end > now:
             continue
-        subscription = _end_trial(candidate.pk, trial_ended_at=end)
+        subscription = _end_trial(candidate.pk, trial_ended_at=end, actor=actor)
         if subscription is not None:
             ended.append(subscription)
     return ended
 
 
 @transaction.atomic
-def _end_trial(subscription_id: uuid.UUID, *, trial_ended_at: datetime) -> Subscription | None:
+def _end_trial(
+    subscription_id: uuid.UUID, *, trial_ended_at: datetime, actor: Actor
+) -> Subscription | None:
     subscription = lock_subscriptions([subscription_id]).get(subscription_id)
     if (
         subscription is None
@@ -962,7 +933,7 @@ def _end_trial(subscription_id: uuid.UUID, *, trial_ended_at: datetime) -> Subsc
         return None
     subscription.trial_ended_at = trial_ended_at
     subscription.save(update_fields=["trial_ended_at", "updated_at"])
-    _emit(subscription, "subscription.trial_ended")
+    _emit(subscription, "subscription.trial_ended", actor=actor)
     hooks.on_trial_ended.fire_after_commit(
         subscription_id=subscription.pk, trial_ended_at=trial_ended_at
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -24,6 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from billing.actors import Actor
 from billing.admin_base import ActionReport, OrganizationAdmin, money_html
 from billing.money import format_money, to_major
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
@@ -35,30 +37,25 @@ from invoicing.presenters import (
     payment_state,
     tag,
 )
+from invoicing.services.lifecycle import invoice_finalize, invoice_refresh
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
 
 
-def _lifecycle(name: str) -> Callable:
-    from invoicing.services import lifecycle
-
-    return getattr(lifecycle, name)
+def _refresh(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
+    return invoice_refresh(invoice=invoice, actor=actor, now=now)
 
 
-def _refresh(*, invoice: Invoice, now: object) -> Invoice:
-    return _lifecycle("invoice_refresh")(invoice=invoice, now=now)
+def _finalize(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
+    return invoice_finalize(invoice=invoice, actor=actor, now=now)
 
 
-def _finalize(*, invoice: Invoice, now: object) -> Invoice:
-    return _lifecycle("invoice_finalize")(invoice=invoice, now=now)
-
-
-def _void(*, invoice: Invoice, now: object) -> Invoice:
+def _void(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     # staff voiding from the admin say so explicitly: a paid invoice may be voided too
-    return invoice_void(invoice=invoice, now=now, generate_credit_note=False)
+    return invoice_void(invoice=invoice, actor=actor, now=now, generate_credit_note=False)
 
 
-def _download(*, invoice: Invoice, now: object) -> Invoice:
+def _download(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     return invoice_pdf_ensure(invoice=invoice)
 
 
@@ -464,7 +461,7 @@ class InvoiceAdmin(OrganizationAdmin):
         invoice = get_object_or_404(self.get_queryset(request), pk=object_id)
         _, service, verb = OPERATIONS[operation]
         report = ActionReport(self, request, verb)
-        report.attempt(invoice, service, invoice=invoice, now=timezone.now())
+        report.attempt(invoice, service, invoice=invoice, actor=report.actor, now=timezone.now())
         report.send()
         return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
 
@@ -494,7 +491,7 @@ class InvoiceAdmin(OrganizationAdmin):
         _, service, verb = OPERATIONS[operation]
         report, now = ActionReport(self, request, verb), timezone.now()
         for invoice in queryset:
-            report.attempt(invoice, service, invoice=invoice, now=now)
+            report.attempt(invoice, service, invoice=invoice, actor=report.actor, now=now)
         report.send()
 
     @admin.action(description="Refresh selected drafts")

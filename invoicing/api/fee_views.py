@@ -46,12 +46,14 @@ class FeeViewSet(OrganizationViewSet):
     def update(self, request: Request, lago_id: str) -> Response:
         fee = self.get_object()
         data = parse(FeeUpdateInput, request.data, root="fee")
-        fee_update(fee=fee, payment_status=data["payment_status"], now=timezone.now())
+        fee_update(
+            fee=fee, payment_status=data["payment_status"], actor=self.actor, now=timezone.now()
+        )
         return self.respond(self.get_object())
 
     @extend_schema(parameters=[LAGO_ID], request=None, responses=FEE_RESPONSE)
     def destroy(self, request: Request, lago_id: str) -> Response:
         fee = self.get_object()
-        deleted = fee_destroy(fee=fee, now=timezone.now())
+        deleted = fee_destroy(fee=fee, actor=self.actor, now=timezone.now())
         fee.deleted_at = deleted.deleted_at
         return self.respond(fee)

@@ -42,6 +42,13 @@ from invoicing.selectors import (
     invoice_get,
     invoice_list,
 )
+from invoicing.services.generation import invoice_preview
+from invoicing.services.lifecycle import (
+    invoice_delete_draft,
+    invoice_finalize,
+    invoice_refresh,
+    invoice_retry,
+)
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
 from invoicing.services.payments import invoice_lose_dispute, invoice_update
 from invoicing.services.void import invoice_void
@@ -61,13 +68,6 @@ ARRAY_FILTERS = [
         ("billing_entity_codes", "codes of billing entities"),
     )
 ]
-
-
-def _lifecycle(name: str):
-    """A service of the invoicing engine (`invoicing.services.lifecycle`)."""
-    from invoicing.services import lifecycle
-
-    return getattr(lifecycle, name)
 
 
 class _InvoiceViews(OrganizationViewSet):
@@ -130,6 +130,7 @@ class InvoiceViewSet(_InvoiceViews):
             currency=data.get("currency"),
             billing_entity_code=data.get("billing_entity_code"),
             fees=fees,
+            actor=self.actor,
             now=self._now(),
         )
         self.kwargs["lago_id"] = str(invoice.pk)
@@ -147,6 +148,7 @@ class InvoiceViewSet(_InvoiceViews):
         data = parse(InvoiceUpdateInput, request.data, root="invoice")
         invoice_update(
             invoice=invoice,
+            actor=self.actor,
             now=self._now(),
             payment_status=data.get("payment_status"),
             metadata=data.get("metadata"),
@@ -158,7 +160,7 @@ class InvoiceViewSet(_InvoiceViews):
         invoice = self.get_object()
         if invoice.status != Invoice.Status.DRAFT:
             raise NotAllowed("not_deletable")  # spec §12.5: drafts only
-        _lifecycle("invoice_delete_draft")(invoice=invoice, now=self._now())
+        invoice_delete_draft(invoice=invoice, actor=self.actor, now=self._now())
         deleted = invoice_any_status(organization=self.organization, invoice_id=invoice.pk)
         data = InvoiceSerializer(deleted, context=self.get_serializer_context()).data
         data["status"] = "deleted"  # spec §12.5: the answer shows the draft as deleted
@@ -169,7 +171,7 @@ class InvoiceViewSet(_InvoiceViews):
         invoice = self.get_object()
         if invoice.status != Invoice.Status.DRAFT:
             return self.respond(invoice)  # Lago: refreshing a finalized invoice changes nothing
-        _lifecycle("invoice_refresh")(invoice=invoice, now=self._now())
+        invoice_refresh(invoice=invoice, actor=self.actor, now=self._now())
         return self._fresh(invoice)
 
     @extend_schema(parameters=[LAGO_ID], request=None, responses=INVOICE_RESPONSE)
@@ -177,7 +179,7 @@ class InvoiceViewSet(_InvoiceViews):
         invoice = self.get_object()
         if invoice.status != Invoice.Status.DRAFT:
             raise NotFound("invoice")  # Lago looks the invoice up among drafts
-        _lifecycle("invoice_finalize")(invoice=invoice, now=self._now())
+        invoice_finalize(invoice=invoice, actor=self.actor, now=self._now())
         return self._fresh(invoice)
 
     @extend_schema(parameters=[LAGO_ID], request=InvoiceVoidInput, responses=INVOICE_RESPONSE)
@@ -191,6 +193,7 @@ class InvoiceViewSet(_InvoiceViews):
         data = serializer.validated_data
         invoice_void(
             invoice=invoice,
+            actor=self.actor,
             now=self._now(),
             generate_credit_note=(
                 data.get("generate_credit_note") if "generate_credit_note" in body else None
@@ -202,7 +205,7 @@ class InvoiceViewSet(_InvoiceViews):
 
     @extend_schema(parameters=[LAGO_ID], request=None, responses=INVOICE_RESPONSE)
     def lose_dispute(self, request: Request, lago_id: str) -> Response:
-        invoice = invoice_lose_dispute(invoice=self.get_object(), now=self._now())
+        invoice = invoice_lose_dispute(invoice=self.get_object(), actor=self.actor, now=self._now())
         return self._fresh(invoice)
 
     @extend_schema(parameters=[LAGO_ID], request=None, responses=INVOICE_RESPONSE)
@@ -218,7 +221,7 @@ class InvoiceViewSet(_InvoiceViews):
         invoice = self.get_object()
         if invoice.status != Invoice.Status.FAILED:
             raise NotAllowed("invalid_status")  # spec §12.9: failed invoices only
-        _lifecycle("invoice_retry")(invoice=invoice, now=self._now())
+        invoice_retry(invoice=invoice, actor=self.actor, now=self._now())
         return self._fresh(invoice)
 
     @extend_schema(
@@ -242,8 +245,6 @@ class InvoiceViewSet(_InvoiceViews):
 
 def _run_preview(organization: Organization, data: dict, *, now: datetime) -> object:
     """Maps Lago's preview request onto the engine's `invoice_preview` (spec §12.11)."""
-    from invoicing.services.generation import invoice_preview
-
     code = data.get("billing_entity_code")
     entity = (
         BillingEntity.objects.for_organization(organization).filter(code=code).first()

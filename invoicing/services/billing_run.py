@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from billing.actors import Actor
 from billing.models import Organization
 from billing.periods import local_date, start_of_day
+from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
 from invoicing.models import Invoice, InvoiceSubscription, InvoicingReason
 from invoicing.services.generation import (
@@ -40,7 +42,6 @@ from invoicing.services.generation import (
     invoice_create_for_items,
     is_periodic_billing_day,
     item_key,
-    lock_customer_for_billing,
     periodic_item,
     starting_item,
     subscriptions_for_billing,
@@ -267,7 +268,9 @@ def _invoices_of_periods(items: list[BillingItem]) -> list[Invoice]:
 
 
 @transaction.atomic
-def bill_customer(*, customer: Customer, billing_date: date, now: datetime) -> CustomerBilling:
+def bill_customer(
+    *, customer: Customer, billing_date: date, actor: Actor, now: datetime
+) -> CustomerBilling:
     """Bills everything a customer owes on `billing_date` (spec §9.6): one invoice for the
     subscriptions that consolidate, one for each that does not. Idempotent: what is already
     billed is skipped and returned in `already_billed`."""
@@ -316,7 +319,7 @@ def bill_customer(*, customer: Customer, billing_date: date, now: datetime) -> C
         try:
             with transaction.atomic():
                 invoice = invoice_create_for_items(
-                    context=context, items=group, billing_date=billing_date, now=now
+                    context=context, items=group, billing_date=billing_date, actor=actor, now=now
                 )
         except IntegrityError:
             # spec §29: the same periods were billed meanwhile; that invoice is the answer

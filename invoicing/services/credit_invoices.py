@@ -29,14 +29,16 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import NotAllowed
 from billing.money import round_cents, to_minor
 from billing.periods import local_date
 from customers.models import Customer
 from invoicing import calculation
 from invoicing.models import Fee, Invoice
-from invoicing.services.lifecycle import invoice_assign_number
-from invoicing.services.payments import emit_invoice_event
+from invoicing.services.events import emit_invoice_event
+from invoicing.services.numbering import invoice_assign_number
+from wallets.locks import lock_wallet
 from wallets.models import Wallet, WalletTransaction
 from wallets.services import ledger
 
@@ -58,7 +60,9 @@ def _today(customer: Customer, now: datetime) -> date:
     return local_date(now, ZoneInfo(customer.applicable_timezone))
 
 
-def _finalize(invoice: Invoice, *, now: datetime, update_fields: tuple[str, ...] = ()) -> None:
+def _finalize(
+    invoice: Invoice, *, actor: Actor, now: datetime, update_fields: tuple[str, ...] = ()
+) -> None:
     """Number, `finalized`, `invoice.paid_credit_added`, PDF after commit."""
     invoice.status = Status.FINALIZED
     invoice.finalized_at = now
@@ -69,12 +73,14 @@ def _finalize(invoice: Invoice, *, now: datetime, update_fields: tuple[str, ...]
             "billing_entity_sequential_id", "updated_at",
         ]
     )  # fmt: skip
-    emit_invoice_event(invoice, PAID_CREDIT_ADDED)
+    emit_invoice_event(invoice, PAID_CREDIT_ADDED, actor=actor)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
 
 
-def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> Invoice:
+def credit_invoice_create(
+    *, transaction: WalletTransaction, actor: Actor, now: datetime
+) -> Invoice:
     """The `credit` invoice of a pending purchased transaction, in the caller's transaction
     (bound to the `wallets.ports.create_paid_credits_invoice` port).
 
@@ -88,7 +94,7 @@ def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> I
         or tx.status != WalletTransaction.Status.PENDING
     ):
         raise NotAllowed("transaction_not_pending")
-    wallet: Wallet = ledger.lock_wallet(tx.wallet_id)  # held already by a top-up: no new wait
+    wallet: Wallet = lock_wallet(tx.wallet_id)  # held already by a top-up: no new wait
     customer = Customer.objects.select_related("billing_entity", "organization").get(
         pk=wallet.customer_id
     )
@@ -136,9 +142,9 @@ def credit_invoice_create(*, transaction: WalletTransaction, now: datetime) -> I
     WalletTransaction.objects.filter(pk=tx.pk).update(invoice_id=invoice.pk)
     tx.invoice_id = invoice.pk
     if not open_until_paid:
-        _finalize(invoice, now=now)
+        _finalize(invoice, actor=actor, now=now)
     if paid:  # nothing to pay: the credits are there at once
-        ledger.inbound_settle(transaction_id=tx.pk, now=now)
+        ledger.inbound_settle(transaction_id=tx.pk, actor=actor, now=now)
     return invoice
 
 
@@ -155,7 +161,7 @@ def purchase_of(invoice: Invoice) -> UUID | None:
     )
 
 
-def credit_invoice_payment_changed(*, invoice: Invoice, now: datetime) -> None:
+def credit_invoice_payment_changed(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
     """After the payment status of a credit invoice changed (its row locked by the caller):
     succeeded settles the credits (and finalizes an open invoice), failed fails them."""
     if invoice.invoice_type != Invoice.InvoiceType.CREDIT:
@@ -164,25 +170,29 @@ def credit_invoice_payment_changed(*, invoice: Invoice, now: datetime) -> None:
     if transaction_id is None:
         return
     if invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
-        ledger.inbound_settle(transaction_id=transaction_id, now=now)  # failed ones too
+        ledger.inbound_settle(
+            transaction_id=transaction_id, actor=actor, now=now
+        )  # failed ones too
         Fee.objects.filter(invoice_id=invoice.pk).update(
             payment_status=Fee.PaymentStatus.SUCCEEDED, succeeded_at=now
         )
         if invoice.status == Status.OPEN:
             today = _today(invoice.customer, now)
             invoice.issuing_date = invoice.payment_due_date = today
-            _finalize(invoice, now=now, update_fields=("issuing_date", "payment_due_date"))
+            _finalize(
+                invoice, actor=actor, now=now, update_fields=("issuing_date", "payment_due_date")
+            )
     elif invoice.payment_status == Invoice.PaymentStatus.FAILED:
-        ledger.inbound_fail(transaction_id=transaction_id, now=now)
+        ledger.inbound_fail(transaction_id=transaction_id, actor=actor, now=now)
         Fee.objects.filter(invoice_id=invoice.pk).update(
             payment_status=Fee.PaymentStatus.FAILED, failed_at=now
         )
 
 
-def credit_invoice_voided(*, invoice: Invoice, now: datetime) -> None:
+def credit_invoice_voided(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
     """A voided credit invoice can no longer be paid: its pending purchase fails."""
     if invoice.invoice_type != Invoice.InvoiceType.CREDIT:
         return
     transaction_id = purchase_of(invoice)
     if transaction_id is not None:
-        ledger.inbound_fail(transaction_id=transaction_id, now=now)
+        ledger.inbound_fail(transaction_id=transaction_id, actor=actor, now=now)

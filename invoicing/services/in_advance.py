@@ -39,7 +39,8 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from billing.models import OutboxEvent
+from billing.actors import Actor
+from billing.outbox import emit
 from customers.models import Subscription
 from invoicing.calculation import FeeLine, TaxRate, apply_fee_taxes
 from invoicing.models import Fee, FeeAppliedTax, Invoice
@@ -57,7 +58,7 @@ def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def in_advance_fee_created(fee: Fee, *, now: datetime) -> Invoice | None:
+def in_advance_fee_created(fee: Fee, *, actor: Actor, now: datetime) -> Invoice | None:
     """A pay-in-advance fee was just stored (same transaction): an invoiceable fee gets its
     `in_advance_charge` invoice, finalized at once (spec §7.14, §12.2); `fee` is refreshed
     (invoice, taxes on the net of coupons). A fee of 0 (a negative event, a `remove`, a tier
@@ -66,7 +67,7 @@ def in_advance_fee_created(fee: Fee, *, now: datetime) -> Invoice | None:
     `regroup_paid_fees` at period end."""
     if not fee.invoiceable:
         return None
-    invoice = invoice_create_for_in_advance_fee(fee=fee, now=now)
+    invoice = invoice_create_for_in_advance_fee(fee=fee, actor=actor, now=now)
     if invoice is not None:
         fee.refresh_from_db()
     return invoice
@@ -90,7 +91,9 @@ def _event_subscription(
     )
 
 
-def _store_fee(subscription: Subscription, item: InAdvanceFee, *, now: datetime) -> Fee | None:
+def _store_fee(
+    subscription: Subscription, item: InAdvanceFee, *, actor: Actor, now: datetime
+) -> Fee | None:
     """One fee and its applied taxes; None when the event was already billed on that charge."""
     customer = subscription.customer
     taxes = applicable_taxes(
@@ -165,11 +168,10 @@ def _store_fee(subscription: Subscription, item: InAdvanceFee, *, now: datetime)
         for applied in line.applied_taxes
     )
     if not fee.invoiceable:
-        OutboxEvent.objects.create(
-            organization_id=subscription.organization_id,
+        emit(
             event_type="fee.created",
-            object_type="fee",
-            object_id=str(fee.pk),
+            actor=actor,
+            obj=fee,
             payload={
                 "lago_id": str(fee.pk),
                 "lago_charge_id": str(item.charge.pk),
@@ -180,13 +182,18 @@ def _store_fee(subscription: Subscription, item: InAdvanceFee, *, now: datetime)
                 "event_transaction_id": item.event.transaction_id,
             },
         )
-    in_advance_fee_created(fee, now=now)
+    in_advance_fee_created(fee, actor=actor, now=now)
     return fee
 
 
 @transaction.atomic
 def in_advance_fees_create(
-    *, organization_id: UUID, external_subscription_id: str, transaction_id: str, now: datetime
+    *,
+    organization_id: UUID,
+    external_subscription_id: str,
+    transaction_id: str,
+    actor: Actor,
+    now: datetime,
 ) -> list[Fee]:
     """Bill one stored event on the pay-in-advance charges of its subscription (spec §7.14),
     invoicing the invoiceable fees at `now` (the processing time).
@@ -216,7 +223,7 @@ def in_advance_fees_create(
     )
     created = []
     for item in items:
-        fee = _store_fee(subscription, item, now=now)
+        fee = _store_fee(subscription, item, actor=actor, now=now)
         if fee is not None:
             created.append(fee)
     return created

@@ -1,10 +1,10 @@
 """Life of a subscription invoice after it is built: refresh and finalization of drafts,
-numbering, deletion of drafts, failed invoices (spec §2.3, §12.5, §12.6, §12.7, §12.9).
+deletion of drafts, failed invoices (spec §12.5, §12.6, §12.7, §12.9).
 
 Finalization (`invoice_finalize`) recomputes the draft from its boundaries (late events count),
-applies and consumes the customer's coupons, decides zero-amount invoices (closed, no number),
-numbers the invoice gaplessly under the lock of its `InvoiceSequence` rows, sets the issuing and
-due dates and writes the `invoice.created` outbox row; the PDF task is queued after commit.
+applies and consumes the customer's coupons, then gives it its final status
+(`finalization.finalize_computed`: zero-amount invoices closed without number, others numbered
+gaplessly by `numbering`, dated, `invoice.created` recorded, the PDF queued after commit).
 
 Lock order: the invoice (or, while generating, the customer), then the applied coupons in pk
 order, then the sequence rows (the customer's, then the entity's), taken last so that the
@@ -14,240 +14,28 @@ counters are held only for the end of the transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db import transaction
+from django.db.models import Q
 
+from billing.actors import Actor
 from billing.errors import NotAllowed, NotFound
 from billing.periods import local_date
-from customers.models import Customer
 from invoicing import calculation
-from invoicing.models import Invoice, InvoiceSequence, InvoiceSubscription
-from invoicing.pdf import generate_invoice_pdf_task
+from invoicing.locks import lock_invoice
+from invoicing.models import Invoice, InvoiceSubscription
+from invoicing.services.events import emit_invoice_event
+from invoicing.services.finalization import finalize_computed
 from invoicing.services.generation import invoice_recompute
-from invoicing.services.payments import emit_invoice_event, lock_invoice
 from wallets.tasks import queue_refresh_after_commit
 
 logger = logging.getLogger(__name__)
 
 Status = Invoice.Status
-NUMBERED_STATUSES = (Status.FINALIZED, Status.VOIDED)
 # No customer is more than 14 hours ahead of UTC: a superset of the locally due drafts.
 _AHEAD_OF_UTC = timedelta(hours=14)
-
-
-# --------------------------------------------------------------------------------------------
-# Numbering (spec §2.3)
-
-
-def _entity_zone(invoice: Invoice) -> ZoneInfo:
-    entity = invoice.billing_entity
-    return ZoneInfo(entity.timezone or invoice.organization.timezone or "UTC")
-
-
-_NEXT_VALUE = """
-    INSERT INTO invoicing_invoicesequence
-        (organization_id, billing_entity_id, customer_id, last_value)
-    VALUES (%(organization)s, %(entity)s, %(customer)s, COALESCE(({given}), 0) + 1)
-    ON CONFLICT ON CONSTRAINT invoicing_invoicesequence_unique
-    DO UPDATE SET last_value = invoicing_invoicesequence.last_value + 1
-    RETURNING last_value
-"""
-_GIVEN_BY_CUSTOMER = (
-    "SELECT MAX(sequential_id) FROM invoicing_invoice "
-    "WHERE billing_entity_id = %(entity)s AND customer_id = %(customer)s"
-)
-_GIVEN_BY_ENTITY = (
-    "SELECT MAX(billing_entity_sequential_id) FROM invoicing_invoice "
-    "WHERE billing_entity_id = %(entity)s"
-)
-
-
-def _next_value(invoice: Invoice, *, customer_id: UUID | None) -> int:
-    """Increments one counter row and returns its new value, the row locked until commit.
-
-    One statement: the row is created on first use (starting after the numbers already given,
-    `ON CONFLICT` when two first invoices race) or incremented under its row lock, so a
-    concurrent finalization waits and a rolled-back one gives its number back (no gaps).
-    """
-    if connection.vendor != "postgresql":
-        return _next_value_portable(invoice, customer_id=customer_id)
-    sql = _NEXT_VALUE.format(given=_GIVEN_BY_ENTITY if customer_id is None else _GIVEN_BY_CUSTOMER)
-    params = {
-        "organization": invoice.organization_id,
-        "entity": invoice.billing_entity_id,
-        "customer": customer_id,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
-def _next_value_portable(invoice: Invoice, *, customer_id: UUID | None) -> int:
-    """The same counter through the ORM, for the SQLite trial setup (SQLite serializes writers,
-    so the read-then-increment cannot race there; PostgreSQL uses the single statement)."""
-    rows = InvoiceSequence.objects.select_for_update().filter(
-        billing_entity_id=invoice.billing_entity_id, customer_id=customer_id
-    )
-    sequence = rows.first()
-    if sequence is None:
-        given = Invoice.objects.filter(billing_entity_id=invoice.billing_entity_id)
-        if customer_id is None:
-            start = given.aggregate(m=Max("billing_entity_sequential_id"))["m"]
-        else:
-            start = given.filter(customer_id=customer_id).aggregate(m=Max("sequential_id"))["m"]
-        sequence = InvoiceSequence.objects.create(
-            organization_id=invoice.organization_id,
-            billing_entity_id=invoice.billing_entity_id,
-            customer_id=customer_id,
-            last_value=start or 0,
-        )
-    rows.filter(pk=sequence.pk).update(last_value=F("last_value") + 1)
-    sequence.refresh_from_db(fields=["last_value"])
-    return sequence.last_value
-
-
-def _switched_from_customer_numbering(invoice: Invoice) -> bool:
-    """Lago `switched_from_customer_numbering?`: the entity's last numbered invoice had no
-    entity sequence, so the entity counter restarts from the count of numbered invoices."""
-    last = (
-        Invoice.objects.filter(
-            billing_entity_id=invoice.billing_entity_id,
-            status__in=NUMBERED_STATUSES,
-            self_billed=False,
-        )
-        .exclude(pk=invoice.pk)
-        .order_by("-finalized_at", "-created_at")
-        .values_list("billing_entity_sequential_id", flat=True)
-        .first()
-    )
-    return last is None and _entity_numbered_count(invoice) > 0
-
-
-def _entity_numbered_count(invoice: Invoice) -> int:
-    return (
-        Invoice.objects.filter(
-            billing_entity_id=invoice.billing_entity_id,
-            status__in=NUMBERED_STATUSES,
-            self_billed=False,
-        )
-        .exclude(pk=invoice.pk)
-        .count()
-    )
-
-
-def invoice_assign_number(*, invoice: Invoice, now: datetime, save: bool = True) -> Invoice:
-    """Numbers an invoice being finalized, in the caller's transaction (spec §2.3).
-
-    `sequential_id` counts the finalized invoices of the customer with the billing entity
-    (`<prefix>-<customer seq>-<seq>`); with `per_billing_entity` numbering the entity's counter
-    gives `<prefix>-<YYYYMM>-<seq>` (finalization month in the entity's timezone). Counters are
-    locked rows (STYLE §7), always the customer's before the entity's so that two
-    finalizations never wait on each other in opposite orders; a rolled-back finalization gives
-    its number back, so numbers have no gaps.
-    """
-    entity = invoice.billing_entity
-    per_entity = (
-        entity.document_numbering == entity.DocumentNumbering.PER_BILLING_ENTITY
-        and not invoice.self_billed  # spec §2.3: self-billed invoices are numbered per customer
-    )
-    invoice.sequential_id = _next_value(invoice, customer_id=invoice.customer_id)
-    prefix = entity.document_number_prefix or invoice.organization.document_number_prefix
-    if per_entity:
-        value = _next_value(invoice, customer_id=None)
-        if _switched_from_customer_numbering(invoice):
-            # spec §2.3: the counter continues from the invoices the entity already numbered
-            value = _entity_numbered_count(invoice) + 1
-            InvoiceSequence.objects.filter(
-                billing_entity_id=invoice.billing_entity_id, customer__isnull=True
-            ).update(last_value=value)
-        invoice.billing_entity_sequential_id = value
-        month = local_date(now, _entity_zone(invoice)).strftime("%Y%m")
-        invoice.number = calculation.per_entity_number(prefix, month, value)
-    else:
-        invoice.number = calculation.per_customer_number(
-            prefix, invoice.customer.sequential_id, invoice.sequential_id
-        )
-    if save:
-        invoice.save(
-            update_fields=["number", "sequential_id", "billing_entity_sequential_id", "updated_at"]
-        )
-    return invoice
-
-
-# --------------------------------------------------------------------------------------------
-# Final status
-
-
-def _render_pdf_after_commit(invoice_id: str) -> None:
-    """Queues the rendering of the invoice PDF (unless turned off by `INVOICE_PDF_ON_FINALIZE`)."""
-    if getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
-        generate_invoice_pdf_task.delay(invoice_id)
-
-
-_FINAL_FIELDS = (
-    "status",
-    "finalized_at",
-    "issuing_date",
-    "payment_due_date",
-    "error_details",
-    "number",
-    "sequential_id",
-    "billing_entity_sequential_id",
-    "updated_at",
-)
-
-
-def finalize_computed(
-    invoice: Invoice,
-    *,
-    now: datetime,
-    issuing_date: date | None = None,
-    update_fields: Sequence[str] = (),
-) -> Invoice:
-    """The final status of a computed invoice, in the caller's transaction (spec §12.5, §12.6).
-
-    An empty invoice the zero-amount setting skips is `closed` (no number, no webhook);
-    otherwise `finalized`: number, due date, `invoice.created`, PDF after commit.
-    `update_fields`: fields the caller changed and leaves to this save (one UPDATE).
-    """
-    customer: Customer = invoice.customer
-    entity = invoice.billing_entity
-    decision = calculation.zero_amount_decision(
-        invoice.fees_amount_cents,
-        customer.finalize_zero_amount_invoice,
-        entity.finalize_zero_amount_invoice,
-    )
-    if issuing_date is not None:
-        invoice.issuing_date = issuing_date
-    invoice.payment_due_date = calculation.payment_due_date(
-        invoice.issuing_date, invoice.net_payment_term
-    )
-    invoice.error_details = []
-    if decision == calculation.ZeroAmountDecision.CLOSE:
-        invoice.status = Status.CLOSED
-        invoice.save(
-            update_fields=[
-                *update_fields, "status", "issuing_date", "payment_due_date", "error_details",
-                "updated_at",
-            ]
-        )  # fmt: skip
-        return invoice
-    invoice.status = Status.FINALIZED
-    invoice.finalized_at = now
-    invoice_assign_number(invoice=invoice, now=now, save=False)
-    invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
-    emit_invoice_event(invoice, "invoice.created")
-    invoice_id = str(invoice.pk)
-    transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
-    # spec §17.4: drafts leave the ongoing balance, credits may have been drawn
-    queue_refresh_after_commit(customer_id=invoice.customer_id)
-    return invoice
 
 
 def _finalization_issuing_date(invoice: Invoice, now: datetime) -> date:
@@ -277,7 +65,7 @@ def _locked(invoice: Invoice) -> Invoice:
 
 
 @transaction.atomic
-def invoice_refresh(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_refresh(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """Recomputes a draft (late events, catalog changes; spec §12.5); coupons are not consumed.
 
     Any other status is returned unchanged (Lago refreshes drafts only).
@@ -287,13 +75,13 @@ def invoice_refresh(*, invoice: Invoice, now: datetime) -> Invoice:
         return invoice
     invoice.ready_to_be_refreshed = False
     invoice.save(update_fields=["ready_to_be_refreshed", "updated_at"])
-    invoice = invoice_recompute(invoice=invoice, finalizing=False, now=now)
+    invoice = invoice_recompute(invoice=invoice, finalizing=False, actor=actor, now=now)
     queue_refresh_after_commit(customer_id=invoice.customer_id)  # drafts count (spec §17.4)
     return invoice
 
 
 @transaction.atomic
-def invoice_finalize(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """Finalizes a draft (or retries a failed invoice): recompute with the coupons, then the
     final status, number and dates (spec §12.5). A finalized invoice is returned unchanged."""
     invoice = _locked(invoice)
@@ -305,23 +93,23 @@ def invoice_finalize(*, invoice: Invoice, now: datetime) -> Invoice:
         raise NotAllowed("invoice_not_finalizable")
     invoice.ready_to_be_refreshed = False
     invoice.save(update_fields=["ready_to_be_refreshed", "updated_at"])
-    invoice = invoice_recompute(invoice=invoice, finalizing=True, now=now)
+    invoice = invoice_recompute(invoice=invoice, finalizing=True, actor=actor, now=now)
     return finalize_computed(
-        invoice, now=now, issuing_date=_finalization_issuing_date(invoice, now)
+        invoice, actor=actor, now=now, issuing_date=_finalization_issuing_date(invoice, now)
     )
 
 
 @transaction.atomic
-def invoice_retry(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_retry(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """POST /invoices/{id}/retry: re-runs the finalization of a failed invoice (spec §12.9)."""
     locked = _locked(invoice)
     if locked.status != Status.FAILED:
         raise NotAllowed("invalid_status")
-    return invoice_finalize(invoice=locked, now=now)
+    return invoice_finalize(invoice=locked, actor=actor, now=now)
 
 
 @transaction.atomic
-def invoice_delete_draft(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_delete_draft(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """DELETE /invoices/{id}: a draft becomes `deleted` (spec §12.5). Its rows stay, so its
     periods are never billed again; no coupon was consumed."""
     invoice = _locked(invoice)
@@ -329,13 +117,15 @@ def invoice_delete_draft(*, invoice: Invoice, now: datetime) -> Invoice:
         raise NotAllowed("not_deletable")
     invoice.status = Status.DELETED
     invoice.save(update_fields=["status", "updated_at"])
-    emit_invoice_event(invoice, "invoice.deleted")
+    emit_invoice_event(invoice, "invoice.deleted", actor=actor)
     queue_refresh_after_commit(customer_id=invoice.customer_id)  # drafts count (spec §17.4)
     return invoice
 
 
 @transaction.atomic
-def invoice_mark_failed(*, invoice: Invoice, error: BaseException, now: datetime) -> Invoice:
+def invoice_mark_failed(
+    *, invoice: Invoice, error: BaseException, actor: Actor, now: datetime
+) -> Invoice:
     """Records a finalization error on a draft or failed invoice (spec §12.9)."""
     invoice = _locked(invoice)
     if invoice.status not in (Status.DRAFT, Status.FAILED):
@@ -357,16 +147,16 @@ def invoice_mark_failed(*, invoice: Invoice, error: BaseException, now: datetime
 # Clock-driven (spec §27): one transaction per invoice, a failure never stops the others
 
 
-def _attempt_finalization(invoice: Invoice, now: datetime) -> Invoice | None:
+def _attempt_finalization(invoice: Invoice, *, actor: Actor, now: datetime) -> Invoice | None:
     try:
-        return invoice_finalize(invoice=invoice, now=now)
+        return invoice_finalize(invoice=invoice, actor=actor, now=now)
     except Exception as exc:
         logger.exception("invoice %s could not be finalized", invoice.pk)
-        invoice_mark_failed(invoice=invoice, error=exc, now=now)
+        invoice_mark_failed(invoice=invoice, error=exc, actor=actor, now=now)
         return None
 
 
-def finalize_due_drafts(*, now: datetime) -> list[Invoice]:
+def finalize_due_drafts(*, actor: Actor, now: datetime) -> list[Invoice]:
     """Finalizes drafts whose grace period is over in their customer's timezone (hourly :20):
     `COALESCE(expected_finalization_date, issuing_date) <= today` (spec §12.5)."""
     horizon = (now + _AHEAD_OF_UTC).date()
@@ -384,32 +174,32 @@ def finalize_due_drafts(*, now: datetime) -> list[Invoice]:
         due = invoice.expected_finalization_date or invoice.issuing_date
         if due > local_date(now, ZoneInfo(invoice.customer.applicable_timezone)):
             continue
-        result = _attempt_finalization(invoice, now)
+        result = _attempt_finalization(invoice, actor=actor, now=now)
         if result is not None and result.status in (Status.FINALIZED, Status.CLOSED):
             finalized.append(result)
     return finalized
 
 
-def refresh_flagged_drafts(*, now: datetime) -> list[Invoice]:
+def refresh_flagged_drafts(*, actor: Actor, now: datetime) -> list[Invoice]:
     """Refreshes the drafts flagged `ready_to_be_refreshed` by late events (every 5 min)."""
     refreshed = []
     for invoice in Invoice.objects.filter(status=Status.DRAFT, ready_to_be_refreshed=True).order_by(
         "pk"
     ):
         try:
-            refreshed.append(invoice_refresh(invoice=invoice, now=now))
+            refreshed.append(invoice_refresh(invoice=invoice, actor=actor, now=now))
         except Exception:
             logger.exception("draft %s could not be refreshed", invoice.pk)
     return refreshed
 
 
-def retry_failed(*, now: datetime) -> list[Invoice]:
+def retry_failed(*, actor: Actor, now: datetime) -> list[Invoice]:
     """Retries the finalization of failed invoices (every 15 minutes, spec §12.9)."""
     retried = []
     for invoice in Invoice.objects.filter(
         status=Status.FAILED, invoice_type=Invoice.InvoiceType.SUBSCRIPTION
     ).order_by("pk"):
-        result = _attempt_finalization(invoice, now)
+        result = _attempt_finalization(invoice, actor=actor, now=now)
         if result is not None and result.status in (Status.FINALIZED, Status.CLOSED):
             retried.append(result)
     return retried

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import BillingEntity, Organization
 from billing.money import CURRENCIES, ONE, round_cents, to_major
+from customers.locks import lock_customer
 from customers.models import Customer
 from customers.selectors import customer_is_editable
 from invoicing import calculation
@@ -24,8 +26,8 @@ from invoicing.services.applied_taxes import (
     invoice_applied_taxes,
     tax_rate,
 )
-from invoicing.services.lifecycle import invoice_assign_number
-from invoicing.services.payments import emit_invoice_event
+from invoicing.services.events import emit_invoice_event
+from invoicing.services.numbering import invoice_assign_number
 from plans.models import AddOn, Tax
 from plans.selectors import applicable_taxes
 
@@ -89,6 +91,7 @@ def invoice_create_one_off(
     organization: Organization,
     external_customer_id: str | None,
     fees: Sequence[OneOffFee],
+    actor: Actor,
     now: datetime,
     currency: str | None = None,
     billing_entity_code: str | None = None,
@@ -123,7 +126,7 @@ def invoice_create_one_off(
         raise NotFound("add_on")
     _validate_lines(fees)
     entity = _billing_entity(organization, customer, billing_entity_code)
-    customer = Customer.objects.select_for_update(of=("self",)).get(pk=customer.pk)
+    customer = lock_customer(customer.pk)
     currency = _currency(customer, currency)
     customer_taxes = list(customer.taxes.all())
 
@@ -224,7 +227,7 @@ def invoice_create_one_off(
     if invoice.status == Invoice.Status.CLOSED:
         return invoice  # spec §12.6: skipped silently, no number, no webhook
     invoice_assign_number(invoice=invoice, now=now)  # spec §2.3: the engine's one sequence
-    emit_invoice_event(invoice, "invoice.one_off_created")
+    emit_invoice_event(invoice, "invoice.one_off_created", actor=actor)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_later(invoice_id), robust=True)
     return invoice

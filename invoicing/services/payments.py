@@ -8,47 +8,18 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
-from billing.models import OutboxEvent
+from invoicing.locks import lock_fee, lock_invoice, lock_overdue_invoice
 from invoicing.models import Fee, Invoice, InvoiceMetadata
 from invoicing.selectors import overdue_candidates
+from invoicing.services.credit_invoices import credit_invoice_payment_changed
+from invoicing.services.events import emit_invoice_event
 
 INVOICE_PAYMENT_STATUSES = frozenset(Invoice.PaymentStatus.values)
 FEE_PAYMENT_STATUSES = frozenset(Fee.PaymentStatus.values)
 METADATA_KEY_MAX = 255
 METADATA_VALUE_MAX = 1024
-
-
-def lock_invoice(invoice_id: object) -> Invoice:
-    """The invoice row, locked (the caller's copy may be stale)."""
-    return (
-        Invoice.objects.select_for_update(of=("self",))
-        .select_related("customer")
-        .get(pk=invoice_id)
-    )
-
-
-def emit_invoice_event(invoice: Invoice, event_type: str, **extra: object) -> OutboxEvent:
-    """An outbox row for integrations (webhook `event_type`), in the current transaction."""
-    return OutboxEvent.objects.create(
-        organization_id=invoice.organization_id,
-        event_type=event_type,
-        object_type="invoice",
-        object_id=str(invoice.pk),
-        payload={
-            "lago_id": str(invoice.pk),
-            "number": invoice.number,
-            "invoice_type": invoice.invoice_type,
-            "status": invoice.status,
-            "payment_status": invoice.payment_status,
-            "payment_overdue": invoice.payment_overdue,
-            "currency": invoice.currency,
-            "total_amount_cents": invoice.total_amount_cents,
-            "lago_customer_id": str(invoice.customer_id),
-            "external_customer_id": invoice.customer.external_id,
-            **extra,
-        },
-    )
 
 
 def _validate_metadata(items: Sequence[dict]) -> list[dict]:
@@ -105,6 +76,7 @@ def _set_payment_status(invoice: Invoice, payment_status: str) -> list[str]:
 def invoice_update(
     *,
     invoice: Invoice,
+    actor: Actor,
     now: datetime,
     payment_status: str | None = None,
     metadata: Sequence[dict] | None = None,
@@ -126,10 +98,8 @@ def invoice_update(
             invoice.save(update_fields=[*changed, "updated_at"])
             if invoice.invoice_type == Invoice.InvoiceType.CREDIT:
                 # spec §17.3: the top-up's credits settle (or fail) with the payment
-                from invoicing.services.credit_invoices import credit_invoice_payment_changed
-
-                credit_invoice_payment_changed(invoice=invoice, now=now)
-            emit_invoice_event(invoice, "invoice.payment_status_updated")
+                credit_invoice_payment_changed(invoice=invoice, actor=actor, now=now)
+            emit_invoice_event(invoice, "invoice.payment_status_updated", actor=actor)
     if items is not None:
         _replace_metadata(invoice, items)
         invoice.save(update_fields=["updated_at"])
@@ -137,13 +107,15 @@ def invoice_update(
 
 
 @transaction.atomic
-def invoice_mark_paid(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_mark_paid(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """Records a payment received outside a provider (the admin's "mark paid")."""
-    return invoice_update(invoice=invoice, now=now, payment_status=Invoice.PaymentStatus.SUCCEEDED)
+    return invoice_update(
+        invoice=invoice, actor=actor, now=now, payment_status=Invoice.PaymentStatus.SUCCEEDED
+    )
 
 
 @transaction.atomic
-def invoice_lose_dispute(*, invoice: Invoice, now: datetime) -> Invoice:
+def invoice_lose_dispute(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     """Marks a payment dispute lost (spec §12.7): finalized or voided invoices only, once; the
     invoice stops being overdue and the `invoice.payment_dispute_lost` webhook is recorded."""
     invoice = lock_invoice(invoice.pk)
@@ -153,11 +125,11 @@ def invoice_lose_dispute(*, invoice: Invoice, now: datetime) -> Invoice:
         invoice.payment_dispute_lost_at = now
     invoice.payment_overdue = False
     invoice.save(update_fields=["payment_dispute_lost_at", "payment_overdue", "updated_at"])
-    emit_invoice_event(invoice, "invoice.payment_dispute_lost")
+    emit_invoice_event(invoice, "invoice.payment_dispute_lost", actor=actor)
     return invoice
 
 
-def mark_overdue(*, now: datetime) -> int:
+def mark_overdue(*, actor: Actor, now: datetime) -> int:
     """The hourly job (spec §12.7, §27 :25): flags finalized, unpaid invoices whose due date has
     passed, without a lost dispute, and records the `invoice.payment_overdue` webhook for each.
 
@@ -167,27 +139,21 @@ def mark_overdue(*, now: datetime) -> int:
     flagged = 0
     for invoice_id in overdue_candidates(now=now).order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            invoice = (
-                overdue_candidates(now=now)
-                .select_for_update(of=("self",), skip_locked=True)
-                .select_related("customer")
-                .filter(pk=invoice_id)
-                .first()
-            )
+            invoice = lock_overdue_invoice(invoice_id, now=now)
             if invoice is None:
                 continue  # paid, voided or flagged since the list was read
             invoice.payment_overdue = True
             invoice.save(update_fields=["payment_overdue", "updated_at"])
-            emit_invoice_event(invoice, "invoice.payment_overdue")
+            emit_invoice_event(invoice, "invoice.payment_overdue", actor=actor)
             flagged += 1
     return flagged
 
 
 @transaction.atomic
-def fee_update(*, fee: Fee, payment_status: str, now: datetime) -> Fee:
+def fee_update(*, fee: Fee, payment_status: str, actor: Actor, now: datetime) -> Fee:
     """PUT /fees/{id}: the payment status of a fee without invoice (pay-in-advance, not
     invoiceable); an invoiced fee follows its invoice (`invoiced_fee`)."""
-    fee = Fee.objects.select_for_update(of=("self",)).get(pk=fee.pk)
+    fee = lock_fee(fee.pk)
     if fee.invoice_id is not None:
         raise NotAllowed("invoiced_fee")
     if payment_status not in FEE_PAYMENT_STATUSES:
@@ -204,9 +170,9 @@ def fee_update(*, fee: Fee, payment_status: str, now: datetime) -> Fee:
 
 
 @transaction.atomic
-def fee_destroy(*, fee: Fee, now: datetime) -> Fee:
+def fee_destroy(*, fee: Fee, actor: Actor, now: datetime) -> Fee:
     """DELETE /fees/{id}: soft-deletes a fee without invoice (`invoiced_fee` otherwise)."""
-    fee = Fee.objects.select_for_update(of=("self",)).get(pk=fee.pk)
+    fee = lock_fee(fee.pk)
     if fee.invoice_id is not None:
         raise NotAllowed("invoiced_fee")
     if fee.deleted_at is None:

@@ -6,11 +6,14 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Forbidden, NotAllowed
+from customers.locks import lock_applied_coupon
 from customers.models import AppliedCoupon
+from invoicing.locks import lock_invoice
 from invoicing.models import Credit, Invoice
 from invoicing.services.credit_invoices import credit_invoice_voided
-from invoicing.services.payments import emit_invoice_event, lock_invoice
+from invoicing.services.events import emit_invoice_event
 from plans.models import Coupon, CouponExpiration, CouponFrequency
 from wallets.services.consumption import recredit_invoice
 
@@ -36,6 +39,7 @@ def invoice_is_voidable(invoice: Invoice, *, explicit: bool = False) -> bool:
 def invoice_void(
     *,
     invoice: Invoice,
+    actor: Actor,
     now: datetime,
     generate_credit_note: bool | None = None,
     credit_amount_cents: int = 0,
@@ -61,10 +65,10 @@ def invoice_void(
     for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
         _give_back_coupon(credit, now=now)
     # spec §12.8: the prepaid credits the invoice used go back to their (active) wallets
-    recredit_invoice(invoice_id=invoice.pk, now=now)
+    recredit_invoice(invoice_id=invoice.pk, actor=actor, now=now)
     # a voided credit invoice will never be paid: its pending purchase fails (spec §17.3)
-    credit_invoice_voided(invoice=invoice, now=now)
-    emit_invoice_event(invoice, "invoice.voided")
+    credit_invoice_voided(invoice=invoice, actor=actor, now=now)
+    emit_invoice_event(invoice, "invoice.voided", actor=actor)
     return invoice
 
 
@@ -79,7 +83,7 @@ def _give_back_coupon(credit: Credit, *, now: datetime) -> None:
     """
     credit.voided_at = now
     credit.save(update_fields=["voided_at", "updated_at"])
-    applied = AppliedCoupon.objects.select_for_update(of=("self",)).get(pk=credit.applied_coupon_id)
+    applied = lock_applied_coupon(credit.applied_coupon_id)
     coupon: Coupon = applied.coupon
     if applied.frequency == CouponFrequency.FOREVER:
         return

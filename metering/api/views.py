@@ -135,7 +135,9 @@ class EventViewSet(OrganizationViewSet):
         payload = request.data.get("event") if isinstance(request.data, dict) else None
         if not isinstance(payload, dict):
             raise BadRequest("param is missing or the value is empty: event")
-        event = event_create(organization=self.organization, payload=payload, now=timezone.now())
+        event = event_create(
+            organization=self.organization, payload=payload, actor=self.actor, now=timezone.now()
+        )
         return Response({"event": EventSerializer().to_representation(event)})
 
     @extend_schema(request=EventBatchInput, responses=EVENTS_RESPONSE)
@@ -145,6 +147,7 @@ class EventViewSet(OrganizationViewSet):
         events = event_create_batch(
             organization=self.organization,
             payloads=request.data.get("events"),
+            actor=self.actor,
             now=timezone.now(),
         )
         return Response({"events": batch_payload(events)})

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
+from billing.actors import Actor
 from billing.models import Organization, OutboxEvent
+from billing.outbox import emit
 from metering.store import get_event_store
 from plans.models import AggregationType, BillableMetric, BillableMetricFilter
 
@@ -73,7 +75,7 @@ def events_errors(*, organization: Organization, since: datetime, until: datetim
     }
 
 
-def events_errors_report(*, now: datetime) -> list[OutboxEvent]:
+def events_errors_report(*, actor: Actor, now: datetime) -> list[OutboxEvent]:
     """One `events.errors` outbox row per organization with invalid events ingested during the
     last whole hour. The hour is the row's `object_id`: a rerun reports nothing twice."""
     until = now.replace(minute=0, second=0, microsecond=0)
@@ -90,9 +92,10 @@ def events_errors_report(*, now: datetime) -> list[OutboxEvent]:
         if not any(errors.values()):
             continue
         rows.append(
-            OutboxEvent.objects.create(
-                organization=organization,
+            emit(
                 event_type="events.errors",
+                actor=actor,
+                organization_id=organization.pk,
                 object_type="events_errors",
                 object_id=hour,
                 payload={"ingested_from": hour, **errors},

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from django.db import connection
 
+from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import Organization
 from billing.money import parse_decimal
@@ -394,7 +395,9 @@ def _ingest(
     return result.events
 
 
-def event_create(*, organization: Organization, payload: object, now: datetime) -> Event:
+def event_create(
+    *, organization: Organization, payload: object, actor: Actor, now: datetime
+) -> Event:
     """Store one event (`POST /events`); `now` is the reception time (default timestamp).
 
     The store's write is the one transaction (no outer one: two round trips fewer on the
@@ -404,7 +407,7 @@ def event_create(*, organization: Organization, payload: object, now: datetime) 
 
 
 def event_create_batch(
-    *, organization: Organization, payloads: object, now: datetime
+    *, organization: Organization, payloads: object, actor: Actor, now: datetime
 ) -> list[Event]:
     """Store up to 100 events at once, all or none (`POST /events/batch`, spec §5.2)."""
     if not isinstance(payloads, list) or not payloads:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 
 from customers.models import Subscription
@@ -84,19 +83,6 @@ class Step:
             events_count=len(replay.values),
             precise_total_amount_cents=replay.precise_total_amount_cents,
             values=replay.values,
-        )
-
-
-def lock_in_advance_key(subscription: Subscription, code: str) -> None:
-    """Serialize the in-advance billing of one subscription's events of one metric until the
-    transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
-    if connection.vendor != "postgresql":
-        return
-    name = f"in_advance:{subscription.organization_id}:{subscription.external_id}:{code}"
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
         )
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from billing.money import amount_to_cents, to_minor
 from customers.models import Subscription
 from customers.services.subscriptions import initial_started_at
+from metering.locks import lock_in_advance_key
 from metering.presentation import (
     PresentationBreakdown,
 )
@@ -24,7 +25,6 @@ from metering.usage.cached import (
     CacheKey,
     Resume,
     Step,
-    lock_in_advance_key,
     resumable,
 )
 from metering.usage.engine import plan_charges

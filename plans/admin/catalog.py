@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.actors import Actor
 from billing.admin_base import ActionReport, OrganizationAdmin, staff_organizations
 from billing.models import Organization
 from billing.money import CURRENCIES, format_money, to_major, to_minor
@@ -89,13 +90,14 @@ class SoftDeleteAdminMixin:
         return names, {self.model._meta.verbose_name_plural: len(names)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: object) -> None:
-        self.destroy(obj)
+        self.destroy(obj, actor=Actor.from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        actor = Actor.from_request(request)
         for obj in queryset:
-            self.destroy(obj)
+            self.destroy(obj, actor=actor)
 
-    def destroy(self, obj: object) -> None:
+    def destroy(self, obj: object, *, actor: Actor) -> None:
         raise NotImplementedError
 
 
@@ -231,9 +233,15 @@ class BillableMetricAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
             if field in values:
                 values[field] = values[field] or None
         if change:
-            billable_metric_update(billable_metric=obj, values=values, now=timezone.now())
+            billable_metric_update(
+                billable_metric=obj,
+                values=values,
+                actor=Actor.from_request(request),
+                now=timezone.now(),
+            )
         else:
             created = billable_metric_create(organization=form.cleaned_data["organization"],
+                                             actor=Actor.from_request(request),
                                              **values)  # fmt: skip
             obj.pk = created.pk
             obj._state.adding = False
@@ -246,12 +254,13 @@ class BillableMetricAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
                 billable_metric_update(
                     billable_metric=form.instance,
                     values={"filters": formset.filters()},
+                    actor=Actor.from_request(request),
                     now=timezone.now(),
                 )
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
-    def destroy(self, obj: BillableMetric) -> None:
-        billable_metric_destroy(billable_metric=obj, now=timezone.now())
+    def destroy(self, obj: BillableMetric, *, actor: Actor) -> None:
+        billable_metric_destroy(billable_metric=obj, actor=actor, now=timezone.now())
 
 
 # --- taxes -------------------------------------------------------------------------------------
@@ -300,19 +309,24 @@ class TaxAdmin(OrganizationAdmin):
     def save_model(self, request: HttpRequest, obj: Tax, form: forms.ModelForm, change: bool):
         values = {f: form.cleaned_data[f] for f in TAX_FORM_FIELDS}
         if change:
-            tax_update(tax=obj, values=values)
+            tax_update(tax=obj, values=values, actor=Actor.from_request(request))
         else:
-            created = tax_create(organization=form.cleaned_data["organization"], **values)
+            created = tax_create(
+                organization=form.cleaned_data["organization"],
+                **values,
+                actor=Actor.from_request(request),
+            )
             obj.pk = created.pk
             obj._state.adding = False
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Tax) -> None:
-        tax_destroy(tax=obj)
+        tax_destroy(tax=obj, actor=Actor.from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        actor = Actor.from_request(request)
         for tax in queryset:
-            tax_destroy(tax=tax)
+            tax_destroy(tax=tax, actor=actor)
 
 
 # --- add-ons -----------------------------------------------------------------------------------
@@ -402,9 +416,11 @@ class AddOnAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
             "tax_codes": [tax.code for tax in data.get("taxes") or []],
         }  # fmt: skip
         if change:
-            add_on_update(add_on=obj, values=values)
+            add_on_update(add_on=obj, values=values, actor=Actor.from_request(request))
         else:
-            created = add_on_create(organization=data["organization"], **values)
+            created = add_on_create(
+                organization=data["organization"], **values, actor=Actor.from_request(request)
+            )
             obj.pk = created.pk
             obj._state.adding = False
         obj.refresh_from_db()
@@ -412,8 +428,8 @@ class AddOnAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool):
         """The taxes were set by the service."""
 
-    def destroy(self, obj: AddOn) -> None:
-        add_on_destroy(add_on=obj, now=timezone.now())
+    def destroy(self, obj: AddOn, *, actor: Actor) -> None:
+        add_on_destroy(add_on=obj, actor=actor, now=timezone.now())
 
 
 # --- coupons -----------------------------------------------------------------------------------
@@ -546,9 +562,14 @@ class CouponAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
             }
         now = timezone.now()
         if change:
-            coupon_update(coupon=obj, values=values, now=now)
+            coupon_update(coupon=obj, values=values, actor=Actor.from_request(request), now=now)
         else:
-            created = coupon_create(organization=data["organization"], now=now, **values)
+            created = coupon_create(
+                organization=data["organization"],
+                actor=Actor.from_request(request),
+                now=now,
+                **values,
+            )
             obj.pk = created.pk
             obj._state.adding = False
         obj.refresh_from_db()
@@ -556,12 +577,12 @@ class CouponAdmin(SoftDeleteAdminMixin, OrganizationAdmin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool):
         """The limitations were set by the service."""
 
-    def destroy(self, obj: Coupon) -> None:
-        coupon_destroy(coupon=obj, now=timezone.now())
+    def destroy(self, obj: Coupon, *, actor: Actor) -> None:
+        coupon_destroy(coupon=obj, actor=actor, now=timezone.now())
 
     @admin.action(description=_("Terminate selected coupons"), permissions=["change"])
     def terminate(self, request: HttpRequest, queryset: QuerySet) -> None:
         report, now = ActionReport(self, request, "terminated"), timezone.now()
         for coupon in queryset:
-            report.attempt(coupon, coupon_terminate, coupon=coupon, now=now)
+            report.attempt(coupon, coupon_terminate, coupon=coupon, actor=report.actor, now=now)
         report.send()

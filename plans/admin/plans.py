@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from billing.actors import Actor
 from billing.admin_base import OrganizationAdmin, staff_organizations
 from billing.errors import DomainError, Invalid
 from billing.money import CURRENCIES, format_money, to_major, to_minor
@@ -925,10 +926,17 @@ class PlanAdmin(TenantChoicesMixin, OrganizationAdmin):
         now = timezone.now()
         try:
             if change:
-                plan = plan_update(plan=form.instance, values=values, now=now)
+                plan = plan_update(
+                    plan=form.instance, values=values, actor=Actor.from_request(request), now=now
+                )
             else:
                 organization = form.cleaned_data["organization"]
-                plan = plan_create(organization=organization, values=values, now=now)
+                plan = plan_create(
+                    organization=organization,
+                    values=values,
+                    actor=Actor.from_request(request),
+                    now=now,
+                )
         except DomainError as exc:
             # checked by the forms already; a concurrent change can still refuse the save (the
             # service's own transaction is rolled back, nothing of the page is written)
@@ -964,12 +972,12 @@ class PlanAdmin(TenantChoicesMixin, OrganizationAdmin):
         return names, {Plan._meta.verbose_name_plural: len(names)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Plan) -> None:
-        plan_delete(plan=obj, now=timezone.now())
+        plan_delete(plan=obj, actor=Actor.from_request(request), now=timezone.now())
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        now = timezone.now()
+        now, actor = timezone.now(), Actor.from_request(request)
         for plan in queryset:
-            plan_delete(plan=plan, now=now)
+            plan_delete(plan=plan, actor=actor, now=now)
 
 
 # --- the charge page: a charge and its filters ------------------------------------------------
@@ -1147,7 +1155,12 @@ class ChargeAdmin(TenantChoicesMixin, OrganizationAdmin):
                 values["filters"] = [f.payload() for f in formset.live_forms()]
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         try:
-            charge_update(charge=form.instance, values=values, now=timezone.now())
+            charge_update(
+                charge=form.instance,
+                values=values,
+                actor=Actor.from_request(request),
+                now=timezone.now(),
+            )
         except DomainError as exc:
             request._charge_save_refused = True
             details = exc.details if isinstance(exc, Invalid) else {"error": [str(exc)]}
@@ -1167,9 +1180,9 @@ class ChargeAdmin(TenantChoicesMixin, OrganizationAdmin):
         return names, {Charge._meta.verbose_name_plural: len(names)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Charge) -> None:
-        charge_delete(charge=obj, now=timezone.now())
+        charge_delete(charge=obj, actor=Actor.from_request(request), now=timezone.now())
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        now = timezone.now()
+        now, actor = timezone.now(), Actor.from_request(request)
         for charge in queryset:
-            charge_delete(charge=charge, now=now)
+            charge_delete(charge=charge, actor=actor, now=now)

@@ -71,7 +71,7 @@ class BillableMetricViewSet(OrganizationViewSet):
     )
     def create(self, request: Request) -> Response:
         values = parse(BillableMetricInput, request.data, root="billable_metric")
-        metric = billable_metric_create(organization=self.organization, **values)
+        metric = billable_metric_create(organization=self.organization, **values, actor=self.actor)
         return self.respond(self._reloaded(metric))
 
     @extend_schema(
@@ -81,13 +81,15 @@ class BillableMetricViewSet(OrganizationViewSet):
     def update(self, request: Request, code: str) -> Response:
         metric = self.get_object()
         values = parse(BillableMetricInput, request.data, root="billable_metric", partial=True)
-        metric = billable_metric_update(billable_metric=metric, values=values, now=timezone.now())
+        metric = billable_metric_update(
+            billable_metric=metric, values=values, actor=self.actor, now=timezone.now()
+        )
         return self.respond(self._reloaded(metric))
 
     @extend_schema(**_one(*_METRIC))
     def destroy(self, request: Request, code: str) -> Response:
         metric = self.get_object()
-        billable_metric_destroy(billable_metric=metric, now=timezone.now())
+        billable_metric_destroy(billable_metric=metric, actor=self.actor, now=timezone.now())
         return self.respond(metric)  # as it was: Lago drops the filters after answering
 
 
@@ -129,19 +131,19 @@ class TaxViewSet(OrganizationViewSet):
     @extend_schema(request=wrapped_schema("TaxCreate", TaxInput, "tax"), **_one(*_TAX))
     def create(self, request: Request) -> Response:
         values = parse(TaxInput, request.data, root="tax")
-        tax = tax_create(organization=self.organization, **values)
+        tax = tax_create(organization=self.organization, **values, actor=self.actor)
         return self.respond(self.get_queryset().get(pk=tax.pk))
 
     @extend_schema(request=wrapped_schema("TaxUpdate", TaxInput, "tax"), **_one(*_TAX))
     def update(self, request: Request, code: str) -> Response:
         tax = self.get_object()
         values = parse(TaxInput, request.data, root="tax", partial=True)
-        tax = tax_update(tax=tax, values=values)
+        tax = tax_update(tax=tax, values=values, actor=self.actor)
         return self.respond(self.get_queryset().get(pk=tax.pk))
 
     @extend_schema(**_one(*_TAX))
     def destroy(self, request: Request, code: str) -> Response:
-        return self.respond(tax_destroy(tax=self.get_object()))
+        return self.respond(tax_destroy(tax=self.get_object(), actor=self.actor))
 
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_ADD_ON)))
@@ -160,19 +162,21 @@ class AddOnViewSet(OrganizationViewSet):
     @extend_schema(request=wrapped_schema("AddOnCreate", AddOnInput, "add_on"), **_one(*_ADD_ON))
     def create(self, request: Request) -> Response:
         values = parse(AddOnInput, request.data, root="add_on")
-        add_on = add_on_create(organization=self.organization, **values)
+        add_on = add_on_create(organization=self.organization, **values, actor=self.actor)
         return self.respond(self.get_queryset().get(pk=add_on.pk))
 
     @extend_schema(request=wrapped_schema("AddOnUpdate", AddOnInput, "add_on"), **_one(*_ADD_ON))
     def update(self, request: Request, code: str) -> Response:
         add_on = self.get_object()
         values = parse(AddOnInput, request.data, root="add_on", partial=True)
-        add_on = add_on_update(add_on=add_on, values=values)
+        add_on = add_on_update(add_on=add_on, values=values, actor=self.actor)
         return self.respond(self.get_queryset().get(pk=add_on.pk))
 
     @extend_schema(**_one(*_ADD_ON))
     def destroy(self, request: Request, code: str) -> Response:
-        return self.respond(add_on_destroy(add_on=self.get_object(), now=timezone.now()))
+        return self.respond(
+            add_on_destroy(add_on=self.get_object(), actor=self.actor, now=timezone.now())
+        )
 
 
 @extend_schema_view(retrieve=extend_schema(**_one(*_COUPON)))
@@ -191,16 +195,20 @@ class CouponViewSet(OrganizationViewSet):
     @extend_schema(request=wrapped_schema("CouponCreate", CouponInput, "coupon"), **_one(*_COUPON))
     def create(self, request: Request) -> Response:
         values = parse(CouponInput, request.data, root="coupon")
-        coupon = coupon_create(organization=self.organization, now=timezone.now(), **values)
+        coupon = coupon_create(
+            organization=self.organization, actor=self.actor, now=timezone.now(), **values
+        )
         return self.respond(self.get_queryset().get(pk=coupon.pk))
 
     @extend_schema(request=wrapped_schema("CouponUpdate", CouponInput, "coupon"), **_one(*_COUPON))
     def update(self, request: Request, code: str) -> Response:
         coupon = self.get_object()
         values = parse(CouponInput, request.data, root="coupon", partial=True)
-        coupon = coupon_update(coupon=coupon, values=values, now=timezone.now())
+        coupon = coupon_update(coupon=coupon, values=values, actor=self.actor, now=timezone.now())
         return self.respond(self.get_queryset().get(pk=coupon.pk))
 
     @extend_schema(**_one(*_COUPON))
     def destroy(self, request: Request, code: str) -> Response:
-        return self.respond(coupon_destroy(coupon=self.get_object(), now=timezone.now()))
+        return self.respond(
+            coupon_destroy(coupon=self.get_object(), actor=self.actor, now=timezone.now())
+        )

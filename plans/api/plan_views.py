@@ -111,18 +111,22 @@ class PlanViewSet(OrganizationViewSet):
     @extend_schema(request=wrapped_schema("PlanCreate", PlanInput, "plan"), responses=_PLAN)
     def create(self, request: Request) -> Response:
         values = parse(PlanInput, request.data, root="plan")
-        plan = plan_create(organization=self.organization, values=values, now=timezone.now())
+        plan = plan_create(
+            organization=self.organization, values=values, actor=self.actor, now=timezone.now()
+        )
         return self._render(plan)
 
     @extend_schema(request=wrapped_schema("PlanUpdate", PlanInput, "plan"), responses=_PLAN)
     def update(self, request: Request, code: str) -> Response:
         values = parse(PlanInput, request.data, root="plan")
-        plan = plan_update(plan=self.get_object(), values=values, now=timezone.now())
+        plan = plan_update(
+            plan=self.get_object(), values=values, actor=self.actor, now=timezone.now()
+        )
         return self._render(plan)
 
     @extend_schema(responses=_PLAN)
     def destroy(self, request: Request, code: str) -> Response:
-        plan = plan_delete(plan=self.get_object(), now=timezone.now())
+        plan = plan_delete(plan=self.get_object(), actor=self.actor, now=timezone.now())
         return self._render(plan)
 
 
@@ -169,20 +173,27 @@ class ChargeViewSet(PlanChildViewSet):
     )
     def create(self, request: Request, code: str) -> Response:
         values = parse(PlanChargeInput, request.data, root="charge")
-        return self._render(charge_create(plan=self.plan, values=values, now=timezone.now()))
+        return self._render(
+            charge_create(plan=self.plan, values=values, actor=self.actor, now=timezone.now())
+        )
 
     @extend_schema(
         request=wrapped_schema("PlanChargeUpdate", PlanChargeInput, "charge"), responses=_CHARGE
     )
     def update(self, request: Request, code: str, charge_code: str) -> Response:
         values = parse(PlanChargeInput, request.data, root="charge")
-        charge = charge_update(charge=self.get_object(), values=values, now=timezone.now())
+        charge = charge_update(
+            charge=self.get_object(), values=values, actor=self.actor, now=timezone.now()
+        )
         return self._render(charge)
 
     @extend_schema(parameters=[_CASCADE], responses=_CHARGE)
     def destroy(self, request: Request, code: str, charge_code: str) -> Response:
         charge = charge_delete(
-            charge=self.get_object(), now=timezone.now(), cascade=_cascade_param(request)
+            charge=self.get_object(),
+            actor=self.actor,
+            now=timezone.now(),
+            cascade=_cascade_param(request),
         )
         return self._render(charge)
 
@@ -231,7 +242,9 @@ class ChargeFilterViewSet(PlanChildViewSet):
         if _cascade_param(request):
             values["cascade_updates"] = True
         return self.respond(
-            charge_filter_create(charge=self.charge, values=values, now=timezone.now())
+            charge_filter_create(
+                charge=self.charge, values=values, actor=self.actor, now=timezone.now()
+            )
         )
 
     @extend_schema(
@@ -243,14 +256,17 @@ class ChargeFilterViewSet(PlanChildViewSet):
         if _cascade_param(request):
             values["cascade_updates"] = True
         charge_filter = charge_filter_update(
-            charge_filter=self.get_object(), values=values, now=timezone.now()
+            charge_filter=self.get_object(), values=values, actor=self.actor, now=timezone.now()
         )
         return self.respond(charge_filter)
 
     @extend_schema(parameters=[_CASCADE], responses=_FILTER)
     def destroy(self, request: Request, code: str, charge_code: str, filter_id: str) -> Response:
         charge_filter = charge_filter_delete(
-            charge_filter=self.get_object(), now=timezone.now(), cascade=_cascade_param(request)
+            charge_filter=self.get_object(),
+            actor=self.actor,
+            now=timezone.now(),
+            cascade=_cascade_param(request),
         )
         return self.respond(charge_filter)
 
@@ -278,7 +294,7 @@ class FixedChargeViewSet(PlanChildViewSet):
     )
     def create(self, request: Request, code: str) -> Response:
         values = parse(PlanFixedChargeInput, request.data, root="fixed_charge")
-        return self._render(fixed_charge_create(plan=self.plan, values=values))
+        return self._render(fixed_charge_create(plan=self.plan, values=values, actor=self.actor))
 
     @extend_schema(
         request=wrapped_schema("PlanFixedChargeUpdate", PlanFixedChargeInput, "fixed_charge"),
@@ -286,12 +302,17 @@ class FixedChargeViewSet(PlanChildViewSet):
     )
     def update(self, request: Request, code: str, fixed_charge_code: str) -> Response:
         values = parse(PlanFixedChargeInput, request.data, root="fixed_charge")
-        return self._render(fixed_charge_update(fixed_charge=self.get_object(), values=values))
+        return self._render(
+            fixed_charge_update(fixed_charge=self.get_object(), values=values, actor=self.actor)
+        )
 
     @extend_schema(parameters=[_CASCADE], responses=_FIXED)
     def destroy(self, request: Request, code: str, fixed_charge_code: str) -> Response:
         fixed_charge = fixed_charge_delete(
-            fixed_charge=self.get_object(), now=timezone.now(), cascade=_cascade_param(request)
+            fixed_charge=self.get_object(),
+            actor=self.actor,
+            now=timezone.now(),
+            cascade=_cascade_param(request),
         )
         return self._render(fixed_charge)
 
@@ -328,16 +349,20 @@ class PlanMetadataView(_PlanMetadataBase):
     @extend_schema(request=PlanMetadataInput, responses=_METADATA)
     def post(self, request: Request, code: str) -> Response:
         metadata = parse(PlanMetadataInput, {"body": request.data}, root="body").get("metadata")
-        return self.answer(plan_metadata_replace(plan=self.plan(code), metadata=metadata or {}))
+        return self.answer(
+            plan_metadata_replace(plan=self.plan(code), metadata=metadata or {}, actor=self.actor)
+        )
 
     @extend_schema(request=PlanMetadataInput, responses=_METADATA)
     def patch(self, request: Request, code: str) -> Response:
         metadata = parse(PlanMetadataInput, {"body": request.data}, root="body").get("metadata")
-        return self.answer(plan_metadata_merge(plan=self.plan(code), metadata=metadata or {}))
+        return self.answer(
+            plan_metadata_merge(plan=self.plan(code), metadata=metadata or {}, actor=self.actor)
+        )
 
     @extend_schema(request=None, responses=_METADATA)
     def delete(self, request: Request, code: str) -> Response:
-        return self.answer(plan_metadata_clear(plan=self.plan(code)))
+        return self.answer(plan_metadata_clear(plan=self.plan(code), actor=self.actor))
 
 
 @extend_schema(parameters=[_CODE, _path("key", "Metadata key")])
@@ -346,4 +371,6 @@ class PlanMetadataKeyView(_PlanMetadataBase):
 
     @extend_schema(request=None, responses=_METADATA, operation_id="plans_metadata_key_destroy")
     def delete(self, request: Request, code: str, key: str) -> Response:
-        return self.answer(plan_metadata_key_delete(plan=self.plan(code), key=key))
+        return self.answer(
+            plan_metadata_key_delete(plan=self.plan(code), key=key, actor=self.actor)
+        )

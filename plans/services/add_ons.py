@@ -7,9 +7,11 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import Organization
 from billing.money import CURRENCIES
+from plans.locks import lock_add_on
 from plans.models import AddOn, FixedCharge
 from plans.services.common import name_and_code_errors, save_with_unique_code, taxes_from_codes
 
@@ -52,6 +54,7 @@ def add_on_create(
     invoice_display_name: str | None = "",
     description: str | None = "",
     tax_codes: Iterable[str] | None = None,
+    actor: Actor,
 ) -> AddOn:
     """A new catalogue item, billable by one-off invoices and fixed charges (spec §16)."""
     values = {
@@ -77,9 +80,9 @@ def add_on_create(
 
 
 @transaction.atomic
-def add_on_update(*, add_on: AddOn, values: dict) -> AddOn:
+def add_on_update(*, add_on: AddOn, values: dict, actor: Actor) -> AddOn:
     """Only the given fields change; `tax_codes`, when given, replaces the add-on's taxes."""
-    add_on = AddOn.objects.select_for_update().get(pk=add_on.pk)
+    add_on = lock_add_on(add_on.pk)
     merged = {field: getattr(add_on, field) for field in ADD_ON_FIELDS}
     merged.update({k: v for k, v in values.items() if k in ADD_ON_FIELDS})
     errors = add_on_errors(organization=add_on.organization, values=merged, instance=add_on)
@@ -100,10 +103,10 @@ def add_on_update(*, add_on: AddOn, values: dict) -> AddOn:
 
 
 @transaction.atomic
-def add_on_destroy(*, add_on: AddOn, now: datetime) -> AddOn:
+def add_on_destroy(*, add_on: AddOn, actor: Actor, now: datetime) -> AddOn:
     """Soft delete; the fixed charges billing it leave their plans (spec §16), issued invoices
     keep their fees."""
-    add_on = AddOn.objects.select_for_update().get(pk=add_on.pk)
+    add_on = lock_add_on(add_on.pk)
     add_on.deleted_at = now
     add_on.save(update_fields=["deleted_at", "updated_at"])
     FixedCharge.objects.alive().filter(add_on=add_on).update(deleted_at=now, updated_at=now)

@@ -17,10 +17,12 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.money import parse_decimal
 from plans.charge_models import CHARGE_LEVEL_FIELDS, validate_properties
+from plans.locks import lock_charge, lock_charge_filter, lock_fixed_charge
 from plans.models import (
     AddOn,
     BillableMetric,
@@ -533,7 +535,7 @@ def cascade_charge_removal(charge: Charge, now: datetime) -> None:
 
 
 @transaction.atomic
-def charge_create(*, plan: Plan, values: dict, now: datetime) -> Charge:
+def charge_create(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Charge:
     """Adds a charge to a plan; `cascade_updates` adds it to the plan's overrides too."""
     charge = charge_build(plan=plan, values=values, now=now)
     if values.get("cascade_updates"):
@@ -542,9 +544,9 @@ def charge_create(*, plan: Plan, values: dict, now: datetime) -> Charge:
 
 
 @transaction.atomic
-def charge_update(*, charge: Charge, values: dict, now: datetime) -> Charge:
+def charge_update(*, charge: Charge, values: dict, actor: Actor, now: datetime) -> Charge:
     """Updates a charge (Lago semantics, see `charge_apply`); `cascade_updates` follows §6.3."""
-    charge = Charge.objects.select_for_update().select_related("plan").get(pk=charge.pk)
+    charge = lock_charge(charge.pk)
     old = ChargeState.of(charge)
     charge_apply(charge, values, now=now)
     if values.get("cascade_updates"):
@@ -553,9 +555,9 @@ def charge_update(*, charge: Charge, values: dict, now: datetime) -> Charge:
 
 
 @transaction.atomic
-def charge_delete(*, charge: Charge, now: datetime, cascade: bool = False) -> Charge:
+def charge_delete(*, charge: Charge, actor: Actor, now: datetime, cascade: bool = False) -> Charge:
     """Soft-deletes a charge and its filters; with `cascade`, its overrides' copies too."""
-    charge = Charge.objects.select_for_update().get(pk=charge.pk)
+    charge = lock_charge(charge.pk)
     charge_discard(charge, now)
     if cascade:
         cascade_charge_removal(charge, now)
@@ -572,7 +574,9 @@ def _child_filters(charge: Charge, values: dict) -> list[ChargeFilter]:
 
 
 @transaction.atomic
-def charge_filter_create(*, charge: Charge, values: dict, now: datetime) -> ChargeFilter:
+def charge_filter_create(
+    *, charge: Charge, values: dict, actor: Actor, now: datetime
+) -> ChargeFilter:
     """Adds a filter to a charge (ChargeFilters::CreateService); `cascade_updates` adds it to
     the overrides' charges that do not have it yet."""
     charge_filter = _filter_save(
@@ -596,11 +600,11 @@ def charge_filter_create(*, charge: Charge, values: dict, now: datetime) -> Char
 
 @transaction.atomic
 def charge_filter_update(
-    *, charge_filter: ChargeFilter, values: dict, now: datetime
+    *, charge_filter: ChargeFilter, values: dict, actor: Actor, now: datetime
 ) -> ChargeFilter:
     """Changes a filter's name and properties (its values identify it and stay);
     `cascade_updates` updates the overrides' copies that were not customized."""
-    charge_filter = ChargeFilter.objects.select_for_update().get(pk=charge_filter.pk)
+    charge_filter = lock_charge_filter(charge_filter.pk)
     charge = charge_filter.charge
     old_properties = copy.deepcopy(charge_filter.properties)
     if "invoice_display_name" in values:
@@ -622,10 +626,10 @@ def charge_filter_update(
 
 @transaction.atomic
 def charge_filter_delete(
-    *, charge_filter: ChargeFilter, now: datetime, cascade: bool = False
+    *, charge_filter: ChargeFilter, actor: Actor, now: datetime, cascade: bool = False
 ) -> ChargeFilter:
     """Soft-deletes a filter; with `cascade`, the overrides' copies too."""
-    charge_filter = ChargeFilter.objects.select_for_update().get(pk=charge_filter.pk)
+    charge_filter = lock_charge_filter(charge_filter.pk)
     targets = [charge_filter]
     if cascade:
         targets += _child_filters(charge_filter.charge, charge_filter.values)
@@ -775,7 +779,7 @@ def cascade_fixed_charge_removal(fixed_charge: FixedCharge, now: datetime) -> No
 
 
 @transaction.atomic
-def fixed_charge_create(*, plan: Plan, values: dict) -> FixedCharge:
+def fixed_charge_create(*, plan: Plan, values: dict, actor: Actor) -> FixedCharge:
     """Adds a fixed charge to a plan; `cascade_updates` adds it to the overrides too."""
     fixed_charge = fixed_charge_build(plan=plan, values=values)
     if values.get("cascade_updates"):
@@ -784,11 +788,9 @@ def fixed_charge_create(*, plan: Plan, values: dict) -> FixedCharge:
 
 
 @transaction.atomic
-def fixed_charge_update(*, fixed_charge: FixedCharge, values: dict) -> FixedCharge:
+def fixed_charge_update(*, fixed_charge: FixedCharge, values: dict, actor: Actor) -> FixedCharge:
     """Updates a fixed charge (see `fixed_charge_apply`); `cascade_updates` follows §6.3."""
-    fixed_charge = (
-        FixedCharge.objects.select_for_update().select_related("plan").get(pk=fixed_charge.pk)
-    )
+    fixed_charge = lock_fixed_charge(fixed_charge.pk)
     old = FixedChargeState.of(fixed_charge)
     fixed_charge_apply(fixed_charge, values)
     if values.get("cascade_updates"):
@@ -798,10 +800,10 @@ def fixed_charge_update(*, fixed_charge: FixedCharge, values: dict) -> FixedChar
 
 @transaction.atomic
 def fixed_charge_delete(
-    *, fixed_charge: FixedCharge, now: datetime, cascade: bool = False
+    *, fixed_charge: FixedCharge, actor: Actor, now: datetime, cascade: bool = False
 ) -> FixedCharge:
     """Soft-deletes a fixed charge; with `cascade`, its overrides' copies too."""
-    fixed_charge = FixedCharge.objects.select_for_update().get(pk=fixed_charge.pk)
+    fixed_charge = lock_fixed_charge(fixed_charge.pk)
     fixed_charge_discard(fixed_charge, now)
     if cascade:
         cascade_fixed_charge_removal(fixed_charge, now)

@@ -7,9 +7,11 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization
 from billing.money import CURRENCIES
+from plans.locks import lock_coupon, lock_expired_coupons
 from plans.models import (
     BillableMetric,
     Coupon,
@@ -145,6 +147,7 @@ def _percentage_or_none(value: object) -> Decimal | None:
 def coupon_create(
     *,
     organization: Organization,
+    actor: Actor,
     now: datetime,
     name: str | None = None,
     code: str | None = None,
@@ -188,13 +191,13 @@ def coupon_create(
 
 
 @transaction.atomic
-def coupon_update(*, coupon: Coupon, values: dict, now: datetime) -> Coupon:
+def coupon_update(*, coupon: Coupon, values: dict, actor: Actor, now: datetime) -> Coupon:
     """Only the given fields change; `applies_to`, when given, replaces the limitations.
 
     Once the coupon is applied to a customer, only name, description and expiration change
     (spec §15.1; other fields are ignored, as Lago does).
     """
-    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    coupon = lock_coupon(coupon.pk)
     applied = coupon_is_applied(coupon)
     editable = EDITABLE_ONCE_APPLIED if applied else COUPON_FIELDS
     merged = {field: getattr(coupon, field) for field in COUPON_FIELDS}
@@ -225,18 +228,18 @@ def coupon_update(*, coupon: Coupon, values: dict, now: datetime) -> Coupon:
 
 
 @transaction.atomic
-def coupon_destroy(*, coupon: Coupon, now: datetime) -> Coupon:
+def coupon_destroy(*, coupon: Coupon, actor: Actor, now: datetime) -> Coupon:
     """Soft delete (spec §15.1); already applied coupons keep their history."""
-    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    coupon = lock_coupon(coupon.pk)
     coupon.deleted_at = now
     coupon.save(update_fields=["deleted_at", "updated_at"])
     return coupon
 
 
 @transaction.atomic
-def coupon_terminate(*, coupon: Coupon, now: datetime) -> Coupon:
+def coupon_terminate(*, coupon: Coupon, actor: Actor, now: datetime) -> Coupon:
     """The coupon can no longer be applied; applied ones keep applying (spec §15.1)."""
-    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    coupon = lock_coupon(coupon.pk)
     if coupon.status != Coupon.Status.TERMINATED:
         coupon.status = Coupon.Status.TERMINATED
         coupon.terminated_at = coupon.terminated_at or now
@@ -245,19 +248,10 @@ def coupon_terminate(*, coupon: Coupon, now: datetime) -> Coupon:
 
 
 @transaction.atomic
-def coupon_terminate_expired(*, now: datetime) -> list[Coupon]:
+def coupon_terminate_expired(*, actor: Actor, now: datetime) -> list[Coupon]:
     """Terminates every active time-limited coupon whose `expiration_at` has passed (the hourly
     job of spec §27, :30); running it twice terminates nothing more."""
-    expired = (
-        Coupon.objects.alive()
-        .filter(
-            status=Coupon.Status.ACTIVE,
-            expiration=CouponExpiration.TIME_LIMIT,
-            expiration_at__lt=now,
-        )
-        .order_by("pk")
-        .select_for_update(skip_locked=True)
-    )
+    expired = lock_expired_coupons(now)
     terminated = []
     for coupon in expired:
         coupon.status, coupon.terminated_at = Coupon.Status.TERMINATED, now

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import Organization
 from plans.expressions import (
@@ -15,6 +16,11 @@ from plans.expressions import (
     InvalidExpression,
     evaluate_expression,
     validate_expression,
+)
+from plans.locks import (
+    lock_billable_metric,
+    lock_billable_metric_filters,
+    lock_charge_filters_of_metric,
 )
 from plans.models import (
     AggregationType,
@@ -126,7 +132,7 @@ def _set_filters(
     without any value is deleted; new values are not added to charges.
     """
     wanted = _filters_from(filters)
-    current = {f.key: f for f in billable_metric.filters.alive().select_for_update()}
+    current = {f.key: f for f in lock_billable_metric_filters(billable_metric)}
     removed: dict[str, set[str] | None] = {}  # key -> removed values (None: the whole key)
     for key, existing in current.items():
         if key not in wanted:
@@ -154,13 +160,7 @@ def _set_filters(
 def _prune_charge_filters(
     *, billable_metric: BillableMetric, removed: dict[str, set[str] | None], now: datetime | None
 ) -> None:
-    charge_filters = (
-        ChargeFilter.objects.alive()
-        .filter(charge__billable_metric=billable_metric, charge__deleted_at__isnull=True)
-        .order_by("pk")
-        .select_for_update(of=("self",))
-    )
-    for charge_filter in charge_filters:
+    for charge_filter in lock_charge_filters_of_metric(billable_metric):
         values = {key: list(v) for key, v in (charge_filter.values or {}).items()}
         for key, gone in removed.items():
             if key not in values:
@@ -195,6 +195,7 @@ def billable_metric_create(
     rounding_precision: int | None = None,
     weighted_interval: str | None = None,
     filters: list[dict] | None = None,
+    actor: Actor,
 ) -> BillableMetric:
     """A new billable metric with its filters (spec §4.1)."""
     values = _normalized(
@@ -217,14 +218,14 @@ def billable_metric_create(
 
 @transaction.atomic
 def billable_metric_update(
-    *, billable_metric: BillableMetric, values: dict, now: datetime
+    *, billable_metric: BillableMetric, values: dict, actor: Actor, now: datetime
 ) -> BillableMetric:
     """PUT semantics of Lago: only given fields change; filters are replaced when given.
 
     Once a live charge prices the metric, only name, description and filters change (Lago's
     UpdateService ignores the other fields).
     """
-    metric = BillableMetric.objects.select_for_update().get(pk=billable_metric.pk)
+    metric = lock_billable_metric(billable_metric.pk)
     editable = EDITABLE_ONCE_USED if billable_metric_is_used(metric) else METRIC_FIELDS
     merged = {field: getattr(metric, field) for field in METRIC_FIELDS}
     merged.update({k: v for k, v in values.items() if k in editable})
@@ -243,10 +244,12 @@ def billable_metric_update(
 
 
 @transaction.atomic
-def billable_metric_destroy(*, billable_metric: BillableMetric, now: datetime) -> BillableMetric:
+def billable_metric_destroy(
+    *, billable_metric: BillableMetric, actor: Actor, now: datetime
+) -> BillableMetric:
     """Soft delete: the metric, its filters, and the charges pricing it leave the catalog
     (spec §4.1; its events are no longer aggregated since no live charge reads them)."""
-    metric = BillableMetric.objects.select_for_update().get(pk=billable_metric.pk)
+    metric = lock_billable_metric(billable_metric.pk)
     metric.deleted_at = now
     metric.save(update_fields=["deleted_at", "updated_at"])
     metric.filters.alive().update(deleted_at=now, updated_at=now)

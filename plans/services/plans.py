@@ -14,10 +14,12 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.money import CURRENCIES
 from billing.periods import Interval
+from plans.locks import lock_plan
 from plans.models import (
     Charge,
     ChargeFilter,
@@ -226,7 +228,7 @@ def _commitment_set(plan: Plan, params: dict) -> None:
 
 
 @transaction.atomic
-def plan_create(*, organization: Organization, values: dict, now: datetime) -> Plan:
+def plan_create(*, organization: Organization, values: dict, actor: Actor, now: datetime) -> Plan:
     """Creates a plan with its charges, fixed charges, thresholds and commitment (spec §6.1)."""
     check_chargeables(organization=organization, values=values)
     errors = plan_field_errors(values, creating=True)
@@ -325,7 +327,7 @@ def _fixed_charges_replace(
 
 
 @transaction.atomic
-def plan_update(*, plan: Plan, values: dict, now: datetime) -> Plan:
+def plan_update(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Plan:
     """Updates a plan with Lago's semantics (Plans::UpdateService).
 
     Name, display name, description and amount always change; code, interval, pay_in_advance,
@@ -335,7 +337,7 @@ def plan_update(*, plan: Plan, values: dict, now: datetime) -> Plan:
     `charges`, `fixed_charges` and `usage_thresholds` replace the current ones when present;
     `minimum_commitment: {}` removes it. With `cascade_updates`, overrides follow (§6.3).
     """
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     check_chargeables(organization=plan.organization, values=values)
     locked = plan_has_subscriptions(plan)
     if plan.parent_id is not None:
@@ -383,12 +385,12 @@ def plan_update(*, plan: Plan, values: dict, now: datetime) -> Plan:
 
 
 @transaction.atomic
-def plan_delete(*, plan: Plan, now: datetime) -> Plan:
+def plan_delete(*, plan: Plan, actor: Actor, now: datetime) -> Plan:
     """Soft-deletes a plan; its code becomes free again (spec §6.2).
 
     Terminating the plan's subscriptions belongs to the customers app (to the right).
     """
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     plan.deleted_at = now
     plan.save(update_fields=["deleted_at", "updated_at"])
     return plan
@@ -407,30 +409,30 @@ def _set_metadata(plan: Plan, metadata: dict) -> Plan:
 
 
 @transaction.atomic
-def plan_metadata_replace(*, plan: Plan, metadata: dict) -> Plan:
+def plan_metadata_replace(*, plan: Plan, metadata: dict, actor: Actor) -> Plan:
     """The plan's metadata becomes `metadata`."""
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     return _set_metadata(plan, dict(metadata))
 
 
 @transaction.atomic
-def plan_metadata_merge(*, plan: Plan, metadata: dict) -> Plan:
+def plan_metadata_merge(*, plan: Plan, metadata: dict, actor: Actor) -> Plan:
     """`metadata` keys are added to or overwrite the plan's."""
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     return _set_metadata(plan, {**plan.metadata, **metadata})
 
 
 @transaction.atomic
-def plan_metadata_clear(*, plan: Plan) -> Plan:
+def plan_metadata_clear(*, plan: Plan, actor: Actor) -> Plan:
     """Removes every metadata key."""
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     return _set_metadata(plan, {})
 
 
 @transaction.atomic
-def plan_metadata_key_delete(*, plan: Plan, key: str) -> Plan:
+def plan_metadata_key_delete(*, plan: Plan, key: str, actor: Actor) -> Plan:
     """Removes one key; a plan without metadata is Lago's 404 `metadata_not_found`."""
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    plan = lock_plan(plan.pk)
     if not plan.metadata:
         raise NotFound("metadata")
     return _set_metadata(plan, {k: v for k, v in plan.metadata.items() if k != key})
@@ -498,7 +500,7 @@ def _fixed_charge_override(fixed_charge: FixedCharge, child_plan: Plan, params: 
 
 
 @transaction.atomic
-def plan_override_create(*, plan: Plan, values: dict, now: datetime) -> Plan:
+def plan_override_create(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Plan:
     """A hidden child plan of `plan` for one subscription (spec §6.3, Plans::OverrideService).
 
     `values` are Lago's `plan_overrides`: the plan's price fields, `tax_codes`, `charges[]` and

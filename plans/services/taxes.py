@@ -7,9 +7,11 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
 from billing.services import billing_entity_create, billing_entity_update
+from plans.locks import lock_tax
 from plans.models import BillingEntityTax, Tax
 from plans.services.common import (
     name_and_code_errors,
@@ -57,6 +59,7 @@ def tax_create(
     rate: Decimal | str | None = None,
     description: str | None = "",
     applied_to_organization: bool | None = False,
+    actor: Actor,
 ) -> Tax:
     """A new tax rate (spec §14)."""
     values = {"name": name, "code": code, "rate": rate}
@@ -78,9 +81,9 @@ def tax_create(
 
 
 @transaction.atomic
-def tax_update(*, tax: Tax, values: dict) -> Tax:
+def tax_update(*, tax: Tax, values: dict, actor: Actor) -> Tax:
     """Only the given fields change; draft and future invoices see the new rate (spec §14)."""
-    tax = Tax.objects.select_for_update().get(pk=tax.pk)
+    tax = lock_tax(tax.pk)
     merged = {field: getattr(tax, field) for field in TAX_FIELDS}
     merged.update({k: v for k, v in values.items() if k in TAX_FIELDS})
     errors = tax_errors(organization=tax.organization, values=merged, instance=tax)
@@ -98,7 +101,7 @@ def tax_update(*, tax: Tax, values: dict) -> Tax:
 
 
 @transaction.atomic
-def tax_destroy(*, tax: Tax) -> Tax:
+def tax_destroy(*, tax: Tax, actor: Actor) -> Tax:
     """Deletes the tax and detaches it everywhere (Lago deletes taxes for good)."""
     tax_id = tax.pk
     Tax.objects.filter(pk=tax_id).delete()

@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from billing.actors import SYSTEM
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
@@ -177,7 +179,9 @@ def bill_share(customer_ids: list[str]) -> tuple[int, int, float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     for customer_id in customer_ids:
         customer = Customer(pk=customer_id)
-        result = bill_customer(customer=customer, billing_date=BILLING_AT.date(), now=BILLING_AT)
+        result = bill_customer(
+            customer=customer, billing_date=BILLING_AT.date(), actor=SYSTEM, now=BILLING_AT
+        )
         invoices += len(result.invoices)
         subscriptions += sum(i.invoice_subscriptions.count() for i in result.invoices)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from billing.actors import SYSTEM
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
@@ -162,6 +164,7 @@ def bill(organization: object, external_id: str, ids: list[str], cached: bool) -
             organization_id=organization.id,
             external_subscription_id=external_id,
             transaction_id=f"{external_id}_{tx}",
+            actor=SYSTEM,
             now=PROCESSED,
         )
         timings.append(time.perf_counter() - start)

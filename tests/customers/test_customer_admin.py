@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from billing.actors import SYSTEM
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from customers.models import AppliedCoupon, Customer, Subscription
@@ -34,13 +35,16 @@ def acme_customer(organization):
             "metadata": [{"key": "crm_id", "value": "42"}],
             "tax_codes": ["vat_fr"],
         },
+        actor=SYSTEM,
     )
 
 
 @pytest.fixture
 def globex_customer(other_organization):
     return customer_create(
-        organization=other_organization, values={"external_id": "globex", "name": "Globex Inc"}
+        organization=other_organization,
+        values={"external_id": "globex", "name": "Globex Inc"},
+        actor=SYSTEM,
     )
 
 

@@ -646,3 +646,13 @@ def test_concurrent_upserts_of_one_external_id_create_a_single_customer(api_key)
     )
     assert statuses == [200] * 5
     assert Customer.objects.count() == 1
+
+
+def test_the_outbox_event_of_an_api_creation_names_the_api_key(api, api_key):
+    created = create(api, external_id="acme")
+    event = OutboxEvent.objects.get(event_type="customer.created", object_id=created["lago_id"])
+    assert (event.actor_type, event.actor_id, event.actor_name) == (
+        "api_key",
+        str(api_key[0].pk),
+        str(api_key[0]),
+    )

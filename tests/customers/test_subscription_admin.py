@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
@@ -53,7 +54,7 @@ def catalog(organization):
 def make(organization, plan_code="basic", **kwargs):
     return subscription_create(
         organization=organization, external_customer_id="cust_1", plan_code=plan_code,
-        now=timezone.now(), **kwargs,
+        actor=SYSTEM, now=timezone.now(), **kwargs,
     )  # fmt: skip
 
 
@@ -65,7 +66,7 @@ def test_list_shows_the_organizations_subscriptions_only(
     PlanFactory(organization=other_organization, code="x", amount_currency="USD")
     subscription_create(
         organization=other_organization, external_customer_id="cust_x", plan_code="x",
-        external_id="theirs", now=timezone.now(),
+        external_id="theirs", actor=SYSTEM, now=timezone.now(),
     )  # fmt: skip
     page = staff.get(URL).content.decode()
     assert "ours" in page
@@ -173,7 +174,9 @@ def test_terminate_ends_active_and_cancels_pending(staff, organization, catalog)
 
 
 def test_terminate_reports_what_it_refused(staff, organization, catalog):
-    ended = subscription_terminate(subscription=make(organization), now=timezone.now())
+    ended = subscription_terminate(
+        subscription=make(organization), actor=SYSTEM, now=timezone.now()
+    )
     response = staff.post(
         URL,
         {"action": "terminate", "_selected_action": [ended.pk],
@@ -198,3 +201,20 @@ def test_finance_staff_cannot_run_the_actions(client, organization, catalog):
     )  # fmt: skip
     subscription.refresh_from_db()
     assert subscription.status == Status.ACTIVE
+
+
+def test_an_admin_termination_records_the_staff_user_as_actor(
+    staff, manager, organization, catalog
+):
+    subscription = make(organization)
+    staff.post(
+        URL,
+        {"action": "terminate", "_selected_action": [subscription.pk],
+         "on_termination_invoice": "skip", "apply": "Terminate"},
+    )  # fmt: skip
+    event = OutboxEvent.objects.get(event_type="subscription.terminated")
+    assert (event.actor_type, event.actor_id, event.actor_name) == (
+        "user",
+        str(manager.pk),
+        "manager",
+    )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import close_old_connections, connection
 
+from billing.actors import SYSTEM
 from billing.errors import DomainError, Invalid
 from billing.models import OutboxEvent
 from customers.models import Subscription
@@ -57,14 +58,14 @@ def current(organization):
     PlanFactory(organization=organization, code="gold", amount_cents=9000)
     return subscription_create(
         organization=organization, external_customer_id="cust_1", plan_code="basic",
-        external_id="sub_1", now=NOW,
+        external_id="sub_1", actor=SYSTEM, now=NOW,
     )  # fmt: skip
 
 
 def upgrade(organization, plan_code="premium"):
     return lambda: subscription_create(
         organization=organization, external_customer_id="cust_1", plan_code=plan_code,
-        external_id="sub_1", now=NOW + timedelta(days=1),
+        external_id="sub_1", actor=SYSTEM, now=NOW + timedelta(days=1),
     )  # fmt: skip
 
 
@@ -85,7 +86,7 @@ def test_two_simultaneous_upgrades_to_different_plans_chain_them(organization, c
 
 
 def test_upgrade_and_termination_at_once_leave_a_consistent_state(organization, current):
-    terminate = lambda: subscription_terminate(subscription=current, now=NOW)  # noqa: E731
+    terminate = lambda: subscription_terminate(subscription=current, actor=SYSTEM, now=NOW)  # noqa: E731
     results = concurrently(upgrade(organization), terminate)
     failures = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(f, DomainError) for f in failures)
@@ -102,7 +103,7 @@ def test_the_same_new_external_id_for_two_customers_at_once_is_created_once(orga
     def create(customer):
         return lambda: subscription_create(
             organization=organization, external_customer_id=customer, plan_code="basic",
-            external_id="shared", now=NOW,
+            external_id="shared", actor=SYSTEM, now=NOW,
         )  # fmt: skip
 
     results = concurrently(create("cust_1"), create("cust_2"))
@@ -119,9 +120,10 @@ def test_activation_run_twice_at_once_starts_each_subscription_once(organization
     for index in range(5):
         subscription_create(
             organization=organization, external_customer_id="cust_1", plan_code="basic",
-            external_id=f"sub_{index}", subscription_at=NOW + timedelta(days=2), now=NOW,
+            external_id=f"sub_{index}", subscription_at=NOW + timedelta(days=2), actor=SYSTEM,
+            now=NOW,
         )  # fmt: skip
-    run = lambda: subscription_activate_pending(now=NOW + timedelta(days=2))  # noqa: E731
+    run = lambda: subscription_activate_pending(actor=SYSTEM, now=NOW + timedelta(days=2))  # noqa: E731
     results = concurrently(run, run)
     assert sum(len(r) for r in results) == 5
     assert Subscription.objects.filter(status=Status.ACTIVE).count() == 5

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import OutboxEvent
 from billing.periods import (
@@ -53,7 +54,7 @@ def create(organization, plan_code, now=NOW, **kwargs):
     kwargs.setdefault("external_customer_id", "cust_1")
     with time_machine.travel(now, tick=False):
         return subscription_create(
-            organization=organization, plan_code=plan_code, now=now, **kwargs
+            organization=organization, plan_code=plan_code, actor=SYSTEM, now=now, **kwargs
         )
 
 
@@ -117,7 +118,7 @@ def test_today_is_the_customers_local_date(organization, customer, plan):
 
 def test_a_restart_after_termination_never_overlaps_the_previous_life(organization, customer, plan):
     first = create(organization, "basic", external_id="sub_1")
-    ended = subscription_terminate(subscription=first, now=NOW + timedelta(hours=2))
+    ended = subscription_terminate(subscription=first, actor=SYSTEM, now=NOW + timedelta(hours=2))
     again = create(
         organization, "basic", now=NOW + timedelta(hours=3), external_id="sub_1",
         subscription_at=NOW - timedelta(days=10),
@@ -370,9 +371,13 @@ def test_upgrade_counts_the_trial_from_the_first_start_v64(organization, custome
 
 def test_change_plan_refuses_a_terminated_subscription(organization, customer, plan):
     PlanFactory(organization=organization, code="premium", amount_cents=5000)
-    subscription = subscription_terminate(subscription=create(organization, "basic"), now=NOW)
+    subscription = subscription_terminate(
+        subscription=create(organization, "basic"), actor=SYSTEM, now=NOW
+    )
     with pytest.raises(NotAllowed):
-        subscription_change_plan(subscription=subscription, plan_code="premium", now=NOW)
+        subscription_change_plan(
+            subscription=subscription, plan_code="premium", actor=SYSTEM, now=NOW
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,7 +386,9 @@ def test_change_plan_refuses_a_terminated_subscription(organization, customer, p
 
 def test_terminate_ends_an_active_subscription_now(organization, customer, plan):
     subscription = create(organization, "basic")
-    ended = subscription_terminate(subscription=subscription, now=NOW + timedelta(hours=1))
+    ended = subscription_terminate(
+        subscription=subscription, actor=SYSTEM, now=NOW + timedelta(hours=1)
+    )
     assert (ended.status, ended.terminated_at) == (Status.TERMINATED, NOW + timedelta(hours=1))
     assert ended.on_termination_invoice == "generate"
     assert events("subscription.terminated") == [("subscription.terminated", "basic", "terminated")]
@@ -389,7 +396,7 @@ def test_terminate_ends_an_active_subscription_now(organization, customer, plan)
 
 def test_terminate_cancels_a_pending_subscription(organization, customer, plan):
     pending = create(organization, "basic", subscription_at=NOW + timedelta(days=3))
-    canceled = subscription_terminate(subscription=pending, now=NOW)
+    canceled = subscription_terminate(subscription=pending, actor=SYSTEM, now=NOW)
     assert (canceled.status, canceled.canceled_at, canceled.terminated_at) == (
         Status.CANCELED, NOW, None,
     )  # fmt: skip
@@ -401,7 +408,7 @@ def test_terminate_cancels_the_pending_downgrade(organization, customer):
     PlanFactory(organization=organization, code="small", amount_cents=1000)
     current = create(organization, "big", external_id="sub_1")
     create(organization, "small", external_id="sub_1")
-    subscription_terminate(subscription=current, now=NOW)
+    subscription_terminate(subscription=current, actor=SYSTEM, now=NOW)
     statuses = {s.plan.code: s.status for s in Subscription.objects.all()}
     assert statuses == {"big": Status.TERMINATED, "small": Status.CANCELED}
 
@@ -411,7 +418,9 @@ def test_canceling_a_pending_downgrade_withdraws_its_date(organization, customer
     PlanFactory(organization=organization, code="small", amount_cents=1000)
     current = create(organization, "big", external_id="sub_1")
     create(organization, "small", external_id="sub_1")
-    subscription_terminate(subscription=Subscription.objects.get(status=Status.PENDING), now=NOW)
+    subscription_terminate(
+        subscription=Subscription.objects.get(status=Status.PENDING), actor=SYSTEM, now=NOW
+    )
     current.refresh_from_db()
     assert (current.status, current.downgrade_plan_date) == (Status.ACTIVE, None)
     assert subscription_next(current) is None
@@ -422,7 +431,7 @@ def test_pay_in_advance_termination_keeps_the_credit_note_choice(organization, c
     PlanFactory(organization=organization, code="advance", pay_in_advance=True)
     subscription = create(organization, "advance")
     ended = subscription_terminate(
-        subscription=subscription, now=NOW, on_termination_credit_note=choice,
+        subscription=subscription, actor=SYSTEM, now=NOW, on_termination_credit_note=choice,
         on_termination_invoice="skip",
     )  # fmt: skip
     assert (ended.on_termination_credit_note, ended.on_termination_invoice) == (choice, "skip")
@@ -430,13 +439,18 @@ def test_pay_in_advance_termination_keeps_the_credit_note_choice(organization, c
 
 def test_pay_in_advance_termination_credits_by_default(organization, customer):
     PlanFactory(organization=organization, code="advance", pay_in_advance=True)
-    ended = subscription_terminate(subscription=create(organization, "advance"), now=NOW)
+    ended = subscription_terminate(
+        subscription=create(organization, "advance"), actor=SYSTEM, now=NOW
+    )
     assert ended.on_termination_credit_note == "credit"
 
 
 def test_arrears_termination_has_no_credit_note_choice(organization, customer, plan):
     ended = subscription_terminate(
-        subscription=create(organization, "basic"), now=NOW, on_termination_credit_note="refund"
+        subscription=create(organization, "basic"),
+        actor=SYSTEM,
+        now=NOW,
+        on_termination_credit_note="refund",
     )
     assert ended.on_termination_credit_note is None
 
@@ -445,7 +459,7 @@ def test_unknown_termination_choices_are_invalid_values(organization, customer, 
     subscription = create(organization, "basic")
     with pytest.raises(Invalid) as raised:
         subscription_terminate(
-            subscription=subscription, now=NOW, on_termination_credit_note="burn",
+            subscription=subscription, actor=SYSTEM, now=NOW, on_termination_credit_note="burn",
             on_termination_invoice="never",
         )  # fmt: skip
     assert raised.value.details == {
@@ -455,9 +469,11 @@ def test_unknown_termination_choices_are_invalid_values(organization, customer, 
 
 
 def test_terminating_a_terminated_subscription_is_refused(organization, customer, plan):
-    subscription = subscription_terminate(subscription=create(organization, "basic"), now=NOW)
+    subscription = subscription_terminate(
+        subscription=create(organization, "basic"), actor=SYSTEM, now=NOW
+    )
     with pytest.raises(NotAllowed):
-        subscription_terminate(subscription=subscription, now=NOW)
+        subscription_terminate(subscription=subscription, actor=SYSTEM, now=NOW)
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +483,9 @@ def test_terminating_a_terminated_subscription_is_refused(organization, customer
 def test_update_changes_name_and_ending_at(organization, customer, plan):
     subscription = create(organization, "basic")
     ending = datetime(2024, 6, 1, tzinfo=UTC)
-    updated = subscription_update(subscription=subscription, now=NOW, name="Gold", ending_at=ending)
+    updated = subscription_update(
+        subscription=subscription, actor=SYSTEM, now=NOW, name="Gold", ending_at=ending
+    )
     assert (updated.name, updated.ending_at) == ("Gold", ending)
     assert events("subscription.updated") == [("subscription.updated", "basic", "active")]
 
@@ -475,7 +493,9 @@ def test_update_changes_name_and_ending_at(organization, customer, plan):
 def test_update_with_an_ending_at_in_the_past_is_an_invalid_date(organization, customer, plan):
     subscription = create(organization, "basic")
     with pytest.raises(Invalid) as raised:
-        subscription_update(subscription=subscription, now=NOW, ending_at=NOW - timedelta(days=1))
+        subscription_update(
+            subscription=subscription, actor=SYSTEM, now=NOW, ending_at=NOW - timedelta(days=1)
+        )
     assert raised.value.details == {"ending_at": ["invalid_date"]}
 
 
@@ -483,7 +503,7 @@ def test_a_new_ending_at_rearms_the_termination_alerts(organization, customer, p
     subscription = create(organization, "basic", ending_at=datetime(2024, 4, 1, tzinfo=UTC))
     Subscription.objects.filter(pk=subscription.pk).update(termination_alerts_sent=[45, 15])
     updated = subscription_update(
-        subscription=subscription, now=NOW, ending_at=datetime(2024, 9, 1, tzinfo=UTC)
+        subscription=subscription, actor=SYSTEM, now=NOW, ending_at=datetime(2024, 9, 1, tzinfo=UTC)
     )
     assert updated.termination_alerts_sent == []
 
@@ -491,14 +511,18 @@ def test_a_new_ending_at_rearms_the_termination_alerts(organization, customer, p
 def test_update_moves_the_start_of_a_pending_subscription(organization, customer, plan):
     pending = create(organization, "basic", subscription_at=NOW + timedelta(days=3))
     later = NOW + timedelta(days=20)
-    updated = subscription_update(subscription=pending, now=NOW, subscription_at=later)
+    updated = subscription_update(
+        subscription=pending, actor=SYSTEM, now=NOW, subscription_at=later
+    )
     assert (updated.status, updated.subscription_at) == (Status.PENDING, later)
 
 
 def test_update_moving_the_start_to_today_activates_at_once(organization, customer, plan):
     pending = create(organization, "basic", subscription_at=NOW + timedelta(days=3))
     start = NOW - timedelta(hours=2)
-    updated = subscription_update(subscription=pending, now=NOW, subscription_at=start)
+    updated = subscription_update(
+        subscription=pending, actor=SYSTEM, now=NOW, subscription_at=start
+    )
     assert (updated.status, updated.started_at) == (Status.ACTIVE, start)
     assert events("subscription.started") == [("subscription.started", "basic", "active")]
 
@@ -506,7 +530,7 @@ def test_update_moving_the_start_to_today_activates_at_once(organization, custom
 def test_update_ignores_the_start_of_an_active_subscription(organization, customer, plan):
     subscription = create(organization, "basic")
     updated = subscription_update(
-        subscription=subscription, now=NOW, subscription_at=NOW + timedelta(days=5)
+        subscription=subscription, actor=SYSTEM, now=NOW, subscription_at=NOW + timedelta(days=5)
     )
     assert updated.subscription_at == NOW
 
@@ -515,7 +539,7 @@ def test_update_stores_termination_choices(organization, customer):
     PlanFactory(organization=organization, code="advance", pay_in_advance=True)
     subscription = create(organization, "advance")
     updated = subscription_update(
-        subscription=subscription, now=NOW, on_termination_credit_note="refund",
+        subscription=subscription, actor=SYSTEM, now=NOW, on_termination_credit_note="refund",
         on_termination_invoice="skip",
     )  # fmt: skip
     assert (updated.on_termination_credit_note, updated.on_termination_invoice) == (
@@ -526,18 +550,22 @@ def test_update_stores_termination_choices(organization, customer):
 def test_update_with_plan_overrides_moves_to_a_child_plan_once(organization, customer, plan):
     subscription = create(organization, "basic")
     first = subscription_update(
-        subscription=subscription, now=NOW, plan_overrides={"amount_cents": 900}
+        subscription=subscription, actor=SYSTEM, now=NOW, plan_overrides={"amount_cents": 900}
     )
-    second = subscription_update(subscription=first, now=NOW, plan_overrides={"amount_cents": 800})
+    second = subscription_update(
+        subscription=first, actor=SYSTEM, now=NOW, plan_overrides={"amount_cents": 800}
+    )
     assert first.plan.parent_id == plan.pk
     assert second.plan_id == first.plan_id
     assert Plan.objects.get(pk=second.plan_id).amount_cents == 800
 
 
 def test_a_terminated_subscription_is_not_editable(organization, customer, plan):
-    subscription = subscription_terminate(subscription=create(organization, "basic"), now=NOW)
+    subscription = subscription_terminate(
+        subscription=create(organization, "basic"), actor=SYSTEM, now=NOW
+    )
     with pytest.raises(NotAllowed):
-        subscription_update(subscription=subscription, now=NOW, name="Late")
+        subscription_update(subscription=subscription, actor=SYSTEM, now=NOW, name="Late")
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +606,7 @@ def test_termination_fires_the_terminated_hook(
 ):
     subscription = create(organization, "basic")
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_terminate(subscription=subscription, now=NOW)
+        subscription_terminate(subscription=subscription, actor=SYSTEM, now=NOW)
     assert fired == [("terminated", {"subscription_id": subscription.pk, "terminated_at": NOW})]
 
 
@@ -613,7 +641,7 @@ def test_current_period_of_a_terminated_subscription_ends_at_termination(
     organization, customer, plan
 ):
     subscription = create(organization, "basic", subscription_at=datetime(2024, 2, 10, tzinfo=UTC))
-    ended = subscription_terminate(subscription=subscription, now=NOW)
+    ended = subscription_terminate(subscription=subscription, actor=SYSTEM, now=NOW)
     period = subscription_current_period(ended, now=NOW + timedelta(days=40))
     assert (period.charges_from_datetime, period.charges_to_datetime) == (
         datetime(2024, 3, 1, tzinfo=UTC), NOW,
@@ -622,7 +650,7 @@ def test_current_period_of_a_terminated_subscription_ends_at_termination(
 
 def test_a_canceled_subscription_has_no_current_period(organization, customer, plan):
     pending = create(organization, "basic", subscription_at=NOW + timedelta(days=3))
-    canceled = subscription_terminate(subscription=pending, now=NOW)
+    canceled = subscription_terminate(subscription=pending, actor=SYSTEM, now=NOW)
     assert subscription_current_period(canceled, now=NOW) is None
 
 

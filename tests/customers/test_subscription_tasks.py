@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.celery import app
 from billing.models import OutboxEvent
 from billing.periods import FeeRule, first_period, subscription_fee_cents
@@ -45,7 +46,7 @@ def create(organization, plan_code, now, **kwargs):
     with time_machine.travel(now, tick=False):
         return subscription_create(
             organization=organization, external_customer_id="cust_1", plan_code=plan_code,
-            now=now, **kwargs,
+            actor=SYSTEM, now=now, **kwargs,
         )  # fmt: skip
 
 
@@ -243,6 +244,12 @@ def test_ended_subscription_is_terminated_at_its_ending_at(ending):
     assert event_types(ending) == ["subscription.started", "subscription.terminated"]
 
 
+def test_the_termination_by_the_beat_task_is_recorded_as_done_by_the_system(ending):
+    run(subscription_terminate_ended_task, datetime(2024, 5, 1, 12, 5, tzinfo=UTC))
+    event = OutboxEvent.objects.get(event_type="subscription.terminated")
+    assert (event.actor_type, event.actor_id) == ("system", "system")
+
+
 def test_ending_run_twice_changes_nothing_more(ending):
     at = datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
     assert [run(subscription_terminate_ended_task, at) for _ in range(2)] == [1, 0]
@@ -302,7 +309,7 @@ def test_a_moved_ending_at_records_its_alerts_again(ending):
     run(subscription_termination_alerts_task, datetime(2024, 3, 17, 0, 50, tzinfo=UTC))
     with time_machine.travel(datetime(2024, 3, 18, tzinfo=UTC), tick=False):
         subscription_update(
-            subscription=ending, now=datetime(2024, 3, 18, tzinfo=UTC),
+            subscription=ending, actor=SYSTEM, now=datetime(2024, 3, 18, tzinfo=UTC),
             ending_at=datetime(2024, 5, 10, tzinfo=UTC),
         )  # fmt: skip
     run(subscription_termination_alerts_task, datetime(2024, 3, 26, 0, 50, tzinfo=UTC))

@@ -9,6 +9,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from billing.actors import SYSTEM
 from billing.periods import date_diff_with_timezone
 from billing.services import api_key_create
 from customers.models import Subscription
@@ -53,7 +54,7 @@ def make(organization, plan_code="basic", at=NOW, customer="cust_1", **kwargs):
     with time_machine.travel(at, tick=False):
         return subscription_create(
             organization=organization, external_customer_id=customer, plan_code=plan_code,
-            now=at, **kwargs,
+            actor=SYSTEM, now=at, **kwargs,
         )  # fmt: skip
 
 
@@ -225,7 +226,7 @@ def several(organization, customer, plan, premium):
     make(organization, external_id="a")
     make(organization, "premium", external_id="b", customer="cust_2")
     make(organization, external_id="c", subscription_at=NOW + timedelta(days=5))
-    subscription_terminate(subscription=make(organization, external_id="d"), now=NOW)
+    subscription_terminate(subscription=make(organization, external_id="d"), actor=SYSTEM, now=NOW)
 
 
 def external_ids(response):
@@ -450,7 +451,7 @@ def test_period_in_paris_is_cut_on_local_days_v102(api, organization, customer, 
     local_start = datetime(2022, 2, 28, 23, 0, tzinfo=UTC)  # 2022-03-01 00:00 in Paris
     subscription = make(organization, external_id="sub_1", at=local_start)
     subscription_terminate(
-        subscription=subscription, now=datetime(2022, 3, 6, 22, 59, 59, tzinfo=UTC)
+        subscription=subscription, actor=SYSTEM, now=datetime(2022, 3, 6, 22, 59, 59, tzinfo=UTC)
     )
     start, end = period_of(api, "sub_1", at=datetime(2022, 3, 7, tzinfo=UTC), status="terminated")
     assert (start, end) == ("2022-02-28T23:00:00Z", "2022-03-06T22:59:59Z")

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from billing.actors import SYSTEM
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from tests.customers.factories import CustomerFactory
@@ -43,6 +44,7 @@ def _inbound(wallet, credits, status, *, name="", priority=None, settled=True):
         settled=settled,
         priority=priority,
         name=name,
+        actor=SYSTEM,
         now=NOW,
     )
 
@@ -85,6 +87,7 @@ def wallet(organization):
             amount_cents=55_000,
             transaction_status=Tx.TransactionStatus.INVOICED,
             invoice_id=invoice.pk,
+            actor=SYSTEM,
             now=NOW,
         )
     _inbound(wallet, "250", Tx.TransactionStatus.PURCHASED, name="Top-up", settled=False)

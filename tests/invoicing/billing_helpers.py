@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from billing.actors import SYSTEM
 from billing.models import BillingEntity
 from customers.models import Customer, Subscription
 from invoicing.models import Fee, Invoice, InvoiceSubscription
@@ -57,7 +58,7 @@ def subscribe(organization, for_customer, on_plan, at: datetime, **values) -> Su
 
 def bill(for_customer, day: date, now: datetime | None = None) -> CustomerBilling:
     now = now or datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    return bill_customer(customer=for_customer, billing_date=day, now=now)
+    return bill_customer(customer=for_customer, billing_date=day, actor=SYSTEM, now=now)
 
 
 def only_invoice(result: CustomerBilling) -> Invoice:
@@ -90,4 +91,4 @@ def send_event(organization, subscription: Subscription, code: str, at: datetime
         "timestamp": at.timestamp(),
         "properties": {key: str(value) for key, value in properties.items()},
     }
-    return event_create(organization=organization, payload=payload, now=at)
+    return event_create(organization=organization, payload=payload, actor=SYSTEM, now=at)

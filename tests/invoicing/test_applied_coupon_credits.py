@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from billing.actors import SYSTEM
 from customers.services.applied_coupons import applied_coupon_create
 from invoicing.models import Credit, Invoice
 from invoicing.services.void import invoice_void
@@ -34,7 +35,7 @@ def coupon_billed(
         amount_cents=coupon_cents,
         frequency="once",
     )
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 1, 1))
     subscribe(organization, acme, plan(organization, amount_cents=plan_cents), utc(2024, 1, 1))
     invoice = only_invoice(bill(acme, date(2024, 2, 1)))
     assert invoice.status == Invoice.Status.FINALIZED
@@ -89,7 +90,9 @@ class TestApi:
         self, api, organization
     ):
         _, invoice = coupon_billed(organization, coupon_cents=5_000, plan_cents=8_000)
-        invoice_void(invoice=invoice, now=utc(2024, 2, 2))  # 30 EUR due, unpaid: voidable
+        invoice_void(
+            invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 2)
+        )  # 30 EUR due, unpaid: voidable
 
         [body] = api.get("/api/v1/applied_coupons").json()["applied_coupons"]
 

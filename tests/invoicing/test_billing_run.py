@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.db import close_old_connections, connections
 
+from billing.actors import SYSTEM
 from customers.models import Subscription
 from customers.services.subscriptions import (
     subscription_activate_pending,
@@ -175,11 +176,12 @@ def test_downgrade_day_bills_the_old_plan_once_whatever_runs_first(organization)
         external_customer_id="acme",
         plan_code="silver",
         external_id="seat",
+        actor=SYSTEM,
         now=utc(2024, 1, 20),
     )
 
     before_rotation = bill(acme, date(2024, 2, 1), now=utc(2024, 2, 1, 0, 1))
-    subscription_activate_pending(now=utc(2024, 2, 1, 0, 5))
+    subscription_activate_pending(actor=SYSTEM, now=utc(2024, 2, 1, 0, 5))
     after_rotation = only_invoice(bill(acme, date(2024, 2, 1), now=utc(2024, 2, 1, 0, 10)))
 
     assert before_rotation.invoices == ()
@@ -209,13 +211,14 @@ def test_subscription_services_bill_through_the_hooks(
             organization=organization,
             external_customer_id="acme",
             plan_code="advance",
+            actor=SYSTEM,
             now=utc(2024, 3, 10, 9),
         )
     with (
         time_machine.travel(utc(2024, 3, 20, 9), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        subscription_terminate(subscription=subscription, now=utc(2024, 3, 20, 9))
+        subscription_terminate(subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 20, 9))
 
     reasons = list(
         InvoiceSubscription.objects.filter(subscription=subscription)
@@ -268,7 +271,9 @@ def test_parallel_runs_of_one_customer_bill_each_invoice_once(organization):
 
     results = _in_threads(
         4,
-        lambda _: bill_customer(customer=acme, billing_date=date(2024, 2, 1), now=utc(2024, 2, 1)),
+        lambda _: bill_customer(
+            customer=acme, billing_date=date(2024, 2, 1), actor=SYSTEM, now=utc(2024, 2, 1)
+        ),
     )
 
     invoices = Invoice.objects.filter(customer=acme)
@@ -305,6 +310,7 @@ def test_upgrade_bills_through_the_plan_change_hook(
             external_customer_id="acme",
             plan_code="basic",
             external_id="seat",
+            actor=SYSTEM,
             now=utc(2024, 3, 1, 9),
         )
     with (
@@ -316,6 +322,7 @@ def test_upgrade_bills_through_the_plan_change_hook(
             external_customer_id="acme",
             plan_code="pro",
             external_id="seat",
+            actor=SYSTEM,
             now=utc(2024, 3, 11, 9),
         )
 

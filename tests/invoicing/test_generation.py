@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from customers.models import Customer, Subscription
 from customers.services.applied_coupons import applied_coupon_create
@@ -144,24 +145,35 @@ def test_pay_in_advance_start_bills_the_prorated_first_period(organization, acme
     monthly = plan(organization, amount_cents=100, pay_in_advance=True)
     subscription = subscribe(organization, acme, monthly, utc(2022, 3, 15, 10))
 
-    invoice = invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15, 10))
+    invoice = invoice_create_for_start(
+        subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15, 10)
+    )
 
     assert fee_amounts(invoice) == [55]  # V56 in advance
     assert rows(invoice)[0].invoicing_reason == "subscription_starting"
-    assert invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15, 11)) is None
+    assert (
+        invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15, 11))
+        is None
+    )
 
 
 def test_start_in_the_past_bills_nothing_at_once(organization, acme):
     monthly = plan(organization, pay_in_advance=True)
     subscription = subscribe(organization, acme, monthly, utc(2022, 3, 1))
 
-    assert invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 10)) is None
+    assert (
+        invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 10))
+        is None
+    )
 
 
 def test_pay_in_arrears_start_bills_nothing(organization, acme):
     subscription = subscribe(organization, acme, plan(organization), utc(2022, 3, 15))
 
-    assert invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15)) is None
+    assert (
+        invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15))
+        is None
+    )
 
 
 def test_termination_in_arrears_bills_the_used_days(organization, acme):
@@ -174,7 +186,9 @@ def test_termination_in_arrears_bills_the_used_days(organization, acme):
         terminated_at=utc(2022, 3, 20, 10),
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2022, 3, 20, 10))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 20, 10)
+    )
 
     assert fee_amounts(invoice) == [65]  # V68: 20 days (from the 1st of the period) x 100 / 31
     [row] = rows(invoice)
@@ -193,7 +207,12 @@ def test_termination_skip_bills_nothing(organization, acme):
         on_termination_invoice="skip",
     )
 
-    assert invoice_create_for_termination(subscription=subscription, now=utc(2022, 3, 20)) is None
+    assert (
+        invoice_create_for_termination(
+            subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 20)
+        )
+        is None
+    )
 
 
 def test_termination_of_pay_in_advance_plan_bills_no_fee(organization, acme):
@@ -206,7 +225,9 @@ def test_termination_of_pay_in_advance_plan_bills_no_fee(organization, acme):
         terminated_at=utc(2022, 3, 20),
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2022, 3, 20))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 20)
+    )
 
     assert fee_amounts(invoice) == []
     assert (invoice.status, invoice.total_amount_cents) == (Invoice.Status.FINALIZED, 0)
@@ -246,7 +267,7 @@ def test_upgrade_in_arrears_bills_old_days_now_and_new_days_at_period_end(organi
     )
 
     upgrade = invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2022, 1, 15, 9)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2022, 1, 15, 9)
     )
     period_end = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -269,7 +290,7 @@ def test_upgrade_to_pay_in_advance_plan_bills_its_first_period_on_the_same_invoi
     Subscription.objects.filter(pk__in=[old.pk, new.pk]).update(billing_time="anniversary")
 
     invoice = invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2023, 9, 28, 5)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2023, 9, 28, 5)
     )
 
     closing, starting = rows(invoice)
@@ -305,7 +326,7 @@ def test_downgrade_bills_the_new_plan_up_to_the_kept_anniversary(organization, a
     )
 
     invoice = invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2023, 11, 19, 0, 5)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2023, 11, 19, 0, 5)
     )
 
     assert fee_amounts(invoice) == [78875]  # 243 days x 118,800 / 366
@@ -320,12 +341,24 @@ def test_trial_end_bills_the_rest_of_the_period_in_advance(organization, acme):
     monthly = plan(organization, amount_cents=5_000_000, pay_in_advance=True, trial_period=10)
     subscription = subscribe(organization, acme, monthly, utc(2024, 3, 5, 12, 12))
 
-    assert invoice_create_for_start(subscription=subscription, now=utc(2024, 3, 5, 12, 12)) is None
-    invoice = invoice_create_for_trial_end(subscription=subscription, now=utc(2024, 3, 15, 13, 2))
+    assert (
+        invoice_create_for_start(
+            subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 5, 12, 12)
+        )
+        is None
+    )
+    invoice = invoice_create_for_trial_end(
+        subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 15, 13, 2)
+    )
 
     assert fee_amounts(invoice) == [2_741_935]  # 17 days of 31
     assert invoice.issuing_date == date(2024, 3, 15)
-    assert invoice_create_for_trial_end(subscription=subscription, now=utc(2024, 3, 15, 14)) is None
+    assert (
+        invoice_create_for_trial_end(
+            subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 15, 14)
+        )
+        is None
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +387,7 @@ def test_fee_taxes_follow_the_hierarchy(organization, acme):
 
 def test_coupons_are_consumed_by_a_finalized_invoice(organization, acme):
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
     subscribe(organization, acme, plan(organization, amount_cents=600), utc(2022, 1, 1))
 
     january = only_invoice(bill(acme, date(2022, 2, 1)))
@@ -381,7 +414,7 @@ def test_fixed_charges_in_arrears_and_in_advance(organization, acme):
     )
     subscription = subscribe(organization, acme, monthly, utc(2022, 3, 15))
 
-    start = invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15))
+    start = invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15))
     april = only_invoice(bill(acme, date(2022, 4, 1)))
 
     assert fee_amounts(start, "fixed_charge") == [329]  # 600 x 17 / 31, prorated
@@ -485,7 +518,7 @@ def test_preview_of_the_next_invoice_includes_usage_to_date(organization, acme):
     subscription = subscribe(organization, acme, monthly, utc(2024, 1, 1))
     send_event(organization, subscription, "calls", utc(2024, 3, 5))
     coupon = CouponFactory(organization=organization, amount_cents=100, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 1, 1))
 
     with time_machine.travel(utc(2024, 3, 10), tick=False):
         preview = invoice_preview(customer=acme, subscriptions=[subscription], now=utc(2024, 3, 10))
@@ -512,13 +545,14 @@ def test_pay_in_advance_charge_fee_gets_its_own_invoice(organization, acme):
         properties={"amount": "10"},
     )
     coupon = CouponFactory(organization=organization, amount_cents=500, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 3, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 3, 1))
     subscription = subscribe(organization, acme, monthly, utc(2024, 3, 1))
     event = send_event(organization, subscription, "seats", utc(2024, 3, 5, 10))
     [fee] = in_advance_fees_create(
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        actor=SYSTEM,
         now=utc(2024, 3, 5, 10),
     )
 
@@ -531,7 +565,7 @@ def test_pay_in_advance_charge_fee_gets_its_own_invoice(organization, acme):
     fee.refresh_from_db()
     assert (fee.invoice_id, fee.taxes_amount_cents) == (invoice.pk, 100)
     assert invoice.status == Invoice.Status.FINALIZED
-    assert invoice_create_for_in_advance_fee(fee=fee, now=utc(2024, 3, 5, 11)) is None
+    assert invoice_create_for_in_advance_fee(fee=fee, actor=SYSTEM, now=utc(2024, 3, 5, 11)) is None
     # the periodic invoice does not bill the metered in-advance charge again
     assert fee_amounts(only_invoice(bill(acme, date(2024, 4, 1))), "charge") == []
 
@@ -547,4 +581,9 @@ def test_trial_ending_on_a_billing_day_bills_the_period_once(organization, acme)
         "subscription_periodic",
         "subscription_trial_ended",
     }
-    assert invoice_create_for_trial_end(subscription=subscription, now=utc(2024, 4, 1, 13)) is None
+    assert (
+        invoice_create_for_trial_end(
+            subscription=subscription, actor=SYSTEM, now=utc(2024, 4, 1, 13)
+        )
+        is None
+    )

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from customers.models import Subscription
 from invoicing.models import Fee, FeeAppliedTax, Invoice, InvoiceSubscription
@@ -81,6 +82,7 @@ def _add_seat(organization, subscription, item_id: str, at) -> None:
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        actor=SYSTEM,
         now=at,
     )
 
@@ -188,8 +190,8 @@ def test_non_invoiceable_renewal_of_a_draft_is_not_redone_by_refresh_or_finalize
     draft = only_invoice(bill(acme, date(2024, 7, 1)))
     assert draft.status == Invoice.Status.DRAFT
 
-    invoice_refresh(invoice=draft, now=utc(2024, 7, 2))
-    invoice_finalize(invoice=draft, now=utc(2024, 7, 4))
+    invoice_refresh(invoice=draft, actor=SYSTEM, now=utc(2024, 7, 2))
+    invoice_finalize(invoice=draft, actor=SYSTEM, now=utc(2024, 7, 4))
 
     assert len(_renewals(charge)) == 1
     assert fee_amounts(draft, "charge") == []
@@ -211,7 +213,9 @@ def test_termination_renews_nothing(organization, acme):
     subscription.terminated_at = utc(2024, 7, 15, 1, 10)
     subscription.save()
 
-    invoice_create_for_termination(subscription=subscription, now=utc(2024, 7, 15, 1, 10))
+    invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2024, 7, 15, 1, 10)
+    )
 
     assert len(_renewals(charge)) == 1
 
@@ -315,7 +319,7 @@ def test_monthly_fixed_charge_in_advance_is_prorated_on_the_first_month(organiza
     )
     subscription = subscribe(organization, acme, yearly, utc(2023, 1, 15))
 
-    start = invoice_create_for_start(subscription=subscription, now=utc(2023, 1, 15))
+    start = invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=utc(2023, 1, 15))
     february = only_invoice(bill(acme, date(2023, 2, 1)))
 
     assert fee_amounts(start, "fixed_charge") == [548]  # 1000 x 17 / 31
@@ -336,7 +340,9 @@ def test_monthly_fixed_charge_in_arrears_is_prorated_on_termination(organization
         terminated_at=utc(2023, 3, 10, 12),
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2023, 3, 10, 12))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2023, 3, 10, 12)
+    )
 
     assert fee_amounts(invoice, "fixed_charge") == [323]  # 1000 x 10 / 31
 
@@ -535,7 +541,9 @@ def test_timezone_change_aligns_the_closing_invoice_too(organization, acme):
     subscription.terminated_at = utc(2024, 2, 10, 12)
     subscription.save()
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2024, 2, 10, 12))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2024, 2, 10, 12)
+    )
 
     assert rows(invoice)[0].charges_from_datetime == utc(2024, 2, 1)
     assert fee_amounts(invoice, "charge") == [100]

@@ -372,6 +372,13 @@ def test_void_voids_a_finalized_unpaid_invoice(api, organization):
     assert body["total_due_amount_cents"] == 0
 
 
+def test_an_api_void_records_the_api_key_as_the_actor(api, api_key, organization):
+    invoice = build_invoice(organization)
+    api.post(f"/api/v1/invoices/{invoice.pk}/void")
+    event = OutboxEvent.objects.get(event_type="invoice.voided")
+    assert (event.actor_type, event.actor_id) == ("api_key", str(api_key[0].pk))
+
+
 def test_void_refuses_a_paid_invoice_unless_asked_explicitly(api, organization):
     invoice = build_invoice(organization, payment_status="succeeded")
     response = api.post(f"/api/v1/invoices/{invoice.pk}/void")

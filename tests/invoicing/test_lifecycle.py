@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from billing.services import billing_entity_create
 from customers.services.applied_coupons import applied_coupon_create
@@ -69,8 +70,8 @@ def test_grace_period_makes_a_draft_until_the_finalization_date(organization, ac
     assert outbox("invoice.drafted") == [str(draft.pk)]
     assert outbox("invoice.created") == []
 
-    assert finalize_due_drafts(now=utc(2024, 2, 3, 23, 20)) == []
-    [finalized] = finalize_due_drafts(now=utc(2024, 2, 4, 0, 20))
+    assert finalize_due_drafts(actor=SYSTEM, now=utc(2024, 2, 3, 23, 20)) == []
+    [finalized] = finalize_due_drafts(actor=SYSTEM, now=utc(2024, 2, 4, 0, 20))
 
     assert finalized.pk == draft.pk
     draft.refresh_from_db()
@@ -88,12 +89,14 @@ def test_drafts_are_finalized_in_their_customer_timezone(organization, graced):
 
     assert draft.expected_finalization_date == date(2024, 2, 4)
     # 2024-02-03 15:20 UTC is already 2024-02-04 00:20 in Tokyo
-    assert [i.pk for i in finalize_due_drafts(now=utc(2024, 2, 3, 15, 20))] == [draft.pk]
+    assert [i.pk for i in finalize_due_drafts(actor=SYSTEM, now=utc(2024, 2, 3, 15, 20))] == [
+        draft.pk
+    ]
 
 
 def test_drafts_never_consume_coupons(organization, acme, graced):
     coupon = CouponFactory(organization=organization, amount_cents=300, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2024, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2024, 1, 1))
     subscribe(organization, acme, plan(organization, amount_cents=1000), utc(2024, 1, 1))
 
     draft = only_invoice(bill(acme, date(2024, 2, 1)))
@@ -103,7 +106,7 @@ def test_drafts_never_consume_coupons(organization, acme, graced):
     applied.refresh_from_db()
     assert applied.status == "active"
 
-    finalized = invoice_finalize(invoice=draft, now=utc(2024, 2, 2))
+    finalized = invoice_finalize(invoice=draft, actor=SYSTEM, now=utc(2024, 2, 2))
 
     assert (finalized.coupons_amount_cents, finalized.total_amount_cents) == (300, 700)
     applied.refresh_from_db()
@@ -124,7 +127,7 @@ def test_refresh_picks_up_late_events(organization, acme, graced):
     send_event(organization, subscription, "calls", utc(2024, 1, 31, 23))  # late event
     draft.ready_to_be_refreshed = True
     draft.save()
-    [refreshed] = refresh_flagged_drafts(now=utc(2024, 2, 2))
+    [refreshed] = refresh_flagged_drafts(actor=SYSTEM, now=utc(2024, 2, 2))
 
     assert refreshed.fees_amount_cents == 400
     assert fee_amounts(refreshed, "charge") == [400]
@@ -139,7 +142,7 @@ def test_finalization_recomputes_the_draft(organization, acme, graced):
     monthly.amount_cents = 1500
     monthly.save()
 
-    finalized = invoice_finalize(invoice=draft, now=utc(2024, 2, 2))
+    finalized = invoice_finalize(invoice=draft, actor=SYSTEM, now=utc(2024, 2, 2))
 
     assert fee_amounts(finalized) == [1500]
     assert finalized.total_amount_cents == 1500
@@ -149,8 +152,13 @@ def test_refresh_and_finalize_leave_a_finalized_invoice_alone(organization, acme
     subscribe(organization, acme, plan(organization, amount_cents=1000), utc(2024, 1, 1))
     invoice = only_invoice(bill(acme, date(2024, 2, 1)))
 
-    assert invoice_refresh(invoice=invoice, now=utc(2024, 2, 2)).number == invoice.number
-    assert invoice_finalize(invoice=invoice, now=utc(2024, 2, 2)).number == invoice.number
+    assert (
+        invoice_refresh(invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 2)).number == invoice.number
+    )
+    assert (
+        invoice_finalize(invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 2)).number
+        == invoice.number
+    )
     assert InvoiceSequence.objects.get(customer=acme).last_value == 1
 
 
@@ -158,12 +166,12 @@ def test_deleted_draft_is_gone_and_never_billed_again(organization, acme, graced
     subscribe(organization, acme, plan(organization, amount_cents=1000), utc(2024, 1, 1))
     draft = only_invoice(bill(acme, date(2024, 2, 1)))
 
-    deleted = invoice_delete_draft(invoice=draft, now=utc(2024, 2, 2))
+    deleted = invoice_delete_draft(invoice=draft, actor=SYSTEM, now=utc(2024, 2, 2))
 
     assert deleted.status == Status.DELETED
     assert outbox("invoice.deleted") == [str(draft.pk)]
     assert bill(acme, date(2024, 2, 1)).invoices == ()
-    assert finalize_due_drafts(now=utc(2024, 2, 10)) == []
+    assert finalize_due_drafts(actor=SYSTEM, now=utc(2024, 2, 10)) == []
 
 
 def test_only_drafts_can_be_deleted(organization, acme):
@@ -173,7 +181,7 @@ def test_only_drafts_can_be_deleted(organization, acme):
     invoice = only_invoice(bill(acme, date(2024, 2, 1)))
 
     with pytest.raises(NotAllowed, match="not_deletable"):
-        invoice_delete_draft(invoice=invoice, now=utc(2024, 2, 2))
+        invoice_delete_draft(invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 2))
 
 
 def test_failed_finalization_is_retried(organization, acme, graced):
@@ -182,12 +190,12 @@ def test_failed_finalization_is_retried(organization, acme, graced):
     )
     draft = only_invoice(bill(acme, date(2024, 2, 1)))
     failed = invoice_mark_failed(
-        invoice=draft, error=RuntimeError("tax provider"), now=utc(2024, 2, 4)
+        invoice=draft, error=RuntimeError("tax provider"), actor=SYSTEM, now=utc(2024, 2, 4)
     )
     assert failed.status == Status.FAILED
     assert failed.error_details[0]["details"]["message"] == "tax provider"
 
-    [retried] = retry_failed(now=utc(2024, 2, 4, 0, 15))
+    [retried] = retry_failed(actor=SYSTEM, now=utc(2024, 2, 4, 0, 15))
 
     assert retried.pk == draft.pk
     assert retried.status == Status.FINALIZED
@@ -206,7 +214,7 @@ def test_draft_that_cannot_be_finalized_becomes_failed(organization, acme, grace
     charge.properties = {"amount": "not a number"}  # broken after the draft was made
     charge.save()
 
-    assert finalize_due_drafts(now=utc(2024, 2, 4, 0, 20)) == []
+    assert finalize_due_drafts(actor=SYSTEM, now=utc(2024, 2, 4, 0, 20)) == []
 
     draft.refresh_from_db()
     assert draft.status == Status.FAILED

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from django.db import close_old_connections, connections
 
+from billing.actors import SYSTEM
 from invoicing.models import Invoice, InvoiceSequence
 from invoicing.services.lifecycle import invoice_finalize
 from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
@@ -28,7 +29,7 @@ def finalize_all_at_once(drafts: list[Invoice]) -> list[Exception]:
         close_old_connections()
         try:
             barrier.wait()
-            invoice_finalize(invoice=draft, now=utc(2024, 2, 5))
+            invoice_finalize(invoice=draft, actor=SYSTEM, now=utc(2024, 2, 5))
         except Exception as exc:
             errors.append(exc)
         finally:

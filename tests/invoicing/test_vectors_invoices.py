@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from customers.models import Subscription
 from customers.services.applied_coupons import applied_coupon_create
 from invoicing.models import Fee, Invoice
@@ -82,7 +83,9 @@ def test_calendar_first_partial_period(organization, acme, pay_in_advance):
     monthly = plan(organization, amount_cents=100, pay_in_advance=pay_in_advance)
     subscription = subscribe(organization, acme, monthly, utc(2022, 3, 15))
     if pay_in_advance:
-        invoice = invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15, 1))
+        invoice = invoice_create_for_start(
+            subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15, 1)
+        )
     else:
         invoice = only_invoice(bill(acme, date(2022, 4, 1)))
 
@@ -111,7 +114,9 @@ def test_yearly_calendar_first_period(organization, acme, pay_in_advance):
     yearly = plan(organization, interval="yearly", amount_cents=100, pay_in_advance=pay_in_advance)
     subscription = subscribe(organization, acme, yearly, utc(2022, 3, 15))
     if pay_in_advance:
-        invoice = invoice_create_for_start(subscription=subscription, now=utc(2022, 3, 15))
+        invoice = invoice_create_for_start(
+            subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 15)
+        )
     else:
         invoice = only_invoice(bill(acme, date(2023, 1, 1)))
 
@@ -145,9 +150,16 @@ def test_v63_pay_in_advance_trial_is_billed_when_it_ends(organization, acme):
     monthly = plan(organization, amount_cents=5_000_000, pay_in_advance=True, trial_period=10)
     subscription = subscribe(organization, acme, monthly, utc(2024, 3, 5, 12, 12))
 
-    assert invoice_create_for_start(subscription=subscription, now=utc(2024, 3, 5, 12, 12)) is None
+    assert (
+        invoice_create_for_start(
+            subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 5, 12, 12)
+        )
+        is None
+    )
     assert bill(acme, date(2024, 3, 10), now=utc(2024, 3, 10, 12)).invoices == ()
-    invoice = invoice_create_for_trial_end(subscription=subscription, now=utc(2024, 3, 15, 13, 2))
+    invoice = invoice_create_for_trial_end(
+        subscription=subscription, actor=SYSTEM, now=utc(2024, 3, 15, 13, 2)
+    )
 
     assert fee_amounts(invoice) == [2_741_935]
 
@@ -179,7 +191,7 @@ def test_period_durations(organization, acme, interval, billing_time, start, end
         billing_time=billing_time,
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=end)
+    invoice = invoice_create_for_termination(subscription=subscription, actor=SYSTEM, now=end)
 
     assert fee_amounts(invoice) == [expected]
 
@@ -191,7 +203,9 @@ def test_v67_pay_in_advance_anniversary_boundaries(organization, acme):
         organization, acme, monthly, utc(2023, 6, 29, 12, 12), billing_time="anniversary"
     )
 
-    first = invoice_create_for_start(subscription=subscription, now=utc(2023, 6, 29, 12, 12))
+    first = invoice_create_for_start(
+        subscription=subscription, actor=SYSTEM, now=utc(2023, 6, 29, 12, 12)
+    )
     second = only_invoice(bill(acme, date(2023, 7, 29)))
 
     assert fee_amounts(first) == [1000]
@@ -221,7 +235,7 @@ def test_termination_in_arrears(organization, acme, interval, start, end, trial,
         organization, acme, plan(organization, interval=interval, amount_cents=100), start, end
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=end)
+    invoice = invoice_create_for_termination(subscription=subscription, actor=SYSTEM, now=end)
 
     assert fee_amounts(invoice) == [expected]
 
@@ -237,7 +251,9 @@ def test_v68_v102_termination_in_arrears_in_paris(organization):
         utc(2022, 3, 20, 12),
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2022, 3, 20, 12))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2022, 3, 20, 12)
+    )
 
     assert fee_amounts(invoice) == [65]
     assert rows(invoice)[0].from_datetime == utc(2022, 2, 28, 23)
@@ -262,7 +278,7 @@ def test_termination_by_upgrade_leaves_the_upgrade_day(organization, acme, start
     )
 
     invoice = invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2022, 3, 20, 12)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2022, 3, 20, 12)
     )
 
     assert fee_amounts(invoice, "subscription") == [expected]
@@ -279,7 +295,7 @@ def test_v69_first_invoice_of_the_upgraded_subscription(organization, acme):
         at=utc(2022, 3, 15),
     )
     invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2022, 3, 15)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2022, 3, 15)
     )
 
     assert fee_amounts(only_invoice(bill(acme, date(2022, 4, 1)))) == [55]
@@ -297,7 +313,9 @@ def test_v70_upgrade_doc_example(organization, acme):
     )
 
     now = utc(2022, 1, 15, 9)
-    upgrade = invoice_create_for_plan_change(previous_subscription=old, subscription=new, now=now)
+    upgrade = invoice_create_for_plan_change(
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=now
+    )
 
     assert fee_amounts(upgrade) == [4516]
     assert fee_amounts(only_invoice(bill(acme, date(2022, 2, 1)))) == [10968]
@@ -316,7 +334,7 @@ def test_v72_upgrade_monthly_to_yearly_in_advance(organization, acme):
     )
 
     invoice = invoice_create_for_plan_change(
-        previous_subscription=old, subscription=new, now=utc(2023, 9, 28, 5)
+        previous_subscription=old, subscription=new, actor=SYSTEM, now=utc(2023, 9, 28, 5)
     )
 
     assert fee_amounts(invoice) == [9016]
@@ -337,11 +355,11 @@ def test_terminate_pay_in_advance_on_its_first_day(organization, timezone, start
     monthly = plan(organization, amount_cents=5000, pay_in_advance=True)
     subscription = subscribe(organization, who, monthly, start)
 
-    first = invoice_create_for_start(subscription=subscription, now=start)
+    first = invoice_create_for_start(subscription=subscription, actor=SYSTEM, now=start)
     Subscription.objects.filter(pk=subscription.pk).update(
         status=Status.TERMINATED, terminated_at=start
     )
-    closing = invoice_create_for_termination(subscription=subscription, now=start)
+    closing = invoice_create_for_termination(subscription=subscription, actor=SYSTEM, now=start)
 
     assert first.total_amount_cents == first_total
     assert closing.total_amount_cents == 0
@@ -362,7 +380,7 @@ def test_v75_invoice_with_coupon_limited_to_a_plan(organization, acme):
         organization=organization, amount_cents=25000, frequency="forever", limited_plans=True
     )
     coupon.plans.add(plan2)
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2023, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2023, 1, 1))
 
     invoice = only_invoice(bill(acme, date(2023, 10, 19)))
 
@@ -403,7 +421,9 @@ def test_v78_spending_minimum_across_filters_on_termination(organization, acme):
         status=Status.TERMINATED, terminated_at=utc(2023, 2, 25, 12)
     )
 
-    invoice = invoice_create_for_termination(subscription=subscription, now=utc(2023, 2, 25, 12))
+    invoice = invoice_create_for_termination(
+        subscription=subscription, actor=SYSTEM, now=utc(2023, 2, 25, 12)
+    )
 
     assert sorted(fee_amounts(invoice)) == [0, 1929, 2000, 5000]
     [true_up] = Fee.objects.filter(invoice=invoice, true_up_parent_fee__isnull=False)
@@ -436,7 +456,7 @@ def test_v79_tax_hierarchy_coupon_before_tax_and_true_up(organization, acme):
         min_amount_cents=5000,
     ).taxes.add(sales)
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2023, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2023, 1, 1))
     subscription = subscribe(organization, acme, monthly, utc(2023, 1, 1))
     send_event(organization, subscription, "fx", utc(2023, 1, 10), total=50)
     send_event(organization, subscription, "cards", utc(2023, 1, 11))
@@ -463,7 +483,7 @@ def test_v80_coupons_larger_than_the_invoice(organization, acme):
     subscribe(organization, acme, monthly, utc(2022, 1, 1))
     for amount, day in ((1000, 1), (11000, 2)):
         coupon = CouponFactory(organization=organization, amount_cents=amount, frequency="once")
-        applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, day))
+        applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, day))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -479,7 +499,7 @@ def test_v80_coupons_larger_than_two_subscriptions(organization, acme):
     subscribe(organization, acme, plan(organization, amount_cents=5000), utc(2022, 1, 1))
     for day in (1, 2):
         coupon = CouponFactory(organization=organization, amount_cents=10000, frequency="once")
-        applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, day))
+        applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, day))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -493,7 +513,7 @@ def test_v82_once_fixed_coupon_carries_its_remainder(organization, acme):
         organization, acme, plan(organization, amount_cents=3000), utc(2022, 1, 1)
     )
     coupon = CouponFactory(organization=organization, amount_cents=5000, frequency="once")
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     first = only_invoice(bill(acme, date(2022, 2, 1)))
     subscription.plan.amount_cents = 4000
@@ -511,7 +531,7 @@ def test_v82_recurring_fixed_coupon_loses_the_unused_part(organization, acme):
     coupon = CouponFactory(
         organization=organization, amount_cents=5000, frequency="recurring", frequency_duration=2
     )
-    applied = applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied = applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     first = only_invoice(bill(acme, date(2022, 2, 1)))
     applied.refresh_from_db()
@@ -535,7 +555,7 @@ def test_v82_percentage_coupon_rounds_half_up(organization, acme):
         percentage_rate=Decimal(15),
         frequency="forever",
     )
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     assert only_invoice(bill(acme, date(2022, 2, 1))).coupons_amount_cents == 1852
 
@@ -552,7 +572,7 @@ def test_v83_invoice_totals_order(organization, acme):
     subscription = subscribe(organization, acme, monthly, utc(2022, 1, 1))
     send_event(organization, subscription, "calls", utc(2022, 1, 20))
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=utc(2022, 1, 1))
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=utc(2022, 1, 1))
 
     invoice = only_invoice(bill(acme, date(2022, 2, 1)))
 
@@ -609,6 +629,7 @@ def _send_and_bill_in_advance(organization, subscription, code, value, at):
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        actor=SYSTEM,
         now=at,
     )
 
@@ -632,7 +653,9 @@ def test_v91_minimum_commitment_in_advance(organization, acme):
     # V91
     monthly = _commitment_plan(organization, pay_in_advance=True)
     subscription = subscribe(organization, acme, monthly, utc(2024, 2, 28, 10))
-    first = invoice_create_for_start(subscription=subscription, now=utc(2024, 2, 28, 10))
+    first = invoice_create_for_start(
+        subscription=subscription, actor=SYSTEM, now=utc(2024, 2, 28, 10)
+    )
     for code, value in (("recurring", 15), ("arrears", 25), ("advance", 30)):
         _send_and_bill_in_advance(organization, subscription, code, value, utc(2024, 2, 28, 12))
 
@@ -675,7 +698,7 @@ def test_issuing_date_preferences(organization, acme, anchor, adjustment, grace,
     invoice = only_invoice(bill(acme, date(2024, 11, 1), now=utc(2024, 11, 1, 0, 10)))
     if drafted is not None:
         assert (invoice.status, invoice.issuing_date) == (Invoice.Status.DRAFT, drafted)
-        finalize_due_drafts(now=utc(2024, 11, 3, 0, 20))
+        finalize_due_drafts(actor=SYSTEM, now=utc(2024, 11, 3, 0, 20))
         invoice.refresh_from_db()
 
     assert (invoice.status, invoice.issuing_date) == (Invoice.Status.FINALIZED, issued)
@@ -720,7 +743,7 @@ def test_empty_invoice_setting(organization, setting, amount, coupon, status, nu
     subscribe(organization, who, plan(organization, amount_cents=amount), utc(2024, 1, 1))
     if coupon:
         fixed = CouponFactory(organization=organization, amount_cents=coupon, frequency="once")
-        applied_coupon_create(customer=who, coupon=fixed, now=utc(2024, 1, 1))
+        applied_coupon_create(customer=who, coupon=fixed, actor=SYSTEM, now=utc(2024, 1, 1))
 
     invoice = only_invoice(bill(who, date(2024, 2, 1)))
 

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from customers.models import AppliedCoupon
 from plans.models import Coupon
 from plans.services.coupons import coupon_terminate_expired
@@ -274,7 +275,7 @@ def time_limited(organization, code, expiration_at):
 
 def test_expired_coupons_are_terminated(organization):
     expired = time_limited(organization, "old", NOW - timedelta(minutes=1))
-    terminated = coupon_terminate_expired(now=NOW)
+    terminated = coupon_terminate_expired(actor=SYSTEM, now=NOW)
     expired.refresh_from_db()
     assert terminated == [expired]
     assert (expired.status, expired.terminated_at) == ("terminated", NOW)
@@ -283,7 +284,7 @@ def test_expired_coupons_are_terminated(organization):
 def test_coupons_not_yet_expired_stay_active(organization):
     later = time_limited(organization, "later", NOW + timedelta(minutes=1))
     forever = CouponFactory(organization=organization, code="forever")
-    coupon_terminate_expired(now=NOW)
+    coupon_terminate_expired(actor=SYSTEM, now=NOW)
     later.refresh_from_db()
     forever.refresh_from_db()
     assert (later.status, forever.status) == ("active", "active")
@@ -291,14 +292,14 @@ def test_coupons_not_yet_expired_stay_active(organization):
 
 def test_termination_runs_twice_harmlessly(organization):
     time_limited(organization, "old", NOW - timedelta(days=1))
-    coupon_terminate_expired(now=NOW)
-    assert coupon_terminate_expired(now=NOW + timedelta(hours=1)) == []
+    coupon_terminate_expired(actor=SYSTEM, now=NOW)
+    assert coupon_terminate_expired(actor=SYSTEM, now=NOW + timedelta(hours=1)) == []
     assert Coupon.objects.get(code="old").terminated_at == NOW
 
 
 def test_terminated_coupon_shows_terminated_at(api, organization):
     time_limited(organization, "old", NOW - timedelta(days=1))
-    coupon_terminate_expired(now=NOW)
+    coupon_terminate_expired(actor=SYSTEM, now=NOW)
     assert api.get(f"{URL}/old").json()["coupon"]["terminated_at"] == "2026-03-10T12:30:00Z"
 
 

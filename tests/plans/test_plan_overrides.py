@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid
 from plans.models import (
     BillableMetricFilter,
@@ -59,7 +60,7 @@ def charge(organization, plan, metric):
 
 
 def override(plan: Plan, **values: object) -> Plan:
-    return plan_override_create(plan=plan, values=values, now=NOW)
+    return plan_override_create(plan=plan, values=values, actor=SYSTEM, now=NOW)
 
 
 def child_charge(child: Plan) -> Charge:
@@ -297,7 +298,7 @@ def test_override_update_finds_charges_by_the_parents_id(plan, charge):
         plan=child,
         values={"charges": [{"id": str(charge.id), "charge_model": "package",
                              "properties": {"amount": "4"}}]},
-        now=NOW,
+        actor=SYSTEM, now=NOW,
     )  # fmt: skip
     copied = child_charge(child)
     assert (copied.parent_id, copied.charge_model, copied.properties) == (
@@ -308,6 +309,11 @@ def test_override_update_finds_charges_by_the_parents_id(plan, charge):
 
 def test_override_update_changes_only_overridable_fields(plan):
     child = override(plan)
-    plan_update(plan=child, values={"amount_cents": 42, "interval": "yearly", "code": "x"}, now=NOW)
+    plan_update(
+        plan=child,
+        values={"amount_cents": 42, "interval": "yearly", "code": "x"},
+        actor=SYSTEM,
+        now=NOW,
+    )
     child.refresh_from_db()
     assert (child.amount_cents, child.interval, child.code) == (42, "monthly", "base")

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import factory
 
+from billing.actors import SYSTEM
 from tests.customers.factories import CustomerFactory
 from wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
 from wallets.services import ledger
@@ -58,5 +59,6 @@ def fund_wallet(
         transaction_status=status,
         settled=settled,
         priority=priority,
+        actor=SYSTEM,
         now=now,
     )

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from tests.customers.factories import CustomerFactory
 from tests.wallets.factories import WalletFactory, fund_wallet
@@ -293,13 +294,16 @@ def test_lago_client_creates_and_lists_wallet_alerts(lago, wallet):
 
 
 def spend(wallet, cents: int) -> None:
-    ledger.draw(wallet=wallet, amount_cents=cents, transaction_status="invoiced", now=NOW)
+    ledger.draw(
+        wallet=wallet, amount_cents=cents, transaction_status="invoiced", actor=SYSTEM, now=NOW
+    )
 
 
 def balance_alert(wallet, thresholds=RECURRING, alert_type="wallet_balance_amount"):
     return alert_create(
         wallet=wallet,
         values={"alert_type": alert_type, "code": alert_type, "thresholds": thresholds},
+        actor=SYSTEM,
         now=NOW,
     )
 
@@ -309,8 +313,8 @@ class TestEvaluation:
         alert = balance_alert(wallet)
         spend(wallet, 6_000)  # 10,000 -> 4,000 cents
 
-        [triggered] = evaluate_wallet_alerts(now=NOW)
-        assert evaluate_wallet_alerts(now=NOW) == []
+        [triggered] = evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
+        assert evaluate_wallet_alerts(actor=SYSTEM, now=NOW) == []
 
         assert (triggered.previous_value, triggered.current_value) == (D(10_000), D(4_000))
         assert triggered.crossed_thresholds == [
@@ -322,10 +326,10 @@ class TestEvaluation:
     def test_each_further_crossing_is_recorded(self, wallet):
         balance_alert(wallet)
         spend(wallet, 6_000)
-        evaluate_wallet_alerts(now=NOW)
+        evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
 
         spend(wallet, 3_500)  # 4,000 -> 500: 2,000, then recurring 1,500, 1,000, 500
-        [triggered] = evaluate_wallet_alerts(now=NOW)
+        [triggered] = evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
 
         assert [(c["value"], c["recurring"]) for c in triggered.crossed_thresholds] == [
             ("2000.0", False),
@@ -337,13 +341,13 @@ class TestEvaluation:
     def test_going_back_above_and_down_again_triggers_again(self, wallet):
         balance_alert(wallet, thresholds=LADDER)
         spend(wallet, 6_000)
-        evaluate_wallet_alerts(now=NOW)
+        evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
         fund_wallet(wallet, "20")  # 4,000 -> 6,000 cents
-        evaluate_wallet_alerts(now=NOW)
+        evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
 
         spend(wallet, 1_500)  # 6,000 -> 4,500
 
-        [triggered] = evaluate_wallet_alerts(now=NOW)
+        [triggered] = evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
         assert [c["code"] for c in triggered.crossed_thresholds] == ["warn"]
         assert TriggeredAlert.objects.count() == 2
 
@@ -353,7 +357,7 @@ class TestEvaluation:
         )
         spend(wallet, 6_000)  # 100 -> 40 credits
 
-        [triggered] = evaluate_wallet_alerts(now=NOW)
+        [triggered] = evaluate_wallet_alerts(actor=SYSTEM, now=NOW)
 
         [event] = OutboxEvent.objects.filter(event_type="alert.triggered")
         assert event.object_id == str(triggered.pk)
@@ -376,7 +380,7 @@ class TestEvaluation:
         balance_alert(wallet, thresholds=LADDER)
         spend(wallet, 500)
 
-        assert evaluate_wallet_alerts(now=NOW) == []
+        assert evaluate_wallet_alerts(actor=SYSTEM, now=NOW) == []
 
     def test_ongoing_balance_alert_follows_the_ongoing_balance(self, wallet):
         balance_alert(
@@ -386,6 +390,6 @@ class TestEvaluation:
         )
         Wallet.objects.filter(pk=wallet.pk).update(ongoing_balance_cents=-200)
 
-        [triggered] = evaluate_wallet_alerts(now=NOW, wallet_ids=[wallet.pk])
+        [triggered] = evaluate_wallet_alerts(actor=SYSTEM, now=NOW, wallet_ids=[wallet.pk])
 
         assert triggered.current_value == D(-200)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from invoicing.models import Fee, Invoice
 from invoicing.pdf import render_invoice_html
@@ -41,12 +42,12 @@ def wallet(organization) -> Wallet:
 
 
 def buy(wallet: Wallet, credits: str, **options) -> tuple[WalletTransaction, Invoice]:
-    [tx] = wallet_top_up(wallet=wallet, paid_credits=credits, now=NOW, **options)
+    [tx] = wallet_top_up(wallet=wallet, paid_credits=credits, actor=SYSTEM, now=NOW, **options)
     return tx, Invoice.objects.get(pk=tx.invoice_id)
 
 
 def pay(invoice: Invoice, status: str = "succeeded", now: dt.datetime = PAID_AT) -> Invoice:
-    return invoice_update(invoice=invoice, payment_status=status, now=now)
+    return invoice_update(invoice=invoice, payment_status=status, actor=SYSTEM, now=now)
 
 
 def events(invoice: Invoice) -> list[str]:
@@ -193,7 +194,7 @@ def test_open_invoice_whose_payment_failed_stays_open(wallet):
 def test_voiding_a_credit_invoice_fails_its_pending_purchase(wallet):
     tx, invoice = buy(wallet, "10")
 
-    invoice_void(invoice=invoice, now=PAID_AT)
+    invoice_void(invoice=invoice, actor=SYSTEM, now=PAID_AT)
 
     tx.refresh_from_db()
     wallet.refresh_from_db()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.errors import NotAllowed
 from billing.models import OutboxEvent
 from tests.wallets.factories import RecurringTransactionRuleFactory, WalletFactory, fund_wallet
@@ -30,7 +31,7 @@ def expiring_wallet(organization, expiration_at, credits="25") -> Wallet:
 def test_expired_wallet_is_terminated_and_its_credits_voided(organization):
     wallet = expiring_wallet(organization, NOW - dt.timedelta(minutes=1))
 
-    assert terminate_expired_wallets(now=NOW) == 1
+    assert terminate_expired_wallets(actor=SYSTEM, now=NOW) == 1
 
     wallet.refresh_from_db()
     assert (wallet.status, wallet.terminated_at) == ("terminated", NOW)
@@ -44,17 +45,19 @@ def test_expired_wallet_is_terminated_and_its_credits_voided(organization):
 
 def test_expired_wallet_cannot_be_consumed_any_more(organization):
     wallet = expiring_wallet(organization, NOW)
-    terminate_expired_wallets(now=NOW)
+    terminate_expired_wallets(actor=SYSTEM, now=NOW)
 
     with pytest.raises(NotAllowed):
-        ledger.draw(wallet=wallet, amount_cents=100, transaction_status="invoiced", now=NOW)
+        ledger.draw(
+            wallet=wallet, amount_cents=100, transaction_status="invoiced", actor=SYSTEM, now=NOW
+        )
 
 
 def test_wallet_not_yet_expired_stays_active(organization):
     wallet = expiring_wallet(organization, NOW + dt.timedelta(seconds=1))
     forever = expiring_wallet(organization, None)
 
-    assert terminate_expired_wallets(now=NOW) == 0
+    assert terminate_expired_wallets(actor=SYSTEM, now=NOW) == 0
 
     for w in (wallet, forever):
         w.refresh_from_db()
@@ -64,8 +67,8 @@ def test_wallet_not_yet_expired_stays_active(organization):
 def test_running_the_job_again_voids_nothing_more(organization):
     wallet = expiring_wallet(organization, NOW)
 
-    terminate_expired_wallets(now=NOW)
-    assert terminate_expired_wallets(now=NOW + dt.timedelta(hours=1)) == 0
+    terminate_expired_wallets(actor=SYSTEM, now=NOW)
+    assert terminate_expired_wallets(actor=SYSTEM, now=NOW + dt.timedelta(hours=1)) == 0
 
     assert WalletTransaction.objects.filter(wallet=wallet, transaction_status="voided").count() == 1
 
@@ -75,9 +78,9 @@ def test_expired_wallet_stops_its_recurring_top_ups(organization):
     rule = RecurringTransactionRuleFactory(
         organization=organization, wallet=wallet, interval="weekly", started_at=NOW
     )
-    terminate_expired_wallets(now=NOW)
+    terminate_expired_wallets(actor=SYSTEM, now=NOW)
 
-    assert run_interval_top_ups(now=NOW + dt.timedelta(days=7)) == 0
+    assert run_interval_top_ups(actor=SYSTEM, now=NOW + dt.timedelta(days=7)) == 0
     rule.refresh_from_db()
     assert rule.status == "terminated"
 
@@ -85,7 +88,7 @@ def test_expired_wallet_stops_its_recurring_top_ups(organization):
 def test_empty_expired_wallet_is_terminated_without_a_void(organization):
     wallet = WalletFactory(organization=organization, expiration_at=NOW)
 
-    assert terminate_expired_wallets(now=NOW) == 1
+    assert terminate_expired_wallets(actor=SYSTEM, now=NOW) == 1
 
     wallet.refresh_from_db()
     assert wallet.status == "terminated"

@@ -13,6 +13,7 @@ import pytest
 from django.db import close_old_connections, connections, transaction
 from django.db.models import Sum
 
+from billing.actors import SYSTEM
 from invoicing.models import Fee, Invoice
 from invoicing.services.generation import invoice_create_for_in_advance_fee
 from invoicing.services.lifecycle import invoice_finalize
@@ -82,18 +83,18 @@ def drafts_and_wallet(organization, credits: str) -> tuple[list[Invoice], Wallet
 
 
 def finalize(draft: Invoice) -> Callable[[], object]:
-    return lambda: invoice_finalize(invoice=draft, now=FINALIZED_AT)
+    return lambda: invoice_finalize(invoice=draft, actor=SYSTEM, now=FINALIZED_AT)
 
 
 def grant(wallet: Wallet) -> Callable[[], object]:
-    return lambda: wallet_top_up(wallet=wallet, granted_credits="5", now=FINALIZED_AT)
+    return lambda: wallet_top_up(wallet=wallet, granted_credits="5", actor=SYSTEM, now=FINALIZED_AT)
 
 
 def buy_and_pay(wallet: Wallet) -> Callable[[], object]:
     def job() -> None:
-        [tx] = wallet_top_up(wallet=wallet, paid_credits="5", now=FINALIZED_AT)
+        [tx] = wallet_top_up(wallet=wallet, paid_credits="5", actor=SYSTEM, now=FINALIZED_AT)
         invoice = Invoice.objects.get(pk=tx.invoice_id)
-        invoice_update(invoice=invoice, payment_status="succeeded", now=FINALIZED_AT)
+        invoice_update(invoice=invoice, payment_status="succeeded", actor=SYSTEM, now=FINALIZED_AT)
 
     return job
 
@@ -194,7 +195,7 @@ def test_paid_top_ups_and_in_advance_invoices_at_once_never_deadlock(organizatio
     with transaction.atomic():
         fund_wallet(wallet, "200")
     jobs = [
-        (lambda fee=fee: invoice_create_for_in_advance_fee(fee=fee, now=FINALIZED_AT))
+        (lambda fee=fee: invoice_create_for_in_advance_fee(fee=fee, actor=SYSTEM, now=FINALIZED_AT))
         for fee in fees
     ]
     jobs += [buy_and_pay(wallet) for _ in range(TOP_UPS)]

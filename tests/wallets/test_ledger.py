@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid, NotAllowed
 from tests.customers.factories import CustomerFactory
 from wallets.models import Wallet, WalletTransaction, WalletTransactionConsumption
@@ -39,6 +40,7 @@ def fund(wallet, credits, status=GRANTED, *, priority=None, settled=True):
         transaction_status=status,
         settled=settled,
         priority=priority,
+        actor=SYSTEM,
         now=NOW,
     )
 
@@ -58,8 +60,8 @@ def test_pending_purchase_moves_the_balance_only_when_settled(organization):
     wallet.refresh_from_db()
     assert (tx.status, tx.amount_cents, wallet.balance_cents) == ("pending", 1_500, 0)
 
-    ledger.inbound_settle(transaction_id=tx.pk, now=NOW)
-    ledger.inbound_settle(transaction_id=tx.pk, now=NOW)  # idempotent
+    ledger.inbound_settle(transaction_id=tx.pk, actor=SYSTEM, now=NOW)
+    ledger.inbound_settle(transaction_id=tx.pk, actor=SYSTEM, now=NOW)  # idempotent
 
     wallet.refresh_from_db()
     assert (wallet.balance_cents, wallet.credits_balance) == (1_500, Decimal("10"))
@@ -68,11 +70,11 @@ def test_pending_purchase_moves_the_balance_only_when_settled(organization):
 def test_failed_purchase_credits_nothing_until_a_later_payment_succeeds(organization):
     wallet = make_wallet(organization)
     tx = fund(wallet, "10", PURCHASED, settled=False)
-    ledger.inbound_fail(transaction_id=tx.pk, now=NOW)
+    ledger.inbound_fail(transaction_id=tx.pk, actor=SYSTEM, now=NOW)
     wallet.refresh_from_db()
     assert wallet.balance_cents == 0
 
-    ledger.inbound_settle(transaction_id=tx.pk, now=NOW)
+    ledger.inbound_settle(transaction_id=tx.pk, actor=SYSTEM, now=NOW)
 
     wallet.refresh_from_db()
     assert wallet.balance_cents == 1_000
@@ -81,10 +83,12 @@ def test_failed_purchase_credits_nothing_until_a_later_payment_succeeds(organiza
 def test_outbound_transactions_cannot_be_settled(organization):
     wallet = make_wallet(organization)
     fund(wallet, "1")
-    out = ledger.draw(wallet=wallet, amount_cents=100, transaction_status="voided", now=NOW)
+    out = ledger.draw(
+        wallet=wallet, amount_cents=100, transaction_status="voided", actor=SYSTEM, now=NOW
+    )
     WalletTransaction.objects.filter(pk=out.transaction.pk).update(status="pending")
     with pytest.raises(NotAllowed):
-        ledger.inbound_settle(transaction_id=out.transaction.pk, now=NOW)
+        ledger.inbound_settle(transaction_id=out.transaction.pk, actor=SYSTEM, now=NOW)
 
 
 def test_draw_consumes_by_priority_then_age_and_splits_granted_and_purchased(organization):
@@ -95,7 +99,11 @@ def test_draw_consumes_by_priority_then_age_and_splits_granted_and_purchased(org
     Tx.objects.filter(pk=first.pk).update(created_at=NOW - dt.timedelta(days=1))
 
     result = ledger.draw(
-        wallet=wallet, amount_cents=800, transaction_status=Tx.TransactionStatus.INVOICED, now=NOW
+        wallet=wallet,
+        amount_cents=800,
+        transaction_status=Tx.TransactionStatus.INVOICED,
+        actor=SYSTEM,
+        now=NOW,
     )
 
     drawn = {
@@ -116,15 +124,19 @@ def test_draw_beyond_the_balance_is_refused_and_writes_nothing(organization):
     wallet = make_wallet(organization)
     fund(wallet, "1")
     with pytest.raises(Invalid), transaction.atomic():
-        ledger.draw(wallet=wallet, amount_cents=101, transaction_status="voided", now=NOW)
+        ledger.draw(
+            wallet=wallet, amount_cents=101, transaction_status="voided", actor=SYSTEM, now=NOW
+        )
     assert Tx.objects.filter(transaction_type="outbound").count() == 0
 
 
 def test_emptying_a_wallet_at_an_uneven_rate_leaves_no_credit_dust(organization):
     wallet = make_wallet(organization, rate="1.5")
     fund(wallet, "10")  # 15.00
-    ledger.draw(wallet=wallet, amount_cents=1_000, transaction_status="invoiced", now=NOW)
-    ledger.draw(wallet=wallet, amount_cents=500, transaction_status="voided", now=NOW)
+    ledger.draw(
+        wallet=wallet, amount_cents=1_000, transaction_status="invoiced", actor=SYSTEM, now=NOW
+    )
+    ledger.draw(wallet=wallet, amount_cents=500, transaction_status="voided", actor=SYSTEM, now=NOW)
     wallet.refresh_from_db()
     assert (wallet.balance_cents, wallet.credits_balance) == (0, Decimal(0))
     assert ledger.wallet_drifts(wallet) == []

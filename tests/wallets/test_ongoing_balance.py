@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
@@ -125,7 +126,7 @@ class TestRefresh:
         Wallet.objects.filter(pk=wallet.pk).update(ready_to_be_refreshed=True)  # refresh queued
         send(billing, django_capture_on_commit_callbacks, 3)  # flagged already: nothing queued
 
-        assert refresh_flagged_wallets(now=at(NOW)) == 1
+        assert refresh_flagged_wallets(actor=SYSTEM, now=at(NOW)) == 1
 
         wallet.refresh_from_db()
         assert (wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (3_000, 7_000)
@@ -141,10 +142,10 @@ class TestRefresh:
         billing, _ = calls_billing(api, organization)
         wallet = wallet_of(billing)
         send(billing, django_capture_on_commit_callbacks, 1)
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         send(billing, django_capture_on_commit_callbacks, 2)
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         wallet.refresh_from_db()
         assert wallet.ongoing_balance_cents == 7_000
@@ -156,7 +157,7 @@ class TestRefresh:
         wallet = wallet_of(billing)
         send(billing, django_capture_on_commit_callbacks, 3)
 
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         wallet.refresh_from_db()
         assert wallet.ongoing_usage_balance_cents == 3_600
@@ -165,7 +166,7 @@ class TestRefresh:
         billing, _ = calls_billing(api, organization)
         wallet = wallet_of(billing)
 
-        assert refresh_flagged_wallets(now=at(NOW)) == 0
+        assert refresh_flagged_wallets(actor=SYSTEM, now=at(NOW)) == 0
         wallet.refresh_from_db()
         assert wallet.last_balance_sync_at is None
 
@@ -198,9 +199,9 @@ class TestRefresh:
         wallet = wallet_of(billing, credits="25")
 
         send(billing, django_capture_on_commit_callbacks, 3)  # 30 EUR of usage > 25
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
         send(billing, django_capture_on_commit_callbacks, 1)
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         depleted = OutboxEvent.objects.filter(
             event_type="wallet.depleted_ongoing_balance", object_id=str(wallet.pk)
@@ -210,9 +211,9 @@ class TestRefresh:
         assert (wallet.ongoing_balance_cents, wallet.depleted_ongoing_balance) == (-1_500, True)
 
         fund_wallet(wallet, "100")  # back above zero, then depleted again
-        wallet_refresh_ongoing_balance(wallet=wallet, now=at(NOW))
+        wallet_refresh_ongoing_balance(wallet=wallet, actor=SYSTEM, now=at(NOW))
         send(billing, django_capture_on_commit_callbacks, 9)
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
         assert depleted.count() == 2
 
     def test_draft_invoices_count(self, api, organization):
@@ -231,7 +232,7 @@ class TestRefresh:
             fees=[FeeSpec(kind="add_on", amount_cents=5_000)],
         )
 
-        wallet = wallet_refresh_ongoing_balance(wallet=wallet, now=at(NOW))
+        wallet = wallet_refresh_ongoing_balance(wallet=wallet, actor=SYSTEM, now=at(NOW))
 
         assert (wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (2_000, 8_000)
 
@@ -249,7 +250,7 @@ class TestRefresh:
 
         send(billing, django_capture_on_commit_callbacks, 2)  # 20 EUR of calls
         send(billing, django_capture_on_commit_callbacks, 5, code="seats")  # 5 EUR of seats
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         limited.refresh_from_db()
         general.refresh_from_db()
@@ -273,8 +274,8 @@ class TestRefresh:
         )
 
         send(billing, django_capture_on_commit_callbacks, 3)  # ongoing 40 - 30 = 10 <= 20
-        refresh_flagged_wallets(now=at(NOW))
-        refresh_flagged_wallets(now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
+        refresh_flagged_wallets(actor=SYSTEM, now=at(NOW))
 
         [top_up] = WalletTransaction.objects.filter(wallet=wallet, source="threshold")
         assert top_up.credit_amount == D("50")

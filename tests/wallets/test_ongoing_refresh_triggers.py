@@ -19,6 +19,7 @@ import pytest
 import redis
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.celery import app
 from billing.schedules import SCHEDULES
 from invoicing.models import Invoice
@@ -207,7 +208,7 @@ def test_refreshing_a_draft_refreshes_the_ongoing_balance(
         time_machine.travel(at("2026-04-01T06:00:00"), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        invoice_refresh(invoice=draft, now=at("2026-04-01T06:00:00"))
+        invoice_refresh(invoice=draft, actor=SYSTEM, now=at("2026-04-01T06:00:00"))
 
     wallet.refresh_from_db()
     assert wallet.last_balance_sync_at == at("2026-04-01T06:00:00")
@@ -221,7 +222,7 @@ def test_deleting_a_draft_takes_it_out_of_the_ongoing_balance(
         time_machine.travel(at("2026-04-01T06:00:00"), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        invoice_delete_draft(invoice=draft, now=at("2026-04-01T06:00:00"))
+        invoice_delete_draft(invoice=draft, actor=SYSTEM, now=at("2026-04-01T06:00:00"))
 
     wallet.refresh_from_db()
     assert (wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (0, 100_000)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from customers.services.applied_coupons import applied_coupon_create
 from invoicing import calculation
 from invoicing.models import Invoice
@@ -110,7 +111,7 @@ def v83_setup(organization, acme, credits: str) -> tuple[Wallet, object]:
     """V83 without credit notes: subscription 50.00 + usage 20.00 - coupon 10.00, tax 10%."""
     acme.taxes.add(tax(organization, "vat10", "10"))
     coupon = CouponFactory(organization=organization, amount_cents=1000, frequency="once")
-    applied_coupon_create(customer=acme, coupon=coupon, now=JAN)
+    applied_coupon_create(customer=acme, coupon=coupon, actor=SYSTEM, now=JAN)
     return wallet(organization, acme, credits), usage_plan(organization, 5000, calls="20")
 
 
@@ -224,6 +225,7 @@ def test_one_off_invoice_uses_no_prepaid_credits(organization, acme):
         organization=organization,
         external_customer_id="acme",
         fees=[OneOffFee(add_on_code="setup")],
+        actor=SYSTEM,
         now=utc(2024, 2, 1),
     )
 
@@ -349,6 +351,7 @@ def in_advance_invoice(organization, subscription, code: str, at) -> Invoice:
         organization_id=organization.id,
         external_subscription_id=subscription.external_id,
         transaction_id=event.transaction_id,
+        actor=SYSTEM,
         now=at,
     )
     return Invoice.objects.get(pk=fee.invoice_id)
@@ -393,7 +396,7 @@ def test_draft_consumes_no_credits_until_finalized(organization, acme):
     assert (draft.status, draft.prepaid_credit_amount_cents) == ("draft", 0)
     assert balance(main) == 3000
 
-    final = invoice_finalize(invoice=draft, now=utc(2024, 2, 4))
+    final = invoice_finalize(invoice=draft, actor=SYSTEM, now=utc(2024, 2, 4))
 
     assert (final.prepaid_credit_amount_cents, final.total_amount_cents) == (3000, 2000)
     assert final.prepaid_granted_credit_amount_cents == 3000
@@ -425,7 +428,7 @@ def test_void_gives_the_credits_back_by_kind(organization, acme):
     fund_wallet(main, "10", priority=1)
     invoice = january_invoice(organization, acme, usage_plan(organization, 2500))
 
-    invoice_void(invoice=invoice, now=utc(2024, 2, 10), generate_credit_note=False)
+    invoice_void(invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 10), generate_credit_note=False)
 
     back = Tx.objects.filter(wallet=main, voided_invoice_id=invoice.pk).order_by(
         "transaction_status"
@@ -445,7 +448,7 @@ def test_void_gives_nothing_back_to_a_terminated_wallet(organization, acme):
     main.status = Wallet.Status.TERMINATED
     main.save(update_fields=["status"])
 
-    invoice_void(invoice=invoice, now=utc(2024, 2, 10), generate_credit_note=False)
+    invoice_void(invoice=invoice, actor=SYSTEM, now=utc(2024, 2, 10), generate_credit_note=False)
 
     assert not Tx.objects.filter(wallet=main, voided_invoice_id=invoice.pk).exists()
     assert balance(main) == 1000

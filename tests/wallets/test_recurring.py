@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from billing.actors import SYSTEM
 from tests.customers.factories import CustomerFactory
 from tests.wallets.factories import RecurringTransactionRuleFactory, WalletFactory, fund_wallet
 from wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
@@ -54,7 +55,9 @@ def inbound(wallet) -> list[WalletTransaction]:
 
 def spend(wallet, cents: int) -> None:
     """Credits consumed by an invoice (the ledger draw a finalization makes)."""
-    ledger.draw(wallet=wallet, amount_cents=cents, transaction_status="invoiced", now=CREATED)
+    ledger.draw(
+        wallet=wallet, amount_cents=cents, transaction_status="invoiced", actor=SYSTEM, now=CREATED
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,8 +69,10 @@ class TestIntervalRules:
         wallet = make_wallet(organization)
         rule = make_rule(wallet, interval="monthly", granted_credits=D("10"))
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 1
-        assert run_interval_top_ups(now=at("2026-02-15", hour=11)) == 0  # same day, re-run
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 1
+        assert (
+            run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15", hour=11)) == 0
+        )  # same day, re-run
 
         [tx] = inbound(wallet)
         assert (tx.source, tx.transaction_status, tx.status) == ("interval", "granted", "settled")
@@ -80,9 +85,9 @@ class TestIntervalRules:
         wallet = make_wallet(organization)
         make_rule(wallet, interval="monthly", granted_credits=D("10"))
 
-        assert run_interval_top_ups(now=at("2026-02-16")) == 0
-        assert run_interval_top_ups(now=at("2026-02-15")) == 1
-        assert run_interval_top_ups(now=at("2026-03-15")) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-16")) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-03-15")) == 1
         assert [tx.trigger_key for tx in inbound(wallet)] == [
             "interval:2026-02-15",
             "interval:2026-03-15",
@@ -92,8 +97,8 @@ class TestIntervalRules:
         wallet = make_wallet(organization)
         make_rule(wallet, interval="weekly", granted_credits=D("10"))
 
-        assert run_interval_top_ups(now=at("2026-01-15", hour=23)) == 0
-        assert run_interval_top_ups(now=at("2026-01-22")) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-01-15", hour=23)) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-01-22")) == 1
 
     def test_started_at_anchors_the_schedule(self, organization):
         wallet = make_wallet(organization)
@@ -101,30 +106,34 @@ class TestIntervalRules:
             wallet, interval="monthly", granted_credits=D("5"), started_at=at("2026-01-31", 0, 0)
         )
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 0
-        assert run_interval_top_ups(now=at("2026-02-28")) == 1  # Jan 31 clamped to Feb 28
-        assert run_interval_top_ups(now=at("2026-03-31")) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 0
+        assert (
+            run_interval_top_ups(actor=SYSTEM, now=at("2026-02-28")) == 1
+        )  # Jan 31 clamped to Feb 28
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-03-31")) == 1
 
     def test_day_is_the_customers_day(self, organization):
         wallet = make_wallet(organization, timezone="Asia/Tokyo")
         make_rule(wallet, interval="monthly", granted_credits=D("10"))
 
         # Feb 14 16:30 UTC is Feb 15 01:30 in Tokyo: the anniversary there
-        assert run_interval_top_ups(now=at("2026-02-14", hour=16, minute=30)) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-14", hour=16, minute=30)) == 1
         assert inbound(wallet)[0].trigger_key == "interval:2026-02-15"
-        assert run_interval_top_ups(now=at("2026-02-15", hour=10)) == 0  # still Feb 15 there
+        assert (
+            run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15", hour=10)) == 0
+        )  # still Feb 15 there
 
     def test_paid_interval_top_up_is_pending_with_its_credit_invoice(self, organization):
         wallet = make_wallet(organization)
         make_rule(wallet, interval="monthly", paid_credits=D("20"), granted_credits=D("5"))
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 2
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 2
 
         purchased, granted = inbound(wallet)
         assert (purchased.transaction_status, purchased.status) == ("purchased", "pending")
         assert purchased.invoice_id is not None  # the credit invoice (invoicing's hook)
         assert (granted.transaction_status, granted.status) == ("granted", "settled")
-        assert run_interval_top_ups(now=at("2026-02-15", hour=12)) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15", hour=12)) == 0
 
     def test_target_rule_tops_up_to_the_target_once_per_period(self, organization):
         wallet = make_wallet(organization)
@@ -138,8 +147,8 @@ class TestIntervalRules:
             granted_credits=D(0),
         )
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 1
-        assert run_interval_top_ups(now=at("2026-02-15", hour=12)) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 1
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15", hour=12)) == 0
 
         top_up = inbound(wallet)[-1]
         assert (top_up.transaction_status, top_up.credit_amount) == ("granted", D("70"))
@@ -151,14 +160,14 @@ class TestIntervalRules:
         fund_wallet(wallet, "120")
         make_rule(wallet, interval="monthly", method="target", target_ongoing_balance=D("100"))
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 0
 
     def test_paid_target_is_raised_to_the_paid_minimum(self, organization):
         wallet = make_wallet(organization, paid_top_up_min_amount_cents=5_000)
         fund_wallet(wallet, "90")
         make_rule(wallet, interval="monthly", method="target", target_ongoing_balance=D("100"))
 
-        run_interval_top_ups(now=at("2026-02-15"))
+        run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15"))
 
         top_up = inbound(wallet)[-1]
         assert (top_up.transaction_status, top_up.credit_amount) == ("purchased", D("50"))
@@ -167,7 +176,7 @@ class TestIntervalRules:
         wallet = make_wallet(organization, paid_top_up_max_amount_cents=1_000)
         make_rule(wallet, interval="monthly", method="target", target_ongoing_balance=D("100"))
 
-        run_interval_top_ups(now=at("2026-02-15"))
+        run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15"))
 
         assert inbound(wallet)[-1].credit_amount == D("100")
 
@@ -177,7 +186,7 @@ class TestIntervalRules:
         ended = make_wallet(organization)
         make_rule(ended, interval="monthly", status="terminated")
 
-        assert run_interval_top_ups(now=at("2026-02-15")) == 0
+        assert run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15")) == 0
 
     def test_rule_name_and_metadata_go_on_the_transaction(self, organization):
         wallet = make_wallet(organization)
@@ -188,7 +197,7 @@ class TestIntervalRules:
             transaction_metadata=[{"key": "origin", "value": "rule"}],
         )
 
-        run_interval_top_ups(now=at("2026-02-15"))
+        run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15"))
 
         [tx] = inbound(wallet)
         assert (tx.name, tx.metadata) == ("Monthly grant", [{"key": "origin", "value": "rule"}])
@@ -211,8 +220,8 @@ class TestThresholdRules:
         threshold_rule(wallet)
         spend(wallet, 3_500)  # 15 credits left <= 20
 
-        assert run_threshold_top_ups(now=CREATED) == 1
-        assert run_threshold_top_ups(now=CREATED) == 0  # same crossing: nothing more
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 0  # same crossing: nothing more
 
         top_up = inbound(wallet)[-1]
         assert (top_up.source, top_up.credit_amount) == ("threshold", D("50"))
@@ -225,10 +234,10 @@ class TestThresholdRules:
         fund_wallet(wallet, "50")
         threshold_rule(wallet)
         spend(wallet, 3_500)
-        run_threshold_top_ups(now=CREATED)
+        run_threshold_top_ups(actor=SYSTEM, now=CREATED)
 
         spend(wallet, 5_000)  # 65 -> 15 credits: crossed again
-        assert run_threshold_top_ups(now=CREATED) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 1
 
         assert len([tx for tx in inbound(wallet) if tx.source == "threshold"]) == 2
 
@@ -237,14 +246,14 @@ class TestThresholdRules:
         fund_wallet(wallet, "50")
         threshold_rule(wallet)
 
-        assert run_threshold_top_ups(now=CREATED) == 0
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 0
 
     def test_threshold_is_inclusive(self, organization):
         wallet = make_wallet(organization)
         fund_wallet(wallet, "20")
         threshold_rule(wallet)
 
-        assert run_threshold_top_ups(now=CREATED) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 1
 
     def test_v88_fixed_paid_credits_are_multiplied_to_clear_the_threshold(self, organization):
         wallet = make_wallet(organization)
@@ -257,7 +266,7 @@ class TestThresholdRules:
             credits_ongoing_balance=D("-15"),
         )
 
-        assert run_threshold_top_ups(now=CREATED) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 1
 
         [tx] = inbound(wallet)
         assert (tx.transaction_status, tx.status, tx.credit_amount) == (
@@ -272,10 +281,10 @@ class TestThresholdRules:
         Wallet.objects.filter(pk=wallet.pk).update(
             ongoing_balance_cents=-1_500, credits_ongoing_balance=D("-15")
         )
-        run_threshold_top_ups(now=CREATED)  # 40 credits pending
+        run_threshold_top_ups(actor=SYSTEM, now=CREATED)  # 40 credits pending
 
         # still -15 ongoing, but -15 + 40 pending > 20: no second purchase
-        assert run_threshold_top_ups(now=CREATED + dt.timedelta(minutes=5)) == 0
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED + dt.timedelta(minutes=5)) == 0
         assert len(inbound(wallet)) == 1
 
     def test_failed_paid_top_up_pauses_the_rule_for_an_hour(self, organization):
@@ -283,8 +292,8 @@ class TestThresholdRules:
         threshold_rule(wallet, paid_credits=D("30"), granted_credits=D(0))
         [tx] = ledger_top_up_and_fail(wallet, at=CREATED)
 
-        assert run_threshold_top_ups(now=CREATED + dt.timedelta(minutes=30)) == 0
-        assert run_threshold_top_ups(now=CREATED + dt.timedelta(minutes=61)) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED + dt.timedelta(minutes=30)) == 0
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED + dt.timedelta(minutes=61)) == 1
         assert inbound(wallet)[-1].status == "pending"
         assert tx.status == "failed"
 
@@ -293,9 +302,11 @@ class TestThresholdRules:
         threshold_rule(wallet, paid_credits=D("30"), granted_credits=D(0))
         ledger_top_up_and_fail(wallet, at=CREATED)
         manual = fund_wallet(wallet, "5", status="purchased", settled=False)
-        ledger.inbound_settle(transaction_id=manual.pk, now=CREATED + dt.timedelta(minutes=10))
+        ledger.inbound_settle(
+            transaction_id=manual.pk, actor=SYSTEM, now=CREATED + dt.timedelta(minutes=10)
+        )
 
-        assert run_threshold_top_ups(now=CREATED + dt.timedelta(minutes=20)) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED + dt.timedelta(minutes=20)) == 1
 
     def test_target_threshold_rule_tops_up_to_the_target(self, organization):
         wallet = make_wallet(organization)
@@ -309,8 +320,8 @@ class TestThresholdRules:
         )
         spend(wallet, 4_000)  # 10 credits left
 
-        assert run_threshold_top_ups(now=CREATED) == 1
-        assert run_threshold_top_ups(now=CREATED) == 0
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED) == 0
 
         assert inbound(wallet)[-1].credit_amount == D("70")
         wallet.refresh_from_db()
@@ -322,15 +333,15 @@ class TestThresholdRules:
             fund_wallet(wallet, "10")
             threshold_rule(wallet)
 
-        assert run_threshold_top_ups(now=CREATED, wallet_ids=[first.pk]) == 1
+        assert run_threshold_top_ups(actor=SYSTEM, now=CREATED, wallet_ids=[first.pk]) == 1
         assert inbound(second)[-1].source == "manual"
 
 
 def ledger_top_up_and_fail(wallet, *, at: dt.datetime) -> list[WalletTransaction]:
     """A paid threshold top-up whose payment failed at `at`."""
-    run_threshold_top_ups(now=at)
+    run_threshold_top_ups(actor=SYSTEM, now=at)
     [tx] = [t for t in inbound(wallet) if t.source == "threshold"]
-    return [ledger.inbound_fail(transaction_id=tx.pk, now=at)]
+    return [ledger.inbound_fail(transaction_id=tx.pk, actor=SYSTEM, now=at)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -345,7 +356,7 @@ def test_concurrent_threshold_runs_top_up_once(organization):
     def run() -> None:
         try:
             barrier.wait()
-            run_threshold_top_ups(now=CREATED)
+            run_threshold_top_ups(actor=SYSTEM, now=CREATED)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -373,7 +384,7 @@ def test_concurrent_interval_runs_top_up_once(organization):
     def run() -> None:
         try:
             barrier.wait()
-            run_interval_top_ups(now=at("2026-02-15"))
+            run_interval_top_ups(actor=SYSTEM, now=at("2026-02-15"))
         finally:
             connection.close()
 
@@ -399,8 +410,8 @@ def test_expired_rules_are_terminated(organization):
     later = make_rule(other, expiration_at=at("2026-03-01", 0, 0))
     now = at("2026-02-01", 0, 50)
 
-    assert expire_rules(now=now) == 1
-    assert expire_rules(now=now) == 0
+    assert expire_rules(actor=SYSTEM, now=now) == 1
+    assert expire_rules(actor=SYSTEM, now=now) == 0
 
     expired.refresh_from_db()
     later.refresh_from_db()

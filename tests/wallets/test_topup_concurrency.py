@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import close_old_connections, connections
 
+from billing.actors import SYSTEM
 from tests.wallets.factories import WalletFactory
 from wallets.models import Wallet, WalletTransaction
 from wallets.services.ledger import wallet_drifts
@@ -48,7 +49,9 @@ def test_twenty_concurrent_granted_top_ups_leave_the_exact_balance(organization)
     wallet = WalletFactory(organization=organization, rate_amount=Decimal("1.5"))
     # credits 1..20 at rate 1.5: 1.5 * 210 = 315.00
     errors = all_at_once(
-        lambda index: wallet_top_up(wallet=wallet, granted_credits=str(index + 1), now=NOW),
+        lambda index: wallet_top_up(
+            wallet=wallet, granted_credits=str(index + 1), actor=SYSTEM, now=NOW
+        ),
         THREADS,
     )
     assert errors == []
@@ -63,10 +66,10 @@ def test_twenty_concurrent_granted_top_ups_leave_the_exact_balance(organization)
 
 def test_concurrent_voids_never_overdraw(organization):
     wallet = WalletFactory(organization=organization)
-    wallet_top_up(wallet=wallet, granted_credits="10", now=NOW)
+    wallet_top_up(wallet=wallet, granted_credits="10", actor=SYSTEM, now=NOW)
     # twenty voids of 1 credit on a 10-credit wallet: exactly ten succeed
     errors = all_at_once(
-        lambda _: wallet_top_up(wallet=wallet, voided_credits="1", now=NOW), THREADS
+        lambda _: wallet_top_up(wallet=wallet, voided_credits="1", actor=SYSTEM, now=NOW), THREADS
     )
     assert len(errors) == THREADS - 10
     wallet = Wallet.objects.get(pk=wallet.pk)

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
+from billing.actors import SYSTEM
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from tests.customers.factories import CustomerFactory
@@ -55,6 +56,7 @@ def grant(wallet: Wallet, credits: str, **kwargs) -> WalletTransaction:
         credit_amount=Decimal(credits),
         transaction_status=Tx.TransactionStatus.GRANTED,
         settled=True,
+        actor=SYSTEM,
         now=NOW,
         **kwargs,
     )
@@ -183,6 +185,7 @@ def test_ledger_traces_what_each_consumption_drew_from(admin_client, organizatio
         transaction_status=Tx.TransactionStatus.PURCHASED,
         settled=True,
         priority=1,
+        actor=SYSTEM,
         now=NOW,
     )
     consumed = ledger.draw(
@@ -190,6 +193,7 @@ def test_ledger_traces_what_each_consumption_drew_from(admin_client, organizatio
         amount_cents=6_000,
         transaction_status=Tx.TransactionStatus.INVOICED,
         invoice_id=invoice.pk,
+        actor=SYSTEM,
         now=NOW,
     ).transaction
     page = admin_client.get(change_url(wallet)).content.decode()

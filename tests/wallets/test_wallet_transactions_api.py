@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid
+from billing.models import OutboxEvent
 from tests.wallets.factories import WalletFactory, fund_wallet
 from wallets import ports
 from wallets.models import WalletTransaction
@@ -23,7 +25,7 @@ Tx = WalletTransaction
 
 def test_granted_top_up_settles_at_once(organization):
     wallet = WalletFactory(organization=organization)
-    [tx] = wallet_top_up(wallet=wallet, granted_credits="10", now=NOW)
+    [tx] = wallet_top_up(wallet=wallet, granted_credits="10", actor=SYSTEM, now=NOW)
     wallet.refresh_from_db()
     assert (tx.status, tx.transaction_status, tx.transaction_type) == (
         "settled", "granted", "inbound",
@@ -33,7 +35,9 @@ def test_granted_top_up_settles_at_once(organization):
 
 def test_V86_granted_credits_settle_at_once_as_17_97(organization):
     wallet = WalletFactory(organization=organization)
-    [tx] = wallet_top_up(wallet=wallet, granted_credits="17.9699999999999988631316", now=NOW)
+    [tx] = wallet_top_up(
+        wallet=wallet, granted_credits="17.9699999999999988631316", actor=SYSTEM, now=NOW
+    )
     wallet.refresh_from_db()
     assert (tx.credit_amount, tx.amount, tx.status) == (
         Decimal("17.97"), Decimal("17.97"), "settled",
@@ -45,14 +49,14 @@ def test_paid_top_up_without_invoicing_is_refused_and_rolled_back(organization, 
     wallet = WalletFactory(organization=organization)
     monkeypatch.setattr(ports.create_paid_credits_invoice, "_impl", None)  # invoicing absent
     with pytest.raises(ports.PortNotBound):
-        wallet_top_up(wallet=wallet, paid_credits="10", granted_credits="5", now=NOW)
+        wallet_top_up(wallet=wallet, paid_credits="10", granted_credits="5", actor=SYSTEM, now=NOW)
     assert not Tx.objects.filter(wallet=wallet).exists()
 
 
 def test_voided_credits_draw_on_the_balance(organization):
     wallet = WalletFactory(organization=organization)
     fund_wallet(wallet, "10")
-    [tx] = wallet_top_up(wallet=wallet, voided_credits="4", now=NOW)
+    [tx] = wallet_top_up(wallet=wallet, voided_credits="4", actor=SYSTEM, now=NOW)
     wallet.refresh_from_db()
     assert (tx.transaction_type, tx.transaction_status, tx.amount_cents) == (
         "outbound", "voided", 400,
@@ -65,14 +69,14 @@ def test_voided_credits_above_the_balance_are_refused(organization):
     wallet = WalletFactory(organization=organization)
     fund_wallet(wallet, "3")
     with pytest.raises(Invalid) as raised:
-        wallet_top_up(wallet=wallet, voided_credits="4", now=NOW)
+        wallet_top_up(wallet=wallet, voided_credits="4", actor=SYSTEM, now=NOW)
     assert raised.value.details == {"voided_credits": ["insufficient_credits"]}
 
 
 def test_terminate_voids_the_remaining_credits(organization):
     wallet = WalletFactory(organization=organization)
     fund_wallet(wallet, "7.5")
-    wallet = wallet_terminate(wallet=wallet, now=NOW)
+    wallet = wallet_terminate(wallet=wallet, actor=SYSTEM, now=NOW)
     assert (wallet.status, wallet.balance_cents, wallet.terminated_at) == ("terminated", 0, NOW)
     voided = Tx.objects.get(wallet=wallet, transaction_status="voided")
     assert voided.amount_cents == 750
@@ -91,6 +95,7 @@ def test_create_with_granted_credits(organization):
             "currency": "USD",
             "granted_credits": "10",
         },
+        actor=SYSTEM,
         now=NOW,
     )
     customer.refresh_from_db()
@@ -146,6 +151,14 @@ def test_api_granted_top_up_renders_the_lago_transaction(api, wallet):
     )
     assert tx["lago_wallet_id"] == str(wallet.pk)
     assert tx["settled_at"].endswith("Z")
+
+
+def test_an_api_top_up_records_its_transaction_event_with_the_api_key(api, api_key, wallet):
+    [tx] = top_up(api, wallet, granted_credits="10").json()["wallet_transactions"]
+    event = OutboxEvent.objects.get(
+        event_type="wallet_transaction.created", object_id=tx["lago_id"]
+    )
+    assert (event.actor_type, event.actor_id) == ("api_key", str(api_key[0].pk))
 
 
 def test_V86_paid_top_up_rounds_to_whole_cents_and_settles_when_paid(api, wallet):
@@ -206,7 +219,9 @@ def test_V89_transaction_priority(api, wallet):
 def test_V89_priority_orders_the_consumption(organization, wallet):
     older_default = fund_wallet(wallet, "5")
     newer_first = fund_wallet(wallet, "5", priority=1)
-    drawn = ledger.draw(wallet=wallet, amount_cents=600, transaction_status="invoiced", now=NOW)
+    drawn = ledger.draw(
+        wallet=wallet, amount_cents=600, transaction_status="invoiced", actor=SYSTEM, now=NOW
+    )
     funders = drawn.transaction.consumptions_made.order_by("created_at", "id")
     assert {c.inbound_wallet_transaction_id: c.consumed_amount_cents for c in funders} == {
         newer_first.pk: 500,
@@ -269,7 +284,7 @@ def test_unknown_wallet_is_wallet_not_found(api, wallet, other_organization):
 
 
 def test_terminated_wallet_is_refused(api, wallet):
-    wallet_terminate(wallet=wallet, now=NOW)
+    wallet_terminate(wallet=wallet, actor=SYSTEM, now=NOW)
     assert errors(top_up(api, wallet, granted_credits="1")) == {
         "wallet_id": ["wallet_is_terminated"]
     }
@@ -324,7 +339,7 @@ def test_error_envelopes(api, wallet):
         "error": "Not Found",
         "code": "wallet_transaction_not_found",
     }
-    wallet_terminate(wallet=wallet, now=NOW)
+    wallet_terminate(wallet=wallet, actor=SYSTEM, now=NOW)
     refused = api.put(f"/api/v1/wallets/{wallet.pk}", {"wallet": {"name": "x"}}, format="json")
     assert refused.json() == {
         "status": 405,
@@ -401,7 +416,9 @@ def test_retrieve_and_tenancy(api, other_api, wallet):
 def test_consumptions_and_fundings(api, other_api, wallet):
     granted = fund_wallet(wallet, "3")
     purchased = fund_wallet(wallet, "5", status=Tx.TransactionStatus.PURCHASED)
-    drawn = ledger.draw(wallet=wallet, amount_cents=400, transaction_status="invoiced", now=NOW)
+    drawn = ledger.draw(
+        wallet=wallet, amount_cents=400, transaction_status="invoiced", actor=SYSTEM, now=NOW
+    )
     out = drawn.transaction
     fundings = api.get(f"/api/v1/wallet_transactions/{out.pk}/fundings").json()
     assert [

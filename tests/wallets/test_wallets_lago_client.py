@@ -9,6 +9,7 @@ from lago_python_client.models.wallet import AppliesTo, RecurringTransactionRule
 from lago_python_client.models.wallet import RecurringTransactionRuleList as Rules
 from lago_python_client.models.wallet_transaction import WalletTransaction
 
+from billing.actors import SYSTEM
 from tests.customers.factories import CustomerFactory
 from tests.plans.factories import BillableMetricFactory
 from wallets.models import WalletTransaction as Tx
@@ -127,6 +128,7 @@ def test_client_consumptions_and_fundings(lago, customer):
             wallet=WalletModel.objects.get(pk=wallet.lago_id),
             amount_cents=400,
             transaction_status="invoiced",
+            actor=SYSTEM,
             now=inbound.created_at,
         )
     fundings = lago.wallet_transactions.fundings(str(drawn.transaction.pk))

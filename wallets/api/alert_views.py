@@ -85,9 +85,11 @@ class WalletAlertViewSet(OrganizationViewSet):
             alerts = request.data["alerts"]
             if not isinstance(alerts, list):
                 raise BadRequest("param is missing or the value is empty: alerts")
-            return self._many(alert_create_batch(wallet=wallet, alerts=alerts, now=now))
+            return self._many(
+                alert_create_batch(wallet=wallet, alerts=alerts, actor=self.actor, now=now)
+            )
         values = parse(AlertInput, request.data, root="alert")
-        alert = alert_create(wallet=wallet, values=values, now=now)
+        alert = alert_create(wallet=wallet, values=values, actor=self.actor, now=now)
         return self.respond(self.get_queryset().get(pk=alert.pk))
 
     @extend_schema(
@@ -96,7 +98,7 @@ class WalletAlertViewSet(OrganizationViewSet):
         operation_id="customers_wallets_alerts_destroy_all",
     )
     def destroy_all(self, request: Request, **kwargs: object) -> Response:
-        return self._many(alert_delete_all(wallet=self.wallet()))
+        return self._many(alert_delete_all(wallet=self.wallet(), actor=self.actor))
 
     @extend_schema(parameters=[*PARAMETERS, ALERT_CODE], responses=ALERT_RESPONSE)
     def retrieve(self, request: Request, **kwargs: object) -> Response:
@@ -110,12 +112,12 @@ class WalletAlertViewSet(OrganizationViewSet):
     def update(self, request: Request, **kwargs: object) -> Response:
         alert = self.alert()
         values = parse(AlertInput, request.data, root="alert", partial=True)
-        alert = alert_update(alert=alert, values=values, now=timezone.now())
+        alert = alert_update(alert=alert, values=values, actor=self.actor, now=timezone.now())
         return self.respond(self.get_queryset().get(pk=alert.pk))
 
     @extend_schema(parameters=[*PARAMETERS, ALERT_CODE], responses=ALERT_RESPONSE)
     def destroy(self, request: Request, **kwargs: object) -> Response:
         alert = self.alert()
         data = self.get_serializer(alert).data
-        alert_delete(alert=alert)
+        alert_delete(alert=alert, actor=self.actor)
         return Response({"alert": data})

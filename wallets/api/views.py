@@ -111,11 +111,13 @@ class _WalletViewSet(OrganizationViewSet):
 
     def update(self, request: Request, **kwargs: object) -> Response:
         values = _wallet_values(parse(WalletUpdateInput, request.data, root="wallet"))
-        wallet = wallet_update(wallet=self.wallet(), values=values, now=timezone.now())
+        wallet = wallet_update(
+            wallet=self.wallet(), values=values, actor=self.actor, now=timezone.now()
+        )
         return self.respond(wallet_get(organization=self.organization, lago_id=wallet.pk))
 
     def destroy(self, request: Request, **kwargs: object) -> Response:
-        wallet = wallet_terminate(wallet=self.wallet(), now=timezone.now())
+        wallet = wallet_terminate(wallet=self.wallet(), actor=self.actor, now=timezone.now())
         return self.respond(wallet_get(organization=self.organization, lago_id=wallet.pk))
 
     def _create(self, request: Request, external_customer_id: str | None) -> Response:
@@ -125,7 +127,9 @@ class _WalletViewSet(OrganizationViewSet):
         if not external_id:
             raise NotFound("customer")
         customer = customer_get(organization=self.organization, external_id=external_id)
-        wallet = wallet_create(customer=customer, values=values, now=timezone.now())
+        wallet = wallet_create(
+            customer=customer, values=values, actor=self.actor, now=timezone.now()
+        )
         return self.respond(wallet_get(organization=self.organization, lago_id=wallet.pk))
 
 
@@ -256,16 +260,20 @@ class WalletMetadataView(_WalletMetadataBase):
     @extend_schema(request=WalletMetadataInput, responses=METADATA_RESPONSE)
     def post(self, request: Request, **kwargs: str) -> Response:
         metadata = self.metadata(request)
-        return self.answer(wallet_metadata_replace(wallet=self.wallet(kwargs), metadata=metadata))
+        return self.answer(
+            wallet_metadata_replace(wallet=self.wallet(kwargs), metadata=metadata, actor=self.actor)
+        )
 
     @extend_schema(request=WalletMetadataInput, responses=METADATA_RESPONSE)
     def patch(self, request: Request, **kwargs: str) -> Response:
-        wallet = wallet_metadata_merge(wallet=self.wallet(kwargs), metadata=self.metadata(request))
+        wallet = wallet_metadata_merge(
+            wallet=self.wallet(kwargs), metadata=self.metadata(request), actor=self.actor
+        )
         return self.answer(wallet)
 
     @extend_schema(request=None, responses=METADATA_RESPONSE)
     def delete(self, request: Request, **kwargs: str) -> Response:
-        return self.answer(wallet_metadata_clear(wallet=self.wallet(kwargs)))
+        return self.answer(wallet_metadata_clear(wallet=self.wallet(kwargs), actor=self.actor))
 
 
 class WalletMetadataKeyView(_WalletMetadataBase):
@@ -275,7 +283,9 @@ class WalletMetadataKeyView(_WalletMetadataBase):
         request=None, responses=METADATA_RESPONSE, operation_id="wallets_metadata_key_destroy"
     )
     def delete(self, request: Request, key: str, **kwargs: str) -> Response:
-        return self.answer(wallet_metadata_key_delete(wallet=self.wallet(kwargs), key=key))
+        return self.answer(
+            wallet_metadata_key_delete(wallet=self.wallet(kwargs), key=key, actor=self.actor)
+        )
 
 
 class CustomerWalletMetadataKeyView(WalletMetadataKeyView):
@@ -346,6 +356,7 @@ class WalletTransactionViewSet(OrganizationViewSet):
             paid_credits=values.get("paid_credits"),
             granted_credits=values.get("granted_credits"),
             voided_credits=values.get("voided_credits"),
+            actor=self.actor,
             now=timezone.now(),
             name=values.get("name") or "",
             metadata=values.get("metadata"),

@@ -30,9 +30,11 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid
-from billing.models import OutboxEvent
 from billing.money import decimal_string
+from billing.outbox import emit
+from wallets.locks import lock_wallet_alert
 from wallets.models import TriggeredAlert, Wallet, WalletAlert
 
 logger = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ def _save(alert: WalletAlert, *, creating: bool) -> WalletAlert:
 # CRUD
 
 
-def alert_create(*, wallet: Wallet, values: dict, now: datetime) -> WalletAlert:
+def alert_create(*, wallet: Wallet, values: dict, actor: Actor, now: datetime) -> WalletAlert:
     """A new alert on the wallet; its `previous_value` is the wallet's figure now, so only
     later moves trigger it."""
     alert_type = values.get("alert_type")
@@ -203,7 +205,9 @@ def alert_create(*, wallet: Wallet, values: dict, now: datetime) -> WalletAlert:
 
 
 @transaction.atomic
-def alert_create_batch(*, wallet: Wallet, alerts: object, now: datetime) -> list[WalletAlert]:
+def alert_create_batch(
+    *, wallet: Wallet, alerts: object, actor: Actor, now: datetime
+) -> list[WalletAlert]:
     """Several alerts at once, all or none (`POST ... /alerts` with `alerts: [...]`); errors
     are keyed by the index of the failing alert."""
     if not isinstance(alerts, list) or not alerts:
@@ -213,13 +217,13 @@ def alert_create_batch(*, wallet: Wallet, alerts: object, now: datetime) -> list
         if not isinstance(values, dict):
             raise Invalid({str(index): ["invalid_value"]})
         try:
-            created.append(alert_create(wallet=wallet, values=values, now=now))
+            created.append(alert_create(wallet=wallet, values=values, actor=actor, now=now))
         except Invalid as exc:
             raise Invalid({str(index): exc.details}) from None  # type: ignore[dict-item]
     return created
 
 
-def alert_update(*, alert: WalletAlert, values: dict, now: datetime) -> WalletAlert:
+def alert_update(*, alert: WalletAlert, values: dict, actor: Actor, now: datetime) -> WalletAlert:
     """`code`, `name` and `thresholds` (replaced when given); the type never changes."""
     if "code" in values:
         alert.code = _clean_code(values["code"])
@@ -230,13 +234,13 @@ def alert_update(*, alert: WalletAlert, values: dict, now: datetime) -> WalletAl
     return _save(alert, creating=False)
 
 
-def alert_delete(*, alert: WalletAlert) -> WalletAlert:
+def alert_delete(*, alert: WalletAlert, actor: Actor) -> WalletAlert:
     alert.delete()
     return alert
 
 
 @transaction.atomic
-def alert_delete_all(*, wallet: Wallet) -> list[WalletAlert]:
+def alert_delete_all(*, wallet: Wallet, actor: Actor) -> list[WalletAlert]:
     alerts = list(WalletAlert.objects.filter(wallet_id=wallet.pk).order_by("created_at", "id"))
     WalletAlert.objects.filter(pk__in=[a.pk for a in alerts]).delete()
     return alerts
@@ -275,12 +279,12 @@ def triggered_alert_payload(triggered: TriggeredAlert) -> dict:
     }
 
 
-def alert_evaluate(*, alert: WalletAlert, now: datetime) -> TriggeredAlert | None:
+def alert_evaluate(*, alert: WalletAlert, actor: Actor, now: datetime) -> TriggeredAlert | None:
     """Compares the wallet's figure (read now) with the alert's previous value, the alert row
     locked so that two evaluations never record the same crossing twice; records the crossing,
     if any, and its `alert.triggered` outbox event; keeps the figure as the previous value."""
     with transaction.atomic():
-        alert = WalletAlert.objects.select_for_update().filter(pk=alert.pk).first()
+        alert = lock_wallet_alert(alert.pk)
         if alert is None:
             return None
         wallet = Wallet.objects.select_related("customer").get(pk=alert.wallet_id)
@@ -300,11 +304,10 @@ def alert_evaluate(*, alert: WalletAlert, now: datetime) -> TriggeredAlert | Non
                 crossed_thresholds=crossed,
                 triggered_at=now,
             )
-            OutboxEvent.objects.create(
-                organization_id=alert.organization_id,
+            emit(
                 event_type="alert.triggered",
-                object_type="triggered_alert",
-                object_id=str(triggered.pk),
+                actor=actor,
+                obj=triggered,
                 payload=triggered_alert_payload(triggered),
             )
         alert.previous_value, alert.last_processed_at = current, now
@@ -313,7 +316,7 @@ def alert_evaluate(*, alert: WalletAlert, now: datetime) -> TriggeredAlert | Non
 
 
 def evaluate_wallet_alerts(
-    *, now: datetime, wallet_ids: Iterable[UUID] | None = None
+    *, actor: Actor, now: datetime, wallet_ids: Iterable[UUID] | None = None
 ) -> list[TriggeredAlert]:
     """Evaluates the alerts of the given wallets (every wallet when None) whose figure moved
     since their last evaluation. A failing alert is logged; the others go on."""
@@ -333,7 +336,7 @@ def evaluate_wallet_alerts(
         ):
             continue
         try:
-            result = alert_evaluate(alert=alert, now=now)
+            result = alert_evaluate(alert=alert, actor=actor, now=now)
         except Exception:
             logger.exception("wallet alert %s evaluation failed", alert.pk)
             continue

@@ -43,7 +43,9 @@ from uuid import UUID
 
 from django.db.models import Sum
 
+from billing.actors import Actor
 from billing.money import round_cents
+from wallets.locks import lock_customer_wallets, lock_wallet
 from wallets.models import Wallet, WalletTarget, WalletTransaction, WalletTransactionConsumption
 from wallets.services import ledger
 
@@ -148,12 +150,12 @@ def _expired(wallet: Wallet, now: datetime | None) -> bool:
 def _candidates(
     *, customer_id: UUID, currency: str, now: datetime | None, lock: bool
 ) -> list[WalletFunds]:
-    rows = Wallet.objects.filter(
-        customer_id=customer_id, status=Wallet.Status.ACTIVE, currency=currency
-    ).order_by("pk")
     if lock:
-        # id order: concurrent finalizations and top-ups lock the wallets in one order
-        rows = rows.select_for_update(of=("self",))
+        rows = lock_customer_wallets(customer_id=customer_id, currency=currency)
+    else:
+        rows = Wallet.objects.filter(
+            customer_id=customer_id, status=Wallet.Status.ACTIVE, currency=currency
+        ).order_by("pk")
     wallets = [wallet for wallet in rows if wallet.balance_cents > 0 and not _expired(wallet, now)]
     if not wallets:
         return []
@@ -217,7 +219,7 @@ class PrepaidCredits:
             details=tuple(self.allocated),
         )
 
-    def draw(self, *, invoice_id: UUID, now: datetime) -> Split:
+    def draw(self, *, invoice_id: UUID, actor: Actor, now: datetime) -> Split:
         """One outbound `invoiced` transaction per wallet, in the caller's transaction."""
         if self.drawn:
             raise RuntimeError("prepaid credits already drawn for this invoice")
@@ -228,9 +230,10 @@ class PrepaidCredits:
         transactions = []
         for wallet_id, cents in self.allocated:
             result = ledger.draw(
-                wallet=ledger.lock_wallet(wallet_id),
+                wallet=lock_wallet(wallet_id),
                 amount_cents=cents,
                 transaction_status=Tx.TransactionStatus.INVOICED,
+                actor=actor,
                 now=now,
                 invoice_id=invoice_id,
             )
@@ -264,7 +267,7 @@ def prepaid_credits(
 # Void (spec §12.8, Lago `WalletTransactions::RecreditService`)
 
 
-def recredit_invoice(*, invoice_id: UUID, now: datetime) -> list[WalletTransaction]:
+def recredit_invoice(*, invoice_id: UUID, actor: Actor, now: datetime) -> list[WalletTransaction]:
     """Gives the prepaid credits a voided invoice consumed back to their wallets.
 
     For each outbound `invoiced` transaction of the invoice whose wallet is still active: one
@@ -283,7 +286,7 @@ def recredit_invoice(*, invoice_id: UUID, now: datetime) -> list[WalletTransacti
     )
     created: list[WalletTransaction] = []
     for out in outbound:
-        wallet = ledger.lock_wallet(out.wallet_id)
+        wallet = lock_wallet(out.wallet_id)
         if not wallet.is_active:
             continue
         if Tx.objects.filter(
@@ -311,6 +314,7 @@ def recredit_invoice(*, invoice_id: UUID, now: datetime) -> list[WalletTransacti
                 credit_amount=credits,
                 transaction_status=kind,
                 settled=True,
+                actor=actor,
                 now=now,
             )
             tx.voided_invoice_id = invoice_id

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from billing.actors import Actor
 from wallets.models import Wallet
 from wallets.services.wallets import wallet_terminate
 
 logger = logging.getLogger(__name__)
 
 
-def terminate_expired_wallets(*, now: datetime) -> int:
+def terminate_expired_wallets(*, actor: Actor, now: datetime) -> int:
     """Terminates every active wallet expired at `now`; returns how many. A wallet that fails
     is logged and retried by the next run; the others go on."""
     expired = Wallet.objects.filter(
@@ -22,7 +23,7 @@ def terminate_expired_wallets(*, now: datetime) -> int:
     terminated = 0
     for wallet in expired:
         try:
-            wallet_terminate(wallet=wallet, now=now)
+            wallet_terminate(wallet=wallet, actor=actor, now=now)
         except Exception:
             logger.exception("expiring wallet %s failed", wallet.pk)
             continue

@@ -1,9 +1,9 @@
 """The wallet ledger: the only code that changes a wallet's balance (spec §17.3-§17.5).
 
 Every function expects to run inside the caller's database transaction and takes the wallet
-row lock itself (`lock_wallet`), so concurrent top-ups, voids and invoice finalizations on one
-wallet serialize on that row; the balances are re-read under the lock, never trusted from the
-caller's copy.
+row lock itself (`wallets.locks.lock_wallet`), so concurrent top-ups, voids and invoice
+finalizations on one wallet serialize on that row; the balances are re-read under the lock,
+never trusted from the caller's copy.
 
 Invariants (checked by `manage.py check_wallets`, enforced in part by constraints):
 - `balance_cents` = sum of `remaining_amount_cents` over settled inbound transactions
@@ -22,9 +22,12 @@ from uuid import UUID
 
 from django.db.models import Q, Sum
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
 from billing.models import OutboxEvent
+from billing.outbox import emit
 from wallets.credits import cents_to_amount, cents_to_credits, credits_to_cents
+from wallets.locks import lock_spendable_inbound, lock_wallet, lock_wallet_transaction
 from wallets.models import MAX_PRIORITY, Wallet, WalletTransaction, WalletTransactionConsumption
 
 Tx = WalletTransaction
@@ -36,13 +39,12 @@ def _iso(instant: datetime | None) -> str | None:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def emit_transaction_event(tx: WalletTransaction, event_type: str) -> OutboxEvent:
+def emit_transaction_event(tx: WalletTransaction, event_type: str, *, actor: Actor) -> OutboxEvent:
     """`wallet_transaction.created|updated|payment_failure` outbox row, same transaction."""
-    return OutboxEvent.objects.create(
-        organization_id=tx.organization_id,
+    return emit(
         event_type=event_type,
-        object_type="wallet_transaction",
-        object_id=str(tx.pk),
+        actor=actor,
+        obj=tx,
         payload={
             "lago_id": str(tx.pk),
             "lago_wallet_id": str(tx.wallet_id),
@@ -56,13 +58,12 @@ def emit_transaction_event(tx: WalletTransaction, event_type: str) -> OutboxEven
     )
 
 
-def emit_wallet_event(wallet: Wallet, event_type: str) -> OutboxEvent:
+def emit_wallet_event(wallet: Wallet, event_type: str, *, actor: Actor) -> OutboxEvent:
     """`wallet.created|updated|terminated|depleted_ongoing_balance` outbox row."""
-    return OutboxEvent.objects.create(
-        organization_id=wallet.organization_id,
+    return emit(
         event_type=event_type,
-        object_type="wallet",
-        object_id=str(wallet.pk),
+        actor=actor,
+        obj=wallet,
         payload={
             "lago_id": str(wallet.pk),
             "status": wallet.status,
@@ -71,11 +72,6 @@ def emit_wallet_event(wallet: Wallet, event_type: str) -> OutboxEvent:
             "ongoing_balance_cents": wallet.ongoing_balance_cents,
         },
     )
-
-
-def lock_wallet(wallet_id: UUID) -> Wallet:
-    """The wallet row, locked until the end of the caller's transaction."""
-    return Wallet.objects.select_for_update(of=("self",)).get(pk=wallet_id)
 
 
 _BALANCE_FIELDS = [
@@ -107,6 +103,7 @@ def inbound_create(
     credit_amount: Decimal,
     transaction_status: str,
     settled: bool,
+    actor: Actor,
     now: datetime,
     source: str = Tx.Source.MANUAL,
     priority: int | None = None,
@@ -150,18 +147,18 @@ def inbound_create(
     if settled:
         _apply_delta(wallet, cents, credit_amount)
         wallet.save(update_fields=_BALANCE_FIELDS)
-    emit_transaction_event(tx, "wallet_transaction.created")
+    emit_transaction_event(tx, "wallet_transaction.created", actor=actor)
     return tx
 
 
-def inbound_settle(*, transaction_id: UUID, now: datetime) -> WalletTransaction:
+def inbound_settle(*, transaction_id: UUID, actor: Actor, now: datetime) -> WalletTransaction:
     """A purchase becomes settled (its invoice was paid): the balance grows.
 
     Idempotent: an already settled transaction is returned unchanged. A purchase whose payment
     failed settles when a later payment succeeds (the customer paid: the credits are due)."""
     tx = Tx.objects.get(pk=transaction_id)
     wallet = lock_wallet(tx.wallet_id)
-    tx = Tx.objects.select_for_update().get(pk=transaction_id)
+    tx = lock_wallet_transaction(transaction_id)
     if tx.status == Tx.Status.SETTLED:
         return tx
     settleable = (Tx.Status.PENDING, Tx.Status.FAILED)
@@ -182,23 +179,24 @@ def inbound_settle(*, transaction_id: UUID, now: datetime) -> WalletTransaction:
             wallet=wallet,
             amount_cents=tx.amount_cents,
             transaction_status=Tx.TransactionStatus.VOIDED,
+            actor=actor,
             now=now,
             allow_inactive=True,
         )
-    emit_transaction_event(tx, "wallet_transaction.updated")
+    emit_transaction_event(tx, "wallet_transaction.updated", actor=actor)
     return tx
 
 
-def inbound_fail(*, transaction_id: UUID, now: datetime) -> WalletTransaction:
+def inbound_fail(*, transaction_id: UUID, actor: Actor, now: datetime) -> WalletTransaction:
     """A pending purchase whose payment failed: `failed`, the balance never moved."""
     tx = Tx.objects.get(pk=transaction_id)
     lock_wallet(tx.wallet_id)
-    tx = Tx.objects.select_for_update().get(pk=transaction_id)
+    tx = lock_wallet_transaction(transaction_id)
     if tx.status != Tx.Status.PENDING:
         return tx
     tx.status, tx.failed_at = Tx.Status.FAILED, now
     tx.save(update_fields=["status", "failed_at", "updated_at"])
-    emit_transaction_event(tx, "wallet_transaction.payment_failure")
+    emit_transaction_event(tx, "wallet_transaction.payment_failure", actor=actor)
     return tx
 
 
@@ -220,6 +218,7 @@ def draw(
     wallet: Wallet,
     amount_cents: int,
     transaction_status: str,
+    actor: Actor,
     now: datetime,
     invoice_id: UUID | None = None,
     name: str = "",
@@ -251,15 +250,8 @@ def draw(
         settled_at=now,
     )
     out.save(force_insert=True)
-    inbound = (
-        Tx.objects.select_for_update()
-        .filter(
-            wallet_id=wallet.pk,
-            transaction_type=Tx.TransactionType.INBOUND,
-            status=Tx.Status.SETTLED,
-            remaining_amount_cents__gt=0,
-        )
-        .order_by("priority", "created_at", "id")
+    inbound = sorted(
+        lock_spendable_inbound(wallet.pk), key=lambda tx: (tx.priority, tx.created_at, tx.id)
     )
     left = amount_cents
     credits = Decimal(0)
@@ -311,7 +303,7 @@ def draw(
         wallet.last_consumed_credit_at = now
         update_fields += ["consumed_credits", "consumed_amount_cents", "last_consumed_credit_at"]
     wallet.save(update_fields=update_fields)
-    emit_transaction_event(out, "wallet_transaction.created")
+    emit_transaction_event(out, "wallet_transaction.created", actor=actor)
     return Draw(transaction=out, granted_amount_cents=granted, purchased_amount_cents=purchased)
 
 

@@ -40,10 +40,12 @@ from uuid import UUID
 
 from django.db import transaction
 
+from billing.actors import Actor
 from customers.models import Customer, Subscription
 from metering.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
 from wallets import ports
 from wallets.credits import cents_to_credits
+from wallets.locks import lock_active_wallets
 from wallets.models import RecurringTransactionRule, Wallet
 from wallets.services import ledger
 
@@ -231,7 +233,7 @@ _ONGOING_FIELDS = [
 ]
 
 
-def _write_ongoing(wallet: Wallet, usage_cents: int, now: datetime) -> None:
+def _write_ongoing(wallet: Wallet, usage_cents: int, *, actor: Actor, now: datetime) -> None:
     """Under the wallet lock: the ongoing figures from the locked balance (never changed)."""
     usage_credits = cents_to_credits(usage_cents, wallet.rate_amount, wallet.currency)
     wallet.ongoing_usage_balance_cents = usage_cents
@@ -244,10 +246,12 @@ def _write_ongoing(wallet: Wallet, usage_cents: int, now: datetime) -> None:
     wallet.depleted_ongoing_balance = depleted
     wallet.save(update_fields=_ONGOING_FIELDS)
     if newly_depleted:  # once per depletion: recorded again only after it went back above 0
-        ledger.emit_wallet_event(wallet, "wallet.depleted_ongoing_balance")
+        ledger.emit_wallet_event(wallet, "wallet.depleted_ongoing_balance", actor=actor)
 
 
-def customer_refresh_ongoing_balances(*, customer: Customer, now: datetime) -> list[Wallet]:
+def customer_refresh_ongoing_balances(
+    *, customer: Customer, actor: Actor, now: datetime
+) -> list[Wallet]:
     """Recomputes the ongoing figures of every active wallet of the customer (they share the
     usage); returns them in priority order. The usage is read outside any lock, the wallets
     are then locked (pk order) and written from their locked balances."""
@@ -264,18 +268,14 @@ def customer_refresh_ongoing_balances(*, customer: Customer, now: datetime) -> l
     try:
         amounts = ongoing_usage_amounts(customer=customer, now=now)
         with transaction.atomic():
-            locked = list(
-                Wallet.objects.filter(pk__in=ids, status=Wallet.Status.ACTIVE)
-                .order_by("pk")
-                .select_for_update(of=("self",))
-            )
+            locked = lock_active_wallets(ids)
             wallets = sorted(locked, key=lambda w: (w.priority, w.created_at, w.pk))
             threshold_ids = _threshold_wallet_ids(ids, now)
             allocations = allocate_ongoing_usage(
                 amounts, [_scope(wallet, threshold_ids) for wallet in wallets]
             )
             for wallet in wallets:
-                _write_ongoing(wallet, allocations[wallet.pk], now)
+                _write_ongoing(wallet, allocations[wallet.pk], actor=actor, now=now)
     except Exception:
         # the usage was not applied: flag the wallets again for the next run
         Wallet.objects.filter(pk__in=ids).update(ready_to_be_refreshed=True)
@@ -283,37 +283,39 @@ def customer_refresh_ongoing_balances(*, customer: Customer, now: datetime) -> l
     return wallets
 
 
-def _after_refresh(wallet_ids: list[UUID], now: datetime) -> None:
+def _after_refresh(wallet_ids: list[UUID], *, actor: Actor, now: datetime) -> None:
     """Threshold top-ups, then alerts, of refreshed wallets (spec §17.4, §17.6, §17.8)."""
     from wallets.services.alerts import evaluate_wallet_alerts
     from wallets.services.recurring import run_threshold_top_ups
 
     if not wallet_ids:
         return
-    run_threshold_top_ups(now=now, wallet_ids=wallet_ids)
-    evaluate_wallet_alerts(wallet_ids=wallet_ids, now=now)
+    run_threshold_top_ups(actor=actor, now=now, wallet_ids=wallet_ids)
+    evaluate_wallet_alerts(wallet_ids=wallet_ids, actor=actor, now=now)
 
 
-def wallet_refresh_ongoing_balance(*, wallet: Wallet, now: datetime) -> Wallet:
+def wallet_refresh_ongoing_balance(*, wallet: Wallet, actor: Actor, now: datetime) -> Wallet:
     """Refreshes the wallet's customer at once, then its threshold top-ups and alerts; returns
     the wallet re-read."""
-    refresh_customer_wallets(customer_id=wallet.customer_id, now=now)
+    refresh_customer_wallets(customer_id=wallet.customer_id, actor=actor, now=now)
     return Wallet.objects.get(pk=wallet.pk)
 
 
-def refresh_customer_wallets(*, customer_id: UUID, now: datetime) -> int:
+def refresh_customer_wallets(*, customer_id: UUID, actor: Actor, now: datetime) -> int:
     """Refreshes one customer's wallets at once (a draft invoice created, refreshed or deleted,
     an invoice finalized, events), then their threshold top-ups and alerts; returns how many
     wallets were refreshed (0 when the customer has no active wallet)."""
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         return 0
-    refreshed = [w.pk for w in customer_refresh_ongoing_balances(customer=customer, now=now)]
-    _after_refresh(refreshed, now)
+    refreshed = [
+        w.pk for w in customer_refresh_ongoing_balances(customer=customer, actor=actor, now=now)
+    ]
+    _after_refresh(refreshed, actor=actor, now=now)
     return len(refreshed)
 
 
-def refresh_flagged_wallets(*, now: datetime) -> int:
+def refresh_flagged_wallets(*, actor: Actor, now: datetime) -> int:
     """The every-minute sweeper: every customer with a flagged active wallet is refreshed, then
     the threshold top-ups and alerts of those wallets run. One failing customer is logged and
     stays flagged; the others go on. Returns the number of wallets refreshed."""
@@ -328,12 +330,12 @@ def refresh_flagged_wallets(*, now: datetime) -> int:
         "billing_entity", "organization"
     ):
         try:
-            wallets = customer_refresh_ongoing_balances(customer=customer, now=now)
+            wallets = customer_refresh_ongoing_balances(customer=customer, actor=actor, now=now)
         except Exception:
             logger.exception("ongoing balance refresh failed for customer %s", customer.pk)
             continue
         refreshed += [wallet.pk for wallet in wallets]
-    _after_refresh(refreshed, now)
+    _after_refresh(refreshed, actor=actor, now=now)
     return len(refreshed)
 
 

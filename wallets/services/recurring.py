@@ -27,9 +27,11 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet, Sum
 
+from billing.actors import Actor
 from billing.errors import DomainError
 from billing.periods import local_date
 from wallets.credits import cents_to_credits
+from wallets.locks import lock_wallet
 from wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
 from wallets.recurring_math import (
     TopUp,
@@ -38,7 +40,6 @@ from wallets.recurring_math import (
     target_top_up,
     threshold_reached,
 )
-from wallets.services import ledger
 from wallets.services.transactions import wallet_top_up
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,14 @@ def rule_top_up(rule: Rule, wallet: Wallet, *, pending: Decimal) -> tuple[TopUp,
 
 
 def _top_up(
-    rule: Rule, wallet: Wallet, top_up: TopUp, *, ignore_limits: bool, key: str, now: datetime
+    rule: Rule,
+    wallet: Wallet,
+    top_up: TopUp,
+    *,
+    ignore_limits: bool,
+    key: str,
+    actor: Actor,
+    now: datetime,
 ) -> list[WalletTransaction]:
     """`wallet_top_up` in a savepoint: a duplicate occurrence (the trigger key exists) is a
     no-op; a refused or failed top-up is logged and, when it bought credits, recorded on the
@@ -121,6 +129,7 @@ def _top_up(
                 wallet=wallet,
                 paid_credits=top_up.paid_credits,
                 granted_credits=top_up.granted_credits,
+                actor=actor,
                 now=now,
                 source=rule.trigger,
                 name=rule.transaction_name,
@@ -161,29 +170,29 @@ def interval_due_on(rule: Rule, now: datetime) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def interval_top_up(*, rule: Rule, now: datetime) -> list[WalletTransaction]:
+def interval_top_up(*, rule: Rule, actor: Actor, now: datetime) -> list[WalletTransaction]:
     """Tops the rule's wallet up if today is one of its occurrences and it did not yet."""
     day = interval_due_on(rule, now)
     if day is None:
         return []
     key = f"interval:{day}"
     with transaction.atomic():
-        wallet = ledger.lock_wallet(rule.wallet_id)
+        wallet = lock_wallet(rule.wallet_id)
         if not wallet.is_active or Tx.objects.filter(wallet_id=wallet.pk, trigger_key=key).exists():
             return []
         top_up, ignore = rule_top_up(rule, wallet, pending=pending_credits(wallet))
         if top_up.is_empty:
             return []
-        return _top_up(rule, wallet, top_up, ignore_limits=ignore, key=key, now=now)
+        return _top_up(rule, wallet, top_up, ignore_limits=ignore, key=key, actor=actor, now=now)
 
 
-def run_interval_top_ups(*, now: datetime) -> int:
+def run_interval_top_ups(*, actor: Actor, now: datetime) -> int:
     """Every active interval rule whose occurrence is today (customer's day); returns the
     number of transactions created. A failing rule is logged; the others go on."""
     created = 0
     for rule in _active_rules(Rule.Trigger.INTERVAL, now):
         try:
-            created += len(interval_top_up(rule=rule, now=now))
+            created += len(interval_top_up(rule=rule, actor=actor, now=now))
         except Exception:
             logger.exception("interval top-up failed for rule %s", rule.pk)
     return created
@@ -224,11 +233,11 @@ def _latest_transaction_id(wallet: Wallet) -> UUID | None:
     )
 
 
-def threshold_top_up(*, rule: Rule, now: datetime) -> list[WalletTransaction]:
+def threshold_top_up(*, rule: Rule, actor: Actor, now: datetime) -> list[WalletTransaction]:
     """Tops the wallet up when its ongoing balance (with pending top-ups) is at or below the
     rule's threshold; decided on the locked wallet, once per crossing (see the module doc)."""
     with transaction.atomic():
-        wallet = ledger.lock_wallet(rule.wallet_id)
+        wallet = lock_wallet(rule.wallet_id)
         if not wallet.is_active:
             return []
         pending = pending_credits(wallet)
@@ -244,10 +253,12 @@ def threshold_top_up(*, rule: Rule, now: datetime) -> list[WalletTransaction]:
         if top_up.is_empty:
             return []
         key = f"threshold:{_latest_transaction_id(wallet) or 'first'}"
-        return _top_up(rule, wallet, top_up, ignore_limits=ignore, key=key, now=now)
+        return _top_up(rule, wallet, top_up, ignore_limits=ignore, key=key, actor=actor, now=now)
 
 
-def run_threshold_top_ups(*, now: datetime, wallet_ids: list[UUID] | None = None) -> int:
+def run_threshold_top_ups(
+    *, actor: Actor, now: datetime, wallet_ids: list[UUID] | None = None
+) -> int:
     """Threshold rules of the given wallets (all active ones when None); returns the number of
     transactions created. A failing rule is logged; the others go on."""
     rules = _active_rules(Rule.Trigger.THRESHOLD, now)
@@ -256,7 +267,7 @@ def run_threshold_top_ups(*, now: datetime, wallet_ids: list[UUID] | None = None
     created = 0
     for rule in rules:
         try:
-            created += len(threshold_top_up(rule=rule, now=now))
+            created += len(threshold_top_up(rule=rule, actor=actor, now=now))
         except Exception:
             logger.exception("threshold top-up failed for rule %s", rule.pk)
     return created
@@ -266,7 +277,7 @@ def run_threshold_top_ups(*, now: datetime, wallet_ids: list[UUID] | None = None
 # Expiry (hourly :50)
 
 
-def expire_rules(*, now: datetime) -> int:
+def expire_rules(*, actor: Actor, now: datetime) -> int:
     """Active rules whose `expiration_at` passed are terminated; returns how many."""
     return Rule.objects.filter(status=Rule.Status.ACTIVE, expiration_at__lte=now).update(
         status=Rule.Status.TERMINATED, terminated_at=now, updated_at=now

@@ -14,10 +14,12 @@ from uuid import UUID
 
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid
 from billing.money import parse_decimal as money_parse_decimal
 from wallets import ports
 from wallets.credits import credits_to_cents, purchased_credits, quantize_credits
+from wallets.locks import lock_wallet
 from wallets.models import MAX_PRIORITY, Wallet, WalletTransaction
 from wallets.services import ledger
 
@@ -132,6 +134,7 @@ def wallet_top_up(
     paid_credits: object = Decimal(0),
     granted_credits: object = Decimal(0),
     voided_credits: object = Decimal(0),
+    actor: Actor,
     now: datetime,
     source: str = Tx.Source.MANUAL,
     name: str = "",
@@ -165,7 +168,7 @@ def wallet_top_up(
     if errors:
         raise Invalid(errors)
     with transaction.atomic():
-        wallet = ledger.lock_wallet(wallet.pk)
+        wallet = lock_wallet(wallet.pk)
         if not wallet.is_active:
             raise Invalid({"wallet_id": ["wallet_is_terminated"]})
         if voided and voided > wallet.credits_balance:
@@ -194,6 +197,7 @@ def wallet_top_up(
                 credit_amount=purchased,
                 transaction_status=Tx.TransactionStatus.PURCHASED,
                 settled=False,
+                actor=actor,
                 now=now,
                 invoice_requires_successful_payment=requires_payment,
                 payment_method=payment_method or wallet.payment_method or {},
@@ -201,7 +205,7 @@ def wallet_top_up(
                 trigger_key=_key(trigger_key, created, "purchased"),
                 **common,
             )
-            ports.create_paid_credits_invoice(transaction=tx, now=now)
+            ports.create_paid_credits_invoice(transaction=tx, actor=actor, now=now)
             created.append(tx)
         if granted:
             created.append(
@@ -210,13 +214,16 @@ def wallet_top_up(
                     credit_amount=granted,
                     transaction_status=Tx.TransactionStatus.GRANTED,
                     settled=True,
+                    actor=actor,
                     now=now,
                     trigger_key=_key(trigger_key, created, "granted"),
                     **common,
                 )
             )
         if voided:
-            created.extend(_void(wallet.pk, voided, now=now, name=name or "", metadata=metadata))
+            created.extend(
+                _void(wallet.pk, voided, actor=actor, now=now, name=name or "", metadata=metadata)
+            )
     return created
 
 
@@ -229,9 +236,15 @@ def _key(trigger_key: str, created: list, status: str) -> str:
 
 
 def _void(
-    wallet_id: UUID, credits: Decimal, *, now: datetime, name: str, metadata: list | None
+    wallet_id: UUID,
+    credits: Decimal,
+    *,
+    actor: Actor,
+    now: datetime,
+    name: str,
+    metadata: list | None,
 ) -> list[WalletTransaction]:
-    wallet = ledger.lock_wallet(wallet_id)  # re-read: a grant above may have moved it
+    wallet = lock_wallet(wallet_id)  # re-read: a grant above may have moved it
     if credits >= wallet.credits_balance:
         cents = wallet.balance_cents
     else:
@@ -244,6 +257,7 @@ def _void(
         wallet=wallet,
         amount_cents=cents,
         transaction_status=Tx.TransactionStatus.VOIDED,
+        actor=actor,
         now=now,
         name=name,
         metadata=normalize_metadata(metadata),

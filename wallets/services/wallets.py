@@ -15,13 +15,15 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import CURRENCIES
+from customers.locks import lock_customer
 from customers.models import Customer
 from customers.selectors import customer_is_editable
-from customers.services.customers import customer_lock
 from plans.models import BillableMetric
 from wallets.credits import CREDIT_QUANTUM
+from wallets.locks import lock_wallet
 from wallets.models import MAX_PRIORITY, RecurringTransactionRule, Wallet, WalletTarget
 from wallets.services import ledger
 from wallets.services.transactions import (
@@ -373,7 +375,7 @@ def _set_customer_currency(customer: Customer, currency: object) -> str:
     return currency
 
 
-def wallet_create(*, customer: Customer, values: dict, now: datetime) -> Wallet:
+def wallet_create(*, customer: Customer, values: dict, actor: Actor, now: datetime) -> Wallet:
     """A wallet for the customer, with its initial top-up (spec §17.1, §17.3).
 
     `values`: name, code (generated from the name when absent), currency, rate_amount,
@@ -400,7 +402,7 @@ def wallet_create(*, customer: Customer, values: dict, now: datetime) -> Wallet:
         customer.organization_id, values.get("applies_to"), creating=True
     )
     with transaction.atomic():
-        customer = customer_lock(customer.pk)  # serializes the wallet count and the currency
+        customer = lock_customer(customer.pk)  # serializes the wallet count and the currency
         if customer.deleted_at is not None:
             raise NotFound("customer")
         active = Wallet.objects.filter(customer=customer, status=Wallet.Status.ACTIVE).count()
@@ -442,11 +444,12 @@ def wallet_create(*, customer: Customer, values: dict, now: datetime) -> Wallet:
             _save_rules(
                 wallet, values["recurring_transaction_rules"], now=now, wallet_values=values
             )
-        ledger.emit_wallet_event(wallet, "wallet.created")
+        ledger.emit_wallet_event(wallet, "wallet.created", actor=actor)
         wallet_top_up(
             wallet=wallet,
             paid_credits=values.get("paid_credits"),
             granted_credits=values.get("granted_credits"),
+            actor=actor,
             now=now,
             name=values.get("transaction_name") or "",
             metadata=values.get("transaction_metadata"),
@@ -456,7 +459,7 @@ def wallet_create(*, customer: Customer, values: dict, now: datetime) -> Wallet:
     return wallet
 
 
-def wallet_update(*, wallet: Wallet, values: dict, now: datetime) -> Wallet:
+def wallet_update(*, wallet: Wallet, values: dict, actor: Actor, now: datetime) -> Wallet:
     """Changes the keys present in `values` (Lago `Wallets::UpdateService`): name, code,
     priority, expiration_at, invoice_requires_successful_payment, paid_top_up_min/max_amount_
     cents, applies_to, recurring_transaction_rules, metadata, payment_method,
@@ -470,7 +473,7 @@ def wallet_update(*, wallet: Wallet, values: dict, now: datetime) -> Wallet:
         wallet.organization_id, values.get("applies_to"), creating=False
     )
     with transaction.atomic():
-        wallet = ledger.lock_wallet(wallet.pk)
+        wallet = lock_wallet(wallet.pk)
         if not wallet.is_active:
             raise NotAllowed("wallet_not_active")
         for field in ("name", "purchase_order_number"):
@@ -507,16 +510,16 @@ def wallet_update(*, wallet: Wallet, values: dict, now: datetime) -> Wallet:
             _save_rules(wallet, values["recurring_transaction_rules"], now=now, wallet_values={})
         for rule in wallet.recurring_transaction_rules.filter(status=Rule.Status.ACTIVE):
             _check_rule_limits(wallet, rule)  # new limits apply to the existing rule
-        ledger.emit_wallet_event(wallet, "wallet.updated")
+        ledger.emit_wallet_event(wallet, "wallet.updated", actor=actor)
     wallet.refresh_from_db()
     return wallet
 
 
-def wallet_terminate(*, wallet: Wallet, now: datetime) -> Wallet:
+def wallet_terminate(*, wallet: Wallet, actor: Actor, now: datetime) -> Wallet:
     """Ends the wallet (spec §17.7): remaining credits voided, active rule terminated,
     `wallet.terminated`. Terminating a terminated wallet returns it unchanged (Lago)."""
     with transaction.atomic():
-        wallet = ledger.lock_wallet(wallet.pk)
+        wallet = lock_wallet(wallet.pk)
         if not wallet.is_active:
             return wallet
         if wallet.balance_cents > 0:
@@ -524,14 +527,15 @@ def wallet_terminate(*, wallet: Wallet, now: datetime) -> Wallet:
                 wallet=wallet,
                 amount_cents=wallet.balance_cents,
                 transaction_status=ledger.Tx.TransactionStatus.VOIDED,
+                actor=actor,
                 now=now,
             )
-            wallet = ledger.lock_wallet(wallet.pk)
+            wallet = lock_wallet(wallet.pk)
         for rule in wallet.recurring_transaction_rules.filter(status=Rule.Status.ACTIVE):
             _terminate_rule(rule, now)
         wallet.status, wallet.terminated_at = Wallet.Status.TERMINATED, now
         wallet.save(update_fields=["status", "terminated_at", "updated_at"])
-        ledger.emit_wallet_event(wallet, "wallet.terminated")
+        ledger.emit_wallet_event(wallet, "wallet.terminated", actor=actor)
     return wallet
 
 
@@ -548,30 +552,30 @@ def _set_metadata(wallet: Wallet, metadata: object) -> Wallet:
 
 
 @transaction.atomic
-def wallet_metadata_replace(*, wallet: Wallet, metadata: dict) -> Wallet:
+def wallet_metadata_replace(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """The wallet's metadata becomes `metadata`."""
-    wallet = ledger.lock_wallet(wallet.pk)
+    wallet = lock_wallet(wallet.pk)
     return _set_metadata(wallet, dict(metadata or {}))
 
 
 @transaction.atomic
-def wallet_metadata_merge(*, wallet: Wallet, metadata: dict) -> Wallet:
+def wallet_metadata_merge(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """`metadata` keys are added to or overwrite the wallet's."""
-    wallet = ledger.lock_wallet(wallet.pk)
+    wallet = lock_wallet(wallet.pk)
     return _set_metadata(wallet, {**wallet.metadata, **dict(metadata or {})})
 
 
 @transaction.atomic
-def wallet_metadata_clear(*, wallet: Wallet) -> Wallet:
+def wallet_metadata_clear(*, wallet: Wallet, actor: Actor) -> Wallet:
     """Removes every metadata key."""
-    wallet = ledger.lock_wallet(wallet.pk)
+    wallet = lock_wallet(wallet.pk)
     return _set_metadata(wallet, {})
 
 
 @transaction.atomic
-def wallet_metadata_key_delete(*, wallet: Wallet, key: str) -> Wallet:
+def wallet_metadata_key_delete(*, wallet: Wallet, key: str, actor: Actor) -> Wallet:
     """Removes one key; a wallet without metadata is Lago's 404 `metadata_not_found`."""
-    wallet = ledger.lock_wallet(wallet.pk)
+    wallet = lock_wallet(wallet.pk)
     if not wallet.metadata:
         raise NotFound("metadata")
     return _set_metadata(wallet, {k: v for k, v in wallet.metadata.items() if k != key})

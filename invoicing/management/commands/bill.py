@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from billing.actors import SYSTEM
 from billing.models import Organization
 from customers.models import Customer
 from invoicing.models import Invoice
@@ -98,10 +99,10 @@ class Command(BaseCommand):
     def _bill(self, customer_id, day: date, now, *, dry_run: bool) -> CustomerBilling:
         customer = Customer.objects.get(pk=customer_id)
         if not dry_run:
-            return bill_customer(customer=customer, billing_date=day, now=now)
+            return bill_customer(customer=customer, billing_date=day, actor=SYSTEM, now=now)
         try:
             with transaction.atomic():
-                result = bill_customer(customer=customer, billing_date=day, now=now)
+                result = bill_customer(customer=customer, billing_date=day, actor=SYSTEM, now=now)
                 # read what the run wrote before it is rolled back
                 for invoice in result.invoices:
                     invoice.fees_count = invoice.fees.count()  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from invoicing.models import Invoice
 from invoicing.services.lifecycle import finalize_due_drafts
 
@@ -34,13 +35,13 @@ class Command(BaseCommand):
         if options["dry_run"]:
             try:
                 with transaction.atomic():
-                    finalized = finalize_due_drafts(now=now)
+                    finalized = finalize_due_drafts(actor=SYSTEM, now=now)
                     self._list(finalized)
                     raise _DryRun
             except _DryRun:
                 self.stdout.write(f"{len(finalized)} draft(s) would be finalized (dry run).")
                 return
-        finalized = finalize_due_drafts(now=now)  # one transaction per draft
+        finalized = finalize_due_drafts(actor=SYSTEM, now=now)  # one transaction per draft
         self._list(finalized)
         failed = Invoice.objects.filter(status=Invoice.Status.FAILED).count() - failed_before
         self.stdout.write(f"{len(finalized)} draft(s) finalized, {max(failed, 0)} failed.")

@@ -60,7 +60,6 @@ from invoicing.services.generation.create import (
     invoice_create_for_termination,
     invoice_create_for_trial_end,
     invoice_recompute,
-    lock_customer_for_billing,
 )
 from invoicing.services.generation.fees import (
     FeeDraft,
@@ -120,7 +119,6 @@ __all__ = [
     "is_periodic_billing_day",
     "item_for_row",
     "item_key",
-    "lock_customer_for_billing",
     "next_periodic_billing_day",
     "non_invoiceable_renewals_create",
     "periodic_item",

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db.models import Sum
 
+from customers.locks import lock_applied_coupons
 from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
 from invoicing.models import Credit, Invoice
 from invoicing.selectors import coupon_credits_consuming
-
-if TYPE_CHECKING:
-    from invoicing.services.generation.persist import ComputedFees
-
 
 # --------------------------------------------------------------------------------------------
 # Coupons (spec §15.3): read at finalization, consumed with the invoice
@@ -76,7 +73,7 @@ def _applied_coupons(customer: Customer, *, lock: bool) -> list[AppliedCoupon]:
     )
     if lock:
         # pk order: two invoices of the customer finalized at once consume coupons in turn
-        rows = rows.select_for_update(of=("self",))
+        return lock_applied_coupons(rows)
     return list(rows)
 
 
@@ -109,11 +106,17 @@ def _coupons_for(
     return coupons, {str(a.pk): a for a in applied}
 
 
-def _consume_coupons(invoice: Invoice, result: ComputedFees, *, now: datetime) -> None:
+def _consume_coupons(
+    invoice: Invoice,
+    coupon_credits: Sequence[calculation.CouponCredit],
+    applied_coupons: Mapping[str, AppliedCoupon],
+    *,
+    now: datetime,
+) -> None:
     """Credit rows and the applied coupons' new state (spec §15.3 steps 5-7)."""
     credits = []
-    for credit in result.computed.coupon_credits:
-        applied = result.applied_coupons.get(credit.coupon_key)
+    for credit in coupon_credits:
+        applied = applied_coupons.get(credit.coupon_key)
         if applied is None or credit.amount_cents <= 0:
             continue
         credits.append(

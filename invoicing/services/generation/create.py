@@ -8,13 +8,16 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 
-from billing.models import OutboxEvent
+from billing.actors import Actor
 from billing.periods import local_date
-from customers.models import AppliedCoupon, Customer, Subscription
+from customers.locks import lock_customer_for_billing
+from customers.models import Customer, Subscription
 from invoicing import calculation
+from invoicing.locks import lock_fee
 from invoicing.models import Fee, Invoice, InvoiceSubscription
+from invoicing.services.events import emit_invoice_event
+from invoicing.services.finalization import finalize_computed
 from invoicing.services.generation.context import (
     BillingContext,
     Reason,
@@ -87,6 +90,7 @@ def invoice_create_for_items(
     context: BillingContext,
     items: Sequence[BillingItem],
     billing_date: date,
+    actor: Actor,
     now: datetime,
 ) -> Invoice:
     """One subscription invoice for these items, in the caller's transaction (spec §12.3).
@@ -97,8 +101,6 @@ def invoice_create_for_items(
     (`invoice.drafted`); else it is finalized at once (coupons consumed, number,
     `invoice.created`) or closed (§12.6).
     """
-    from invoicing.services.lifecycle import finalize_computed
-
     customer = context.customer
     grace = grace_period_days(customer)
     draft = grace > 0
@@ -125,19 +127,21 @@ def invoice_create_for_items(
         finalizing=not draft,
         now=now,
     )
-    _persist(invoice, result, now=now)
-    non_invoiceable_renewals_create(context=context, items=items, currency=currency)
+    _persist(invoice, result, actor=actor, now=now)
+    non_invoiceable_renewals_create(context=context, items=items, currency=currency, actor=actor)
     if draft:
         invoice.status = Invoice.Status.DRAFT
         invoice.save(update_fields=[*AMOUNT_FIELDS, "status", "updated_at"])
-        _emit(invoice, "invoice.drafted")
+        emit_invoice_event(invoice, "invoice.drafted", actor=actor)
         # spec §17.4: the usage just moved into a draft, which the ongoing balance counts
         queue_refresh_after_commit(customer_id=invoice.customer_id)
         return invoice
-    return finalize_computed(invoice, now=now, update_fields=AMOUNT_FIELDS)
+    return finalize_computed(invoice, actor=actor, now=now, update_fields=AMOUNT_FIELDS)
 
 
-def invoice_recompute(*, invoice: Invoice, finalizing: bool, now: datetime) -> Invoice:
+def invoice_recompute(
+    *, invoice: Invoice, finalizing: bool, actor: Actor, now: datetime
+) -> Invoice:
     """Recomputes a draft from its `InvoiceSubscription` rows (late events, catalog changes),
     with the coupons when finalizing; the caller holds the invoice lock (spec §12.5)."""
     customer = (
@@ -174,37 +178,13 @@ def invoice_recompute(*, invoice: Invoice, finalizing: bool, now: datetime) -> I
         finalizing=finalizing,
         now=now,
     )
-    _persist(invoice, result, now=now)
+    _persist(invoice, result, actor=actor, now=now)
     invoice.save(update_fields=[*AMOUNT_FIELDS, "updated_at"])
     return invoice
 
 
-def _emit(invoice: Invoice, event_type: str) -> OutboxEvent:
-    from invoicing.services.payments import emit_invoice_event
-
-    return emit_invoice_event(invoice, event_type)
-
-
 # --------------------------------------------------------------------------------------------
 # Invoices of subscription transitions (driven by `customers.hooks`, spec §9.3-§9.5, §11)
-
-
-def lock_customer_for_billing(customer_id: UUID) -> Customer:
-    """The customer, locked (customer first: the lock order of `customers.services`), with
-    its billing entity and organization; `has_active_coupons` spares the coupon read of the
-    customers without any (its taxes are read only when a fee needs them)."""
-    return (
-        Customer.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("billing_entity", "organization")
-        .annotate(
-            has_active_coupons=Exists(
-                AppliedCoupon.objects.filter(
-                    customer_id=OuterRef("pk"), status=AppliedCoupon.Status.ACTIVE
-                )
-            )
-        )
-        .get(pk=customer_id)
-    )
 
 
 def _load(ids: Iterable[UUID], customer: Customer) -> dict[UUID, Subscription]:
@@ -228,6 +208,7 @@ def _create_unless_billed(
     items: Sequence[BillingItem | None],
     *,
     billing_date: date,
+    actor: Actor,
     now: datetime,
 ) -> Invoice | None:
     """The invoice of the items (None: nothing to bill) not billed yet, if any."""
@@ -237,12 +218,14 @@ def _create_unless_billed(
     if not items:
         return None
     return invoice_create_for_items(
-        context=context, items=items, billing_date=billing_date, now=now
+        context=context, items=items, billing_date=billing_date, actor=actor, now=now
     )
 
 
 @transaction.atomic
-def invoice_create_for_start(*, subscription: Subscription, now: datetime) -> Invoice | None:
+def invoice_create_for_start(
+    *, subscription: Subscription, actor: Actor, now: datetime
+) -> Invoice | None:
     """The invoice of a pay-in-advance plan at its start (spec §9.3): none when the start is in
     the past (the current period counts as paid), during a free trial, or in arrears."""
     customer, subscription = _lock_and_load(subscription)
@@ -253,11 +236,13 @@ def invoice_create_for_start(*, subscription: Subscription, now: datetime) -> In
         return None  # spec §9.3: a start in the past bills nothing now
     context = BillingContext(customer=customer)
     item = starting_item(subscription, context)
-    return _create_unless_billed(context, [item], billing_date=today, now=now)
+    return _create_unless_billed(context, [item], billing_date=today, actor=actor, now=now)
 
 
 @transaction.atomic
-def invoice_create_for_termination(*, subscription: Subscription, now: datetime) -> Invoice | None:
+def invoice_create_for_termination(
+    *, subscription: Subscription, actor: Actor, now: datetime
+) -> Invoice | None:
     """The closing invoice of a terminated subscription (spec §9.5), unless
     `on_termination_invoice` is `skip`."""
     customer, subscription = _lock_and_load(subscription)
@@ -269,12 +254,14 @@ def invoice_create_for_termination(*, subscription: Subscription, now: datetime)
         return None
     context = BillingContext(customer=customer)
     item = termination_item(subscription, context)
-    return _create_unless_billed(context, [item], billing_date=_local_today(customer, now), now=now)
+    return _create_unless_billed(
+        context, [item], billing_date=_local_today(customer, now), actor=actor, now=now
+    )
 
 
 @transaction.atomic
 def invoice_create_for_plan_change(
-    *, previous_subscription: Subscription, subscription: Subscription, now: datetime
+    *, previous_subscription: Subscription, subscription: Subscription, actor: Actor, now: datetime
 ) -> Invoice | None:
     """One invoice for a plan change (spec §9.4): the closing of the previous subscription
     (usage, and the used days in arrears) and the first period of the new one when it is paid
@@ -288,11 +275,15 @@ def invoice_create_for_plan_change(
         items.append(termination_item(previous, context))
     if new is not None and new.started_at is not None:
         items.append(starting_item(new, context))
-    return _create_unless_billed(context, items, billing_date=_local_today(customer, now), now=now)
+    return _create_unless_billed(
+        context, items, billing_date=_local_today(customer, now), actor=actor, now=now
+    )
 
 
 @transaction.atomic
-def invoice_create_for_trial_end(*, subscription: Subscription, now: datetime) -> Invoice | None:
+def invoice_create_for_trial_end(
+    *, subscription: Subscription, actor: Actor, now: datetime
+) -> Invoice | None:
     """The pay-in-advance fee billed when the free trial ends (spec §11, V63)."""
     customer, subscription = _lock_and_load(subscription)
     if subscription is None or subscription.started_at is None:
@@ -304,11 +295,13 @@ def invoice_create_for_trial_end(*, subscription: Subscription, now: datetime) -
     context.load([subscription])
     if context.fee_window_billed(subscription, item.period):
         return None  # the periodic invoice of the trial-end day already billed it
-    return _create_unless_billed(context, [item], billing_date=_local_today(customer, now), now=now)
+    return _create_unless_billed(
+        context, [item], billing_date=_local_today(customer, now), actor=actor, now=now
+    )
 
 
 @transaction.atomic
-def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | None:
+def invoice_create_for_in_advance_fee(*, fee: Fee, actor: Actor, now: datetime) -> Invoice | None:
     """The invoice of one pay-in-advance charge fee (spec §7.14, §12.2): type `subscription`,
     reason `in_advance_charge`, finalized at once (never a draft), coupons and taxes apply.
 
@@ -319,11 +312,7 @@ def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | N
     its own day), the billing timestamp is the event's.
     """
     customer = lock_customer_for_billing(fee.customer_id)
-    fee = (
-        Fee.objects.select_for_update(of=("self",))
-        .select_related("charge__billable_metric", "subscription__plan__parent")
-        .get(pk=fee.pk)
-    )
+    fee = lock_fee(fee.pk, related=("charge__billable_metric", "subscription__plan__parent"))
     if fee.invoice_id is not None or not fee.invoiceable:
         return None
     subscription = fee.subscription
@@ -366,7 +355,5 @@ def invoice_create_for_in_advance_fee(*, fee: Fee, now: datetime) -> Invoice | N
         now=now,
     )
     fee.applied_taxes.all().delete()  # recomputed on the net of coupons (spec §14.2)
-    _persist(invoice, result, now=now, fees_saved=True)
-    from invoicing.services.lifecycle import finalize_computed
-
-    return finalize_computed(invoice, now=now, update_fields=AMOUNT_FIELDS)
+    _persist(invoice, result, actor=actor, now=now, fees_saved=True)
+    return finalize_computed(invoice, actor=actor, now=now, update_fields=AMOUNT_FIELDS)

@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from billing.models import OutboxEvent
+from billing.actors import Actor
 from billing.money import round_cents, to_major, to_minor
+from billing.outbox import emit_many
 from billing.periods import (
     Period,
     PlanChange,
@@ -536,7 +537,7 @@ def _renewed_buckets(
 
 
 def non_invoiceable_renewals_create(
-    *, context: BillingContext, items: Sequence[BillingItem], currency: str
+    *, context: BillingContext, items: Sequence[BillingItem], currency: str, actor: Actor
 ) -> list[Fee]:
     """Spec §7.14, §12.3 step 2: at a period start, the carried-over units of recurring
     pay-in-advance charges that are not invoiceable become fees without invoice (full amount,
@@ -565,28 +566,22 @@ def non_invoiceable_renewals_create(
             tax_by_code={tax.code: tax for tax in draft.taxes},
         )
     )
-    OutboxEvent.objects.bulk_create(_fee_created(draft.fee) for draft in builder.drafts)
+    emit_many(event_type="fee.created", actor=actor, objs=fees, payload=_fee_created_payload)
     return fees
 
 
-def _fee_created(fee: Fee) -> OutboxEvent:
-    """The `fee.created` outbox row of a renewal fee without invoice (spec §7.14)."""
+def _fee_created_payload(fee: Fee) -> dict:
+    """The `fee.created` payload of a renewal fee without invoice (spec §7.14)."""
     subscription = fee.subscription
     assert subscription is not None
-    return OutboxEvent(
-        organization_id=fee.organization_id,
-        event_type="fee.created",
-        object_type="fee",
-        object_id=str(fee.pk),
-        payload={
-            "lago_id": str(fee.pk),
-            "lago_charge_id": str(fee.charge_id),
-            "external_subscription_id": subscription.external_id,
-            "external_customer_id": fee.customer.external_id,
-            "amount_cents": fee.amount_cents,
-            "amount_currency": fee.amount_currency,
-            "units": str(fee.units),
-            "from_datetime": fee.properties["from_datetime"],
-            "to_datetime": fee.properties["to_datetime"],
-        },
-    )
+    return {
+        "lago_id": str(fee.pk),
+        "lago_charge_id": str(fee.charge_id),
+        "external_subscription_id": subscription.external_id,
+        "external_customer_id": fee.customer.external_id,
+        "amount_cents": fee.amount_cents,
+        "amount_currency": fee.amount_currency,
+        "units": str(fee.units),
+        "from_datetime": fee.properties["from_datetime"],
+        "to_datetime": fee.properties["to_datetime"],
+    }

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from billing.actors import Actor
 from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
 from invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
@@ -161,7 +162,7 @@ _COMPUTED_FEE_FIELDS = (
 
 
 def _persist(
-    invoice: Invoice, result: ComputedFees, *, now: datetime, fees_saved: bool = False
+    invoice: Invoice, result: ComputedFees, *, actor: Actor, now: datetime, fees_saved: bool = False
 ) -> None:
     """The totals on the invoice (the caller saves `AMOUNT_FIELDS`), the fees (inserted, or
     updated when `fees_saved`), their taxes, the invoice taxes, the coupon credits and the
@@ -192,17 +193,19 @@ def _persist(
             tax_by_code=tax_by_code,
         )
     )
-    _consume_coupons(invoice, result, now=now)
-    _draw_prepaid_credits(invoice, result, now=now)
+    _consume_coupons(invoice, result.computed.coupon_credits, result.applied_coupons, now=now)
+    _draw_prepaid_credits(invoice, result, actor=actor, now=now)
 
 
-def _draw_prepaid_credits(invoice: Invoice, result: ComputedFees, *, now: datetime) -> None:
+def _draw_prepaid_credits(
+    invoice: Invoice, result: ComputedFees, *, actor: Actor, now: datetime
+) -> None:
     """The wallets pay what the allocator gave (one `invoiced` transaction per wallet) and
     the invoice keeps the granted / purchased split (spec §17.5 step 4); the caller saves
     `AMOUNT_FIELDS`."""
     if result.prepaid is None or not result.computed.totals.prepaid_credit_amount_cents:
         return
-    split = result.prepaid.draw(invoice_id=invoice.pk, now=now)
+    split = result.prepaid.draw(invoice_id=invoice.pk, actor=actor, now=now)
     if split.amount_cents != invoice.prepaid_credit_amount_cents:
         raise RuntimeError(f"invoice {invoice.pk}: wallets drew {split.amount_cents} cents")
     invoice.prepaid_granted_credit_amount_cents = split.granted_amount_cents

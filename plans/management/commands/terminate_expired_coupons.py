@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from plans.services.coupons import coupon_terminate_expired
 
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         try:
             with transaction.atomic():
-                coupons = coupon_terminate_expired(now=timezone.now())
+                coupons = coupon_terminate_expired(actor=SYSTEM, now=timezone.now())
                 for coupon in coupons:
                     self.stderr.write(f"{coupon.organization_id} {coupon.code}")
                 if options["dry_run"]:

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing.actors import SYSTEM
 from invoicing.models import Fee
 from invoicing.services.in_advance import in_advance_fees_create
 from metering.models import CachedAggregation
@@ -58,6 +59,7 @@ def bill(billing: Billing, tx: str) -> list[Fee]:
         organization_id=billing.organization.id,
         external_subscription_id="sub_1",
         transaction_id=tx,
+        actor=SYSTEM,
         now=PROCESSED,
     )
 

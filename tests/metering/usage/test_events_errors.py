@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import time_machine
 
+from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from metering.services.events_errors import events_errors_report
 from metering.tasks import events_errors_report_task
@@ -42,7 +43,7 @@ def test_report_stays_silent_without_invalid_events(billing):
     billing.metric("calls", "count_agg")
     with time_machine.travel(at("2022-03-10T10:15:00"), tick=False):
         billing.send("calls")
-    assert events_errors_report(now=at("2022-03-10T11:05:00")) == []
+    assert events_errors_report(actor=SYSTEM, now=at("2022-03-10T11:05:00")) == []
 
 
 def test_report_covers_only_the_last_whole_hour(billing):
@@ -50,4 +51,4 @@ def test_report_covers_only_the_last_whole_hour(billing):
         billing.send("nope", transaction_id="too_early")
     with time_machine.travel(at("2022-03-10T11:00:00"), tick=False):
         billing.send("nope", transaction_id="too_late")
-    assert events_errors_report(now=at("2022-03-10T11:05:00")) == []
+    assert events_errors_report(actor=SYSTEM, now=at("2022-03-10T11:05:00")) == []

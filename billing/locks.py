@@ -1,0 +1,41 @@
+"""Row locks of the tenancy core, held until the caller's transaction ends (STYLE §7).
+
+Every helper locks its own table only (`of=("self",)` where a join could spread the lock) and,
+for several rows, in primary-key order, so two writers never wait on each other in a circle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from billing.models import ApiKey, BillingEntity, Organization
+
+
+def lock_organization(pk: UUID, *, no_key: bool = False) -> Organization:
+    """The organization row. `no_key` takes FOR NO KEY UPDATE, which rows referencing the
+    organization (their FOR KEY SHARE) do not wait for: enough to serialize writers that
+    only need the organization as a mutex."""
+    return Organization.objects.select_for_update(no_key=no_key).get(pk=pk)
+
+
+def lock_billing_entity(pk: UUID) -> BillingEntity:
+    """The billing entity row."""
+    return BillingEntity.objects.select_for_update().get(pk=pk)
+
+
+def lock_api_key(pk: UUID) -> ApiKey:
+    """The API key row."""
+    return ApiKey.objects.select_for_update().get(pk=pk)
+
+
+def lock_other_usable_api_keys(api_key: ApiKey, *, now: datetime) -> list[ApiKey]:
+    """The organization's other keys still usable at `now`, in pk order: two revocations
+    at once must not both see the other key as the survivor."""
+    return list(
+        ApiKey.objects.usable(now)
+        .filter(organization_id=api_key.organization_id)
+        .exclude(pk=api_key.pk)
+        .order_by("pk")
+        .select_for_update()
+    )

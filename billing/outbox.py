@@ -1,0 +1,99 @@
+"""The one writer of outbox rows (DESIGN: outbox).
+
+A service records a side effect for the apps to its right by calling `emit` (or `emit_many`)
+inside its own transaction: a rollback records nothing, a crash loses nothing. No other code
+creates `OutboxEvent` rows (`tests/billing/test_architecture.py` checks it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+from uuid import UUID
+
+from django.db.models import Model
+
+from billing.actors import Actor
+from billing.models import OutboxEvent
+
+M = TypeVar("M", bound=Model)
+
+ACTOR_NAME_MAX = OutboxEvent._meta.get_field("actor_name").max_length
+
+
+def object_type_of(obj: Model) -> str:
+    """Lago's object name of a model: `WalletTransaction` -> `wallet_transaction`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(obj).__name__).lower()
+
+
+def _row(
+    *,
+    event_type: str,
+    actor: Actor,
+    payload: dict,
+    obj: Model | None,
+    organization_id: UUID | None,
+    object_type: str | None,
+    object_id: str | None,
+) -> OutboxEvent:
+    if obj is not None:
+        organization_id = organization_id or obj.organization_id  # type: ignore[attr-defined]
+        object_type = object_type or object_type_of(obj)
+        object_id = object_id or str(obj.pk)
+    if organization_id is None or object_type is None or object_id is None:
+        raise TypeError("emit needs obj, or organization_id, object_type and object_id")
+    return OutboxEvent(
+        organization_id=organization_id,
+        event_type=event_type,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        actor_type=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.display[:ACTOR_NAME_MAX],
+    )
+
+
+def emit(
+    *,
+    event_type: str,
+    actor: Actor,
+    payload: dict,
+    obj: Model | None = None,
+    organization_id: UUID | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+) -> OutboxEvent:
+    """Records one event for the apps to the right, in the caller's transaction. The
+    organization, object type and id come from `obj` unless given."""
+    row = _row(
+        event_type=event_type,
+        actor=actor,
+        payload=payload,
+        obj=obj,
+        organization_id=organization_id,
+        object_type=object_type,
+        object_id=object_id,
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def emit_many(
+    *, event_type: str, actor: Actor, objs: Iterable[M], payload: Callable[[M], dict]
+) -> list[OutboxEvent]:
+    """Records the same event for many objects in one insert; `payload(obj)` builds each."""
+    rows = [
+        _row(
+            event_type=event_type,
+            actor=actor,
+            payload=payload(obj),
+            obj=obj,
+            organization_id=None,
+            object_type=None,
+            object_id=None,
+        )
+        for obj in objs
+    ]
+    return OutboxEvent.objects.bulk_create(rows)

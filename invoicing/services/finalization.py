@@ -1,0 +1,93 @@
+"""The final status of a computed invoice (spec §12.5, §12.6): `closed` when the zero-amount
+setting skips it, else `finalized` with its number, due date, `invoice.created` outbox event, the
+PDF queued after commit and the customer's wallets refreshed after commit.
+
+Shared by the invoices built and finalized at once (`generation.create`) and the drafts
+finalized later (`lifecycle`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from billing.actors import Actor
+from customers.models import Customer
+from invoicing import calculation
+from invoicing.models import Invoice
+from invoicing.pdf import generate_invoice_pdf_task
+from invoicing.services.events import emit_invoice_event
+from invoicing.services.numbering import invoice_assign_number
+from wallets.tasks import queue_refresh_after_commit
+
+Status = Invoice.Status
+
+
+def _render_pdf_after_commit(invoice_id: str) -> None:
+    """Queues the rendering of the invoice PDF (unless turned off by `INVOICE_PDF_ON_FINALIZE`)."""
+    if getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
+        generate_invoice_pdf_task.delay(invoice_id)
+
+
+_FINAL_FIELDS = (
+    "status",
+    "finalized_at",
+    "issuing_date",
+    "payment_due_date",
+    "error_details",
+    "number",
+    "sequential_id",
+    "billing_entity_sequential_id",
+    "updated_at",
+)
+
+
+def finalize_computed(
+    invoice: Invoice,
+    *,
+    actor: Actor,
+    now: datetime,
+    issuing_date: date | None = None,
+    update_fields: Sequence[str] = (),
+) -> Invoice:
+    """The final status of a computed invoice, in the caller's transaction (spec §12.5, §12.6).
+
+    An empty invoice the zero-amount setting skips is `closed` (no number, nothing sent);
+    otherwise `finalized`: number, due date, `invoice.created`, PDF after commit.
+    `update_fields`: fields the caller changed and leaves to this save (one UPDATE).
+    """
+    customer: Customer = invoice.customer
+    entity = invoice.billing_entity
+    decision = calculation.zero_amount_decision(
+        invoice.fees_amount_cents,
+        customer.finalize_zero_amount_invoice,
+        entity.finalize_zero_amount_invoice,
+    )
+    if issuing_date is not None:
+        invoice.issuing_date = issuing_date
+    invoice.payment_due_date = calculation.payment_due_date(
+        invoice.issuing_date, invoice.net_payment_term
+    )
+    invoice.error_details = []
+    if decision == calculation.ZeroAmountDecision.CLOSE:
+        invoice.status = Status.CLOSED
+        invoice.save(
+            update_fields=[
+                *update_fields, "status", "issuing_date", "payment_due_date", "error_details",
+                "updated_at",
+            ]
+        )  # fmt: skip
+        return invoice
+    invoice.status = Status.FINALIZED
+    invoice.finalized_at = now
+    invoice_assign_number(invoice=invoice, now=now, save=False)
+    invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
+    emit_invoice_event(invoice, "invoice.created", actor=actor)
+    invoice_id = str(invoice.pk)
+    transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
+    # spec §17.4: drafts leave the ongoing balance, credits may have been drawn
+    queue_refresh_after_commit(customer_id=invoice.customer_id)
+    return invoice
