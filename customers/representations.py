@@ -20,7 +20,7 @@ from billing.api.fields import (
 )
 from customers.models import Customer, CustomerMetadata, Subscription
 from customers.services.customers import SHIPPING_ADDRESS_KEYS
-from customers.services.subscriptions import subscription_current_period, subscription_next
+from customers.services.subscription_reads import subscription_current_period, subscription_next
 from plans.models import Tax
 
 

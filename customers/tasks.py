@@ -11,7 +11,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from billing.actors import SYSTEM
-from customers.services.subscriptions import (
+from customers.services.subscription_clock import (
     subscription_activate_pending,
     subscription_end_trials,
     subscription_terminate_ended,

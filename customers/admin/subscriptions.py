@@ -18,13 +18,12 @@ from django.utils.translation import gettext_lazy as _
 from billing.admin_base import ActionReport, OrganizationAdmin
 from billing.money import format_money
 from customers.models import Subscription
-from customers.services.subscriptions import (
-    subscription_change_plan,
+from customers.services.subscription_reads import (
     subscription_current_period,
     subscription_next,
-    subscription_terminate,
     subscription_trial_end,
 )
+from customers.services.subscriptions import subscription_change_plan, subscription_terminate
 from plans.models import Plan
 
 # An intermediate page in the admin's look (kept here: one module per part of the app).

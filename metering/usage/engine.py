@@ -15,7 +15,7 @@ from django.db.models import Prefetch
 from billing.money import amount_to_cents, to_minor
 from billing.periods import date_diff_with_timezone
 from customers.models import Subscription
-from customers.services.subscriptions import initial_started_at
+from customers.services.subscription_reads import initial_started_at
 from metering.presentation import (
     PresentationBreakdown,
     ordered,

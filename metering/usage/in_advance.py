@@ -14,7 +14,7 @@ from django.db import transaction
 
 from billing.money import amount_to_cents, to_minor
 from customers.models import Subscription
-from customers.services.subscriptions import initial_started_at
+from customers.services.subscription_reads import initial_started_at
 from metering.locks import lock_in_advance_key
 from metering.presentation import (
     PresentationBreakdown,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from billing.periods import Period, local_date, period_containing
 from customers.models import Subscription
-from customers.services.subscriptions import subscription_cycle
+from customers.services.subscription_reads import subscription_cycle
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,8 @@ from billing.actors import SYSTEM
 from billing.errors import DomainError, Invalid
 from billing.models import OutboxEvent
 from customers.models import Subscription
-from customers.services.subscriptions import (
-    subscription_activate_pending,
-    subscription_create,
-    subscription_terminate,
-)
+from customers.services.subscription_clock import subscription_activate_pending
+from customers.services.subscriptions import subscription_create, subscription_terminate
 from tests.customers.factories import CustomerFactory
 from tests.plans.factories import PlanFactory
 

@@ -20,14 +20,16 @@ from billing.periods import (
 )
 from customers import hooks
 from customers.models import Subscription
-from customers.services.subscriptions import (
-    subscription_change_plan,
-    subscription_create,
+from customers.services.subscription_reads import (
     subscription_current_period,
     subscription_cycle,
     subscription_next,
-    subscription_terminate,
     subscription_trial_end,
+)
+from customers.services.subscriptions import (
+    subscription_change_plan,
+    subscription_create,
+    subscription_terminate,
     subscription_update,
 )
 from plans.models import Charge, Plan

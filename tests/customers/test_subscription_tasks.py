@@ -14,11 +14,8 @@ from billing.periods import FeeRule, first_period, subscription_fee_cents
 from billing.schedules import SCHEDULES
 from customers import hooks
 from customers.models import Subscription
-from customers.services.subscriptions import (
-    subscription_create,
-    subscription_cycle,
-    subscription_update,
-)
+from customers.services.subscription_reads import subscription_cycle
+from customers.services.subscriptions import subscription_create, subscription_update
 from customers.tasks import (
     subscription_activate_pending_task,
     subscription_end_trials_task,

@@ -10,11 +10,8 @@ from django.db import close_old_connections, connections
 
 from billing.actors import SYSTEM
 from customers.models import Subscription
-from customers.services.subscriptions import (
-    subscription_activate_pending,
-    subscription_create,
-    subscription_terminate,
-)
+from customers.services.subscription_clock import subscription_activate_pending
+from customers.services.subscriptions import subscription_create, subscription_terminate
 from invoicing.models import Invoice, InvoiceSubscription
 from invoicing.services.billing_run import bill_customer, customers_due
 from invoicing.tasks import bill_customers_task

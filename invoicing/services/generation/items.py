@@ -29,7 +29,7 @@ from billing.periods import (
     trial_end_period,
 )
 from customers.models import Subscription
-from customers.services.subscriptions import subscription_cycle
+from customers.services.subscription_reads import subscription_cycle
 from invoicing.models import InvoiceSubscription
 from invoicing.services.generation.context import (
     BillingContext,

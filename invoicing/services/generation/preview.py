@@ -17,7 +17,7 @@ from billing.periods import (
     start_of_day,
 )
 from customers.models import Customer, Subscription
-from customers.services.subscriptions import subscription_cycle
+from customers.services.subscription_reads import subscription_cycle
 from invoicing import calculation
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, invoice_applied_taxes

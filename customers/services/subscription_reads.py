@@ -1,0 +1,105 @@
+"""Reads of a subscription's calendar shared by the subscription services, the API, the admin,
+usage and invoicing: the customer's timezone, the billing cycle and current period (spec §9.1),
+the successor, the first start of the external id and the end of the free trial (§11, §30.3).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from billing.periods import (
+    BillingCycle,
+    Period,
+    local_date,
+    period_containing,
+    start_of_day,
+    trial_end,
+)
+from customers.models import Customer, Subscription
+
+Status = Subscription.Status
+
+
+def customer_zone(customer: Customer) -> ZoneInfo:
+    """The customer's applicable timezone (spec §3.1): every period is cut in it."""
+    return ZoneInfo(customer.applicable_timezone)
+
+
+def subscription_cycle(subscription: Subscription) -> BillingCycle:
+    """How the subscription is cut into periods: its plan interval, billing time and anchor."""
+    plan = subscription.plan
+    return BillingCycle.for_subscription(
+        interval=plan.interval,
+        billing_time=subscription.billing_time,
+        subscription_at=subscription.subscription_at,
+        timezone=customer_zone(subscription.customer),
+        bill_charges_monthly=bool(plan.bill_charges_monthly),
+    )
+
+
+def subscription_current_period(subscription: Subscription, *, now: datetime) -> Period | None:
+    """The billing period the subscription is in (`current_billing_period_*`, spec §9.1).
+
+    Active: the period containing now. Terminated: the period it ended in, cut at the end.
+    Pending: the first period it will start in. Canceled: none.
+    """
+    cycle = subscription_cycle(subscription)
+    terminated_at = None
+    match subscription.status:
+        case Status.ACTIVE | Status.INCOMPLETE:
+            started_at = subscription.started_at or subscription.subscription_at
+            reference = max(now, started_at)
+        case Status.TERMINATED:
+            started_at = subscription.started_at or subscription.subscription_at
+            terminated_at = subscription.terminated_at or now
+            reference = max(terminated_at, started_at)
+        case Status.PENDING:
+            previous = subscription.previous_subscription
+            if previous is not None and previous.downgrade_plan_date is not None:
+                started_at = start_of_day(previous.downgrade_plan_date, cycle.timezone)
+            else:
+                started_at = max(subscription.subscription_at, now)
+            reference = started_at
+        case _:
+            return None
+    return period_containing(
+        cycle,
+        local_date(reference, cycle.timezone),
+        started_at=started_at,
+        terminated_at=terminated_at,
+    )
+
+
+def subscription_next(subscription: Subscription) -> Subscription | None:
+    """The subscription that replaces this one (upgrade) or will (pending downgrade)."""
+    prefetched = getattr(subscription, "live_successors", None)
+    if prefetched is not None:
+        return prefetched[0] if prefetched else None
+    return (
+        subscription.next_subscriptions.exclude(status=Status.CANCELED)
+        .select_related("plan")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def initial_started_at(subscription: Subscription) -> datetime:
+    """First start of the external id for this customer, else `subscription_at` (§11, §30.3)."""
+    first = (
+        Subscription.objects.filter(
+            customer_id=subscription.customer_id,
+            external_id=subscription.external_id,
+            started_at__isnull=False,
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    candidates = [d for d in (first, subscription.started_at) if d is not None]
+    return min(candidates) if candidates else subscription.subscription_at
+
+
+def subscription_trial_end(subscription: Subscription) -> datetime | None:
+    """When the plan's free trial ends, counted from the first start of the external id."""
+    return trial_end(initial_started_at(subscription), subscription.plan.trial_period)
