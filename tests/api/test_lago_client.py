@@ -65,3 +65,9 @@ def test_client_updates_the_issuing_date_settings_of_a_billing_entity(lago):
     )
     assert updated.subscription_invoice_issuing_date_anchor == "current_period_end"
     assert updated.subscription_invoice_issuing_date_adjustment == "keep_anchor"
+
+
+def test_client_lists_with_page_zero_as_lago_answers_it(lago):
+    listing = lago.billing_entities.find_all({"page": 0, "per_page": 0})
+    assert [e.code for e in listing["billing_entities"]] == ["default"]
+    assert listing["meta"]["current_page"] == 1
