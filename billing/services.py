@@ -141,9 +141,7 @@ def billing_entity_create(
         errors["code"] = ["value_is_mandatory"]
     if not values.get("name"):
         errors["name"] = ["value_is_mandatory"]
-    numbering = values.get("document_numbering")
-    if numbering is not None and numbering not in BillingEntity.DocumentNumbering.values:
-        errors["document_numbering"] = ["value_is_invalid"]
+    _validate_entity_choices(values, errors)
     if BillingEntity.objects.filter(organization=organization, code=code).exists():
         errors["code"] = ["value_already_exist"]
     if errors:
@@ -164,6 +162,20 @@ def billing_entity_create(
     return entity
 
 
+def _validate_entity_choices(values: dict, errors: dict) -> None:
+    """The billing-entity-only settings drawn from a fixed vocabulary."""
+    for field, choices in (
+        ("document_numbering", BillingEntity.DocumentNumbering.values),
+        ("subscription_invoice_issuing_date_anchor", BillingEntity.IssuingDateAnchor.values),
+        (
+            "subscription_invoice_issuing_date_adjustment",
+            BillingEntity.IssuingDateAdjustment.values,
+        ),
+    ):
+        if values.get(field) is not None and values[field] not in choices:
+            errors[field] = ["value_is_invalid"]
+
+
 _ENTITY_ONLY = (
     "document_numbering", "subscription_invoice_issuing_date_anchor",
     "subscription_invoice_issuing_date_adjustment", "phone", "eu_tax_management",
@@ -174,18 +186,7 @@ _ENTITY_ONLY = (
 def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> BillingEntity:
     """The settings of PUT /billing_entities/{code}; the code is immutable (spec §2.2)."""
     errors = validate_settings(values)
-    numbering = values.get("document_numbering")
-    if numbering is not None and numbering not in BillingEntity.DocumentNumbering.values:
-        errors["document_numbering"] = ["value_is_invalid"]
-    for field, choices in (
-        ("subscription_invoice_issuing_date_anchor", BillingEntity.IssuingDateAnchor.values),
-        (
-            "subscription_invoice_issuing_date_adjustment",
-            BillingEntity.IssuingDateAdjustment.values,
-        ),
-    ):
-        if values.get(field) is not None and values[field] not in choices.values:
-            errors[field] = ["value_is_invalid"]
+    _validate_entity_choices(values, errors)
     if errors:
         raise Invalid(errors)
     entity = lock_billing_entity(billing_entity.pk)

@@ -91,16 +91,16 @@ class CustomerSerializer(serializers.Serializer):
     applicable_invoice_custom_sections = serializers.SerializerMethodField()
 
     def get_billing_configuration(self, customer: Customer) -> dict:
+        # As Lago's V1::CustomerSerializer#billing_configuration: the provider keys appear only
+        # with a payment provider (`provider_payment_methods` only with Stripe), and `sync` is
+        # an input that is never answered (it is not among the provider customer's settings).
         config = customer.billing_configuration or {}
-        return {
+        provider = config.get("payment_provider")
+        answer = {
             "invoice_grace_period": customer.invoice_grace_period,
-            "payment_provider": config.get("payment_provider"),
+            "payment_provider": provider,
             "payment_provider_code": config.get("payment_provider_code"),
-            "provider_customer_id": config.get("provider_customer_id"),
-            "sync": config.get("sync"),
-            "sync_with_provider": config.get("sync_with_provider"),
             "document_locale": customer.document_locale or None,
-            "provider_payment_methods": config.get("provider_payment_methods"),
             "subscription_invoice_issuing_date_anchor": config.get(
                 "subscription_invoice_issuing_date_anchor"
             ),
@@ -108,6 +108,13 @@ class CustomerSerializer(serializers.Serializer):
                 "subscription_invoice_issuing_date_adjustment"
             ),
         }
+        if provider:
+            answer["provider_customer_id"] = config.get("provider_customer_id")
+            if provider == "stripe":
+                answer["provider_payment_methods"] = config.get("provider_payment_methods")
+            if config.get("sync_with_provider") is not None:
+                answer["sync_with_provider"] = config["sync_with_provider"]
+        return answer
 
     def get_shipping_address(self, customer: Customer) -> dict:
         stored = customer.shipping_address or {}

@@ -142,20 +142,23 @@ def fee_item(fee: Fee) -> dict:
                 lago_item_id=str(fee.wallet_transaction_id) if fee.wallet_transaction_id else None,
                 item_type="WalletTransaction",
             )
-        case Fee.FeeType.COMMITMENT:
-            commitment = (
-                getattr(fee.subscription.plan, "minimum_commitment", None)
-                if fee.subscription_id
-                else None
-            )
+        case Fee.FeeType.COMMITMENT if fee.subscription_id:
+            # Lago's Fee#item_* readers treat a commitment fee as a subscription one (item_type
+            # "Subscription", the plan's code/name/description, the subscription's id); only its
+            # display name is the commitment's, stored on the fee when it is built. The OpenAPI
+            # text of `lago_item_id` also names "the commitment": V1::FeeSerializer answers the
+            # subscription id, which is followed here.
+            plan = fee.subscription.plan
+            commitment = getattr(plan, "minimum_commitment", None)
             item.update(
-                code="minimum_commitment",
-                name="minimum_commitment",
+                code=plan.code,
+                name=plan.name,
+                description=plan.description or None,
                 invoice_display_name=own_name
                 or (commitment.invoice_display_name if commitment else None)
                 or "Minimum commitment",
-                lago_item_id=str(commitment.id) if commitment else None,
-                item_type="Commitment",
+                lago_item_id=str(fee.subscription_id),
+                item_type="Subscription",
             )
         case _ if fee.subscription_id:
             plan = fee.subscription.plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from django.db.models import QuerySet
 from rest_framework.pagination import BasePagination
@@ -13,6 +14,9 @@ from billing.errors import BadRequest
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
+# Kaminari's `default_per_page`, which Lago falls back on for an unusable `per_page`.
+FALLBACK_PER_PAGE = 25
+_RUBY_INTEGER = re.compile(r"\s*([+-]?\d+(?:_\d+)*)")
 
 
 def positive_int(raw: str | None, name: str, default: int) -> int:
@@ -27,17 +31,39 @@ def positive_int(raw: str | None, name: str, default: int) -> int:
     return value
 
 
+def _ruby_to_i(raw: str) -> int:
+    """Ruby's `String#to_i`: the leading integer, 0 when there is none."""
+    match = _RUBY_INTEGER.match(raw)
+    return int(match.group(1).replace("_", "")) if match else 0
+
+
+def lago_page(raw: str | None) -> int:
+    """Lago's `.page(params[:page])` (Kaminari): page 1 for anything below 1 or not a number."""
+    return max(_ruby_to_i(raw), 1) if raw is not None else 1
+
+
+def lago_per_page(raw: str | None) -> int:
+    """Lago's `.per(params[:per_page] || PER_PAGE)` (Kaminari), capped at MAX_PER_PAGE.
+
+    Kaminari keeps its default of 25 for a negative value or one not starting with a digit. A
+    zero limits the query to nothing, after which Kaminari's `current_page` divides by zero: a
+    500 on any non-empty list. Lago's search-backed lists (`InvoicesQuery#per_page`) answer 25
+    for every non-positive value instead; that observable 200 is the one followed here.
+    """
+    if raw is None:
+        return DEFAULT_PER_PAGE
+    value = _ruby_to_i(raw) if raw[:1].isdigit() else 0
+    return min(value, MAX_PER_PAGE) if value > 0 else FALLBACK_PER_PAGE
+
+
 class LagoPagination(BasePagination):
     """Page-number pagination answering `{<plural>: [...], meta: {...}}`."""
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view=None) -> list:
         if isinstance(queryset, QuerySet) and not queryset.ordered:
             raise RuntimeError("LagoPagination refuses an unordered queryset")
-        self.page = positive_int(request.query_params.get("page"), "page", 1)
-        self.per_page = min(
-            positive_int(request.query_params.get("per_page"), "per_page", DEFAULT_PER_PAGE),
-            MAX_PER_PAGE,
-        )
+        self.page = lago_page(request.query_params.get("page"))
+        self.per_page = lago_per_page(request.query_params.get("per_page"))
         self.total_count = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
         self.total_pages = math.ceil(self.total_count / self.per_page) if self.total_count else 0
         self.root_key = getattr(view, "root_key_plural", "data")

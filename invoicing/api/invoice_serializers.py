@@ -345,7 +345,9 @@ class PreviewCouponInput(serializers.Serializer):
 
 
 class PreviewSubscriptionsInput(serializers.Serializer):
-    external_ids = serializers.ListField(child=serializers.CharField(), required=False)
+    external_ids = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True
+    )
     plan_code = _text()
     terminated_at = LagoDateTimeInput(required=False, allow_null=True)
 
@@ -355,12 +357,12 @@ class InvoicePreviewInput(serializers.Serializer):
 
     customer = PreviewCustomerInput(required=False)
     plan_code = _text()
-    billing_time = serializers.ChoiceField(
-        choices=["calendar", "anniversary"], required=False, default="calendar"
+    billing_time = serializers.ChoiceField(  # null: calendar, as Lago's BuildSubscriptionService
+        choices=["calendar", "anniversary"], required=False, default="calendar", allow_null=True
     )
     subscription_at = LagoDateTimeInput(required=False, allow_null=True)
-    coupons = PreviewCouponInput(many=True, required=False)
-    subscriptions = PreviewSubscriptionsInput(required=False)
+    coupons = PreviewCouponInput(many=True, required=False, allow_null=True)
+    subscriptions = PreviewSubscriptionsInput(required=False, allow_null=True)
     billing_entity_code = _text()
 
 
@@ -385,22 +387,26 @@ def _preview_customer(customer: Customer, context: dict) -> dict:
     }
 
 
-def _preview_subscription(subscription: Subscription) -> dict:
-    return {
-        "lago_id": str(subscription.pk),
-        "external_id": subscription.external_id,
-        "lago_customer_id": str(subscription.customer_id) if subscription.customer_id else None,
-        "external_customer_id": subscription.customer.external_id or None,
-        "name": subscription.name or None,
-        "plan_code": subscription.plan.code,
-        "plan_amount_cents": subscription.plan.amount_cents,
-        "plan_amount_currency": subscription.plan.amount_currency,
-        "status": subscription.status,
-        "billing_time": subscription.billing_time,
-        "subscription_at": lago_datetime(subscription.subscription_at),
-        "started_at": lago_datetime(subscription.started_at),
-        "terminated_at": lago_datetime(subscription.terminated_at),
-    }
+def _preview_subscription(subscription: Subscription, context: dict) -> dict:
+    """Lago's V1::SubscriptionSerializer of a previewed subscription; unsaved rows (a new
+    subscription, an inline customer) have no id yet."""
+    data = SubscriptionSerializer(subscription, context=context).data
+    if subscription._state.adding:
+        data["lago_id"] = None
+    if subscription.customer._state.adding:
+        data["lago_customer_id"] = None
+    return data
+
+
+def _preview_credit_item(credit: Credit, context: dict) -> dict:
+    """V1::CreditSerializer's `item` of a previewed coupon credit."""
+    if credit.applied_coupon is not None:
+        coupon = credit.applied_coupon.coupon
+        return {"lago_item_id": str(coupon.pk), "type": "coupon", "code": coupon.code,
+                "name": coupon.name}  # fmt: skip
+    key = getattr(credit, "preview_coupon_key", None)
+    unnamed = {"lago_item_id": None, "type": "coupon", "code": None, "name": None}
+    return context.get("coupon_items", {}).get(key, unnamed)
 
 
 def preview_representation(preview: object, context: dict) -> dict:
@@ -408,7 +414,7 @@ def preview_representation(preview: object, context: dict) -> dict:
     invoice = preview.invoice
     data = InvoiceScalarSerializer(invoice, context=context).data
     data["customer"] = _preview_customer(invoice.customer, context)
-    data["subscriptions"] = [_preview_subscription(s) for s in preview.subscriptions]
+    data["subscriptions"] = [_preview_subscription(s, context) for s in preview.subscriptions]
     data["fees"] = FeeSerializer(preview.fees, many=True, context=context).data
     data["credits"] = [
         {
@@ -416,7 +422,7 @@ def preview_representation(preview: object, context: dict) -> dict:
             "amount_cents": credit.amount_cents,
             "amount_currency": credit.amount_currency,
             "before_taxes": credit.before_taxes,
-            "item": {"lago_item_id": None, "type": "coupon", "code": None, "name": None},
+            "item": _preview_credit_item(credit, context),
             "invoice": {"lago_id": None, "payment_status": invoice.payment_status},
         }
         for credit in preview.credits

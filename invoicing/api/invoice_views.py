@@ -52,7 +52,7 @@ from invoicing.services.lifecycle import (
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
 from invoicing.services.payments import invoice_lose_dispute, invoice_update
 from invoicing.services.void import invoice_void
-from plans.models import Plan
+from plans.models import Coupon, Plan
 
 INVOICE_RESPONSE = wrapped_schema("InvoiceResponse", InvoiceSerializer, "invoice")
 LAGO_ID = OpenApiParameter("lago_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -232,15 +232,26 @@ class InvoiceViewSet(_InvoiceViews):
     def preview(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise BadRequest("invalid body")
-        if "coupons" in request.data and not isinstance(request.data["coupons"], list):
+        # Lago checks `preview_params[:coupons] && ...`: a null list is no list (the official
+        # client sends every absent key as null).
+        coupons = request.data.get("coupons")
+        if coupons is not None and not isinstance(coupons, list):
             raise BadRequest("coupons_must_be_an_array")
         subscriptions = request.data.get("subscriptions")
         if subscriptions is not None and not isinstance(subscriptions, dict):
             raise BadRequest("subscriptions_must_be_an_object")
         serializer = InvoicePreviewInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        preview = _run_preview(self.organization, serializer.validated_data, now=self._now())
-        return Response({"invoice": preview_representation(preview, self.get_serializer_context())})
+        now = self._now()
+        preview = _run_preview(self.organization, serializer.validated_data, now=now)
+        context = {
+            **self.get_serializer_context(),
+            "now": now,
+            "coupon_items": _preview_coupon_items(
+                self.organization, serializer.validated_data.get("coupons") or []
+            ),
+        }
+        return Response({"invoice": preview_representation(preview, context)})
 
 
 def _run_preview(organization: Organization, data: dict, *, now: datetime) -> object:
@@ -283,7 +294,7 @@ def _run_preview(organization: Organization, data: dict, *, now: datetime) -> ob
         target_plan = _preview_plan(organization, subscriptions_input["plan_code"])
     coupons = [
         calculation.CouponToApply(
-            key=coupon.get("code") or f"preview-{index}",
+            key=_preview_coupon_key(coupon, index),
             coupon_type=coupon["coupon_type"],
             frequency=coupon.get("frequency") or "once",
             applied_at=now,
@@ -310,6 +321,30 @@ def _run_preview(organization: Organization, data: dict, *, now: datetime) -> ob
         )
     except ValueError as exc:  # an ad-hoc coupon without its amount or rate
         raise Invalid({"coupons": ["value_is_invalid"]}) from exc
+
+
+def _preview_coupon_key(coupon: dict, index: int) -> str:
+    return coupon.get("code") or f"preview-{index}"
+
+
+def _preview_coupon_items(organization: Organization, coupons: list[dict]) -> dict[str, dict]:
+    """The credit `item` of each ad-hoc coupon, by its key: as Lago's PreviewContextService, the
+    organization's coupon of that code, else an unsaved coupon of the request's attributes."""
+    codes = [coupon["code"] for coupon in coupons if coupon.get("code")]
+    known = {
+        coupon.code: coupon
+        for coupon in Coupon.objects.for_organization(organization).alive().filter(code__in=codes)
+    }
+    items = {}
+    for index, given in enumerate(coupons):
+        coupon = known.get(given.get("code") or "")
+        items[_preview_coupon_key(given, index)] = {
+            "lago_item_id": str(coupon.pk) if coupon else None,
+            "type": "coupon",
+            "code": coupon.code if coupon else given.get("code") or None,
+            "name": coupon.name if coupon else given.get("name") or None,
+        }
+    return items
 
 
 def _preview_plan(organization: Organization, code: str | None) -> Plan:

@@ -68,6 +68,15 @@ class EventBatchInput(serializers.Serializer):
     events = EventInput(many=True)
 
 
+class EventEstimateInput(serializers.Serializer):
+    """`EventEstimateFeesInput.event`: no transaction id (Lago generates one)."""
+
+    external_subscription_id = serializers.CharField()
+    code = serializers.CharField()
+    properties = serializers.DictField(required=False)
+    precise_total_amount_cents = serializers.CharField(required=False)
+
+
 class EventInstantInput(serializers.Serializer):
     """`EventEstimateInstantFeesInput.event`: no timestamp (estimated at reception time), the
     transaction id optional (generated when missing)."""

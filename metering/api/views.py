@@ -21,6 +21,7 @@ from customers.models import Subscription
 from metering.api.serializers import (
     EstimatedFeeSerializer,
     EventBatchInput,
+    EventEstimateInput,
     EventInput,
     EventInstantBatchInput,
     EventInstantInput,
@@ -153,7 +154,8 @@ class EventViewSet(OrganizationViewSet):
         return Response({"events": batch_payload(events)})
 
     @extend_schema(
-        request=wrapped_schema("EventEstimate", EventInput, "event"), responses=FEES_RESPONSE
+        request=wrapped_schema("EventEstimateFeesInput", EventEstimateInput, "event"),
+        responses=FEES_RESPONSE,
     )
     def estimate_fees(self, request: Request) -> Response:
         payload = request.data.get("event") if isinstance(request.data, dict) else None

@@ -19,9 +19,6 @@ from metering.services.ingestion import (
     build_event_input,
     metrics_by_code,
 )
-from metering.store import (
-    get_event_store,
-)
 from metering.store.aggregation import json_text
 from metering.usage.buckets import ESTIMATE_UNITS_LIMIT, NUMBER_REQUIRED, ZERO, is_priced
 from metering.usage.engine import plan_charges
@@ -77,11 +74,10 @@ def event_estimate_fees(
     metric = metrics.get(str(payload.get("code")))
     if metric is None:
         raise NotFound("billable_metric")
-    transaction_id = payload.get("transaction_id")
-    if not transaction_id or get_event_store().get_event(
-        organization.id, str(transaction_id), subscription.external_id
-    ):
-        raise Invalid({"transaction_id": ["value_is_missing_or_already_exists"]})
+    # Lago's Fees::EstimatePayInAdvanceService replaces any transaction id with a fresh UUID
+    # (its documented input, `EventEstimateFeesInput`, has none): nothing is stored, so an id
+    # can neither be missing nor collide, and the fees echo the generated one.
+    payload = {**payload, "transaction_id": str(uuid4())}
     event_input, errors = build_event_input(payload, metrics=metrics, now=now)
     if errors or event_input is None:
         raise Invalid(errors)

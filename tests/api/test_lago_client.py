@@ -45,3 +45,29 @@ def test_client_sees_not_found_as_a_lago_api_error(lago):
     with pytest.raises(LagoApiError) as raised:
         lago.billing_entities.find("missing")
     assert raised.value.status_code == 404
+
+
+def test_client_updates_the_issuing_date_settings_of_a_billing_entity(lago):
+    from lago_python_client.models.billing_entity import (
+        BillingEntityBillingConfiguration,
+        BillingEntityUpdate,
+    )
+
+    updated = lago.billing_entities.update(
+        BillingEntityUpdate(
+            name="Acme",
+            billing_configuration=BillingEntityBillingConfiguration(
+                subscription_invoice_issuing_date_anchor="current_period_end",
+                subscription_invoice_issuing_date_adjustment="keep_anchor",
+            ),
+        ),
+        "default",
+    )
+    assert updated.subscription_invoice_issuing_date_anchor == "current_period_end"
+    assert updated.subscription_invoice_issuing_date_adjustment == "keep_anchor"
+
+
+def test_client_lists_with_page_zero_as_lago_answers_it(lago):
+    listing = lago.billing_entities.find_all({"page": 0, "per_page": 0})
+    assert [e.code for e in listing["billing_entities"]] == ["default"]
+    assert listing["meta"]["current_page"] == 1

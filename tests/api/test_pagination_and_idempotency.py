@@ -51,10 +51,37 @@ def test_pagination_walks_a_multi_page_list(api, organization):
     assert len(seen) == 5
 
 
-def test_bad_page_parameter_is_400(api):
-    response = api.get("/api/v1/billing_entities?page=zero")
-    assert response.status_code == 400
-    assert response.json()["status"] == 400
+# Lago reads `page` and `per_page` through Kaminari: `.page(n)` starts at page 1 whatever is
+# below it, `.per(n)` keeps Kaminari's default of 25 for what it cannot use (see
+# billing.api.pagination for `per_page=0`).
+
+
+@pytest.mark.parametrize("page", ["0", "-2", "zero", ""])
+def test_a_page_below_one_or_not_a_number_is_the_first_page(api, organization, page):
+    BillingEntityFactory.create_batch(2, organization=organization)
+    response = api.get(f"/api/v1/billing_entities?per_page=2&page={page}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["meta"]["current_page"] == 1
+    assert body["meta"]["next_page"] == 2
+    assert len(body["billing_entities"]) == 2
+
+
+@pytest.mark.parametrize("per_page", ["0", "-5", "many", "+5", ""])
+def test_an_unusable_per_page_falls_back_to_25(api, organization, per_page):
+    BillingEntityFactory.create_batch(25, organization=organization)
+    response = api.get(f"/api/v1/billing_entities?per_page={per_page}")
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["billing_entities"]) == 25
+    assert body["meta"]["total_pages"] == 2
+
+
+def test_a_per_page_starting_with_digits_reads_them_as_ruby_does(api, organization):
+    BillingEntityFactory.create_batch(3, organization=organization)
+    body = api.get("/api/v1/billing_entities?per_page=2abc&page=2x").json()
+    assert body["meta"]["current_page"] == 2
+    assert len(body["billing_entities"]) == 2
 
 
 PAYLOAD = {"billing_entity": {"code": "eu", "name": "EU entity"}}

@@ -114,11 +114,7 @@ def test_create_renders_the_whole_lago_customer_object(api, organization):
             "invoice_grace_period": 3,
             "payment_provider": None,
             "payment_provider_code": None,
-            "provider_customer_id": None,
-            "sync": None,
-            "sync_with_provider": None,
             "document_locale": "fr",
-            "provider_payment_methods": None,
             "subscription_invoice_issuing_date_anchor": "current_period_end",
             "subscription_invoice_issuing_date_adjustment": "keep_anchor",
         },
@@ -164,6 +160,45 @@ def test_minimal_customer_renders_unset_fields_as_null(api):
     assert body["net_payment_term"] is None
     assert body["metadata"] == []
     assert body["finalize_zero_amount_invoice"] == "inherit"
+
+
+def test_billing_configuration_without_payment_provider_leaves_out_the_provider_keys(api):
+    # Lago's V1::CustomerSerializer adds the provider keys only for a payment provider.
+    body = create(api, external_id="bare", billing_configuration={"sync": True})
+    assert body["billing_configuration"] == {
+        "invoice_grace_period": None,
+        "payment_provider": None,
+        "payment_provider_code": None,
+        "document_locale": None,
+        "subscription_invoice_issuing_date_anchor": None,
+        "subscription_invoice_issuing_date_adjustment": None,
+    }
+
+
+def test_billing_configuration_with_stripe_answers_the_provider_keys_but_not_sync(api):
+    config = {
+        "payment_provider": "stripe",
+        "payment_provider_code": "stripe-eu-1",
+        "provider_customer_id": "cus_12345",
+        "sync": True,
+        "sync_with_provider": True,
+        "provider_payment_methods": ["card", "sepa_debit"],
+    }
+    body = create(api, external_id="striped", billing_configuration=config)
+    answered = body["billing_configuration"]
+    assert "sync" not in answered
+    assert (
+        answered["provider_customer_id"],
+        answered["sync_with_provider"],
+        answered["provider_payment_methods"],
+    ) == ("cus_12345", True, ["card", "sepa_debit"])
+
+
+def test_billing_configuration_with_gocardless_has_no_payment_methods(api):
+    config = {"payment_provider": "gocardless", "provider_customer_id": "CU123"}
+    body = create(api, external_id="gc", billing_configuration=config)
+    assert body["billing_configuration"]["provider_customer_id"] == "CU123"
+    assert "provider_payment_methods" not in body["billing_configuration"]
 
 
 def test_customers_get_organization_wide_sequential_ids_and_slugs(api, organization):

@@ -89,3 +89,19 @@ def test_client_applies_and_lists_applied_coupons(lago, organization):
     assert listing["applied_coupons"][0].credits.__root__ == []
     terminated = lago.applied_coupons.destroy("acme", created.lago_id)
     assert terminated.status == "terminated"
+
+
+def test_client_reads_a_billing_configuration_without_provider_keys(lago):
+    created = lago.customers.create(
+        Customer(
+            external_id="bare",
+            billing_configuration=CustomerBillingConfiguration(invoice_grace_period=1),
+        )
+    )
+    config = created.billing_configuration
+    assert config.invoice_grace_period == 1
+    assert (config.payment_provider, config.provider_customer_id, config.sync) == (
+        None,
+        None,
+        None,
+    )

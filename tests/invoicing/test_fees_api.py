@@ -163,3 +163,26 @@ def test_fee_list_stays_within_a_query_ceiling(api, organization, django_assert_
     with django_assert_max_num_queries(8):
         response = api.get("/api/v1/fees")
     assert response.json()["meta"]["total_count"] == 10
+
+
+def test_a_commitment_fee_is_an_item_of_its_subscription_as_in_lago(api, organization):
+    # Lago's Fee#item_type/item_code/item_name/item_id: a commitment fee reads as its
+    # subscription's (V1::FeeSerializer `item`), only `type` says "commitment".
+    invoice = build_invoice(organization, fees=[FeeSpec(kind="subscription", amount_cents=900)])
+    fee = invoice.fees.get()
+    fee.fee_type, fee.invoice_display_name = Fee.FeeType.COMMITMENT, "Minimum spend"
+    fee.save(update_fields=["fee_type", "invoice_display_name"])
+    plan = fee.subscription.plan
+    item = api.get(f"/api/v1/fees/{fee.pk}").json()["fee"]["item"]
+    assert item == {
+        "type": "commitment",
+        "code": plan.code,
+        "name": plan.name,
+        "description": plan.description or None,
+        "invoice_display_name": "Minimum spend",
+        "filters": None,
+        "filter_invoice_display_name": None,
+        "lago_item_id": str(fee.subscription_id),
+        "item_type": "Subscription",
+        "grouped_by": {},
+    }

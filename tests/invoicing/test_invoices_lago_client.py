@@ -112,3 +112,17 @@ def test_client_reads_and_updates_fees(lago, organization):
     with pytest.raises(LagoApiError) as error:
         lago.fees.find(str(fee.pk))
     assert error.value.status_code == 404
+
+
+def test_client_reads_a_commitment_fee_as_an_item_of_its_subscription(lago, organization):
+    invoice = build_invoice(organization, fees=[FeeSpec(kind="subscription", amount_cents=900)])
+    fee = invoice.fees.get()
+    fee.fee_type = "commitment"
+    fee.save(update_fields=["fee_type"])
+    item = lago.fees.find(str(fee.pk)).item
+    assert (item.type, item.item_type, item.code, item.lago_item_id) == (
+        "commitment",
+        "Subscription",
+        fee.subscription.plan.code,
+        str(fee.subscription_id),
+    )

@@ -103,6 +103,9 @@ def invoice_preview(
             subscription_at=start,
             started_at=start,
             status=Subscription.Status.ACTIVE,
+            # as Lago's Invoices::Preview::BuildSubscriptionService stamps the unsaved row
+            created_at=start,
+            updated_at=now,
         )
         previewed.append(subscription)
         item = starting_item(subscription, context)
@@ -189,6 +192,8 @@ def _preview_plan_change(
         consolidate_invoice=current.consolidate_invoice,
         status=Subscription.Status.ACTIVE,
         started_at=started_at,
+        created_at=now,  # as Lago's Invoices::Preview::SubscriptionPlanChangeService
+        updated_at=now,
     )
     context.assume_successor(current, successor)
     return successor
@@ -219,6 +224,7 @@ def _preview_result(
         currency=currency,
     )
     _apply_totals(invoice, computed)
+    invoice.created_at = invoice.updated_at = now  # as Lago's Invoices::PreviewService
     fees = []
     for draft in result.drafts:
         fill_fee(draft.fee, draft.line)
@@ -233,17 +239,21 @@ def _preview_result(
         organization_id=customer.organization_id,
         tax_by_code={},
     )
-    credits = [
-        Credit(
+    credits = []
+    for coupon_credit in computed.coupon_credits:
+        if coupon_credit.amount_cents <= 0:
+            continue
+        credit = Credit(
             organization_id=customer.organization_id,
             invoice=invoice,
-            amount_cents=credit.amount_cents,
+            applied_coupon=result.applied_coupons.get(coupon_credit.coupon_key),
+            amount_cents=coupon_credit.amount_cents,
             amount_currency=invoice.currency,
             before_taxes=True,
         )
-        for credit in computed.coupon_credits
-        if credit.amount_cents > 0
-    ]
+        # an ad-hoc coupon of the request has no applied coupon: its key names it
+        credit.preview_coupon_key = coupon_credit.coupon_key  # type: ignore[attr-defined]
+        credits.append(credit)
     return InvoicePreview(
         invoice=invoice,
         fees=fees,

@@ -3,6 +3,8 @@ stored."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import time_machine
 
@@ -37,7 +39,7 @@ def test_estimate_answers_the_fee_and_stores_nothing(api, billing):
     assert fee["lago_charge_id"] == str(charge.pk)
     assert (fee["units"], fee["amount_cents"], fee["taxes_amount_cents"]) == ("3.0", 3000, 600)
     assert fee["total_amount_cents"] == 3600
-    assert fee["event_transaction_id"] == "tx_new"
+    assert fee["event_transaction_id"] != "tx_new"  # Lago generates its own (see below)
     assert fee["item"]["code"] == "storage"
     assert fee["external_customer_id"] == "cust_1"
     assert Fee.objects.count() == 0
@@ -76,17 +78,6 @@ def test_estimate_of_a_metric_without_pay_in_advance_charge_is_empty(api, billin
             },
             id="V105-not-a-number",
         ),
-        pytest.param(
-            {"code": "storage", "transaction_id": "", "properties": {"gb": 1}},
-            422,
-            {
-                "status": 422,
-                "error": "Unprocessable Entity",
-                "code": "validation_errors",
-                "error_details": {"transaction_id": ["value_is_missing_or_already_exists"]},
-            },
-            id="missing-transaction-id",
-        ),
     ],
 )
 def test_estimate_validates_fully(api, billing, event, status, body):
@@ -97,11 +88,24 @@ def test_estimate_validates_fully(api, billing, event, status, body):
     assert response.json() == body
 
 
-def test_estimate_refuses_a_transaction_id_already_stored(api, billing):
-    metric = billing.metric("storage", "sum_agg", "gb")
-    billing.charge(metric, pay_in_advance=True)
+def test_estimate_accepts_lagos_documented_example_without_transaction_id(api, billing):
+    # `EventEstimateFeesInput` documents only code, external_subscription_id and properties.
+    billing.charge(billing.metric("storage", "sum_agg", "gb"), pay_in_advance=True)
+    payload = {"code": "storage", "external_subscription_id": "sub_1", "properties": {"gb": 2}}
+    with time_machine.travel(at("2023-02-15T10:00:00"), tick=False):
+        response = api.post("/api/v1/events/estimate_fees", {"event": payload}, format="json")
+    assert response.status_code == 200, response.json()
+    [fee] = response.json()["fees"]
+    assert fee["units"] == "2.0"
+    assert uuid.UUID(fee["event_transaction_id"])  # generated, as Lago does
+
+
+@pytest.mark.parametrize("transaction_id", ["", "tx_new"], ids=["blank", "already-stored"])
+def test_estimate_ignores_the_transaction_id_sent(api, billing, transaction_id):
+    # Lago's Fees::EstimatePayInAdvanceService replaces it with a fresh UUID before validating.
+    billing.charge(billing.metric("storage", "sum_agg", "gb"), pay_in_advance=True)
     billing.send("storage", "2023-02-10T00:00:00", transaction_id="tx_new", properties={"gb": 1})
-    response = estimate(api, code="storage", properties={"gb": 1})
-    assert response.json()["error_details"] == {
-        "transaction_id": ["value_is_missing_or_already_exists"]
-    }
+    response = estimate(api, code="storage", transaction_id=transaction_id, properties={"gb": 1})
+    assert response.status_code == 200, response.json()
+    [fee] = response.json()["fees"]
+    assert fee["event_transaction_id"] not in ("", "tx_new")
