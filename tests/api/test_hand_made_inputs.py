@@ -1,0 +1,69 @@
+"""Hand-made bad inputs answer a 4xx Lago envelope, never a 500: one row per cause found."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+BIG = int("1" + "0" * 100)
+# (id, method, path, body (dict: JSON; str: raw text) or None, status, code, error_details keys)
+CASES = [
+    # an applied coupon without its customer or coupon (KeyError in the view)
+    (
+        "applied_coupon_empty",
+        "POST",
+        "/api/v1/applied_coupons",
+        {"applied_coupon": {}},
+        422,
+        "validation_errors",
+        {"external_customer_id", "coupon_code"},
+    ),
+    (
+        "applied_coupon_no_coupon",
+        "POST",
+        "/api/v1/applied_coupons",
+        {"applied_coupon": {"external_customer_id": "c1"}},
+        422,
+        "validation_errors",
+        {"coupon_code"},
+    ),
+    (
+        "applied_coupon_no_customer",
+        "POST",
+        "/api/v1/applied_coupons",
+        {"applied_coupon": {"coupon_code": "c1"}},
+        422,
+        "validation_errors",
+        {"external_customer_id"},
+    ),
+]
+
+RATES = {"default": 100000, "events": 100000, "usage": 100000}
+
+
+def _call(api, method: str, path: str, body: object):
+    if body is None:
+        return api.generic(method, path)
+    data = body if isinstance(body, str) else json.dumps(body)
+    return api.generic(method, path, data, content_type="application/json")
+
+
+@override_settings(API_RATE_LIMITS=RATES)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "fields"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_bad_input_answers_the_lago_envelope(api, method, path, body, status, code, fields):
+    response = _call(api, method, path, body)
+    assert response.status_code == status, response.content[:300]
+    payload = response.json()
+    assert payload["status"] == status
+    assert payload["error"]
+    assert payload.get("code") == code
+    if fields is not None:
+        assert set(payload["error_details"]) == fields
