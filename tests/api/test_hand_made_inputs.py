@@ -40,6 +40,10 @@ CASES = [
         "validation_errors",
         {"external_customer_id"},
     ),
+    # NUL in the URL: PostgreSQL refuses it in text (a DataError on the lookup)
+    ("nul_in_path", "GET", "/api/v1/customers/a%00b", None, 400, None, None),
+    ("nul_in_query", "GET", "/api/v1/customers?external_id=a%00b", None, 400, None, None),
+    ("nul_in_query_key", "GET", "/api/v1/invoices?a%00b=1", None, 400, None, None),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
