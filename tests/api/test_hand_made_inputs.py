@@ -44,6 +44,80 @@ CASES = [
     ("nul_in_path", "GET", "/api/v1/customers/a%00b", None, 400, None, None),
     ("nul_in_query", "GET", "/api/v1/customers?external_id=a%00b", None, 400, None, None),
     ("nul_in_query_key", "GET", "/api/v1/invoices?a%00b=1", None, 400, None, None),
+    # the JSON parser: NUL and lone surrogates in any string or key, depth, size, 1e400
+    (
+        "nul_in_event_code",
+        "POST",
+        "/api/v1/events",
+        {"event": {"transaction_id": "t1", "external_subscription_id": "s", "code": "a\u0000b"}},
+        400,
+        "bad_request",
+        None,
+    ),
+    (
+        "nul_in_metadata_key",
+        "POST",
+        "/api/v1/customers",
+        {"customer": {"external_id": "c", "metadata": [{"key": "a\u0000", "value": "v"}]}},
+        400,
+        "bad_request",
+        None,
+    ),
+    (
+        "nul_in_property_key",
+        "POST",
+        "/api/v1/events",
+        {
+            "event": {
+                "transaction_id": "t1",
+                "external_subscription_id": "s",
+                "code": "c",
+                "properties": {"a\u0000": 1},
+            }
+        },
+        400,
+        "bad_request",
+        None,
+    ),
+    (
+        "lone_surrogate",
+        "POST",
+        "/api/v1/events",
+        '{"event": {"transaction_id": "t1", "external_subscription_id": "s", "code": "c",'
+        ' "properties": {"v": "\\ud800"}}}',
+        400,
+        "bad_request",
+        None,
+    ),
+    ("nested_65_deep", "POST", "/api/v1/customers", "[" * 65 + "]" * 65, 400, "bad_request", None),
+    (
+        "nested_past_recursion",
+        "POST",
+        "/api/v1/customers",
+        "[" * 5000 + "]" * 5000,
+        400,
+        "bad_request",
+        None,
+    ),
+    (
+        "body_over_limit",
+        "POST",
+        "/api/v1/customers",
+        '{"customer": {"external_id": "' + "a" * 3_000_000 + '"}}',
+        413,
+        "payload_too_large",
+        None,
+    ),
+    (
+        "infinite_event_property",
+        "POST",
+        "/api/v1/events",
+        '{"event": {"transaction_id": "t1", "external_subscription_id": "s", "code": "c",'
+        ' "properties": {"v": 1e400}}}',
+        422,
+        "validation_errors",
+        {"properties.v"},
+    ),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
@@ -71,3 +145,13 @@ def test_bad_input_answers_the_lago_envelope(api, method, path, body, status, co
     assert payload.get("code") == code
     if fields is not None:
         assert set(payload["error_details"]) == fields
+
+
+def test_request_data_too_big_renders_413_envelope(rf):
+    from django.core.exceptions import RequestDataTooBig
+
+    from billing.api.errors import lago_exception_handler
+
+    response = lago_exception_handler(RequestDataTooBig(), {"request": rf.post("/api/v1/x")})
+    assert response.status_code == 413
+    assert response.data["code"] == "payload_too_large"
