@@ -139,7 +139,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.permissions.HasApiKeyPermission"],
     "DEFAULT_THROTTLE_CLASSES": ["billing.api.throttling.OrganizationRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.LagoPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["billing.api.filters.LagoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.LagoJSONParser"],
     "EXCEPTION_HANDLER": "billing.api.errors.lago_exception_handler",

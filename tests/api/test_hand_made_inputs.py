@@ -118,6 +118,82 @@ CASES = [
         "validation_errors",
         {"properties.v"},
     ),
+    # instants PostgreSQL (offsets past ±15:59) or a time zone conversion (9999-12-31) refuse
+    (
+        "filter_offset_16h",
+        "GET",
+        "/api/v1/fees?created_at_from=2024-01-01T00:00:00%2B16:00",
+        None,
+        422,
+        "validation_errors",
+        {"created_at_from"},
+    ),
+    (
+        "filter_year_1_east",
+        "GET",
+        "/api/v1/fees?created_at_to=0001-01-01T00:00:00%2B05:00",
+        None,
+        422,
+        "validation_errors",
+        {"created_at_to"},
+    ),
+    (
+        "filter_last_instant",
+        "GET",
+        "/api/v1/fees?failed_at_to=9999-12-31T23:59:59Z",
+        None,
+        422,
+        "validation_errors",
+        {"failed_at_to"},
+    ),
+    (
+        "events_offset_16h",
+        "GET",
+        "/api/v1/events?timestamp_from=2024-01-01T00:00:00%2B16:00",
+        None,
+        400,
+        None,
+        None,
+    ),
+    (
+        "events_last_instant",
+        "GET",
+        "/api/v1/events?timestamp_to=9999-12-31T23:59:59Z",
+        None,
+        400,
+        None,
+        None,
+    ),
+    (
+        "subscription_at_last_instant",
+        "POST",
+        "/api/v1/subscriptions",
+        {
+            "subscription": {
+                "external_customer_id": "c",
+                "plan_code": "p",
+                "subscription_at": "9999-12-31T23:59:59Z",
+            }
+        },
+        422,
+        "validation_errors",
+        {"subscription_at"},
+    ),
+    (
+        "subscription_at_year_10000",
+        "POST",
+        "/api/v1/subscriptions",
+        {
+            "subscription": {
+                "external_customer_id": "c",
+                "plan_code": "p",
+                "subscription_at": "10000-01-01T00:00:00Z",
+            }
+        },
+        422,
+        "validation_errors",
+        {"subscription_at"},
+    ),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
