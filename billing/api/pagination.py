@@ -13,6 +13,7 @@ from billing.errors import BadRequest
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
+MAX_PAGE = 2**31 - 1  # the offset (page - 1) * per_page must stay a bigint
 
 
 def positive_int(raw: str | None, name: str, default: int) -> int:
@@ -24,6 +25,8 @@ def positive_int(raw: str | None, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be a positive integer") from exc
     if value < 1:
         raise BadRequest(f"{name} must be a positive integer")
+    if value > MAX_PAGE:
+        raise BadRequest(f"{name} must be at most {MAX_PAGE}")
     return value
 
 

@@ -194,6 +194,18 @@ CASES = [
         "validation_errors",
         {"subscription_at"},
     ),
+    # page/per_page past bigint (the OFFSET overflowed in PostgreSQL)
+    (
+        "page_past_bigint",
+        "GET",
+        "/api/v1/customers?page=9223372036854775807",
+        None,
+        400,
+        None,
+        None,
+    ),
+    ("page_huge", "GET", "/api/v1/customers?page=" + "9" * 30, None, 400, None, None),
+    ("per_page_huge", "GET", "/api/v1/customers?per_page=" + "9" * 30, None, 400, None, None),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
