@@ -142,6 +142,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["billing.api.filters.LagoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.LagoJSONParser"],
+    "DEFAULT_METADATA_CLASS": "billing.api.metadata.LagoMetadata",
     "EXCEPTION_HANDLER": "billing.api.errors.lago_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

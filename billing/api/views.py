@@ -43,6 +43,8 @@ class LagoAPIView(APIView):
     root_key_plural: str = ""
     permission_resource: str | None = None
     rate_limit_bucket = "default"
+    # no TRACE: Django would route it to any method named `trace` and list it in `Allow`
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     @property
     def organization(self) -> Organization:

@@ -206,6 +206,17 @@ CASES = [
     ),
     ("page_huge", "GET", "/api/v1/customers?page=" + "9" * 30, None, 400, None, None),
     ("per_page_huge", "GET", "/api/v1/customers?per_page=" + "9" * 30, None, 400, None, None),
+    # TRACE is no API method (a view method named `trace` answered it)
+    ("trace_on_list", "TRACE", "/api/v1/customers", None, 405, "method_not_allowed", None),
+    (
+        "trace_on_funding_traces",
+        "TRACE",
+        "/api/v1/wallet_transactions/x/fundings",
+        None,
+        405,
+        "method_not_allowed",
+        None,
+    ),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
@@ -243,3 +254,21 @@ def test_request_data_too_big_renders_413_envelope(rf):
     response = lago_exception_handler(RequestDataTooBig(), {"request": rf.post("/api/v1/x")})
     assert response.status_code == 413
     assert response.data["code"] == "payload_too_large"
+
+
+@override_settings(API_RATE_LIMITS=RATES)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/wallets/x1",
+        "/api/v1/customers/x1/wallets/x1",
+        "/api/v1/customers/x1/wallets/x1/alerts/x1",
+        "/api/v1/wallet_transactions/x1/fundings",
+        "/api/v1/customers",
+    ],
+)
+def test_options_answers_without_reading_the_object(api, path):
+    response = api.options(path)
+    assert response.status_code == 200
+    assert response.json()["name"]
+    assert "TRACE" not in response["Allow"]
