@@ -97,6 +97,13 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
+def nullable_list(child: serializers.Serializer, **kwargs: object) -> serializers.ListSerializer:
+    """A list the payload may give as `null`, but whose items may not be `null`: `many=True`
+    hands `allow_null` to the child too, so `[null]` would reach the services."""
+    kwargs.setdefault("required", False)
+    return serializers.ListSerializer(child=child, allow_null=True, **kwargs)
+
+
 class TextOrNull(serializers.CharField):
     """A text column stored blank and rendered `null`, as Lago renders unset strings."""
 

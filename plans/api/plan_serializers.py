@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
+from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string, nullable_list
 from plans.models import (
     Charge,
     ChargeFilter,
@@ -68,7 +68,7 @@ class PlanChargeInput(serializers.Serializer):
     regroup_paid_fees = serializers.CharField(required=False, allow_null=True)
     min_amount_cents = serializers.IntegerField(required=False, allow_null=True)
     properties = _properties()
-    filters = PlanChargeFilterInput(many=True, required=False, allow_null=True)
+    filters = nullable_list(PlanChargeFilterInput())
     tax_codes = _codes()
     applied_pricing_unit = PlanAppliedPricingUnitInput(required=False, allow_null=True)
     accepts_target_wallet = serializers.BooleanField(required=False, allow_null=True)
@@ -122,9 +122,9 @@ class PlanInput(serializers.Serializer):
     bill_charges_monthly = serializers.BooleanField(required=False, allow_null=True)
     bill_fixed_charges_monthly = serializers.BooleanField(required=False, allow_null=True)
     tax_codes = _codes()
-    charges = PlanChargeInput(many=True, required=False, allow_null=True)
-    fixed_charges = PlanFixedChargeInput(many=True, required=False, allow_null=True)
-    usage_thresholds = PlanUsageThresholdInput(many=True, required=False, allow_null=True)
+    charges = nullable_list(PlanChargeInput())
+    fixed_charges = nullable_list(PlanFixedChargeInput())
+    usage_thresholds = nullable_list(PlanUsageThresholdInput())
     minimum_commitment = PlanMinimumCommitmentInput(required=False, allow_null=True)
     metadata = serializers.DictField(
         child=serializers.CharField(allow_null=True, allow_blank=True),

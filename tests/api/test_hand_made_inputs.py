@@ -217,6 +217,41 @@ CASES = [
         "method_not_allowed",
         None,
     ),
+    # null inside a list of objects (many=True handed allow_null to the items)
+    (
+        "null_recurring_rule",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": "1",
+                "recurring_transaction_rules": [None],
+            }
+        },
+        422,
+        "validation_errors",
+        {"recurring_transaction_rules.0"},
+    ),
+    (
+        "null_plan_charge",
+        "POST",
+        "/api/v1/plans",
+        {
+            "plan": {
+                "code": "p",
+                "name": "p",
+                "interval": "monthly",
+                "amount_cents": 0,
+                "amount_currency": "EUR",
+                "charges": [None],
+            }
+        },
+        422,
+        "validation_errors",
+        {"charges.0"},
+    ),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
