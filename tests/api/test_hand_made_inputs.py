@@ -7,6 +7,8 @@ import json
 import pytest
 from django.test import override_settings
 
+from tests.customers.factories import CustomerFactory
+
 pytestmark = pytest.mark.django_db
 
 BIG = int("1" + "0" * 100)
@@ -252,6 +254,106 @@ CASES = [
         "validation_errors",
         {"charges.0"},
     ),
+    # numbers past their column: 422 naming the field (bigint / numeric(30, 5) overflowed)
+    (
+        "net_payment_term_huge",
+        "POST",
+        "/api/v1/customers",
+        {"customer": {"external_id": "d", "net_payment_term": 10**13}},
+        422,
+        "validation_errors",
+        {"net_payment_term"},
+    ),
+    (
+        "plan_amount_cents_100_digits",
+        "POST",
+        "/api/v1/plans",
+        {
+            "plan": {
+                "code": "p",
+                "name": "p",
+                "interval": "monthly",
+                "amount_cents": BIG,
+                "amount_currency": "EUR",
+            }
+        },
+        422,
+        "validation_errors",
+        {"amount_cents"},
+    ),
+    (
+        "add_on_amount_cents_100_digits",
+        "POST",
+        "/api/v1/add_ons",
+        {"add_on": {"code": "a", "name": "a", "amount_cents": BIG, "amount_currency": "EUR"}},
+        422,
+        "validation_errors",
+        {"amount_cents"},
+    ),
+    (
+        "wallet_paid_credits_100_digits",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": "1",
+                "paid_credits": str(BIG),
+            }
+        },
+        422,
+        "validation_errors",
+        {"paid_credits"},
+    ),
+    (
+        "wallet_granted_credits_100_digits",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": "1",
+                "granted_credits": BIG,
+            }
+        },
+        422,
+        "validation_errors",
+        {"granted_credits"},
+    ),
+    (
+        "wallet_granted_credits_1e400",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": "1",
+                "granted_credits": "1e400",
+            }
+        },
+        422,
+        "validation_errors",
+        {"granted_credits"},
+    ),
+    (
+        "wallet_rate_100_digits",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": str(BIG),
+                "granted_credits": "1",
+            }
+        },
+        422,
+        "validation_errors",
+        {"rate_amount"},
+    ),
 ]
 
 RATES = {"default": 100000, "events": 100000, "usage": 100000}
@@ -270,7 +372,10 @@ def _call(api, method: str, path: str, body: object):
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
-def test_bad_input_answers_the_lago_envelope(api, method, path, body, status, code, fields):
+def test_bad_input_answers_the_lago_envelope(
+    api, organization, method, path, body, status, code, fields
+):
+    CustomerFactory(organization=organization, external_id="c")  # what wallet rows reach
     response = _call(api, method, path, body)
     assert response.status_code == status, response.content[:300]
     payload = response.json()
