@@ -412,3 +412,19 @@ def test_options_answers_without_reading_the_object(api, path):
     assert response.status_code == 200
     assert response.json()["name"]
     assert "TRACE" not in response["Allow"]
+
+
+def test_a_500_is_logged_with_its_traceback_and_request_id(rf, caplog):
+    from billing.api.errors import lago_exception_handler
+
+    request = rf.get("/api/v1/anything")
+    request.request_id = "req-500"
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        with caplog.at_level("ERROR", logger="billing.api"):
+            lago_exception_handler(exc, {"request": request})
+    (record,) = [r for r in caplog.records if r.name == "billing.api"]
+    assert record.exc_info[1].args == ("boom",)
+    assert record.request_id == "req-500"
+    assert "req-500" in record.getMessage()
