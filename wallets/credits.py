@@ -11,6 +11,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from billing.money import amount_to_cents, exponent, to_major
 
 CREDIT_QUANTUM = Decimal("0.00001")
+# numeric(30, 5) keeps 25 digits before the point: more is a database error, not a balance
+CREDITS_LIMIT = Decimal(10) ** 25
+
+
+def credits_in_range(credits: Decimal) -> bool:
+    """Whether an amount of credits (or a rate) fits the numeric(30, 5) columns."""
+    return credits.is_finite() and abs(credits) < CREDITS_LIMIT
 
 
 def quantize_credits(credits: Decimal) -> Decimal:

@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
@@ -94,6 +95,8 @@ def render(exc: Exception, request: HttpRequest | None = None) -> tuple[int, dic
             body = envelope(422, "Unprocessable Entity", "validation_errors")
             body["error_details"] = lago_codes(exc.get_codes())
             return 422, body, headers
+        case RequestDataTooBig():
+            return 413, envelope(413, "Payload Too Large", "payload_too_large"), headers
         case drf.ParseError():
             return 400, envelope(400, f"BadRequest: {exc.detail}", "bad_request"), headers
         case drf.UnsupportedMediaType():

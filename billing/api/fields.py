@@ -7,7 +7,7 @@ rather than borrowing another app's.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -26,6 +26,25 @@ DECIMAL_STRING = {"type": "string", "example": "10.5"}
 NULLABLE_DECIMAL_STRING = {"type": "string", "example": "10.5", "nullable": True}
 NULLABLE_DATETIME = {"type": "string", "format": "date-time", "nullable": True}
 NULLABLE_UUID = {"type": "string", "format": "uuid", "nullable": True}
+
+
+# PostgreSQL keeps offsets up to ±15:59; instants within a day of Python's limits overflow
+# when a service converts them to a customer's time zone (9999-12-31T23:59:59Z in Paris)
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+def storable_instant(value: datetime) -> bool:
+    """Whether an instant can be stored and converted to any time zone without overflowing."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        return False
+    try:
+        instant = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        return False
+    return EARLIEST_INSTANT <= instant <= LATEST_INSTANT
 
 
 def lago_datetime(value: datetime | str | None) -> str | None:
@@ -63,9 +82,12 @@ class LagoDateTimeInput(serializers.DateTimeField):
         if isinstance(value, str) and (day := _parse_date(value)) is not None:
             return datetime.combine(day, time.min, tzinfo=UTC)
         try:
-            return super().to_internal_value(value)
-        except serializers.ValidationError as exc:
+            instant = super().to_internal_value(value)
+        except (serializers.ValidationError, OverflowError) as exc:
             raise serializers.ValidationError("invalid_date", code="invalid_date") from exc
+        if not storable_instant(instant):
+            raise serializers.ValidationError("invalid_date", code="invalid_date")
+        return instant
 
 
 def _parse_date(value: str) -> date | None:
@@ -73,6 +95,13 @@ def _parse_date(value: str) -> date | None:
         return parse_date(value)
     except ValueError:
         return None
+
+
+def nullable_list(child: serializers.Serializer, **kwargs: object) -> serializers.ListSerializer:
+    """A list the payload may give as `null`, but whose items may not be `null`: `many=True`
+    hands `allow_null` to the child too, so `[null]` would reach the services."""
+    kwargs.setdefault("required", False)
+    return serializers.ListSerializer(child=child, allow_null=True, **kwargs)
 
 
 class TextOrNull(serializers.CharField):

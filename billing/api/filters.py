@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import django_filters as filters
 from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django_filters import utils
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError
+
+from billing.api.fields import storable_instant
 
 
 class LagoFilterSet(filters.FilterSet):
@@ -37,3 +44,23 @@ class ListFilter(filters.Filter):
         if not value:
             return qs
         return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class LagoFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, refusing (422) instants PostgreSQL or a time zone conversion
+    cannot take (offsets past ±15:59, years at the edge of 9999) before the query runs."""
+
+    def filter_queryset(self, request: object, queryset: QuerySet, view: object) -> QuerySet:
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise utils.translate_validation(filterset.errors)
+        unstorable = {
+            name: ["invalid_date"]
+            for name, value in filterset.form.cleaned_data.items()
+            if isinstance(value, datetime) and not storable_instant(value)
+        }
+        if unstorable:
+            raise ValidationError(unstorable)
+        return filterset.qs

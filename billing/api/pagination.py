@@ -17,6 +17,7 @@ MAX_PER_PAGE = 1000
 # Kaminari's `default_per_page`, which Lago falls back on for an unusable `per_page`.
 FALLBACK_PER_PAGE = 25
 _RUBY_INTEGER = re.compile(r"\s*([+-]?\d+(?:_\d+)*)")
+MAX_PAGE = 2**31 - 1  # the offset (page - 1) * per_page must stay a bigint
 
 
 def positive_int(raw: str | None, name: str, default: int) -> int:
@@ -28,6 +29,8 @@ def positive_int(raw: str | None, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be a positive integer") from exc
     if value < 1:
         raise BadRequest(f"{name} must be a positive integer")
+    if value > MAX_PAGE:
+        raise BadRequest(f"{name} must be at most {MAX_PAGE}")
     return value
 
 
@@ -38,8 +41,12 @@ def _ruby_to_i(raw: str) -> int:
 
 
 def lago_page(raw: str | None) -> int:
-    """Lago's `.page(params[:page])` (Kaminari): page 1 for anything below 1 or not a number."""
-    return max(_ruby_to_i(raw), 1) if raw is not None else 1
+    """Lago's `.page(params[:page])` (Kaminari): page 1 for anything below 1 or not a number;
+    a page past MAX_PAGE is refused (its offset would overflow the database's bigint)."""
+    page = max(_ruby_to_i(raw), 1) if raw is not None else 1
+    if page > MAX_PAGE:
+        raise BadRequest(f"page must be at most {MAX_PAGE}")
+    return page
 
 
 def lago_per_page(raw: str | None) -> int:

@@ -43,6 +43,8 @@ class LagoAPIView(APIView):
     root_key_plural: str = ""
     permission_resource: str | None = None
     rate_limit_bucket = "default"
+    # no TRACE: Django would route it to any method named `trace` and list it in `Allow`
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     @property
     def organization(self) -> Organization:
@@ -54,6 +56,7 @@ class LagoAPIView(APIView):
         return Actor.from_request(self.request)
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        refuse_nul_in_url(request)
         super().initial(request, *args, **kwargs)
         self._idempotency: tuple[str, str] | None = None
         key = request.headers.get("Idempotency-Key")
@@ -103,6 +106,16 @@ class LagoAPIView(APIView):
             except IntegrityError:
                 pass  # a concurrent twin stored it first; its answer is the one replayed
         return response
+
+
+def refuse_nul_in_url(request: Request) -> None:
+    """PostgreSQL refuses NUL in text: a NUL in the path or the query is refused before any
+    lookup or filter sends it there (the JSON parser refuses it in bodies)."""
+    query = request.query_params
+    if "\x00" in request.path or any(
+        "\x00" in key or any("\x00" in value for value in query.getlist(key)) for key in query
+    ):
+        raise BadRequest("a NUL character is not allowed in the URL")
 
 
 class OrganizationViewSet(LagoAPIView, GenericViewSet):

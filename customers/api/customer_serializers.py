@@ -126,9 +126,9 @@ def _plain(value: object) -> object:
 class AppliedCouponInput(serializers.Serializer):
     """`{"applied_coupon": {...}}`: the customer, the coupon and per-customer terms."""
 
-    # Lago looks both up as given: a missing one is a 404, not a 422.
-    external_customer_id = _text()
-    coupon_code = _text()
+    # Lago looks both up as given: a blank one is a 404; an absent one is a 422.
+    external_customer_id = serializers.CharField(allow_null=True, allow_blank=True)
+    coupon_code = serializers.CharField(allow_null=True, allow_blank=True)
     amount_cents = serializers.IntegerField(required=False, allow_null=True, max_value=MAX_CENTS)
     amount_currency = _text()
     percentage_rate = DecimalInput(required=False, allow_null=True)

@@ -15,6 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.api.fields import storable_instant
 from billing.api.views import OrganizationViewSet, wrapped_schema
 from billing.errors import BadRequest, NotFound
 from customers.models import Subscription
@@ -61,6 +62,8 @@ def _instant(raw: str | None, name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
         raise BadRequest(f"{name} is not a valid datetime") from exc
+    if not storable_instant(value):
+        raise BadRequest(f"{name} is not a valid datetime")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

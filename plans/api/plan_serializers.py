@@ -14,7 +14,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
+from billing.api.fields import (
+    MAX_CENTS,
+    LagoDateTimeField,
+    TextOrNull,
+    decimal_string,
+    nullable_list,
+)
 from plans.models import (
     Charge,
     ChargeFilter,
@@ -66,9 +72,11 @@ class PlanChargeInput(serializers.Serializer):
     prorated = serializers.BooleanField(required=False, allow_null=True)
     invoiceable = serializers.BooleanField(required=False, allow_null=True)
     regroup_paid_fees = serializers.CharField(required=False, allow_null=True)
-    min_amount_cents = serializers.IntegerField(required=False, allow_null=True)
+    min_amount_cents = serializers.IntegerField(
+        required=False, allow_null=True, max_value=MAX_CENTS
+    )
     properties = _properties()
-    filters = PlanChargeFilterInput(many=True, required=False, allow_null=True)
+    filters = nullable_list(PlanChargeFilterInput())
     tax_codes = _codes()
     applied_pricing_unit = PlanAppliedPricingUnitInput(required=False, allow_null=True)
     accepts_target_wallet = serializers.BooleanField(required=False, allow_null=True)
@@ -96,13 +104,13 @@ class PlanFixedChargeInput(serializers.Serializer):
 class PlanUsageThresholdInput(serializers.Serializer):
     id = serializers.CharField(required=False, allow_null=True)
     threshold_display_name = _text(max_length=255)
-    amount_cents = serializers.IntegerField(required=False, allow_null=True)
+    amount_cents = serializers.IntegerField(required=False, allow_null=True, max_value=MAX_CENTS)
     recurring = serializers.BooleanField(required=False, allow_null=True)
 
 
 class PlanMinimumCommitmentInput(serializers.Serializer):
     id = serializers.CharField(required=False, allow_null=True)
-    amount_cents = serializers.IntegerField(required=False, allow_null=True)
+    amount_cents = serializers.IntegerField(required=False, allow_null=True, max_value=MAX_CENTS)
     invoice_display_name = _text(max_length=255)
     tax_codes = _codes()
 
@@ -113,7 +121,7 @@ class PlanInput(serializers.Serializer):
     code = _text(max_length=255)
     interval = _text()
     description = _text()
-    amount_cents = serializers.IntegerField(required=False, allow_null=True)
+    amount_cents = serializers.IntegerField(required=False, allow_null=True, max_value=MAX_CENTS)
     amount_currency = _text()
     trial_period = serializers.DecimalField(
         max_digits=12, decimal_places=5, required=False, allow_null=True
@@ -122,9 +130,9 @@ class PlanInput(serializers.Serializer):
     bill_charges_monthly = serializers.BooleanField(required=False, allow_null=True)
     bill_fixed_charges_monthly = serializers.BooleanField(required=False, allow_null=True)
     tax_codes = _codes()
-    charges = PlanChargeInput(many=True, required=False, allow_null=True)
-    fixed_charges = PlanFixedChargeInput(many=True, required=False, allow_null=True)
-    usage_thresholds = PlanUsageThresholdInput(many=True, required=False, allow_null=True)
+    charges = nullable_list(PlanChargeInput())
+    fixed_charges = nullable_list(PlanFixedChargeInput())
+    usage_thresholds = nullable_list(PlanUsageThresholdInput())
     minimum_commitment = PlanMinimumCommitmentInput(required=False, allow_null=True)
     metadata = serializers.DictField(
         child=serializers.CharField(allow_null=True, allow_blank=True),
@@ -207,7 +215,7 @@ class PlanChargeSerializer(serializers.Serializer):
     regroup_paid_fees = serializers.CharField(allow_null=True)
     pay_in_advance = serializers.BooleanField()
     prorated = serializers.BooleanField()
-    min_amount_cents = serializers.IntegerField()
+    min_amount_cents = serializers.IntegerField(max_value=MAX_CENTS)
     properties = serializers.SerializerMethodField()
     applied_pricing_unit = serializers.SerializerMethodField()
     accepts_target_wallet = serializers.SerializerMethodField()
@@ -261,7 +269,7 @@ class PlanFixedChargeSerializer(serializers.Serializer):
 class PlanUsageThresholdSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     threshold_display_name = TextOrNull()
-    amount_cents = serializers.IntegerField()
+    amount_cents = serializers.IntegerField(max_value=MAX_CENTS)
     recurring = serializers.BooleanField()
     created_at = LagoDateTimeField()
     updated_at = LagoDateTimeField()
@@ -270,7 +278,7 @@ class PlanUsageThresholdSerializer(serializers.Serializer):
 class PlanMinimumCommitmentSerializer(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     plan_code = serializers.CharField(source="plan.code")
-    amount_cents = serializers.IntegerField()
+    amount_cents = serializers.IntegerField(max_value=MAX_CENTS)
     invoice_display_name = TextOrNull()
     interval = serializers.CharField(source="plan.interval")
     created_at = LagoDateTimeField()
@@ -292,7 +300,7 @@ class PlanSerializer(serializers.Serializer):
     code = serializers.CharField()
     interval = serializers.CharField()
     description = TextOrNull()
-    amount_cents = serializers.IntegerField()
+    amount_cents = serializers.IntegerField(max_value=MAX_CENTS)
     amount_currency = serializers.CharField()
     trial_period = serializers.FloatField()  # days (Lago stores a float), not money
     pay_in_advance = serializers.BooleanField()

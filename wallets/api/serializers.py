@@ -17,6 +17,7 @@ from billing.api.fields import (
     PaymentMethodOutput,
     TextOrNull,
     decimal_string,
+    nullable_list,
 )
 from wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
 
@@ -94,9 +95,7 @@ class WalletUpdateInput(serializers.Serializer):
     expiration_at = _datetime()
     invoice_requires_successful_payment = _bool()
     applies_to = AppliesToInput(required=False, allow_null=True)
-    recurring_transaction_rules = RecurringTransactionRuleInput(
-        many=True, required=False, allow_null=True
-    )
+    recurring_transaction_rules = nullable_list(RecurringTransactionRuleInput())
     paid_top_up_min_amount_cents = _cents()
     paid_top_up_max_amount_cents = _cents()
     metadata = serializers.JSONField(required=False, allow_null=True)

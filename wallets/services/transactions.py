@@ -18,7 +18,12 @@ from billing.actors import Actor
 from billing.errors import Invalid
 from billing.money import parse_decimal as money_parse_decimal
 from wallets import ports
-from wallets.credits import credits_to_cents, purchased_credits, quantize_credits
+from wallets.credits import (
+    credits_in_range,
+    credits_to_cents,
+    purchased_credits,
+    quantize_credits,
+)
 from wallets.locks import lock_wallet
 from wallets.models import MAX_PRIORITY, Wallet, WalletTransaction
 from wallets.services import ledger
@@ -50,7 +55,7 @@ def parse_credits(value: object, field: str, errors: dict[str, list[str]]) -> De
     if value is None:
         return None
     number = parse_decimal(value)
-    if number is None or number < 0:
+    if number is None or not credits_in_range(number) or number < 0:
         errors.setdefault(field, []).extend([f"invalid_{field}", "invalid_amount"])
         return None
     return quantize_credits(number)

@@ -22,7 +22,7 @@ from customers.locks import lock_customer
 from customers.models import Customer
 from customers.selectors import customer_is_editable
 from plans.models import BillableMetric
-from wallets.credits import CREDIT_QUANTUM
+from wallets.credits import CREDIT_QUANTUM, credits_in_range
 from wallets.locks import lock_wallet
 from wallets.models import MAX_PRIORITY, RecurringTransactionRule, Wallet, WalletTarget
 from wallets.services import ledger
@@ -389,7 +389,7 @@ def wallet_create(*, customer: Customer, values: dict, actor: Actor, now: dateti
     rate = parse_decimal(values.get("rate_amount"))
     if _blank(values.get("rate_amount")):
         errors["rate_amount"] = ["value_is_mandatory"]
-    elif rate is None:
+    elif rate is None or not credits_in_range(rate):
         errors["rate_amount"] = ["value_is_invalid"]
     elif rate <= 0:
         errors["rate_amount"] = ["value_is_out_of_range"]

@@ -1,0 +1,78 @@
+"""The JSON parser of every API view: refuses, once for all, bodies no serializer should see."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import re
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
+from rest_framework.utils import json as drf_json
+from rest_framework.utils.mediatypes import _MediaType
+
+MAX_DEPTH = 64  # Lago's payloads nest a few levels; deeper is abuse, not data
+# PostgreSQL refuses NUL in text and jsonb; lone UTF-16 surrogates cannot be encoded to UTF-8
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """A body over `DATA_UPLOAD_MAX_MEMORY_SIZE`."""
+
+    status_code = 413
+    default_detail = "Payload Too Large"
+    default_code = "payload_too_large"
+
+
+class LagoJSONParser(JSONParser):
+    """DRF's JSON parser, plus: a size limit (413), a depth limit, no NUL or lone surrogate in
+    any key or string (400), and no number too large for a float (422, the field named)."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> object:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if limit is not None else stream.read()
+        if limit is not None and len(raw) > limit:
+            raise PayloadTooLarge()
+        encoding = _MediaType(media_type or "").params.get("charset", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.decode(raw, encoding)
+            data = json.loads(text, parse_constant=drf_json.strict_constant)
+        except RecursionError as exc:
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
+        except (ValueError, LookupError) as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
+        _check(data)
+        return data
+
+
+def _check(data: object) -> None:
+    """Walks the document without recursion (its depth is what is being checked)."""
+    stack: list[tuple[object, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list) and len(path) >= MAX_DEPTH:  # the 65th container
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            # `1e400` parses as infinity: nothing can store or render it
+            raise exceptions.ValidationError({_field_name(path): ["value_is_invalid"]})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(value))
+
+
+def _check_text(text: str) -> None:
+    if (found := _UNSTORABLE.search(text)) is not None:
+        kind = "NUL character" if found.group() == "\x00" else "lone UTF-16 surrogate"
+        raise exceptions.ParseError(f"a {kind} is not allowed in JSON strings")
+
+
+def _field_name(path: tuple[str, ...]) -> str:
+    """Lago bodies are `{root: {...}}`: fields are named inside the root, as serializers do."""
+    return ".".join(path[1:] or path) or "base"
