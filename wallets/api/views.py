@@ -390,9 +390,9 @@ class _TraceViewSet(OrganizationViewSet):
         tx = wallet_transaction_get(organization=self.organization, lago_id=self.kwargs["lago_id"])
         if tx.transaction_type != self.transaction_type:
             raise Invalid({"transaction_type": ["invalid_transaction_type"]})
-        return self.trace(tx)
+        return self.linked_transactions(tx)
 
-    def trace(self, tx: WalletTransaction) -> QuerySet:
+    def linked_transactions(self, tx: WalletTransaction) -> QuerySet:
         raise NotImplementedError
 
 
@@ -403,7 +403,7 @@ class WalletTransactionConsumptionViewSet(_TraceViewSet):
     root_key_plural = "wallet_transaction_consumptions"
     transaction_type = Tx.TransactionType.INBOUND
 
-    def trace(self, tx: WalletTransaction) -> QuerySet:
+    def linked_transactions(self, tx: WalletTransaction) -> QuerySet:
         return wallet_transaction_consumptions(transaction=tx)
 
     @extend_schema(parameters=[TRANSACTION_ID], operation_id="wallet_transactions_consumptions")
@@ -418,7 +418,7 @@ class WalletTransactionFundingViewSet(_TraceViewSet):
     root_key_plural = "wallet_transaction_fundings"
     transaction_type = Tx.TransactionType.OUTBOUND
 
-    def trace(self, tx: WalletTransaction) -> QuerySet:
+    def linked_transactions(self, tx: WalletTransaction) -> QuerySet:
         return wallet_transaction_fundings(transaction=tx)
 
     @extend_schema(parameters=[TRANSACTION_ID], operation_id="wallet_transactions_fundings")
