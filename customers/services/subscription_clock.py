@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -42,13 +43,20 @@ TERMINATION_ALERT_DAYS = (45, 15)  # spec §9.2: alerts 45 and 15 days before `e
 # under its locks, so a run repeated or run twice at once changes nothing more.
 
 
+def _each(
+    pks: Iterable[uuid.UUID], step: Callable[..., Subscription | None], **kwargs: object
+) -> list[Subscription]:
+    """Runs `step(pk, **kwargs)` (one locked transaction each) for every candidate; the
+    subscriptions it changed, in order."""
+    return [changed for pk in pks if (changed := step(pk, **kwargs)) is not None]
+
+
 def subscription_activate_pending(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Starts pending subscriptions whose day has come (every 5 minutes, spec §9.2).
 
     A subscription starting on its own starts when the local date of `subscription_at`
     arrives; a pending downgrade replaces its predecessor on the `downgrade_plan_date`.
     """
-    started: list[Subscription] = []
     # Superset filtered exactly per customer timezone below: no local date is a day ahead.
     due = (
         Subscription.objects.filter(
@@ -59,10 +67,7 @@ def subscription_activate_pending(*, actor: Actor, now: datetime) -> list[Subscr
         .order_by("subscription_at", "pk")
         .values_list("pk", flat=True)
     )
-    for pk in due:
-        subscription = _activate_when_due(pk, actor=actor, now=now)
-        if subscription is not None:
-            started.append(subscription)
+    started = _each(due, _activate_when_due, actor=actor, now=now)
     downgrades = (
         Subscription.objects.filter(
             status=Status.PENDING,
@@ -72,11 +77,7 @@ def subscription_activate_pending(*, actor: Actor, now: datetime) -> list[Subscr
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    for pk in downgrades:
-        subscription = _apply_downgrade_when_due(pk, actor=actor, now=now)
-        if subscription is not None:
-            started.append(subscription)
-    return started
+    return started + _each(downgrades, _apply_downgrade_when_due, actor=actor, now=now)
 
 
 @transaction.atomic
@@ -144,17 +145,12 @@ def _apply_downgrade_when_due(
 
 def subscription_terminate_ended(*, actor: Actor, now: datetime) -> list[Subscription]:
     """Terminates active subscriptions whose `ending_at` has passed (hourly :05, spec §9.2)."""
-    ended = []
     due = (
         Subscription.objects.filter(status=Status.ACTIVE, ending_at__lte=now)
         .order_by("ending_at", "pk")
         .values_list("pk", flat=True)
     )
-    for pk in due:
-        subscription = _terminate_when_ended(pk, actor=actor, now=now)
-        if subscription is not None:
-            ended.append(subscription)
-    return ended
+    return _each(due, _terminate_when_ended, actor=actor, now=now)
 
 
 @transaction.atomic
@@ -180,7 +176,6 @@ def subscription_termination_alerts(*, actor: Actor, now: datetime) -> list[Subs
     Days are counted between local dates. Only the nearest threshold reached is recorded, so a
     subscription given an `ending_at` 10 days away gets the 15-day alert alone.
     """
-    alerted = []
     due = (
         Subscription.objects.filter(
             status=Status.ACTIVE,
@@ -190,11 +185,7 @@ def subscription_termination_alerts(*, actor: Actor, now: datetime) -> list[Subs
         .order_by("ending_at", "pk")
         .values_list("pk", flat=True)
     )
-    for pk in due:
-        subscription = _alert_termination(pk, actor=actor, now=now)
-        if subscription is not None:
-            alerted.append(subscription)
-    return alerted
+    return _each(due, _alert_termination, actor=actor, now=now)
 
 
 def _alert_threshold(subscription: Subscription, now: datetime) -> int | None:

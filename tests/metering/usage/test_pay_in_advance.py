@@ -296,6 +296,12 @@ def _shown(billing, charge, now: str) -> tuple[str, int, int]:
     return shown["units"], shown["amount_cents"], usage["total_amount_cents"]
 
 
+def _send_seat(billing, capture_on_commit, timestamp, **properties) -> None:
+    """POST a `seats` event and run what its commit queues (the in-advance billing)."""
+    with capture_on_commit(execute=True):
+        billing.send("seats", timestamp, properties=properties)
+
+
 @pytest.mark.parametrize("cached", [True, False], ids=["cached", "full-replay"])
 def test_current_usage_keeps_the_billed_prorated_seat_after_its_removal(
     api, organization, django_capture_on_commit_callbacks, settings, cached
@@ -306,8 +312,7 @@ def test_current_usage_keeps_the_billed_prorated_seat_after_its_removal(
     )
 
     def send(timestamp, **properties):
-        with django_capture_on_commit_callbacks(execute=True):
-            billing.send("seats", timestamp, properties=properties)
+        _send_seat(billing, django_capture_on_commit_callbacks, timestamp, **properties)
 
     send("2024-02-23T01:02:00", item_id="seat_1")
     # Feb 23..29 = 7 of 29 days: 0.24
@@ -328,8 +333,7 @@ def test_current_usage_of_prorated_seats_is_what_their_fees_billed(
     )
 
     def send(timestamp, **properties):
-        with django_capture_on_commit_callbacks(execute=True):
-            billing.send("seats", timestamp, properties=properties)
+        _send_seat(billing, django_capture_on_commit_callbacks, timestamp, **properties)
 
     send("2024-02-10T10:00:00", item_id="seat_1")  # Feb 10..29 = 20 of 29 days: 0.69
     send("2024-02-15T10:00:00", item_id="seat_1", operation_type="remove")
@@ -352,8 +356,7 @@ def test_current_usage_keeps_the_billed_seat_after_its_removal(
     )
 
     def send(timestamp, **properties):
-        with django_capture_on_commit_callbacks(execute=True):
-            billing.send("seats", timestamp, properties=properties)
+        _send_seat(billing, django_capture_on_commit_callbacks, timestamp, **properties)
 
     send("2024-02-23T01:02:00", item_id="seat_1")
     assert _shown(billing, charge, "2024-02-23T01:02:00") == ("1.0", 100, 100)
