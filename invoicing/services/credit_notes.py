@@ -60,6 +60,9 @@ class ItemInput:
     fee_id: str
     amount_cents: Decimal
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount_cents", Decimal(str(self.amount_cents)))
+
 
 @dataclass
 class CreditNoteEstimate:
