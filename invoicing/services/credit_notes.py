@@ -554,20 +554,6 @@ def _offset_invoice(invoice: Invoice, amount_cents: int, *, actor: Actor, now: d
     invoice.save(update_fields=changed)
 
 
-@transaction.atomic
-def credit_notes_finalize_for_invoice(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
-    """The draft credit notes of an invoice being finalized are finalized with it (numbered
-    after the invoice's final number) and take effect."""
-    for credit_note in CreditNote.objects.filter(invoice_id=invoice.pk, status=Status.DRAFT):
-        credit_note.status = Status.FINALIZED
-        credit_note.number = calculation.credit_note_number(
-            invoice.number, credit_note.sequential_id
-        )
-        credit_note.issuing_date = _issuing_date(invoice, now)
-        credit_note.save(update_fields=["status", "number", "issuing_date", "updated_at"])
-        _after_finalized(credit_note, invoice, actor=actor, now=now)
-
-
 # --------------------------------------------------------------------------------------------
 # Update, refund outcome, void, metadata
 
