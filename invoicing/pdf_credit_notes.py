@@ -26,7 +26,7 @@ from invoicing.pdf import (
 )
 from invoicing.presenters import fee_display_name
 from invoicing.selectors import document_locale, fees_for_rendering
-from invoicing.services.credit_notes import emit_credit_note_event
+from invoicing.services.credit_note_events import emit_credit_note_event
 
 TEMPLATE = "invoicing/credit_note.html"
 

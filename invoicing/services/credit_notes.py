@@ -15,6 +15,7 @@ from decimal import Decimal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone as dj_timezone
@@ -22,7 +23,6 @@ from django.utils import timezone as dj_timezone
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import round_cents
-from billing.outbox import emit
 from invoicing import calculation, hooks
 from invoicing.credit_note_math import (
     CreditedItem,
@@ -39,6 +39,8 @@ from invoicing.models import (
     Fee,
     Invoice,
 )
+from invoicing.pdf_credit_notes import generate_credit_note_pdf_task
+from invoicing.services.credit_note_events import emit_credit_note_event
 from invoicing.services.events import emit_invoice_event
 
 REASONS = frozenset(CreditNote.Reason.values)
@@ -404,37 +406,6 @@ def _cents(value: int | None, name: str) -> int:
     return value
 
 
-def credit_note_payload(credit_note: CreditNote) -> dict:
-    """The outbox payload of a credit note event."""
-    return {
-        "lago_id": str(credit_note.pk),
-        "number": credit_note.number,
-        "lago_invoice_id": str(credit_note.invoice_id),
-        "invoice_number": credit_note.invoice.number,
-        "credit_status": credit_note.credit_status,
-        "refund_status": credit_note.refund_status,
-        "reason": credit_note.reason,
-        "currency": credit_note.currency,
-        "total_amount_cents": credit_note.total_amount_cents,
-        "credit_amount_cents": credit_note.credit_amount_cents,
-        "refund_amount_cents": credit_note.refund_amount_cents,
-        "offset_amount_cents": credit_note.offset_amount_cents,
-        "balance_amount_cents": credit_note.balance_amount_cents,
-        "lago_customer_id": str(credit_note.customer_id),
-        "external_customer_id": credit_note.customer.external_id,
-    }
-
-
-def emit_credit_note_event(credit_note: CreditNote, event_type: str, *, actor: Actor) -> None:
-    """Records a credit note webhook (`credit_note.created`, `.generated`, `.refund_failure`)."""
-    emit(
-        event_type=event_type,
-        actor=actor,
-        obj=credit_note,
-        payload=credit_note_payload(credit_note),
-    )
-
-
 def _issuing_date(invoice: Invoice, now: datetime) -> date:
     return dj_timezone.localtime(now, ZoneInfo(invoice.customer.applicable_timezone)).date()
 
@@ -537,6 +508,14 @@ def _after_finalized(
     if credit_note.refund_amount_cents > 0:
         hooks.on_credit_note_refund_requested.fire_after_commit(credit_note_id=credit_note.pk)
     emit_credit_note_event(credit_note, "credit_note.created", actor=actor)
+    credit_note_id = str(credit_note.pk)
+    transaction.on_commit(lambda: _render_pdf_after_commit(credit_note_id), robust=True)
+
+
+def _render_pdf_after_commit(credit_note_id: str) -> None:
+    """Queues the credit note PDF (unless turned off by `INVOICE_PDF_ON_FINALIZE`)."""
+    if getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
+        generate_credit_note_pdf_task.delay(credit_note_id)
 
 
 def _offset_invoice(invoice: Invoice, amount_cents: int, *, actor: Actor, now: datetime) -> None:
