@@ -68,6 +68,26 @@ def test_finance_member_issues_a_credit_note_with_the_live_estimate(
     screenshot("credit-note-list")
 
 
+def test_customer_360_shows_available_credit(live_server, page, screenshot, finance, organization):
+    from billing.actors import SYSTEM
+    from invoicing.services.credit_notes import ItemInput, credit_note_create
+    from tests.invoicing.billing_helpers import utc
+
+    customer = CustomerFactory(organization=organization, name="Globex", external_id="globex")
+    invoice = simple_invoice(organization, customer=customer)
+    credit_note_create(
+        invoice=invoice, actor=SYSTEM, now=utc(2026, 3, 5),
+        items=[ItemInput(str(invoice.fees.get().pk), 2500)], credit_amount_cents=3000,
+    )  # fmt: skip
+    admin_login(page, live_server.url, "fin", "s3cret-pass")
+    page.goto(f"{live_server.url}/admin/customers/customer/{customer.pk}/change/")
+    panel = page.locator("text=Credit available (EUR)")
+    assert panel.count() == 1
+    assert "€30.00" in page.content()
+    assert f"{invoice.number}-CN001" in page.content()
+    screenshot("credit-note-customer-360")
+
+
 def test_the_form_shows_why_an_amount_is_refused(live_server, page, finance, organization):
     invoice = simple_invoice(organization)  # unpaid: nothing can be refunded
     fee = invoice.fees.get()
