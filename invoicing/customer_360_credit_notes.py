@@ -13,8 +13,6 @@ from customers.models import Customer
 from invoicing.models import CreditNote
 from invoicing.presenters import tag
 
-_KIND = {"available": "ok", "voided": "off", "pending": "warn", "failed": "off", "succeeded": "ok"}
-
 
 def credit_notes_panel(request: HttpRequest, customer: Customer) -> Panel | None:
     """Available credit per currency and the customer's last ten credit notes (none: no panel)."""
@@ -33,10 +31,10 @@ def credit_notes_panel(request: HttpRequest, customer: Customer) -> Panel | None
             "note": note,
             "url": reverse("admin:invoicing_creditnote_change", args=[note.pk]),
             "invoice_url": reverse("admin:invoicing_invoice_change", args=[note.invoice_id]),
-            "credit": tag(note.get_credit_status_display(), _KIND.get(note.credit_status, ""))
+            "credit": tag(note.get_credit_status_display(), note.credit_status)
             if note.credit_status
             else "—",
-            "refund": tag(note.get_refund_status_display(), _KIND.get(note.refund_status, ""))
+            "refund": tag(note.get_refund_status_display(), note.refund_status)
             if note.refund_status
             else "—",
             "total": format_money(note.total_amount_cents, note.currency),

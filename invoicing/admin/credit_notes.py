@@ -47,12 +47,9 @@ from invoicing.services.credit_notes import (
     invoice_creditable_amount_cents,
 )
 
-_TAG_KIND = {"available": "ok", "consumed": "", "voided": "off", "pending": "warn",
-             "succeeded": "ok", "failed": "off"}  # fmt: skip
-
 
 def _status_tag(value: str | None, label: str | None) -> str:
-    return tag(label, _TAG_KIND.get(value, "")) if value else "—"
+    return tag(label, value) if value else "—"
 
 
 class CreditNoteItemInline(_ReadOnlyInline):
