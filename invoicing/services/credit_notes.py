@@ -42,6 +42,8 @@ from invoicing.models import (
 from invoicing.pdf_credit_notes import generate_credit_note_pdf_task
 from invoicing.services.credit_note_events import emit_credit_note_event
 from invoicing.services.events import emit_invoice_event
+from wallets.models import WalletTransaction
+from wallets.services import ledger
 
 REASONS = frozenset(CreditNote.Reason.values)
 REFUND_STATUSES = frozenset(CreditNote.RefundStatus.values)
@@ -87,6 +89,7 @@ class CreditNoteEstimate:
 def _invoice_fees(invoice: Invoice) -> list[Fee]:
     return list(
         invoice.fees.filter(deleted_at__isnull=True)
+        .select_related("wallet_transaction__wallet")
         .prefetch_related("applied_taxes")
         .order_by("created_at", "id")
     )
@@ -493,9 +496,35 @@ def credit_note_create(
     for row in _applied_taxes(invoice, resolved, amounts):
         row.credit_note = credit_note
         row.save(force_insert=True)
+    if invoice.invoice_type == Invoice.InvoiceType.CREDIT and refund > 0:
+        _void_refunded_wallet_credits(credit_note, fees, actor=actor, now=now)
     if not draft:
         _after_finalized(credit_note, invoice, actor=actor, now=now)
     return credit_note
+
+
+def _void_refunded_wallet_credits(
+    credit_note: CreditNote, fees: Sequence[Fee], *, actor: Actor, now: datetime
+) -> None:
+    """A refunded wallet top-up takes its credits back: a voided outbound transaction of the
+    refunded amount (at most the balance) on the wallet it funded, naming the credit note."""
+    purchase = next((fee.wallet_transaction for fee in fees if fee.wallet_transaction_id), None)
+    if purchase is None:
+        return
+    wallet = purchase.wallet
+    amount = min(credit_note.refund_amount_cents, wallet.balance_cents)
+    if amount <= 0 or not wallet.is_active:
+        return
+    drawn = ledger.draw(
+        wallet=wallet,
+        amount_cents=amount,
+        transaction_status=WalletTransaction.TransactionStatus.VOIDED,
+        actor=actor,
+        now=now,
+        name=f"Refund {credit_note.number}",
+    )
+    drawn.transaction.credit_note_id = credit_note.pk
+    drawn.transaction.save(update_fields=["credit_note_id", "updated_at"])
 
 
 def _after_finalized(
