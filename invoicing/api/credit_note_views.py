@@ -163,7 +163,7 @@ class CreditNoteViewSet(_CreditNoteViews):
         return self._fresh(credit_note)
 
     @extend_schema(
-        request=wrapped_schema("CreditNoteEstimateInput", CreditNoteEstimateInput, "credit_note"),
+        request=wrapped_schema("CreditNoteEstimateRequest", CreditNoteEstimateInput, "credit_note"),
         responses=ESTIMATE_RESPONSE,
     )
     def estimate(self, request: Request) -> Response:
