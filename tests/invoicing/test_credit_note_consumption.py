@@ -107,3 +107,20 @@ def test_voided_credit_note_is_not_consumed(organization):
     subscribe(organization, acme, plan(organization, amount_cents=3000), utc(2024, 1, 1))
     invoice = only_invoice(bill(acme, date(2024, 2, 1)))
     assert invoice.credit_notes_amount_cents == 0
+
+
+def test_the_invoice_lists_the_credit_note_it_consumed(api, organization):
+    acme = customer(organization, external_id="acme")
+    note = credit(simple_invoice(organization, customer=acme), 1000)
+    subscribe(organization, acme, plan(organization, amount_cents=3000), utc(2024, 1, 1))
+    invoice = only_invoice(bill(acme, date(2024, 2, 1)))
+    body = api.get(f"/api/v1/invoices/{invoice.pk}").json()["invoice"]
+    assert body["credit_notes_amount_cents"] == 1200
+    [line] = [c for c in body["credits"] if c["item"]["type"] == "credit_note"]
+    assert line["item"] == {
+        "lago_item_id": str(note.pk),
+        "type": "credit_note",
+        "code": note.number,
+        "name": note.number,
+    }
+    assert (line["amount_cents"], line["before_taxes"]) == (1200, False)
