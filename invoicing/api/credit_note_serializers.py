@@ -7,7 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.fields import LagoDateTimeField, RateField, TextOrNull
+from billing.api.fields import MAX_CENTS, LagoDateTimeField, RateField, TextOrNull
 from billing.money import round_cents
 from customers.representations import CustomerSerializer
 from invoicing.api.fee_serializers import FeeSerializer
@@ -202,9 +202,15 @@ class CreditNoteCreateInput(serializers.Serializer):
     invoice_id = serializers.CharField()
     reason = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    credit_amount_cents = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    refund_amount_cents = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    offset_amount_cents = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    credit_amount_cents = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_CENTS
+    )
+    refund_amount_cents = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_CENTS
+    )
+    offset_amount_cents = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_CENTS
+    )
     items = serializers.JSONField(required=False)
     metadata = serializers.JSONField(required=False, allow_null=True)
 

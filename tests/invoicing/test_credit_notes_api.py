@@ -416,3 +416,29 @@ def test_invoice_shows_the_credit_notes_it_consumed(api, organization):
         api.get(f"/api/v1/invoices/{invoice.pk}").json()["invoice"]["credit_notes_amount_cents"]
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param({"credit_amount_cents": 2**63}, 422, id="credit-past-bigint"),
+        pytest.param({"credit_amount_cents": -5}, 422, id="negative-credit"),
+        pytest.param({"items": [{"fee_id": "x", "amount_cents": "abc"}]}, 422, id="text-amount"),
+        pytest.param({"items": [{"fee_id": "x", "amount_cents": 1e300}]}, 422, id="huge-amount"),
+        pytest.param({"items": [None]}, 422, id="null-item"),
+        pytest.param({"metadata": ["a"]}, 422, id="metadata-list"),
+        pytest.param({"invoice_id": "not-a-uuid"}, 404, id="bad-invoice-id"),
+    ],
+)
+def test_hostile_input_is_a_4xx_and_writes_nothing(api, organization, body, status):
+    invoice = simple_invoice(organization)
+    fee = _fees(invoice)[0]
+    payload = {
+        "invoice_id": str(invoice.pk),
+        "items": [{"fee_id": str(fee.pk), "amount_cents": 1000}],
+        "credit_amount_cents": 1200,
+        **body,
+    }
+    response = api.post("/api/v1/credit_notes", {"credit_note": payload}, format="json")
+    assert response.status_code == status, response.json()
+    assert not CreditNote.objects.exists()
