@@ -20,6 +20,7 @@ from billing.errors import DomainError
 from billing.money import format_money
 from customers import presenters as customers
 from customers.models import Customer, Subscription
+from invoicing.customer_360_credit_notes import credit_notes_panel
 from invoicing.presenters import fee_display_name, payment_state, tag, total_rows
 from invoicing.selectors import customer_invoice_list, customer_outstanding_balances
 from metering import presenters as metering
@@ -104,6 +105,7 @@ PANELS: tuple[PanelProvider, ...] = (
     metering.current_usage_panel,
     wallets.wallets_panel,
     invoices_panel,
+    credit_notes_panel,
     upcoming_invoice_panel,
 )
 

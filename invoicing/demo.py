@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from billing.actors import SYSTEM
 from billing.models import Organization
-from invoicing.models import Invoice
+from invoicing.models import CreditNote, Invoice
+from invoicing.services.credit_notes import ItemInput, credit_note_create, credit_note_estimate
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
 from plans.models import AddOn
 
@@ -39,7 +40,42 @@ def seed(*, organization: Organization, now: datetime) -> str:
         )
         created += 1
     paid = _pay_demo_credit_invoices(organization=organization, now=now)
-    return f"{created} one-off invoices created, {paid} wallet top-ups paid"
+    credited = _demo_credit_note(organization=organization, now=now)
+    return (
+        f"{created} one-off invoices created, {paid} wallet top-ups paid, "
+        f"{credited} credit notes issued"
+    )
+
+
+def _demo_credit_note(*, organization: Organization, now: datetime) -> int:
+    """A credit note of half a unit on Marie Dupont's one-off invoice (once), so that the credit
+    note pages and the customer's available credit have something to show."""
+    invoice = (
+        Invoice.objects.for_organization(organization)
+        .filter(
+            customer__external_id="demo_marie_dupont",
+            invoice_type=Invoice.InvoiceType.ONE_OFF,
+            status=Invoice.Status.FINALIZED,
+        )
+        .first()
+    )
+    if invoice is None or CreditNote.objects.filter(invoice=invoice).exists():
+        return 0
+    fee = invoice.fees.filter(deleted_at__isnull=True).first()
+    if fee is None or fee.amount_cents < 2:
+        return 0
+    items = [ItemInput(str(fee.pk), Decimal(fee.unit_amount_cents or fee.amount_cents) / 2)]
+    estimate = credit_note_estimate(invoice=invoice, items=items)
+    credit_note_create(
+        invoice=invoice,
+        actor=SYSTEM,
+        now=now,
+        items=items,
+        reason=CreditNote.Reason.PRODUCT_UNSATISFACTORY,
+        description="Support session cut short",
+        credit_amount_cents=estimate.amounts.total_amount_cents,
+    )
+    return 1
 
 
 def _pay_demo_credit_invoices(*, organization: Organization, now: datetime) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from invoicing.models import Fee, Invoice, InvoiceSequence
+from invoicing.models import CreditNote, Fee, Invoice, InvoiceSequence
 from invoicing.selectors import overdue_candidates
 
 
@@ -53,4 +53,30 @@ def lock_invoice_sequence(
         InvoiceSequence.objects.select_for_update(of=("self",))
         .filter(billing_entity_id=billing_entity_id, customer_id=customer_id)
         .first()
+    )
+
+
+def lock_credit_note(credit_note_id: UUID) -> CreditNote:
+    """The credit note row (balance, statuses), its invoice read along."""
+    return (
+        CreditNote.objects.select_for_update(of=("self",))
+        .select_related("invoice", "customer")
+        .get(pk=credit_note_id)
+    )
+
+
+def lock_available_credit_notes(*, customer_id: UUID, currency: str) -> list[CreditNote]:
+    """The customer's finalized credit notes with credit left in `currency`, locked in primary
+    key order (two finalizations of the same customer never wait on each other crosswise); the
+    caller spends them oldest first."""
+    return list(
+        CreditNote.objects.select_for_update(of=("self",))
+        .filter(
+            customer_id=customer_id,
+            currency=currency,
+            status=CreditNote.Status.FINALIZED,
+            credit_status=CreditNote.CreditStatus.AVAILABLE,
+            balance_amount_cents__gt=0,
+        )
+        .order_by("pk")
     )

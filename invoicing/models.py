@@ -72,6 +72,8 @@ class Invoice(TimeStampedModel):
     prepaid_purchased_credit_amount_cents = models.BigIntegerField(default=0)
     total_amount_cents = models.BigIntegerField(default=0)
     total_paid_amount_cents = models.BigIntegerField(default=0)
+    # what credit notes offset on this invoice: lowers the amount due (spec §18.5)
+    total_offsetted_credit_note_amount_cents = models.BigIntegerField(default=0)
     version_number = models.PositiveSmallIntegerField(default=4)
     self_billed = models.BooleanField(default=False)
     ready_to_be_refreshed = models.BooleanField(default=False)
@@ -333,6 +335,10 @@ class Credit(TimeStampedModel):
     amount_currency = models.CharField(max_length=3)
     before_taxes = models.BooleanField(default=True)
     voided_at = models.DateTimeField(null=True, blank=True)  # coupon usage given back (§12.8)
+    # a credit note's balance consumed by this invoice (after taxes, spec §12.3 step 11)
+    credit_note = models.ForeignKey(
+        "invoicing.CreditNote", models.PROTECT, null=True, blank=True, related_name="credits"
+    )
 
     objects = OrganizationQuerySet.as_manager()
 
@@ -398,3 +404,11 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.billing_entity}/{self.customer or '*'}: {self.last_value}"
+
+
+# Django reads the app's models from this module
+from invoicing.credit_note_models import (  # noqa: E402, F401
+    CreditNote,
+    CreditNoteAppliedTax,
+    CreditNoteItem,
+)

@@ -28,6 +28,7 @@ _TAG = {
     Invoice.Status.VOIDED: "off",
     Invoice.PaymentStatus.FAILED: "off",  # and Invoice.Status.FAILED
     "overdue": "off",
+    "available": "ok",  # a credit note's credit left to use
 }
 
 

@@ -99,7 +99,7 @@ def with_invoice_relations(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         Prefetch(
             "credits",
             queryset=Credit.objects.select_related(
-                "applied_coupon__coupon", "progressive_billing_invoice", "invoice"
+                "applied_coupon__coupon", "progressive_billing_invoice", "invoice", "credit_note"
             ),
         ),
         Prefetch(

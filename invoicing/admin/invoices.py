@@ -435,6 +435,10 @@ class InvoiceAdmin(OrganizationAdmin):
             ]
             context["invoice"] = obj
             context["original_total"] = format_money(obj.total_amount_cents, obj.currency)
+            if self.can_operate(request) and obj.status == Invoice.Status.FINALIZED:
+                context["issue_credit_note_url"] = reverse(
+                    "admin:invoicing_creditnote_issue", args=[obj.pk]
+                )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @staticmethod

@@ -181,7 +181,7 @@ class InvoiceScalarSerializer(serializers.Serializer):
     total_amount_cents = serializers.IntegerField()
     total_due_amount_cents = serializers.SerializerMethodField()
     total_paid_amount_cents = serializers.IntegerField()
-    total_offsetted_credit_note_amount_cents = serializers.SerializerMethodField()
+    total_offsetted_credit_note_amount_cents = serializers.IntegerField()
     prepaid_credit_amount_cents = serializers.IntegerField()
     prepaid_granted_credit_amount_cents = serializers.IntegerField()
     prepaid_purchased_credit_amount_cents = serializers.IntegerField()
@@ -196,10 +196,12 @@ class InvoiceScalarSerializer(serializers.Serializer):
     def get_total_due_amount_cents(self, invoice: Invoice) -> int:
         if invoice.status == Invoice.Status.VOIDED:
             return 0
-        return max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)
-
-    def get_total_offsetted_credit_note_amount_cents(self, invoice: Invoice) -> int:
-        return 0  # credit notes offsetting an invoice are not modelled
+        return max(
+            invoice.total_amount_cents
+            - invoice.total_paid_amount_cents
+            - invoice.total_offsetted_credit_note_amount_cents,
+            0,
+        )
 
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_file_url(self, invoice: Invoice) -> str | None:

@@ -7,12 +7,14 @@ from datetime import datetime
 from django.db import transaction
 
 from billing.actors import Actor
-from billing.errors import Forbidden, NotAllowed
+from billing.errors import Invalid, NotAllowed
 from customers.locks import lock_applied_coupon
 from customers.models import AppliedCoupon
 from invoicing.locks import lock_invoice
 from invoicing.models import Credit, Invoice
 from invoicing.services.credit_invoices import credit_invoice_voided
+from invoicing.services.credit_note_consumption import recredit_voided_invoice
+from invoicing.services.credit_notes import void_credit_notes
 from invoicing.services.events import emit_invoice_event
 from plans.models import Coupon, CouponExpiration, CouponFrequency
 from wallets.services.consumption import recredit_invoice
@@ -50,11 +52,16 @@ def invoice_void(
     recorded.
 
     `generate_credit_note=None` means the caller did not say (Lago: no explicit intent), which
-    also refuses paid invoices; `False` voids a paid invoice without a credit note. Credit notes
-    on void are a premium feature not available here (`feature_unavailable`).
+    also refuses paid invoices; `False` voids a paid invoice without a credit note.
+
+    `generate_credit_note=True` issues a credit note of `credit_amount_cents` +
+    `refund_amount_cents` (within what is creditable and refundable, else 422
+    `total_amount_exceeds_invoice_amount`) and puts the rest of the creditable amount in a
+    second credit note voided at once; the prepaid credits the invoice used then stay spent
+    (the credit note counts them).
     """
-    if generate_credit_note:
-        raise Forbidden("feature_unavailable")
+    if credit_amount_cents < 0 or refund_amount_cents < 0:
+        raise Invalid({"credit_refund_amount": ["total_amount_exceeds_invoice_amount"]})
     invoice = lock_invoice(invoice.pk)
     if not invoice_is_voidable(invoice, explicit=generate_credit_note is not None):
         raise NotAllowed("not_voidable")
@@ -64,8 +71,18 @@ def invoice_void(
     invoice.save(update_fields=["status", "voided_at", "payment_overdue", "updated_at"])
     for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
         _give_back_coupon(credit, now=now)
-    # spec §12.8: the prepaid credits the invoice used go back to their (active) wallets
-    recredit_invoice(invoice_id=invoice.pk, actor=actor, now=now)
+    recredit_voided_invoice(invoice=invoice, now=now)  # credit-note credit it consumed
+    if generate_credit_note:
+        void_credit_notes(
+            invoice=invoice,
+            credit_amount_cents=credit_amount_cents,
+            refund_amount_cents=refund_amount_cents,
+            actor=actor,
+            now=now,
+        )
+    else:
+        # spec §12.8: the prepaid credits the invoice used go back to their (active) wallets
+        recredit_invoice(invoice_id=invoice.pk, actor=actor, now=now)
     # a voided credit invoice will never be paid: its pending purchase fails (spec §17.3)
     credit_invoice_voided(invoice=invoice, actor=actor, now=now)
     emit_invoice_event(invoice, "invoice.voided", actor=actor)

@@ -391,17 +391,6 @@ def test_void_refuses_a_paid_invoice_unless_asked_explicitly(api, organization):
     assert response.json()["invoice"]["status"] == "voided"
 
 
-def test_void_with_a_credit_note_is_not_available(api, organization):
-    invoice = build_invoice(organization)
-    response = api.post(
-        f"/api/v1/invoices/{invoice.pk}/void",
-        {"generate_credit_note": True, "credit_amount": 100},
-        format="json",
-    )
-    assert response.status_code == 403
-    assert response.json()["code"] == "feature_unavailable"
-
-
 def test_lose_dispute_marks_the_invoice(api, organization):
     invoice = build_invoice(organization)
     Invoice.objects.filter(pk=invoice.pk).update(payment_overdue=True)

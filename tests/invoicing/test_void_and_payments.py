@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from billing.actors import SYSTEM
-from billing.errors import Forbidden, Invalid, NotAllowed
+from billing.errors import Invalid, NotAllowed
 from billing.models import OutboxEvent
 from customers.models import AppliedCoupon
 from invoicing.models import Invoice
@@ -72,14 +72,6 @@ def test_void_refuses_a_lost_dispute_even_when_asked_explicitly(organization):
     invoice_lose_dispute(invoice=invoice, actor=SYSTEM, now=NOW)
     with pytest.raises(NotAllowed, match="not_voidable"):
         invoice_void(invoice=invoice, actor=SYSTEM, now=NOW, generate_credit_note=False)
-
-
-def test_void_with_a_credit_note_is_a_premium_feature(organization):
-    invoice = build_invoice(organization)
-    with pytest.raises(Forbidden):
-        invoice_void(invoice=invoice, actor=SYSTEM, now=NOW, generate_credit_note=True)
-    invoice.refresh_from_db()
-    assert invoice.status == Invoice.Status.FINALIZED
 
 
 def test_void_gives_a_fixed_once_coupon_back(organization):

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from billing.actors import Actor
-from billing.periods import local_date
+from billing.periods import PlanChange, local_date
 from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
 from invoicing import calculation
 from invoicing.locks import lock_fee
 from invoicing.models import Fee, Invoice, InvoiceSubscription
+from invoicing.services.credit_notes_termination import credit_note_for_termination
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.generation.context import (
@@ -246,13 +247,19 @@ def invoice_create_for_termination(
     """The closing invoice of a terminated subscription (spec §9.5), unless
     `on_termination_invoice` is `skip`."""
     customer, subscription = _lock_and_load(subscription)
-    if (
-        subscription is None
-        or subscription.status != Subscription.Status.TERMINATED
-        or subscription.on_termination_invoice == Subscription.OnTerminationInvoice.SKIP
-    ):
+    if subscription is None or subscription.status != Subscription.Status.TERMINATED:
         return None
     context = BillingContext(customer=customer)
+    # the unused in-advance days first, so that the closing invoice can consume the credit
+    credit_note_for_termination(
+        subscription=subscription,
+        upgrade=False,
+        trial_end_at=context.trial_end(subscription),
+        actor=actor,
+        now=now,
+    )
+    if subscription.on_termination_invoice == Subscription.OnTerminationInvoice.SKIP:
+        return None
     item = termination_item(subscription, context)
     return _create_unless_billed(
         context, [item], billing_date=_local_today(customer, now), actor=actor, now=now
@@ -272,6 +279,14 @@ def invoice_create_for_plan_change(
     context = BillingContext(customer=customer)
     items: list[BillingItem | None] = []
     if previous is not None and previous.status == Subscription.Status.TERMINATED:
+        # the unused in-advance days of the previous plan, consumed by this invoice
+        credit_note_for_termination(
+            subscription=previous,
+            upgrade=context.ended_by(previous) is PlanChange.UPGRADE,
+            trial_end_at=context.trial_end(previous),
+            actor=actor,
+            now=now,
+        )
         items.append(termination_item(previous, context))
     if new is not None and new.started_at is not None:
         items.append(starting_item(new, context))

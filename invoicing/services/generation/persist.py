@@ -12,6 +12,11 @@ from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
 from invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, invoice_applied_taxes
+from invoicing.services.credit_note_consumption import (
+    CreditNoteCredits,
+    available_credit_notes,
+    draw_credit_notes,
+)
 from invoicing.services.generation.context import BillingContext
 from invoicing.services.generation.coupons import _consume_coupons, _coupons_for
 from invoicing.services.generation.fees import FeeDraft, _FeeBuilder
@@ -30,6 +35,7 @@ class ComputedFees:
     computed: calculation.ComputedInvoice
     applied_coupons: dict[str, AppliedCoupon]
     prepaid: consumption.PrepaidCredits | None = None  # drawn when persisted (spec §17.5)
+    credit_notes: CreditNoteCredits | None = None  # consumed when persisted (spec §12.3)
 
 
 def _currency(customer: Customer, items: Sequence[BillingItem]) -> str:
@@ -84,18 +90,30 @@ def compute_drafts(
     coupons: list[calculation.CouponToApply] = []
     applied: dict[str, AppliedCoupon] = {}
     prepaid = None
+    credit_notes = None
     if finalizing:
         coupons, applied = _coupons_for(customer, invoice, lock=lock)
         coupons.extend(extra_coupons)
+        if not customer._state.adding:  # a customer being previewed has no credit notes
+            credit_notes = available_credit_notes(
+                customer_id=customer.pk, currency=currency, lock=lock
+            )
         prepaid = _prepaid_credits(customer, currency, lines, now=now, lock=lock)
     # spec §12.3: a draft never consumes coupons nor prepaid credits (applied at finalization)
     computed = calculation.compute_invoice(
         lines,
         coupons,
         currency=currency,
+        credit_note_allocator=credit_notes.allocator() if credit_notes is not None else None,
         prepaid_credit_allocator=prepaid.allocator if prepaid is not None else None,
     )
-    return ComputedFees(drafts=drafts, computed=computed, applied_coupons=applied, prepaid=prepaid)
+    return ComputedFees(
+        drafts=drafts,
+        computed=computed,
+        applied_coupons=applied,
+        prepaid=prepaid,
+        credit_notes=credit_notes,
+    )
 
 
 def _prepaid_credits(
@@ -194,6 +212,13 @@ def _persist(
         )
     )
     _consume_coupons(invoice, result.computed.coupon_credits, result.applied_coupons, now=now)
+    if result.computed.totals.credit_notes_amount_cents:
+        draw_credit_notes(
+            invoice,
+            result.computed.totals.credit_note_details,
+            [draft.fee for draft in result.drafts],
+            now=now,
+        )
     _draw_prepaid_credits(invoice, result, actor=actor, now=now)
 
 

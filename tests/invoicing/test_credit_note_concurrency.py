@@ -1,0 +1,73 @@
+"""Invoices of one customer finalizing at once on PostgreSQL, with real connections: each
+credit-note cent is spent once, the balances end exact and never negative."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db.models import Sum
+
+from billing.actors import SYSTEM
+from invoicing.models import Credit, CreditNote, Invoice
+from invoicing.services.credit_notes import ItemInput, credit_note_create
+from invoicing.services.lifecycle import invoice_finalize
+from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
+from tests.invoicing.credit_note_builders import simple_invoice
+from tests.wallets.test_finalization_concurrency import run_at_once
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DRAFTS = 12
+FEE_CENTS = 1000
+
+
+@pytest.fixture(autouse=True)
+def _no_pdf(settings):
+    settings.INVOICE_PDF_ON_FINALIZE = False
+
+
+def test_concurrent_finalizations_spend_each_credit_once(organization):
+    set_entity(organization, invoice_grace_period=3)
+    acme = customer(organization, external_id="acme")
+    for _ in range(DRAFTS):
+        subscribe(
+            organization,
+            acme,
+            plan(organization, amount_cents=FEE_CENTS),
+            utc(2024, 1, 1),
+            consolidate_invoice=False,
+        )
+    drafts = list(bill(acme, date(2024, 2, 1)).invoices)
+    assert len(drafts) == DRAFTS
+    old = simple_invoice(organization, customer=acme, amount_cents=20000)
+    fee = old.fees.get()
+    notes = [
+        credit_note_create(
+            invoice=old,
+            actor=SYSTEM,
+            now=utc(2024, 1, 15),
+            items=[ItemInput(str(fee.pk), amount)],
+            credit_amount_cents=amount * 12 // 10,
+        )
+        for amount in (2500, 2500)
+    ]  # 3,000 + 3,000 of credit for 12 invoices of 1,000
+
+    errors = run_at_once(
+        [
+            (lambda d=draft: invoice_finalize(invoice=d, actor=SYSTEM, now=utc(2024, 2, 5)))
+            for draft in drafts
+        ]
+    )
+
+    assert errors == []
+    finalized = Invoice.objects.filter(pk__in=[d.pk for d in drafts])
+    assert {invoice.status for invoice in finalized} == {"finalized"}
+    assert finalized.aggregate(total=Sum("credit_notes_amount_cents"))["total"] == 6000
+    assert (
+        sorted(finalized.values_list("total_amount_cents", flat=True)) == [0] * 6 + [FEE_CENTS] * 6
+    )
+    spent = Credit.objects.filter(credit_note__in=notes, voided_at__isnull=True)
+    assert spent.aggregate(total=Sum("amount_cents"))["total"] == 6000
+    for note in CreditNote.objects.filter(pk__in=[n.pk for n in notes]):
+        assert (note.balance_amount_cents, note.credit_status) == (0, "consumed")
