@@ -398,3 +398,40 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.billing_entity}/{self.customer or '*'}: {self.last_value}"
+
+
+# Payments and dunning live in their own modules; Django registers the models they define here.
+from invoicing.dunning_models import (  # noqa: E402
+    BillingEntityDunningCampaign,
+    CustomerDunning,
+    DunningCampaign,
+    DunningCampaignThreshold,
+)
+from invoicing.payment_models import (  # noqa: E402
+    Payment,
+    PaymentReceipt,
+    PaymentReceiptSequence,
+    PaymentRequest,
+    PaymentRequestInvoice,
+)
+
+__all__ = [
+    "BillingEntityDunningCampaign",
+    "Credit",
+    "CustomerDunning",
+    "DunningCampaign",
+    "DunningCampaignThreshold",
+    "Fee",
+    "FeeAppliedTax",
+    "Invoice",
+    "InvoiceAppliedTax",
+    "InvoiceMetadata",
+    "InvoiceSequence",
+    "InvoiceSubscription",
+    "InvoicingReason",
+    "Payment",
+    "PaymentReceipt",
+    "PaymentReceiptSequence",
+    "PaymentRequest",
+    "PaymentRequestInvoice",
+]
