@@ -13,10 +13,12 @@ from uuid import UUID
 
 from invoicing.models import (
     CustomerDunning,
+    DunningCampaign,
     Fee,
     Invoice,
     InvoiceSequence,
     Payment,
+    PaymentReceipt,
     PaymentReceiptSequence,
     PaymentRequest,
 )
@@ -96,7 +98,9 @@ def lock_receipt_sequence(*, organization_id: UUID, customer_id: UUID) -> Paymen
         [PaymentReceiptSequence(organization_id=organization_id, customer_id=customer_id)],
         ignore_conflicts=True,
     )
-    return PaymentReceiptSequence.objects.select_for_update().get(customer_id=customer_id)
+    return PaymentReceiptSequence.objects.select_for_update(of=("self",)).get(
+        customer_id=customer_id
+    )
 
 
 def lock_customer_dunning(*, organization_id: UUID, customer_id: UUID) -> CustomerDunning:
@@ -106,3 +110,13 @@ def lock_customer_dunning(*, organization_id: UUID, customer_id: UUID) -> Custom
         ignore_conflicts=True,
     )
     return CustomerDunning.objects.select_for_update(of=("self",)).get(customer_id=customer_id)
+
+
+def lock_payment_receipt(receipt_id: UUID) -> PaymentReceipt:
+    """The receipt row (its PDF is being stored)."""
+    return PaymentReceipt.objects.select_for_update(of=("self",)).get(pk=receipt_id)
+
+
+def lock_dunning_campaign(campaign_id: UUID) -> DunningCampaign:
+    """The campaign row (being edited or deleted)."""
+    return DunningCampaign.objects.select_for_update(of=("self",)).get(pk=campaign_id)

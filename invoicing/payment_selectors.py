@@ -119,3 +119,10 @@ def overdue_invoices_of(*, customer: Customer) -> QuerySet[Invoice]:
     return Invoice.objects.filter(
         customer=customer, status=Invoice.Status.FINALIZED, payment_overdue=True
     ).exclude(payment_status=Invoice.PaymentStatus.SUCCEEDED)
+
+
+def invoice_amount_due(invoice: Invoice) -> int:
+    """What the invoice still owes (0 once voided)."""
+    if invoice.status == Invoice.Status.VOIDED:
+        return 0
+    return max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)

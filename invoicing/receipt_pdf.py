@@ -13,10 +13,11 @@ from django.template.loader import render_to_string
 
 from billing.actors import SYSTEM, Actor
 from invoicing.locale import DocumentLocale
+from invoicing.locks import lock_payment_receipt
 from invoicing.models import Invoice, PaymentReceipt
+from invoicing.payment_selectors import invoice_amount_due
 from invoicing.pdf import _address, _bill_to, _font_config, _issuer, _logo_data_uri, css_string
 from invoicing.services.payment_events import record_receipt_event
-from invoicing.services.payment_settlement import invoice_amount_due
 
 TEMPLATE = "invoicing/payment_receipt.html"
 
@@ -200,7 +201,7 @@ def payment_receipt_pdf_store(
         return None
     content = render_receipt_pdf(receipt)
     with transaction.atomic():
-        locked = PaymentReceipt.objects.select_for_update().get(pk=receipt.pk)
+        locked = lock_payment_receipt(receipt.pk)
         old = locked.file.name if locked.file else None
         locked.file.save(f"{locked.number}.pdf", ContentFile(content), save=False)
         locked.save(update_fields=["file", "updated_at"])

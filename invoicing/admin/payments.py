@@ -37,6 +37,7 @@ from invoicing.models import (
     PaymentReceipt,
     PaymentRequest,
 )
+from invoicing.payment_selectors import invoice_amount_due
 from invoicing.presenters import tag
 from invoicing.receipt_pdf import payment_receipt_pdf_store
 from invoicing.services.dunning import (
@@ -46,7 +47,7 @@ from invoicing.services.dunning import (
     dunning_campaign_delete,
     dunning_campaign_update,
 )
-from invoicing.services.payment_settlement import invoice_amount_due, payment_create_manual
+from invoicing.services.payment_settlement import payment_create_manual
 
 _STATUS_KIND = {"succeeded": "succeeded", "failed": "failed", "pending": "pending"}
 

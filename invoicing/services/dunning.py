@@ -25,7 +25,7 @@ from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
 from billing.money import CURRENCIES
 from customers.models import Customer
-from invoicing.locks import lock_customer_dunning
+from invoicing.locks import lock_customer_dunning, lock_dunning_campaign
 from invoicing.models import (
     BillingEntityDunningCampaign,
     CustomerDunning,
@@ -181,7 +181,7 @@ def dunning_campaign_update(
     errors = _validate_campaign(values, thresholds)
     if errors:
         raise Invalid(errors)
-    campaign = DunningCampaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign = lock_dunning_campaign(campaign.pk)
     for field, value in values.items():
         setattr(campaign, field, value)
     campaign.save()
@@ -221,7 +221,7 @@ def dunning_campaign_delete(
 ) -> DunningCampaign:
     """Stops a campaign: its customers fall back to their billing entity's default (from
     attempt 1); it stops being any entity's default. Its payment requests stay."""
-    campaign = DunningCampaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign = lock_dunning_campaign(campaign.pk)
     if campaign.deleted_at is not None:
         return campaign
     _reset(_customers_dunned_by(campaign))

@@ -23,8 +23,8 @@ from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization
 from customers.models import Customer
 from invoicing.models import DunningCampaign, Invoice, PaymentRequest, PaymentRequestInvoice
+from invoicing.payment_selectors import invoice_amount_due
 from invoicing.services.payment_events import record_payment_request_event
-from invoicing.services.payment_settlement import invoice_amount_due
 
 
 def _uuids(values: Sequence[object]) -> list[uuid.UUID]:

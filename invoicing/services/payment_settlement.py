@@ -63,7 +63,9 @@ from invoicing.locks import (
 )
 from invoicing.models import Invoice, Payment, PaymentRequest
 from invoicing.payment_models import REFERENCE_MAX, PayablePaymentStatus
+from invoicing.payment_selectors import invoice_amount_due
 from invoicing.services.credit_invoices import credit_invoice_payment_changed
+from invoicing.services.dunning import dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.payment_events import (
     record_payment_recorded,
@@ -71,6 +73,7 @@ from invoicing.services.payment_events import (
     record_payment_requires_action,
     record_payment_succeeded,
 )
+from invoicing.services.payment_receipts import payment_receipt_create
 
 Payable = Invoice | PaymentRequest
 
@@ -78,13 +81,6 @@ Payable = Invoice | PaymentRequest
 # wallet top-up before it is finalized
 MANUALLY_PAYABLE = (Invoice.Status.FINALIZED, Invoice.Status.OPEN)
 _IN_FLIGHT = (PayablePaymentStatus.PENDING, PayablePaymentStatus.PROCESSING)
-
-
-def invoice_amount_due(invoice: Invoice) -> int:
-    """What the invoice still owes (0 once voided)."""
-    if invoice.status == Invoice.Status.VOIDED:
-        return 0
-    return max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)
 
 
 def _request_amount_due(invoices: list[Invoice]) -> int:
@@ -124,8 +120,6 @@ def _settle_invoice(invoice: Invoice, amount_cents: int, *, actor: Actor, now: d
 
 
 def _reset_dunning_when_paid_up(invoice: Invoice, *, actor: Actor) -> None:
-    from invoicing.services.dunning import dunning_reset_when_paid_up
-
     dunning_reset_when_paid_up(customer=invoice.customer, currency=invoice.currency)
 
 
@@ -149,8 +143,6 @@ def _request_payment_status(request: PaymentRequest, payment_status: str, *, act
 
 
 def _after_success(payment: Payment, *, actor: Actor, now: datetime) -> None:
-    from invoicing.services.payment_receipts import payment_receipt_create
-
     payment_receipt_create(payment=payment, actor=actor, now=now)
 
 

@@ -116,4 +116,5 @@ def test_finance_records_a_partial_payment_and_follows_it(
     page.goto(
         f"{live_server.url}/admin/invoicing/invoice/?overdue=yes&payment_status__exact=pending"
     )
-    assert "ACM-0042" in page.content() and "ACM-0043" in page.content()
+    assert "ACM-0042" in page.content()
+    assert "ACM-0043" in page.content()

@@ -60,7 +60,8 @@ def test_two_payments_each_finishing_the_invoice_pay_it_once(organization):
 
     errors = pay_all_at_once(invoice, [6000, 6000])
 
-    assert len(errors) == 1 and isinstance(errors[0], Invalid)
+    assert len(errors) == 1
+    assert isinstance(errors[0], Invalid)
     invoice.refresh_from_db()
     assert invoice.total_paid_amount_cents == 10000
     assert invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
