@@ -85,6 +85,14 @@ def payment_request_create(
         PaymentRequestInvoice(organization=organization, payment_request=request, invoice=invoice)
         for invoice in invoices
     )
-    extra = {"dunning_campaign_code": dunning_campaign.code} if dunning_campaign else {}
+    # the e-mail of a campaign's reminder copies the campaign's BCC addresses
+    extra = (
+        {
+            "dunning_campaign_code": dunning_campaign.code,
+            "bcc_emails": list(dunning_campaign.bcc_emails),
+        }
+        if dunning_campaign
+        else {}
+    )
     record_payment_request_event(request, "payment_request.created", actor=actor, **extra)
     return request

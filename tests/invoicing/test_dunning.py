@@ -276,3 +276,21 @@ def test_the_job_runs_by_hand_and_its_dry_run_writes_nothing(organization):
     assert PaymentRequest.objects.count() == 0
     call_command("jobs", "run", "process_dunning_campaigns", stdout=out)
     assert PaymentRequest.objects.count() == 1
+
+
+def test_marking_an_overdue_invoice_paid_restarts_the_attempts(organization):
+    from invoicing.services.payments import invoice_update
+
+    customer = CustomerFactory(organization=organization)
+    billing_entity_dunning_campaign_set(
+        billing_entity=customer.billing_entity,
+        campaign=campaign(organization, bcc_emails=["ar@acme.test"]),
+        actor=SYSTEM,
+        now=at(1),
+    )
+    invoice = overdue_invoice(organization, customer, 20000, "EUR")
+    run(3)
+    created = OutboxEvent.objects.get(event_type="payment_request.created")
+    assert created.payload["bcc_emails"] == ["ar@acme.test"]
+    invoice_update(invoice=invoice, payment_status="succeeded", actor=SYSTEM, now=at(4))
+    assert attempts(customer) == {"EUR": 0}
