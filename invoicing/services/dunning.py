@@ -305,7 +305,8 @@ def dunning_reset_when_paid_up(*, customer: Customer, currency: str) -> None:
 
 
 def dunning_candidates(*, now: datetime) -> list[UUID]:
-    """Customers with overdue invoices who did not opt out, in primary-key order."""
+    """Customers (not partners) with overdue invoices who did not opt out, in primary-key
+    order."""
     overdue = Invoice.objects.filter(
         payment_overdue=True, self_billed=False, status=Invoice.Status.FINALIZED
     ).values("customer_id")
@@ -315,6 +316,7 @@ def dunning_candidates(*, now: datetime) -> list[UUID]:
     return list(
         Customer.objects.filter(pk__in=overdue, deleted_at__isnull=True)
         .exclude(pk__in=excluded)
+        .exclude(account_type=Customer.AccountType.PARTNER)  # Lago never duns partners
         .order_by("pk")
         .values_list("pk", flat=True)
     )

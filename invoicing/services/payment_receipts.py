@@ -28,18 +28,20 @@ def receipt_number(customer: object, value: int) -> str:
 def payment_receipt_create(
     *, payment: Payment, actor: Actor, now: datetime
 ) -> PaymentReceipt | None:
-    """The receipt of a succeeded payment, created once (None while receipts are off or the
-    payment has not succeeded). Records `payment_receipt.created`; the PDF follows after commit
-    (`payment_receipt.generated`)."""
+    """The receipt of a succeeded payment, created once (None while receipts are off, the
+    payment has not succeeded or the customer is a partner). Records `payment_receipt.created`;
+    the PDF follows after commit (`payment_receipt.generated`)."""
     organization = Organization.objects.get(pk=payment.organization_id)
     if not organization.issue_receipts:
         return None
     if payment.payable_payment_status != PayablePaymentStatus.SUCCEEDED:
         return None
+    customer = payment.customer
+    if customer.account_type == customer.AccountType.PARTNER:
+        return None  # Lago: a partner's payments get no receipt
     existing = PaymentReceipt.objects.filter(payment=payment).first()
     if existing is not None:
         return existing
-    customer = payment.customer
     sequence = lock_receipt_sequence(
         organization_id=payment.organization_id, customer_id=payment.customer_id
     )

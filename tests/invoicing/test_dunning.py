@@ -294,3 +294,15 @@ def test_marking_an_overdue_invoice_paid_restarts_the_attempts(organization):
     assert created.payload["bcc_emails"] == ["ar@acme.test"]
     invoice_update(invoice=invoice, payment_status="succeeded", actor=SYSTEM, now=at(4))
     assert attempts(customer) == {"EUR": 0}
+
+
+def test_a_partner_account_is_never_dunned(organization):
+    partner = CustomerFactory(organization=organization, account_type="partner")
+    billing_entity_dunning_campaign_set(
+        billing_entity=partner.billing_entity,
+        campaign=campaign(organization),
+        actor=SYSTEM,
+        now=at(1),
+    )
+    overdue_invoice(organization, partner, 50000, "EUR")
+    assert run(3) == 0

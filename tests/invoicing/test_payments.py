@@ -241,3 +241,11 @@ def test_a_provider_payment_id_is_unique_per_organization(organization):
     # the same id names the payment already recorded, never a second row
     assert provider_payment(other, provider_payment_id="pi_7").invoice_id == first.pk
     assert Payment.objects.count() == 1
+
+
+def test_a_partner_accounts_payment_gets_no_receipt(organization):
+    from tests.customers.factories import CustomerFactory
+
+    partner = CustomerFactory(organization=organization, account_type="partner")
+    pay(build_invoice(organization, customer=partner), 100)
+    assert PaymentReceipt.objects.count() == 0
