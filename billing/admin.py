@@ -61,7 +61,7 @@ class OrganizationModelAdmin(admin.ModelAdmin):
                 "fields": (
                     "document_numbering", "document_number_prefix", "net_payment_term",
                     "invoice_grace_period", "finalize_zero_amount_invoice", "invoice_footer",
-                    "max_wallets",
+                    "max_wallets", "issue_receipts",
                 )
             },
         ),

@@ -102,6 +102,8 @@ class Organization(TimeStampedModel, BillingSettings):
     )
     webhook_secret = models.CharField(max_length=64, default="", blank=True, editable=False)
     max_wallets = models.PositiveIntegerField(default=6)  # spec §30.5: default 6 per customer
+    # a succeeded payment gets a numbered receipt (PDF) while this is on
+    issue_receipts = models.BooleanField(default=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="organizations", blank=True
     )

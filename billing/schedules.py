@@ -135,6 +135,14 @@ SCHEDULES: list[Schedule] = [
         reports="organization(s) with event errors reported",
     ),
     Schedule(
+        slug="process_dunning_campaigns",
+        name="Process dunning campaigns",
+        task="invoicing.tasks.process_dunning_campaigns_task",
+        minute="45",
+        description="Hourly :45, payment requests of dunning campaigns whose threshold is reached.",
+        reports="payment request(s) created",
+    ),
+    Schedule(
         slug="terminate_expired_coupons",
         name="Terminate expired coupons",
         task="plans.tasks.terminate_expired_coupons_task",

@@ -111,7 +111,9 @@ def organization_update(*, organization: Organization, values: dict) -> Organiza
     if errors:
         raise Invalid(errors)
     organization = lock_organization(organization.pk)
-    changed = _assign(organization, values, (*SHARED_SETTINGS, "document_numbering"))
+    changed = _assign(
+        organization, values, (*SHARED_SETTINGS, "document_numbering", "issue_receipts")
+    )
     if changed:
         organization.save(update_fields=[*changed, "updated_at"])
     entity = organization.default_billing_entity()

@@ -9,6 +9,7 @@ class InvoicingConfig(AppConfig):
         from customers import hooks as customer_hooks
         from invoicing import (
             pdf,  # noqa: F401  (registers generate_invoice_pdf_task)
+            receipt_pdf,  # noqa: F401  (registers generate_payment_receipt_pdf_task)
             tasks,
         )
         from metering import hooks as metering_hooks

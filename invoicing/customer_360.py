@@ -97,6 +97,59 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
     return Panel("Upcoming invoice (preview)", "admin/invoicing/invoice/upcoming.html", context)
 
 
+def payments_panel(request: HttpRequest, customer: Customer) -> Panel:
+    """The customer's last payments, its overdue balance and where its dunning stands."""
+    from invoicing.models import CustomerDunning
+    from invoicing.payment_selectors import customer_payment_list
+    from invoicing.services.dunning import applicable_campaign, overdue_balances
+
+    payments = list(customer_payment_list(customer=customer)[:10])
+    rows = [
+        {
+            "paid_at": payment.created_at,
+            "url": reverse("admin:invoicing_payment_change", args=[payment.pk]),
+            "pays": payment.invoice.number if payment.invoice_id else "Payment request",
+            "type": payment.get_payment_type_display(),
+            "reference": payment.reference or payment.provider_payment_id or "",
+            "status": tag(
+                payment.get_payable_payment_status_display(), payment.payable_payment_status
+            ),
+            "amount": format_money(payment.amount_cents, payment.amount_currency),
+        }
+        for payment in payments
+    ]
+    state = CustomerDunning.objects.filter(customer=customer).first()
+    campaign = applicable_campaign(customer, state)
+    overdue = [
+        {"currency": currency, "amount": format_money(cents, currency)}
+        for currency, cents in sorted(overdue_balances(customer).items())
+    ]
+    actions = [
+        (
+            "Dunning settings",
+            reverse("admin:invoicing_customerdunning_for_customer", args=[customer.pk]),
+        )
+    ]
+    if rows:
+        all_url = (
+            reverse("admin:invoicing_payment_changelist") + f"?customer__id__exact={customer.pk}"
+        )
+        actions.insert(0, ("All payments", all_url))
+    return Panel(
+        "Payments and dunning",
+        "admin/invoicing/payment/customer_panel.html",
+        {
+            "rows": rows,
+            "overdue": overdue,
+            "campaign": campaign,
+            "excluded": bool(state and state.exclude_from_dunning_campaign),
+            "attempts": sorted((state.currency_attempts if state else {}).items()),
+            "last_attempt_at": state.last_attempt_at if state else None,
+        },
+        actions,
+    )
+
+
 PANELS: tuple[PanelProvider, ...] = (
     customers.summary_panel,
     customers.subscriptions_panel,
@@ -106,6 +159,7 @@ PANELS: tuple[PanelProvider, ...] = (
     wallets.wallets_panel,
     invoices_panel,
     credit_notes_panel,
+    payments_panel,
     upcoming_invoice_panel,
 )
 

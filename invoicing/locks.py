@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from invoicing.models import CreditNote, Fee, Invoice, InvoiceSequence
+from invoicing.models import (
+    CreditNote,
+    CustomerDunning,
+    DunningCampaign,
+    Fee,
+    Invoice,
+    InvoiceSequence,
+    Payment,
+    PaymentReceipt,
+    PaymentReceiptSequence,
+    PaymentRequest,
+)
 from invoicing.selectors import overdue_candidates
 
 
@@ -80,3 +91,59 @@ def lock_available_credit_notes(*, customer_id: UUID, currency: str) -> list[Cre
         )
         .order_by("pk")
     )
+
+
+def lock_invoices(invoice_ids: Sequence[UUID]) -> list[Invoice]:
+    """Several invoice rows, in primary-key order (two payers of overlapping sets never
+    deadlock), customers read along."""
+    return list(
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(pk__in=invoice_ids)
+        .order_by("pk")
+    )
+
+
+def lock_payment(payment_id: UUID) -> Payment:
+    """The payment row (its payable is locked separately, after it)."""
+    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+
+
+def lock_payment_request(payment_request_id: UUID) -> PaymentRequest:
+    """The payment request row; its invoices are locked with `lock_invoices`, after it."""
+    return (
+        PaymentRequest.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=payment_request_id)
+    )
+
+
+def lock_receipt_sequence(*, organization_id: UUID, customer_id: UUID) -> PaymentReceiptSequence:
+    """The customer's receipt counter, created at its first receipt (a concurrent first
+    receipt waits for this one's row instead of inserting a second)."""
+    PaymentReceiptSequence.objects.bulk_create(
+        [PaymentReceiptSequence(organization_id=organization_id, customer_id=customer_id)],
+        ignore_conflicts=True,
+    )
+    return PaymentReceiptSequence.objects.select_for_update(of=("self",)).get(
+        customer_id=customer_id
+    )
+
+
+def lock_customer_dunning(*, organization_id: UUID, customer_id: UUID) -> CustomerDunning:
+    """The customer's dunning state, created on first use."""
+    CustomerDunning.objects.bulk_create(
+        [CustomerDunning(organization_id=organization_id, customer_id=customer_id)],
+        ignore_conflicts=True,
+    )
+    return CustomerDunning.objects.select_for_update(of=("self",)).get(customer_id=customer_id)
+
+
+def lock_payment_receipt(receipt_id: UUID) -> PaymentReceipt:
+    """The receipt row (its PDF is being stored)."""
+    return PaymentReceipt.objects.select_for_update(of=("self",)).get(pk=receipt_id)
+
+
+def lock_dunning_campaign(campaign_id: UUID) -> DunningCampaign:
+    """The campaign row (being edited or deleted)."""
+    return DunningCampaign.objects.select_for_update(of=("self",)).get(pk=campaign_id)

@@ -406,9 +406,47 @@ class InvoiceSequence(models.Model):
         return f"{self.billing_entity}/{self.customer or '*'}: {self.last_value}"
 
 
-# Django reads the app's models from this module
-from invoicing.credit_note_models import (  # noqa: E402, F401
+# Credit notes, payments and dunning live in their own modules; Django registers the models
+# they define here.
+from invoicing.credit_note_models import (  # noqa: E402
     CreditNote,
     CreditNoteAppliedTax,
     CreditNoteItem,
 )
+from invoicing.dunning_models import (  # noqa: E402
+    BillingEntityDunningCampaign,
+    CustomerDunning,
+    DunningCampaign,
+    DunningCampaignThreshold,
+)
+from invoicing.payment_models import (  # noqa: E402
+    Payment,
+    PaymentReceipt,
+    PaymentReceiptSequence,
+    PaymentRequest,
+    PaymentRequestInvoice,
+)
+
+__all__ = [
+    "BillingEntityDunningCampaign",
+    "Credit",
+    "CreditNote",
+    "CreditNoteAppliedTax",
+    "CreditNoteItem",
+    "CustomerDunning",
+    "DunningCampaign",
+    "DunningCampaignThreshold",
+    "Fee",
+    "FeeAppliedTax",
+    "Invoice",
+    "InvoiceAppliedTax",
+    "InvoiceMetadata",
+    "InvoiceSequence",
+    "InvoiceSubscription",
+    "InvoicingReason",
+    "Payment",
+    "PaymentReceipt",
+    "PaymentReceiptSequence",
+    "PaymentRequest",
+    "PaymentRequestInvoice",
+]

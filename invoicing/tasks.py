@@ -234,3 +234,19 @@ def invoice_mark_overdue_task() -> int:
     from invoicing.services.payments import mark_overdue
 
     return mark_overdue(actor=SYSTEM, now=timezone.now())
+
+
+# ============================================================================================
+# Dunning campaigns — payments engineer
+# ============================================================================================
+
+
+@shared_task(**RETRY)
+def process_dunning_campaigns_task() -> int:
+    """Hourly :45: payment requests for customers whose overdue balance reached a threshold of
+    their dunning campaign."""
+    from django.utils import timezone
+
+    from invoicing.services.dunning import process_dunning_campaigns
+
+    return process_dunning_campaigns(actor=SYSTEM, now=timezone.now())

@@ -1,3 +1,3 @@
 """Invoicing admin modules (each registers its models)."""
 
-from invoicing.admin import credit_notes, invoices  # noqa: F401
+from invoicing.admin import credit_notes, invoices, payments  # noqa: F401

@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from billing.actors import Actor
 from billing.admin_base import ActionReport, OrganizationAdmin, money_html
 from billing.money import format_money, to_major
+from invoicing.admin.payments import PaymentInline, record_invoice_payment
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
 from invoicing.presenters import (
@@ -281,7 +282,7 @@ class InvoiceAdmin(OrganizationAdmin):
     ordering = ("-issuing_date", "-created_at")
     actions = ("refresh_drafts", "finalize_drafts", "void_invoices", "mark_paid", "render_pdfs",
                "export_csv")  # fmt: skip
-    inlines = (FeeInline, InvoiceAppliedTaxInline, CreditInline)
+    inlines = (FeeInline, InvoiceAppliedTaxInline, CreditInline, PaymentInline)
     change_list_template = "admin/invoicing/invoice/change_list.html"
     change_form_template = "admin/invoicing/invoice/change_form.html"
     fieldsets = (
@@ -411,6 +412,11 @@ class InvoiceAdmin(OrganizationAdmin):
             path("export.csv", view(self.export_view), name="invoicing_invoice_export"),
             path("<uuid:object_id>/pdf/", view(self.pdf_view), name="invoicing_invoice_pdf"),
             path(
+                "<uuid:object_id>/record_payment/",
+                view(self.record_payment_view),
+                name="invoicing_invoice_record_payment",
+            ),
+            path(
                 "<uuid:object_id>/operate/<str:operation>/",
                 view(self.operate_view),
                 name="invoicing_invoice_operate",
@@ -433,6 +439,10 @@ class InvoiceAdmin(OrganizationAdmin):
                 for name, (label, _, _) in OPERATIONS.items()
                 if self.can_operate(request) and self._offers(obj, name)
             ]
+            if self.can_operate(request) and self._offers(obj, "record_payment"):
+                context["record_payment_url"] = reverse(
+                    "admin:invoicing_invoice_record_payment", args=[obj.pk]
+                )
             context["invoice"] = obj
             context["original_total"] = format_money(obj.total_amount_cents, obj.currency)
             if self.can_operate(request) and obj.status == Invoice.Status.FINALIZED:
@@ -450,6 +460,8 @@ class InvoiceAdmin(OrganizationAdmin):
                 return invoice.status == Invoice.Status.DRAFT
             case "void":
                 return issued and invoice.payment_dispute_lost_at is None
+            case "record_payment":  # a partial payment of an issued invoice
+                return issued and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
             case "mark_paid":  # an open credit invoice waits for its payment (spec §17.3)
                 payable = issued or invoice.status == Invoice.Status.OPEN
                 return payable and invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
@@ -468,6 +480,9 @@ class InvoiceAdmin(OrganizationAdmin):
         report.attempt(invoice, service, invoice=invoice, actor=report.actor, now=timezone.now())
         report.send()
         return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
+
+    def record_payment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return record_invoice_payment(self, request, object_id)
 
     def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         invoice = get_object_or_404(self.get_queryset(request), pk=object_id)

@@ -14,6 +14,7 @@ from invoicing.locks import lock_fee, lock_invoice, lock_overdue_invoice
 from invoicing.models import Fee, Invoice, InvoiceMetadata
 from invoicing.selectors import overdue_candidates
 from invoicing.services.credit_invoices import credit_invoice_payment_changed
+from invoicing.services.dunning import dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
 
 INVOICE_PAYMENT_STATUSES = frozenset(Invoice.PaymentStatus.values)
@@ -94,12 +95,16 @@ def invoice_update(
         if invoice.status == Invoice.Status.DRAFT:
             raise NotAllowed("payment_status_update_on_draft_invoice")
         if payment_status != invoice.payment_status:
+            was_overdue = invoice.payment_overdue
             changed = _set_payment_status(invoice, payment_status)
             invoice.save(update_fields=[*changed, "updated_at"])
             if invoice.invoice_type == Invoice.InvoiceType.CREDIT:
                 # spec §17.3: the top-up's credits settle (or fail) with the payment
                 credit_invoice_payment_changed(invoice=invoice, actor=actor, now=now)
             emit_invoice_event(invoice, "invoice.payment_status_updated", actor=actor)
+            if was_overdue and payment_status == Invoice.PaymentStatus.SUCCEEDED:
+                # dunning restarts once nothing is overdue in the currency any more
+                dunning_reset_when_paid_up(customer=invoice.customer, currency=invoice.currency)
     if items is not None:
         _replace_metadata(invoice, items)
         invoice.save(update_fields=["updated_at"])

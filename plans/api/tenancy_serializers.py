@@ -55,6 +55,7 @@ class SettingsInput(serializers.Serializer):
 
 
 class OrganizationInput(SettingsInput):
+    issue_receipts = serializers.BooleanField(required=False)
     webhook_url = serializers.URLField(required=False, allow_null=True, allow_blank=True)
     webhook_urls = serializers.ListField(child=serializers.URLField(), required=False)
 
@@ -105,6 +106,7 @@ class _SettingsOutput(serializers.Serializer):
 
 
 class OrganizationSerializer(_SettingsOutput):
+    issue_receipts = serializers.BooleanField()
     webhook_url = serializers.SerializerMethodField()
     webhook_urls = serializers.SerializerMethodField()
     taxes = serializers.SerializerMethodField()
