@@ -41,11 +41,13 @@ DEFAULT_SUCCESS_REDIRECT_URL = "https://stripe.com/"
 
 def _translate(exc: stripe.StripeError) -> GatewayError:
     message = exc.user_message or str(exc) or type(exc).__name__
+    # the SDK leaves `code` unset on some errors (authentication) while the body carries it
+    code = exc.code or (exc.error.code if exc.error is not None else None)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return GatewayAuthenticationError(message, code=exc.code, http_status=exc.http_status)
+        return GatewayAuthenticationError(message, code=code, http_status=exc.http_status)
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return GatewayConnectionError(message, code=exc.code, http_status=exc.http_status)
-    return GatewayError(message, code=exc.code, http_status=exc.http_status)
+        return GatewayConnectionError(message, code=code, http_status=exc.http_status)
+    return GatewayError(message, code=code, http_status=exc.http_status)
 
 
 def _method(obj: stripe.PaymentMethod) -> ProviderPaymentMethod:

@@ -27,7 +27,11 @@ from customers.services.payment_methods import (
 )
 from integrations.gateways import gateway_for
 from integrations.models import PaymentProvider
-from integrations.payment_providers.base import CustomerDetails, GatewayError
+from integrations.payment_providers.base import (
+    CustomerDetails,
+    GatewayConnectionError,
+    GatewayError,
+)
 from integrations.payment_providers.stripe import DEFAULT_SUCCESS_REDIRECT_URL
 from integrations.selectors import payment_provider_of_customer
 
@@ -99,7 +103,8 @@ def provider_customer_sync(
     """Creates the customer at its provider when asked (`sync_with_provider`, no provider id
     yet) and records `customer.payment_provider_created`; then, or when an existing provider
     customer was just linked, records a checkout link to save a payment method. A provider
-    refusal records `customer.payment_provider_error`. Running it again changes nothing once
+    refusal records `customer.payment_provider_error`; an unreachable provider raises
+    `GatewayConnectionError` for the task to retry. Running it again changes nothing once
     the provider id is stored."""
     customer = Customer.objects.select_related("organization").filter(pk=customer_id).first()
     if customer is None or customer.deleted_at is not None:
@@ -149,6 +154,8 @@ def provider_customer_sync(
                     obj=customer,
                     payload={**_customer_payload(customer), "checkout_url": url},
                 )
+    except GatewayConnectionError:
+        raise  # Stripe unreachable: the task retries later
     except GatewayError as exc:
         with transaction.atomic():
             _record_error(customer, message=exc.message, code=exc.code, actor=actor)
