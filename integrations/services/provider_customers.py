@@ -221,9 +221,13 @@ def payment_method_set_as_default_everywhere(
 def payment_method_of_customer(*, customer: Customer, lago_id: str) -> PaymentMethod:
     """The customer's alive payment method with this id (404 otherwise)."""
     try:
-        return PaymentMethod.objects.alive().get(customer=customer, pk=lago_id)
-    except (PaymentMethod.DoesNotExist, ValueError) as exc:
+        pk = UUID(str(lago_id))
+    except ValueError as exc:
         raise NotFound("payment_method") from exc
+    method = PaymentMethod.objects.alive().filter(customer=customer, pk=pk).first()
+    if method is None:
+        raise NotFound("payment_method")
+    return method
 
 
 def provider_customer_payment_methods_refresh(
