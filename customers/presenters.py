@@ -178,10 +178,48 @@ def taxes_panel(request: HttpRequest, customer: Customer) -> Panel:
     )
 
 
+def payment_methods_panel(request: HttpRequest, customer: Customer) -> Panel | None:
+    """The customer's payment provider (connection code, id at the provider) and the payment
+    methods saved there; nothing for a customer without either."""
+    config = customer.billing_configuration or {}
+    methods = list(customer.payment_methods.alive().order_by("-is_default", "-created_at"))
+    if not config.get("payment_provider") and not methods:
+        return None
+    rows = [
+        {
+            "label": str(method),
+            "type": method.provider_method_type or method.details.get("type") or "",
+            "expires": (
+                f"{method.details['expiration_month']:02d}/{method.details['expiration_year']}"
+                if method.details.get("expiration_month") and method.details.get("expiration_year")
+                else ""
+            ),
+            "is_default": method.is_default,
+            "provider_method_id": method.provider_method_id,
+            "connection": method.payment_provider_code,
+            "created_at": method.created_at,
+        }
+        for method in methods
+    ]
+    return Panel(
+        "Payment provider",
+        "admin/customers/customer/panels/payment_methods.html",
+        {
+            "provider": config.get("payment_provider"),
+            "code": config.get("payment_provider_code"),
+            "provider_customer_id": config.get("provider_customer_id"),
+            "sync_with_provider": config.get("sync_with_provider"),
+            "methods_offered": config.get("provider_payment_methods") or [],
+            "rows": rows,
+        },
+    )
+
+
 # The customer's own panels, in page order.
 CUSTOMER_PANELS: tuple[PanelProvider, ...] = (
     summary_panel,
     subscriptions_panel,
     applied_coupons_panel,
     taxes_panel,
+    payment_methods_panel,
 )
