@@ -198,3 +198,20 @@ def test_provider_payment_methods_are_accepted(stripe_connection, upsert, curren
         billing_configuration=stripe_config(provider_payment_methods=methods),
     )
     assert response.status_code == 200, response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_true_answers_the_stripe_customer_id_at_once(stripe_connection, api):
+    # no on-commit capture: the request's own commit runs the creation before it answers
+    response = api.post(
+        "/api/v1/customers",
+        {
+            "customer": {
+                "external_id": "cus-1",
+                "billing_configuration": stripe_config(sync_with_provider=True, sync=True),
+            }
+        },
+        format="json",
+    )
+    body = response.json()["customer"]["billing_configuration"]
+    assert body["provider_customer_id"].startswith("cus_")
