@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db.models import QuerySet
 
+from billing.errors import NotFound
 from billing.models import Organization
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 from integrations.models import PaymentProvider, ProviderEvent
 
 
@@ -67,3 +70,15 @@ def customer_by_provider_customer_id(
 def provider_event_list(*, provider: PaymentProvider) -> QuerySet[ProviderEvent]:
     """Events received from this connection, newest first."""
     return ProviderEvent.objects.filter(payment_provider=provider).order_by("-created_at", "-id")
+
+
+def payment_method_of_customer(*, customer: Customer, lago_id: str) -> PaymentMethod:
+    """The customer's alive payment method with this id (404 otherwise)."""
+    try:
+        pk = UUID(str(lago_id))
+    except ValueError as exc:
+        raise NotFound("payment_method") from exc
+    method = PaymentMethod.objects.alive().filter(customer=customer, pk=pk).first()
+    if method is None:
+        raise NotFound("payment_method")
+    return method

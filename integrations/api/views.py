@@ -16,9 +16,9 @@ from customers.models import Customer, PaymentMethod
 from customers.services.payment_methods import payment_method_destroy
 from integrations.api.serializers import CustomerCheckoutSerializer, PaymentMethodSerializer
 from integrations.models import PaymentProvider
+from integrations.selectors import payment_method_of_customer
 from integrations.services.provider_customers import (
     customer_checkout_url_generate,
-    payment_method_of_customer,
     payment_method_set_as_default_everywhere,
 )
 

@@ -125,6 +125,10 @@ class PaymentGateway(ABC):
     def update_customer(self, *, provider_customer_id: str, details: CustomerDetails) -> None: ...
 
     @abstractmethod
+    def customer_default_payment_method_id(self, *, provider_customer_id: str) -> str | None:
+        """The provider customer's default payment method, if it has one."""
+
+    @abstractmethod
     def setup_checkout_url(
         self, *, provider_customer_id: str, payment_method_types: list[str], success_url: str
     ) -> str:

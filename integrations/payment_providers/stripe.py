@@ -138,6 +138,16 @@ class StripeGateway(PaymentGateway):
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
 
+    def customer_default_payment_method_id(self, *, provider_customer_id: str) -> str | None:
+        try:
+            customer = self.v1.customers.retrieve(provider_customer_id).to_dict()
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        if customer.get("deleted"):
+            return None
+        settings_ = customer.get("invoice_settings") or {}
+        return settings_.get("default_payment_method") or customer.get("default_source")
+
     def setup_checkout_url(
         self, *, provider_customer_id: str, payment_method_types: list[str], success_url: str
     ) -> str:

@@ -10,13 +10,12 @@ outbox: `customer.payment_provider_created`, `customer.checkout_url_generated`,
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
 
 from billing.actors import Actor
-from billing.errors import Invalid, NotFound, ProviderError
+from billing.errors import Invalid, ProviderError
 from billing.outbox import emit
 from customers.models import Customer, PaymentMethod
 from customers.services.payment_methods import (
@@ -102,7 +101,8 @@ def provider_customer_sync(
 ) -> Customer | None:
     """Creates the customer at its provider when asked (`sync_with_provider`, no provider id
     yet) and records `customer.payment_provider_created`; then, or when an existing provider
-    customer was just linked, records a checkout link to save a payment method. A provider
+    customer was just linked, records a checkout link to save a payment method. A linked
+    customer without payment method here takes its Stripe default one. A provider
     refusal records `customer.payment_provider_error`; an unreachable provider raises
     `GatewayConnectionError` for the task to retry. Running it again changes nothing once
     the provider id is stored."""
@@ -145,6 +145,18 @@ def provider_customer_sync(
                     },
                 )
             created = True
+        linked_id = (customer.billing_configuration or {}).get("provider_customer_id")
+        if (
+            not created
+            and linked_id
+            and not PaymentMethod.objects.alive().filter(customer=customer).exists()
+        ):
+            # a Stripe customer linked with a card already saved: it is the default here too
+            default_id = gateway.customer_default_payment_method_id(provider_customer_id=linked_id)
+            if default_id:
+                provider_payment_method_record(
+                    provider=provider, customer=customer, provider_method_id=default_id, actor=actor
+                )
         if (created or provider_customer_id_changed) and _needs_setup(customer):
             url = _checkout_url(provider, customer)
             with transaction.atomic():
@@ -178,17 +190,12 @@ def customer_checkout_url_generate(*, customer: Customer, actor: Actor) -> str:
         raise ProviderError("stripe", {"code": exc.code, "message": exc.message}) from exc
 
 
-def provider_payment_method_store(
+def provider_payment_method_record(
     *, provider: PaymentProvider, customer: Customer, provider_method_id: str, actor: Actor
 ) -> PaymentMethod:
-    """Reads the payment method at the provider, makes it the provider customer's default
-    there and the customer's default here."""
+    """Reads the payment method at the provider and records it as the customer's default."""
     config = customer.billing_configuration or {}
-    gateway = gateway_for(provider)
-    method = gateway.retrieve_payment_method(provider_method_id=provider_method_id)
-    gateway.set_default_payment_method(
-        provider_customer_id=config["provider_customer_id"], provider_method_id=provider_method_id
-    )
+    method = gateway_for(provider).retrieve_payment_method(provider_method_id=provider_method_id)
     return payment_method_record_from_provider(
         customer=customer,
         payment_provider_type=provider.provider_type,
@@ -198,6 +205,20 @@ def provider_payment_method_store(
         provider_method_type=method.method_type,
         details=method.details,
         actor=actor,
+    )
+
+
+def provider_payment_method_store(
+    *, provider: PaymentProvider, customer: Customer, provider_method_id: str, actor: Actor
+) -> PaymentMethod:
+    """A payment method just saved at the provider: made the provider customer's default there,
+    then recorded as the customer's default here."""
+    gateway_for(provider).set_default_payment_method(
+        provider_customer_id=(customer.billing_configuration or {})["provider_customer_id"],
+        provider_method_id=provider_method_id,
+    )
+    return provider_payment_method_record(
+        provider=provider, customer=customer, provider_method_id=provider_method_id, actor=actor
     )
 
 
@@ -216,48 +237,3 @@ def payment_method_set_as_default_everywhere(
         except GatewayError as exc:
             raise ProviderError("stripe", {"code": exc.code, "message": exc.message}) from exc
     return payment_method_set_as_default(payment_method=payment_method, actor=actor)
-
-
-def payment_method_of_customer(*, customer: Customer, lago_id: str) -> PaymentMethod:
-    """The customer's alive payment method with this id (404 otherwise)."""
-    try:
-        pk = UUID(str(lago_id))
-    except ValueError as exc:
-        raise NotFound("payment_method") from exc
-    method = PaymentMethod.objects.alive().filter(customer=customer, pk=pk).first()
-    if method is None:
-        raise NotFound("payment_method")
-    return method
-
-
-def provider_customer_payment_methods_refresh(
-    *, customer: Customer, actor: Actor, now: datetime
-) -> list[PaymentMethod]:
-    """Reads the customer's payment methods at the provider and records the ones not known
-    yet (the newest becomes the default)."""
-    config = customer.billing_configuration or {}
-    provider = payment_provider_of_customer(customer=customer)
-    if provider is None or not config.get("provider_customer_id"):
-        return []
-    methods = gateway_for(provider).list_payment_methods(
-        provider_customer_id=config["provider_customer_id"]
-    )
-    known = set(
-        PaymentMethod.objects.alive()
-        .filter(customer=customer)
-        .values_list("provider_method_id", flat=True)
-    )
-    return [
-        payment_method_record_from_provider(
-            customer=customer,
-            payment_provider_type=provider.provider_type,
-            payment_provider_code=provider.code,
-            provider_customer_id=config["provider_customer_id"],
-            provider_method_id=method.provider_method_id,
-            provider_method_type=method.method_type,
-            details=method.details,
-            actor=actor,
-        )
-        for method in methods
-        if method.provider_method_id not in known
-    ]

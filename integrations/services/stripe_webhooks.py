@@ -23,7 +23,6 @@ from billing.actors import Actor
 from billing.models import Organization
 from customers.models import Customer, PaymentMethod
 from customers.services.payment_methods import (
-    payment_method_record_from_provider,
     payment_methods_forget_provider_method,
 )
 from integrations.gateways import gateway_for
@@ -31,7 +30,10 @@ from integrations.models import PaymentProvider, ProviderEvent
 from integrations.payment_providers.base import ProviderEventData, WebhookSignatureError
 from integrations.payment_providers.stripe import WEBHOOK_EVENTS
 from integrations.selectors import customer_by_provider_customer_id, payment_provider_get
-from integrations.services.provider_customers import provider_payment_method_store
+from integrations.services.provider_customers import (
+    provider_payment_method_record,
+    provider_payment_method_store,
+)
 from invoicing.models import Invoice
 
 logger = logging.getLogger(__name__)
@@ -98,17 +100,8 @@ def handle_customer_updated(
     )
     if known:
         return "ignored: already the default"
-    method = gateway_for(provider).retrieve_payment_method(provider_method_id=method_id)
-    config = customer.billing_configuration or {}
-    payment_method_record_from_provider(
-        customer=customer,
-        payment_provider_type=provider.provider_type,
-        payment_provider_code=provider.code,
-        provider_customer_id=config["provider_customer_id"],
-        provider_method_id=method.provider_method_id,
-        provider_method_type=method.method_type,
-        details=method.details,
-        actor=ACTOR,
+    provider_payment_method_record(
+        provider=provider, customer=customer, provider_method_id=method_id, actor=ACTOR
     )
     return f"payment method {method_id} stored as default"
 

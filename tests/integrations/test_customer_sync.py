@@ -215,3 +215,29 @@ def test_sync_true_answers_the_stripe_customer_id_at_once(stripe_connection, api
     )
     body = response.json()["customer"]["billing_configuration"]
     assert body["provider_customer_id"].startswith("cus_")
+
+
+def test_linking_a_stripe_customer_with_a_default_card_records_it(
+    stripe_connection, fake_stripe, upsert
+):
+    existing = fake_stripe.add_customer(SECRET_KEY, name="Ada")
+    card = fake_stripe.add_payment_method(SECRET_KEY, customer=existing["id"], last4="9999")
+    fake_stripe.objects[existing["id"]]["invoice_settings"]["default_payment_method"] = card["id"]
+    upsert(
+        external_id="cus-1",
+        billing_configuration=stripe_config(provider_customer_id=existing["id"]),
+    )
+    [method] = Customer.objects.get(external_id="cus-1").payment_methods.all()
+    assert (method.provider_method_id, method.is_default) == (card["id"], True)
+    assert method.details["last4"] == "9999"
+
+
+def test_linking_a_stripe_customer_without_default_records_no_method(
+    stripe_connection, fake_stripe, upsert
+):
+    existing = fake_stripe.add_customer(SECRET_KEY, name="Ada")
+    upsert(
+        external_id="cus-1",
+        billing_configuration=stripe_config(provider_customer_id=existing["id"]),
+    )
+    assert not Customer.objects.get(external_id="cus-1").payment_methods.exists()
