@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from billing.admin_base import Panel, PanelProvider, admin_change_url
 from billing.models import BillingEntity, DocumentLocale
@@ -178,6 +178,18 @@ def taxes_panel(request: HttpRequest, customer: Customer) -> Panel:
     )
 
 
+def _checkout_link_url(request: HttpRequest, customer: Customer) -> str | None:
+    """Where the button asking the provider for a checkout link posts (the payment provider
+    admin, in an app to the right: reached by URL name only)."""
+    config = customer.billing_configuration or {}
+    if not config.get("provider_customer_id") or not can_change_customer(request, customer):
+        return None
+    try:
+        return reverse("admin:integrations_paymentprovider_checkout_link", args=[customer.pk])
+    except NoReverseMatch:
+        return None
+
+
 def payment_methods_panel(request: HttpRequest, customer: Customer) -> Panel | None:
     """The customer's payment provider (connection code, id at the provider) and the payment
     methods saved there; nothing for a customer without either."""
@@ -211,6 +223,7 @@ def payment_methods_panel(request: HttpRequest, customer: Customer) -> Panel | N
             "sync_with_provider": config.get("sync_with_provider"),
             "methods_offered": config.get("provider_payment_methods") or [],
             "rows": rows,
+            "checkout_link_url": _checkout_link_url(request, customer),
         },
     )
 

@@ -10,14 +10,22 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, describe_code, staff_organizations
-from billing.errors import Invalid, ProviderError
+from billing.admin_base import (
+    ActionReport,
+    OrganizationAdmin,
+    describe,
+    describe_code,
+    staff_organizations,
+)
+from billing.errors import DomainError, Invalid, ProviderError
+from customers.models import Customer
 from integrations.crypto import SecretUnreadable
 from integrations.models import PaymentProvider
 from integrations.selectors import provider_event_list
@@ -26,6 +34,7 @@ from integrations.services.connections import (
     stripe_connection_create,
     webhook_url,
 )
+from integrations.services.provider_customers import customer_checkout_url_generate
 
 
 class ConnectStripeForm(forms.Form):
@@ -174,3 +183,43 @@ class PaymentProviderAdmin(OrganizationAdmin):
                 provider, payment_provider_destroy, provider=provider, actor=report.actor, now=now
             )
         report.send()
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "checkout-link/<uuid:customer_id>/",
+                view(self.checkout_link_view),
+                name="integrations_paymentprovider_checkout_link",
+            ),
+            *super().get_urls(),
+        ]
+
+    def checkout_link_view(self, request: HttpRequest, customer_id: object) -> HttpResponse:
+        """POST from the customer page: a new Stripe Checkout link (setup mode) to send to the
+        customer, shown in a message; the customer page again."""
+        if request.method != "POST" or not request.user.has_perm("customers.change_customer"):
+            raise PermissionDenied
+        customers = Customer.objects.filter(
+            organization__in=staff_organizations(request), deleted_at__isnull=True
+        )
+        customer = get_object_or_404(customers, pk=customer_id)
+        try:
+            url = customer_checkout_url_generate(
+                customer=customer, actor=Actor.from_request(request)
+            )
+        except ProviderError as exc:
+            self.message_user(
+                request, f"Stripe refused: {exc.details.get('message')}", messages.ERROR
+            )
+        except DomainError as exc:
+            self.message_user(request, f"No checkout link: {describe(exc)}", messages.WARNING)
+        else:
+            self.message_user(
+                request,
+                format_html(
+                    'Checkout link for {} (valid 24 hours): <a href="{}">{}</a>', customer, url, url
+                ),
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))

@@ -90,3 +90,7 @@ def test_admin_connects_stripe_and_sees_a_customer_card(
     panel.screenshot(path=str(SCREENSHOTS / "stripe_customer_panel.png"))
     assert stripe_customer["id"] in text
     assert "visa •••• 4242" in text
+    page.click("text=Create a checkout link to save a payment method")
+    page.wait_for_selector(".messagelist .success")
+    assert f"{fake.url}/checkout/" in page.locator(".messagelist").inner_text()
+    screenshot("stripe_checkout_link")

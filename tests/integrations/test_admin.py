@@ -144,3 +144,21 @@ def test_a_customer_without_provider_has_no_payment_panel(admin_client, organiza
     customer = customer_create(organization=organization, values={"external_id": "c"}, actor=SYSTEM)
     html = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
     assert "c360-payment-provider" not in html
+
+
+def test_the_customer_page_button_creates_a_checkout_link(
+    admin_client, customer_with_card, fake_stripe
+):
+    page = admin_client.get(f"/admin/customers/customer/{customer_with_card.pk}/change/")
+    url = f"{CHANGELIST}checkout-link/{customer_with_card.pk}/"
+    assert url in page.content.decode()
+    response = admin_client.post(url, follow=True)
+    [call] = fake_stripe.calls("POST", "/v1/checkout/sessions")
+    assert call.params["mode"] == "setup"
+    assert f"{fake_stripe.url}/checkout/" in response.content.decode()
+
+
+def test_the_checkout_link_page_refuses_a_get(admin_client, customer_with_card, fake_stripe):
+    response = admin_client.get(f"{CHANGELIST}checkout-link/{customer_with_card.pk}/")
+    assert response.status_code == 403
+    assert fake_stripe.calls("POST", "/v1/checkout/sessions") == []
