@@ -7,6 +7,10 @@ Environment:
 - SECRET_KEY, DEBUG, ALLOWED_HOSTS, STORAGE_DIR (generated files: PDFs, exports).
 - API_RATE_LIMITS: "events=500,usage=200,default=50" requests per second per organization.
 - LOG_FORMAT: json (default when DEBUG is off) or text (default when on); LOG_LEVEL (INFO).
+- PUBLIC_URL: the address payment providers call back (webhooks), default http://127.0.0.1:8000.
+- STRIPE_API_BASE: Stripe's API address (default https://api.stripe.com; tests use a local fake).
+- PAYMENT_SECRETS_KEY: Fernet key encrypting payment provider secrets at rest; unset -> derived
+  from SECRET_KEY (rotating SECRET_KEY then makes stored secrets unreadable).
 """
 
 from __future__ import annotations
@@ -229,3 +233,8 @@ LOGIN_URL = "admin:login"
 # SQLite (the zero-setup trial) cannot enforce NULLS NOT DISTINCT unique constraints; PostgreSQL,
 # where correctness is tested, does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
+
+# --- Payment providers ------------------------------------------------------------------------
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+PAYMENT_SECRETS_KEY = os.environ.get("PAYMENT_SECRETS_KEY", "")

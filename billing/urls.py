@@ -17,6 +17,7 @@ API_URLCONFS = (
     "metering.api.urls",
     "wallets.api.urls",
     "invoicing.api.urls",
+    "integrations.api.urls",
 )
 
 _PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
@@ -34,6 +35,7 @@ urlpatterns = [
     *[path("api/v1/", include(urlconf)) for urlconf in API_URLCONFS],
     re_path(r"^api(?:/|$)", api_not_found),
     path("admin/", admin.site.urls),
+    path("", include("integrations.urls")),
 ]
 
 

@@ -46,3 +46,14 @@ def on_plan_changed(
 def on_trial_ended(*, subscription_id: UUID, trial_ended_at: datetime) -> None:
     """The free trial of an active subscription is over; pay-in-advance plans bill the rest of
     the period now (spec §11 trial rules, V63)."""
+
+
+@hook
+def on_customer_payment_provider_set(
+    *, customer_id: UUID, provider_customer_id_changed: bool, sync: bool
+) -> None:
+    """A customer was saved with payment provider settings in its `billing_configuration`
+    (`payment_provider`, `payment_provider_code`, `provider_customer_id`, `sync_with_provider`,
+    `provider_payment_methods`). The provider's app creates or links the customer at the
+    provider (spec §19.2); `provider_customer_id_changed` tells whether an existing provider
+    customer was just linked, `sync` whether the caller asked for it to happen at once."""

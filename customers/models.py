@@ -226,3 +226,45 @@ class AppliedCoupon(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.coupon} → {self.customer}"
+
+
+class PaymentMethod(TimeStampedModel):
+    """A customer's payment method saved at a payment provider (a Stripe card, a SEPA mandate),
+    known by the provider's id; at most one alive default per customer (spec §19.1, §19.2)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, models.PROTECT, related_name="payment_methods")
+    # The provider connection is named by code and type: the connections live in the
+    # integrations app, to the right of this one.
+    payment_provider_type = models.CharField(max_length=32)
+    payment_provider_code = models.CharField(max_length=255)
+    provider_customer_id = models.CharField(max_length=255)
+    provider_method_id = models.CharField(max_length=255)
+    provider_method_type = models.CharField(max_length=64, blank=True, default="")
+    is_default = models.BooleanField(default=False)
+    # Shown to people only: card brand, last four digits, expiry (never a full number).
+    details = models.JSONField(default=dict, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SoftDeleteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(is_default=True, deleted_at__isnull=True),
+                name="customers_paymentmethod_one_default_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "provider_customer_id", "provider_method_id"],
+                condition=Q(deleted_at__isnull=True),
+                name="customers_paymentmethod_provider_method_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        brand, last4 = self.details.get("brand"), self.details.get("last4")
+        if brand and last4:
+            return f"{brand} •••• {last4}"
+        return self.provider_method_id

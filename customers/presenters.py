@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from billing.admin_base import Panel, PanelProvider, admin_change_url
 from billing.models import BillingEntity, DocumentLocale
@@ -178,10 +178,61 @@ def taxes_panel(request: HttpRequest, customer: Customer) -> Panel:
     )
 
 
+def _checkout_link_url(request: HttpRequest, customer: Customer) -> str | None:
+    """Where the button asking the provider for a checkout link posts (the payment provider
+    admin, in an app to the right: reached by URL name only)."""
+    config = customer.billing_configuration or {}
+    if not config.get("provider_customer_id") or not can_change_customer(request, customer):
+        return None
+    try:
+        return reverse("admin:integrations_paymentprovider_checkout_link", args=[customer.pk])
+    except NoReverseMatch:
+        return None
+
+
+def payment_methods_panel(request: HttpRequest, customer: Customer) -> Panel | None:
+    """The customer's payment provider (connection code, id at the provider) and the payment
+    methods saved there; nothing for a customer without either."""
+    config = customer.billing_configuration or {}
+    methods = list(customer.payment_methods.alive().order_by("-is_default", "-created_at"))
+    if not config.get("payment_provider") and not methods:
+        return None
+    rows = [
+        {
+            "label": str(method),
+            "type": method.provider_method_type or method.details.get("type") or "",
+            "expires": (
+                f"{method.details['expiration_month']:02d}/{method.details['expiration_year']}"
+                if method.details.get("expiration_month") and method.details.get("expiration_year")
+                else ""
+            ),
+            "is_default": method.is_default,
+            "provider_method_id": method.provider_method_id,
+            "connection": method.payment_provider_code,
+            "created_at": method.created_at,
+        }
+        for method in methods
+    ]
+    return Panel(
+        "Payment provider",
+        "admin/customers/customer/panels/payment_methods.html",
+        {
+            "provider": config.get("payment_provider"),
+            "code": config.get("payment_provider_code"),
+            "provider_customer_id": config.get("provider_customer_id"),
+            "sync_with_provider": config.get("sync_with_provider"),
+            "methods_offered": config.get("provider_payment_methods") or [],
+            "rows": rows,
+            "checkout_link_url": _checkout_link_url(request, customer),
+        },
+    )
+
+
 # The customer's own panels, in page order.
 CUSTOMER_PANELS: tuple[PanelProvider, ...] = (
     summary_panel,
     subscriptions_panel,
     applied_coupons_panel,
     taxes_panel,
+    payment_methods_panel,
 )

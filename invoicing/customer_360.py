@@ -155,6 +155,7 @@ PANELS: tuple[PanelProvider, ...] = (
     customers.subscriptions_panel,
     customers.applied_coupons_panel,
     customers.taxes_panel,
+    customers.payment_methods_panel,
     metering.current_usage_panel,
     wallets.wallets_panel,
     invoices_panel,

@@ -62,6 +62,9 @@ class CustomerViewSet(OrganizationViewSet):
     def create(self, request: Request) -> Response:
         values = parse(CustomerInput, request.data, root="customer")
         customer = customer_upsert(organization=self.organization, values=values, actor=self.actor)
+        if (values.get("billing_configuration") or {}).get("sync"):
+            # `sync: true`: the provider customer was created when the upsert committed
+            customer.refresh_from_db(fields=["billing_configuration"])
         return self.respond(customer)  # 200 as Lago: the same call creates or updates
 
     @extend_schema(parameters=[EXTERNAL_CUSTOMER_ID], responses=CUSTOMER_RESPONSE)

@@ -21,10 +21,12 @@ from billing.errors import Invalid, NotFound
 from billing.models import BillingEntity, DocumentLocale, Organization
 from billing.money import CURRENCIES
 from billing.outbox import emit
+from customers import hooks
 from customers.locks import lock_alive_customer, lock_customer, lock_customer_creations
 from customers.models import AppliedCoupon, Customer, CustomerMetadata, Subscription
 from customers.selectors import customer_is_editable
 from customers.services.applied_coupons import applied_coupon_terminate
+from customers.services.payment_methods import provider_payment_methods_errors
 from customers.services.subscriptions import subscription_terminate
 from plans.services.common import taxes_from_codes
 
@@ -161,6 +163,17 @@ def customer_validate(
     ):
         if not _blank(config.get(field)) and config[field] not in allowed:
             errors[field] = ["value_is_invalid"]
+    provider = config.get("payment_provider")
+    if provider is None and customer is not None and "payment_provider" not in config:
+        provider = (customer.billing_configuration or {}).get("payment_provider")
+    methods = config.get("provider_payment_methods")
+    if provider == "stripe" and methods is not None:
+        currency = values.get("currency") if "currency" in values else None
+        if currency is None and customer is not None:
+            currency = customer.currency
+        codes = provider_payment_methods_errors(list(methods), currency or "")
+        if codes:
+            errors["provider_payment_methods"] = codes
     if values.get("metadata") is not None:
         _validate_metadata(values["metadata"], errors)
     return errors
@@ -258,6 +271,27 @@ def _save_relations(customer: Customer, values: dict) -> None:
             raise Invalid({"key": ["value_already_exist"]}) from exc
 
 
+PROVIDER_KEYS = (
+    "payment_provider", "payment_provider_code", "provider_customer_id", "sync_with_provider",
+    "provider_payment_methods",
+)  # fmt: skip
+
+
+def _announce_payment_provider(customer: Customer, values: dict, previous_id: object) -> None:
+    """Spec §19.2: provider settings given -> the provider's app syncs the customer after
+    commit."""
+    config = values.get("billing_configuration") or {}
+    stored = customer.billing_configuration or {}
+    if not stored.get("payment_provider") or not any(key in config for key in PROVIDER_KEYS):
+        return
+    current_id = stored.get("provider_customer_id")
+    hooks.on_customer_payment_provider_set.fire_after_commit(
+        customer_id=customer.pk,
+        provider_customer_id_changed=bool(current_id) and current_id != previous_id,
+        sync=bool(config.get("sync")),
+    )
+
+
 def _emit(customer: Customer, event_type: str, *, actor: Actor) -> None:
     """Webhook `customer.created` / `customer.updated` (spec §26.3), in the same transaction."""
     emit(
@@ -293,6 +327,7 @@ def _create(organization: Organization, values: dict, *, actor: Actor) -> Custom
         raise Invalid({"external_id": ["value_already_exist"]}) from exc
     _save_relations(customer, values)
     _emit(customer, "customer.created", actor=actor)
+    _announce_payment_provider(customer, values, previous_id=None)
     return customer
 
 
@@ -312,10 +347,12 @@ def _update(customer: Customer, values: dict, *, actor: Actor) -> Customer:
         and customer_is_editable(customer=customer)
     ):
         customer.billing_entity = entity
+    previous_id = (customer.billing_configuration or {}).get("provider_customer_id")
     _assign(customer, values)
     customer.save()
     _save_relations(customer, values)
     _emit(customer, "customer.updated", actor=actor)
+    _announce_payment_provider(customer, values, previous_id=previous_id)
     return customer
 
 

@@ -1,0 +1,3 @@
+"""Payment provider connections admin."""
+
+from integrations.admin import payment_providers  # noqa: F401

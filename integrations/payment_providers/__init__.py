@@ -1,0 +1,1 @@
+"""Payment provider gateways: one class per provider behind `base.PaymentGateway`."""

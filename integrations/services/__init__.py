@@ -1,0 +1,1 @@
+"""Writes of the integrations app: provider connections, provider customers, incoming events."""
