@@ -17,6 +17,7 @@ API_URLCONFS = (
     "metering.api.urls",
     "wallets.api.urls",
     "invoicing.api.urls",
+    "integrations.api.urls",
 )
 
 _PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
