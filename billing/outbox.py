@@ -37,14 +37,13 @@ def _fire_recorded() -> None:
 
 def _announce() -> None:
     """Schedules `on_events_recorded` for the commit of the current transaction, unless it is
-    already scheduled at this savepoint level or an outer one (whose rollback would also undo
-    this row)."""
+    already scheduled. A scheduled call survives only if no savepoint active at its scheduling
+    was rolled back; those still active enclose this row too, so its rollback would undo both."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        current = set(connection.savepoint_ids)
-        for savepoints, callback, _robust in connection.run_on_commit:
-            if callback is _fire_recorded and savepoints <= current:
-                return
+    if connection.in_atomic_block and any(
+        callback is _fire_recorded for _savepoints, callback, _robust in connection.run_on_commit
+    ):
+        return
     transaction.on_commit(_fire_recorded)
 
 
