@@ -77,6 +77,9 @@ class WebhookEndpointAdmin(OrganizationAdmin):
     readonly_fields = ("hmac_key", "delivery_log")
     actions = ("rotate_hmac_key",)
 
+    class Media:
+        css = {"all": ("integrations/webhooks.css",)}
+
     def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None):
         fields = ["organization", "name", "webhook_url", "signature_algo", "event_types"]
         return [*fields, "hmac_key", "delivery_log"] if obj else fields
@@ -113,6 +116,7 @@ class WebhookEndpointAdmin(OrganizationAdmin):
                 organization=form.cleaned_data["organization"], values=values, actor=actor
             )
             obj.pk, obj._state.adding = created.pk, False
+            obj.refresh_from_db()
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -190,6 +194,14 @@ class WebhookDeliveryAdmin(OrganizationAdmin):
               "last_attempt_at", "next_attempt_at", "delivered_at", "resend_button",
               "payload_pretty", "response_pretty")  # fmt: skip
     readonly_fields = fields
+
+    class Media:
+        css = {"all": ("integrations/webhooks.css",)}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # nothing to save here: the page is the log entry and its resend button
+        extra = {"show_save": False, "show_save_and_continue": False, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

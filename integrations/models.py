@@ -26,7 +26,7 @@ class WebhookEndpoint(TimeStampedModel):
     organization = models.ForeignKey(
         "billing.Organization", models.CASCADE, related_name="webhook_endpoints"
     )
-    webhook_url = models.URLField(max_length=1024)
+    webhook_url = models.CharField(max_length=1024)  # checked by webhook_targets.url_errors
     name = models.CharField(max_length=255, null=True, blank=True)
     signature_algo = models.CharField(
         max_length=8, choices=SignatureAlgo.choices, default=SignatureAlgo.JWT
