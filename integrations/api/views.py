@@ -28,7 +28,7 @@ from integrations.services.webhook_signing import public_key_base64
 ENDPOINT_RESPONSE = wrapped_schema(
     "WebhookEndpointResponse", WebhookEndpointSerializer, "webhook_endpoint"
 )
-ENDPOINT_REQUEST = wrapped_schema("WebhookEndpointInput", WebhookEndpointInput, "webhook_endpoint")
+ENDPOINT_REQUEST = wrapped_schema("WebhookEndpointWrite", WebhookEndpointInput, "webhook_endpoint")
 LAGO_ID = OpenApiParameter(
     "lago_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Lago id of the endpoint"
 )
