@@ -31,10 +31,12 @@ def subscriptions_for_wire(ids: Sequence[str]) -> list[Subscription]:
 def register() -> None:
     """Declares the customer and subscription wire objects (called at start-up)."""
     register_wire_object(
-        "customer", load=customers_for_wire, render=lambda c: CustomerSerializer(c).data
+        "customer",
+        load=customers_for_wire,
+        render=lambda rows: CustomerSerializer(rows, many=True).data,
     )
     register_wire_object(
         "subscription",
         load=subscriptions_for_wire,
-        render=lambda s: SubscriptionSerializer(s).data,
+        render=lambda rows: SubscriptionSerializer(rows, many=True).data,
     )

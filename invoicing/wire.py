@@ -31,6 +31,10 @@ def fees_for_wire(ids: Sequence[str]) -> list[Fee]:
 def register() -> None:
     """Declares the invoice and fee wire objects (called at start-up)."""
     register_wire_object(
-        "invoice", load=invoices_for_wire, render=lambda i: InvoiceSerializer(i).data
+        "invoice",
+        load=invoices_for_wire,
+        render=lambda rows: InvoiceSerializer(rows, many=True).data,
     )
-    register_wire_object("fee", load=fees_for_wire, render=lambda f: FeeSerializer(f).data)
+    register_wire_object(
+        "fee", load=fees_for_wire, render=lambda rows: FeeSerializer(rows, many=True).data
+    )

@@ -32,9 +32,11 @@ def billable_metrics_for_wire(ids: Sequence[str]) -> list[BillableMetric]:
 
 def register() -> None:
     """Declares the plan and billable metric wire objects (called at start-up)."""
-    register_wire_object("plan", load=plans_for_wire, render=lambda p: PlanSerializer(p).data)
+    register_wire_object(
+        "plan", load=plans_for_wire, render=lambda rows: PlanSerializer(rows, many=True).data
+    )
     register_wire_object(
         "billable_metric",
         load=billable_metrics_for_wire,
-        render=lambda m: BillableMetricSerializer(m).data,
+        render=lambda rows: BillableMetricSerializer(rows, many=True).data,
     )

@@ -45,12 +45,16 @@ def triggered_alerts_for_wire(ids: Sequence[str]) -> list[TriggeredAlert]:
 
 def register() -> None:
     """Declares the wallet, wallet transaction and triggered alert wire objects."""
-    register_wire_object("wallet", load=wallets_for_wire, render=lambda w: WalletSerializer(w).data)
+    register_wire_object(
+        "wallet", load=wallets_for_wire, render=lambda rows: WalletSerializer(rows, many=True).data
+    )
     register_wire_object(
         "wallet_transaction",
         load=wallet_transactions_for_wire,
-        render=lambda t: WalletTransactionSerializer(t).data,
+        render=lambda rows: WalletTransactionSerializer(rows, many=True).data,
     )
     register_wire_object(
-        "triggered_alert", load=triggered_alerts_for_wire, render=triggered_alert_payload
+        "triggered_alert",
+        load=triggered_alerts_for_wire,
+        render=lambda rows: [triggered_alert_payload(row) for row in rows],
     )

@@ -119,17 +119,20 @@ def _rendered_objects(events: Iterable[OutboxEvent]) -> dict[int, dict]:
         except Exception:
             logger.exception("loading %s objects for webhooks failed", object_type)
             continue
-        cache: dict[str, dict] = {}
+        ordered = list(rows.values())
+        try:
+            objects = dict(zip(rows, wire.render(ordered), strict=True))
+        except Exception:  # one bad row: render the others one by one
+            logger.exception("rendering %s objects for webhooks failed", object_type)
+            objects = {}
+            for object_id, row in rows.items():
+                try:
+                    objects[object_id] = wire.render([row])[0]
+                except Exception:
+                    logger.exception("rendering %s %s for a webhook failed", object_type, row.pk)
         for event in group:
-            row = rows.get(event.object_id)
-            if row is None:
-                continue  # gone since: the recorded payload stands in for it
-            try:
-                if event.object_id not in cache:
-                    cache[event.object_id] = dict(wire.render(row))
-                rendered[event.pk] = cache[event.object_id]
-            except Exception:
-                logger.exception("rendering %s %s for a webhook failed", object_type, row.pk)
+            if event.object_id in objects:  # else gone since: the recorded payload stands in
+                rendered[event.pk] = objects[event.object_id]
     return rendered
 
 
