@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from billing.models import ApiKey, BillingEntity, Organization
+from billing.models import ApiKey, BillingEntity, Organization, OutboxEvent
 
 
 def lock_organization(pk: UUID, *, no_key: bool = False) -> Organization:
@@ -38,4 +38,14 @@ def lock_other_usable_api_keys(api_key: ApiKey, *, now: datetime) -> list[ApiKey
         .exclude(pk=api_key.pk)
         .order_by("pk")
         .select_for_update()
+    )
+
+
+def lock_pending_outbox_events(*, limit: int) -> list[OutboxEvent]:
+    """Up to `limit` unprocessed outbox rows, oldest first, skipping rows another consumer
+    holds: two drains at once take disjoint batches, and a drain that dies releases its own."""
+    return list(
+        OutboxEvent.objects.filter(processed_at__isnull=True)
+        .order_by("created_at", "id")
+        .select_for_update(skip_locked=True)[:limit]
     )

@@ -12,14 +12,39 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 from uuid import UUID
 
+from django.db import transaction
 from django.db.models import Model
 
 from billing.actors import Actor
 from billing.models import OutboxEvent
+from billing.signals import hook
 
 M = TypeVar("M", bound=Model)
 
 ACTOR_NAME_MAX = OutboxEvent._meta.get_field("actor_name").max_length
+
+
+@hook
+def on_events_recorded() -> None:
+    """Outbox rows were committed. Receivers start their consumer (the webhook drain) soon;
+    it reads the rows themselves, so a lost notification delays them, never loses them. Fired
+    once per transaction, however many rows it recorded."""
+
+
+def _fire_recorded() -> None:
+    on_events_recorded.fire_after_commit()  # runs once committed: no transaction open any more
+
+
+def _announce() -> None:
+    """Schedules `on_events_recorded` for the commit of the current transaction, unless it is
+    already scheduled. A scheduled call survives only if no savepoint active at its scheduling
+    was rolled back; those still active enclose this row too, so its rollback would undo both."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        callback is _fire_recorded for _savepoints, callback, _robust in connection.run_on_commit
+    ):
+        return
+    transaction.on_commit(_fire_recorded)
 
 
 def object_type_of(obj: Model) -> str:
@@ -77,6 +102,7 @@ def emit(
         object_id=object_id,
     )
     row.save(force_insert=True)
+    _announce()
     return row
 
 
@@ -96,4 +122,7 @@ def emit_many(
         )
         for obj in objs
     ]
-    return OutboxEvent.objects.bulk_create(rows)
+    created = OutboxEvent.objects.bulk_create(rows)
+    if created:
+        _announce()
+    return created

@@ -186,6 +186,26 @@ SCHEDULES: list[Schedule] = [
         reports="wallet(s) refreshed",
         previous_minutes=("*/5",),
     ),
+    Schedule(
+        slug="deliver_webhooks",
+        name="Deliver webhooks",
+        task="integrations.tasks.deliver_webhooks_task",
+        minute="*",
+        description=(
+            "Every minute, events no notification delivered yet, due retries, and attempts of "
+            "a worker that died."
+        ),
+        reports="endpoint(s) with deliveries to send",
+    ),
+    Schedule(
+        slug="purge_webhook_deliveries",
+        name="Clean old webhook deliveries",
+        task="integrations.tasks.purge_webhook_deliveries_task",
+        minute="0",
+        hour="1",
+        description="Daily 01:00, deliveries older than the retention (90 days by default).",
+        reports="webhook delivery(ies) deleted",
+    ),
 ]
 
 

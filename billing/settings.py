@@ -11,6 +11,8 @@ Environment:
 - STRIPE_API_BASE: Stripe's API address (default https://api.stripe.com; tests use a local fake).
 - PAYMENT_SECRETS_KEY: Fernet key encrypting payment provider secrets at rest; unset -> derived
   from SECRET_KEY (rotating SECRET_KEY then makes stored secrets unreadable).
+- WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS, WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_RSA_PRIVATE_KEY,
+  API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY: outbound webhooks.
 """
 
 from __future__ import annotations
@@ -201,6 +203,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+
+# --- Outbound webhooks ------------------------------------------------------------------------
+# Attempts of one delivery (the first one included) and the time each may take; Lago's defaults.
+WEBHOOK_ATTEMPTS = int(os.environ.get("WEBHOOK_ATTEMPTS", "3"))
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
+# Receivers on loopback, private or link-local addresses are refused unless this is on (local
+# setups and tests): an endpoint must not make the server call its own network.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# The RSA key signing JWT webhooks (PEM, or PEM in base64 as Lago's LAGO_RSA_PRIVATE_KEY); when
+# unset, one is generated once and kept in the database.
+WEBHOOK_RSA_PRIVATE_KEY = os.environ.get("WEBHOOK_RSA_PRIVATE_KEY", "")
+# The JWT `iss` claim: this API's public base URL, as receivers know it.
+API_URL = os.environ.get("API_URL", "http://127.0.0.1:8000")
+WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("WEBHOOK_LOG_RETENTION_DAYS", "90"))
+# Deliveries to one endpoint in flight at once: a slow receiver holds at most this many workers.
+WEBHOOK_ENDPOINT_CONCURRENCY = int(os.environ.get("WEBHOOK_ENDPOINT_CONCURRENCY", "2"))
 
 # One JSON object per line in production, plain text in development; both carry the request id
 # and Celery task id of the line (billing/logs.py).

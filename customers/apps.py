@@ -11,3 +11,8 @@ class CustomersConfig(AppConfig):
 
         # the port invoicing must bind (customers.E001 stops start-up while it is unbound)
         checks.register(check_ports_bound)
+
+        # customers and subscriptions as webhooks send them (billing.wire_objects)
+        from customers import wire
+
+        wire.register()

@@ -1,6 +1,12 @@
-"""Payment provider connections and the provider events already handled (spec §19.2, §19.3)."""
+"""Payment provider connections and the provider events already handled (spec §19.2, §19.3).
+
+Outbound webhooks: the endpoints an organization registers, one delivery row per endpoint and
+recorded event, and the installation's JWT signing key.
+"""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from django.db.models import Q
@@ -91,3 +97,136 @@ class ProviderEvent(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.provider_event_id}"
+
+
+MAX_ENDPOINTS_PER_ORGANIZATION = 10  # Lago's WebhookEndpoint::LIMIT
+RESPONSE_EXCERPT_MAX = 2_000  # characters of a receiver's answer kept in the delivery log
+
+
+class SignatureAlgo(models.TextChoices):
+    JWT = "jwt", "JWT (RS256)"
+    HMAC = "hmac", "HMAC-SHA256"
+
+
+class WebhookEndpoint(TimeStampedModel):
+    """A URL that receives the organization's events, signed with `signature_algo`."""
+
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="webhook_endpoints"
+    )
+    webhook_url = models.CharField(max_length=1024)  # checked by webhook_targets.url_errors
+    name = models.CharField(max_length=255, null=True, blank=True)
+    signature_algo = models.CharField(
+        max_length=8, choices=SignatureAlgo.choices, default=SignatureAlgo.JWT
+    )
+    # None: every event type; else only these (Lago's `event_types`).
+    event_types = models.JSONField(null=True, blank=True)  # list of webhook types
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "webhook_url"],
+                name="integrations_webhookendpoint_url_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(signature_algo__in=["jwt", "hmac"]),
+                name="integrations_webhookendpoint_signature_algo_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.webhook_url
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return self.event_types is None or event_type in self.event_types
+
+
+class DeliveryQuerySet(OrganizationQuerySet):
+    def due(self, now) -> DeliveryQuerySet:
+        """Waiting for an attempt whose time has come."""
+        return self.filter(
+            status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING),
+            next_attempt_at__lte=now,
+        )
+
+
+class WebhookDelivery(models.Model):
+    """One recorded event for one endpoint: the exact body sent on every attempt, and how the
+    last attempt ended. Its id is the `X-Lago-Unique-Key` the receiver deduplicates on."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RETRYING = "retrying", _("Retrying")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        # the endpoint's address was not public when the attempt was due (and private targets
+        # are not allowed): nothing was sent
+        SKIPPED = "skipped", _("Skipped")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="deliveries")
+    # the outbox row delivered (no foreign key: outbox rows may be pruned before the log)
+    outbox_event_id = models.BigIntegerField()
+    webhook_type = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    payload = models.TextField()  # the JSON body, byte for byte what every attempt sends
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.TextField(blank=True, default="")  # excerpt of the answer, or the error
+    webhook_url = models.CharField(max_length=1024, blank=True, default="")  # at the last attempt
+    recorded_at = models.DateTimeField()  # when the event was recorded (outbox row)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # one delivery per endpoint and event: a drain run twice creates nothing twice
+            models.UniqueConstraint(
+                fields=["endpoint", "outbox_event_id"],
+                name="integrations_webhookdelivery_one_per_endpoint_event",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status__in=["pending", "retrying"]),
+                name="integrations_delivery_due_idx",
+            ),
+            models.Index(fields=["organization", "-created_at"], name="integrations_delivery_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_type} → {self.webhook_url or self.endpoint_id}"
+
+    @property
+    def lago_id(self) -> str:
+        return str(self.id)
+
+
+class WebhookSigningKey(models.Model):
+    """The installation's RSA key pair signing JWT webhooks, generated once when the
+    environment provides none. Not tenant data: one key for every organization, as Lago."""
+
+    name = models.CharField(max_length=32, unique=True, default="default")
+    private_key_pem = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "webhook signing key"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,7 +1,11 @@
-"""Reads of payment provider connections and recorded provider events."""
+"""Reads of payment provider connections and recorded provider events.
+
+Reads of webhook endpoints and the delivery log, scoped by organization.
+"""
 
 from __future__ import annotations
 
+import uuid
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -9,7 +13,7 @@ from django.db.models import QuerySet
 from billing.errors import NotFound
 from billing.models import Organization
 from customers.models import Customer, PaymentMethod
-from integrations.models import PaymentProvider, ProviderEvent
+from integrations.models import PaymentProvider, ProviderEvent, WebhookDelivery, WebhookEndpoint
 
 
 def payment_provider_list(*, organization: Organization) -> QuerySet[PaymentProvider]:
@@ -82,3 +86,35 @@ def payment_method_of_customer(*, customer: Customer, lago_id: str) -> PaymentMe
     if method is None:
         raise NotFound("payment_method")
     return method
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def webhook_endpoint_list(*, organization: Organization) -> QuerySet[WebhookEndpoint]:
+    """The organization's endpoints, oldest first."""
+    return WebhookEndpoint.objects.for_organization(organization).order_by("created_at", "id")
+
+
+def webhook_endpoint_get(*, organization: Organization, lago_id: object) -> WebhookEndpoint:
+    """The endpoint with this id, else 404 `webhook_endpoint_not_found` (another tenant's too)."""
+    pk = _uuid(lago_id)
+    endpoint = (
+        webhook_endpoint_list(organization=organization).filter(pk=pk).first() if pk else None
+    )
+    if endpoint is None:
+        raise NotFound("webhook_endpoint")
+    return endpoint
+
+
+def delivery_list(*, organization: Organization) -> QuerySet[WebhookDelivery]:
+    """The organization's delivery log, newest first."""
+    return (
+        WebhookDelivery.objects.for_organization(organization)
+        .select_related("endpoint")
+        .order_by("-created_at", "-id")
+    )

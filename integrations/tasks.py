@@ -1,14 +1,25 @@
-"""Thin Celery wrappers around the integrations services."""
+"""Thin Celery wrappers around the integrations services.
+
+Webhook delivery tasks: thin wrappers around `integrations.services.webhook_delivery`.
+"""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
 
 from billing.actors import SYSTEM
 from integrations.payment_providers.base import GatewayConnectionError
 from integrations.services.provider_customers import provider_customer_sync
+from integrations.services.webhook_delivery import (
+    deliveries_purge,
+    endpoint_deliveries_send,
+    endpoints_with_due_deliveries,
+    outbox_drain,
+)
 
 
 @shared_task(
@@ -35,3 +46,53 @@ def on_customer_payment_provider_set(
         )
     else:
         provider_customer_sync_task.delay(str(customer_id), provider_customer_id_changed)
+
+
+def _dispatch(endpoint_ids: object) -> None:
+    for endpoint_id in sorted(endpoint_ids, key=str):  # type: ignore[call-overload]
+        send_webhook_deliveries_task.delay(str(endpoint_id))
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def drain_outbox_task() -> int:
+    """Deliveries of the outbox rows recorded since the last drain, then their senders."""
+    report = outbox_drain(now=timezone.now())
+    _dispatch(report.endpoint_ids)
+    return report.events
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def send_webhook_deliveries_task(endpoint_id: str) -> int:
+    """Attempts the endpoint's due deliveries; schedules itself for the earliest retry."""
+    report = endpoint_deliveries_send(endpoint_id=UUID(endpoint_id), clock=timezone.now)
+    if report.retry_at is not None and not _eager():
+        countdown = max((report.retry_at - timezone.now()).total_seconds(), 0)
+        send_webhook_deliveries_task.apply_async((endpoint_id,), countdown=countdown)
+    return report.attempted
+
+
+def _eager() -> bool:
+    # an eager countdown would run at once, before the retry is due: the sweep sends it
+    return bool(send_webhook_deliveries_task.app.conf.task_always_eager)
+
+
+@shared_task
+def deliver_webhooks_task() -> int:
+    """The sweep: drains what no notification drained, and wakes the sender of every endpoint
+    with a due delivery (retries whose timer was lost, attempts of a killed worker)."""
+    now = timezone.now()
+    report = outbox_drain(now=now)
+    endpoints = set(endpoints_with_due_deliveries(now=now)) | report.endpoint_ids
+    _dispatch(endpoints)
+    return len(endpoints)
+
+
+@shared_task
+def purge_webhook_deliveries_task() -> int:
+    """Daily: the delivery log keeps `WEBHOOK_LOG_RETENTION_DAYS` days."""
+    return deliveries_purge(now=timezone.now())
+
+
+def drain_soon() -> None:
+    """Receiver of `billing.outbox.on_events_recorded`: a drain after each commit."""
+    drain_outbox_task.delay()

@@ -44,3 +44,8 @@ class InvoicingConfig(AppConfig):
         from invoicing.selectors import coupon_credits_by_applied_coupon
 
         customer_ports.coupon_credits.bind(coupon_credits_by_applied_coupon)
+
+        # invoices and fees as webhooks send them (billing.wire_objects)
+        from invoicing import wire
+
+        wire.register()

@@ -16,3 +16,8 @@ class WalletsConfig(AppConfig):
         checks.register(check_ports_bound)
         # spec §17.4: new usage refreshes the customer's wallets' ongoing balance (debounced)
         hooks.on_events_ingested.connect(queue_refresh_for_events)
+
+        # wallets, their transactions and triggered alerts as webhooks send them
+        from wallets import wire
+
+        wire.register()

@@ -1,3 +1,3 @@
-"""Payment provider connections admin."""
+"""Integrations admin: payment provider connections, webhook endpoints and their delivery log."""
 
-from integrations.admin import payment_providers  # noqa: F401
+from integrations.admin import payment_providers, webhooks  # noqa: F401

@@ -1,8 +1,15 @@
-"""Payment provider routes of the API; Lago's paths leave no room for a router here."""
+"""Routes of the integrations API: payment methods and checkout links of customers (payment
+providers), `/webhook_endpoints` and `/webhooks/*public_key`."""
 
 from django.urls import path
 
-from integrations.api.views import CustomerCheckoutUrlView, CustomerPaymentMethodViewSet
+from integrations.api.views import (
+    CustomerCheckoutUrlView,
+    CustomerPaymentMethodViewSet,
+    WebhookEndpointViewSet,
+    WebhookJsonPublicKeyView,
+    WebhookPublicKeyView,
+)
 
 urlpatterns = [
     path(
@@ -24,5 +31,21 @@ urlpatterns = [
         "customers/<str:external_customer_id>/payment_methods/<str:lago_id>/set_as_default",
         CustomerPaymentMethodViewSet.as_view({"put": "set_as_default"}),
         name="customer-payment-method-set-as-default",
+    ),
+    path(
+        "webhook_endpoints",
+        WebhookEndpointViewSet.as_view({"get": "list", "post": "create"}),
+        name="webhook-endpoint-list",
+    ),
+    path(
+        "webhook_endpoints/<str:lago_id>",
+        WebhookEndpointViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+        name="webhook-endpoint-detail",
+    ),
+    path("webhooks/public_key", WebhookPublicKeyView.as_view(), name="webhook-public-key"),
+    path(
+        "webhooks/json_public_key",
+        WebhookJsonPublicKeyView.as_view(),
+        name="webhook-json-public-key",
     ),
 ]

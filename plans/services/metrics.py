@@ -11,6 +11,7 @@ from django.db import transaction
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import Organization
+from billing.outbox import emit
 from plans.expressions import (
     EvaluationError,
     InvalidExpression,
@@ -180,6 +181,16 @@ def _prune_charge_filters(
             charge_filter.save(update_fields=["deleted_at", "updated_at"])
 
 
+def _record(metric: BillableMetric, event_type: str, *, actor: Actor) -> None:
+    """Outbox row of a `billable_metric.*` webhook, in the caller's transaction."""
+    emit(
+        event_type=event_type,
+        actor=actor,
+        obj=metric,
+        payload={"lago_id": str(metric.pk), "code": metric.code},
+    )
+
+
 @transaction.atomic
 def billable_metric_create(
     *,
@@ -213,6 +224,7 @@ def billable_metric_create(
     save_with_unique_code(metric)
     if filters:
         _set_filters(billable_metric=metric, filters=filters, now=None)
+    _record(metric, "billable_metric.created", actor=actor)
     return metric
 
 
@@ -240,6 +252,7 @@ def billable_metric_update(
     save_with_unique_code(metric)
     if "filters" in values and values["filters"] is not None:
         _set_filters(billable_metric=metric, filters=values["filters"], now=now)
+    _record(metric, "billable_metric.updated", actor=actor)
     return metric
 
 
@@ -256,6 +269,7 @@ def billable_metric_destroy(
     charges = Charge.objects.alive().filter(billable_metric=metric)
     ChargeFilter.objects.alive().filter(charge__in=charges).update(deleted_at=now, updated_at=now)
     charges.update(deleted_at=now, updated_at=now)
+    _record(metric, "billable_metric.deleted", actor=actor)
     return metric
 
 

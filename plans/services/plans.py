@@ -18,6 +18,7 @@ from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.money import CURRENCIES
+from billing.outbox import emit
 from billing.periods import Interval
 from plans.locks import lock_plan
 from plans.models import (
@@ -227,6 +228,16 @@ def _commitment_set(plan: Plan, params: dict) -> None:
 # Plans
 
 
+def _record(plan: Plan, event_type: str, *, actor: Actor) -> None:
+    """Outbox row of a `plan.*` webhook, in the caller's transaction."""
+    emit(
+        event_type=event_type,
+        actor=actor,
+        obj=plan,
+        payload={"lago_id": str(plan.pk), "code": plan.code},
+    )
+
+
 @transaction.atomic
 def plan_create(*, organization: Organization, values: dict, actor: Actor, now: datetime) -> Plan:
     """Creates a plan with its charges, fixed charges, thresholds and commitment (spec §6.1)."""
@@ -261,6 +272,7 @@ def plan_create(*, organization: Organization, values: dict, actor: Actor, now: 
         fixed_charge_build(plan=plan, values=fixed_values)
     if values.get("minimum_commitment"):
         _commitment_set(plan, values["minimum_commitment"])
+    _record(plan, "plan.created", actor=actor)
     return plan
 
 
@@ -381,6 +393,7 @@ def plan_update(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Pla
         plan.children.alive().filter(amount_cents=old_amount_cents).update(
             amount_cents=plan.amount_cents, updated_at=now
         )
+    _record(plan, "plan.updated", actor=actor)
     return plan
 
 
@@ -393,6 +406,7 @@ def plan_delete(*, plan: Plan, actor: Actor, now: datetime) -> Plan:
     plan = lock_plan(plan.pk)
     plan.deleted_at = now
     plan.save(update_fields=["deleted_at", "updated_at"])
+    _record(plan, "plan.deleted", actor=actor)
     return plan
 
 

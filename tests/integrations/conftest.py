@@ -1,5 +1,8 @@
 """Fixtures of the payment provider tests: a local fake Stripe (never the internet) and a
-Stripe connection of the main test organization."""
+Stripe connection of the main test organization.
+
+Webhook tests: private (loopback) receivers allowed unless a test turns it off.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import pytest
 from billing.actors import SYSTEM
 from integrations.services.connections import stripe_connection_create
 from tests.integrations.fake_stripe import FakeStripe
+from tests.integrations.receiver import running_receiver
 
 SECRET_KEY = "sk_test_acme0123456789"
 
@@ -32,3 +36,20 @@ def stripe_connection(fake_stripe, organization):
         secret_key=SECRET_KEY,
         actor=SYSTEM,
     )
+
+
+@pytest.fixture(autouse=True)
+def _allow_private_urls(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+
+
+@pytest.fixture
+def receiver():
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def other_receiver():
+    with running_receiver() as running:
+        yield running

@@ -1,0 +1,300 @@
+"""Delivery of recorded events to webhook endpoints: drain, attempts, retries, resend, purge.
+
+1. `outbox_drain` turns unprocessed outbox rows into one delivery row per subscribed endpoint
+   (body rendered once per event, kept byte for byte), and marks the rows processed, in one
+   transaction per batch: a drain that dies leaves its batch for the next one.
+2. `endpoint_deliveries_send` attempts an endpoint's due deliveries in batches, each batch's rows
+   locked while they are attempted: a sender killed mid-batch rolls back and the rows are due
+   again (at least once; the delivery id is the receiver's idempotency key). An endpoint has a
+   few sending slots at most, so a slow receiver holds that many workers, never all of them.
+3. A failed attempt is retried after Lago's backoff, n^4 + up to 15 % of it + 2 s after failure
+   n, until `WEBHOOK_ATTEMPTS` attempts; then the delivery is `failed` (resend by hand).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+
+from billing.actors import Actor
+from billing.locks import lock_pending_outbox_events
+from billing.models import OutboxEvent
+from integrations.locks import endpoint_send_slot, lock_due_deliveries
+from integrations.models import RESPONSE_EXCERPT_MAX, WebhookDelivery, WebhookEndpoint
+from integrations.services.webhook_http import Answer, Transport
+from integrations.services.webhook_payloads import webhook_bodies, webhook_object_type
+from integrations.services.webhook_signing import organization_hmac_key, signature
+from integrations.services.webhook_targets import UnsafeTarget, resolve_target
+
+logger = logging.getLogger(__name__)
+
+DRAIN_BATCH = 200  # outbox rows per drain transaction
+SEND_BATCH = 50  # deliveries locked per sender transaction
+SEND_BATCH_SECONDS = 5.0  # a batch stops taking new attempts after this long (slow receivers)
+Status = WebhookDelivery.Status
+
+
+def retry_wait_seconds(failures: int, *, jitter: float | None = None) -> float:
+    """Lago's wait before the next attempt after `failures` failed ones (Rails' polynomial
+    backoff): failures^4, plus up to 15 % of it, plus 2 seconds."""
+    share = random.random() if jitter is None else jitter
+    base = failures**4
+    return base + share * base * 0.15 + 2
+
+
+# --- 1. drain ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainReport:
+    events: int = 0
+    deliveries: int = 0
+    endpoint_ids: set[UUID] = field(default_factory=set)
+
+
+def _drain_batch(now: datetime, report: DrainReport) -> int:
+    with transaction.atomic():
+        events = lock_pending_outbox_events(limit=DRAIN_BATCH)
+        if not events:
+            return 0
+        endpoints: dict[UUID, list[WebhookEndpoint]] = defaultdict(list)
+        for endpoint in WebhookEndpoint.objects.filter(
+            organization_id__in={e.organization_id for e in events}
+        ):
+            endpoints[endpoint.organization_id].append(endpoint)
+        targets = {
+            event.pk: [
+                ep
+                for ep in endpoints.get(event.organization_id, ())
+                if ep.subscribes_to(event.event_type)
+            ]
+            for event in events
+        }
+        bodies = webhook_bodies([e for e in events if targets[e.pk]])
+        rows = [
+            WebhookDelivery(
+                organization_id=event.organization_id,
+                endpoint=endpoint,
+                outbox_event_id=event.pk,
+                webhook_type=event.event_type,
+                object_type=webhook_object_type(event),
+                object_id=event.object_id,
+                payload=bodies[event.pk],
+                recorded_at=event.created_at,
+                next_attempt_at=now,
+                webhook_url=endpoint.webhook_url,
+            )
+            for event in events
+            for endpoint in targets[event.pk]
+        ]
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
+    report.events += len(events)
+    report.deliveries += len(rows)
+    report.endpoint_ids.update(row.endpoint_id for row in rows)
+    return len(events)
+
+
+def outbox_drain(*, now: datetime, max_batches: int | None = None) -> DrainReport:
+    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches)."""
+    report, batches = DrainReport(), 0
+    while (max_batches is None or batches < max_batches) and _drain_batch(now, report):
+        batches += 1
+    return report
+
+
+# --- 2. attempts ------------------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    attempted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retry_at: datetime | None = None  # earliest retry scheduled by these attempts
+    busy: bool = False  # every sending slot of the endpoint was taken
+
+
+def _headers(delivery: WebhookDelivery, endpoint: WebhookEndpoint, hmac_key: str) -> dict:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "billing-backoffice-webhooks",
+        "X-Lago-Signature": signature(
+            endpoint.signature_algo, body=delivery.payload, hmac_key=hmac_key
+        ),
+        "X-Lago-Signature-Algorithm": endpoint.signature_algo,
+        "X-Lago-Unique-Key": str(delivery.pk),
+    }
+
+
+def _record(delivery: WebhookDelivery, answer: Answer | None, reason: str, now: datetime) -> None:
+    """Applies the outcome of one attempt to the row (saved by the caller)."""
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    if answer is None:  # not sent: the target is not a public address
+        delivery.status, delivery.http_status = Status.SKIPPED, None
+        delivery.response, delivery.next_attempt_at = reason[:RESPONSE_EXCERPT_MAX], None
+        return
+    delivery.http_status = answer.status
+    delivery.response = answer.body[:RESPONSE_EXCERPT_MAX]
+    if answer.succeeded:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+            Status.SUCCEEDED,
+            now,
+            None,
+        )
+    elif delivery.attempts < settings.WEBHOOK_ATTEMPTS:
+        delivery.status = Status.RETRYING
+        delivery.next_attempt_at = now + timedelta(seconds=retry_wait_seconds(delivery.attempts))
+    else:
+        delivery.status, delivery.next_attempt_at = Status.FAILED, None
+
+
+# what an attempt sets besides its instants
+_GROUPED = ("status", "attempts", "http_status", "response", "webhook_url", "next_attempt_at")
+
+
+def attempt(
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    *,
+    transport: Transport,
+    hmac_key: str,
+    now: datetime,
+) -> None:
+    """One attempt of `delivery` to the endpoint's current URL, recorded on the row."""
+    delivery.webhook_url = endpoint.webhook_url
+    try:
+        target = resolve_target(endpoint.webhook_url)
+    except UnsafeTarget as exc:
+        logger.warning("webhook %s not sent to %s: %s", delivery.pk, endpoint.webhook_url, exc)
+        _record(delivery, None, f"Not sent: {exc}", now)
+        return
+    except (OSError, UnicodeError) as exc:
+        _record(delivery, Answer(status=None, body=f"{type(exc).__name__}: {exc}"), "", now)
+        return
+    answer = transport.post(
+        target, body=delivery.payload.encode(), headers=_headers(delivery, endpoint, hmac_key)
+    )
+    _record(delivery, answer, "", now)
+
+
+def _save_outcomes(deliveries: list[WebhookDelivery]) -> None:
+    """Saves the attempts of a batch, one UPDATE per identical outcome (most of a batch shares
+    one: succeeded, same answer); instants are the latest attempt of the group, off by the
+    few milliseconds the batch took at most."""
+    groups: dict[tuple, list[WebhookDelivery]] = defaultdict(list)
+    for delivery in deliveries:
+        key = tuple(getattr(delivery, name) for name in _GROUPED)
+        groups[key].append(delivery)
+    for key, group in groups.items():
+        latest = max(d.updated_at for d in group)
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in group]).update(
+            **dict(zip(_GROUPED, key, strict=True)),
+            last_attempt_at=latest,
+            updated_at=latest,
+            delivered_at=latest if group[0].delivered_at else None,
+        )
+
+
+def _send_batch(
+    endpoint_id: UUID, transport: Transport, clock: Callable[[], datetime], report: SendReport
+) -> int:
+    started = time.monotonic()
+    with transaction.atomic():
+        due = lock_due_deliveries(endpoint_id=endpoint_id, now=clock(), limit=SEND_BATCH)
+        if not due:
+            return 0
+        endpoint = WebhookEndpoint.objects.select_related("organization").get(pk=endpoint_id)
+        hmac_key = organization_hmac_key(endpoint.organization)
+        done = []
+        for delivery in due:
+            if done and time.monotonic() - started > SEND_BATCH_SECONDS:
+                break  # the rest stays due, for the next batch (or another slot)
+            now = clock()
+            attempt(delivery, endpoint, transport=transport, hmac_key=hmac_key, now=now)
+            delivery.updated_at = now
+            done.append(delivery)
+        _save_outcomes(done)
+    for delivery in done:
+        report.attempted += 1
+        if delivery.status == Status.SUCCEEDED:
+            report.succeeded += 1
+        elif delivery.status in (Status.FAILED, Status.SKIPPED):
+            report.failed += 1
+        elif delivery.next_attempt_at and (
+            report.retry_at is None or delivery.next_attempt_at < report.retry_at
+        ):
+            report.retry_at = delivery.next_attempt_at
+    return len(done)
+
+
+def _has_due(endpoint_id: UUID, now: datetime) -> bool:
+    return WebhookDelivery.objects.due(now).filter(endpoint_id=endpoint_id).exists()
+
+
+def endpoint_deliveries_send(
+    *, endpoint_id: UUID, clock: Callable[[], datetime], slots: int | None = None
+) -> SendReport:
+    """Attempts the endpoint's due deliveries until none is due, in one of its sending slots;
+    returns at once (`busy`) when every slot is taken, the holders then seeing these rows."""
+    slots = settings.WEBHOOK_ENDPOINT_CONCURRENCY if slots is None else slots
+    report = SendReport()
+    transport = Transport(timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    try:
+        while True:
+            with endpoint_send_slot(endpoint_id, slots=slots) as acquired:
+                if not acquired:
+                    report.busy = True
+                    return report
+                while _send_batch(endpoint_id, transport, clock, report):
+                    pass
+            # rows recorded while the slot was being released found it taken: look once more
+            if not _has_due(endpoint_id, clock()):
+                return report
+    finally:
+        transport.close()
+
+
+# --- 3. sweeping, resending, purging ----------------------------------------------------------
+
+
+def endpoints_with_due_deliveries(*, now: datetime) -> list[UUID]:
+    """Endpoints with a delivery due now (lost notifications, retries, killed senders)."""
+    return list(WebhookDelivery.objects.due(now).values_list("endpoint_id", flat=True).distinct())
+
+
+@transaction.atomic
+def delivery_resend(*, delivery: WebhookDelivery, actor: Actor, now: datetime) -> WebhookDelivery:
+    """Queues one more attempt of a delivery, whatever its status, with the same body and
+    unique key; it is sent as soon as a sender takes it."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=Status.PENDING, next_attempt_at=now, updated_at=now
+    )
+    delivery.refresh_from_db()
+    logger.info("webhook %s queued again by %s", delivery.pk, actor.display)
+    return delivery
+
+
+def deliveries_purge(*, now: datetime, batch: int = 1_000) -> int:
+    """Deletes deliveries untouched for `WEBHOOK_LOG_RETENTION_DAYS` days, in batches."""
+    cutoff = now - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            WebhookDelivery.objects.filter(updated_at__lt=cutoff).values_list("pk", flat=True)[
+                :batch
+            ]
+        )
+        if not ids:
+            return deleted
+        deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]

@@ -1,0 +1,40 @@
+"""The invoice and fee wire objects other apps send (webhooks), rendered as the API answers
+them (`billing.wire_objects`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from billing.wire_objects import register_wire_object
+from invoicing.api.fee_serializers import FeeSerializer
+from invoicing.api.invoice_serializers import InvoiceSerializer
+from invoicing.models import Fee, Invoice
+from invoicing.selectors import fees_for_rendering, with_invoice_relations
+
+
+def invoices_for_wire(ids: Sequence[str]) -> list[Invoice]:
+    """Invoices of these ids, any status, with what the full InvoiceObject renders."""
+    return list(
+        with_invoice_relations(
+            Invoice.objects.filter(pk__in=ids).select_related(
+                "customer__billing_entity", "customer__organization", "billing_entity"
+            )
+        )
+    )
+
+
+def fees_for_wire(ids: Sequence[str]) -> list[Fee]:
+    """Fees of these ids, with what FeeSerializer reads."""
+    return list(fees_for_rendering(Fee.objects.filter(pk__in=ids)))
+
+
+def register() -> None:
+    """Declares the invoice and fee wire objects (called at start-up)."""
+    register_wire_object(
+        "invoice",
+        load=invoices_for_wire,
+        render=lambda rows: InvoiceSerializer(rows, many=True).data,
+    )
+    register_wire_object(
+        "fee", load=fees_for_wire, render=lambda rows: FeeSerializer(rows, many=True).data
+    )
