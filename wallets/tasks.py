@@ -94,3 +94,10 @@ def queue_refresh_after_commit(*, customer_id: UUID) -> None:
     transaction.on_commit(
         lambda: refresh_customer_wallets_task.delay(str(customer_id)), robust=True
     )
+
+
+def refresh_after_usage_pass(*, customer_ids: Sequence[UUID], **kwargs: object) -> int:
+    """`metering.hooks.on_usage_refreshed`: the still-flagged wallets of the customers whose
+    subscriptions the pass refreshed (their queued refresh has not run yet, or was lost), then
+    their threshold top-ups and alerts; returns how many wallets were refreshed."""
+    return refresh_flagged_wallets(actor=SYSTEM, now=timezone.now(), customer_ids=customer_ids)
