@@ -6,6 +6,7 @@ A `billing.signals.Hook`: fired after commit by `metering.services.ingestion`, c
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from billing.signals import hook
@@ -24,9 +25,13 @@ def on_events_ingested(
 
 @hook
 def on_usage_refreshed(
-    *, organization_ids: list[UUID], subscription_ids: list[UUID], customer_ids: list[UUID]
+    *,
+    organization_ids: list[UUID],
+    subscription_ids: list[UUID],
+    customer_ids: list[UUID],
+    now: datetime,
 ) -> None:
     """A refresh pass (`metering.services.refresh.refresh_usage`) recomputed the lifetime usage
     and evaluated the usage alerts of these subscriptions (of these customers). Wallets refresh
-    the ongoing balance of those customers' flagged wallets (§17.4); a progressive billing
+    the ongoing balance of those customers' flagged wallets as of the pass's `now` (§17.4); a progressive billing
     threshold check would connect here as one more step of the pass."""

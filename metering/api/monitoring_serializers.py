@@ -12,6 +12,8 @@ from rest_framework import serializers
 
 from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
 from metering.models import LifetimeUsage, UsageAlert
+from plans.models import BillableMetric
+from plans.selectors import billable_metric_filters
 
 
 class UsageThresholdCompletionOutput(serializers.Serializer):
@@ -93,6 +95,14 @@ class AlertBillableMetricOutput(serializers.Serializer):
     created_at = LagoDateTimeField()
     field_name = serializers.CharField(allow_null=True)
     expression = TextOrNull()
+    filters = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_filters(self, metric: BillableMetric) -> list[dict]:
+        return [
+            {"lago_id": str(f.pk), "key": f.key, "values": list(f.values)}
+            for f in billable_metric_filters(metric)
+        ]
 
 
 class AlertSerializer(serializers.ModelSerializer):

@@ -67,7 +67,9 @@ class LifetimeUsageViewSet(OrganizationViewSet):
 
     def _lifetime(self) -> LifetimeUsage:
         subscription = subscription_for_monitoring(
-            organization=self.organization, external_id=self.kwargs["external_id"]
+            organization=self.organization,
+            external_id=self.kwargs["external_id"],
+            status=self.request.query_params.get("subscription_status"),
         )
         return lifetime_usage_get_or_create(subscription=subscription)
 
@@ -96,7 +98,9 @@ class UsageAlertViewSet(OrganizationViewSet):
 
     def subscription(self) -> Subscription:
         return subscription_for_monitoring(
-            organization=self.organization, external_id=self.kwargs["external_id"]
+            organization=self.organization,
+            external_id=self.kwargs["external_id"],
+            status=self.request.query_params.get("subscription_status"),
         )
 
     def get_queryset(self) -> QuerySet[UsageAlert]:

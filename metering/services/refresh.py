@@ -160,5 +160,6 @@ def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) 
             organization_ids=sorted(organization_ids),
             subscription_ids=refreshed,
             customer_ids=sorted(report.customer_ids),
+            now=now,
         )
     return report
