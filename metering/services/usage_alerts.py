@@ -75,7 +75,7 @@ def crossed_thresholds(thresholds: list[dict], previous: Decimal, current: Decim
     )
     recurring = next((t for t in thresholds if t.get("recurring")), None)
     crossed = [
-        {"code": t.get("code"), "value": t["value"], "recurring": False}
+        {"code": t.get("code"), "value": decimal_string(Decimal(t["value"])), "recurring": False}
         for t in one_time
         if previous < Decimal(t["value"]) <= current
     ]

@@ -51,9 +51,7 @@ def test_a_batch_flags_each_of_its_subscriptions(api, organization):
     }
 
 
-def test_a_pass_stores_the_current_usage_as_lifetime_usage_and_clears_the_flags(
-    api, organization
-):
+def test_a_pass_stores_the_current_usage_as_lifetime_usage_and_clears_the_flags(api, organization):
     billing = calls_billing(api, organization)
     send(billing, 3)
 
