@@ -12,3 +12,9 @@ class MeteringConfig(AppConfig):
 
         # the port invoicing must bind (metering.E001 stops start-up while it is unbound)
         checks.register(check_ports_bound)
+
+        # the subscription admin page shows the usage monitoring panel
+        from customers import ports as customer_ports
+        from metering.presenters import subscription_panels
+
+        customer_ports.subscription_panels.bind(subscription_panels)
