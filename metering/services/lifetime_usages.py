@@ -50,32 +50,56 @@ def in_arrears_amount_cents(usages: Iterable[ChargeUsage]) -> int:
     return sum(u.amount_cents for u in usages if not u.charge.pay_in_advance)
 
 
+def lifetime_usages_for(subscriptions: Iterable[Subscription]) -> dict[UUID, LifetimeUsage]:
+    """The lifetime usage of each subscription, by subscription id, the missing ones created
+    (their invoiced part flagged for reading): two queries for a whole batch."""
+    subscriptions = list(subscriptions)
+    LifetimeUsage.objects.bulk_create(
+        [
+            LifetimeUsage(
+                organization_id=s.organization_id,
+                subscription_id=s.pk,
+                recalculate_invoiced_usage=True,
+            )
+            for s in subscriptions
+        ],
+        ignore_conflicts=True,
+    )
+    rows = LifetimeUsage.objects.filter(subscription_id__in=[s.pk for s in subscriptions])
+    return {row.subscription_id: row for row in rows}
+
+
 def lifetime_usage_refresh(
     *,
+    lifetime: LifetimeUsage,
     subscription: Subscription,
     usages: Iterable[ChargeUsage],
     window: UsageWindow,
     now: datetime,
 ) -> LifetimeUsage:
-    """Stores the current part computed by the caller (and the invoiced part when flagged or
-    when the period changed), the row locked; creates the row on first use."""
+    """Stores the current part computed by the caller: one UPDATE of the current fields (the
+    caller serializes refreshes of a subscription). When flagged, or in a new period, the
+    invoiced part is read again under the row lock."""
     current = in_arrears_amount_cents(usages)
-    with transaction.atomic():
-        LifetimeUsage.objects.get_or_create(
-            subscription=subscription,
-            defaults={
-                "organization_id": subscription.organization_id,
-                "recalculate_invoiced_usage": True,
-            },
+    new_period = lifetime.current_usage_from_datetime != window.charges_from_datetime
+    if not (lifetime.recalculate_invoiced_usage or new_period):
+        LifetimeUsage.objects.filter(pk=lifetime.pk).update(
+            current_usage_amount_cents=current,
+            current_usage_amount_refreshed_at=now,
+            current_usage_from_datetime=window.charges_from_datetime,
+            updated_at=now,
         )
-        lifetime = LifetimeUsage.objects.select_for_update().get(subscription=subscription)
-        new_period = lifetime.current_usage_from_datetime != window.charges_from_datetime
-        if lifetime.recalculate_invoiced_usage or new_period:
-            lifetime.invoiced_usage_amount_cents = ports.invoiced_usage_amount_cents(
-                subscription_ids=chain_subscription_ids(subscription)
-            )
-            lifetime.recalculate_invoiced_usage = False
-            lifetime.invoiced_usage_amount_refreshed_at = now
+        lifetime.current_usage_amount_cents = current
+        lifetime.current_usage_amount_refreshed_at = now
+        lifetime.current_usage_from_datetime = window.charges_from_datetime
+        return lifetime
+    with transaction.atomic(savepoint=False):
+        lifetime = LifetimeUsage.objects.select_for_update().get(pk=lifetime.pk)
+        lifetime.invoiced_usage_amount_cents = ports.invoiced_usage_amount_cents(
+            subscription_ids=chain_subscription_ids(subscription)
+        )
+        lifetime.recalculate_invoiced_usage = False
+        lifetime.invoiced_usage_amount_refreshed_at = now
         lifetime.current_usage_amount_cents = current
         lifetime.current_usage_amount_refreshed_at = now
         lifetime.current_usage_from_datetime = window.charges_from_datetime

@@ -356,6 +356,37 @@ def triggered_alert_payload(triggered: TriggeredUsageAlert) -> dict:
     }
 
 
+def _record_crossing(
+    alert: UsageAlert,
+    subscription: Subscription,
+    previous: Decimal,
+    value: Decimal,
+    *,
+    actor: Actor,
+    now: datetime,
+) -> TriggeredUsageAlert | None:
+    crossed = crossed_thresholds(alert.thresholds, previous, value)
+    if not crossed:
+        return None
+    triggered = TriggeredUsageAlert.objects.create(
+        organization_id=alert.organization_id,
+        alert=alert,
+        subscription=subscription,
+        current_value=value,
+        previous_value=previous,
+        crossed_thresholds=crossed,
+        triggered_at=now,
+    )
+    emit(
+        event_type="alert.triggered",
+        actor=actor,
+        obj=triggered,
+        object_type="triggered_alert",
+        payload=triggered_alert_payload(triggered),
+    )
+    return triggered
+
+
 def usage_alert_evaluate(
     *,
     alert: UsageAlert,
@@ -364,39 +395,31 @@ def usage_alert_evaluate(
     actor: Actor,
     now: datetime,
 ) -> TriggeredUsageAlert | None:
-    """Compares `value` with the alert's previous value, the alert row locked so that two
-    evaluations never record the same crossing twice; records the crossing, if any, with its
-    `alert.triggered` outbox event; keeps `value` as the previous value."""
+    """Moves the alert's previous value to `value` and records the thresholds crossed between
+    them, if any, with their `alert.triggered` outbox event. The move is a conditional UPDATE
+    from the previous value the caller read: of two evaluations at once only one moves it from
+    that value, the other re-reads the row under its lock, so a crossing is recorded once. An
+    unchanged value writes nothing."""
     value = value.quantize(Decimal("0.00001"))
-    with transaction.atomic():
-        alert = (
-            UsageAlert.objects.select_for_update(of=("self",))
-            .select_related("billable_metric")
-            .filter(pk=alert.pk)
-            .first()
+    previous = alert.previous_value
+    if value == previous:
+        return None
+    with transaction.atomic(savepoint=False):
+        moved = UsageAlert.objects.filter(pk=alert.pk, previous_value=previous).update(
+            previous_value=value, last_processed_at=now, updated_at=now
         )
-        if alert is None:
-            return None
-        previous = alert.previous_value
-        crossed = crossed_thresholds(alert.thresholds, previous, value)
-        triggered = None
-        if crossed:
-            triggered = TriggeredUsageAlert.objects.create(
-                organization_id=alert.organization_id,
-                alert=alert,
-                subscription=subscription,
-                current_value=value,
-                previous_value=previous,
-                crossed_thresholds=crossed,
-                triggered_at=now,
+        if not moved:  # changed since the caller read it (or deleted): decide under the lock
+            alert = (
+                UsageAlert.objects.select_for_update(of=("self",))
+                .select_related("billable_metric")
+                .filter(pk=alert.pk)
+                .first()
             )
-            emit(
-                event_type="alert.triggered",
-                actor=actor,
-                obj=triggered,
-                object_type="triggered_alert",
-                payload=triggered_alert_payload(triggered),
+            if alert is None or alert.previous_value == value:
+                return None
+            previous = alert.previous_value
+            UsageAlert.objects.filter(pk=alert.pk).update(
+                previous_value=value, last_processed_at=now, updated_at=now
             )
         alert.previous_value, alert.last_processed_at = value, now
-        alert.save(update_fields=["previous_value", "last_processed_at", "updated_at"])
-    return triggered
+        return _record_crossing(alert, subscription, previous, value, actor=actor, now=now)
