@@ -175,6 +175,17 @@ SCHEDULES: list[Schedule] = [
         reports="wallet transaction(s) created",
     ),
     Schedule(
+        slug="refresh_usage",
+        name="Refresh usage",
+        task="metering.tasks.refresh_usage_task",
+        minute="*",
+        description=(
+            "Every minute, subscriptions that received events: lifetime usage, usage alerts, "
+            "then their customers' flagged wallets."
+        ),
+        reports="subscription(s) refreshed",
+    ),
+    Schedule(
         slug="refresh_wallets_ongoing_balance",
         name="Refresh wallets ongoing balance",
         task="wallets.tasks.refresh_ongoing_balances_task",

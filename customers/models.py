@@ -268,3 +268,51 @@ class PaymentMethod(TimeStampedModel):
         if brand and last4:
             return f"{brand} •••• {last4}"
         return self.provider_method_id
+
+
+class SubscriptionEntitlement(TimeStampedModel):
+    """A subscription's change to its plan's entitlements for one feature: values overriding
+    the plan's (`SubscriptionEntitlementValue`), a feature the plan lacks, or the plan's
+    feature removed (`removed`)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(
+        Subscription, models.CASCADE, related_name="entitlement_overrides"
+    )
+    feature = models.ForeignKey("plans.Feature", models.CASCADE, related_name="+")
+    removed = models.BooleanField(default=False)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "feature"], name="customers_subentitlement_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}:{self.feature_id}"
+
+
+class SubscriptionEntitlementValue(TimeStampedModel):
+    """A subscription's value for one privilege, overriding its plan's."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    entitlement = models.ForeignKey(SubscriptionEntitlement, models.CASCADE, related_name="values")
+    privilege = models.ForeignKey("plans.Privilege", models.CASCADE, related_name="+")
+    value = models.TextField()
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entitlement", "privilege"], name="customers_subentitlementvalue_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.privilege_id}={self.value}"

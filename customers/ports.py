@@ -53,10 +53,26 @@ class CouponCredits(Protocol):
     def __call__(self, *, applied_coupon_ids: Sequence[UUID]) -> dict[UUID, list[CouponCredit]]: ...
 
 
+class MeteringPort(ports.Port[F]):
+    """A function customers call, bound by metering."""
+
+    owner, provider = "customers", "metering"
+
+
+class SubscriptionPanels(Protocol):
+    """The panel providers shown under a subscription's admin page, in page order."""
+
+    def __call__(self) -> tuple[PanelProvider, ...]: ...
+
+
 customer_360_panels: Port[Customer360Panels] = Port("customer_360_panels", Customer360Panels)
 coupon_credits: Port[CouponCredits] = Port("coupon_credits", CouponCredits)
+# the subscription page shows its usage monitoring (lifetime usage, usage alerts)
+subscription_panels: MeteringPort[SubscriptionPanels] = MeteringPort(
+    "subscription_panels", SubscriptionPanels
+)
 
-PORTS: tuple[Port[Any], ...] = (customer_360_panels, coupon_credits)
+PORTS: tuple[ports.Port[Any], ...] = (customer_360_panels, coupon_credits, subscription_panels)
 
 
 def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:

@@ -35,6 +35,12 @@ class InvoicingConfig(AppConfig):
         # the wallet ledger names invoices by their numbers
         wallet_ports.invoice_labels.bind(invoice_labels_for_wallets)
 
+        # the invoiced part of lifetime usage: charge fees of the subscriptions' invoices
+        from invoicing.selectors import invoiced_usage_for_lifetime
+        from metering import ports as metering_ports
+
+        metering_ports.invoiced_usage_amount_cents.bind(invoiced_usage_for_lifetime)
+
         # the customer 360 page shows every app's panels, in the order declared there
         from customers import ports as customer_ports
         from invoicing.customer_360 import customer_360_panels

@@ -388,3 +388,24 @@ def customer_past_usage(
             }
         )
     return body
+
+
+def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> int:
+    """Charge fees (pre-tax cents, in-arrears charges) of the finalized and draft subscription
+    and progressive billing invoices of these subscriptions: the invoiced part of their
+    lifetime usage (bound to `metering.ports.invoiced_usage_amount_cents`; Lago counts drafts,
+    whose usage left the current period)."""
+    from django.db.models import Sum
+
+    total = Fee.objects.filter(
+        subscription_id__in=list(subscription_ids),
+        fee_type=Fee.FeeType.CHARGE,
+        deleted_at__isnull=True,
+        charge__pay_in_advance=False,
+        invoice__invoice_type__in=[
+            Invoice.InvoiceType.SUBSCRIPTION,
+            Invoice.InvoiceType.PROGRESSIVE_BILLING,
+        ],
+        invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.DRAFT],
+    ).aggregate(total=Sum("amount_cents"))["total"]
+    return int(total or 0)

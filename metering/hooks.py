@@ -6,6 +6,7 @@ A `billing.signals.Hook`: fired after commit by `metering.services.ingestion`, c
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from billing.signals import hook
@@ -20,3 +21,17 @@ def on_events_ingested(
     their metric, each as an `[external_subscription_id, transaction_id]` pair (how the event
     store finds an event). Wallets flag their ongoing balance for a refresh (§17.4); invoicing
     bills the pay-in-advance fees (§7.14)."""
+
+
+@hook
+def on_usage_refreshed(
+    *,
+    organization_ids: list[UUID],
+    subscription_ids: list[UUID],
+    customer_ids: list[UUID],
+    now: datetime,
+) -> None:
+    """A refresh pass (`metering.services.refresh.refresh_usage`) recomputed the lifetime usage
+    and evaluated the usage alerts of these subscriptions (of these customers). Wallets refresh
+    the ongoing balance of those customers' flagged wallets as of the pass's `now` (§17.4); a
+    progressive billing threshold check would connect here as one more step of the pass."""

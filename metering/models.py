@@ -6,11 +6,13 @@ Both tables keep the names they had before metering became its own app (`billing
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Self
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import OrganizationQuerySet
 
@@ -155,3 +157,194 @@ class CachedAggregation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_id} {self.event_transaction_id}: {self.max_aggregation}"
+
+
+# --------------------------------------------------------------------------------------------
+# Usage monitoring: the refresh loop's flags, lifetime usage, usage alerts
+
+
+class SubscriptionActivity(models.Model):
+    """A subscription received usage since the last refresh pass (Lago
+    `usage_monitoring_subscription_activities`): written by ingestion with one
+    `INSERT ... ON CONFLICT DO NOTHING`, claimed and deleted by the pass
+    (`metering.services.refresh`)."""
+
+    subscription = models.OneToOneField(
+        "customers.Subscription", models.CASCADE, primary_key=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    flagged_at = models.DateTimeField()
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["flagged_at"], name="metering_activity_flagged_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} @ {self.flagged_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LifetimeUsage(models.Model):
+    """What a subscription consumed over its whole life: usage billed before Lago (historical),
+    charge fees of its finalized invoices (invoiced, the upgrade chain included) and the usage of
+    the current period not invoiced yet (current), each pre-tax, in-arrears charges only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    subscription = models.OneToOneField(
+        "customers.Subscription", models.CASCADE, related_name="lifetime_usage"
+    )
+    historical_usage_amount_cents = models.BigIntegerField(default=0)
+    invoiced_usage_amount_cents = models.BigIntegerField(default=0)
+    current_usage_amount_cents = models.BigIntegerField(default=0)
+    # set when an invoice of the subscription is finalized: the next pass re-reads the invoices
+    recalculate_invoiced_usage = models.BooleanField(default=False)
+    invoiced_usage_amount_refreshed_at = models.DateTimeField(null=True, blank=True)
+    current_usage_amount_refreshed_at = models.DateTimeField(null=True, blank=True)
+    # start of the usage window of the last refresh: a new period means invoices were drafted
+    current_usage_from_datetime = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(historical_usage_amount_cents__gte=0),
+                name="metering_lifetimeusage_historical_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.total_amount_cents}"
+
+    @property
+    def lago_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def total_amount_cents(self) -> int:
+        return (
+            self.historical_usage_amount_cents
+            + self.invoiced_usage_amount_cents
+            + self.current_usage_amount_cents
+        )
+
+
+class UsageAlert(models.Model):
+    """Thresholds watched on a subscription's usage (Lago `UsageMonitoring::Alert`), keyed by
+    the subscription's external id so that it follows upgrades and downgrades."""
+
+    class AlertType(models.TextChoices):
+        CURRENT_USAGE_AMOUNT = "current_usage_amount", _("Current usage amount")
+        BILLABLE_METRIC_CURRENT_USAGE_AMOUNT = (
+            "billable_metric_current_usage_amount",
+            _("Billable metric current usage amount"),
+        )
+        BILLABLE_METRIC_CURRENT_USAGE_UNITS = (
+            "billable_metric_current_usage_units",
+            _("Billable metric current usage units"),
+        )
+        LIFETIME_USAGE_AMOUNT = "lifetime_usage_amount", _("Lifetime usage amount")
+
+    METRIC_TYPES = frozenset(
+        {
+            AlertType.BILLABLE_METRIC_CURRENT_USAGE_AMOUNT,
+            AlertType.BILLABLE_METRIC_CURRENT_USAGE_UNITS,
+        }
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    external_subscription_id = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    alert_type = models.CharField(max_length=48, choices=AlertType.choices)
+    billable_metric = models.ForeignKey(
+        "plans.BillableMetric", models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    code = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="")
+    direction = models.CharField(max_length=16, default="increasing")
+    # [{code, value (decimal string), recurring}]: one-time values increasing, then the
+    # recurring one if any
+    thresholds = models.JSONField(default=list)
+    previous_value = models.DecimalField(max_digits=30, decimal_places=5, default=Decimal(0))
+    last_processed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_subscription_id", "code"],
+                name="metering_usagealert_code_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "external_subscription_id", "alert_type"],
+                condition=models.Q(billable_metric__isnull=True),
+                name="metering_usagealert_type_once",
+            ),
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "external_subscription_id",
+                    "alert_type",
+                    "billable_metric",
+                ],
+                condition=models.Q(billable_metric__isnull=False),
+                name="metering_usagealert_type_once_per_metric",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        alert_type__in=[
+                            "billable_metric_current_usage_amount",
+                            "billable_metric_current_usage_units",
+                        ],
+                        billable_metric__isnull=False,
+                    )
+                    | models.Q(
+                        alert_type__in=["current_usage_amount", "lifetime_usage_amount"],
+                        billable_metric__isnull=True,
+                    )
+                ),
+                name="metering_usagealert_metric_iff_metric_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def lago_id(self) -> str:
+        return str(self.id)
+
+
+class TriggeredUsageAlert(models.Model):
+    """A recorded crossing of a usage alert's thresholds; the `alert.triggered` outbox event is
+    recorded with it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    alert = models.ForeignKey(UsageAlert, models.CASCADE, related_name="triggered")
+    subscription = models.ForeignKey(
+        "customers.Subscription", models.CASCADE, related_name="+", db_index=False
+    )
+    current_value = models.DecimalField(max_digits=30, decimal_places=5)
+    previous_value = models.DecimalField(max_digits=30, decimal_places=5)
+    crossed_thresholds = models.JSONField(default=list)  # [{code, value, recurring}]
+    triggered_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-triggered_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} @ {self.triggered_at:%Y-%m-%d %H:%M}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
@@ -16,8 +17,14 @@ from django.utils import timezone
 
 from billing.admin_base import Panel
 from billing.errors import DomainError
-from billing.money import format_money
+from billing.money import decimal_string, format_money, round_cents
 from customers.models import Customer, Subscription
+from metering.models import (
+    LifetimeUsage,
+    SubscriptionActivity,
+    TriggeredUsageAlert,
+    UsageAlert,
+)
 from metering.presentation import breakdowns_from_payload, label
 from metering.usage import customer_current_usage
 
@@ -108,3 +115,79 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
         )
         blocks.append(block)
     return Panel("Current usage", USAGE_PANEL_TEMPLATE, {"blocks": blocks})
+
+
+# --------------------------------------------------------------------------------------------
+# Subscription page: lifetime usage and usage alerts
+
+
+def _alert_figure(alert: UsageAlert, value: Decimal, currency: str) -> str:
+    if alert.alert_type == UsageAlert.AlertType.BILLABLE_METRIC_CURRENT_USAGE_UNITS:
+        return f"{decimal_string(value)} units"
+    return format_money(round_cents(value), currency)
+
+
+def subscription_monitoring_panel(request: HttpRequest, subscription: Subscription) -> Panel:
+    """Lifetime usage (its three parts) and every usage alert with its thresholds, last value,
+    last evaluation and last crossing."""
+    currency = subscription.plan.amount_currency
+    lifetime = LifetimeUsage.objects.filter(subscription=subscription).first()
+    alerts = list(
+        UsageAlert.objects.filter(
+            organization_id=subscription.organization_id,
+            external_subscription_id=subscription.external_id,
+        )
+        .select_related("billable_metric")
+        .order_by("created_at", "id")
+    )
+    latest: dict = {}
+    for triggered in TriggeredUsageAlert.objects.filter(alert__in=alerts).order_by(
+        "alert_id", "-triggered_at"
+    ):
+        latest.setdefault(triggered.alert_id, triggered)
+    rows = []
+    for alert in alerts:
+        watches = alert.get_alert_type_display()
+        if alert.billable_metric:
+            watches = f"{watches} ({alert.billable_metric.code})"
+        thresholds = ", ".join(
+            _alert_figure(alert, Decimal(t["value"]), currency)
+            + (" recurring" if t.get("recurring") else "")
+            for t in alert.thresholds
+        )
+        last = latest.get(alert.pk)
+        rows.append(
+            {
+                "alert": alert,
+                "watches": watches,
+                "thresholds": thresholds,
+                "last_value": _alert_figure(alert, alert.previous_value, currency),
+                "last_triggered": last,
+                "last_crossed": ", ".join(
+                    _alert_figure(alert, Decimal(c["value"]), currency)
+                    for c in (last.crossed_thresholds if last else [])
+                ),
+            }
+        )
+
+    def money(cents: int) -> str:
+        return format_money(cents, currency)
+
+    return Panel(
+        title="Usage monitoring",
+        template="admin/metering/subscription_monitoring_panel.html",
+        context={
+            "lifetime_total": money(lifetime.total_amount_cents if lifetime else 0),
+            "historical": money(lifetime.historical_usage_amount_cents if lifetime else 0),
+            "invoiced": money(lifetime.invoiced_usage_amount_cents if lifetime else 0),
+            "current": money(lifetime.current_usage_amount_cents if lifetime else 0),
+            "refreshed_at": lifetime.current_usage_amount_refreshed_at if lifetime else None,
+            "pending": SubscriptionActivity.objects.filter(subscription=subscription).exists(),
+            "alerts": rows,
+        },
+    )
+
+
+def subscription_panels() -> tuple:
+    """The panels metering adds to a subscription's page (`customers.ports`)."""
+    return (subscription_monitoring_panel,)

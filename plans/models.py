@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import SoftDeleteQuerySet, TimeStampedModel
+from billing.models import OrganizationQuerySet, SoftDeleteQuerySet, TimeStampedModel
 from billing.periods import Interval
 from plans.choices import (
     AggregationType,
@@ -419,3 +419,108 @@ class Coupon(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+
+# --------------------------------------------------------------------------------------------
+# Entitlements: features with typed privileges, granted by plans (not billed)
+
+
+class Feature(TimeStampedModel):
+    """Something a plan can grant access to, with its privileges (typed settings)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    code = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="")
+    description = models.CharField(max_length=600, blank=True, default="")
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SoftDeleteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                condition=Q(deleted_at__isnull=True),
+                name="plans_feature_code_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Privilege(TimeStampedModel):
+    """One typed setting of a feature (`integer`, `boolean`, `string`, `select` with options)."""
+
+    class ValueType(models.TextChoices):
+        INTEGER = "integer", _("Integer")
+        BOOLEAN = "boolean", _("Boolean")
+        STRING = "string", _("String")
+        SELECT = "select", _("Select")
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    feature = models.ForeignKey(Feature, models.CASCADE, related_name="privileges")
+    code = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="")
+    value_type = models.CharField(max_length=16, choices=ValueType.choices, default="string")
+    config = models.JSONField(default=dict, blank=True)  # {"select_options": [...]} for select
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SoftDeleteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feature", "code"],
+                condition=Q(deleted_at__isnull=True),
+                name="plans_privilege_code_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_id}:{self.code}"
+
+
+class PlanEntitlement(TimeStampedModel):
+    """A feature granted by a plan; its privileges' values in `PlanEntitlementValue`."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    plan = models.ForeignKey(Plan, models.CASCADE, related_name="entitlements")
+    feature = models.ForeignKey(Feature, models.CASCADE, related_name="plan_entitlements")
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "feature"], name="plans_planentitlement_feature_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.feature_id}"
+
+
+class PlanEntitlementValue(TimeStampedModel):
+    """The value a plan gives one privilege of an entitled feature (text, cast by type)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    entitlement = models.ForeignKey(PlanEntitlement, models.CASCADE, related_name="values")
+    privilege = models.ForeignKey(Privilege, models.CASCADE, related_name="plan_values")
+    value = models.TextField()
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entitlement", "privilege"], name="plans_planentitlementvalue_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.privilege_id}={self.value}"

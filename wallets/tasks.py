@@ -8,6 +8,7 @@ Each service decides under the wallet lock and names automatic top-ups by their 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from celery import shared_task
@@ -94,3 +95,12 @@ def queue_refresh_after_commit(*, customer_id: UUID) -> None:
     transaction.on_commit(
         lambda: refresh_customer_wallets_task.delay(str(customer_id)), robust=True
     )
+
+
+def refresh_after_usage_pass(
+    *, customer_ids: Sequence[UUID], now: datetime, **kwargs: object
+) -> int:
+    """`metering.hooks.on_usage_refreshed`: the still-flagged wallets of the customers whose
+    subscriptions the pass refreshed (their queued refresh has not run yet, or was lost), then
+    their threshold top-ups and alerts; returns how many wallets were refreshed."""
+    return refresh_flagged_wallets(actor=SYSTEM, now=now, customer_ids=customer_ids)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin_base import ActionReport, OrganizationAdmin
 from billing.money import format_money
+from customers import ports
 from customers.models import Subscription
 from customers.services.subscription_reads import (
     subscription_current_period,
@@ -111,6 +112,14 @@ class SubscriptionAdmin(OrganizationAdmin):
     ) -> HttpResponse:
         hidden = ("show_save", "show_save_and_continue", "show_save_and_add_another")
         extra_context = {**(extra_context or {}), **dict.fromkeys(hidden, False)}
+        subscription = self.get_object(request, object_id)
+        if subscription is not None:
+            # the panels of the apps to the right (usage monitoring), under the fields
+            extra_context["subscription_panels"] = [
+                panel
+                for provider in ports.subscription_panels()
+                if (panel := provider(request, subscription))
+            ]
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("Plan price"))

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("customers.api.customer_urls")),
     path("", include("customers.api.subscription_urls")),
+    path("", include("customers.api.entitlement_urls")),
 ]

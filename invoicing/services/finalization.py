@@ -21,6 +21,7 @@ from invoicing.models import Invoice
 from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.numbering import invoice_assign_number
+from metering.services.lifetime_usages import lifetime_usages_flag_invoiced
 from wallets.tasks import queue_refresh_after_commit
 
 Status = Invoice.Status
@@ -42,6 +43,11 @@ _FINAL_FIELDS = (
     "sequential_id",
     "billing_entity_sequential_id",
     "updated_at",
+)
+
+
+_USAGE_INVOICE_TYPES = frozenset(
+    {Invoice.InvoiceType.SUBSCRIPTION, Invoice.InvoiceType.PROGRESSIVE_BILLING}
 )
 
 
@@ -90,4 +96,12 @@ def finalize_computed(
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
     # spec §17.4: drafts leave the ongoing balance, credits may have been drawn
     queue_refresh_after_commit(customer_id=invoice.customer_id)
+    if invoice.invoice_type in _USAGE_INVOICE_TYPES:
+        # its charge fees join the invoiced part of the subscriptions' lifetime usage
+        lifetime_usages_flag_invoiced(
+            subscription_ids=invoice.invoice_subscriptions.values_list(
+                "subscription_id", flat=True
+            ),
+            now=now,
+        )
     return invoice

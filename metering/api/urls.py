@@ -28,4 +28,5 @@ urlpatterns = [
         name="event-detail",
     ),
     path("", include("metering.api.usage_urls")),
+    path("", include("metering.api.monitoring_urls")),
 ]

@@ -32,6 +32,7 @@ from billing.money import parse_decimal
 from customers.models import Subscription
 from metering import hooks
 from metering.models import IDENTIFIER_MAX_LENGTH, Event
+from metering.services.activity import flag_subscriptions
 from metering.store import EventInput, get_event_store
 from metering.store.aggregation import NUMERIC_PATTERN
 from plans.expressions import ExpressionError, evaluate_expression, format_expression_value
@@ -382,6 +383,14 @@ def _ingest(
             raise Invalid({str(index): duplicate for index in result.duplicate_indexes})
         raise Invalid(duplicate)
 
+    # the refresh loop (lifetime usage, usage alerts, wallets) takes these subscriptions next
+    flag_subscriptions(
+        organization_id=organization.id,
+        subscription_ids=[
+            s.id for s in resolved if s is not None and s.status == Subscription.Status.ACTIVE
+        ],
+        now=now,
+    )
     pay_in_advance_events = [
         [event.external_subscription_id, event.transaction_id]
         for event, subscription in zip(enriched, resolved, strict=True)

@@ -29,6 +29,7 @@ from plans.models import (
     Plan,
     Tax,
 )
+from plans.services.entitlements import plan_entitlement_list, plan_entitlement_payload
 
 
 def _text(**kwargs: object) -> serializers.CharField:
@@ -358,7 +359,7 @@ class PlanSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_entitlements(self, plan: Plan) -> list[dict]:
-        return []  # entitlements (spec §24) are not built yet
+        return [plan_entitlement_payload(e) for e in plan_entitlement_list(plan=plan)]
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField(allow_null=True)))
     def get_metadata(self, plan: Plan) -> dict | None:

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("plans.api.tenancy_urls")),
     path("", include("plans.api.catalog_urls")),
     path("", include("plans.api.plan_urls")),
+    path("", include("plans.api.entitlement_urls")),
 ]

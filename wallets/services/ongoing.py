@@ -315,15 +315,18 @@ def refresh_customer_wallets(*, customer_id: UUID, actor: Actor, now: datetime) 
     return len(refreshed)
 
 
-def refresh_flagged_wallets(*, actor: Actor, now: datetime) -> int:
-    """The every-minute sweeper: every customer with a flagged active wallet is refreshed, then
-    the threshold top-ups and alerts of those wallets run. One failing customer is logged and
-    stays flagged; the others go on. Returns the number of wallets refreshed."""
+def refresh_flagged_wallets(
+    *, actor: Actor, now: datetime, customer_ids: Iterable[UUID] | None = None
+) -> int:
+    """The every-minute sweeper: every customer (of `customer_ids` when given) with a flagged
+    active wallet is refreshed, then the threshold top-ups and alerts of those wallets run. One
+    failing customer is logged and stays flagged; the others go on. Returns the number of
+    wallets refreshed."""
+    flagged = Wallet.objects.filter(ready_to_be_refreshed=True, status=Wallet.Status.ACTIVE)
+    if customer_ids is not None:
+        flagged = flagged.filter(customer_id__in=list(customer_ids))
     customer_ids = list(
-        Wallet.objects.filter(ready_to_be_refreshed=True, status=Wallet.Status.ACTIVE)
-        .order_by("customer_id")
-        .values_list("customer_id", flat=True)
-        .distinct()
+        flagged.order_by("customer_id").values_list("customer_id", flat=True).distinct()
     )
     refreshed: list[UUID] = []
     for customer in Customer.objects.filter(pk__in=customer_ids).select_related(
