@@ -19,7 +19,7 @@ from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from billing.models import BillingEntity, Organization
-from billing.money import round_cents
+from billing.money import decimal_string, round_cents
 from billing.periods import Interval
 from wallets.models import Wallet
 
@@ -546,7 +546,7 @@ def usages(organization: Organization, filters: UsageFilters) -> list[dict]:
                 "amount_currency": row["amount_currency"],
                 "amount_cents": row["amount"] or 0,
                 "billable_metric_code": row["charge__billable_metric__code"],
-                "units": str(Decimal(row["units"]).normalize()),
+                "units": decimal_string(Decimal(row["units"])),
                 "is_billable_metric_deleted": (
                     row["charge__billable_metric__deleted_at"] is not None
                 ),

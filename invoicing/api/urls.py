@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("invoicing.api.fee_urls")),
     path("", include("invoicing.api.invoice_urls")),
     path("", include("invoicing.api.usage_urls")),
+    path("", include("invoicing.api.analytics_urls")),
 ]
