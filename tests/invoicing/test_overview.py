@@ -162,3 +162,15 @@ def test_customer_revenue_sums_billed_and_overdue_amounts(history):
         {"currency": "EUR", "gross": "€90.00", "gross_12": "€90.00", "overdue": "€50.00",
          "overdue_cents": 5000}
     ]  # fmt: skip
+
+
+def test_the_customer_360_page_shows_billed_and_overdue_amounts(admin_client, history):
+    customer = history["customer"]
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+
+    html = admin_client.get(url).content.decode()
+
+    assert "Gross billed (EUR)" in html
+    assert "€90.00" in html
+    assert "Overdue (EUR)" in html
+    assert "€50.00" in html
