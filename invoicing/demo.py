@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from billing.actors import SYSTEM
 from billing.models import Organization
+from invoicing import demo_history
 from invoicing.models import Invoice
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
 from plans.models import AddOn
@@ -39,7 +40,8 @@ def seed(*, organization: Organization, now: datetime) -> str:
         )
         created += 1
     paid = _pay_demo_credit_invoices(organization=organization, now=now)
-    return f"{created} one-off invoices created, {paid} wallet top-ups paid"
+    history = demo_history.seed(organization=organization, now=now)
+    return f"{created} one-off invoices created, {paid} wallet top-ups paid; history: {history}"
 
 
 def _pay_demo_credit_invoices(*, organization: Organization, now: datetime) -> int:
