@@ -65,6 +65,11 @@ def _month_params(month: date) -> dict[str, str]:
     }
 
 
+def _invoices(count: int, words: str, *, after: bool = False) -> str:
+    noun = "invoice" if count == 1 else "invoices"
+    return f"{count} {noun} {words}" if after else f"{count} {words} {noun}"
+
+
 def _change(current: int, previous: int) -> tuple[str, str]:
     if previous == 0:
         return ("new this month", "good") if current else ("no revenue yet", "")
@@ -155,8 +160,8 @@ def build_overview(
         Card(
             "Outstanding receivables",
             money(outstanding),
-            f"{owed.outstanding_count if owed else 0} unpaid invoices",
-            _invoices_url(scope, status__exact="finalized", payment_status__exact="pending"),
+            _invoices(owed.outstanding_count if owed else 0, "unpaid"),
+            _invoices_url(scope, status__exact="finalized", payment_status__in="pending,failed"),
             "",
             "outstanding",
         )
@@ -165,7 +170,7 @@ def build_overview(
         Card(
             "Overdue",
             money(owed.overdue_cents if owed else 0),
-            f"{owed.overdue_count if owed else 0} invoices past their due date",
+            _invoices(owed.overdue_count if owed else 0, "past their due date", after=True),
             _invoices_url(scope, status__exact="finalized", overdue="yes"),
             "bad" if owed and owed.overdue_cents else "good",
             "overdue",
@@ -175,7 +180,7 @@ def build_overview(
         Card(
             "Failed payments",
             money(owed.failed_cents if owed else 0),
-            f"{owed.failed_count if owed else 0} invoices with a failed payment",
+            _invoices(owed.failed_count if owed else 0, "with a failed payment", after=True),
             _invoices_url(scope, status__exact="finalized", payment_status__exact="failed"),
             "bad" if owed and owed.failed_count else "good",
             "failed",

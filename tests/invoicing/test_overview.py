@@ -109,6 +109,14 @@ def test_the_overdue_card_lists_the_overdue_invoice(admin_client, history):
     assert list(listed) == [history["late"]]
 
 
+def test_the_outstanding_card_lists_the_unpaid_invoices(admin_client, history):
+    url = cards(admin_client.get(URL).content.decode())["outstanding"][1]
+
+    listed = admin_client.get(url).context["cl"].queryset
+
+    assert list(listed) == [history["late"]]
+
+
 def test_the_chart_data_covers_twelve_months(admin_client, history):
     html = admin_client.get(URL).content.decode()
     data = json.loads(
