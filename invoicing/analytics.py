@@ -23,7 +23,7 @@ from billing.money import decimal_string, round_cents
 from billing.periods import Interval
 from wallets.models import Wallet
 
-from .models import Fee, Invoice
+from .models import Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
 
 ZERO = Decimal(0)
 DAYS_PER_MONTH = Decimal("30.44")
@@ -264,6 +264,46 @@ _MRR_AMOUNT = (
 def mrr_by_month(filters: Filters) -> dict[tuple[date, str], Decimal]:
     """Precise MRR per (month, currency): subscription fees (amount - coupons + taxes) of
     finalized invoices, normalized per month by the plan's interval."""
+    if filters.external_customer_id:
+        return _mrr_from_fees(filters)
+    totals: dict[tuple[date, str], Decimal] = defaultdict(lambda: ZERO)
+    figures = _in_window(_figures(MonthlyFeeFigure, filters), "issuing_month", filters).filter(
+        fee_type=Fee.FeeType.SUBSCRIPTION
+    )
+    for row in (
+        figures.filter(plan_interval__in=(Interval.MONTHLY, Interval.WEEKLY))
+        .values("issuing_month", "currency", "plan_interval")
+        .annotate(amount=Sum("mrr_amount_cents"), count=Sum("fees_count"))
+        .order_by()
+    ):
+        amount = Decimal(row["amount"] or 0)
+        if row["plan_interval"] == Interval.WEEKLY:
+            if not row["count"]:
+                continue
+            amount = amount / row["count"] * WEEKS_PER_MONTH
+        totals[(row["issuing_month"], row["currency"])] += amount
+    spread = _figures(SpreadFeeFigure, filters).filter(
+        issuing_date__gte=add_months(filters.first_month, -13),
+        issuing_date__lt=add_months(filters.end, 13),
+        fees_count__gt=0,
+    )
+    first, end = filters.first_month, filters.end
+    for issuing, minutes, in_advance, currency, amount in spread.values_list(
+        "issuing_date", "period_minutes", "pay_in_advance", "currency", "mrr_amount_cents"
+    ):
+        fee = _SpreadFee(
+            issuing_date=issuing,
+            amount=Decimal(amount),
+            billed_months=Decimal(minutes) / Decimal(1440) / DAYS_PER_MONTH,
+            pay_in_advance=in_advance,
+        )
+        for month, share in spread_fee(fee):
+            if first <= month < end:
+                totals[(month, currency)] += share
+    return totals
+
+
+def _mrr_from_fees(filters: Filters) -> dict[tuple[date, str], Decimal]:
     totals: dict[tuple[date, str], Decimal] = defaultdict(lambda: ZERO)
     fees = _subscription_fees(filters)
     # monthly plans: the whole fee in the invoice's issuing month (aggregated in the database)
@@ -355,9 +395,46 @@ def mrrs(filters: Filters) -> list[dict]:
 # --- invoiced usage ---------------------------------------------------------------------------
 
 
+def _figures(model, filters: Filters) -> QuerySet:
+    """The pre-summed fee figures of the organization, entity and currency asked for."""
+    queryset = model.objects.filter(organization=filters.organization)
+    if filters.billing_entity is not None:
+        queryset = queryset.filter(billing_entity=filters.billing_entity)
+    if filters.currency:
+        queryset = queryset.filter(currency=filters.currency)
+    return queryset
+
+
 def invoiced_usages(filters: Filters) -> list[dict]:
     """Usage-charge fees of finalized invoices (amount - coupons) per fee creation month,
     billable metric code and currency; newest month first, biggest amount first."""
+    if filters.external_customer_id:
+        rows = _invoiced_usage_from_fees(filters)
+    else:
+        rows = (
+            _in_window(_figures(MonthlyFeeFigure, filters), "created_month", filters)
+            .filter(fee_type=Fee.FeeType.CHARGE)
+            .values(m=F("created_month"), code=F("metric_code"), cur=F("currency"))
+            .annotate(amount=Sum("net_amount_cents"))
+            .order_by()
+        )
+    result = [
+        {
+            "month": _as_month(row["m"]),
+            "code": row["code"] or None,
+            "currency": row["cur"],
+            "amount_cents": round_cents(Decimal(row["amount"] or 0)),
+        }
+        for row in rows
+    ]
+    result.sort(key=lambda row: (row["month"], row["amount_cents"], row["code"] or ""))
+    result.reverse()
+    for row in result:
+        row["month"] = month_instant(row["month"])
+    return result
+
+
+def _invoiced_usage_from_fees(filters: Filters) -> QuerySet:
     fees = Fee.objects.filter(
         fee_type=Fee.FeeType.CHARGE,
         invoice__organization=filters.organization,
@@ -372,30 +449,16 @@ def invoiced_usages(filters: Filters) -> list[dict]:
         fees = fees.filter(invoice__customer__external_id=filters.external_customer_id)
     if filters.currency:
         fees = fees.filter(amount_currency=filters.currency)
-    rows = (
+    return (
         _in_window_instant(fees, "created_at", filters)
         .annotate(m=TruncMonth("created_at", tzinfo=UTC))
-        .values("m", "charge__billable_metric__code", "amount_currency")
+        .values("m", code=F("charge__billable_metric__code"), cur=F("amount_currency"))
         .annotate(
             amount=Sum(Cast(F("amount_cents"), PRECISE) - F("precise_coupons_amount_cents"),
                        output_field=PRECISE)
         )
         .order_by()
     )  # fmt: skip
-    result = [
-        {
-            "month": _as_month(row["m"]),
-            "code": row["charge__billable_metric__code"],
-            "currency": row["amount_currency"],
-            "amount_cents": round_cents(Decimal(row["amount"] or 0)),
-        }
-        for row in rows
-    ]
-    result.sort(key=lambda row: (row["month"], row["amount_cents"], row["code"] or ""))
-    result.reverse()
-    for row in result:
-        row["month"] = month_instant(row["month"])
-    return result
 
 
 # --- invoice collection -----------------------------------------------------------------------
@@ -571,20 +634,29 @@ def _bucket_end(start: datetime, granularity: str) -> datetime:
 def revenue_by_stream(filters: Filters) -> dict[date, dict[str, int]]:
     """Fee amounts (before taxes, after coupons) of finalized invoices per issuing month and
     revenue stream: subscription, usage, fixed, commitment, one-off."""
-    fees = Fee.objects.filter(
-        invoice__in=_in_window(counted_invoices(filters), "issuing_date", filters),
-        fee_type__in=list(STREAMS),
-        deleted_at__isnull=True,
-    )
-    rows = (
-        fees.annotate(m=TruncMonth("invoice__issuing_date"))
-        .values("m", "fee_type")
-        .annotate(
-            amount=Sum(Cast(F("amount_cents"), PRECISE) - F("precise_coupons_amount_cents"),
-                       output_field=PRECISE)
+    if filters.external_customer_id:
+        fees = Fee.objects.filter(
+            invoice__in=_in_window(counted_invoices(filters), "issuing_date", filters),
+            fee_type__in=list(STREAMS),
+            deleted_at__isnull=True,
         )
-        .order_by()
-    )  # fmt: skip
+        rows = (
+            fees.annotate(m=TruncMonth("invoice__issuing_date"))
+            .values("m", "fee_type")
+            .annotate(
+                amount=Sum(Cast(F("amount_cents"), PRECISE) - F("precise_coupons_amount_cents"),
+                           output_field=PRECISE)
+            )
+            .order_by()
+        )  # fmt: skip
+    else:
+        rows = (
+            _in_window(_figures(MonthlyFeeFigure, filters), "issuing_month", filters)
+            .filter(fee_type__in=list(STREAMS))
+            .values("fee_type", m=F("issuing_month"))
+            .annotate(amount=Sum("net_amount_cents"))
+            .order_by()
+        )
     result: dict[date, dict[str, int]] = {
         month: dict.fromkeys(STREAMS.values(), 0) for month in filters.month_list()
     }

@@ -21,6 +21,7 @@ from customers.services.customers import customer_create
 from invoicing import calculation
 from invoicing.analytics import add_months
 from invoicing.models import Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
+from invoicing.services.analytics_figures import figures_rebuild
 from plans.models import AddOn, Charge, FixedCharge, Plan, Tax
 
 MONTHS = 12
@@ -262,6 +263,7 @@ def seed(*, organization: Organization, now: datetime) -> str:
             writer, organization, spec, index, plans, calls_charge, support, onboarding, this_month
         )
     writer.save()
+    figures_rebuild(organization=organization)
     return (
         f"{len(CUSTOMERS)} customers with {len(writer.invoices)} invoices "
         f"and {len(writer.fees)} fees over {MONTHS} months"

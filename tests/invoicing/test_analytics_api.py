@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from invoicing.models import Invoice
+from invoicing.services.analytics_figures import figures_rebuild
 from tests.customers.factories import CustomerFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
 
@@ -36,6 +37,7 @@ def billed(organization):
                                   FeeSpec(kind="graduated", units=Decimal(100), name="Calls")],
     )  # fmt: skip
     Invoice.objects.filter(pk=invoice.pk).update(payment_overdue=True)
+    figures_rebuild(organization=organization)
     return invoice
 
 

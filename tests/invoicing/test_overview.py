@@ -16,6 +16,7 @@ from billing.roles import ensure_role_groups
 from billing.services import billing_entity_create, membership_set
 from invoicing.models import Invoice
 from invoicing.overview import customer_revenue
+from invoicing.services.analytics_figures import figures_rebuild
 from tests.customers.factories import CustomerFactory, SubscriptionFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
 from tests.plans.factories import PlanFactory
@@ -60,6 +61,7 @@ def history(organization):
     Invoice.objects.filter(pk=late.pk).update(payment_overdue=True)
     build_invoice(organization, customer=customer, status="draft")
     WalletFactory(organization=organization, customer=customer, balance_cents=2500)
+    figures_rebuild(organization=organization)
     return {"customer": customer, "paid": paid, "late": late}
 
 
