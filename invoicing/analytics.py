@@ -21,6 +21,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, Tru
 from billing.models import BillingEntity, Organization
 from billing.money import decimal_string, round_cents
 from billing.periods import Interval
+from customers.models import Customer
 from wallets.models import Wallet
 
 from .models import Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
@@ -130,30 +131,51 @@ def _in_window_instant(queryset: QuerySet, field_name: str, filters: Filters) ->
 # --- gross revenue ----------------------------------------------------------------------------
 
 
-def gross_revenues(filters: Filters) -> list[dict]:
+def invoice_month_rows(filters: Filters) -> list[dict]:
+    """Counted invoices of the window summed per issuing month, currency, billing entity and
+    payment status: what gross revenue and invoice collection are made of (one query)."""
+    # grouped by day in the order of the counted-invoices index (PostgreSQL then sums them from
+    # the index alone), folded into months here
+    columns = ("issuing_date", "currency", "billing_entity_id", "payment_status")
+    rows = (
+        _in_window(counted_invoices(filters), "issuing_date", filters)
+        .values(*columns)
+        .annotate(amount=Sum("total_amount_cents"), count=Count("*"))
+        .order_by(*columns)
+    )
+    months: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["issuing_date"].replace(day=1), *(row[c] for c in columns[1:]))
+        entry = months.setdefault(key, {"m": key[0], **{c: row[c] for c in columns[1:]},
+                                        "amount": 0, "count": 0})  # fmt: skip
+        entry["amount"] += row["amount"] or 0
+        entry["count"] += row["count"]
+    return list(months.values())
+
+
+def gross_revenues(filters: Filters, invoice_rows: list[dict] | None = None) -> list[dict]:
     """Per issuing month, currency and billing entity: the total of finalized invoices plus the
     pay-in-advance fees that have no invoice (by creation month); `invoices_count` counts the
-    invoices."""
+    invoices. `invoice_rows`: `invoice_month_rows(filters)` when the caller has them."""
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    invoices = (
-        _in_window(counted_invoices(filters), "issuing_date", filters)
-        .annotate(m=TruncMonth("issuing_date"))
-        .values("m", "currency", "billing_entity_id")
-        .annotate(amount=Sum("total_amount_cents"), count=Count("id"))
-        .order_by()
-    )
-    for row in invoices:
-        entry = totals[(_as_month(row["m"]), row["currency"], row["billing_entity_id"])]
+    for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
+        entry = totals[(row["m"], row["currency"], row["billing_entity_id"])]
         entry[0] += row["amount"] or 0
         entry[1] += row["count"]
     fees = _in_window_instant(_uninvoiced_in_advance_fees(filters), "created_at", filters)
+    entities = list(
+        BillingEntity.objects.filter(organization=filters.organization).values_list("pk", flat=True)
+    )
+    # one billing entity: every customer's, so the fees are summed without reading customers
+    entity = "customer__billing_entity_id" if len(entities) != 1 else None
     for row in (
         fees.annotate(m=TruncMonth("created_at", tzinfo=UTC))
-        .values("m", "amount_currency", "customer__billing_entity_id")
+        .values("m", "amount_currency", *([entity] if entity else []))
         .annotate(amount=Sum("amount_cents"))
         .order_by()
     ):
-        key = (_as_month(row["m"]), row["amount_currency"], row["customer__billing_entity_id"])
+        key = (_as_month(row["m"]), row["amount_currency"],
+               row[entity] if entity else entities[0])  # fmt: skip
         totals[key][0] += row["amount"] or 0
     return [
         {
@@ -464,24 +486,22 @@ def _invoiced_usage_from_fees(filters: Filters) -> QuerySet:
 # --- invoice collection -----------------------------------------------------------------------
 
 
-def invoice_collections(filters: Filters) -> list[dict]:
+def invoice_collections(filters: Filters, invoice_rows: list[dict] | None = None) -> list[dict]:
     """Finalized invoices per issuing month, payment status and currency: how many, how much.
     A month without invoices is one row of nulls (unless a currency is asked for)."""
-    rows = (
-        _in_window(counted_invoices(filters), "issuing_date", filters)
-        .annotate(m=TruncMonth("issuing_date"))
-        .values("m", "payment_status", "currency")
-        .annotate(count=Count("id"), amount=Sum("total_amount_cents"))
-        .order_by()
-    )
+    grouped: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
+        entry = grouped[(row["m"], row["payment_status"], row["currency"])]
+        entry[0] += row["count"]
+        entry[1] += row["amount"] or 0
     by_month: dict[date, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_month[_as_month(row["m"])].append(
+    for (month, status, currency), (count, amount) in grouped.items():
+        by_month[month].append(
             {
-                "payment_status": row["payment_status"],
-                "invoices_count": row["count"],
-                "amount_cents": row["amount"] or 0,
-                "currency": row["currency"],
+                "payment_status": status,
+                "invoices_count": count,
+                "amount_cents": amount,
+                "currency": currency,
             }
         )
     result = []
@@ -669,17 +689,23 @@ def revenue_by_stream(filters: Filters) -> dict[date, dict[str, int]]:
 
 def top_customers(filters: Filters, *, limit: int = 10) -> list[dict]:
     """Customers with the biggest invoiced totals over the window, biggest first."""
-    rows = (
+    rows = list(
         _in_window(counted_invoices(filters), "issuing_date", filters)
-        .values("customer_id", "customer__name", "customer__external_id", "currency")
-        .annotate(amount=Sum("total_amount_cents"), count=Count("id"))
-        .order_by("-amount", "customer__external_id")[:limit]
+        .values("customer_id", "currency")
+        .annotate(amount=Sum("total_amount_cents"), count=Count("*"))
+        .order_by("-amount", "customer_id")[:limit]
     )
+    names = {
+        pk: (name, external_id)
+        for pk, name, external_id in Customer.objects.filter(
+            pk__in=[row["customer_id"] for row in rows]
+        ).values_list("pk", "name", "external_id")
+    }
     return [
         {
             "customer_id": row["customer_id"],
-            "name": row["customer__name"] or row["customer__external_id"],
-            "external_id": row["customer__external_id"],
+            "name": names[row["customer_id"]][0] or names[row["customer_id"]][1],
+            "external_id": names[row["customer_id"]][1],
             "currency": row["currency"],
             "amount_cents": row["amount"] or 0,
             "invoices_count": row["count"],
@@ -760,11 +786,11 @@ def draft_invoices(filters: Filters) -> QuerySet[Invoice]:
 
 
 def currencies_in_use(organization: Organization) -> list[str]:
-    """Currencies the organization has invoiced in, most used first, then its default."""
+    """Currencies the organization has invoiced fees in, most fees first, then its default."""
     rows = (
-        Invoice.objects.filter(organization=organization, status=Invoice.Status.FINALIZED)
+        MonthlyFeeFigure.objects.filter(organization=organization, fees_count__gt=0)
         .values("currency")
-        .annotate(count=Count("id"))
+        .annotate(count=Sum("fees_count"))
         .order_by("-count", "currency")
     )
     found = [row["currency"] for row in rows]

@@ -107,7 +107,28 @@ class Invoice(TimeStampedModel):
         indexes = [
             models.Index(fields=["organization", "status", "issuing_date"]),
             models.Index(fields=["customer", "status"]),
-        ]
+            # the analytics' monthly sums read the counted invoices from this index alone
+            models.Index(
+                fields=["organization", "issuing_date", "currency", "billing_entity",
+                        "payment_status", "customer", "total_amount_cents",
+                        "total_paid_amount_cents"],
+                condition=Q(status="finalized", self_billed=False,
+                            payment_dispute_lost_at__isnull=True),
+                name="invoicing_invoice_counted_idx",
+            ),
+            models.Index(
+                fields=["organization", "payment_due_date"],
+                condition=Q(payment_overdue=True),
+                name="invoicing_invoice_overdue_idx",
+            ),
+            # what finalized invoices still owe (the overview's receivables)
+            models.Index(
+                fields=["organization", "currency", "payment_status", "payment_overdue",
+                        "total_amount_cents", "total_paid_amount_cents"],
+                condition=Q(status="finalized", payment_status__in=["pending", "failed"]),
+                name="invoicing_invoice_unpaid_idx",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.number or f"Invoice {self.lago_id[:8]}"
@@ -260,7 +281,15 @@ class Fee(TimeStampedModel):
                 name="invoicing_fee_invoiced_unless_in_advance",
             ),
         ]
-        indexes = [models.Index(fields=["subscription", "fee_type"])]
+        indexes = [
+            models.Index(fields=["subscription", "fee_type"]),
+            # pay-in-advance fees waiting for no invoice: gross revenue adds them by month
+            models.Index(
+                fields=["organization", "created_at", "amount_currency", "amount_cents"],
+                condition=Q(invoice__isnull=True, pay_in_advance=True),
+                name="invoicing_fee_uninvoiced_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.invoice_display_name or f"{self.fee_type} fee"

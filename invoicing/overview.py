@@ -138,7 +138,8 @@ def build_overview(
     )
 
     # gross revenue: this month against last month
-    gross = analytics.sum_by_month(analytics.gross_revenues(window), currency)
+    invoice_rows = analytics.invoice_month_rows(window)
+    gross = analytics.sum_by_month(analytics.gross_revenues(window, invoice_rows), currency)
     gross_this = gross.get(analytics.month_instant(this_month), 0)
     gross_last = gross.get(analytics.month_instant(last_month), 0)
     detail, tone = _change(gross_this, gross_last)
@@ -219,7 +220,7 @@ def build_overview(
     collection = {status: [0] * len(months) for status in COLLECTION_STATUSES}
     collection_counts = {status: [0] * len(months) for status in COLLECTION_STATUSES}
     index = {analytics.month_instant(month): i for i, month in enumerate(months)}
-    for row in analytics.invoice_collections(window):
+    for row in analytics.invoice_collections(window, invoice_rows):
         if row["payment_status"] in collection and row["month"] in index:
             collection[row["payment_status"]][index[row["month"]]] += row["amount_cents"]
             collection_counts[row["payment_status"]][index[row["month"]]] += row["invoices_count"]

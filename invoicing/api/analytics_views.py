@@ -4,7 +4,7 @@ collection, overdue balance) and usage per time bucket, read by `invoicing.analy
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -217,7 +217,10 @@ class UsageView(LagoAPIView):
             OpenApiParameter(
                 "time_granularity", OpenApiTypes.STR, enum=list(analytics.GRANULARITIES)
             ),
-            OpenApiParameter("from_date", OpenApiTypes.DATE),
+            OpenApiParameter(
+                "from_date", OpenApiTypes.DATE,
+                description="default: 30 days, 12 weeks or 12 months back (by granularity)",
+            ),
             OpenApiParameter("to_date", OpenApiTypes.DATE),
             CURRENCY,
             OpenApiParameter("customer_type", OpenApiTypes.STR, enum=["company", "individual"]),
@@ -249,9 +252,17 @@ class UsageView(LagoAPIView):
         customer_type = params.get("customer_type") or None
         if customer_type not in (None, "company", "individual"):
             raise Invalid({"customer_type": ["value_is_invalid"]})
+        from_date = _date(params.get("from_date"), "from_date")
+        if from_date is None:  # the last 30 days, 12 weeks or 12 months by default
+            today = timezone.now().date()
+            from_date = {
+                "daily": today - timedelta(days=29),
+                "weekly": today - timedelta(weeks=11, days=today.weekday()),
+                "monthly": analytics.add_months(today.replace(day=1), -11),
+            }[granularity]
         filters = analytics.UsageFilters(
             time_granularity=granularity,
-            from_date=_date(params.get("from_date"), "from_date"),
+            from_date=from_date,
             to_date=_date(params.get("to_date"), "to_date"),
             currency=_currency(params.get("currency")),
             customer_type=customer_type,
