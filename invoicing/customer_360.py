@@ -21,6 +21,7 @@ from billing.money import format_money
 from customers import presenters as customers
 from customers.models import Customer, Subscription
 from invoicing.customer_360_credit_notes import credit_notes_panel
+from invoicing.overview import customer_revenue
 from invoicing.presenters import fee_display_name, payment_state, tag, total_rows
 from invoicing.selectors import customer_invoice_list, customer_outstanding_balances
 from metering import presenters as metering
@@ -59,6 +60,24 @@ def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
         "admin/invoicing/invoice/customer_panel.html",
         {"rows": rows, "outstanding": outstanding},
         [("All invoices", all_url)] if rows else [],
+    )
+
+
+def revenue_panel(request: HttpRequest, customer: Customer) -> Panel | None:
+    """What the customer was billed (all time, last 12 months) and what is overdue, per
+    currency: the figures of the analytics API filtered on this customer."""
+    rows = customer_revenue(customer=customer, today=timezone.now().date())
+    if not rows:
+        return None
+    base = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
+    return Panel(
+        "Revenue",
+        "admin/invoicing/invoice/revenue_panel.html",
+        {"rows": rows},
+        [
+            ("Finalized invoices", f"{base}&status__exact=finalized"),
+            ("Overdue invoices", f"{base}&status__exact=finalized&overdue=yes"),
+        ],
     )
 
 
@@ -161,6 +180,7 @@ PANELS: tuple[PanelProvider, ...] = (
     invoices_panel,
     credit_notes_panel,
     payments_panel,
+    revenue_panel,
     upcoming_invoice_panel,
 )
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from billing.actors import SYSTEM
 from billing.models import Organization
+from invoicing import demo_history
 from invoicing.models import CreditNote, Invoice
 from invoicing.services.credit_notes import ItemInput, credit_note_create, credit_note_estimate
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off
@@ -41,9 +42,10 @@ def seed(*, organization: Organization, now: datetime) -> str:
         created += 1
     paid = _pay_demo_credit_invoices(organization=organization, now=now)
     credited = _demo_credit_note(organization=organization, now=now)
+    history = demo_history.seed(organization=organization, now=now)
     return (
         f"{created} one-off invoices created, {paid} wallet top-ups paid, "
-        f"{credited} credit notes issued"
+        f"{credited} credit notes issued; history: {history}"
     )
 
 

@@ -109,7 +109,28 @@ class Invoice(TimeStampedModel):
         indexes = [
             models.Index(fields=["organization", "status", "issuing_date"]),
             models.Index(fields=["customer", "status"]),
-        ]
+            # the analytics' monthly sums read the counted invoices from this index alone
+            models.Index(
+                fields=["organization", "issuing_date", "currency", "billing_entity",
+                        "payment_status", "customer", "total_amount_cents",
+                        "total_paid_amount_cents"],
+                condition=Q(status="finalized", self_billed=False,
+                            payment_dispute_lost_at__isnull=True),
+                name="invoicing_invoice_counted_idx",
+            ),
+            models.Index(
+                fields=["organization", "payment_due_date"],
+                condition=Q(payment_overdue=True),
+                name="invoicing_invoice_overdue_idx",
+            ),
+            # what finalized invoices still owe (the overview's receivables)
+            models.Index(
+                fields=["organization", "currency", "payment_status", "payment_overdue",
+                        "total_amount_cents", "total_paid_amount_cents"],
+                condition=Q(status="finalized", payment_status__in=["pending", "failed"]),
+                name="invoicing_invoice_unpaid_idx",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.number or f"Invoice {self.lago_id[:8]}"
@@ -262,7 +283,15 @@ class Fee(TimeStampedModel):
                 name="invoicing_fee_invoiced_unless_in_advance",
             ),
         ]
-        indexes = [models.Index(fields=["subscription", "fee_type"])]
+        indexes = [
+            models.Index(fields=["subscription", "fee_type"]),
+            # pay-in-advance fees waiting for no invoice: gross revenue adds them by month
+            models.Index(
+                fields=["organization", "created_at", "amount_currency", "amount_cents"],
+                condition=Q(invoice__isnull=True, pay_in_advance=True),
+                name="invoicing_fee_uninvoiced_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.invoice_display_name or f"{self.fee_type} fee"
@@ -406,6 +435,73 @@ class InvoiceSequence(models.Model):
         return f"{self.billing_entity}/{self.customer or '*'}: {self.last_value}"
 
 
+class MonthlyFeeFigure(models.Model):
+    """Fee amounts of counted invoices (finalized, not self-billed, no lost dispute), summed per
+    month and kind: what the analytics read instead of every fee. Kept exact by the services
+    that finalize, void or lose a dispute on an invoice (`invoicing.services.analytics_figures`),
+    rebuilt from the fees by `manage.py analytics_figures_rebuild`."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    issuing_month = models.DateField()  # first day of the invoice's issuing month
+    created_month = models.DateField()  # first day of the fee's creation month (UTC)
+    fee_type = models.CharField(max_length=16)
+    metric_code = models.CharField(max_length=255, blank=True, default="")
+    plan_interval = models.CharField(max_length=16, blank=True, default="")
+    # amount - precise coupons, and the same + taxes (the MRR amount)
+    net_amount_cents = models.DecimalField(**MONEY, default=0)
+    mrr_amount_cents = models.DecimalField(**MONEY, default=0)
+    fees_count = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization", "billing_entity", "currency", "issuing_month",
+                    "created_month", "fee_type", "metric_code", "plan_interval",
+                ],
+                name="invoicing_monthlyfeefigure_unique",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.issuing_month:%Y-%m} {self.fee_type} {self.metric_code}".strip()
+
+
+class SpreadFeeFigure(models.Model):
+    """Subscription fees of quarterly, semiannual and yearly plans on counted invoices, summed
+    per issuing day, billed period length and payment timing: the MRR spreads each group over
+    the months it pays for (the spread is linear in the amount)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    issuing_date = models.DateField()
+    period_minutes = models.BigIntegerField()
+    pay_in_advance = models.BooleanField()
+    mrr_amount_cents = models.DecimalField(**MONEY, default=0)
+    fees_count = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization", "billing_entity", "currency", "issuing_date",
+                    "period_minutes", "pay_in_advance",
+                ],
+                name="invoicing_spreadfeefigure_unique",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.issuing_date} {self.period_minutes} min"
+
+
 # Credit notes, payments and dunning live in their own modules; Django registers the models
 # they define here.
 from invoicing.credit_note_models import (  # noqa: E402
@@ -444,6 +540,7 @@ __all__ = [
     "InvoiceSequence",
     "InvoiceSubscription",
     "InvoicingReason",
+    "MonthlyFeeFigure",
     "Payment",
     "PaymentReceipt",
     "PaymentReceiptSequence",

@@ -1,3 +1,8 @@
-"""Invoicing admin modules (each registers its models)."""
+"""Invoicing admin modules (each registers its models) and the finance overview page."""
+
+from django.contrib import admin
 
 from invoicing.admin import credit_notes, invoices, payments  # noqa: F401
+from invoicing.admin.overview import register_overview
+
+register_overview(admin.site)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("invoicing.api.invoice_urls")),
     path("", include("invoicing.api.usage_urls")),
     path("", include("invoicing.api.payment_urls")),
+    path("", include("invoicing.api.analytics_urls")),
 ]

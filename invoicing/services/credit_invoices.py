@@ -36,6 +36,7 @@ from billing.periods import local_date
 from customers.models import Customer
 from invoicing import calculation
 from invoicing.models import Fee, Invoice
+from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.numbering import invoice_assign_number
 from wallets.locks import lock_wallet
@@ -73,6 +74,8 @@ def _finalize(
             "billing_entity_sequential_id", "updated_at",
         ]
     )  # fmt: skip
+    if invoice_is_counted(invoice):
+        figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, PAID_CREDIT_ADDED, actor=actor)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)

@@ -19,6 +19,7 @@ from customers.models import Customer
 from invoicing import calculation
 from invoicing.models import Invoice
 from invoicing.pdf import generate_invoice_pdf_task
+from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.numbering import invoice_assign_number
 from metering.services.lifetime_usages import lifetime_usages_flag_invoiced
@@ -91,6 +92,8 @@ def finalize_computed(
     invoice.finalized_at = now
     invoice_assign_number(invoice=invoice, now=now, save=False)
     invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
+    if invoice_is_counted(invoice):
+        figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, "invoice.created", actor=actor)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)

@@ -13,6 +13,7 @@ from billing.errors import Invalid, NotAllowed
 from invoicing.locks import lock_fee, lock_invoice, lock_overdue_invoice
 from invoicing.models import Fee, Invoice, InvoiceMetadata
 from invoicing.selectors import overdue_candidates
+from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.credit_invoices import credit_invoice_payment_changed
 from invoicing.services.dunning import dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
@@ -127,6 +128,8 @@ def invoice_lose_dispute(*, invoice: Invoice, actor: Actor, now: datetime) -> In
     if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.VOIDED):
         raise NotAllowed("not_disputable")
     if invoice.payment_dispute_lost_at is None:
+        if invoice_is_counted(invoice):
+            figures_record(invoice=invoice, sign=-1)
         invoice.payment_dispute_lost_at = now
     invoice.payment_overdue = False
     invoice.save(update_fields=["payment_dispute_lost_at", "payment_overdue", "updated_at"])

@@ -12,6 +12,7 @@ from customers.locks import lock_applied_coupon
 from customers.models import AppliedCoupon
 from invoicing.locks import lock_invoice
 from invoicing.models import Credit, Invoice
+from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.credit_invoices import credit_invoice_voided
 from invoicing.services.credit_note_consumption import recredit_voided_invoice
 from invoicing.services.credit_notes import void_credit_notes
@@ -65,6 +66,8 @@ def invoice_void(
     invoice = lock_invoice(invoice.pk)
     if not invoice_is_voidable(invoice, explicit=generate_credit_note is not None):
         raise NotAllowed("not_voidable")
+    if invoice_is_counted(invoice):
+        figures_record(invoice=invoice, sign=-1)
     invoice.status = Invoice.Status.VOIDED
     invoice.voided_at = now
     invoice.payment_overdue = False

@@ -1,0 +1,75 @@
+"""The finance overview page at `/admin/overview/` (URL name `admin:overview`).
+
+It is a page of the admin site itself, not of one model: `register_overview(site)` adds its URL
+to the site's own URLs, behind the site's login and staff check (`site.admin_view`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from billing.admin_base import staff_organizations
+from billing.models import BillingEntity, Organization
+from billing.money import CURRENCIES
+from invoicing.overview import build_overview
+
+
+def _organization(request: HttpRequest) -> Organization:
+    organizations = staff_organizations(request).order_by("name", "created_at")
+    wanted = request.GET.get("organization")
+    if wanted:
+        try:
+            found = organizations.filter(pk=uuid.UUID(wanted)).first()
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    first = organizations.first()
+    if first is None:
+        raise PermissionDenied("no organization")
+    return first
+
+
+def overview_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
+    """KPI cards and charts of one organization, in one currency, optionally one entity."""
+    if not request.user.has_perm("invoicing.view_invoice"):
+        raise PermissionDenied
+    organization = _organization(request)
+    currency = (request.GET.get("currency") or "").upper()
+    currency = currency if currency in CURRENCIES else None
+    entity = None
+    if request.GET.get("billing_entity"):
+        entity = BillingEntity.objects.filter(
+            organization=organization, code=request.GET["billing_entity"]
+        ).first()
+    overview = build_overview(
+        organization=organization,
+        today=timezone.now().date(),
+        currency=currency,
+        billing_entity=entity,
+    )
+    context = {
+        **site.each_context(request),
+        "title": "Overview",
+        "overview": overview,
+        "organizations": list(staff_organizations(request).order_by("name", "created_at")),
+    }
+    return TemplateResponse(request, "admin/invoicing/overview.html", context)
+
+
+def register_overview(site: admin.AdminSite) -> None:
+    """Adds `overview/` (name `overview`) to the admin site's URLs."""
+    site_urls = site.get_urls
+
+    def get_urls() -> list:
+        view = site.admin_view(lambda request: overview_view(request, site))
+        return [path("overview/", view, name="overview"), *site_urls()]
+
+    site.get_urls = get_urls

@@ -1,0 +1,211 @@
+"""The monthly fee figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`).
+
+An invoice's fees enter the figures when it is finalized and leave them when it is voided or its
+payment dispute is lost, in the transaction of that change: the figures always equal what the
+fees of the counted invoices sum to. `figures_rebuild` recomputes an organization's figures from
+the fees (for rows written in bulk: imports, the demo history, benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, DecimalField, F, Sum
+from django.db.models.functions import Cast, TruncMonth
+
+from billing.models import Organization
+from billing.periods import Interval
+from invoicing.models import Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
+
+SPREAD_INTERVALS = (Interval.QUARTERLY, Interval.SEMIANNUAL, Interval.YEARLY)
+_FEE_COLUMNS = (
+    "created_at", "fee_type", "charge__billable_metric__code", "subscription__plan__interval",
+    "subscription__plan__pay_in_advance", "amount_cents", "precise_coupons_amount_cents",
+    "taxes_amount_cents", "properties",
+)  # fmt: skip
+
+
+def invoice_is_counted(invoice: Invoice) -> bool:
+    """Whether the analytics count this invoice: finalized, not self-billed, no lost dispute."""
+    return (
+        invoice.status == Invoice.Status.FINALIZED
+        and not invoice.self_billed
+        and invoice.payment_dispute_lost_at is None
+    )
+
+
+def period_minutes(properties: dict) -> int | None:
+    """Length of a subscription fee's billed period in whole minutes (seconds left out)."""
+    try:
+        start = datetime.fromisoformat(properties["from_datetime"])
+        end = datetime.fromisoformat(properties["to_datetime"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    delta = end - start
+    return delta.days * 1440 + delta.seconds // 60
+
+
+def _month(value: datetime | date) -> date:
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).date()
+    return value.replace(day=1)
+
+
+def _group(invoice: Invoice, rows) -> tuple[dict, dict]:
+    """(monthly key -> [net, mrr, count], spread key -> [mrr, count]) of an invoice's fees."""
+    monthly: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    spread: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
+    base = (invoice.billing_entity_id, invoice.currency)
+    for created, fee_type, code, interval, in_advance, amount, coupons, taxes, props in rows:
+        net = Decimal(amount) - Decimal(coupons or 0)
+        mrr = net + Decimal(taxes)
+        is_subscription = fee_type == Fee.FeeType.SUBSCRIPTION
+        key = (*base, _month(invoice.issuing_date), _month(created), fee_type, code or "",
+               (interval or "") if is_subscription else "")  # fmt: skip
+        entry = monthly[key]
+        entry[0] += net
+        entry[1] += mrr
+        entry[2] += 1
+        if is_subscription and interval in SPREAD_INTERVALS:
+            minutes = period_minutes(props)
+            if minutes is not None:
+                spread_entry = spread[(*base, invoice.issuing_date, minutes, bool(in_advance))]
+                spread_entry[0] += mrr
+                spread_entry[1] += 1
+    return monthly, spread
+
+
+def _bump(organization_id, monthly: dict, spread: dict, sign: int) -> None:
+    for (entity, currency, issuing, created, fee_type, code, interval), (
+        net,
+        mrr,
+        count,
+    ) in monthly.items():
+        key = {
+            "organization_id": organization_id, "billing_entity_id": entity,
+            "currency": currency, "issuing_month": issuing, "created_month": created,
+            "fee_type": fee_type, "metric_code": code, "plan_interval": interval,
+        }  # fmt: skip
+        MonthlyFeeFigure.objects.bulk_create([MonthlyFeeFigure(**key)], ignore_conflicts=True)
+        MonthlyFeeFigure.objects.filter(**key).update(
+            net_amount_cents=F("net_amount_cents") + sign * net,
+            mrr_amount_cents=F("mrr_amount_cents") + sign * mrr,
+            fees_count=F("fees_count") + sign * count,
+        )
+    for (entity, currency, issuing, minutes, in_advance), (mrr, count) in spread.items():
+        key = {
+            "organization_id": organization_id, "billing_entity_id": entity,
+            "currency": currency, "issuing_date": issuing, "period_minutes": minutes,
+            "pay_in_advance": in_advance,
+        }  # fmt: skip
+        SpreadFeeFigure.objects.bulk_create([SpreadFeeFigure(**key)], ignore_conflicts=True)
+        SpreadFeeFigure.objects.filter(**key).update(
+            mrr_amount_cents=F("mrr_amount_cents") + sign * mrr,
+            fees_count=F("fees_count") + sign * count,
+        )
+
+
+def figures_record(*, invoice: Invoice, sign: int) -> None:
+    """Adds (`sign=1`, on finalization) or takes away (`sign=-1`, on void or a lost dispute)
+    the invoice's fees from the figures, in the caller's transaction."""
+    rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
+    monthly, spread = _group(invoice, rows)
+    _bump(invoice.organization_id, monthly, spread, sign)
+
+
+@transaction.atomic
+def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
+    """Recomputes the organization's figures from the fees of its counted invoices;
+    (monthly rows, spread rows) written."""
+    MonthlyFeeFigure.objects.filter(organization=organization).delete()
+    SpreadFeeFigure.objects.filter(organization=organization).delete()
+    invoices = Invoice.objects.filter(
+        organization=organization,
+        status=Invoice.Status.FINALIZED,
+        self_billed=False,
+        payment_dispute_lost_at__isnull=True,
+    )
+    monthly: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    spread: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
+    fees = Fee.objects.filter(invoice__in=invoices, deleted_at__isnull=True)
+    # everything but the spread of subscription fees: summed by the database
+    precise = DecimalField(max_digits=40, decimal_places=15)
+    net = Cast(F("amount_cents"), precise) - F("precise_coupons_amount_cents")
+    grouped = (
+        fees.annotate(
+            issuing=TruncMonth("invoice__issuing_date"),
+            created=TruncMonth("created_at", tzinfo=UTC),
+        )
+        .values(
+            "invoice__billing_entity_id", "invoice__currency", "issuing", "created", "fee_type",
+            "charge__billable_metric__code", "subscription__plan__interval",
+        )
+        .annotate(
+            net=Sum(net, output_field=precise),
+            mrr=Sum(net + Cast(F("taxes_amount_cents"), precise), output_field=precise),
+            count=Count("id"),
+        )
+        .order_by()
+    )  # fmt: skip
+    for row in grouped:
+        is_subscription = row["fee_type"] == Fee.FeeType.SUBSCRIPTION
+        key = (
+            row["invoice__billing_entity_id"], row["invoice__currency"], _month(row["issuing"]),
+            _month(row["created"]), row["fee_type"], row["charge__billable_metric__code"] or "",
+            (row["subscription__plan__interval"] or "") if is_subscription else "",
+        )  # fmt: skip
+        entry = monthly[key]
+        entry[0] += Decimal(row["net"] or 0)
+        entry[1] += Decimal(row["mrr"] or 0)
+        entry[2] += row["count"]
+    spread_rows = fees.filter(
+        fee_type=Fee.FeeType.SUBSCRIPTION, subscription__plan__interval__in=SPREAD_INTERVALS
+    ).values_list(
+        "invoice__billing_entity_id", "invoice__currency", "invoice__issuing_date",
+        "subscription__plan__pay_in_advance", "amount_cents", "precise_coupons_amount_cents",
+        "taxes_amount_cents", "properties",
+    )  # fmt: skip
+    for (
+        entity,
+        currency,
+        issuing,
+        in_advance,
+        amount,
+        coupons,
+        taxes,
+        props,
+    ) in spread_rows.iterator(chunk_size=5000):
+        minutes = period_minutes(props)
+        if minutes is None:
+            continue
+        entry = spread[(entity, currency, issuing, minutes, bool(in_advance))]
+        entry[0] += Decimal(amount) - Decimal(coupons or 0) + Decimal(taxes)
+        entry[1] += 1
+    MonthlyFeeFigure.objects.bulk_create(
+        [
+            MonthlyFeeFigure(
+                organization=organization, billing_entity_id=entity, currency=currency,
+                issuing_month=issuing, created_month=created, fee_type=fee_type,
+                metric_code=code, plan_interval=interval, net_amount_cents=net_cents,
+                mrr_amount_cents=mrr, fees_count=count,
+            )
+            for (entity, currency, issuing, created, fee_type, code, interval),
+            (net_cents, mrr, count) in monthly.items()
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    SpreadFeeFigure.objects.bulk_create(
+        [
+            SpreadFeeFigure(
+                organization=organization, billing_entity_id=entity, currency=currency,
+                issuing_date=issuing, period_minutes=minutes, pay_in_advance=in_advance,
+                mrr_amount_cents=mrr, fees_count=count,
+            )
+            for (entity, currency, issuing, minutes, in_advance), (mrr, count) in spread.items()
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    return len(monthly), len(spread)
