@@ -1,5 +1,10 @@
-"""Admin building blocks every app's admin uses: tenancy scoping, panels, money display, errors
-in words, action reports."""
+"""Admin building blocks every app's admin uses: the theme's bases (unfold), role and tenancy
+scoping, panels, money display, errors in words, action reports.
+
+Every admin class derives from `ModelAdmin` / `OrganizationAdmin` and every inline from
+`TabularInline` / `StackedInline` here: they carry the theme and ask the staff member's role, per
+organization, before showing or changing a row (`billing/roles.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin as ThemedModelAdmin
+from unfold.admin import StackedInline as ThemedStackedInline
+from unfold.admin import TabularInline as ThemedTabularInline
 
 from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
@@ -25,7 +34,60 @@ def staff_organizations(request: HttpRequest) -> QuerySet[Organization]:
     return Organization.objects.filter(memberships__user=request.user)
 
 
-class OrganizationAdmin(admin.ModelAdmin):
+def staff_may(
+    request: HttpRequest, action: str, model: type[Model], obj: Model | None = None
+) -> bool:
+    """Whether the staff member may `action` ("view", "add", "change", "delete") rows of `model`,
+    and this row when given: the role held in the row's organization decides."""
+    opts = model._meta
+    perm = f"{opts.app_label}.{get_permission_codename(action, opts)}"
+    user = request.user
+    return user.has_perm(perm) and (obj is None or user.has_perm(perm, obj))
+
+
+class RolePermissionsMixin:
+    """has_*_permission from the role: model level from the role groups, object level from the
+    role in the object's organization (inlines: the parent's)."""
+
+    def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
+        return staff_may(request, action, self.model, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "view", obj) or self._may(request, "change", obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "change", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "delete", obj)
+
+
+class ModelAdmin(RolePermissionsMixin, ThemedModelAdmin):
+    """The themed admin with role permissions; base of every admin class."""
+
+    list_filter_submit = True  # range filters apply on a button, not on each keystroke
+    warn_unsaved_form = True
+    compressed_fields = True
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "add", None)
+
+
+class TabularInline(RolePermissionsMixin, ThemedTabularInline):
+    """A themed table inline; permissions follow the role in the parent's organization."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "add", obj)
+
+
+class StackedInline(RolePermissionsMixin, ThemedStackedInline):
+    """A themed stacked inline; permissions follow the role in the parent's organization."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "add", obj)
+
+
+class OrganizationAdmin(ModelAdmin):
     """Scopes the changelist, lookups and organization choices to the staff member's orgs."""
 
     organization_field = "organization"
@@ -54,6 +116,9 @@ class ActionReport:
         self.refused: list[str] = []
 
     def attempt(self, obj: object, service, **kwargs: object) -> object | None:
+        if isinstance(obj, Model) and not staff_may(self.request, "change", type(obj), obj):
+            self.refused.append(f"{obj} (not allowed for your role in its organization)")
+            return None
         try:
             result = service(**kwargs)
         except DomainError as exc:

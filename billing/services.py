@@ -266,6 +266,14 @@ def membership_set(*, organization: Organization, user, role: str) -> Membership
     return membership
 
 
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Takes a staff user out of an organization; their role groups follow."""
+    user = membership.user
+    membership.delete()
+    sync_user_groups(user)
+
+
 def sync_user_groups(user) -> None:
     """A user's role groups are exactly those of their memberships."""
     roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))

@@ -31,6 +31,7 @@ from billing.admin_base import (
     ActionReport,
     OrganizationAdmin,
     PanelProvider,
+    TabularInline,
     describe,
     describe_code,
     staff_organizations,
@@ -213,7 +214,7 @@ class MetadataFormSet(BaseInlineFormSet):
         return items
 
 
-class CustomerMetadataInline(admin.TabularInline):
+class CustomerMetadataInline(TabularInline):
     model = CustomerMetadata
     formset = MetadataFormSet
     fields = ("key", "value", "display_in_invoice")

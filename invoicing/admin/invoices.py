@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, money_html
+from billing.admin_base import ActionReport, OrganizationAdmin, TabularInline, money_html
 from billing.money import format_money, to_major
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -114,7 +114,7 @@ def stream_csv(queryset: QuerySet[Invoice], filename: str) -> StreamingHttpRespo
     return response
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(TabularInline):
     extra = 0
     classes = ("inv-lines",)
     can_delete = False
