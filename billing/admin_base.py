@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db.models import Model, QuerySet
@@ -20,6 +21,13 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin as ThemedModelAdmin
 from unfold.admin import StackedInline as ThemedStackedInline
 from unfold.admin import TabularInline as ThemedTabularInline
+from unfold.widgets import (
+    CHECKBOX_CLASSES,
+    INPUT_CLASSES,
+    SELECT_CLASSES,
+    TEXTAREA_CLASSES,
+    UnfoldAdminCheckboxSelectMultiple,
+)
 
 from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
@@ -45,6 +53,29 @@ def staff_may(
     return user.has_perm(perm) and (obj is None or user.has_perm(perm, obj))
 
 
+class ThemeMixin:
+    """The theme's widgets for fields declared on forms; multiple choices as a checkbox list
+    (Django's two-pane selector does not fit the theme's columns)."""
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: object):
+        if "widget" not in kwargs and db_field.name in (
+            *self.filter_horizontal,
+            *self.filter_vertical,
+        ):
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultiple
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: object):
+        form = super().get_form(request, obj, **kwargs)
+        theme_widgets(form.base_fields)
+        return form
+
+    def get_formset(self, request: HttpRequest, obj: Model | None = None, **kwargs: object):
+        formset = super().get_formset(request, obj, **kwargs)
+        theme_widgets(formset.form.base_fields)
+        return formset
+
+
 class RolePermissionsMixin:
     """has_*_permission from the role: model level from the role groups, object level from the
     role in the object's organization (inlines: the parent's)."""
@@ -62,7 +93,7 @@ class RolePermissionsMixin:
         return self._may(request, "delete", obj)
 
 
-class ModelAdmin(RolePermissionsMixin, ThemedModelAdmin):
+class ModelAdmin(ThemeMixin, RolePermissionsMixin, ThemedModelAdmin):
     """The themed admin with role permissions; base of every admin class."""
 
     list_filter_submit = True  # range filters apply on a button, not on each keystroke
@@ -73,18 +104,51 @@ class ModelAdmin(RolePermissionsMixin, ThemedModelAdmin):
         return self._may(request, "add", None)
 
 
-class TabularInline(RolePermissionsMixin, ThemedTabularInline):
+class TabularInline(ThemeMixin, RolePermissionsMixin, ThemedTabularInline):
     """A themed table inline; permissions follow the role in the parent's organization."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._may(request, "add", obj)
 
 
-class StackedInline(RolePermissionsMixin, ThemedStackedInline):
+class StackedInline(ThemeMixin, RolePermissionsMixin, ThemedStackedInline):
     """A themed stacked inline; permissions follow the role in the parent's organization."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._may(request, "add", obj)
+
+
+def theme_widgets(fields: dict[str, forms.Field]) -> None:
+    """Gives plain widgets the theme's classes (the theme styles only the widgets it builds for
+    model fields; fields declared on a form keep Django's bare widgets). Idempotent."""
+    for form_field in fields.values():
+        widget = form_field.widget
+        if type(widget).__module__.startswith("unfold") or isinstance(
+            widget, forms.HiddenInput | forms.RadioSelect | forms.CheckboxSelectMultiple
+        ):
+            continue
+        if isinstance(widget, forms.CheckboxInput):
+            classes = CHECKBOX_CLASSES
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            classes = SELECT_CLASSES
+        elif isinstance(widget, forms.Textarea):
+            classes = TEXTAREA_CLASSES
+        elif isinstance(widget, forms.widgets.Input):
+            classes = INPUT_CLASSES
+        else:
+            continue
+        existing = widget.attrs.get("class", "").split()
+        if classes[0] not in existing:
+            widget.attrs["class"] = " ".join([*existing, *classes])
+
+
+class ThemedFormMixin:
+    """A plain form (the admin's own pages: top-ups, coupon application, plan changes) in the
+    theme's look."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        theme_widgets(self.fields)
 
 
 class OrganizationAdmin(ModelAdmin):

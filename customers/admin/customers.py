@@ -32,6 +32,7 @@ from billing.admin_base import (
     OrganizationAdmin,
     PanelProvider,
     TabularInline,
+    ThemedFormMixin,
     describe,
     describe_code,
     staff_organizations,
@@ -224,7 +225,7 @@ class CustomerMetadataInline(TabularInline):
     verbose_name_plural = "Metadata (key < 20 characters, value < 100, at most 5 pairs)"
 
 
-class ApplyCouponForm(forms.Form):
+class ApplyCouponForm(ThemedFormMixin, forms.Form):
     """Applies a coupon, optionally with customer-specific terms (spec §15.2)."""
 
     coupon = forms.ModelChoiceField(queryset=Coupon.objects.none())

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin_base import ActionReport, OrganizationAdmin
+from billing.admin_base import ActionReport, OrganizationAdmin, ThemedFormMixin
 from billing.money import format_money
 from customers.models import Subscription
 from customers.services.subscription_reads import (
@@ -53,7 +53,7 @@ ACTION_FORM_TEMPLATE = engines["django"].from_string(
 )
 
 
-class ChangePlanForm(forms.Form):
+class ChangePlanForm(ThemedFormMixin, forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), label=_("New plan"))
 
     def __init__(self, *args: object, plans: QuerySet, **kwargs: object) -> None:
@@ -61,7 +61,7 @@ class ChangePlanForm(forms.Form):
         self.fields["plan"].queryset = plans
 
 
-class TerminateForm(forms.Form):
+class TerminateForm(ThemedFormMixin, forms.Form):
     on_termination_credit_note = forms.ChoiceField(
         choices=[("", _("Default (credit)")), *Subscription.OnTerminationCreditNote.choices],
         required=False,

@@ -116,6 +116,7 @@ def stream_csv(queryset: QuerySet[Invoice], filename: str) -> StreamingHttpRespo
 
 class _ReadOnlyInline(TabularInline):
     extra = 0
+    hide_title = True  # each row is described by its columns
     classes = ("inv-lines",)
     can_delete = False
     show_change_link = False
