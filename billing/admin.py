@@ -81,7 +81,7 @@ class OrganizationModelAdmin(ModelAdmin):
     )  # fmt: skip
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return staff_organizations(request)
+        return staff_organizations(request, Organization)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser

@@ -26,20 +26,34 @@ from unfold.widgets import (
     INPUT_CLASSES,
     SELECT_CLASSES,
     TEXTAREA_CLASSES,
-    UnfoldAdminCheckboxSelectMultiple,
+    UnfoldAdminCheckboxSelectMultipleWidget,
 )
 
 from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
-from billing.models import Organization
+from billing.models import Membership, Organization
 from billing.money import format_money
+from billing.roles import role_allows
 
 
-def staff_organizations(request: HttpRequest) -> QuerySet[Organization]:
-    """Organizations a staff member may see: all for superusers, else their memberships."""
+def staff_organizations(
+    request: HttpRequest, model: type[Model] | None = None, action: str = "view"
+) -> QuerySet[Organization]:
+    """Organizations a staff member may see: all for superusers, else their memberships; with a
+    model, only those where their role may `action` its rows."""
     if request.user.is_superuser:
         return Organization.objects.all()
-    return Organization.objects.filter(memberships__user=request.user)
+    memberships = Membership.objects.filter(user=request.user)
+    if model is None:
+        return Organization.objects.filter(pk__in=memberships.values("organization_id"))
+    opts = model._meta
+    allowed = [
+        organization_id
+        for organization_id, role in memberships.values_list("organization_id", "role")
+        if role_allows(role, opts.app_label, opts.model_name, action)
+        or (action == "view" and role_allows(role, opts.app_label, opts.model_name, "change"))
+    ]
+    return Organization.objects.filter(pk__in=allowed)
 
 
 def staff_may(
@@ -62,7 +76,7 @@ class ThemeMixin:
             *self.filter_horizontal,
             *self.filter_vertical,
         ):
-            kwargs["widget"] = UnfoldAdminCheckboxSelectMultiple
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: object):
@@ -160,11 +174,14 @@ class OrganizationAdmin(ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.organization_field}__in": staff_organizations(request)})
+        # only the organizations where the role opens this page (a finance member of one
+        # organization who is admin of another sees the other's API keys, not the first's)
+        organizations = staff_organizations(request, self.model)
+        return queryset.filter(**{f"{self.organization_field}__in": organizations})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Organization:
-            kwargs["queryset"] = staff_organizations(request)
+            kwargs["queryset"] = staff_organizations(request, self.model, "add")
             if "initial" not in kwargs and kwargs["queryset"].count() == 1:
                 kwargs["initial"] = kwargs["queryset"].first()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

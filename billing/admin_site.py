@@ -7,14 +7,16 @@ section appears once its models exist (new admin pages only need a line in `SECT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 
 from billing.admin_base import staff_organizations
+from billing.money import display_locale
 
 OVERVIEW_PATH = "/admin/overview/"
 
@@ -142,3 +144,29 @@ def site_title(request: HttpRequest) -> str:
 def stylesheet(request: HttpRequest) -> str:
     """The project's few rules on top of the theme (money columns, panels)."""
     return static("billing/admin.css")
+
+
+def organization_locale(request: HttpRequest) -> str:
+    """The locale the admin formats money and numbers in: the organization's (its document
+    locale) for its staff, English where several organizations are in view."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_staff:
+        return "en"
+    locales = list(staff_organizations(request).values_list("document_locale", flat=True)[:2])
+    return locales[0] if len(locales) == 1 and locales[0] else "en"
+
+
+class DisplayLocaleMiddleware:
+    """Admin pages format money and numbers in the organization's locale (`billing.money`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/admin/"):
+            return self.get_response(request)
+        with display_locale(organization_locale(request)):
+            response = self.get_response(request)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # template responses render here, inside the locale
+            return response

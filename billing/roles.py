@@ -104,14 +104,15 @@ def organization_id_of(obj: object) -> int | None:
 
 
 def user_role(user, organization_id: int) -> str | None:
-    """The role a staff member holds in one organization, None without a membership."""
+    """The role a staff member holds in one organization, None without a membership (read once
+    per user object, so once per request)."""
     from billing.models import Membership
 
-    return (
-        Membership.objects.filter(user=user, organization_id=organization_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    roles = getattr(user, "_organization_roles", None)
+    if roles is None:
+        roles = dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+        user._organization_roles = roles
+    return roles.get(organization_id)
 
 
 class RoleBackend:

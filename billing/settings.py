@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "billing.admin_site.DisplayLocaleMiddleware",  # admin: money in the organization's locale
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -119,6 +120,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# One date format in the admin: 2026-03-31 and 2026-03-31 14:05 (billing/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["billing.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -231,6 +234,7 @@ LOGGING = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # the theme's login form posts no `next` when none was asked
 
 # The admin's theme: title, sidebar (built per request from the staff member's role) and search.
 UNFOLD = {

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from billing.admin_base import Panel
 from billing.errors import DomainError
-from billing.money import format_money
+from billing.money import format_money, format_units
 from customers.models import Customer, Subscription
 from metering.presentation import breakdowns_from_payload, label
 from metering.usage import customer_current_usage
@@ -96,7 +96,7 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
                     metric=item["billable_metric"]["name"],
                     code=item["billable_metric"]["code"],
                     charge_model=item["charge"]["charge_model"],
-                    units=item["units"],
+                    units=format_units(item["units"]),
                     events_count=item["events_count"],
                     amount=format_money(item["amount_cents"], currency),
                     breakdowns=tuple(

@@ -27,7 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
 from billing.admin_base import ActionReport, OrganizationAdmin, TabularInline, money_html
-from billing.money import format_money, to_major
+from billing.money import format_money, format_unit_price, format_units, to_major
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
 from invoicing.presenters import (
@@ -172,14 +172,13 @@ class FeeInline(_ReadOnlyInline):
 
     @admin.display(description="Units")
     def units_display(self, fee: Fee) -> str:
-        return format_html('<span class="money">{}</span>', f"{fee.units.normalize():f}")
+        return format_html('<span class="money">{}</span>', format_units(fee.units))
 
     @admin.display(description="Unit price")
     def unit_price(self, fee: Fee) -> str:
         return format_html(
-            '<span class="money">{} {}</span>',
-            f"{fee.precise_unit_amount.normalize():f}",
-            fee.amount_currency,
+            '<span class="money">{}</span>',
+            format_unit_price(fee.precise_unit_amount, fee.amount_currency),
         )
 
     @admin.display(description="Tax rate")
