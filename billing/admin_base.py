@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.db.models import Model, QuerySet
+from django.db.models import DateTimeField, Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin as ThemedModelAdmin
 from unfold.admin import StackedInline as ThemedStackedInline
 from unfold.admin import TabularInline as ThemedTabularInline
+from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.widgets import (
     CHECKBOX_CLASSES,
     INPUT_CLASSES,
@@ -154,6 +156,24 @@ def theme_widgets(fields: dict[str, forms.Field]) -> None:
         existing = widget.attrs.get("class", "").split()
         if classes[0] not in existing:
             widget.attrs["class"] = " ".join([*existing, *classes])
+
+
+class DateRangeFilter(RangeDateFilter):
+    """A from/to day filter, both days included; an instant counts by its UTC day (the list's
+    dates are shown in UTC)."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if not isinstance(self.field, DateTimeField):
+            return super().queryset(request, queryset)
+        lookups = {}
+        for suffix, lookup in (("_from", "gte"), ("_to", "lte")):
+            value = self.used_parameters.get(f"{self.parameter_name}{suffix}")
+            if isinstance(value, str) and value:
+                try:
+                    lookups[f"{self.parameter_name}__date__{lookup}"] = date.fromisoformat(value)
+                except ValueError:
+                    return None
+        return queryset.filter(**lookups)
 
 
 class ThemedFormMixin:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
+    DateRangeFilter,
     OrganizationAdmin,
     PanelProvider,
     TabularInline,
@@ -337,6 +338,7 @@ class CustomerAdmin(OrganizationAdmin):
         "account_type",
         "customer_type",
         ("billing_entity", admin.RelatedOnlyFieldListFilter),
+        ("created_at", DateRangeFilter),
     )
     search_fields = ("external_id", "name", "firstname", "lastname", "email", "legal_name")
     list_select_related = ("billing_entity", "organization")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin_base import ActionReport, OrganizationAdmin, ThemedFormMixin
+from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
 from billing.money import format_money
 from customers.models import Subscription
 from customers.services.subscription_reads import (
@@ -78,7 +78,12 @@ class TerminateForm(ThemedFormMixin, forms.Form):
 class SubscriptionAdmin(OrganizationAdmin):
     list_display = ("external_id", "customer", "plan", "status", "billing_time",
                     "subscription_at", "started_at", "ending_at", "terminated_at")  # fmt: skip
-    list_filter = ("status", ("plan", admin.RelatedOnlyFieldListFilter), "billing_time")
+    list_filter = (
+        "status",
+        ("plan", admin.RelatedOnlyFieldListFilter),
+        "billing_time",
+        ("started_at", DateRangeFilter),
+    )
     search_fields = ("external_id", "name", "customer__external_id", "customer__name")
     list_select_related = ("customer", "plan")
     date_hierarchy = "subscription_at"

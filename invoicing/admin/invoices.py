@@ -26,7 +26,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, TabularInline, money_html
+from billing.admin_base import (
+    ActionReport,
+    DateRangeFilter,
+    OrganizationAdmin,
+    TabularInline,
+    money_html,
+)
 from billing.money import format_money, format_unit_price, format_units, to_major
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -272,7 +278,7 @@ class InvoiceAdmin(OrganizationAdmin):
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
     list_filter = ("status", PaymentFilter, "invoice_type", "currency",
-                   ("issuing_date", admin.DateFieldListFilter), OverdueFilter,
+                   ("issuing_date", DateRangeFilter), OverdueFilter,
                    ("billing_entity", admin.RelatedOnlyFieldListFilter))  # fmt: skip
     search_fields = ("number", "customer__external_id", "customer__name", "customer__legal_name")
     list_select_related = ("customer", "billing_entity")
