@@ -1,35 +1,47 @@
-"""Admin for organizations, billing entities, API keys and the API request log."""
+"""Admin for organizations, billing entities, staff memberships (users and roles), API keys and
+the API request log."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
-from billing.admin_base import ActionReport, OrganizationAdmin, staff_organizations
+import billing.admin_thirdparty  # noqa: F401  (users, groups, scheduled jobs on the theme)
+from billing.admin_base import (
+    ActionReport,
+    ModelAdmin,
+    OrganizationAdmin,
+    StackedInline,
+    TabularInline,
+    staff_organizations,
+)
 from billing.models import ApiKey, ApiRequestLog, BillingEntity, Membership, Organization
 from billing.services import (
     SHARED_SETTINGS,
     api_key_create,
     api_key_revoke,
     api_key_rotate,
+    membership_remove,
+    membership_set,
     organization_create,
 )
 
-admin.site.site_header = "Billing back office"
-admin.site.site_title = "Billing back office"
+admin.site.site_header = "Billing"
+admin.site.site_title = "Billing"
 admin.site.index_title = "Finance dashboard"
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ("user",)
 
 
-class BillingEntityInline(admin.StackedInline):
+class BillingEntityInline(StackedInline):
     model = BillingEntity
     extra = 0
     fields = ("code", "name", "is_default", "default_currency", "timezone", "document_locale")
@@ -39,7 +51,7 @@ class BillingEntityInline(admin.StackedInline):
 
 
 @admin.register(Organization)
-class OrganizationModelAdmin(admin.ModelAdmin):
+class OrganizationModelAdmin(ModelAdmin):
     list_display = ("name", "default_currency", "timezone", "document_numbering", "created_at")
     search_fields = ("name", "legal_name", "email")
     inlines = (BillingEntityInline, MembershipInline)
@@ -69,7 +81,7 @@ class OrganizationModelAdmin(admin.ModelAdmin):
     )  # fmt: skip
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return staff_organizations(request)
+        return staff_organizations(request, Organization)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
@@ -184,3 +196,41 @@ class ApiRequestLogAdmin(OrganizationAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationAdmin):
+    """Users and roles: who works in which organization as admin, manager or finance."""
+
+    list_display = ("user", "organization", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__username", "user__email", "organization__name")
+    list_select_related = ("user", "organization")
+    fields = ("organization", "user", "role")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None):
+        return ("organization", "user") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool):
+        # through the service: the role's group follows the membership
+        saved = membership_set(organization=obj.organization, user=obj.user, role=obj.role)
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            # new staff accounts come from `manage.py create_user`; an organization admin gives
+            # roles to people already working in one of their organizations
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(memberships__organization__in=staff_organizations(request))
+                .distinct()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(membership=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for membership in queryset.select_related("user"):
+            membership_remove(membership=membership)

@@ -1,31 +1,191 @@
-"""Admin building blocks every app's admin uses: tenancy scoping, panels, money display, errors
-in words, action reports."""
+"""Admin building blocks every app's admin uses: the theme's bases (unfold), role and tenancy
+scoping, panels, money display, errors in words, action reports.
+
+Every admin class derives from `ModelAdmin` / `OrganizationAdmin` and every inline from
+`TabularInline` / `StackedInline` here: they carry the theme and ask the staff member's role, per
+organization, before showing or changing a row (`billing/roles.py`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.contrib.auth import get_permission_codename
+from django.db.models import DateTimeField, Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin as ThemedModelAdmin
+from unfold.admin import StackedInline as ThemedStackedInline
+from unfold.admin import TabularInline as ThemedTabularInline
+from unfold.contrib.filters.admin import RangeDateFilter
+from unfold.widgets import (
+    CHECKBOX_CLASSES,
+    INPUT_CLASSES,
+    SELECT_CLASSES,
+    TEXTAREA_CLASSES,
+    UnfoldAdminCheckboxSelectMultipleWidget,
+)
 
 from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
-from billing.models import Organization
+from billing.models import Membership, Organization
 from billing.money import format_money
+from billing.roles import role_allows
 
 
-def staff_organizations(request: HttpRequest) -> QuerySet[Organization]:
-    """Organizations a staff member may see: all for superusers, else their memberships."""
+def staff_organizations(
+    request: HttpRequest, model: type[Model] | None = None, action: str = "view"
+) -> QuerySet[Organization]:
+    """Organizations a staff member may see: all for superusers, else their memberships; with a
+    model, only those where their role may `action` its rows."""
     if request.user.is_superuser:
         return Organization.objects.all()
-    return Organization.objects.filter(memberships__user=request.user)
+    memberships = Membership.objects.filter(user=request.user)
+    if model is None:
+        return Organization.objects.filter(pk__in=memberships.values("organization_id"))
+    opts = model._meta
+    allowed = [
+        organization_id
+        for organization_id, role in memberships.values_list("organization_id", "role")
+        if role_allows(role, opts.app_label, opts.model_name, action)
+        or (action == "view" and role_allows(role, opts.app_label, opts.model_name, "change"))
+    ]
+    return Organization.objects.filter(pk__in=allowed)
 
 
-class OrganizationAdmin(admin.ModelAdmin):
+def staff_may(
+    request: HttpRequest, action: str, model: type[Model], obj: Model | None = None
+) -> bool:
+    """Whether the staff member may `action` ("view", "add", "change", "delete") rows of `model`,
+    and this row when given: the role held in the row's organization decides."""
+    opts = model._meta
+    perm = f"{opts.app_label}.{get_permission_codename(action, opts)}"
+    user = request.user
+    return user.has_perm(perm) and (obj is None or user.has_perm(perm, obj))
+
+
+class ThemeMixin:
+    """The theme's widgets for fields declared on forms; multiple choices as a checkbox list
+    (Django's two-pane selector does not fit the theme's columns)."""
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: object):
+        if "widget" not in kwargs and db_field.name in (
+            *self.filter_horizontal,
+            *self.filter_vertical,
+        ):
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: object):
+        form = super().get_form(request, obj, **kwargs)
+        theme_widgets(form.base_fields)
+        return form
+
+    def get_formset(self, request: HttpRequest, obj: Model | None = None, **kwargs: object):
+        formset = super().get_formset(request, obj, **kwargs)
+        theme_widgets(formset.form.base_fields)
+        return formset
+
+
+class RolePermissionsMixin:
+    """has_*_permission from the role: model level from the role groups, object level from the
+    role in the object's organization (inlines: the parent's)."""
+
+    def _may(self, request: HttpRequest, action: str, obj: Model | None) -> bool:
+        return staff_may(request, action, self.model, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "view", obj) or self._may(request, "change", obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "change", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "delete", obj)
+
+
+class ModelAdmin(ThemeMixin, RolePermissionsMixin, ThemedModelAdmin):
+    """The themed admin with role permissions; base of every admin class."""
+
+    list_filter_submit = True  # range filters apply on a button, not on each keystroke
+    warn_unsaved_form = True
+    compressed_fields = True
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "add", None)
+
+
+class TabularInline(ThemeMixin, RolePermissionsMixin, ThemedTabularInline):
+    """A themed table inline; permissions follow the role in the parent's organization."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "add", obj)
+
+
+class StackedInline(ThemeMixin, RolePermissionsMixin, ThemedStackedInline):
+    """A themed stacked inline; permissions follow the role in the parent's organization."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may(request, "add", obj)
+
+
+def theme_widgets(fields: dict[str, forms.Field]) -> None:
+    """Gives plain widgets the theme's classes (the theme styles only the widgets it builds for
+    model fields; fields declared on a form keep Django's bare widgets). Idempotent."""
+    for form_field in fields.values():
+        widget = form_field.widget
+        if type(widget).__module__.startswith("unfold") or isinstance(
+            widget, forms.HiddenInput | forms.RadioSelect | forms.CheckboxSelectMultiple
+        ):
+            continue
+        if isinstance(widget, forms.CheckboxInput):
+            classes = CHECKBOX_CLASSES
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            classes = SELECT_CLASSES
+        elif isinstance(widget, forms.Textarea):
+            classes = TEXTAREA_CLASSES
+        elif isinstance(widget, forms.widgets.Input):
+            classes = INPUT_CLASSES
+        else:
+            continue
+        existing = widget.attrs.get("class", "").split()
+        if classes[0] not in existing:
+            widget.attrs["class"] = " ".join([*existing, *classes])
+
+
+class DateRangeFilter(RangeDateFilter):
+    """A from/to day filter, both days included; an instant counts by its UTC day (the list's
+    dates are shown in UTC)."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if not isinstance(self.field, DateTimeField):
+            return super().queryset(request, queryset)
+        lookups = {}
+        for suffix, lookup in (("_from", "gte"), ("_to", "lte")):
+            value = self.used_parameters.get(f"{self.parameter_name}{suffix}")
+            if isinstance(value, str) and value:
+                try:
+                    lookups[f"{self.parameter_name}__date__{lookup}"] = date.fromisoformat(value)
+                except ValueError:
+                    return None
+        return queryset.filter(**lookups)
+
+
+class ThemedFormMixin:
+    """A plain form (the admin's own pages: top-ups, coupon application, plan changes) in the
+    theme's look."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        theme_widgets(self.fields)
+
+
+class OrganizationAdmin(ModelAdmin):
     """Scopes the changelist, lookups and organization choices to the staff member's orgs."""
 
     organization_field = "organization"
@@ -34,11 +194,14 @@ class OrganizationAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(**{f"{self.organization_field}__in": staff_organizations(request)})
+        # only the organizations where the role opens this page (a finance member of one
+        # organization who is admin of another sees the other's API keys, not the first's)
+        organizations = staff_organizations(request, self.model)
+        return queryset.filter(**{f"{self.organization_field}__in": organizations})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Organization:
-            kwargs["queryset"] = staff_organizations(request)
+            kwargs["queryset"] = staff_organizations(request, self.model, "add")
             if "initial" not in kwargs and kwargs["queryset"].count() == 1:
                 kwargs["initial"] = kwargs["queryset"].first()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -54,6 +217,9 @@ class ActionReport:
         self.refused: list[str] = []
 
     def attempt(self, obj: object, service, **kwargs: object) -> object | None:
+        if isinstance(obj, Model) and not staff_may(self.request, "change", type(obj), obj):
+            self.refused.append(f"{obj} (not allowed for your role in its organization)")
+            return None
         try:
             result = service(**kwargs)
         except DomainError as exc:

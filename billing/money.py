@@ -6,11 +6,14 @@ Nothing in this module touches the ORM. Every rounding of money in the codebase 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from copy import copy
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel import Locale
-from babel.numbers import NumberPattern, format_currency
+from babel.numbers import NumberPattern, format_currency, format_decimal
 
 # ISO 4217 minor-unit exponents. CLDR (and so babel) differs for a few currencies (e.g. it says
 # 0 for HUF cash and ISK), so the table is ours. Currencies not listed have exponent 2.
@@ -91,8 +94,30 @@ def parse_decimal(value: object) -> Decimal:
     return result
 
 
-def _babel_locale(locale: str | Locale) -> Locale:
-    return locale if isinstance(locale, Locale) else Locale.parse(locale.replace("-", "_"))
+# The locale of screens (the admin sets its organization's for each request); documents pass
+# their own locale explicitly.
+_display_locale: ContextVar[str] = ContextVar("billing_display_locale", default="en")
+
+
+@contextmanager
+def display_locale(locale: str) -> Iterator[None]:
+    """Formats money and numbers in `locale` where no locale is passed (one screen request)."""
+    token = _display_locale.set(locale or "en")
+    try:
+        yield
+    finally:
+        _display_locale.reset(token)
+
+
+def _babel_locale(locale: str | Locale | None) -> Locale:
+    if locale is None:
+        locale = _display_locale.get()
+    if isinstance(locale, Locale):
+        return locale
+    try:
+        return Locale.parse(locale.replace("-", "_"))
+    except (ValueError, TypeError):
+        return Locale.parse("en")
 
 
 def _pattern(locale: Locale, digits: int) -> NumberPattern:
@@ -103,9 +128,12 @@ def _pattern(locale: Locale, digits: int) -> NumberPattern:
     return pattern
 
 
-def format_money(cents: int | Decimal | None, currency: str, locale: str | Locale = "en") -> str:
+def format_money(
+    cents: int | Decimal | None, currency: str, locale: str | Locale | None = None
+) -> str:
     """Human display with babel: 123456 EUR cents, 'fr' -> '1 234,56 €'; JPY shows no decimals,
-    KWD three. Precise cents are rounded by `round_cents` first, so babel never rounds."""
+    KWD three. Precise cents are rounded by `round_cents` first, so babel never rounds. Without
+    a locale: the screen's (`display_locale`), English by default."""
     if cents is None:
         return "—"
     code = currency.upper()
@@ -119,13 +147,13 @@ def format_money(cents: int | Decimal | None, currency: str, locale: str | Local
     )
 
 
-def format_amount(amount: Decimal, currency: str, locale: str | Locale = "en") -> str:
+def format_amount(amount: Decimal, currency: str, locale: str | Locale | None = None) -> str:
     """An amount in major units (a tier total: 34.975) shown as money: rounded to the currency's
     minor unit by `round_cents` (half away from zero), then as `format_money`."""
     return format_money(amount_to_cents(amount, currency), currency, locale)
 
 
-def format_unit_price(amount: Decimal, currency: str, locale: str | Locale = "en") -> str:
+def format_unit_price(amount: Decimal, currency: str, locale: str | Locale | None = None) -> str:
     """A price per unit in major units, exact (never rounded: 0.0025 € stays 0,0025 €), with at
     least the currency's minor digits."""
     code = currency.upper()
@@ -138,6 +166,17 @@ def format_unit_price(amount: Decimal, currency: str, locale: str | Locale = "en
         currency_digits=False,
         decimal_quantization=False,
     )
+
+
+def format_units(value: Decimal | int | str | None, locale: str | Locale | None = None) -> str:
+    """A quantity for people, exact, with the locale's separators: 5186.08 -> "5,186.08"
+    (English), "5 186,08" (French); never rounded."""
+    if value is None or value == "":
+        return "—"
+    number = Decimal(str(value)).normalize()
+    if number == number.to_integral_value():
+        number = number.quantize(ONE)  # 1E+3 -> 1000
+    return format_decimal(number, locale=_babel_locale(locale), decimal_quantization=False)
 
 
 def decimal_string(value: Decimal | None) -> str:

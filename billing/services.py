@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
@@ -266,6 +267,34 @@ def membership_set(*, organization: Organization, user, role: str) -> Membership
         user.save(update_fields=["is_staff"])
     sync_user_groups(user)
     return membership
+
+
+@transaction.atomic
+def staff_user_create(
+    *, organization: Organization, username: str, role: str, password: str, email: str = ""
+) -> tuple[Membership, bool]:
+    """A staff account with a role in an organization; an existing account keeps its password
+    and gets the role. Returns the membership and whether the account was created."""
+    if role not in Role.values:
+        raise Invalid({"role": ["value_is_invalid"]})
+    if not username.strip():
+        raise Invalid({"username": ["value_is_mandatory"]})
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    created = user is None
+    if created:
+        if not password:
+            raise Invalid({"password": ["value_is_mandatory"]})
+        user = user_model.objects.create_user(username, email, password, is_staff=True)
+    return membership_set(organization=organization, user=user, role=role), created
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Takes a staff user out of an organization; their role groups follow."""
+    user = membership.user
+    membership.delete()
+    sync_user_groups(user)
 
 
 def sync_user_groups(user) -> None:

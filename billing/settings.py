@@ -46,6 +46,11 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # the admin theme: before django.contrib.admin so its templates win (billing/admin_site.py)
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.inlines",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -77,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "billing.admin_site.DisplayLocaleMiddleware",  # admin: money in the organization's locale
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -113,12 +119,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    "billing.roles.RoleBackend",  # a staff member's role in the row's organization
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
 LANGUAGE_CODE = "en"
+# One date format in the admin: 2026-03-31 and 2026-03-31 14:05 (billing/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["billing.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -247,6 +256,43 @@ LOGGING = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # the theme's login form posts no `next` when none was asked
+
+# The admin's theme: title, sidebar (built per request from the staff member's role) and search.
+UNFOLD = {
+    "SITE_TITLE": "billing.admin_site.site_title",
+    "SITE_HEADER": "billing.admin_site.site_title",
+    "SITE_SUBHEADER": "Finance",
+    "SITE_SYMBOL": "account_balance",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": ["billing.admin_site.stylesheet"],
+    "COLORS": {
+        "primary": {
+            "50": "oklch(97% .014 254.604)",
+            "100": "oklch(93.2% .032 255.585)",
+            "200": "oklch(88.2% .059 254.128)",
+            "300": "oklch(80.9% .105 251.813)",
+            "400": "oklch(70.7% .165 254.624)",
+            "500": "oklch(62.3% .214 259.815)",
+            "600": "oklch(54.6% .245 262.881)",
+            "700": "oklch(48.8% .243 264.376)",
+            "800": "oklch(42.4% .199 265.638)",
+            "900": "oklch(37.9% .146 265.522)",
+            "950": "oklch(28.2% .091 267.935)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": False,
+        "command_search": True,
+        "show_all_applications": "billing.admin_site.show_all_applications",
+        "navigation": "billing.admin_site.sidebar",
+    },
+    "COMMAND": {
+        "search_models": "billing.admin_site.searched_models",
+        "show_history": False,
+    },
+}
 
 # SQLite (the zero-setup trial) cannot enforce NULLS NOT DISTINCT unique constraints; PostgreSQL,
 # where correctness is tested, does.

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.admin_base import Panel, PanelProvider, describe
 from billing.errors import DomainError
-from billing.money import format_money
+from billing.money import format_money, format_units
 from customers import presenters as customers
 from customers.models import Customer, Subscription
 from invoicing.customer_360_credit_notes import credit_notes_panel
@@ -106,7 +106,7 @@ def upcoming_invoice_panel(request: HttpRequest, customer: Customer) -> Panel | 
         lines=[
             {
                 "name": fee_display_name(fee),
-                "units": f"{fee.units.normalize():f}",
+                "units": format_units(fee.units),
                 "amount": format_money(fee.amount_cents, currency),
             }
             for fee in preview.fees

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.admin_base import Panel
 from billing.errors import DomainError
-from billing.money import decimal_string, format_money, round_cents
+from billing.money import decimal_string, format_money, format_units, round_cents
 from customers.models import Customer, Subscription
 from metering.models import (
     LifetimeUsage,
@@ -103,7 +103,7 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
                     metric=item["billable_metric"]["name"],
                     code=item["billable_metric"]["code"],
                     charge_model=item["charge"]["charge_model"],
-                    units=item["units"],
+                    units=format_units(item["units"]),
                     events_count=item["events_count"],
                     amount=format_money(item["amount_cents"], currency),
                     breakdowns=tuple(

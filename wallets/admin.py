@@ -26,7 +26,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, describe, money_html
+from billing.admin_base import (
+    ActionReport,
+    OrganizationAdmin,
+    ThemedFormMixin,
+    describe,
+    money_html,
+)
 from billing.errors import DomainError
 from billing.money import format_money
 from wallets import ports
@@ -251,7 +257,7 @@ def wallet_page_context(request: HttpRequest, wallet: Wallet) -> dict:
 # --- forms ------------------------------------------------------------------------------------
 
 
-class CreditsForm(forms.Form):
+class CreditsForm(ThemedFormMixin, forms.Form):
     """Credits for one kind of wallet transaction (paid, granted or voided)."""
 
     credits = forms.DecimalField(

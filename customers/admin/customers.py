@@ -29,8 +29,11 @@ from django.utils import timezone
 from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
+    DateRangeFilter,
     OrganizationAdmin,
     PanelProvider,
+    TabularInline,
+    ThemedFormMixin,
     describe,
     describe_code,
     staff_organizations,
@@ -213,7 +216,7 @@ class MetadataFormSet(BaseInlineFormSet):
         return items
 
 
-class CustomerMetadataInline(admin.TabularInline):
+class CustomerMetadataInline(TabularInline):
     model = CustomerMetadata
     formset = MetadataFormSet
     fields = ("key", "value", "display_in_invoice")
@@ -223,7 +226,7 @@ class CustomerMetadataInline(admin.TabularInline):
     verbose_name_plural = "Metadata (key < 20 characters, value < 100, at most 5 pairs)"
 
 
-class ApplyCouponForm(forms.Form):
+class ApplyCouponForm(ThemedFormMixin, forms.Form):
     """Applies a coupon, optionally with customer-specific terms (spec §15.2)."""
 
     coupon = forms.ModelChoiceField(queryset=Coupon.objects.none())
@@ -335,6 +338,7 @@ class CustomerAdmin(OrganizationAdmin):
         "account_type",
         "customer_type",
         ("billing_entity", admin.RelatedOnlyFieldListFilter),
+        ("created_at", DateRangeFilter),
     )
     search_fields = ("external_id", "name", "firstname", "lastname", "email", "legal_name")
     list_select_related = ("billing_entity", "organization")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin_base import ActionReport, OrganizationAdmin
+from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
 from billing.money import format_money
 from customers import ports
 from customers.models import Subscription
@@ -54,7 +54,7 @@ ACTION_FORM_TEMPLATE = engines["django"].from_string(
 )
 
 
-class ChangePlanForm(forms.Form):
+class ChangePlanForm(ThemedFormMixin, forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), label=_("New plan"))
 
     def __init__(self, *args: object, plans: QuerySet, **kwargs: object) -> None:
@@ -62,7 +62,7 @@ class ChangePlanForm(forms.Form):
         self.fields["plan"].queryset = plans
 
 
-class TerminateForm(forms.Form):
+class TerminateForm(ThemedFormMixin, forms.Form):
     on_termination_credit_note = forms.ChoiceField(
         choices=[("", _("Default (credit)")), *Subscription.OnTerminationCreditNote.choices],
         required=False,
@@ -79,7 +79,12 @@ class TerminateForm(forms.Form):
 class SubscriptionAdmin(OrganizationAdmin):
     list_display = ("external_id", "customer", "plan", "status", "billing_time",
                     "subscription_at", "started_at", "ending_at", "terminated_at")  # fmt: skip
-    list_filter = ("status", ("plan", admin.RelatedOnlyFieldListFilter), "billing_time")
+    list_filter = (
+        "status",
+        ("plan", admin.RelatedOnlyFieldListFilter),
+        "billing_time",
+        ("started_at", DateRangeFilter),
+    )
     search_fields = ("external_id", "name", "customer__external_id", "customer__name")
     list_select_related = ("customer", "plan")
     date_hierarchy = "subscription_at"

@@ -26,8 +26,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, money_html
-from billing.money import format_money, to_major
+from billing.admin_base import (
+    ActionReport,
+    DateRangeFilter,
+    OrganizationAdmin,
+    TabularInline,
+    money_html,
+)
+from billing.money import format_money, format_unit_price, format_units, to_major
 from invoicing.admin.payments import PaymentInline, record_invoice_payment
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -115,8 +121,9 @@ def stream_csv(queryset: QuerySet[Invoice], filename: str) -> StreamingHttpRespo
     return response
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(TabularInline):
     extra = 0
+    hide_title = True  # each row is described by its columns
     classes = ("inv-lines",)
     can_delete = False
     show_change_link = False
@@ -172,14 +179,13 @@ class FeeInline(_ReadOnlyInline):
 
     @admin.display(description="Units")
     def units_display(self, fee: Fee) -> str:
-        return format_html('<span class="money">{}</span>', f"{fee.units.normalize():f}")
+        return format_html('<span class="money">{}</span>', format_units(fee.units))
 
     @admin.display(description="Unit price")
     def unit_price(self, fee: Fee) -> str:
         return format_html(
-            '<span class="money">{} {}</span>',
-            f"{fee.precise_unit_amount.normalize():f}",
-            fee.amount_currency,
+            '<span class="money">{}</span>',
+            format_unit_price(fee.precise_unit_amount, fee.amount_currency),
         )
 
     @admin.display(description="Tax rate")
@@ -273,7 +279,7 @@ class InvoiceAdmin(OrganizationAdmin):
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
     list_filter = ("status", PaymentFilter, "invoice_type", "currency",
-                   ("issuing_date", admin.DateFieldListFilter), OverdueFilter,
+                   ("issuing_date", DateRangeFilter), OverdueFilter,
                    ("billing_entity", admin.RelatedOnlyFieldListFilter))  # fmt: skip
     search_fields = ("number", "customer__external_id", "customer__name", "customer__legal_name")
     list_select_related = ("customer", "billing_entity")

@@ -16,7 +16,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.actors import Actor
-from billing.admin_base import ActionReport, OrganizationAdmin, staff_organizations
+from billing.admin_base import (
+    ActionReport,
+    OrganizationAdmin,
+    TabularInline,
+    staff_organizations,
+)
 from billing.models import Organization
 from billing.money import CURRENCIES, format_money, to_major, to_minor
 from plans.models import (
@@ -157,7 +162,7 @@ class BillableMetricFilterFormSet(forms.BaseInlineFormSet):
         ]
 
 
-class BillableMetricFilterInline(admin.TabularInline):
+class BillableMetricFilterInline(TabularInline):
     model = BillableMetricFilter
     form = BillableMetricFilterForm
     formset = BillableMetricFilterFormSet

@@ -24,7 +24,12 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from billing.actors import Actor
-from billing.admin_base import OrganizationAdmin, staff_organizations
+from billing.admin_base import (
+    OrganizationAdmin,
+    StackedInline,
+    TabularInline,
+    staff_organizations,
+)
 from billing.errors import DomainError, Invalid
 from billing.money import CURRENCIES, format_money, to_major, to_minor
 from plans.charge_models import validate_properties
@@ -563,7 +568,7 @@ CHARGE_FIELDSETS = (
 )  # fmt: skip
 
 
-class ChargeInline(TenantChoicesMixin, admin.StackedInline):
+class ChargeInline(TenantChoicesMixin, StackedInline):
     model = Charge
     form = ChargeForm
     formset = ChargeFormSet
@@ -642,7 +647,7 @@ class FixedChargeFormSet(ParentFormSet):
         ]
 
 
-class FixedChargeInline(TenantChoicesMixin, admin.StackedInline):
+class FixedChargeInline(TenantChoicesMixin, StackedInline):
     model = FixedCharge
     form = FixedChargeForm
     formset = FixedChargeFormSet
@@ -707,7 +712,7 @@ class UsageThresholdFormSet(ParentFormSet):
         ]
 
 
-class UsageThresholdInline(admin.TabularInline):
+class UsageThresholdInline(TabularInline):
     model = UsageThreshold
     form = UsageThresholdForm
     formset = UsageThresholdFormSet
@@ -748,7 +753,7 @@ class MinimumCommitmentFormSet(ParentFormSet):
         return None
 
 
-class MinimumCommitmentInline(TenantChoicesMixin, admin.StackedInline):
+class MinimumCommitmentInline(TenantChoicesMixin, StackedInline):
     model = MinimumCommitment
     form = MinimumCommitmentForm
     formset = MinimumCommitmentFormSet
@@ -1078,7 +1083,7 @@ class ChargeFilterFormSet(ParentFormSet):
         ]
 
 
-class ChargeFilterInline(admin.StackedInline):
+class ChargeFilterInline(StackedInline):
     model = ChargeFilter
     form = ChargeFilterForm
     formset = ChargeFilterFormSet

@@ -25,7 +25,8 @@ def org_admin(organization):
 
 def test_role_maps_to_a_django_group(finance_user):
     assert list(finance_user.groups.values_list("name", flat=True)) == ["Finance"]
-    assert finance_user.has_perm("billing.view_billingentity")
+    assert finance_user.has_perm("invoicing.change_invoice")
+    assert not finance_user.has_perm("billing.view_billingentity")  # settings: admins only
     assert not finance_user.has_perm("billing.change_apikey")
 
 

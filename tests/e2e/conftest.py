@@ -61,5 +61,5 @@ def admin_login(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    page.click("form [type=submit]")
     page.wait_for_url(f"{base_url}/admin/")

@@ -22,7 +22,7 @@ def test_admin_creates_an_api_key_that_works(live_server, page, screenshot, org_
     screenshot("admin-index")
     page.goto(f"{live_server.url}/admin/billing/apikey/add/")
     page.fill("#id_name", "browser key")
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     message = page.locator(".messagelist .warning").first.inner_text()
     screenshot("admin-api-key-created")
     raw = message.rsplit(" ", 1)[1].strip()

@@ -1,4 +1,5 @@
-"""manage.py seed_demo: a demo organization, admin user, API key and sample data. Idempotent.
+"""manage.py seed_demo: a demo organization, admin, manager and finance users, API key and sample
+data. Idempotent.
 
 It lives in the rightmost app so that it can name every app's demo module.
 """
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import ApiKey, Organization, hash_api_key
-from billing.services import membership_set, organization_create
+from billing.services import membership_set, organization_create, staff_user_create
 from customers import demo as customers_demo
 from invoicing import demo as invoicing_demo
 from metering import demo as metering_demo
@@ -22,6 +23,8 @@ from wallets import demo as wallets_demo
 
 DEMO_ORGANIZATION = "Demo Company"
 DEMO_ADMIN = ("admin", "admin")
+# (username, password, role): one demo login per staff role besides the superuser admin
+DEMO_STAFF = (("manager", "manager", "manager"), ("finance", "finance", "finance"))
 # A fixed, documented key so that the demo prints the same credentials on every run.
 # Local demo only: production keys come from `create_api_key` and are stored hashed.
 DEMO_API_KEY = os.environ.get("DEMO_API_KEY", "lago_demo_0123456789abcdef0123456789abcdef")
@@ -66,6 +69,10 @@ class Command(BaseCommand):
                 DEMO_ADMIN[0], "admin@demo.example", DEMO_ADMIN[1]
             )
         membership_set(organization=organization, user=admin, role="admin")
+        for username, password, role in DEMO_STAFF:
+            staff_user_create(
+                organization=organization, username=username, role=role, password=password
+            )
         key_hash = hash_api_key(DEMO_API_KEY)
         if not ApiKey.objects.filter(key_hash=key_hash).exists():
             ApiKey.objects.create(
@@ -80,4 +87,6 @@ class Command(BaseCommand):
                 self.stderr.write(f"  {app}: {summary}")
         self.stdout.write(f"organization: {organization.name}")
         self.stdout.write(f"admin login: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
+        for username, password, role in DEMO_STAFF:
+            self.stdout.write(f"{role} login: {username} / {password}")
         self.stdout.write(f"api key: {DEMO_API_KEY}")

@@ -56,8 +56,8 @@ def test_event_page_is_read_only(admin_client, events):
 
 
 def test_staff_sees_only_their_organizations_events(client, events, organization):
-    user = get_user_model().objects.create_user("fin", "fin@example.com", "pw-123456")
-    membership_set(organization=organization, user=user, role="finance")
+    user = get_user_model().objects.create_user("mgr", "mgr@example.com", "pw-123456")
+    membership_set(organization=organization, user=user, role="manager")
     client.force_login(user)
     page = client.get(CHANGELIST).content.decode()
     assert "tx_mine" in page

@@ -1,0 +1,172 @@
+"""The finance admin's frame: site title, sidebar sections and global search, per staff member.
+
+Referenced from `settings.UNFOLD` by dotted path; each function takes the request. The sidebar
+lists a model only when its admin page is registered and the staff member's role may see it, so a
+section appears once its models exist (new admin pages only need a line in `SECTIONS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+
+from billing.admin_base import staff_organizations
+from billing.money import display_locale
+
+OVERVIEW_PATH = "/admin/overview/"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One sidebar link: a model's list (`model` "app_label.modelname") or a named URL."""
+
+    title: str
+    icon: str
+    model: str = ""
+    url_name: str = ""
+    fallback_path: str = ""
+
+
+# (section title, items). Items whose model has no admin page yet are skipped.
+SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
+    (
+        "Billing",
+        (
+            Item("Overview", "dashboard", url_name="admin:overview", fallback_path=OVERVIEW_PATH),
+            Item("Customers", "group", "customers.customer"),
+            Item("Subscriptions", "autorenew", "customers.subscription"),
+            Item("Invoices", "receipt_long", "invoicing.invoice"),
+            # --- credit notes and payments: shown once their admin pages are registered -------
+            Item("Credit notes", "request_quote", "invoicing.creditnote"),
+            Item("Payments", "payments", "invoicing.payment"),
+            Item("Payment requests", "outgoing_mail", "invoicing.paymentrequest"),
+            # ----------------------------------------------------------------------------------
+            Item("Wallets", "account_balance_wallet", "wallets.wallet"),
+        ),
+    ),
+    (
+        "Catalog",
+        (
+            Item("Billable metrics", "speed", "plans.billablemetric"),
+            Item("Plans", "inventory_2", "plans.plan"),
+            Item("Add-ons", "add_box", "plans.addon"),
+            Item("Coupons", "sell", "plans.coupon"),
+            Item("Taxes", "percent", "plans.tax"),
+        ),
+    ),
+    (
+        "Developers",
+        (
+            Item("API keys", "key", "billing.apikey"),
+            Item("Events", "bolt", "metering.event"),
+            # --- event errors, outbox and webhooks: shown once their admin pages exist --------
+            Item("Event errors", "error", "metering.eventerror"),
+            Item("Outbox", "outbox", "billing.outboxevent"),
+            Item("Webhook endpoints", "webhook", "integrations.webhookendpoint"),
+            Item("Webhooks", "send", "integrations.webhook"),
+            # ----------------------------------------------------------------------------------
+            Item("API requests", "history", "billing.apirequestlog"),
+        ),
+    ),
+    (
+        "Settings",
+        (
+            Item("Organization", "domain", "billing.organization"),
+            Item("Billing entities", "apartment", "billing.billingentity"),
+            Item("Users and roles", "manage_accounts", "billing.membership"),
+            Item("Staff accounts", "badge", "auth.user"),
+            Item("Scheduled jobs", "schedule", "django_celery_beat.periodictask"),
+        ),
+    ),
+)
+
+
+def _model_admin(label: str):
+    app_label, model_name = label.split(".")
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label == app_label and model._meta.model_name == model_name:
+            return model_admin
+    return None
+
+
+def _link(request: HttpRequest, item: Item) -> str | None:
+    if item.url_name:
+        try:
+            return reverse(item.url_name)
+        except NoReverseMatch:
+            return item.fallback_path or None
+    model_admin = _model_admin(item.model)
+    if model_admin is None or not model_admin.has_view_or_change_permission(request):
+        return None
+    opts = model_admin.opts
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+
+def sidebar(request: HttpRequest) -> list[dict]:
+    """The sidebar sections of this staff member: only the pages their role opens."""
+    sections = []
+    for title, items in SECTIONS:
+        links = []
+        for item in items:
+            link = _link(request, item)
+            if link is not None:
+                links.append({"title": item.title, "icon": item.icon, "link": link})
+        if links:
+            sections.append({"title": title, "separator": True, "items": links})
+    return sections
+
+
+def show_all_applications(request: HttpRequest) -> bool:
+    """The "all applications" menu (every registered page) is for superusers only."""
+    return request.user.is_superuser
+
+
+def searched_models(request: HttpRequest) -> list[str]:
+    """Models the header's search looks into (customers by name or external id, invoices by
+    number), each through its admin's search fields and organization scoping."""
+    return ["customers.customer", "invoicing.invoice"]
+
+
+def site_title(request: HttpRequest) -> str:
+    """The organization's name for its staff, "Billing" where several are in view."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return "Billing"
+    names = list(staff_organizations(request).values_list("name", flat=True)[:2])
+    return names[0] if len(names) == 1 else "Billing"
+
+
+def stylesheet(request: HttpRequest) -> str:
+    """The project's few rules on top of the theme (money columns, panels)."""
+    return static("billing/admin.css")
+
+
+def organization_locale(request: HttpRequest) -> str:
+    """The locale the admin formats money and numbers in: the organization's (its document
+    locale) for its staff, English where several organizations are in view."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_staff:
+        return "en"
+    locales = list(staff_organizations(request).values_list("document_locale", flat=True)[:2])
+    return locales[0] if len(locales) == 1 and locales[0] else "en"
+
+
+class DisplayLocaleMiddleware:
+    """Admin pages format money and numbers in the organization's locale (`billing.money`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/admin/"):
+            return self.get_response(request)
+        with display_locale(organization_locale(request)):
+            response = self.get_response(request)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # template responses render here, inside the locale
+            return response

@@ -1,0 +1,313 @@
+"""Staff roles in the finance admin: what admin, manager and finance may open and do, per
+organization, and the create_user command."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from billing.admin_site import sidebar
+from billing.models import ApiKey, Membership
+from billing.roles import ensure_role_groups
+from billing.services import api_key_create, membership_set
+from invoicing.models import Invoice
+from plans.models import Plan
+from tests.customers.factories import CustomerFactory
+from tests.invoicing.invoice_builders import FeeSpec, build_invoice
+from tests.plans.factories import PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+ALLOWED, FORBIDDEN = 200, 403
+
+# (path, admin, manager, finance)
+PAGES = [
+    ("/admin/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/invoicing/invoice/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/wallets/wallet/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/customers/customer/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/customers/subscription/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/plans/plan/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/plans/plan/add/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/customers/customer/add/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/plans/coupon/add/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/metering/event/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/billing/apikey/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/billing/apirequestlog/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/billing/organization/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/billing/billingentity/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/billing/membership/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/django_celery_beat/periodictask/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/django_celery_beat/crontabschedule/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/auth/user/", FORBIDDEN, FORBIDDEN, FORBIDDEN),  # superusers only
+]
+
+
+@pytest.fixture(autouse=True)
+def _role_groups():
+    ensure_role_groups()
+
+
+def staff(organization, username: str, role: str):
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", "pw-123456")
+    membership_set(organization=organization, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def login(client, organization):
+    def as_role(role: str):
+        client.force_login(staff(organization, role, role))
+        return client
+
+    return as_role
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "expected"),
+    [
+        pytest.param(path, role, expected, id=f"{role}-{path.strip('/').replace('/', '.')}")
+        for path, *by_role in PAGES
+        for role, expected in zip(("admin", "manager", "finance"), by_role, strict=True)
+    ],
+)
+def test_each_role_opens_its_pages_and_no_others(login, path, role, expected):
+    assert login(role).get(path).status_code == expected
+
+
+def test_the_superuser_opens_staff_accounts(admin_client):
+    assert admin_client.get("/admin/auth/user/").status_code == ALLOWED
+
+
+def sidebar_titles(client) -> dict[str, list[str]]:
+    context = client.get("/admin/").context
+    return {
+        section["title"]: [item["title"] for item in section["items"]]
+        for section in context["sidebar_navigation"]
+    }
+
+
+def test_finance_sidebar_has_no_developers_or_settings(login):
+    titles = sidebar_titles(login("finance"))
+    assert list(titles) == ["Billing", "Catalog"]
+    assert titles["Billing"] == ["Overview", "Customers", "Subscriptions", "Invoices", "Wallets"]
+
+
+def test_manager_sidebar_shows_events_but_no_settings(login):
+    titles = sidebar_titles(login("manager"))
+    assert list(titles) == ["Billing", "Catalog", "Developers"]
+    assert titles["Developers"] == ["Events"]
+
+
+def test_admin_sidebar_has_every_section_and_hides_schedule_parts(login):
+    client = login("admin")
+    titles = sidebar_titles(client)
+    assert list(titles) == ["Billing", "Catalog", "Developers", "Settings"]
+    assert titles["Catalog"] == ["Billable metrics", "Plans", "Add-ons", "Coupons", "Taxes"]
+    assert titles["Settings"] == [
+        "Organization", "Billing entities", "Users and roles", "Scheduled jobs",
+    ]  # fmt: skip
+    page = client.get("/admin/").content.decode()
+    for noise in ("Crontabs", "Intervals", "Solar events", "Clocked"):
+        assert noise not in page
+
+
+def test_overview_link_is_first_for_every_role(rf, organization):
+    request = rf.get("/admin/")
+    request.user = staff(organization, "fin", "finance")
+    assert sidebar(request)[0]["items"][0] == {
+        "title": "Overview",
+        "icon": "dashboard",
+        "link": "/admin/overview/",
+    }
+
+
+def test_site_title_is_the_organization_name(login):
+    assert login("finance").get("/admin/").context["site_title"] == "Acme"
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_invoice(organization):
+    customer = CustomerFactory(organization=organization, name="Globex", external_id="globex")
+    return build_invoice(
+        organization, customer=customer, number="ACM-0001", fees=[FeeSpec(amount_cents=1000)]
+    )
+
+
+def mark_paid(client, invoice: Invoice):
+    return client.post(
+        "/admin/invoicing/invoice/",
+        {"action": "mark_paid", "_selected_action": [invoice.pk]},
+        follow=True,
+    )
+
+
+def test_finance_marks_an_invoice_paid(login, open_invoice):
+    mark_paid(login("finance"), open_invoice)
+    open_invoice.refresh_from_db()
+    assert open_invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
+
+
+def test_manager_reads_invoices_but_cannot_mark_them_paid(login, open_invoice):
+    client = login("manager")
+    assert client.get(f"/admin/invoicing/invoice/{open_invoice.pk}/change/").status_code == 200
+    mark_paid(client, open_invoice)
+    open_invoice.refresh_from_db()
+    assert open_invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED
+    operate = f"/admin/invoicing/invoice/{open_invoice.pk}/operate/mark_paid/"
+    assert client.post(operate).status_code == FORBIDDEN
+
+
+def test_finance_cannot_change_a_plan(login, organization):
+    plan = PlanFactory(organization=organization, name="Starter")
+    client = login("finance")
+    page = client.get(f"/admin/plans/plan/{plan.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    response = client.post(f"/admin/plans/plan/{plan.pk}/change/", {"name": "Hacked"})
+    assert response.status_code == FORBIDDEN
+    assert Plan.objects.get(pk=plan.pk).name == "Starter"
+
+
+def test_finance_cannot_rotate_api_keys(login, api_key):
+    response = login("finance").post(
+        "/admin/billing/apikey/", {"action": "rotate_now", "_selected_action": [api_key[0].pk]}
+    )
+    assert response.status_code == FORBIDDEN
+    assert ApiKey.objects.get(pk=api_key[0].pk).rotated_to is None
+
+
+# --- one person, two organizations, two roles ---------------------------------------------
+
+
+@pytest.fixture
+def admin_here_finance_there(organization, other_organization):
+    user = staff(organization, "dual", "admin")
+    membership_set(organization=other_organization, user=user, role="finance")
+    return user
+
+
+def test_the_role_of_the_rows_organization_decides(
+    client, admin_here_finance_there, organization, other_organization
+):
+    mine = PlanFactory(organization=organization, name="Mine")
+    theirs = PlanFactory(organization=other_organization, name="Theirs")
+    client.force_login(admin_here_finance_there)
+    assert b'name="_save"' in client.get(f"/admin/plans/plan/{mine.pk}/change/").content
+    assert b'name="_save"' not in client.get(f"/admin/plans/plan/{theirs.pk}/change/").content
+    response = client.post(f"/admin/plans/plan/{theirs.pk}/change/", {"name": "Hacked"})
+    assert response.status_code == FORBIDDEN
+    assert Plan.objects.get(pk=theirs.pk).name == "Theirs"
+
+
+def test_settings_pages_list_only_organizations_where_the_role_allows(
+    client, admin_here_finance_there, organization, other_organization
+):
+    api_key_create(organization=other_organization, name="their key")
+    client.force_login(admin_here_finance_there)
+    page = client.get("/admin/billing/apikey/").content.decode()
+    assert "their key" not in page
+    organizations = client.get("/admin/billing/organization/").content.decode()
+    assert "Acme" in organizations
+    assert "Globex" not in organizations
+
+
+def test_an_action_refuses_rows_where_the_role_does_not_allow_it(
+    client, admin_here_finance_there, organization, other_organization
+):
+    theirs = PlanFactory(organization=other_organization, name="Theirs")
+    client.force_login(admin_here_finance_there)
+    from billing.admin_base import ActionReport
+    from plans.admin.plans import PlanAdmin
+
+    request = client.get("/admin/").wsgi_request
+    report = ActionReport(PlanAdmin(Plan, None), request, "renamed")
+    assert report.attempt(theirs, lambda **kwargs: "done") is None
+    assert report.refused
+    assert "not allowed" in report.refused[0]
+
+
+def test_org_admin_gives_roles_through_the_users_and_roles_page(login, organization):
+    colleague = staff(organization, "colleague", "finance")
+    client = login("admin")
+    membership = Membership.objects.get(user=colleague)
+    response = client.post(
+        f"/admin/billing/membership/{membership.pk}/change/", {"role": "manager"}, follow=True
+    )
+    assert response.status_code == 200
+    colleague.refresh_from_db()
+    assert Membership.objects.get(user=colleague).role == "manager"
+    assert list(colleague.groups.values_list("name", flat=True)) == ["Organization managers"]
+
+
+# --- manage.py create_user ----------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("create_user", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "finance"])
+def test_create_user_gives_the_role_in_the_organization(monkeypatch, organization, role):
+    monkeypatch.setenv("BILLING_USER_PASSWORD", "long-enough-pw")
+    output = run("--organization", "Acme", "--role", role, "--username", "ana")
+    assert output.strip() == f"ana created: {role} in Acme"
+    user = get_user_model().objects.get(username="ana")
+    assert user.is_staff
+    assert not user.is_superuser
+    assert user.check_password("long-enough-pw")
+    assert Membership.objects.get(user=user, organization=organization).role == role
+
+
+def test_create_user_dry_run_writes_nothing(monkeypatch, organization):
+    monkeypatch.setenv("BILLING_USER_PASSWORD", "long-enough-pw")
+    output = run("--organization", "Acme", "--role", "finance", "--username", "ana", "--dry-run")
+    assert "dry run: would create ana as finance in Acme" in output
+    assert not get_user_model().objects.filter(username="ana").exists()
+
+
+def test_create_user_refuses_without_a_password(monkeypatch, organization):
+    monkeypatch.delenv("BILLING_USER_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="BILLING_USER_PASSWORD"):
+        run("--organization", "Acme", "--role", "finance", "--username", "ana")
+
+
+def test_create_user_refuses_a_short_password(monkeypatch, organization):
+    monkeypatch.setenv("BILLING_USER_PASSWORD", "short")
+    with pytest.raises(CommandError, match="too short"):
+        run("--organization", "Acme", "--role", "finance", "--username", "ana")
+
+
+def test_create_user_for_an_unknown_organization_fails(monkeypatch):
+    monkeypatch.setenv("BILLING_USER_PASSWORD", "long-enough-pw")
+    with pytest.raises(CommandError, match="no organization"):
+        run("--organization", "Nobody", "--role", "finance", "--username", "ana")
+
+
+def test_create_user_gives_an_existing_account_a_role_elsewhere(
+    monkeypatch, organization, other_organization
+):
+    staff(organization, "ana", "admin")
+    monkeypatch.delenv("BILLING_USER_PASSWORD", raising=False)  # existing: no password needed
+    output = run("--organization", "Globex", "--role", "finance", "--username", "ana")
+    assert output.strip() == "ana updated: finance in Globex"
+    user = get_user_model().objects.get(username="ana")
+    assert user.check_password("pw-123456")
+    assert Membership.objects.get(user=user, organization=other_organization).role == "finance"
+
+
+def test_demo_seeds_a_login_per_role():
+    out = StringIO()
+    call_command("seed_demo", "--quiet", stdout=out, stderr=StringIO())
+    assert "manager login: manager / manager" in out.getvalue()
+    assert "finance login: finance / finance" in out.getvalue()
+    roles = dict(Membership.objects.values_list("user__username", "role"))
+    assert roles == {"admin": "admin", "manager": "manager", "finance": "finance"}
