@@ -81,6 +81,9 @@ class LagoDateTimeInput(serializers.DateTimeField):
     def to_internal_value(self, value: object) -> datetime:
         if isinstance(value, str) and (day := _parse_date(value)) is not None:
             return datetime.combine(day, time.min, tzinfo=UTC)
+        if isinstance(value, str) and not _storable_offset(value):
+            # DRF converts the instant to UTC: the offset PostgreSQL would refuse is judged first
+            raise serializers.ValidationError("invalid_date", code="invalid_date")
         try:
             instant = super().to_internal_value(value)
         except (serializers.ValidationError, OverflowError) as exc:
@@ -88,6 +91,17 @@ class LagoDateTimeInput(serializers.DateTimeField):
         if not storable_instant(instant):
             raise serializers.ValidationError("invalid_date", code="invalid_date")
         return instant
+
+
+def _storable_offset(value: str) -> bool:
+    """Whether an ISO 8601 text's own UTC offset is within ±15:59 (True when it is no valid
+    instant: DRF's parsing says so next)."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return True
+    offset = parsed.utcoffset() if parsed is not None else None
+    return offset is None or abs(offset) <= MAX_UTC_OFFSET
 
 
 def _parse_date(value: str) -> date | None:

@@ -13,14 +13,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import DecimalField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 
 from billing.actors import Actor
 from billing.models import Organization, OutboxEvent
 from billing.outbox import emit
+from metering.models import Event
 from metering.store import get_event_store
+from metering.store.aggregation import json_text, number_sql, read_number
 from plans.models import AggregationType, BillableMetric, BillableMetricFilter
+
+# aggregations that read the property as a number: a value the store cannot read is unusable
+_NUMERIC_AGGREGATIONS = frozenset(
+    {AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST, AggregationType.WEIGHTED_SUM}
+)
 
 REPORT_WINDOW = timedelta(hours=1)
 MAX_TRANSACTION_IDS = 1000  # per list and organization: enough to act on, bounded payload
@@ -45,6 +54,34 @@ def _ids(events: QuerySet) -> list[str]:
     )
 
 
+def _unusable_numbers(events: QuerySet, field_name: str) -> list[str]:
+    """Events whose `field_name` the store skips when aggregating it as a number (text, null,
+    a number beyond the store's range: docs/event-store.md "Values"). Ingestion refuses the
+    numbers beyond the range; such a row can still be stored by an older version or a script,
+    and is then skipped by every aggregation and listed here."""
+    candidates = events.filter(properties__has_key=field_name, value__isnull=True)
+    if connection.vendor == "postgresql":
+        params: list = []
+
+        def param(value: object) -> str:
+            params.append(value)
+            return "%s"
+
+        column = f'"{Event._meta.db_table}"."properties"'
+        sql = number_sql(lambda: f"({column} ->> {param(field_name)})", param)
+        number = RawSQL(sql, params, output_field=DecimalField())
+        return _ids(candidates.annotate(number=number).filter(number__isnull=True))
+    # the portable store (SQLite trial volumes): read in Python, as the store does
+    unusable = [
+        transaction_id
+        for transaction_id, properties in candidates.order_by("created_at", "id").values_list(
+            "transaction_id", "properties"
+        )
+        if read_number(json_text(properties.get(field_name))) is None
+    ]
+    return unusable[:MAX_TRANSACTION_IDS]
+
+
 def events_errors(*, organization: Organization, since: datetime, until: datetime) -> dict:
     """The three lists of spec §5.2 for the events ingested in [since, until)."""
     events = _ingested_between(organization, since, until)
@@ -60,6 +97,8 @@ def events_errors(*, organization: Organization, since: datetime, until: datetim
         of_metric = events.filter(code=metric.code)
         if metric.aggregation_type != AggregationType.COUNT and metric.field_name:
             missing += _ids(of_metric.exclude(properties__has_key=metric.field_name))
+            if metric.aggregation_type in _NUMERIC_AGGREGATIONS and not metric.expression:
+                missing += _unusable_numbers(of_metric, metric.field_name)
         for metric_filter in declared.get(metric.id, []):
             # a property named like a filter key must carry one of the declared values
             undeclared = (

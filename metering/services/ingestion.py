@@ -34,7 +34,7 @@ from metering import hooks
 from metering.models import IDENTIFIER_MAX_LENGTH, Event
 from metering.services.activity import flag_subscriptions
 from metering.store import EventInput, get_event_store
-from metering.store.aggregation import NUMERIC_PATTERN
+from metering.store.aggregation import NUMBER_LIMIT, NUMERIC_PATTERN, read_number
 from plans.expressions import ExpressionError, evaluate_expression, format_expression_value
 from plans.models import AggregationType, BillableMetric, Charge
 
@@ -43,7 +43,6 @@ MAX_BATCH_LENGTH = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECONDS = Decimal(1_000_000)
 _AMOUNT_LIMIT = Decimal(10) ** 25  # numeric(40, 15) of the store
-_NUMBER = re.compile(NUMERIC_PATTERN)
 # Aggregations that read the event's number (the store's `value` column); count ignores the
 # property and unique count reads it as text.
 _NUMERIC_AGGREGATIONS = frozenset(
@@ -126,17 +125,31 @@ def _has_nul(value: object) -> bool:
 
 def number_of(value: object) -> Decimal | None:
     """The number the event store reads from a property (docs/event-store.md "Values"): JSON
-    numbers and numeric text; anything else (text, booleans, objects) is not a number."""
+    numbers and numeric text within the store's range; anything else (text, booleans, objects,
+    numbers the store cannot aggregate) is not a number."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | Decimal):
         try:
-            return parse_decimal(value)
+            number = parse_decimal(value)
         except ValueError:
             return None
-    if isinstance(value, str) and _NUMBER.match(value):
-        return Decimal(value.strip())
+        return number if abs(number) < NUMBER_LIMIT else None
+    if isinstance(value, str):
+        return read_number(value)
     return None
+
+
+def beyond_the_store(value: object) -> bool:
+    """A number (JSON, or text shaped like one) that the store would not aggregate: too large
+    or too long. Ingestion refuses it rather than store an event that counts for nothing."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | Decimal):
+        return number_of(value) is None
+    if isinstance(value, str):
+        return bool(re.match(NUMERIC_PATTERN, value)) and read_number(value) is None
+    return False
 
 
 def build_event_input(
@@ -191,8 +204,14 @@ def build_event_input(
                 return None, {"properties": ["expression_evaluation_failed"]}
             properties[metric.field_name] = format_expression_value(result)
             value = result if isinstance(result, Decimal) else None
+            numeric = metric.aggregation_type in _NUMERIC_AGGREGATIONS
+            if numeric and value is not None and number_of(value) is None:
+                return None, {"properties": ["value_is_out_of_range"]}
         elif metric.aggregation_type in _NUMERIC_AGGREGATIONS:
-            value = number_of(properties.get(metric.field_name))
+            field_value = properties.get(metric.field_name)
+            if beyond_the_store(field_value):
+                return None, {"properties": ["value_is_out_of_range"]}
+            value = number_of(field_value)
         if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:
             value = None  # unique count reads the property as text, count reads nothing
     return (

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal, localcontext
@@ -38,7 +39,23 @@ WEIGHTED_SUM_PLACES = 20  # spec §4.3: weighted sum ceiled to 20 decimals
 # A property value aggregated as a number must look like one; anything else (text, booleans,
 # objects, "NaN", "Infinity") is ignored as if the property were missing. The exponent is capped
 # so that a hostile "1e999999" cannot overflow PostgreSQL's numeric.
-NUMERIC_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,3})?\s*$"
+NUMERIC_PATTERN = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?\s*$"
+# A number is aggregated only within numeric(40, 15)'s range, |v| < 10^25, and from a text of
+# at most NUMBER_MAX_LENGTH characters (so that reading it can never overflow): ingestion refuses
+# a number beyond them (422 `value_is_out_of_range`); one stored anyway (before the rule, or
+# written around ingestion) is skipped like a missing property and reported by `events.errors`.
+NUMBER_LIMIT = Decimal(10) ** 25
+NUMBER_MAX_LENGTH = 100
+_NUMBER = re.compile(NUMERIC_PATTERN)
+
+
+def read_number(text: str | None) -> Decimal | None:
+    """The number the store reads from a property's text (`properties ->> field_name`): None
+    for anything it does not aggregate (not a number, too long, beyond `NUMBER_LIMIT`)."""
+    if text is None or len(text) > NUMBER_MAX_LENGTH or not _NUMBER.match(text):
+        return None
+    number = Decimal(text.strip())
+    return number if abs(number) < NUMBER_LIMIT else None
 
 
 _RECURRING_TYPES = {AggregationType.SUM, AggregationType.UNIQUE_COUNT, AggregationType.WEIGHTED_SUM}
@@ -263,6 +280,18 @@ def json_text(value: object) -> str | None:
     return json.dumps(value)
 
 
+def number_sql(text: Callable[[], str], param: Callable[[Any], str]) -> str:
+    """SQL reading a text expression as `read_number` does (NULL for anything the store does
+    not aggregate). `text()` renders the expression (called at each use, left to right, so
+    that positional placeholders stay in order); `param` turns a value into a placeholder.
+    The outer CASE guards the cast: only a short numeric text reaches it."""
+    return (
+        f"CASE WHEN {text()} ~ {param(NUMERIC_PATTERN)} "
+        f"AND length({text()}) <= {NUMBER_MAX_LENGTH} THEN CASE WHEN abs({text()}::numeric) "
+        f"< {param(NUMBER_LIMIT)} THEN {text()}::numeric END END"
+    )
+
+
 class _Params:
     """Named query parameters: every value reaches PostgreSQL as a parameter, never as text."""
 
@@ -322,10 +351,7 @@ class _Builder:
 
     def value_expr(self) -> str:
         prop = self.property_expr()
-        return (
-            f"COALESCE(e.value, CASE WHEN {prop} ~ {self.p(NUMERIC_PATTERN)} "
-            f"THEN {prop}::numeric END)"
-        )
+        return f"COALESCE(e.value, {number_sql(lambda: prop, self.p)})"
 
     def where(self, lower: datetime | None) -> str:
         q, p = self.query, self.p

@@ -11,7 +11,6 @@ on the same cases.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from django.db import IntegrityError, transaction
 
 from metering.models import Event
 from metering.store.aggregation import (
-    NUMERIC_PATTERN,
     AggregationQuery,
     AggregationResult,
     AggregationType,
@@ -36,10 +34,10 @@ from metering.store.aggregation import (
     _tidy,
     expand_filter,
     json_text,
+    read_number,
     statement_name,
 )
 
-_NUMERIC = re.compile(NUMERIC_PATTERN, re.ASCII)
 ZERO = Decimal(0)
 Group = tuple[str | None, ...]
 _Item = tuple[Any, ...]  # a selected row first, then what a statement derives from it
@@ -58,12 +56,10 @@ class _Row:
 
 
 def _number(event_value: Decimal | None, text: str | None) -> Decimal | None:
-    """`COALESCE(e.value, CASE WHEN prop ~ NUMERIC_PATTERN THEN prop::numeric END)`."""
+    """`COALESCE(e.value, <the property read as a number>)` (`read_number`)."""
     if event_value is not None:
         return Decimal(event_value)
-    if text is None or not _NUMERIC.search(text):
-        return None
-    return Decimal(text.strip())
+    return read_number(text)
 
 
 def _seconds(delta: timedelta) -> Decimal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.fields import LagoDateTimeField, TextOrNull, decimal_string
+from billing.api.fields import LagoDateTimeField, LagoDateTimeInput, TextOrNull, decimal_string
 from plans.models import AddOn, BillableMetric, Coupon, Tax
 from plans.selectors import (
     billable_metric_filters,
@@ -209,7 +209,7 @@ class CouponInput(serializers.Serializer):
     frequency_duration = serializers.IntegerField(required=False, allow_null=True)
     reusable = serializers.BooleanField(required=False, allow_null=True)
     expiration = _text()
-    expiration_at = serializers.DateTimeField(required=False, allow_null=True)
+    expiration_at = LagoDateTimeInput(required=False, allow_null=True)
     applies_to = CouponLimitationInput(required=False, allow_null=True)
 
     def validate(self, attrs: dict) -> dict:

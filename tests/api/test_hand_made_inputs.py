@@ -196,6 +196,59 @@ CASES = [
         "validation_errors",
         {"subscription_at"},
     ),
+    # offsets past ±15:59 in request bodies, as in query filters
+    (
+        "subscription_at_offset_16h",
+        "POST",
+        "/api/v1/subscriptions",
+        {
+            "subscription": {
+                "external_customer_id": "c",
+                "plan_code": "p",
+                "subscription_at": "2024-01-01T00:00:00+16:00",
+            }
+        },
+        422,
+        "validation_errors",
+        {"subscription_at"},
+    ),
+    (
+        "coupon_expiration_at_offset_16h",
+        "POST",
+        "/api/v1/coupons",
+        {
+            "coupon": {
+                "name": "c",
+                "code": "c",
+                "coupon_type": "fixed_amount",
+                "amount_cents": 100,
+                "amount_currency": "EUR",
+                "frequency": "once",
+                "expiration": "time_limit",
+                "expiration_at": "2124-01-01T00:00:00-16:30",
+            }
+        },
+        422,
+        "validation_errors",
+        {"expiration_at"},
+    ),
+    (
+        "wallet_expiration_at_offset_16h",
+        "POST",
+        "/api/v1/wallets",
+        {
+            "wallet": {
+                "external_customer_id": "c",
+                "currency": "EUR",
+                "rate_amount": "1",
+                "paid_credits": "1",
+                "expiration_at": "2124-01-01T00:00:00+23:00",
+            }
+        },
+        422,
+        "validation_errors",
+        {"expiration_at"},
+    ),
     # page/per_page past bigint (the OFFSET overflowed in PostgreSQL)
     (
         "page_past_bigint",

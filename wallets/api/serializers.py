@@ -14,6 +14,7 @@ from rest_framework import serializers
 from billing.api.fields import (
     MAX_CENTS,
     LagoDateTimeField,
+    LagoDateTimeInput,
     PaymentMethodOutput,
     TextOrNull,
     decimal_string,
@@ -42,7 +43,7 @@ def _text() -> serializers.CharField:
 
 
 def _datetime() -> serializers.DateTimeField:
-    return serializers.DateTimeField(required=False, allow_null=True)
+    return LagoDateTimeInput(required=False, allow_null=True)
 
 
 def _cents() -> serializers.IntegerField:
