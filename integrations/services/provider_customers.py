@@ -141,7 +141,7 @@ def provider_customer_sync(
                     obj=customer,
                     payload={
                         **_customer_payload(customer),
-                        "provider_customer_id": (provider_customer_id),
+                        "provider_customer_id": provider_customer_id,
                     },
                 )
             created = True
