@@ -7,6 +7,7 @@ import hashlib
 from django.db import connection
 
 from customers.models import Subscription
+from metering.models import LifetimeUsage, UsageAlert
 
 
 def lock_in_advance_key(subscription: Subscription, code: str) -> None:
@@ -22,3 +23,18 @@ def lock_in_advance_key(subscription: Subscription, code: str) -> None:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
         )
+
+
+def lock_lifetime_usage(pk: object) -> LifetimeUsage:
+    """The lifetime usage row."""
+    return LifetimeUsage.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
+def lock_usage_alert(pk: object) -> UsageAlert | None:
+    """The usage alert row (None once deleted), its billable metric read along."""
+    return (
+        UsageAlert.objects.select_for_update(of=("self",))
+        .select_related("billable_metric")
+        .filter(pk=pk)
+        .first()
+    )

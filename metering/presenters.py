@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.admin_base import Panel
 from billing.errors import DomainError
-from billing.money import decimal_string, format_money, format_units, round_cents
+from billing.money import format_money, format_units, round_cents
 from customers.models import Customer, Subscription
 from metering.models import (
     LifetimeUsage,
@@ -123,7 +123,8 @@ def current_usage_panel(request: HttpRequest, customer: Customer) -> Panel:
 
 def _alert_figure(alert: UsageAlert, value: Decimal, currency: str) -> str:
     if alert.alert_type == UsageAlert.AlertType.BILLABLE_METRIC_CURRENT_USAGE_UNITS:
-        return f"{decimal_string(value)} units"
+        text = f"{value:,f}"
+        return f"{text.rstrip('0').rstrip('.') if '.' in text else text} units"
     return format_money(round_cents(value), currency)
 
 

@@ -19,6 +19,7 @@ from plans.models import (
     ChargeFilter,
     Coupon,
     CouponExpiration,
+    Feature,
     FixedCharge,
     Plan,
     Tax,
@@ -93,3 +94,8 @@ def lock_tax(pk: UUID) -> Tax:
 def lock_add_on(pk: UUID) -> AddOn:
     """The add-on row."""
     return AddOn.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
+def lock_feature(pk: UUID) -> Feature:
+    """The feature row (its privileges change with it)."""
+    return Feature.objects.select_for_update(of=("self",)).get(pk=pk)

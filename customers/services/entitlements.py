@@ -15,6 +15,7 @@ from django.db import transaction
 
 from billing.actors import Actor
 from billing.errors import Invalid, NotFound
+from customers.locks import lock_subscriptions
 from customers.models import Subscription, SubscriptionEntitlement, SubscriptionEntitlementValue
 from plans.models import Feature, PlanEntitlement, PlanEntitlementValue, Privilege
 from plans.services.entitlements import cast_value, clean_value
@@ -126,7 +127,7 @@ def subscription_entitlements_update(
         isinstance(v, dict) or v is None for v in entitlements.values()
     ):
         raise Invalid({"entitlements": ["value_is_invalid"]})
-    Subscription.objects.select_for_update().filter(pk=subscription.pk).first()
+    lock_subscriptions([subscription.pk])  # one update of its overrides at a time
     features = {
         f.code: f
         for f in Feature.objects.alive().filter(

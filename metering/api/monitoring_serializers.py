@@ -65,7 +65,7 @@ class LifetimeUsageInput(serializers.Serializer):
     external_historical_usage_amount_cents = serializers.JSONField(required=False, allow_null=True)
 
 
-class AlertInput(serializers.Serializer):
+class UsageAlertInput(serializers.Serializer):
     """`alert: {alert_type, code, name, billable_metric_code, thresholds: [...]}`."""
 
     alert_type = serializers.JSONField(required=False, allow_null=True)
@@ -76,13 +76,13 @@ class AlertInput(serializers.Serializer):
     thresholds = serializers.JSONField(required=False, allow_null=True)
 
 
-class AlertThresholdOutput(serializers.Serializer):
+class UsageAlertThresholdOutput(serializers.Serializer):
     code = serializers.CharField(allow_null=True)
     value = serializers.CharField()
     recurring = serializers.BooleanField()
 
 
-class AlertBillableMetricOutput(serializers.Serializer):
+class UsageAlertBillableMetricOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     name = serializers.CharField()
     code = serializers.CharField()
@@ -105,8 +105,8 @@ class AlertBillableMetricOutput(serializers.Serializer):
         ]
 
 
-class AlertSerializer(serializers.ModelSerializer):
-    """Lago `V1::UsageMonitoring::AlertSerializer` for a subscription alert."""
+class UsageAlertSerializer(serializers.ModelSerializer):
+    """Lago `V1::UsageMonitoring::UsageAlertSerializer` for a subscription alert."""
 
     lago_id = serializers.UUIDField(source="pk")
     lago_organization_id = serializers.UUIDField(source="organization_id")
@@ -116,9 +116,9 @@ class AlertSerializer(serializers.ModelSerializer):
     name = TextOrNull()
     previous_value = serializers.SerializerMethodField()
     last_processed_at = LagoDateTimeField()
-    thresholds = AlertThresholdOutput(many=True)
+    thresholds = UsageAlertThresholdOutput(many=True)
     created_at = LagoDateTimeField()
-    billable_metric = AlertBillableMetricOutput(allow_null=True)
+    billable_metric = UsageAlertBillableMetricOutput(allow_null=True)
 
     class Meta:
         model = UsageAlert

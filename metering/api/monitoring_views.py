@@ -18,10 +18,10 @@ from billing.api.views import OrganizationViewSet, parse, wrapped_schema
 from billing.errors import BadRequest, NotFound
 from customers.models import Subscription
 from metering.api.monitoring_serializers import (
-    AlertInput,
-    AlertSerializer,
     LifetimeUsageInput,
     LifetimeUsageSerializer,
+    UsageAlertInput,
+    UsageAlertSerializer,
 )
 from metering.models import LifetimeUsage, UsageAlert
 from metering.selectors import subscription_for_monitoring, usage_alert_list
@@ -45,9 +45,9 @@ SUBSCRIPTION = [
     )
 ]
 ALERT_CODE = OpenApiParameter("code", OpenApiTypes.STR, _PATH, description="Code of the alert")
-ALERT_RESPONSE = wrapped_schema("UsageAlertResponse", AlertSerializer, "alert")
+ALERT_RESPONSE = wrapped_schema("UsageAlertResponse", UsageAlertSerializer, "alert")
 ALERTS_RESPONSE = inline_serializer(
-    "UsageAlertsResponse", fields={"alerts": AlertSerializer(many=True)}
+    "UsageAlertsResponse", fields={"alerts": UsageAlertSerializer(many=True)}
 )
 LIFETIME_RESPONSE = wrapped_schema(
     "LifetimeUsageResponse", LifetimeUsageSerializer, "lifetime_usage"
@@ -92,7 +92,7 @@ class LifetimeUsageViewSet(OrganizationViewSet):
 
 
 class UsageAlertViewSet(OrganizationViewSet):
-    serializer_class = AlertSerializer
+    serializer_class = UsageAlertSerializer
     root_key, root_key_plural = "alert", "alerts"
     permission_resource = "alert"
 
@@ -127,7 +127,7 @@ class UsageAlertViewSet(OrganizationViewSet):
 
     @extend_schema(
         parameters=SUBSCRIPTION,
-        request=wrapped_schema("UsageAlertCreate", AlertInput, "alert"),
+        request=wrapped_schema("UsageAlertCreate", UsageAlertInput, "alert"),
         responses=ALERT_RESPONSE,
     )
     def create(self, request: Request, **kwargs: object) -> Response:
@@ -140,7 +140,7 @@ class UsageAlertViewSet(OrganizationViewSet):
                 subscription=subscription, alerts=alerts, actor=self.actor, now=now
             )
             return self._many([self.get_queryset().get(pk=a.pk) for a in created])
-        values = parse(AlertInput, request.data, root="alert")
+        values = parse(UsageAlertInput, request.data, root="alert")
         alert = usage_alert_create(
             subscription=subscription, values=values, actor=self.actor, now=now
         )
@@ -164,12 +164,12 @@ class UsageAlertViewSet(OrganizationViewSet):
 
     @extend_schema(
         parameters=[*SUBSCRIPTION, ALERT_CODE],
-        request=wrapped_schema("UsageAlertUpdate", AlertInput, "alert"),
+        request=wrapped_schema("UsageAlertUpdate", UsageAlertInput, "alert"),
         responses=ALERT_RESPONSE,
     )
     def update(self, request: Request, **kwargs: object) -> Response:
         alert = self.alert()
-        values = parse(AlertInput, request.data, root="alert", partial=True)
+        values = parse(UsageAlertInput, request.data, root="alert", partial=True)
         alert = usage_alert_update(
             alert=alert,
             subscription=self.subscription(),

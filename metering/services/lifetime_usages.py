@@ -25,6 +25,7 @@ from billing.actors import Actor
 from billing.errors import Invalid
 from customers.models import Subscription
 from metering import ports
+from metering.locks import lock_lifetime_usage
 from metering.models import LifetimeUsage, SubscriptionActivity
 from metering.usage import ChargeUsage, UsageWindow
 from plans.models import UsageThreshold
@@ -94,7 +95,7 @@ def lifetime_usage_refresh(
         lifetime.current_usage_from_datetime = window.charges_from_datetime
         return lifetime
     with transaction.atomic(savepoint=False):
-        lifetime = LifetimeUsage.objects.select_for_update().get(pk=lifetime.pk)
+        lifetime = lock_lifetime_usage(lifetime.pk)
         lifetime.invoiced_usage_amount_cents = ports.invoiced_usage_amount_cents(
             subscription_ids=chain_subscription_ids(subscription)
         )
@@ -152,7 +153,7 @@ def lifetime_usage_update(
         or amount >= 2**63
     ):
         raise Invalid({"external_historical_usage_amount_cents": ["value_is_invalid"]})
-    lifetime = LifetimeUsage.objects.select_for_update().get(pk=lifetime_usage.pk)
+    lifetime = lock_lifetime_usage(lifetime_usage.pk)
     lifetime.historical_usage_amount_cents = int(amount)
     lifetime.save(update_fields=["historical_usage_amount_cents", "updated_at"])
     return lifetime

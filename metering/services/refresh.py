@@ -14,7 +14,7 @@ per subscription however many events arrive). The every-minute pass (`refresh_us
    subscription in its own transaction under a per-subscription advisory lock (a second pass
    busy with it re-flags it instead of waiting): computes the current usage once, stores the
    lifetime usage, evaluates the usage alerts with it (an unchanged value writes nothing);
-3. fires `metering.hooks.on_usage_refreshed` once for the pass: wallets refresh the ongoing
+3. fires `metering.hooks.on_usage_refreshed` after each batch: wallets refresh the ongoing
    balance of the customers concerned; more steps (progressive billing thresholds) connect there.
 
 A subscription whose processing fails is logged and flagged again; the others go on.
@@ -178,13 +178,14 @@ def _refresh_one(
 
 
 def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) -> RefreshReport:
-    """The pass: every subscription flagged at or before `now`, claimed batch by batch, then
-    `on_usage_refreshed` (after commit: `jobs run refresh_usage --dry-run` rolls it all back)."""
+    """The pass: every subscription flagged at or before `now`, claimed batch by batch;
+    `on_usage_refreshed` after each batch, so that the wallets of a batch do not wait for the
+    whole pass (after commit: `jobs run refresh_usage --dry-run` rolls it all back)."""
     report = RefreshReport()
-    refreshed: list[UUID] = []
     charges: dict[UUID, list[Charge]] = {}
     while ids := claim_flagged(now=now, limit=batch_size):
         batch = _Batch.load(ids)
+        refreshed: list[UUID] = []
         for subscription_id in ids:
             before = report.subscriptions
             try:
@@ -192,7 +193,7 @@ def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) 
             except Exception:
                 logger.exception("usage refresh failed for subscription %s", subscription_id)
                 report.failed += 1
-                subscription = Subscription.objects.filter(pk=subscription_id).first()
+                subscription = batch.subscriptions.get(subscription_id)
                 if subscription is not None:
                     flag_subscriptions(
                         organization_id=subscription.organization_id,
@@ -202,16 +203,14 @@ def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) 
                 continue
             if report.subscriptions > before:
                 refreshed.append(subscription_id)
+        if refreshed:
+            subscriptions = [batch.subscriptions[i] for i in refreshed]
+            hooks.on_usage_refreshed.fire_after_commit(
+                organization_ids=sorted({s.organization_id for s in subscriptions}),
+                subscription_ids=refreshed,
+                customer_ids=sorted({s.customer_id for s in subscriptions}),
+                now=now,
+            )
         if len(ids) < batch_size:
             break
-    if refreshed:
-        organization_ids = set(
-            Subscription.objects.filter(pk__in=refreshed).values_list("organization_id", flat=True)
-        )
-        hooks.on_usage_refreshed.fire_after_commit(
-            organization_ids=sorted(organization_ids),
-            subscription_ids=refreshed,
-            customer_ids=sorted(report.customer_ids),
-            now=now,
-        )
     return report

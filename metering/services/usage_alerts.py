@@ -32,6 +32,7 @@ from billing.errors import Invalid, NotFound
 from billing.money import decimal_string
 from billing.outbox import emit
 from customers.models import Subscription
+from metering.locks import lock_usage_alert
 from metering.models import LifetimeUsage, SubscriptionActivity, TriggeredUsageAlert, UsageAlert
 from metering.usage import ChargeUsage
 from plans.models import BillableMetric
@@ -288,7 +289,9 @@ def usage_alert_update(
     type; the type never changes."""
     if not isinstance(values, dict):
         raise Invalid({"alert": ["value_is_invalid"]})
-    alert = UsageAlert.objects.select_for_update().get(pk=alert.pk)
+    alert = lock_usage_alert(alert.pk)
+    if alert is None:
+        raise NotFound("alert")
     if "code" in values:
         alert.code = _clean_code(values["code"])
     if "name" in values:
@@ -409,12 +412,7 @@ def usage_alert_evaluate(
             previous_value=value, last_processed_at=now, updated_at=now
         )
         if not moved:  # changed since the caller read it (or deleted): decide under the lock
-            alert = (
-                UsageAlert.objects.select_for_update(of=("self",))
-                .select_related("billable_metric")
-                .filter(pk=alert.pk)
-                .first()
-            )
+            alert = lock_usage_alert(alert.pk)
             if alert is None or alert.previous_value == value:
                 return None
             previous = alert.previous_value

@@ -359,7 +359,10 @@ class PlanSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_entitlements(self, plan: Plan) -> list[dict]:
-        return [plan_entitlement_payload(e) for e in plan_entitlement_list(plan=plan)]
+        entitlements = getattr(plan, "live_entitlements", None)  # prefetched by plans_rendered
+        if entitlements is None:
+            entitlements = plan_entitlement_list(plan=plan)
+        return [plan_entitlement_payload(e) for e in entitlements]
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField(allow_null=True)))
     def get_metadata(self, plan: Plan) -> dict | None:

@@ -30,7 +30,7 @@ from plans.api.plan_serializers import (
     PlanMetadataInput,
     PlanSerializer,
 )
-from plans.models import Charge, ChargeFilter, FixedCharge, Plan, UsageThreshold
+from plans.models import Charge, ChargeFilter, FixedCharge, Plan, PlanEntitlement, UsageThreshold
 from plans.services.charges import (
     as_uuid,
     charge_create,
@@ -68,6 +68,14 @@ def plans_rendered() -> QuerySet[Plan]:
         Prefetch("fixed_charges", queryset=_FIXED_CHARGES.alive().order_by("created_at", "id")),
         Prefetch("usage_thresholds", queryset=UsageThreshold.objects.alive()),
         "minimum_commitment__taxes",
+        Prefetch(
+            "entitlements",
+            queryset=PlanEntitlement.objects.filter(feature__deleted_at__isnull=True)
+            .select_related("feature")
+            .prefetch_related("values__privilege")
+            .order_by("created_at", "id"),
+            to_attr="live_entitlements",
+        ),
     ).select_related("minimum_commitment")
 
 

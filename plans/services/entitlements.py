@@ -17,6 +17,7 @@ from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.outbox import emit
+from plans.locks import lock_feature, lock_plan
 from plans.models import Feature, Plan, PlanEntitlement, PlanEntitlementValue, Privilege
 
 ValueType = Privilege.ValueType
@@ -189,7 +190,7 @@ def feature_update(*, feature: Feature, values: dict, actor: Actor, now: datetim
     """Name, description and privileges: listed ones are created or renamed (a select's options
     grow by the new ones), unlisted ones removed with their values when `privileges` is given;
     records `feature.updated`."""
-    feature = Feature.objects.select_for_update().get(pk=feature.pk)
+    feature = lock_feature(feature.pk)
     if "name" in values:
         feature.name = _text(values, "name", 255) or ""
     if "description" in values:
@@ -228,7 +229,7 @@ def _delete_privilege(privilege: Privilege, *, now: datetime) -> None:
 def feature_delete(*, feature: Feature, actor: Actor, now: datetime) -> Feature:
     """Removes the feature from every plan, then deletes it and its privileges (soft);
     records `feature.deleted`."""
-    feature = Feature.objects.select_for_update().get(pk=feature.pk)
+    feature = lock_feature(feature.pk)
     payload = feature_payload(feature)
     PlanEntitlement.objects.filter(feature=feature).delete()  # their values cascade
     feature.privileges.alive().update(deleted_at=now)
@@ -266,7 +267,7 @@ def plan_entitlements_update(
         isinstance(v, dict) or v is None for v in entitlements.values()
     ):
         raise Invalid({"entitlements": ["value_is_invalid"]})
-    Plan.objects.select_for_update().filter(pk=plan.pk).first()  # one update of a plan at a time
+    lock_plan(plan.pk)  # one update of a plan's entitlements at a time
     features = {
         f.code: f
         for f in Feature.objects.alive().filter(

@@ -230,8 +230,9 @@ def main() -> None:
             for row in TriggeredUsageAlert.objects.select_related("alert")
         )
     ]
+    # `last_balance_sync_at` is the pass's instant; `updated_at` is when the row was written
     wallet_lags = [
-        wallet.last_balance_sync_at.timestamp() - ended[f"sub_{wallet.customer.external_id[5:]}"]
+        wallet.updated_at.timestamp() - ended[f"sub_{wallet.customer.external_id[5:]}"]
         for wallet in Wallet.objects.filter(organization=organization).select_related("customer")
         if wallet.last_balance_sync_at is not None
     ]
