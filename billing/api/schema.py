@@ -116,13 +116,13 @@ def _error_statuses(method: str, path: str, operation: dict) -> list[str]:
     has_path_parameters = bool(_PATH_PARAMETER.search(path))
     has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
     statuses = ["400", "401", "403"]
-    if has_path_parameters or method in _WRITES:
-        statuses.append("404")  # the object addressed, or one the body refers to
+    if has_path_parameters or has_query or method in _WRITES:
+        statuses.append("404")  # the object addressed, or one the body or a filter refers to
     if method in _WRITES:
         statuses.append("405")
     if has_body or method in _WRITES:
         statuses += ["413", "415"]
-    if has_body or has_query or method in _WRITES:
+    if has_body or has_query or has_path_parameters or method in _WRITES:
         statuses.append("422")
     statuses.append("429")
     return statuses
