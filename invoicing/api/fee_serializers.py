@@ -95,7 +95,7 @@ class FeeSerializer(serializers.Serializer):
     sub_total_excluding_taxes_precise_amount_cents = serializers.SerializerMethodField()
     events_count = serializers.IntegerField()
     payment_status = serializers.CharField()
-    created_at = LagoDateTimeField()
+    created_at = LagoDateTimeField(allow_null=True)  # unsaved (preview) fees have none
     succeeded_at = LagoDateTimeField(allow_null=True)
     failed_at = LagoDateTimeField(allow_null=True)
     refunded_at = LagoDateTimeField(allow_null=True)

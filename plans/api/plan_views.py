@@ -327,7 +327,11 @@ class FixedChargeViewSet(PlanChildViewSet):
 
 _METADATA = inline_serializer(
     name="PlanMetadataResponse",
-    fields={"metadata": serializers.DictField(child=serializers.CharField(), allow_null=True)},
+    fields={
+        "metadata": serializers.DictField(
+            child=serializers.CharField(allow_null=True), allow_null=True
+        )
+    },
 )
 
 

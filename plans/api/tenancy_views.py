@@ -3,7 +3,7 @@ carry the billing entity's default taxes."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -41,6 +41,10 @@ class OrganizationView(LagoAPIView):
         return Response({"organization": OrganizationSerializer(organization).data})
 
 
+_BILLING_ENTITY_RESPONSE = ("BillingEntityResponse", BillingEntitySerializer, "billing_entity")
+
+
+@extend_schema_view(retrieve=extend_schema(responses=wrapped_schema(*_BILLING_ENTITY_RESPONSE)))
 class BillingEntityViewSet(OrganizationViewSet):
     """Billing entities by code; they cannot be deleted through the API."""
 
@@ -52,9 +56,7 @@ class BillingEntityViewSet(OrganizationViewSet):
 
     @extend_schema(
         request=wrapped_schema("BillingEntityCreate", BillingEntityInput, "billing_entity"),
-        responses={
-            201: wrapped_schema("BillingEntityResponse", BillingEntitySerializer, "billing_entity")
-        },
+        responses=wrapped_schema(*_BILLING_ENTITY_RESPONSE),
     )
     def create(self, request: Request) -> Response:
         values = dict(parse(BillingEntityInput, request.data, root="billing_entity"))
@@ -68,9 +70,7 @@ class BillingEntityViewSet(OrganizationViewSet):
 
     @extend_schema(
         request=wrapped_schema("BillingEntityUpdate", BillingEntityInput, "billing_entity"),
-        responses=wrapped_schema(
-            "BillingEntityResponse", BillingEntitySerializer, "billing_entity"
-        ),
+        responses=wrapped_schema(*_BILLING_ENTITY_RESPONSE),
     )
     def update(self, request: Request, code: str) -> Response:
         entity = self.get_object()

@@ -638,3 +638,11 @@ def test_wallet_with_expiration_in_the_past_terminated_by_job_renders_dates(
     )
     body = api.get(f"/api/v1/wallets/{wallet.pk}").json()["wallet"]
     assert body["expiration_at"] == "2030-05-01T10:30:00Z"
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_metadata_that_is_a_list_is_422(api, organization, customer, method):
+    wallet = WalletFactory(organization=organization, customer=customer)
+    url = f"/api/v1/wallets/{wallet.pk}/metadata"
+    response = getattr(api, method)(url, {"metadata": [None, None]}, format="json")
+    assert errors(response) == {"metadata": ["value_is_invalid"]}

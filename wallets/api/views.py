@@ -52,7 +52,11 @@ TRANSACTIONS_RESPONSE = inline_serializer(
 )
 METADATA_RESPONSE = inline_serializer(
     name="WalletMetadataResponse",
-    fields={"metadata": serializers.DictField(child=serializers.CharField(), allow_null=True)},
+    fields={
+        "metadata": serializers.DictField(
+            child=serializers.CharField(allow_null=True), allow_null=True
+        )
+    },
 )
 
 

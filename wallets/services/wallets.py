@@ -543,6 +543,16 @@ def wallet_terminate(*, wallet: Wallet, actor: Actor, now: datetime) -> Wallet:
 # Metadata (POST replaces, PATCH merges, DELETE clears or drops a key)
 
 
+def _given_metadata(metadata: object) -> dict:
+    """The payload's metadata: an object, or nothing; anything else is a 422 (a list of
+    pairs would otherwise turn into a dict, or fail to)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise Invalid({"metadata": ["value_is_invalid"]})
+    return dict(metadata)
+
+
 def _set_metadata(wallet: Wallet, metadata: object) -> Wallet:
     if not _metadata_valid(metadata):
         raise Invalid({"metadata": ["value_is_invalid"]})
@@ -555,14 +565,14 @@ def _set_metadata(wallet: Wallet, metadata: object) -> Wallet:
 def wallet_metadata_replace(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """The wallet's metadata becomes `metadata`."""
     wallet = lock_wallet(wallet.pk)
-    return _set_metadata(wallet, dict(metadata or {}))
+    return _set_metadata(wallet, _given_metadata(metadata))
 
 
 @transaction.atomic
 def wallet_metadata_merge(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """`metadata` keys are added to or overwrite the wallet's."""
     wallet = lock_wallet(wallet.pk)
-    return _set_metadata(wallet, {**wallet.metadata, **dict(metadata or {})})
+    return _set_metadata(wallet, {**wallet.metadata, **_given_metadata(metadata)})
 
 
 @transaction.atomic
