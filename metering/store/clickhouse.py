@@ -89,7 +89,8 @@ class _Connection:
 
 
 class ChdbConnection(_Connection):
-    """The embedded engine: a `chdb` session on a data directory."""
+    """The embedded engine: a `chdb` session on a data directory (chdb runs one embedded
+    server per process: every connection of a process must use the same directory)."""
 
     def __init__(self, path: str | None = None) -> None:
         from chdb import session
@@ -97,6 +98,7 @@ class ChdbConnection(_Connection):
         if path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="chdb-events-")
             path = self._tmp.name
+        self.path = path
         self._session = session.Session(path)
         self._lock = threading.Lock()
 
