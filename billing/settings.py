@@ -115,6 +115,11 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The event store (docs/event-store.md): "" picks by database (SQL on PostgreSQL, portable
+# otherwise); "clickhouse" stores events in CLICKHOUSE_URL (http(s)://... or chdb://path),
+# which needs the `.[clickhouse]` extra.
+EVENT_STORE = os.environ.get("EVENT_STORE", "")
+CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

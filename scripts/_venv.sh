@@ -1,5 +1,5 @@
 # Shared by scripts/run and scripts/test: a project virtualenv with the pinned dependencies.
-# Usage: source scripts/_venv.sh [extras]   (extras: "" for the app, "dev" for the test tools)
+# Usage: source scripts/_venv.sh [extras]   (extras: "" for the app, "dev,clickhouse" for the tests)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -18,6 +18,8 @@ from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Protocol
 from uuid import UUID
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
@@ -382,9 +384,24 @@ class PortableEventStore(PostgresEventStore):
 
 _STORES = {"postgresql": PostgresEventStore()}
 _PORTABLE = PortableEventStore()
+_CLICKHOUSE: dict[str, EventStore] = {}  # one store per CLICKHOUSE_URL, made on first use
 
 
 def get_event_store() -> EventStore:
-    """The configured event store (the switch point for a ClickHouse store): SQL aggregation
-    on PostgreSQL, the portable store on other databases (the SQLite trial)."""
+    """The configured event store: ClickHouse with `EVENT_STORE=clickhouse`, else SQL
+    aggregation on PostgreSQL, the portable store on other databases (the SQLite trial)."""
+    if settings.EVENT_STORE == "clickhouse":
+        return _clickhouse_store(settings.CLICKHOUSE_URL)
+    if settings.EVENT_STORE not in ("", "postgresql", "portable"):
+        raise ImproperlyConfigured(f"unknown EVENT_STORE {settings.EVENT_STORE!r}")
     return _STORES.get(connection.vendor, _PORTABLE)
+
+
+def _clickhouse_store(url: str) -> EventStore:
+    if not url:
+        raise ImproperlyConfigured("EVENT_STORE=clickhouse needs CLICKHOUSE_URL")
+    if url not in _CLICKHOUSE:
+        from .clickhouse import ClickHouseEventStore, connect  # needs the clickhouse extra
+
+        _CLICKHOUSE[url] = ClickHouseEventStore(connect(url))
+    return _CLICKHOUSE[url]

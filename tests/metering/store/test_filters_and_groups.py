@@ -10,6 +10,8 @@ from metering.store import ALL_FILTER_VALUES, FilterScope, charge_filter_scopes
 
 from .conftest import at, units
 
+ON_CLICKHOUSE = True  # these tests also run on the ClickHouse store (conftest)
+
 DECLARED = {"region": ["eu", "us", "asia"], "cloud": ["aws", "gcp"], "size": ["1", "2"]}
 
 

@@ -1,0 +1,574 @@
+"""The event store on ClickHouse (docs/event-store.md, "ClickHouse").
+
+Selected with `EVENT_STORE=clickhouse`; `CLICKHOUSE_URL` names the database:
+
+- `http://user:password@host:8123/database` (or `https://`): a ClickHouse server or cluster,
+  through `clickhouse-connect`;
+- `chdb:///path/to/dir` (or `chdb://` for a throwaway directory): the embedded engine `chdb`,
+  in this process (tests, benchmarks, single-machine installs).
+
+Both backends run the same SQL text (`_Connection`): values are rendered as escaped literals
+and every selected column is cast to String, so the results read back identically.
+
+Implemented: write (all-or-nothing batches, duplicates refused on the transaction id), list,
+get, discard, and the count, sum, max, latest and unique count aggregations (add/remove
+operations), with filters, pricing groups, recurring carry-over and per-event values. Weighted
+sums and prorated aggregations raise `NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from metering.models import Event
+
+from . import EventInput, WriteResult, _check, _duplicate_indexes, _json, _stored_value
+from .aggregation import (
+    NUMBER_LIMIT,
+    NUMBER_MAX_LENGTH,
+    NUMERIC_PATTERN,
+    AggregationQuery,
+    AggregationResult,
+    AggregationType,
+    _empty,
+    _result,
+    _tidy,
+    expand_filter,
+)
+
+TABLE = "events"
+# Property numbers are read with 30 decimals (the value column keeps 15, as on PostgreSQL).
+_SCALE = 30
+_VALUE_TYPE = f"Decimal(76, {_SCALE})"
+
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id UInt64,
+    organization_id UUID,
+    transaction_id String,
+    external_subscription_id String,
+    code String,
+    timestamp DateTime64(6, 'UTC'),
+    properties String,
+    precise_total_amount_cents Decimal(40, 15),
+    value Nullable(Decimal(40, 15)),
+    subscription_id Nullable(UUID),
+    customer_id Nullable(UUID),
+    created_at DateTime64(6, 'UTC'),
+    deleted_at Nullable(DateTime64(6, 'UTC'))
+) ENGINE = {{engine}}
+ORDER BY (organization_id, external_subscription_id, code, timestamp)
+"""
+_COLUMNS = (
+    "id, organization_id, transaction_id, external_subscription_id, code, timestamp, "
+    "properties, precise_total_amount_cents, value, subscription_id, customer_id, created_at"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Connection: one SQL text, two backends
+
+
+class _Connection:
+    """Runs SQL; `rows` returns each row as a list of JSON values (strings, lists, None)."""
+
+    def command(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        raise NotImplementedError
+
+
+class ChdbConnection(_Connection):
+    """The embedded engine: a `chdb` session on a data directory (chdb runs one embedded
+    server per process: every connection of a process must use the same directory)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        from chdb import session
+
+        if path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="chdb-events-")
+            path = self._tmp.name
+        self.path = path
+        self._session = session.Session(path)
+        self._lock = threading.Lock()
+
+    def command(self, sql: str) -> None:
+        with self._lock:
+            self._session.query(sql)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        with self._lock:
+            result = self._session.query(sql, "JSONCompact")
+        text = result.bytes().decode() if hasattr(result, "bytes") else str(result)
+        return json.loads(text)["data"] if text.strip() else []
+
+
+class ServerConnection(_Connection):
+    """A ClickHouse server or cluster through `clickhouse-connect` (HTTP)."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        self._client = clickhouse_connect.get_client(dsn=url)
+        self._lock = threading.Lock()
+
+    def command(self, sql: str) -> None:
+        with self._lock:
+            self._client.command(sql)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        with self._lock:
+            return [list(row) for row in self._client.query(sql).result_rows]
+
+
+def connect(url: str) -> _Connection:
+    """The connection `CLICKHOUSE_URL` names (`chdb://[path]` or `http(s)://...`)."""
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        return ChdbConnection(parts.path or None)
+    if parts.scheme in {"http", "https", "clickhouse", "clickhouses"}:
+        return ServerConnection(url)
+    raise ValueError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://: {url!r}")
+
+
+def lit(value: Any) -> str:
+    """A value as a ClickHouse literal (strings escaped)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return f"'{value:f}'"
+    if isinstance(value, datetime):
+        return f"'{value.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}'"
+    if isinstance(value, UUID):
+        return f"'{value}'"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{escaped}'"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(lit(item) for item in value) + "]"
+    raise TypeError(f"no ClickHouse literal for {type(value).__name__}")
+
+
+def _ts(value: datetime) -> str:
+    return f"toDateTime64({lit(value)}, 6, 'UTC')"
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class _Ids:
+    """Event ids: increasing in this process (ties at one timestamp resolve by write order)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> list[int]:
+        with self._lock:
+            first = max(self._last + 1, time.time_ns())
+            self._last = first + count - 1
+        return list(range(first, first + count))
+
+
+class ClickHouseEventStore:
+    """Events in a ClickHouse MergeTree table; aggregation in ClickHouse SQL."""
+
+    def __init__(self, connection: _Connection, *, engine: str = "MergeTree") -> None:
+        self.db = connection
+        self._ids = _Ids()
+        self._write_lock = threading.Lock()
+        self.db.command(CREATE_TABLE.format(engine=engine))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def write_batch(
+        self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
+    ) -> WriteResult:
+        """All or nothing: a transaction id already stored for the subscription, or repeated
+        in the batch, refuses the batch (ClickHouse has no unique constraint: the check and
+        the insert run under this store's lock)."""
+        if not events:
+            return WriteResult(events=[])
+        for event in events:
+            _check(event)
+        texts = [_json(event.properties) for event in events]
+        with self._write_lock:
+            stored = self._stored_keys(organization_id, events)
+            fresh = {
+                (e.external_subscription_id, e.transaction_id): 0
+                for e in events
+                if (e.external_subscription_id, e.transaction_id) not in stored
+            }
+            duplicates = _duplicate_indexes(events, fresh)
+            if duplicates:
+                return WriteResult(events=[], duplicate_indexes=duplicates)
+            ids = self._ids.take(len(events))
+            rows = [
+                Event(
+                    id=pk,
+                    organization_id=organization_id,
+                    transaction_id=event.transaction_id,
+                    external_subscription_id=event.external_subscription_id,
+                    code=event.code,
+                    timestamp=event.timestamp,
+                    properties=json.loads(text),
+                    precise_total_amount_cents=event.precise_total_amount_cents,
+                    value=_stored_value(event.value),
+                    subscription_id=event.subscription_id,
+                    customer_id=event.customer_id,
+                    created_at=now,
+                )
+                for pk, event, text in zip(ids, events, texts, strict=True)
+            ]
+            values = ", ".join(
+                "("
+                + ", ".join(
+                    lit(item)
+                    for item in (
+                        row.id,
+                        row.organization_id,
+                        row.transaction_id,
+                        row.external_subscription_id,
+                        row.code,
+                        row.timestamp,
+                        text,
+                        row.precise_total_amount_cents,
+                        row.value,
+                        row.subscription_id,
+                        row.customer_id,
+                        now,
+                    )
+                )
+                + ")"
+                for row, text in zip(rows, texts, strict=True)
+            )
+            self.db.command(f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES {values}")
+        for row in rows:
+            row._state.adding = False
+        return WriteResult(events=rows)
+
+    def _stored_keys(
+        self, organization_id: UUID, events: Sequence[EventInput]
+    ) -> set[tuple[str, str]]:
+        transaction_ids = sorted({event.transaction_id for event in events})
+        found = self.db.rows(
+            f"SELECT external_subscription_id, transaction_id FROM {TABLE} "
+            f"WHERE organization_id = {lit(organization_id)} "
+            f"AND has({lit(transaction_ids)}, transaction_id)"
+        )
+        return {(row[0], row[1]) for row in found}
+
+    def discard_events(self, organization_id: UUID, *, code: str, now: datetime) -> int:
+        where = (
+            f"organization_id = {lit(organization_id)} AND code = {lit(code)} "
+            "AND deleted_at IS NULL"
+        )
+        ((count,),) = self.db.rows(f"SELECT toString(count()) FROM {TABLE} WHERE {where}")
+        if int(count):
+            self.db.command(
+                f"ALTER TABLE {TABLE} UPDATE deleted_at = {_ts(now)} WHERE {where} "
+                "SETTINGS mutations_sync = 2"
+            )
+        return int(count)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def list_events(
+        self,
+        organization_id: UUID,
+        *,
+        external_subscription_id: str | None = None,
+        code: str | None = None,
+        timestamp_from: datetime | None = None,
+        timestamp_to: datetime | None = None,
+    ) -> EventList:
+        conditions = [f"organization_id = {lit(organization_id)}", "deleted_at IS NULL"]
+        if external_subscription_id is not None:
+            conditions.append(f"external_subscription_id = {lit(external_subscription_id)}")
+        if code is not None:
+            conditions.append(f"code = {lit(code)}")
+        if timestamp_from is not None:
+            conditions.append(f"timestamp >= {_ts(timestamp_from)}")
+        if timestamp_to is not None:
+            conditions.append(f"timestamp <= {_ts(timestamp_to)}")
+        return EventList(self.db, " AND ".join(conditions))
+
+    def get_event(
+        self,
+        organization_id: UUID,
+        transaction_id: str,
+        external_subscription_id: str | None = None,
+    ) -> Event | None:
+        conditions = [
+            f"organization_id = {lit(organization_id)}",
+            f"transaction_id = {lit(transaction_id)}",
+            "deleted_at IS NULL",
+        ]
+        if external_subscription_id is not None:
+            conditions.append(f"external_subscription_id = {lit(external_subscription_id)}")
+        rows = _select_events(self.db, " AND ".join(conditions), "created_at, id", 1, 0)
+        return rows[0] if rows else None
+
+    # -- aggregation ----------------------------------------------------------------------
+
+    def aggregate(
+        self, query: AggregationQuery, *, with_event_values: bool = False
+    ) -> list[AggregationResult]:
+        kind = query.kind
+        if kind == AggregationType.WEIGHTED_SUM:
+            raise NotImplementedError("weighted_sum_agg is not implemented on ClickHouse yet")
+        if query.prorated:
+            raise NotImplementedError("prorated aggregations are not implemented on ClickHouse yet")
+        if query.period_from > query.to_datetime:
+            return [] if query.group_by else [_empty(query, with_event_values)]
+        sql = _Builder(query, with_event_values=with_event_values).build()
+        width = max(len(query.group_by), 1)
+        results = []
+        for row in self.db.rows(sql):
+            named = {f"g{i}": row[i] for i in range(width)}
+            named.update(
+                zip(("units", "events_count", "ptac"), row[width : width + 3], strict=True)
+            )
+            if with_event_values and kind != AggregationType.UNIQUE_COUNT:
+                named["event_values"] = [Decimal(value) for value in row[width + 3]]
+            results.append(_tidy(_result(query, named, with_event_values)))
+        if not results and not query.group_by:
+            results = [_empty(query, with_event_values)]
+        return results
+
+
+class EventList:
+    """Events newest first: sliceable and countable (pagination), read lazily."""
+
+    def __init__(self, db: _Connection, where: str) -> None:
+        self._db = db
+        self._where = where
+
+    def count(self) -> int:
+        ((count,),) = self._db.rows(f"SELECT toString(count()) FROM {TABLE} WHERE {self._where}")
+        return int(count)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self):
+        return iter(self[0:])
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, int):
+            rows = _select_events(self._db, self._where, _NEWEST_FIRST, 1, item)
+            if not rows:
+                raise IndexError(item)
+            return rows[0]
+        if item.step not in (None, 1):
+            raise ValueError("slices of events take no step")
+        start = item.start or 0
+        limit = None if item.stop is None else max(item.stop - start, 0)
+        return _select_events(self._db, self._where, _NEWEST_FIRST, limit, start)
+
+
+_NEWEST_FIRST = "timestamp DESC, id DESC"
+
+
+def _select_events(
+    db: _Connection, where: str, order: str, limit: int | None, offset: int
+) -> list[Event]:
+    bounds = f" LIMIT {int(limit)}" if limit is not None else ""
+    bounds += f" OFFSET {int(offset)}" if offset else ""
+    rows = db.rows(
+        "SELECT toString(id), toString(organization_id), transaction_id, "
+        "external_subscription_id, code, toString(timestamp), properties, "
+        "toString(precise_total_amount_cents), toString(value), toString(subscription_id), "
+        "toString(customer_id), toString(created_at), toString(deleted_at) "
+        f"FROM {TABLE} WHERE {where} ORDER BY {order}{bounds}"
+    )
+    events = []
+    for row in rows:
+        event = Event(
+            id=int(row[0]),
+            organization_id=UUID(row[1]),
+            transaction_id=row[2],
+            external_subscription_id=row[3],
+            code=row[4],
+            timestamp=_instant(row[5]),
+            properties=json.loads(row[6]),
+            precise_total_amount_cents=Decimal(row[7]),
+            value=None if row[8] is None else Decimal(row[8]),
+            subscription_id=None if row[9] is None else UUID(row[9]),
+            customer_id=None if row[10] is None else UUID(row[10]),
+            created_at=_instant(row[11]),
+            deleted_at=None if row[12] is None else _instant(row[12]),
+        )
+        event._state.adding = False
+        events.append(event)
+    return events
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# SQL per aggregation type
+
+
+class _Builder:
+    """One SELECT per query, its columns: g0..gN, units, events_count, ptac[, event_values],
+    all as text (a constant NULL g0 without pricing group keys)."""
+
+    def __init__(self, query: AggregationQuery, *, with_event_values: bool) -> None:
+        self.query = query
+        self.kind = query.kind
+        self.with_values = with_event_values
+        self.groups = [f"g{i}" for i in range(max(len(query.group_by), 1))]
+
+    def build(self) -> str:
+        if self.kind == AggregationType.LATEST:
+            return self.latest()
+        if self.kind == AggregationType.UNIQUE_COUNT:
+            return self.unique_count()
+        return self.simple()
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    @staticmethod
+    def text(key: str) -> str:
+        """`properties ->> key` as PostgreSQL renders it: strings unquoted, JSON null or a
+        missing key NULL, anything else its JSON text."""
+        k = lit(key)
+        kind = f"JSONType(properties, {k})"
+        return (
+            f"multiIf({kind} = 'String', toNullable(JSONExtractString(properties, {k})), "
+            f"{kind} = 'Null', NULL, toNullable(JSONExtractRaw(properties, {k})))"
+        )
+
+    def number(self, text: str) -> str:
+        """The text read as a number as `read_number` does (NULL otherwise)."""
+        parsed = f"toDecimal256OrNull(trimBoth(assumeNotNull({text})), {_SCALE})"
+        return (
+            f"if(match(assumeNotNull({text}), {lit(NUMERIC_PATTERN)}) "
+            f"AND lengthUTF8(assumeNotNull({text})) <= {NUMBER_MAX_LENGTH} "
+            f"AND abs({parsed}) < {lit(NUMBER_LIMIT)}, {parsed}, NULL)"
+        )
+
+    def value_expr(self) -> str:
+        stored = f"CAST(value, 'Nullable({_VALUE_TYPE})')"
+        return f"coalesce({stored}, {self.number(self.text(self.query.field_name))})"
+
+    def group_exprs(self) -> str:
+        if not self.query.group_by:
+            return "CAST(NULL, 'Nullable(String)') AS g0"
+        return ", ".join(
+            f"nullIf({self.text(key)}, '') AS g{i}" for i, key in enumerate(self.query.group_by)
+        )
+
+    def where(self, lower: datetime | None) -> str:
+        q = self.query
+        conditions = [
+            f"organization_id = {lit(q.organization_id)}",
+            f"external_subscription_id = {lit(q.external_subscription_id)}",
+            f"code = {lit(q.code)}",
+            "deleted_at IS NULL",
+            f"timestamp <= {_ts(q.to_datetime)}",
+        ]
+        if lower is not None:
+            conditions.append(f"timestamp >= {_ts(lower)}")
+        for key, values in expand_filter(q.filters or {}, q.declared_filter_values).items():
+            conditions.append(self.matches(key, values))
+        for excluded in q.exclude_filters:
+            expanded = expand_filter(excluded, q.declared_filter_values)
+            claimed = " AND ".join(self.matches(key, values) for key, values in expanded.items())
+            conditions.append(f"NOT ({claimed})" if claimed else "0")
+        return " AND ".join(conditions)
+
+    def matches(self, key: str, values: Sequence[str]) -> str:
+        """The property is one of `values` (false when missing)."""
+        if not values:
+            return "0"
+        return f"coalesce(has({lit(list(values))}, {self.text(key)}), 0)"
+
+    def selection(self, extra: str, required: str) -> str:
+        q = self.query
+        lower = q.subscription_started_at if q.recurring else q.period_from
+        return (
+            f"(SELECT * FROM (SELECT id, timestamp AS ts, precise_total_amount_cents AS ptac, "
+            f"{self.group_exprs()}, {extra} FROM {TABLE} WHERE {self.where(lower)}) "
+            f"WHERE {required} IS NOT NULL)"
+        )
+
+    def in_period(self) -> str:
+        return f"ts >= {_ts(self.query.period_from)}"
+
+    def cols(self) -> str:
+        return ", ".join(self.groups)
+
+    @staticmethod
+    def ordered_values(values: str, condition: str | None = None) -> str:
+        """Per-event values (text) in timestamp then id order."""
+        collect = (
+            f"groupArrayIf((ts, id, {values}), {condition})"
+            if condition
+            else f"groupArray((ts, id, {values}))"
+        )
+        return f"arrayMap(x -> toString(x.3), arraySort({collect}))"
+
+    # -- statements -----------------------------------------------------------------------
+
+    def simple(self) -> str:
+        """count, sum (recurring: since the subscription start) and max."""
+        if self.kind == AggregationType.COUNT:
+            sel = self.selection(f"toDecimal256(1, {_SCALE}) AS val", "id")
+            units = "count()"
+        else:
+            sel = self.selection(f"{self.value_expr()} AS val", "val")
+            units = "sum(val)" if self.kind == AggregationType.SUM else "max(val)"
+        g, period = self.cols(), self.in_period()
+        values = f", {self.ordered_values('val', period)}" if self.with_values else ""
+        return f"""
+            SELECT {g}, toString({units}), toString(countIf({period})),
+                   toString(sumIf(ptac, {period})) {values}
+            FROM {sel} GROUP BY {g} ORDER BY {g}
+        """
+
+    def latest(self) -> str:
+        """The value of the last event (timestamp, then write order); negative clamps to 0."""
+        sel = self.selection(f"{self.value_expr()} AS val", "val")
+        g = self.cols()
+        values = f", {self.ordered_values('val')}" if self.with_values else ""
+        return f"""
+            SELECT {g}, toString(greatest(argMax(val, (ts, id)), 0)), toString(count()),
+                   toString(sum(ptac)) {values}
+            FROM {sel} GROUP BY {g} ORDER BY {g}
+        """
+
+    def unique_count(self) -> str:
+        """Values whose latest operation is an add (`add` unless `operation_type` is
+        `remove`)."""
+        op = f"if({self.text('operation_type')} = 'remove', 'remove', 'add')"
+        sel = self.selection(f"{self.text(self.query.field_name)} AS prop, {op} AS op", "prop")
+        g, period = self.cols(), self.in_period()
+        return f"""
+            SELECT {g}, toString(countIf(last_op = 'add')), toString(sum(events)),
+                   toString(sum(amount))
+            FROM (
+                SELECT {g}, prop, argMax(op, (ts, id)) AS last_op,
+                       countIf({period}) AS events, sumIf(ptac, {period}) AS amount
+                FROM {sel} GROUP BY {g}, prop
+            )
+            GROUP BY {g} ORDER BY {g}
+        """
