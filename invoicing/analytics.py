@@ -24,7 +24,14 @@ from billing.periods import Interval
 from customers.models import Customer
 from wallets.models import Wallet
 
-from .models import CreditNote, Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
+from .models import (
+    CreditNote,
+    Fee,
+    Invoice,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+    SpreadFeeFigure,
+)
 
 ZERO = Decimal(0)
 DAYS_PER_MONTH = Decimal("30.44")
@@ -156,15 +163,28 @@ def invoice_month_rows(filters: Filters) -> list[dict]:
 def gross_revenues(filters: Filters, invoice_rows: list[dict] | None = None) -> list[dict]:
     """Per issuing month, currency and billing entity: the total of finalized invoices less what
     their credit notes refunded, plus the pay-in-advance fees that have no invoice (by creation
-    month); `invoices_count` counts the invoices. `invoice_rows`: `invoice_month_rows(filters)`
-    when the caller has them."""
+    month); `invoices_count` counts the invoices. Read from the monthly invoice figures, or for
+    one customer from the invoices (`invoice_rows`: `invoice_month_rows(filters)` when the
+    caller has them)."""
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
-        entry = totals[(row["m"], row["currency"], row["billing_entity_id"])]
-        entry[0] += row["amount"] or 0
-        entry[1] += row["count"]
-    for (month, currency, entity_id), refunded in refunds_by_month(filters).items():
-        totals[(month, currency, entity_id)][0] -= refunded
+    if filters.external_customer_id:
+        for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
+            entry = totals[(row["m"], row["currency"], row["billing_entity_id"])]
+            entry[0] += row["amount"] or 0
+            entry[1] += row["count"]
+        for (month, currency, entity_id), refunded in refunds_by_month(filters).items():
+            totals[(month, currency, entity_id)][0] -= refunded
+    else:
+        # the invoices pre-summed per issuing month (kept exact by the invoice services)
+        for month, currency, entity_id, count, total, refunded in _in_window(
+            _figures(MonthlyInvoiceFigure, filters), "issuing_month", filters
+        ).filter(invoices_count__gt=0).values_list(
+            "issuing_month", "currency", "billing_entity_id", "invoices_count",
+            "total_amount_cents", "refund_amount_cents",
+        ):  # fmt: skip
+            entry = totals[(month, currency, entity_id)]
+            entry[0] += total - refunded
+            entry[1] += count
     fees = _in_window_instant(_uninvoiced_in_advance_fees(filters), "created_at", filters)
     entities = list(
         BillingEntity.objects.filter(organization=filters.organization).values_list("pk", flat=True)
