@@ -153,7 +153,8 @@ def _insert_rows(cursor, args, organization, entity, start, customers, subscript
             taxes_amount_cents, taxes_rate, sub_total_including_taxes_amount_cents,
             prepaid_credit_amount_cents, prepaid_granted_credit_amount_cents,
             prepaid_purchased_credit_amount_cents, total_amount_cents, total_paid_amount_cents,
-            total_offsetted_credit_note_amount_cents, version_number, self_billed, ready_to_be_refreshed, file, error_details,
+            total_offsetted_credit_note_amount_cents, version_number, self_billed,
+            ready_to_be_refreshed, file, error_details,
             billing_entity_id, customer_id, organization_id, sequential_id, finalized_at)
         SELECT
             gen_random_uuid(), d::timestamptz, d::timestamptz, 'subscription',
