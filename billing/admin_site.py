@@ -107,6 +107,13 @@ def _link(request: HttpRequest, item: Item) -> str | None:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
 
+def _index_path() -> str:
+    try:
+        return reverse("admin:index")
+    except NoReverseMatch:
+        return "/admin/"
+
+
 def sidebar(request: HttpRequest) -> list[dict]:
     """The sidebar sections of this staff member: only the pages their role opens."""
     sections = []
@@ -114,8 +121,13 @@ def sidebar(request: HttpRequest) -> list[dict]:
         links = []
         for item in items:
             link = _link(request, item)
-            if link is not None:
-                links.append({"title": item.title, "icon": item.icon, "link": link})
+            if link is None:
+                continue
+            entry = {"title": item.title, "icon": item.icon, "link": link}
+            if item.url_name == "admin:overview":
+                # the overview is also the admin's home page: highlighted on both
+                entry["active"] = request.path in (link, _index_path())
+            links.append(entry)
         if links:
             sections.append({"title": title, "separator": bool(sections), "items": links})
     return sections

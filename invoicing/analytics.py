@@ -24,7 +24,14 @@ from billing.periods import Interval
 from customers.models import Customer
 from wallets.models import Wallet
 
-from .models import Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
+from .models import (
+    CreditNote,
+    Fee,
+    Invoice,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+    SpreadFeeFigure,
+)
 
 ZERO = Decimal(0)
 DAYS_PER_MONTH = Decimal("30.44")
@@ -154,14 +161,30 @@ def invoice_month_rows(filters: Filters) -> list[dict]:
 
 
 def gross_revenues(filters: Filters, invoice_rows: list[dict] | None = None) -> list[dict]:
-    """Per issuing month, currency and billing entity: the total of finalized invoices plus the
-    pay-in-advance fees that have no invoice (by creation month); `invoices_count` counts the
-    invoices. `invoice_rows`: `invoice_month_rows(filters)` when the caller has them."""
+    """Per issuing month, currency and billing entity: the total of finalized invoices less what
+    their credit notes refunded, plus the pay-in-advance fees that have no invoice (by creation
+    month); `invoices_count` counts the invoices. Read from the monthly invoice figures, or for
+    one customer from the invoices (`invoice_rows`: `invoice_month_rows(filters)` when the
+    caller has them)."""
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
-        entry = totals[(row["m"], row["currency"], row["billing_entity_id"])]
-        entry[0] += row["amount"] or 0
-        entry[1] += row["count"]
+    if filters.external_customer_id:
+        for row in invoice_rows if invoice_rows is not None else invoice_month_rows(filters):
+            entry = totals[(row["m"], row["currency"], row["billing_entity_id"])]
+            entry[0] += row["amount"] or 0
+            entry[1] += row["count"]
+        for (month, currency, entity_id), refunded in refunds_by_month(filters).items():
+            totals[(month, currency, entity_id)][0] -= refunded
+    else:
+        # the invoices pre-summed per issuing month (kept exact by the invoice services)
+        for month, currency, entity_id, count, total, refunded in _in_window(
+            _figures(MonthlyInvoiceFigure, filters), "issuing_month", filters
+        ).filter(invoices_count__gt=0).values_list(
+            "issuing_month", "currency", "billing_entity_id", "invoices_count",
+            "total_amount_cents", "refund_amount_cents",
+        ):  # fmt: skip
+            entry = totals[(month, currency, entity_id)]
+            entry[0] += total - refunded
+            entry[1] += count
     fees = _in_window_instant(_uninvoiced_in_advance_fees(filters), "created_at", filters)
     entities = list(
         BillingEntity.objects.filter(organization=filters.organization).values_list("pk", flat=True)
@@ -189,6 +212,26 @@ def gross_revenues(filters: Filters, invoice_rows: list[dict] | None = None) -> 
             totals.items(), key=lambda item: (item[0][0], item[0][1], str(item[0][2]))
         )
     ]
+
+
+def refunds_by_month(filters: Filters) -> dict[tuple, int]:
+    """Refunded amounts of the credit notes on counted invoices of the window, per the invoice's
+    issuing month, currency and billing entity (one query)."""
+    rows = (
+        CreditNote.objects.filter(
+            invoice__in=_in_window(counted_invoices(filters), "issuing_date", filters),
+            refund_amount_cents__gt=0,
+        )
+        .values("invoice__issuing_date", "invoice__currency", "invoice__billing_entity_id")
+        .annotate(amount=Sum("refund_amount_cents"))
+        .order_by()
+    )
+    totals: dict[tuple, int] = defaultdict(int)
+    for row in rows:
+        key = (row["invoice__issuing_date"].replace(day=1), row["invoice__currency"],
+               row["invoice__billing_entity_id"])  # fmt: skip
+        totals[key] += row["amount"] or 0
+    return totals
 
 
 def _uninvoiced_in_advance_fees(filters: Filters) -> QuerySet[Fee]:
@@ -527,15 +570,15 @@ def overdue_invoices(filters: Filters) -> QuerySet[Invoice]:
 
 def overdue_balances(filters: Filters) -> list[dict]:
     """Invoices flagged overdue per month of their due date, currency and billing entity:
-    what is left to pay (total - paid) and which invoices."""
+    what is left to pay (total - paid - what credit notes offset) and which invoices."""
     rows = _in_window(overdue_invoices(filters), "payment_due_date", filters).values_list(
         "payment_due_date", "currency", "billing_entity_id", "id", "total_amount_cents",
-        "total_paid_amount_cents",
+        "total_paid_amount_cents", "total_offsetted_credit_note_amount_cents",
     )  # fmt: skip
     groups: dict[tuple, list] = defaultdict(lambda: [0, []])
-    for due, currency, entity_id, invoice_id, total, paid in rows:
+    for due, currency, entity_id, invoice_id, total, paid, offset in rows:
         entry = groups[(due.replace(day=1), currency, entity_id)]
-        entry[0] += total - paid
+        entry[0] += total - paid - offset
         entry[1].append(str(invoice_id))
     return [
         {
@@ -727,13 +770,18 @@ class Receivables:
 
 
 def receivables(filters: Filters) -> dict[str, Receivables]:
-    """Outstanding (pending or failed payment, total - paid), overdue and failed amounts of
-    finalized invoices, per currency (whatever their issuing month)."""
-    due = F("total_amount_cents") - F("total_paid_amount_cents")
+    """Outstanding (pending or failed payment, total - paid - what credit notes offset), overdue
+    and failed amounts of finalized invoices, per currency (whatever their issuing month)."""
+    due = (
+        F("total_amount_cents")
+        - F("total_paid_amount_cents")
+        - F("total_offsetted_credit_note_amount_cents")
+    )
     unpaid = Q(payment_status__in=(Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED))
     rows = (
         counted_invoices(filters)
-        .filter(unpaid, total_amount_cents__gt=F("total_paid_amount_cents"))
+        .alias(due=due)
+        .filter(unpaid, due__gt=0)
         .values("currency")
         .annotate(
             outstanding=Sum(due),

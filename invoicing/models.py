@@ -502,6 +502,34 @@ class SpreadFeeFigure(models.Model):
         return f"{self.issuing_date} {self.period_minutes} min"
 
 
+class MonthlyInvoiceFigure(models.Model):
+    """Counted invoices (finalized, not self-billed, no lost dispute) summed per issuing month:
+    their count, totals and what their credit notes refunded; what gross revenue reads instead
+    of every invoice. Kept exact by the same services as `MonthlyFeeFigure` and by the creation
+    of a credit note with a refund (`invoicing.services.analytics_figures`)."""
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    issuing_month = models.DateField()  # first day of the invoices' issuing month
+    invoices_count = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField(default=0)
+    refund_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "billing_entity", "currency", "issuing_month"],
+                name="invoicing_monthlyinvoicefigure_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuing_month:%Y-%m} {self.currency}"
+
+
 # Credit notes, payments and dunning live in their own modules; Django registers the models
 # they define here.
 from invoicing.credit_note_models import (  # noqa: E402

@@ -1,7 +1,9 @@
-"""The finance overview page at `/admin/overview/` (URL name `admin:overview`).
+"""The finance overview page at `/admin/overview/` (URL name `admin:overview`), also the admin's
+home page (`/admin/`) for staff who may read invoices.
 
 It is a page of the admin site itself, not of one model: `register_overview(site)` adds its URL
-to the site's own URLs, behind the site's login and staff check (`site.admin_view`).
+to the site's own URLs, behind the site's login and staff check (`site.admin_view`), and makes
+the site's index show it.
 """
 
 from __future__ import annotations
@@ -65,8 +67,17 @@ def overview_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
 
 
 def register_overview(site: admin.AdminSite) -> None:
-    """Adds `overview/` (name `overview`) to the admin site's URLs."""
+    """Adds `overview/` (name `overview`) to the admin site's URLs and shows the overview as the
+    site's index to staff who may read invoices (others keep the theme's index)."""
     site_urls = site.get_urls
+    theme_index = site.index
+
+    def index(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.user.has_perm("invoicing.view_invoice"):
+            return overview_view(request, site)
+        return theme_index(request, extra_context)
+
+    site.index = index
 
     def get_urls() -> list:
         view = site.admin_view(lambda request: overview_view(request, site))

@@ -1,9 +1,12 @@
-"""The monthly fee figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`).
+"""The monthly figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
+`MonthlyInvoiceFigure`).
 
-An invoice's fees enter the figures when it is finalized and leave them when it is voided or its
-payment dispute is lost, in the transaction of that change: the figures always equal what the
-fees of the counted invoices sum to. `figures_rebuild` recomputes an organization's figures from
-the fees (for rows written in bulk: imports, the demo history, benchmarks).
+An invoice's fees and total enter the figures when it is finalized and leave them when it is
+voided or its payment dispute is lost, in the transaction of that change; a credit note's refund
+enters them when the note is created on a counted invoice: the figures always equal what the
+fees, invoices and credit notes of the counted invoices sum to. `figures_rebuild` recomputes an
+organization's figures from those rows (for rows written in bulk: imports, the demo history,
+benchmarks).
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from django.db.models.functions import Cast, TruncMonth
 
 from billing.models import Organization
 from billing.periods import Interval
-from invoicing.models import Fee, Invoice, MonthlyFeeFigure, SpreadFeeFigure
+from invoicing.models import (
+    CreditNote,
+    Fee,
+    Invoice,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+    SpreadFeeFigure,
+)
 
 SPREAD_INTERVALS = (Interval.QUARTERLY, Interval.SEMIANNUAL, Interval.YEARLY)
 _FEE_COLUMNS = (
@@ -110,16 +120,77 @@ def _bump(organization_id, monthly: dict, spread: dict, sign: int) -> None:
 
 def figures_record(*, invoice: Invoice, sign: int) -> None:
     """Adds (`sign=1`, on finalization) or takes away (`sign=-1`, on void or a lost dispute)
-    the invoice's fees from the figures, in the caller's transaction."""
+    the invoice's fees, total and credit-note refunds from the figures, in the caller's
+    transaction."""
     rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
     monthly, spread = _group(invoice, rows)
     _bump(invoice.organization_id, monthly, spread, sign)
+    refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
+        total=Sum("refund_amount_cents")
+    )["total"]
+    _bump_invoice(
+        invoice, count=sign, total=sign * invoice.total_amount_cents, refund=sign * (refunded or 0)
+    )
+
+
+def figures_record_refund(*, invoice: Invoice, refund_amount_cents: int) -> None:
+    """Adds a new credit note's refund to the figures of its invoice's issuing month (nothing
+    for an invoice the analytics do not count), in the caller's transaction."""
+    if refund_amount_cents and invoice_is_counted(invoice):
+        _bump_invoice(invoice, count=0, total=0, refund=refund_amount_cents)
+
+
+def _bump_invoice(invoice: Invoice, *, count: int, total: int, refund: int) -> None:
+    key = {
+        "organization_id": invoice.organization_id, "billing_entity_id": invoice.billing_entity_id,
+        "currency": invoice.currency, "issuing_month": _month(invoice.issuing_date),
+    }  # fmt: skip
+    MonthlyInvoiceFigure.objects.bulk_create([MonthlyInvoiceFigure(**key)], ignore_conflicts=True)
+    MonthlyInvoiceFigure.objects.filter(**key).update(
+        invoices_count=F("invoices_count") + count,
+        total_amount_cents=F("total_amount_cents") + total,
+        refund_amount_cents=F("refund_amount_cents") + refund,
+    )
+
+
+def _rebuild_invoice_figures(organization: Organization, invoices) -> None:
+    MonthlyInvoiceFigure.objects.filter(organization=organization).delete()
+    figures: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in (
+        invoices.annotate(month=TruncMonth("issuing_date"))
+        .values("billing_entity_id", "currency", "month")
+        .annotate(count=Count("id"), total=Sum("total_amount_cents"))
+        .order_by()
+    ):
+        entry = figures[(row["billing_entity_id"], row["currency"], _month(row["month"]))]
+        entry[0] += row["count"]
+        entry[1] += row["total"] or 0
+    for row in (
+        CreditNote.objects.filter(invoice__in=invoices, refund_amount_cents__gt=0)
+        .annotate(month=TruncMonth("invoice__issuing_date"))
+        .values("invoice__billing_entity_id", "invoice__currency", "month")
+        .annotate(refund=Sum("refund_amount_cents"))
+        .order_by()
+    ):
+        key = (row["invoice__billing_entity_id"], row["invoice__currency"], _month(row["month"]))
+        figures[key][2] += row["refund"] or 0
+    MonthlyInvoiceFigure.objects.bulk_create(
+        [
+            MonthlyInvoiceFigure(
+                organization=organization, billing_entity_id=entity, currency=currency,
+                issuing_month=month, invoices_count=count, total_amount_cents=total,
+                refund_amount_cents=refund,
+            )
+            for (entity, currency, month), (count, total, refund) in figures.items()
+        ],
+        batch_size=1000,
+    )  # fmt: skip
 
 
 @transaction.atomic
 def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
-    """Recomputes the organization's figures from the fees of its counted invoices;
-    (monthly rows, spread rows) written."""
+    """Recomputes the organization's figures from its counted invoices, their fees and credit
+    notes; (monthly fee rows, spread rows) written."""
     MonthlyFeeFigure.objects.filter(organization=organization).delete()
     SpreadFeeFigure.objects.filter(organization=organization).delete()
     invoices = Invoice.objects.filter(
@@ -128,6 +199,7 @@ def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
         self_billed=False,
         payment_dispute_lost_at__isnull=True,
     )
+    _rebuild_invoice_figures(organization, invoices)
     monthly: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     spread: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
     fees = Fee.objects.filter(invoice__in=invoices, deleted_at__isnull=True)

@@ -40,6 +40,7 @@ from invoicing.models import (
     Invoice,
 )
 from invoicing.pdf_credit_notes import generate_credit_note_pdf_task
+from invoicing.services.analytics_figures import figures_record_refund
 from invoicing.services.credit_note_events import emit_credit_note_event
 from invoicing.services.events import emit_invoice_event
 from wallets.models import WalletTransaction
@@ -496,6 +497,7 @@ def credit_note_create(
     for row in _applied_taxes(invoice, resolved, amounts):
         row.credit_note = credit_note
         row.save(force_insert=True)
+    figures_record_refund(invoice=invoice, refund_amount_cents=refund)
     if invoice.invoice_type == Invoice.InvoiceType.CREDIT and refund > 0:
         _void_refunded_wallet_credits(credit_note, fees, actor=actor, now=now)
     if not draft:

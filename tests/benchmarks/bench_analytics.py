@@ -153,16 +153,17 @@ def _insert_rows(cursor, args, organization, entity, start, customers, subscript
             taxes_amount_cents, taxes_rate, sub_total_including_taxes_amount_cents,
             prepaid_credit_amount_cents, prepaid_granted_credit_amount_cents,
             prepaid_purchased_credit_amount_cents, total_amount_cents, total_paid_amount_cents,
-            version_number, self_billed, ready_to_be_refreshed, file, error_details,
+            total_offsetted_credit_note_amount_cents, version_number, self_billed,
+            ready_to_be_refreshed, file, error_details,
             billing_entity_id, customer_id, organization_id, sequential_id, finalized_at)
         SELECT
             gen_random_uuid(), d::timestamptz, d::timestamptz, 'subscription',
             CASE WHEN n %% 100 < 94 THEN 'finalized' WHEN n %% 100 < 97 THEN 'voided'
                  ELSE 'draft' END,
-            %(payment_status)s,
+            %(payment_status)s, 'BENCH-' || lpad((n + 1)::text, 6, '0'),
             d, d + 30, 30, (%(payment_status)s <> 'succeeded' AND d + 30 < CURRENT_DATE), 'EUR',
             10000, 0, 0, 0, 10000, 2000, 20, 12000, 0, 0, 0, 12000,
-            CASE WHEN %(payment_status)s = 'succeeded' THEN 12000 ELSE 0 END,
+            CASE WHEN %(payment_status)s = 'succeeded' THEN 12000 ELSE 0 END, 0,
             4, false, false, '', '[]'::jsonb, %(entity)s, bc.customer_id, %(org)s, n + 1,
             d::timestamptz
         FROM generate_series(0, %(count)s - 1) AS n

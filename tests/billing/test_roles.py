@@ -93,7 +93,10 @@ def sidebar_titles(client) -> dict[str, list[str]]:
 def test_finance_sidebar_has_no_developers_or_settings(login):
     titles = sidebar_titles(login("finance"))
     assert list(titles) == ["Billing", "Catalog"]
-    assert titles["Billing"] == ["Overview", "Customers", "Subscriptions", "Invoices", "Wallets"]
+    assert titles["Billing"] == [
+        "Overview", "Customers", "Subscriptions", "Invoices", "Credit notes", "Payments",
+        "Payment requests", "Wallets",
+    ]  # fmt: skip
 
 
 def test_manager_sidebar_shows_events_but_no_settings(login):
@@ -122,7 +125,24 @@ def test_overview_link_is_first_for_every_role(rf, organization):
         "title": "Overview",
         "icon": "dashboard",
         "link": "/admin/overview/",
+        "active": True,  # the request is for the admin home, which is the overview
     }
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "finance"])
+def test_the_admin_home_is_the_overview_with_its_sidebar_item_highlighted(login, role):
+    client = login(role)
+    for path in ("/admin/", "/admin/overview/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.templates[0].name == "admin/invoicing/overview.html"
+        overview = response.context["sidebar_navigation"][0]["items"][0]
+        assert (overview["title"], overview["active"]) == ("Overview", True), path
+
+
+def test_the_overview_item_is_not_highlighted_elsewhere(login):
+    items = login("finance").get("/admin/invoicing/invoice/").context["sidebar_navigation"][0]
+    assert items["items"][0]["active"] is False
 
 
 def test_site_title_is_the_organization_name(login):

@@ -25,6 +25,12 @@
         if (url) window.location.href = url;
       };
     }
+    // the theme's dark mode: chosen in its switch (stored by Alpine as _x_adminTheme) or "auto"
+    var chosen = null;
+    try { chosen = JSON.parse(localStorage.getItem("_x_adminTheme")); } catch (e) { chosen = null; }
+    var dark = chosen === "dark" || (chosen !== "light" && window.matchMedia("(prefers-color-scheme: dark)").matches);
+    Chart.defaults.color = dark ? "#9ca3af" : "#6b7280";
+    Chart.defaults.borderColor = dark ? "rgba(255, 255, 255, .08)" : "rgba(0, 0, 0, .07)";
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.maintainAspectRatio = false;
     Chart.defaults.animation = false;
