@@ -5,8 +5,11 @@ Webhook delivery tasks: thin wrappers around `integrations.services.webhook_deli
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from uuid import UUID
 
+import redis
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
@@ -48,14 +51,63 @@ def on_customer_payment_provider_set(
         provider_customer_sync_task.delay(str(customer_id), provider_customer_id_changed)
 
 
-def _dispatch(endpoint_ids: object) -> None:
-    for endpoint_id in sorted(endpoint_ids, key=str):  # type: ignore[call-overload]
-        send_webhook_deliveries_task.delay(str(endpoint_id))
+QUEUED_FLAG_SECONDS = 10  # a queued task lost with its worker stops coalescing after this
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _queued_flags() -> redis.Redis | None:
+    """The broker's Redis, where "a drain (a sender) is queued and has not started" is noted so
+    that a burst of commits queues one task, not one each; None when tasks run eagerly or the
+    broker is not Redis (then every notification queues its task)."""
+    conf = drain_outbox_task.app.conf
+    url = conf.broker_url or ""
+    if conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
+        return None
+    return _redis(url)
+
+
+def _queue_once(flag: str, task, *args: str) -> None:
+    flags = _queued_flags()
+    if flags is not None:
+        try:
+            if not flags.set(flag, 1, nx=True, ex=QUEUED_FLAG_SECONDS):
+                return  # one is queued and has not started: it will see this work
+        except redis.RedisError:
+            pass  # no coalescing without the flag store: queue anyway
+    task.delay(*args)
+
+
+def _started(flag: str) -> None:
+    """Clears the flag before the work is read: what is recorded from now on queues again."""
+    flags = _queued_flags()
+    if flags is not None:
+        with contextlib.suppress(redis.RedisError):
+            flags.delete(flag)
+
+
+DRAIN_FLAG = "webhooks:drain-queued"
+
+
+def _send_flag(endpoint_id: str) -> str:
+    return f"webhooks:send-queued:{endpoint_id}"
+
+
+def _dispatch(endpoint_ids: object, *, coalesce: bool = True) -> None:
+    for endpoint_id in sorted(map(str, endpoint_ids)):  # type: ignore[call-overload]
+        if coalesce:
+            _queue_once(_send_flag(endpoint_id), send_webhook_deliveries_task, endpoint_id)
+        else:
+            send_webhook_deliveries_task.delay(endpoint_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def drain_outbox_task() -> int:
     """Deliveries of the outbox rows recorded since the last drain, then their senders."""
+    _started(DRAIN_FLAG)
     report = outbox_drain(now=timezone.now())
     _dispatch(report.endpoint_ids)
     return report.events
@@ -64,6 +116,7 @@ def drain_outbox_task() -> int:
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def send_webhook_deliveries_task(endpoint_id: str) -> int:
     """Attempts the endpoint's due deliveries; schedules itself for the earliest retry."""
+    _started(_send_flag(endpoint_id))
     report = endpoint_deliveries_send(endpoint_id=UUID(endpoint_id), clock=timezone.now)
     if report.retry_at is not None and not _eager():
         countdown = max((report.retry_at - timezone.now()).total_seconds(), 0)
@@ -83,7 +136,7 @@ def deliver_webhooks_task() -> int:
     now = timezone.now()
     report = outbox_drain(now=now)
     endpoints = set(endpoints_with_due_deliveries(now=now)) | report.endpoint_ids
-    _dispatch(endpoints)
+    _dispatch(endpoints, coalesce=False)  # the safety net ignores flags a lost task left behind
     return len(endpoints)
 
 
@@ -94,5 +147,6 @@ def purge_webhook_deliveries_task() -> int:
 
 
 def drain_soon() -> None:
-    """Receiver of `billing.outbox.on_events_recorded`: a drain after each commit."""
-    drain_outbox_task.delay()
+    """Receiver of `billing.outbox.on_events_recorded`: a drain after each commit (one queued
+    at a time)."""
+    _queue_once(DRAIN_FLAG, drain_outbox_task)

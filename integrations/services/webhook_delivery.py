@@ -214,7 +214,10 @@ def _send_batch(
         due = lock_due_deliveries(endpoint_id=endpoint_id, now=clock(), limit=SEND_BATCH)
         if not due:
             return 0
-        endpoint = WebhookEndpoint.objects.select_related("organization").get(pk=endpoint_id)
+        endpoint = WebhookEndpoint.objects.select_related("organization").filter(pk=endpoint_id)
+        endpoint = endpoint.first()
+        if endpoint is None:  # deleted meanwhile, its deliveries with it
+            return 0
         hmac_key = organization_hmac_key(endpoint.organization)
         done = []
         for delivery in due:

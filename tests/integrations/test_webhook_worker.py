@@ -35,17 +35,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @contextmanager
 def redis_broker() -> Iterator[None]:
     """Tasks go to Redis instead of running eagerly, with fresh pools."""
-    saved = (app.conf.broker_url, app.conf.task_always_eager, app._pool, app.amqp._producer_pool)
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
     redis.Redis.from_url(REDIS_URL).delete(QUEUE)
     app.conf.broker_url, app.conf.task_always_eager = REDIS_URL, False
     app._pool = app.amqp._producer_pool = None
     try:
         yield
     finally:
-        pools.reset()  # closes them, and forgets them (kombu keeps one per connection URL)
         if app._pool is not None:
             app._pool.force_close_all()
-        app.conf.broker_url, app.conf.task_always_eager, app._pool, app.amqp._producer_pool = saved
+        pools.reset()  # closes kombu's pools and forgets them (one per connection URL)
+        app.conf.broker_url, app.conf.task_always_eager = saved[0], saved[1]
+        app._pool = app.amqp._producer_pool = None  # built afresh by whoever needs one next
 
 
 @contextmanager
@@ -148,7 +149,7 @@ def test_nothing_is_lost_when_the_worker_is_killed_mid_delivery(organization, tm
 
 def test_a_slow_receiver_does_not_hold_back_the_others(organization, tmp_path):
     with (
-        running_receiver(delay=1.0) as slow,
+        running_receiver(delay=2.0) as slow,
         running_receiver() as fast,
         redis_broker(),
     ):
@@ -156,13 +157,10 @@ def test_a_slow_receiver_does_not_hold_back_the_others(organization, tmp_path):
         endpoint_for(organization, fast.url)
         with celery_worker(tmp_path, "mixed", WEBHOOK_ENDPOINT_CONCURRENCY="1"):
             _customers(organization, 5)
-            started = time.monotonic()
             fast.wait_for(5, timeout=30)
-            fast_done = time.monotonic() - started
-            slow_count_then = len(slow.requests)
-            slow.wait_for(5, timeout=30)
+            slow_count_then = len(slow.requests)  # one at a time, 2 s each: 10 s for all
+            slow.wait_for(5, timeout=60)
 
     assert len(fast.requests) == 5
-    assert fast_done < 3.0
     assert slow_count_then < 5
     assert len(slow.requests) == 5
