@@ -101,8 +101,9 @@ def provider_customer_sync(
 ) -> Customer | None:
     """Creates the customer at its provider when asked (`sync_with_provider`, no provider id
     yet) and records `customer.payment_provider_created`; then, or when an existing provider
-    customer was just linked, records a checkout link to save a payment method. A linked
-    customer without payment method here takes its Stripe default one. A provider
+    customer was just linked, records a checkout link to save a payment method. An already
+    linked customer's details are copied to its Stripe customer, and one without payment
+    method here takes its Stripe default one. A provider
     refusal records `customer.payment_provider_error`; an unreachable provider raises
     `GatewayConnectionError` for the task to retry. Running it again changes nothing once
     the provider id is stored."""
@@ -141,11 +142,17 @@ def provider_customer_sync(
                     obj=customer,
                     payload={
                         **_customer_payload(customer),
-                        "provider_customer_id": (provider_customer_id),
+                        "provider_customer_id": provider_customer_id,
                     },
                 )
             created = True
         linked_id = (customer.billing_configuration or {}).get("provider_customer_id")
+        if not created and linked_id:
+            # as Lago: saving a customer with its provider id refreshes the Stripe customer's
+            # name, e-mail, phone and address
+            gateway.update_customer(
+                provider_customer_id=linked_id, details=customer_details(customer)
+            )
         if (
             not created
             and linked_id

@@ -90,7 +90,7 @@ def test_saving_the_customer_again_creates_no_second_stripe_customer(
 ):
     upsert(external_id="cus-1", billing_configuration=stripe_config(sync_with_provider=True))
     upsert(external_id="cus-1", billing_configuration=stripe_config(sync_with_provider=True))
-    assert len(fake_stripe.calls("POST", "/v1/customers")) == 1
+    assert len([c for c in fake_stripe.requests if c.path == "/v1/customers"]) == 1
 
 
 def test_linking_an_existing_stripe_customer_creates_none(stripe_connection, fake_stripe, upsert):
@@ -99,7 +99,7 @@ def test_linking_an_existing_stripe_customer_creates_none(stripe_connection, fak
         external_id="cus-1",
         billing_configuration=stripe_config(provider_customer_id=existing["id"]),
     )
-    assert fake_stripe.calls("POST", "/v1/customers") == []
+    assert [c for c in fake_stripe.requests if c.path == "/v1/customers"] == []
     customer = Customer.objects.get(external_id="cus-1")
     assert customer.billing_configuration["provider_customer_id"] == existing["id"]
     [event] = events("customer.checkout_url_generated")  # as Lago: a link to save a method
@@ -241,3 +241,22 @@ def test_linking_a_stripe_customer_without_default_records_no_method(
         billing_configuration=stripe_config(provider_customer_id=existing["id"]),
     )
     assert not Customer.objects.get(external_id="cus-1").payment_methods.exists()
+
+
+def test_saving_a_linked_customer_updates_the_stripe_customer(
+    stripe_connection, fake_stripe, upsert
+):
+    existing = fake_stripe.add_customer(SECRET_KEY, name="Old name")
+    config = stripe_config(provider_customer_id=existing["id"])
+    upsert(external_id="cus-1", name="Ada", billing_configuration=config)
+    upsert(
+        external_id="cus-1",
+        name="Ada Lovelace",
+        email="ada@example.com",
+        city="Paris",
+        billing_configuration=config,
+    )
+    updated = fake_stripe.get(existing["id"])
+    assert (updated["name"], updated["email"]) == ("Ada Lovelace", "ada@example.com")
+    assert updated["address"] == {"city": "Paris"}
+    assert updated["metadata"] == {}  # the creation metadata is not Lago's to rewrite here

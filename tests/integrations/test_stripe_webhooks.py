@@ -234,3 +234,37 @@ def test_events_sent_over_http_to_a_running_server_are_handled(live_server, sett
         assert ProviderEvent.objects.filter(payment_provider=connection).count() == 1
     finally:
         fake.stop()
+
+
+def test_a_payment_intent_of_one_of_our_invoices_is_noted_and_the_invoice_is_unchanged(
+    stripe_connection, fake_stripe, organization
+):
+    from tests.invoicing.invoice_builders import build_invoice
+
+    invoice = build_invoice(organization)
+    intent = {
+        "id": "pi_2",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "metadata": {"lago_invoice_id": str(invoice.pk)},
+    }
+    event = fake_stripe.event("payment_intent.succeeded", intent)
+    assert post(stripe_connection, event).status_code == 200
+    assert str(invoice.pk) in ProviderEvent.objects.get().outcome
+    invoice.refresh_from_db()
+    assert invoice.payment_status == "pending"
+
+
+def test_a_payment_intent_naming_another_organization_invoice_is_not_looked_up(
+    stripe_connection, fake_stripe, other_organization
+):
+    from tests.invoicing.invoice_builders import build_invoice
+
+    foreign = build_invoice(other_organization)
+    intent = {"id": "pi_3", "object": "payment_intent", "status": "succeeded",
+              "metadata": {"lago_invoice_id": str(foreign.pk)}}  # fmt: skip
+    assert (
+        post(stripe_connection, fake_stripe.event("payment_intent.succeeded", intent)).status_code
+        == 200
+    )
+    assert str(foreign.pk) not in ProviderEvent.objects.get().outcome
