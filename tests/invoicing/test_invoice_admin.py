@@ -209,6 +209,7 @@ def test_customer_360_shows_every_apps_panels_in_page_order(admin_client, organi
         "Current usage",
         "Wallets",
         "Invoices",
+        "Payments and dunning",
         "Upcoming invoice (preview)",
     ]
 
