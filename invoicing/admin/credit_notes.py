@@ -103,7 +103,7 @@ class CreditNoteAppliedTaxInline(_ReadOnlyInline):
 @admin.register(CreditNote)
 class CreditNoteAdmin(OrganizationAdmin):
     list_display = ("number", "customer_link", "invoice_link", "reason", "credit_tag",
-                    "refund_tag", "total", "remaining", "issuing_date")  # fmt: skip
+                    "refund_tag", "total", "remaining", "issued")  # fmt: skip
     list_filter = ("credit_status", "refund_status", "reason", "currency",
                    ("issuing_date", admin.DateFieldListFilter), "automatic")  # fmt: skip
     search_fields = ("number", "invoice__number", "customer__external_id", "customer__name")
@@ -113,6 +113,7 @@ class CreditNoteAdmin(OrganizationAdmin):
     ordering = ("-created_at",)
     actions = ("void_remaining",)
     inlines = (CreditNoteItemInline, CreditNoteAppliedTaxInline)
+    change_list_template = "admin/invoicing/creditnote/change_list.html"
     change_form_template = "admin/invoicing/creditnote/change_form.html"
     fieldsets = (
         ("Credit note", {"fields": ("number", "lago_id", "invoice_link", "customer_link",
@@ -143,6 +144,10 @@ class CreditNoteAdmin(OrganizationAdmin):
         return request.user.has_perm("invoicing.change_invoice")
 
     # --- columns ------------------------------------------------------------------------------
+
+    @admin.display(description="Issued", ordering="issuing_date")
+    def issued(self, note: CreditNote) -> str:
+        return note.issuing_date.isoformat()
 
     @admin.display(description="Lago ID")
     def lago_id(self, note: CreditNote) -> str:

@@ -15,7 +15,7 @@ from invoicing.models import Credit, Invoice
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.credit_invoices import credit_invoice_voided
 from invoicing.services.credit_note_consumption import recredit_voided_invoice
-from invoicing.services.credit_notes import void_credit_notes
+from invoicing.services.credit_notes_void import void_credit_notes
 from invoicing.services.events import emit_invoice_event
 from plans.models import Coupon, CouponExpiration, CouponFrequency
 from wallets.services.consumption import recredit_invoice

@@ -71,3 +71,27 @@ def test_concurrent_finalizations_spend_each_credit_once(organization):
     assert spent.aggregate(total=Sum("amount_cents"))["total"] == 6000
     for note in CreditNote.objects.filter(pk__in=[n.pk for n in notes]):
         assert (note.balance_amount_cents, note.credit_status) == (0, "consumed")
+
+
+def test_concurrent_credit_notes_on_one_invoice_never_over_credit(organization):
+    invoice = simple_invoice(organization, amount_cents=10000)  # 12,000 with tax
+    fee = invoice.fees.get()
+
+    def issue() -> None:
+        credit_note_create(
+            invoice=invoice,
+            actor=SYSTEM,
+            now=utc(2024, 1, 15),
+            items=[ItemInput(str(fee.pk), 1000)],
+            credit_amount_cents=1200,
+        )
+
+    errors = run_at_once([issue for _ in range(12)])
+
+    assert len(errors) == 2  # the fee had room for ten
+    assert {type(error).__name__ for error in errors} == {"Invalid"}
+    notes = CreditNote.objects.filter(invoice=invoice)
+    assert notes.aggregate(total=Sum("credit_amount_cents"))["total"] == 12000
+    assert sorted(notes.values_list("number", flat=True)) == [
+        f"{invoice.number}-CN{n:03d}" for n in range(1, 11)
+    ]

@@ -442,3 +442,15 @@ def test_hostile_input_is_a_4xx_and_writes_nothing(api, organization, body, stat
     response = api.post("/api/v1/credit_notes", {"credit_note": payload}, format="json")
     assert response.status_code == status, response.json()
     assert not CreditNote.objects.exists()
+
+
+def test_list_reads_a_fixed_number_of_queries(api, organization, django_assert_max_num_queries):
+    for _ in range(3):
+        invoice = simple_invoice(organization)
+        fee = _fees(invoice)[0]
+        _create(
+            api, invoice, [{"fee_id": str(fee.pk), "amount_cents": 1000}], credit_amount_cents=1200
+        )
+    with django_assert_max_num_queries(20):
+        body = api.get("/api/v1/credit_notes").json()
+    assert body["meta"]["total_count"] == 3
