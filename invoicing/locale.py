@@ -68,7 +68,9 @@ _EN = {
     "payment_due_in": pgettext_lazy(_INVOICE, "Payment due by {date} ({days} days net)."),
     "payment_due_now": pgettext_lazy(_INVOICE, "Payment due on receipt ({date})."),
     "paid_notice": pgettext_lazy(_INVOICE, "This invoice has been paid. Thank you!"),
-    "voided_notice": pgettext_lazy(_INVOICE, "This invoice has been voided and is no longer payable."),
+    "voided_notice": pgettext_lazy(
+        _INVOICE, "This invoice has been voided and is no longer payable."
+    ),
     "draft_notice": pgettext_lazy(_INVOICE, "Draft — not a valid invoice until finalized."),
     "status_paid": pgettext_lazy(_INVOICE, "Paid"),
     "status_voided": pgettext_lazy(_INVOICE, "Void"),
@@ -134,5 +136,3 @@ class DocumentLocale:
 
     def date(self, value: date | None) -> str:
         return format_date(value, format="medium", locale=self.babel) if value else ""
-
-

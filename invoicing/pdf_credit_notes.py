@@ -50,7 +50,9 @@ _WORDS = {
     "total_credited": pgettext_lazy(_CREDIT_NOTE, "Total credited"),
     "voided": pgettext_lazy(_CREDIT_NOTE, "Voided"),
     "remaining": pgettext_lazy(_CREDIT_NOTE, "Credit left to use"),
-    "notice": pgettext_lazy(_CREDIT_NOTE, "This credit note corrects invoice {number} issued on {date}."),
+    "notice": pgettext_lazy(
+        _CREDIT_NOTE, "This credit note corrects invoice {number} issued on {date}."
+    ),
 }
 _REASONS = {
     "duplicated_charge": pgettext_lazy(_REASON, "Duplicated charge"),
