@@ -22,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.dateparse import parse_datetime
 
 from billing.money import to_major
@@ -503,7 +504,9 @@ def css_string(text: str) -> str:
 
 
 def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string(TEMPLATE, invoice_document_context(invoice))
+    context = invoice_document_context(invoice)
+    with translation.override(context["lang"]):
+        return render_to_string(TEMPLATE, context)
 
 
 @cache

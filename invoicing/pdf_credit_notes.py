@@ -10,6 +10,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import pgettext_lazy
 
 from billing.actors import Actor
 from invoicing.locale import DocumentLocale
@@ -30,55 +32,36 @@ from invoicing.services.credit_note_events import emit_credit_note_event
 
 TEMPLATE = "invoicing/credit_note.html"
 
-# Words of the credit note document; other words come from the invoice's document locale.
+_CREDIT_NOTE = "credit note document"
+_REASON = "credit note reason"
+
+# Words of the credit note document (translated in `invoicing/locale/*/LC_MESSAGES/django.po`);
+# other words come from the invoice's document locale.
 _WORDS = {
-    "en": {
-        "credit_note": "Credit note",
-        "credit_note_number": "Credit note number",
-        "invoice_reference": "Corrects invoice",
-        "reason": "Reason",
-        "credited_amount": "Credited amount",
-        "coupons_adjustment": "Discounts already granted",
-        "credit_amount": "Credited to the customer's balance",
-        "refund_amount": "Refunded",
-        "offset_amount": "Deducted from the invoice",
-        "total_credited": "Total credited",
-        "voided": "Voided",
-        "remaining": "Credit left to use",
-        "notice": "This credit note corrects invoice {number} issued on {date}.",
-    },
-    "fr": {
-        "credit_note": "Avoir",
-        "credit_note_number": "Numéro d'avoir",
-        "invoice_reference": "Corrige la facture",
-        "reason": "Motif",
-        "credited_amount": "Montant crédité",
-        "coupons_adjustment": "Remises déjà accordées",
-        "credit_amount": "Crédité sur le solde du client",
-        "refund_amount": "Remboursé",
-        "offset_amount": "Déduit de la facture",
-        "total_credited": "Total de l'avoir",
-        "voided": "Annulé",
-        "remaining": "Crédit restant",
-        "notice": "Cet avoir corrige la facture {number} émise le {date}.",
-    },
+    "credit_note": pgettext_lazy(_CREDIT_NOTE, "Credit note"),
+    "credit_note_number": pgettext_lazy(_CREDIT_NOTE, "Credit note number"),
+    "invoice_reference": pgettext_lazy(_CREDIT_NOTE, "Corrects invoice"),
+    "reason": pgettext_lazy(_CREDIT_NOTE, "Reason"),
+    "credited_amount": pgettext_lazy(_CREDIT_NOTE, "Credited amount"),
+    "coupons_adjustment": pgettext_lazy(_CREDIT_NOTE, "Discounts already granted"),
+    "credit_amount": pgettext_lazy(_CREDIT_NOTE, "Credited to the customer's balance"),
+    "refund_amount": pgettext_lazy(_CREDIT_NOTE, "Refunded"),
+    "offset_amount": pgettext_lazy(_CREDIT_NOTE, "Deducted from the invoice"),
+    "total_credited": pgettext_lazy(_CREDIT_NOTE, "Total credited"),
+    "voided": pgettext_lazy(_CREDIT_NOTE, "Voided"),
+    "remaining": pgettext_lazy(_CREDIT_NOTE, "Credit left to use"),
+    "notice": pgettext_lazy(
+        _CREDIT_NOTE, "This credit note corrects invoice {number} issued on {date}."
+    ),
 }
 _REASONS = {
-    "en": {value: str(label) for value, label in CreditNote.Reason.choices},
-    "fr": {
-        "duplicated_charge": "Facturation en double",
-        "product_unsatisfactory": "Produit insatisfaisant",
-        "order_change": "Modification de commande",
-        "order_cancellation": "Annulation de commande",
-        "fraudulent_charge": "Facturation frauduleuse",
-        "other": "Autre",
-    },
+    "duplicated_charge": pgettext_lazy(_REASON, "Duplicated charge"),
+    "product_unsatisfactory": pgettext_lazy(_REASON, "Product unsatisfactory"),
+    "order_change": pgettext_lazy(_REASON, "Order change"),
+    "order_cancellation": pgettext_lazy(_REASON, "Order cancellation"),
+    "fraudulent_charge": pgettext_lazy(_REASON, "Fraudulent charge"),
+    "other": pgettext_lazy(_REASON, "Other"),
 }
-
-
-def _words(loc: DocumentLocale) -> dict[str, str]:
-    base = loc.code.split("-")[0]
-    return {**_WORDS["en"], **_WORDS.get(base, {})}
 
 
 def _credit_note_for_document(credit_note_id: object) -> CreditNote | None:
@@ -100,8 +83,8 @@ def credit_note_document_context(credit_note: CreditNote) -> dict:
     """Everything the credit note template shows, formatted in the document locale."""
     invoice = credit_note.invoice
     loc = DocumentLocale(document_locale(invoice))
-    words = _words(loc)
-    reasons = _REASONS.get(loc.code.split("-")[0], _REASONS["en"])
+    words = loc.words(_WORDS)
+    reasons = loc.words(_REASONS)
     currency = credit_note.currency
     money = lambda cents: loc.money(cents, currency)  # noqa: E731
     rows = []
@@ -187,7 +170,9 @@ def credit_note_document_context(credit_note: CreditNote) -> dict:
 
 
 def render_credit_note_html(credit_note: CreditNote) -> str:
-    return render_to_string(TEMPLATE, credit_note_document_context(credit_note))
+    context = credit_note_document_context(credit_note)
+    with translation.override(context["lang"]):
+        return render_to_string(TEMPLATE, context)
 
 
 def render_credit_note_pdf(credit_note: CreditNote) -> bytes:

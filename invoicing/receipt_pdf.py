@@ -10,6 +10,8 @@ from celery import shared_task
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import pgettext_lazy
 
 from billing.actors import SYSTEM, Actor
 from invoicing.locale import DocumentLocale
@@ -21,72 +23,24 @@ from invoicing.services.payment_events import record_receipt_event
 
 TEMPLATE = "invoicing/payment_receipt.html"
 
-_EN = {
-    "receipt": "Payment receipt",
-    "paid": "Paid",
-    "received_from": "Received from",
-    "receipt_number": "Receipt number",
-    "payment_date": "Payment date",
-    "payment_method": "Payment method",
-    "manual": "Manual payment",
-    "reference": "Reference",
-    "amount_received": "Amount received",
-    "invoice": "Invoice",
-    "issue_date": "Issue date",
-    "invoice_total": "Invoice total",
-    "amount_due_after": "Still due",
-    "thanks": "Thank you for your payment.",
-}
-_STRINGS = {
-    "en": _EN,
-    "fr": {
-        "receipt": "Reçu de paiement",
-        "paid": "Payé",
-        "received_from": "Reçu de",
-        "receipt_number": "Numéro de reçu",
-        "payment_date": "Date du paiement",
-        "payment_method": "Moyen de paiement",
-        "manual": "Paiement manuel",
-        "reference": "Référence",
-        "amount_received": "Montant reçu",
-        "invoice": "Facture",
-        "issue_date": "Date d'émission",
-        "invoice_total": "Total de la facture",
-        "amount_due_after": "Reste dû",
-        "thanks": "Merci pour votre paiement.",
-    },
-    "de": {
-        "receipt": "Zahlungsbeleg",
-        "paid": "Bezahlt",
-        "received_from": "Erhalten von",
-        "receipt_number": "Belegnummer",
-        "payment_date": "Zahlungsdatum",
-        "payment_method": "Zahlungsart",
-        "manual": "Manuelle Zahlung",
-        "reference": "Referenz",
-        "amount_received": "Erhaltener Betrag",
-        "invoice": "Rechnung",
-        "issue_date": "Rechnungsdatum",
-        "invoice_total": "Rechnungsbetrag",
-        "amount_due_after": "Noch offen",
-        "thanks": "Vielen Dank für Ihre Zahlung.",
-    },
-    "es": {
-        "receipt": "Recibo de pago",
-        "paid": "Pagado",
-        "received_from": "Recibido de",
-        "receipt_number": "Número de recibo",
-        "payment_date": "Fecha de pago",
-        "payment_method": "Método de pago",
-        "manual": "Pago manual",
-        "reference": "Referencia",
-        "amount_received": "Importe recibido",
-        "invoice": "Factura",
-        "issue_date": "Fecha de emisión",
-        "invoice_total": "Total de la factura",
-        "amount_due_after": "Pendiente",
-        "thanks": "Gracias por su pago.",
-    },
+_RECEIPT = "payment receipt document"
+
+# Words of the receipt (translated in `invoicing/locale/*/LC_MESSAGES/django.po`).
+_WORDS = {
+    "receipt": pgettext_lazy(_RECEIPT, "Payment receipt"),
+    "paid": pgettext_lazy(_RECEIPT, "Paid"),
+    "received_from": pgettext_lazy(_RECEIPT, "Received from"),
+    "receipt_number": pgettext_lazy(_RECEIPT, "Receipt number"),
+    "payment_date": pgettext_lazy(_RECEIPT, "Payment date"),
+    "payment_method": pgettext_lazy(_RECEIPT, "Payment method"),
+    "manual": pgettext_lazy(_RECEIPT, "Manual payment"),
+    "reference": pgettext_lazy(_RECEIPT, "Reference"),
+    "amount_received": pgettext_lazy(_RECEIPT, "Amount received"),
+    "invoice": pgettext_lazy(_RECEIPT, "Invoice"),
+    "issue_date": pgettext_lazy(_RECEIPT, "Issue date"),
+    "invoice_total": pgettext_lazy(_RECEIPT, "Invoice total"),
+    "amount_due_after": pgettext_lazy(_RECEIPT, "Still due"),
+    "thanks": pgettext_lazy(_RECEIPT, "Thank you for your payment."),
 }
 
 
@@ -121,7 +75,7 @@ def receipt_document_context(receipt: PaymentReceipt) -> dict:
     entity = receipt.billing_entity
     code = customer.document_locale or entity.document_locale or "en"
     loc = DocumentLocale(code)
-    words = {**loc.strings, **_EN, **_STRINGS.get(loc.code.split("-")[0], {})}
+    words = {**loc.strings, **loc.words(_WORDS)}
     tz = ZoneInfo(customer.applicable_timezone)
     # the invoice helpers read `billing_entity` and `customer` off the document
     holder = Invoice(billing_entity=entity, customer=customer)
@@ -182,7 +136,9 @@ def receipt_document_context(receipt: PaymentReceipt) -> dict:
 
 
 def render_receipt_html(receipt: PaymentReceipt) -> str:
-    return render_to_string(TEMPLATE, receipt_document_context(receipt))
+    context = receipt_document_context(receipt)
+    with translation.override(context["lang"]):
+        return render_to_string(TEMPLATE, context)
 
 
 def render_receipt_pdf(receipt: PaymentReceipt) -> bytes:

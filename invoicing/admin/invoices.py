@@ -34,6 +34,7 @@ from billing.admin_base import (
     money_html,
 )
 from billing.money import format_money, format_unit_price, format_units, to_major
+from invoicing.admin.invoice_void import void_invoice_view
 from invoicing.admin.payments import PaymentInline, record_invoice_payment
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -422,6 +423,7 @@ class InvoiceAdmin(OrganizationAdmin):
                 view(self.record_payment_view),
                 name="invoicing_invoice_record_payment",
             ),
+            path("<uuid:object_id>/void/", view(self.void_view), name="invoicing_invoice_void"),
             path(
                 "<uuid:object_id>/operate/<str:operation>/",
                 view(self.operate_view),
@@ -445,6 +447,10 @@ class InvoiceAdmin(OrganizationAdmin):
                 for name, (label, _, _) in OPERATIONS.items()
                 if self.can_operate(request) and self._offers(obj, name)
             ]
+            if any(name == "void" for name, _, _ in context["operations"]):
+                # the page's "Void" asks first: void only, or with a credit note
+                context["operations"] = [op for op in context["operations"] if op[0] != "void"]
+                context["void_url"] = reverse("admin:invoicing_invoice_void", args=[obj.pk])
             if self.can_operate(request) and self._offers(obj, "record_payment"):
                 context["record_payment_url"] = reverse(
                     "admin:invoicing_invoice_record_payment", args=[obj.pk]
@@ -486,6 +492,9 @@ class InvoiceAdmin(OrganizationAdmin):
         report.attempt(invoice, service, invoice=invoice, actor=report.actor, now=timezone.now())
         report.send()
         return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
+
+    def void_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return void_invoice_view(self, request, object_id)
 
     def record_payment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return record_invoice_payment(self, request, object_id)

@@ -235,10 +235,33 @@ def _resolve_items(
             raise Invalid({"amount_cents": ["invalid_value"]})
         taken[fee.pk] = taken.get(fee.pk, Decimal(0)) + item.amount_cents
         remaining = fee.amount_cents - credited.get(fee.pk, 0)
-        if invoice.invoice_type != Invoice.InvoiceType.CREDIT and taken[fee.pk] > remaining:
-            raise Invalid({"amount_cents": ["higher_than_remaining_fee_amount"]})
+        if invoice.invoice_type != Invoice.InvoiceType.CREDIT:
+            if taken[fee.pk] > remaining:
+                raise Invalid({"amount_cents": ["higher_than_remaining_fee_amount"]})
+        elif _beyond_wallet(invoice, fee, taken[fee.pk]):
+            raise Invalid({"amount_cents": ["higher_than_wallet_balance"]})
         resolved.append((fee, item.amount_cents))
     return resolved
+
+
+def _beyond_wallet(invoice: Invoice, fee: Fee, amount: Decimal) -> bool:
+    """A paid top-up's credit fee gives back at most what its wallet still holds of it: the
+    purchase's unspent credits (its `remaining_amount_cents`), nothing once the wallet is
+    terminated. A top-up not paid yet (pending, failed) is not limited."""
+    transaction = fee.wallet_transaction
+    if transaction is None or invoice.payment_status in (
+        Invoice.PaymentStatus.PENDING,
+        Invoice.PaymentStatus.FAILED,
+    ):
+        return False
+    wallet = transaction.wallet
+    if wallet.status != wallet.Status.ACTIVE:
+        held = 0
+    elif transaction.remaining_amount_cents is not None:
+        held = transaction.remaining_amount_cents
+    else:
+        held = wallet.balance_cents
+    return amount > held
 
 
 def _amounts(items: Sequence[tuple[Fee, Decimal]], invoice: Invoice) -> CreditNoteAmounts:
