@@ -79,6 +79,7 @@ class ProviderPayment:
     currency: str
     next_action_url: str | None = None
     error_code: str | None = None
+    next_action: dict | None = None  # the provider's description of what the payer must do
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def _payment(obj: stripe.PaymentIntent) -> ProviderPayment:
         currency=intent["currency"].upper(),
         next_action_url=redirect,
         error_code=error.get("code"),
+        next_action=intent.get("next_action") or None,
     )
 
 
