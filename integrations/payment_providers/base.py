@@ -136,6 +136,13 @@ class PaymentGateway(ABC):
         """A hosted page where the customer saves a payment method."""
 
     @abstractmethod
+    def payment_checkout_url(
+        self, *, params: PaymentRequestParams, item_name: str, success_url: str
+    ) -> str:
+        """A hosted page where the customer pays `params.amount_cents` once (its
+        `idempotency_key` makes a repeated request answer the same page)."""
+
+    @abstractmethod
     def list_payment_methods(self, *, provider_customer_id: str) -> list[ProviderPaymentMethod]: ...
 
     @abstractmethod

@@ -15,17 +15,27 @@ carries the same idempotency key, so Stripe answers the first PaymentIntent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from django.db import transaction
+
 from billing.actors import Actor
-from integrations.invoice_payments import invoice_amount_due_cents, invoice_payment_intent_create
+from billing.errors import Invalid, NotAllowed
+from integrations.gateways import gateway_for
+from integrations.invoice_payments import (
+    invoice_amount_due_cents,
+    invoice_payment_intent_create,
+    invoice_payment_params,
+)
 from integrations.models import PaymentProvider
 from integrations.payment_providers.base import (
     GatewayConnectionError,
     GatewayError,
     ProviderPayment,
 )
+from integrations.payment_providers.stripe import DEFAULT_SUCCESS_REDIRECT_URL
 from integrations.selectors import payment_provider_of_customer
 from invoicing.models import Invoice, Payment
 from invoicing.payment_models import PayablePaymentStatus
@@ -128,3 +138,60 @@ def payment_answer_apply(
         actor=actor,
         now=now,
     )
+
+
+def invoice_payment_retry(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
+    """`POST /invoices/{id}/retry_payment`: sends a finalized, unpaid invoice for collection
+    again (in a task). 405 `invalid_status` for a draft, voided or paid invoice, 405
+    `payment_processor_is_currently_handling_payment` while a charge is still in flight."""
+    if invoice.status != Invoice.Status.FINALIZED or (
+        invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
+    ):
+        raise NotAllowed("invalid_status")
+    in_flight = Payment.objects.filter(
+        invoice=invoice,
+        payment_type=Payment.PaymentType.PROVIDER,
+        payable_payment_status__in=(PayablePaymentStatus.PENDING, PayablePaymentStatus.PROCESSING),
+    ).exists()
+    if in_flight:
+        raise NotAllowed("payment_processor_is_currently_handling_payment")
+    from integrations.tasks import invoice_payment_collect_task
+
+    invoice_id = str(invoice.pk)
+    transaction.on_commit(lambda: invoice_payment_collect_task.delay(invoice_id))
+
+
+def invoice_payment_url_generate(*, invoice: Invoice, actor: Actor) -> str:
+    """`POST /invoices/{id}/payment_url`: a Stripe Checkout page (payment mode) for what the
+    invoice still owes. The same link is answered for 24 hours (Stripe's idempotency window) as
+    long as the amount due does not change. Refusals are 422s as Lago answers them."""
+    config = invoice.customer.billing_configuration or {}
+    provider_type = config.get("payment_provider")
+    if not provider_type:
+        raise Invalid({"base": ["no_linked_payment_provider"]})
+    if provider_type == "gocardless":
+        raise Invalid({"base": ["invalid_payment_provider"]})
+    if invoice.status != Invoice.Status.FINALIZED or (
+        invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
+    ):
+        raise Invalid({"base": ["invalid_invoice_status_or_payment_status"]})
+    provider = payment_provider_of_customer(customer=invoice.customer)
+    if provider is None:
+        raise Invalid({"base": ["missing_payment_provider"]})
+    if not config.get("provider_customer_id"):
+        raise Invalid({"base": ["missing_payment_provider_customer"]})
+    base = invoice_payment_params(invoice=invoice, provider=provider, payment_id=invoice.pk)
+    metadata = {k: v for k, v in base.metadata.items() if k != "lago_payment_id"}
+    params = replace(
+        base,
+        metadata={**metadata, "payment_type": "one-time"},
+        idempotency_key=f"payment-url-{invoice.pk}-{base.amount_cents}",
+    )
+    try:
+        return gateway_for(provider).payment_checkout_url(
+            params=params,
+            item_name=invoice.number,
+            success_url=provider.success_redirect_url or DEFAULT_SUCCESS_REDIRECT_URL,
+        )
+    except GatewayError as exc:
+        raise Invalid({"base": [exc.code or "payment_provider_error"]}) from exc
