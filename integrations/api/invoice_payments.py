@@ -3,7 +3,6 @@ invoice routes that need the payment provider (the rest of `/invoices` is invoic
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +16,7 @@ from integrations.services.invoice_collection import (
     invoice_payment_retry,
     invoice_payment_url_generate,
 )
+from integrations.tasks import invoice_payment_collect_task
 from invoicing.selectors import invoice_get
 
 INVOICE_ID = OpenApiParameter(
@@ -32,8 +32,8 @@ class InvoiceRetryPaymentView(LagoAPIView):
     @extend_schema(parameters=[INVOICE_ID], request=None, responses={200: None})
     def post(self, request: Request, lago_id: str) -> HttpResponse:
         invoice = invoice_get(organization=self.organization, lago_id=lago_id)
-        with transaction.atomic():
-            invoice_payment_retry(invoice=invoice, actor=self.actor, now=timezone.now())
+        invoice_payment_retry(invoice=invoice, actor=self.actor, now=timezone.now())
+        invoice_payment_collect_task.delay(str(invoice.pk))
         return HttpResponse(status=200)
 
 

@@ -19,8 +19,6 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
-from django.db import transaction
-
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
 from integrations.gateways import gateway_for
@@ -141,8 +139,9 @@ def payment_answer_apply(
 
 
 def invoice_payment_retry(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
-    """`POST /invoices/{id}/retry_payment`: sends a finalized, unpaid invoice for collection
-    again (in a task). 405 `invalid_status` for a draft, voided or paid invoice, 405
+    """`POST /invoices/{id}/retry_payment`: checks that a finalized, unpaid invoice may be sent
+    for collection again (the caller then runs `invoice_payment_collect`, in a task).
+    405 `invalid_status` for a draft, voided or paid invoice, 405
     `payment_processor_is_currently_handling_payment` while a charge is still in flight."""
     if invoice.status != Invoice.Status.FINALIZED or (
         invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
@@ -155,10 +154,6 @@ def invoice_payment_retry(*, invoice: Invoice, actor: Actor, now: datetime) -> N
     ).exists()
     if in_flight:
         raise NotAllowed("payment_processor_is_currently_handling_payment")
-    from integrations.tasks import invoice_payment_collect_task
-
-    invoice_id = str(invoice.pk)
-    transaction.on_commit(lambda: invoice_payment_collect_task.delay(invoice_id))
 
 
 def invoice_payment_url_generate(*, invoice: Invoice, actor: Actor) -> str:

@@ -265,3 +265,51 @@ def test_a_payment_intent_naming_no_payment_changes_nothing(
     assert (
         ProviderEvent.objects.get().outcome == "ignored: no payment for payment intent pi_unknown"
     )
+
+
+def test_the_finalization_hook_received_twice_charges_once(
+    stripe_customer, organization, fake_stripe
+):
+    from integrations import tasks
+
+    save_card(stripe_customer, fake_stripe)
+    invoice = finalized(stripe_customer, organization)
+    tasks.on_invoice_finalized(invoice_id=invoice.pk)
+    tasks.on_invoice_finalized(invoice_id=invoice.pk)
+    invoice.refresh_from_db()
+    assert invoice.total_paid_amount_cents == invoice.total_amount_cents
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+    assert len(intents(fake_stripe)) == 1
+
+
+def test_a_second_collection_while_the_first_waits_for_stripe_reuses_its_payment_intent(
+    stripe_customer, organization, fake_stripe, monkeypatch
+):
+    """Two collections of the same invoice overlap: the second finds the pending payment not
+    yet answered, sends it with the same idempotency key, and Stripe answers the same
+    PaymentIntent."""
+    from integrations.services import invoice_collection
+
+    save_card(stripe_customer, fake_stripe)
+    invoice = finalized(stripe_customer, organization)
+    real_send = invoice_collection.invoice_payment_intent_create
+    nested = []
+
+    def send_while_another_collects(*, invoice, payment_id):
+        if not nested:
+            nested.append(None)
+            nested[0] = collect(invoice)  # the overlapping collection, before our answer
+        return real_send(invoice=invoice, payment_id=payment_id)
+
+    monkeypatch.setattr(
+        invoice_collection, "invoice_payment_intent_create", send_while_another_collects
+    )
+    payment = collect(invoice)
+    invoice.refresh_from_db()
+    keys = {call.idempotency_key for call in intents(fake_stripe)}
+    created = [o for o in fake_stripe.objects.values() if o.get("object") == "payment_intent"]
+    assert keys == {f"payment-{payment.pk}"}
+    assert len(created) == 1
+    assert nested[0].pk == payment.pk
+    assert invoice.total_paid_amount_cents == invoice.total_amount_cents
+    assert OutboxEvent.objects.filter(event_type="payment.succeeded").count() == 1
