@@ -9,11 +9,17 @@ class IntegrationsConfig(AppConfig):
         from billing import outbox
         from customers import hooks as customer_hooks
         from integrations import tasks
+        from invoicing import hooks as invoicing_hooks
 
         # a customer saved with payment provider settings is created or linked at the provider
         # once the change is committed
         customer_hooks.on_customer_payment_provider_set.connect(
             tasks.on_customer_payment_provider_set
+        )
+        # a finalized invoice of a Stripe customer is charged; a credit note refund is refunded
+        invoicing_hooks.on_invoice_finalized.connect(tasks.on_invoice_finalized)
+        invoicing_hooks.on_credit_note_refund_requested.connect(
+            tasks.on_credit_note_refund_requested
         )
         # every commit that recorded outbox rows drains them into webhook deliveries
         outbox.on_events_recorded.connect(tasks.drain_soon)

@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from billing.actors import SYSTEM
 from integrations.payment_providers.base import GatewayConnectionError
+from integrations.services.credit_note_refunds import credit_note_refund_send
+from integrations.services.invoice_collection import invoice_payment_collect
 from integrations.services.provider_customers import provider_customer_sync
 from integrations.services.webhook_delivery import (
     deliveries_purge,
@@ -49,6 +51,30 @@ def on_customer_payment_provider_set(
         )
     else:
         provider_customer_sync_task.delay(str(customer_id), provider_customer_id_changed)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(GatewayConnectionError,), retry_backoff=True, max_retries=5
+)
+def invoice_payment_collect_task(invoice_id: str) -> None:
+    invoice_payment_collect(invoice_id=UUID(invoice_id), actor=SYSTEM, now=timezone.now())
+
+
+def on_invoice_finalized(*, invoice_id: UUID) -> None:
+    """Receiver of `invoicing.hooks.on_invoice_finalized`: the invoice is collected in a task."""
+    invoice_payment_collect_task.delay(str(invoice_id))
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(GatewayConnectionError,), retry_backoff=True, max_retries=5
+)
+def credit_note_refund_send_task(credit_note_id: str) -> None:
+    credit_note_refund_send(credit_note_id=UUID(credit_note_id), actor=SYSTEM, now=timezone.now())
+
+
+def on_credit_note_refund_requested(*, credit_note_id: UUID) -> None:
+    """Receiver of `invoicing.hooks.on_credit_note_refund_requested`: refunded in a task."""
+    credit_note_refund_send_task.delay(str(credit_note_id))
 
 
 QUEUED_FLAG_SECONDS = 10  # a queued task lost with its worker stops coalescing after this

@@ -15,3 +15,11 @@ def on_credit_note_refund_requested(*, credit_note_id: UUID) -> None:
     `invoicing.services.credit_notes.credit_note_refund_settle`. Without a receiver the refund
     stays `pending` and the user records its outcome (PUT /credit_notes/{id} `refund_status`).
     """
+
+
+@hook
+def on_invoice_finalized(*, invoice_id: UUID) -> None:
+    """An invoice was finalized (it has its number and records `invoice.created`).
+
+    A payment provider connected to the customer collects what it still owes; receivers must
+    be idempotent (the same invoice may be announced again)."""

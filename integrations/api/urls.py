@@ -3,6 +3,7 @@ providers), `/webhook_endpoints` and `/webhooks/*public_key`."""
 
 from django.urls import path
 
+from integrations.api.invoice_payments import InvoicePaymentUrlView, InvoiceRetryPaymentView
 from integrations.api.views import (
     CustomerCheckoutUrlView,
     CustomerPaymentMethodViewSet,
@@ -12,6 +13,16 @@ from integrations.api.views import (
 )
 
 urlpatterns = [
+    path(
+        "invoices/<str:lago_id>/retry_payment",
+        InvoiceRetryPaymentView.as_view(),
+        name="invoice-retry-payment",
+    ),
+    path(
+        "invoices/<str:lago_id>/payment_url",
+        InvoicePaymentUrlView.as_view(),
+        name="invoice-payment-url",
+    ),
     path(
         "customers/<str:external_customer_id>/checkout_url",
         CustomerCheckoutUrlView.as_view({"post": "create"}),

@@ -79,6 +79,7 @@ class ProviderPayment:
     currency: str
     next_action_url: str | None = None
     error_code: str | None = None
+    next_action: dict | None = None  # the provider's description of what the payer must do
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ class PaymentGateway(ABC):
         self, *, provider_customer_id: str, payment_method_types: list[str], success_url: str
     ) -> str:
         """A hosted page where the customer saves a payment method."""
+
+    @abstractmethod
+    def payment_checkout_url(
+        self, *, params: PaymentRequestParams, item_name: str, success_url: str
+    ) -> str:
+        """A hosted page where the customer pays `params.amount_cents` once (its
+        `idempotency_key` makes a repeated request answer the same page)."""
 
     @abstractmethod
     def list_payment_methods(self, *, provider_customer_id: str) -> list[ProviderPaymentMethod]: ...

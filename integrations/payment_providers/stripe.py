@@ -81,6 +81,7 @@ def _payment(obj: stripe.PaymentIntent) -> ProviderPayment:
         currency=intent["currency"].upper(),
         next_action_url=redirect,
         error_code=error.get("code"),
+        next_action=intent.get("next_action") or None,
     )
 
 
@@ -159,6 +160,37 @@ class StripeGateway(PaymentGateway):
                     "payment_method_types": payment_method_types,
                     "success_url": success_url,
                 }
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return session.url
+
+    def payment_checkout_url(
+        self, *, params: PaymentRequestParams, item_name: str, success_url: str
+    ) -> str:
+        try:
+            session = self.v1.checkout.sessions.create(
+                {
+                    "mode": "payment",
+                    "customer": params.provider_customer_id,
+                    "payment_method_types": params.payment_method_types,
+                    "success_url": success_url,
+                    "line_items": [
+                        {
+                            "quantity": 1,
+                            "price_data": {
+                                "currency": params.currency.lower(),
+                                "unit_amount": params.amount_cents,
+                                "product_data": {"name": item_name},
+                            },
+                        }
+                    ],
+                    "payment_intent_data": {
+                        "description": params.description,
+                        "metadata": params.metadata,
+                    },
+                },
+                {"idempotency_key": params.idempotency_key},
             )
         except stripe.StripeError as exc:
             raise _translate(exc) from exc

@@ -5,9 +5,10 @@ through the gateway) and recorded as a `ProviderEvent` in the same transaction a
 handler changes: a replay of the same event id hits the unique constraint and changes nothing,
 and a handler that fails rolls the record back so that Stripe's retry is handled.
 
-Handled today: `setup_intent.succeeded`, `customer.updated`, `payment_method.detached`.
-Payment events (`payment_intent.*`, `charge.refund.updated`, `charge.dispute.closed`) are
-recorded with what they refer to, and change nothing: payments are not recorded by this app yet.
+Handled: `setup_intent.succeeded`, `customer.updated`, `payment_method.detached`;
+`payment_intent.*` update the invoice payment through the payment core,
+`charge.refund.updated` sets a credit note's refund status, a lost `charge.dispute.closed`
+marks the invoice's dispute lost.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from billing.actors import Actor
+from billing.errors import Invalid, NotAllowed
 from billing.models import Organization
 from customers.models import Customer, PaymentMethod
 from customers.services.payment_methods import (
@@ -30,11 +32,21 @@ from integrations.models import PaymentProvider, ProviderEvent
 from integrations.payment_providers.base import ProviderEventData, WebhookSignatureError
 from integrations.payment_providers.stripe import WEBHOOK_EVENTS
 from integrations.selectors import customer_by_provider_customer_id, payment_provider_get
+from integrations.services.credit_note_refunds import refund_outcome
 from integrations.services.provider_customers import (
     provider_payment_method_record,
     provider_payment_method_store,
 )
-from invoicing.models import Invoice
+from invoicing.credit_note_models import CreditNote
+from invoicing.models import Invoice, Payment
+from invoicing.payment_models import PayablePaymentStatus
+from invoicing.services.credit_notes import credit_note_refund_settle
+from invoicing.services.payment_settlement import (
+    payment_provider_attach,
+    payment_provider_create,
+    payment_provider_update,
+)
+from invoicing.services.payments import invoice_lose_dispute
 
 logger = logging.getLogger(__name__)
 
@@ -120,48 +132,141 @@ def handle_payment_method_detached(
     return f"{len(rows)} payment method(s) removed"
 
 
-def _invoice_named(provider: PaymentProvider, metadata: dict) -> Invoice | None:
-    invoice_id = (metadata or {}).get("lago_invoice_id")
-    if not invoice_id:
+_INTENT_OUTCOMES = {
+    "payment_intent.succeeded": PayablePaymentStatus.SUCCEEDED,
+    "payment_intent.payment_failed": PayablePaymentStatus.FAILED,
+    "payment_intent.canceled": PayablePaymentStatus.FAILED,
+}
+
+
+def _payment_of_intent(provider: PaymentProvider, obj: dict) -> Payment | None:
+    """The payment this PaymentIntent charges: by its id, or (when Stripe's webhook arrives
+    before its synchronous answer was stored) by the `lago_payment_id` of its metadata."""
+    payments = Payment.objects.filter(organization_id=provider.organization_id)
+    payment = payments.filter(provider_payment_id=obj.get("id")).first()
+    if payment is not None:
+        return payment
+    payment_id = _uuid((obj.get("metadata") or {}).get("lago_payment_id") or "")
+    if payment_id is None:
         return None
-    return Invoice.objects.filter(
-        organization_id=provider.organization_id, pk=_uuid(invoice_id)
-    ).first()
+    return payments.filter(pk=payment_id, provider_payment_id__isnull=True).first()
 
 
-def note_payment_intent_event(
+def _payment_of_checkout(provider: PaymentProvider, obj: dict, now: datetime) -> Payment | None:
+    """A PaymentIntent we did not create (the customer paid through a Checkout payment link)
+    naming one of the organization's invoices: its payment is recorded now, as Lago does."""
+    invoice_id = _uuid((obj.get("metadata") or {}).get("lago_invoice_id") or "")
+    invoice = (
+        Invoice.objects.filter(organization_id=provider.organization_id, pk=invoice_id).first()
+        if invoice_id
+        else None
+    )
+    if invoice is None or not obj.get("id"):
+        return None
+    amount = obj.get("amount")
+    try:
+        return payment_provider_create(
+            payable=invoice,
+            payment_provider_code=provider.code,
+            payment_provider_type=provider.provider_type,
+            provider_customer_id=obj.get("customer") or "",
+            provider_payment_id=obj["id"],
+            amount_cents=amount if isinstance(amount, int) and amount > 0 else None,
+            actor=ACTOR,
+            now=now,
+        )
+    except (Invalid, NotAllowed):
+        return None  # nothing left to pay, or another collection is in flight
+
+
+def handle_payment_intent_event(
     provider: PaymentProvider, event: ProviderEventData, now: datetime
 ) -> str:
-    """`payment_intent.succeeded|payment_failed|canceled`: names the invoice of the metadata,
-    if it is one of this organization's, and changes nothing (no payment records yet)."""
-    invoice = _invoice_named(provider, event.obj.get("metadata") or {})
-    status = event.obj.get("status")
-    if invoice is None:
-        return f"not applied: payment intent {status}, no invoice of this organization"
-    return f"not applied: payment intent {status} for invoice {invoice.pk} (payments not recorded)"
+    """`payment_intent.succeeded|payment_failed|canceled`: the payment it charges is updated
+    through the payment core (a succeeded one pays the invoice, a failed one records
+    `invoice.payment_failure`; a succeeded payment stays succeeded)."""
+    obj = event.obj
+    payment = _payment_of_intent(provider, obj)
+    if payment is None:
+        payment = _payment_of_checkout(provider, obj, now)
+    if payment is None:
+        return f"ignored: no payment for payment intent {obj.get('id')}"
+    if payment.provider_payment_id is None:
+        payment_provider_attach(
+            payment=payment, provider_payment_id=obj["id"], actor=ACTOR, now=now
+        )
+    status = _INTENT_OUTCOMES[event.event_type]
+    payment = payment_provider_update(
+        organization=provider.organization,
+        provider_payment_id=obj["id"],
+        status=obj.get("status") or status,
+        payable_payment_status=status,
+        error_code=(obj.get("last_payment_error") or {}).get("code") or "",
+        actor=ACTOR,
+        now=now,
+    )
+    return f"payment {payment.pk} {payment.payable_payment_status}"
 
 
-def note_refund_event(provider: PaymentProvider, event: ProviderEventData, now: datetime) -> str:
-    """`charge.refund.updated`: noted with the refund status; credit note refunds are not
-    recorded yet."""
-    return f"not applied: refund {event.obj.get('id')} {event.obj.get('status')}"
+def handle_refund_updated(
+    provider: PaymentProvider, event: ProviderEventData, now: datetime
+) -> str:
+    """`charge.refund.updated`: the refund of a credit note (named in its metadata) sets the
+    credit note's `refund_status` (succeeded, or failed/canceled: failed)."""
+    obj = event.obj
+    credit_note_id = _uuid((obj.get("metadata") or {}).get("lago_credit_note_id") or "")
+    credit_note = (
+        CreditNote.objects.filter(
+            organization_id=provider.organization_id, pk=credit_note_id
+        ).first()
+        if credit_note_id
+        else None
+    )
+    if credit_note is None:
+        return f"ignored: refund {obj.get('id')} names no credit note of this organization"
+    outcome = refund_outcome(obj.get("status") or "")
+    if outcome is None:
+        return f"ignored: refund {obj.get('id')} {obj.get('status')}"
+    credit_note_refund_settle(
+        credit_note_id=credit_note.pk, succeeded=outcome, actor=ACTOR, now=now
+    )
+    return f"credit note {credit_note.pk} refund {obj.get('status')}"
 
 
-def note_dispute_closed(provider: PaymentProvider, event: ProviderEventData, now: datetime) -> str:
-    """`charge.dispute.closed`: noted with its outcome; the invoice is not marked as a lost
-    dispute yet (that needs the payment behind the charge)."""
-    return f"not applied: dispute {event.obj.get('id')} {event.obj.get('status')}"
+def handle_dispute_closed(
+    provider: PaymentProvider, event: ProviderEventData, now: datetime
+) -> str:
+    """`charge.dispute.closed`: a lost dispute marks the invoice of the disputed payment as
+    lost (`invoice.payment_dispute_lost`); a won one changes nothing."""
+    obj = event.obj
+    if obj.get("status") != "lost":
+        return f"ignored: dispute {obj.get('id')} {obj.get('status')}"
+    payment = (
+        Payment.objects.filter(
+            organization_id=provider.organization_id,
+            provider_payment_id=obj.get("payment_intent") or "",
+        )
+        .select_related("invoice")
+        .first()
+    )
+    if payment is None or payment.invoice is None:
+        return f"ignored: dispute {obj.get('id')} names no invoice payment"
+    try:
+        invoice_lose_dispute(invoice=payment.invoice, actor=ACTOR, now=now)
+    except NotAllowed as exc:
+        return f"ignored: invoice {payment.invoice_id} {exc.code}"[:255]
+    return f"invoice {payment.invoice_id} dispute lost"
 
 
 HANDLERS: dict[str, Handler] = {
     "setup_intent.succeeded": handle_setup_intent_succeeded,
     "customer.updated": handle_customer_updated,
     "payment_method.detached": handle_payment_method_detached,
-    "payment_intent.succeeded": note_payment_intent_event,
-    "payment_intent.payment_failed": note_payment_intent_event,
-    "payment_intent.canceled": note_payment_intent_event,
-    "charge.refund.updated": note_refund_event,
-    "charge.dispute.closed": note_dispute_closed,
+    "payment_intent.succeeded": handle_payment_intent_event,
+    "payment_intent.payment_failed": handle_payment_intent_event,
+    "payment_intent.canceled": handle_payment_intent_event,
+    "charge.refund.updated": handle_refund_updated,
+    "charge.dispute.closed": handle_dispute_closed,
 }
 assert set(HANDLERS) == set(WEBHOOK_EVENTS)  # every event we subscribe to has a handler
 

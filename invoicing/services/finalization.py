@@ -16,7 +16,7 @@ from django.db import transaction
 
 from billing.actors import Actor
 from customers.models import Customer
-from invoicing import calculation
+from invoicing import calculation, hooks
 from invoicing.models import Invoice
 from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
@@ -95,6 +95,7 @@ def finalize_computed(
     if invoice_is_counted(invoice):
         figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, "invoice.created", actor=actor)
+    hooks.on_invoice_finalized.fire_after_commit(invoice_id=invoice.pk)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
     # spec §17.4: drafts leave the ongoing balance, credits may have been drawn

@@ -41,6 +41,10 @@ provider_payment_data=None, error_code="", actor=, now=)``
     `payment_request.payment_failure`); `requires_action` data is kept as `next_action`
     (`payment.requires_action`). Raises `NotFound("payment")` for an unknown id.
 
+``payment_provider_fail(payment=, status=, error_code="", actor=, now=)``
+    The provider refused the charge outright (no provider id to report on): the in-flight
+    payment fails and its payable is marked failed, as a failed report does.
+
 Every function takes `actor=` and `now=`, runs in one transaction and returns the payment.
 """
 
@@ -396,6 +400,28 @@ def payment_provider_update(
         _payable_failed(payable, invoices, payment, actor=actor, now=now)
     elif new_action:
         record_payment_requires_action(payment, actor=actor)
+    return payment
+
+
+@transaction.atomic
+def payment_provider_fail(
+    *, payment: Payment, status: str, error_code: str = "", actor: Actor, now: datetime
+) -> Payment:
+    """The provider refused to charge before creating anything (a declined card, an amount
+    below its minimum, no payment method): the payment fails without a provider id and the
+    payable is marked failed, once. A payment no longer in flight is returned unchanged."""
+    if payment.invoice_id is not None:
+        payable, invoices = _lock_payable(Invoice(pk=payment.invoice_id))
+    else:
+        payable, invoices = _lock_payable(PaymentRequest(pk=payment.payment_request_id))
+    payment = lock_payment(payment.pk)
+    if payment.payable_payment_status not in _IN_FLIGHT:
+        return payment
+    payment.status = status
+    payment.payable_payment_status = PayablePaymentStatus.FAILED
+    payment.error_code = error_code or ""
+    payment.save(update_fields=["status", "payable_payment_status", "error_code", "updated_at"])
+    _payable_failed(payable, invoices, payment, actor=actor, now=now)
     return payment
 
 

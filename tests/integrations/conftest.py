@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from billing.actors import SYSTEM
+from customers.services.customers import customer_update
 from integrations.services.connections import stripe_connection_create
+from tests.customers.factories import CustomerFactory
 from tests.integrations.fake_stripe import FakeStripe
 from tests.integrations.receiver import running_receiver
 
@@ -34,6 +36,25 @@ def stripe_connection(fake_stripe, organization):
         code="stripe_main",
         name="Stripe",
         secret_key=SECRET_KEY,
+        actor=SYSTEM,
+    )
+
+
+@pytest.fixture
+def stripe_customer(stripe_connection, fake_stripe, organization):
+    """A EUR customer linked to a Stripe customer of `stripe_main` (card and SEPA)."""
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    remote = fake_stripe.add_customer(SECRET_KEY, name="Ada")
+    return customer_update(
+        customer=customer,
+        values={
+            "billing_configuration": {
+                "payment_provider": "stripe",
+                "payment_provider_code": "stripe_main",
+                "provider_customer_id": remote["id"],
+                "provider_payment_methods": ["card", "sepa_debit"],
+            }
+        },
         actor=SYSTEM,
     )
 

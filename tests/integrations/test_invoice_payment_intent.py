@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from billing.actors import SYSTEM
-from customers.services.customers import customer_update
 from customers.services.payment_methods import payment_method_record_from_provider
 from integrations.invoice_payments import invoice_payment_intent_create
 from integrations.payment_providers.base import GatewayError
@@ -18,24 +17,6 @@ from tests.integrations.conftest import SECRET_KEY
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
 
 PAYMENT_ID = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
-
-
-@pytest.fixture
-def stripe_customer(stripe_connection, fake_stripe, organization):
-    customer = CustomerFactory(organization=organization, currency="EUR")
-    remote = fake_stripe.add_customer(SECRET_KEY, name="Ada")
-    return customer_update(
-        customer=customer,
-        values={
-            "billing_configuration": {
-                "payment_provider": "stripe",
-                "payment_provider_code": "stripe_main",
-                "provider_customer_id": remote["id"],
-                "provider_payment_methods": ["card", "sepa_debit"],
-            }
-        },
-        actor=SYSTEM,
-    )
 
 
 def save_card(customer, fake_stripe, **options):

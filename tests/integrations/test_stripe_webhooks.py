@@ -187,12 +187,12 @@ def test_a_customer_of_another_organization_is_not_touched(
     "event_type",
     ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"],
 )
-def test_payment_intent_events_are_recorded_and_apply_nothing_yet(
+def test_payment_intent_events_naming_no_payment_are_recorded_as_ignored(
     stripe_connection, fake_stripe, db, event_type
 ):
     intent = {"id": "pi_1", "object": "payment_intent", "status": "succeeded", "metadata": {}}
     assert post(stripe_connection, fake_stripe.event(event_type, intent)).status_code == 200
-    assert ProviderEvent.objects.get().outcome.startswith("not applied")
+    assert ProviderEvent.objects.get().outcome.startswith("ignored")
 
 
 @pytest.mark.parametrize(
@@ -202,11 +202,11 @@ def test_payment_intent_events_are_recorded_and_apply_nothing_yet(
         ("charge.dispute.closed", {"id": "dp_1", "object": "dispute", "status": "lost"}),
     ],
 )
-def test_refund_and_dispute_events_are_recorded_and_apply_nothing_yet(
+def test_refund_and_dispute_events_naming_nothing_of_ours_are_recorded_as_ignored(
     stripe_connection, fake_stripe, db, event_type, obj
 ):
     assert post(stripe_connection, fake_stripe.event(event_type, obj)).status_code == 200
-    assert ProviderEvent.objects.get().outcome.startswith("not applied")
+    assert ProviderEvent.objects.get().outcome.startswith("ignored")
 
 
 def test_an_event_not_subscribed_is_recorded_as_ignored(stripe_connection, fake_stripe, db):
@@ -236,9 +236,12 @@ def test_events_sent_over_http_to_a_running_server_are_handled(live_server, sett
         fake.stop()
 
 
-def test_a_payment_intent_of_one_of_our_invoices_is_noted_and_the_invoice_is_unchanged(
+def test_a_payment_intent_we_did_not_create_for_one_of_our_invoices_records_its_payment(
     stripe_connection, fake_stripe, organization
 ):
+    """A customer paid through a Checkout payment link: the payment is recorded from the
+    webhook and pays the invoice."""
+    from invoicing.models import Payment
     from tests.invoicing.invoice_builders import build_invoice
 
     invoice = build_invoice(organization)
@@ -246,13 +249,16 @@ def test_a_payment_intent_of_one_of_our_invoices_is_noted_and_the_invoice_is_unc
         "id": "pi_2",
         "object": "payment_intent",
         "status": "succeeded",
+        "amount": invoice.total_amount_cents,
         "metadata": {"lago_invoice_id": str(invoice.pk)},
     }
     event = fake_stripe.event("payment_intent.succeeded", intent)
     assert post(stripe_connection, event).status_code == 200
-    assert str(invoice.pk) in ProviderEvent.objects.get().outcome
+    payment = Payment.objects.get(invoice=invoice)
+    assert payment.provider_payment_id == "pi_2"
+    assert payment.payable_payment_status == "succeeded"
     invoice.refresh_from_db()
-    assert invoice.payment_status == "pending"
+    assert invoice.payment_status == "succeeded"
 
 
 def test_a_payment_intent_naming_another_organization_invoice_is_not_looked_up(
