@@ -114,7 +114,6 @@ class ModelAdmin(ThemeMixin, RolePermissionsMixin, ThemedModelAdmin):
 
     list_filter_submit = True  # range filters apply on a button, not on each keystroke
     warn_unsaved_form = True
-    compressed_fields = True
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "add", None)

@@ -117,8 +117,40 @@ def sidebar(request: HttpRequest) -> list[dict]:
             if link is not None:
                 links.append({"title": item.title, "icon": item.icon, "link": link})
         if links:
-            sections.append({"title": title, "separator": True, "items": links})
+            sections.append({"title": title, "separator": bool(sections), "items": links})
     return sections
+
+
+def dashboard(request: HttpRequest, context: dict) -> dict:
+    """The admin's home lists the sidebar's sections (not Django's apps), with add links where
+    the role may add."""
+    app_list = []
+    for title, items in SECTIONS:
+        models = []
+        for item in items:
+            link = _link(request, item)
+            if link is None:
+                continue
+            model_admin = _model_admin(item.model) if item.model else None
+            add_url = None
+            if model_admin is not None and model_admin.has_add_permission(request):
+                opts = model_admin.opts
+                add_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_add")
+            models.append(
+                {
+                    "name": item.title,
+                    "object_name": (item.model or item.title).rsplit(".", 1)[-1],
+                    "admin_url": link,
+                    "add_url": add_url,
+                    "view_only": model_admin is not None
+                    and not model_admin.has_change_permission(request),
+                }
+            )
+        if models:
+            app_list.append(
+                {"name": title, "app_label": title.lower(), "app_url": "", "models": models}
+            )
+    return {**context, "app_list": app_list}
 
 
 def show_all_applications(request: HttpRequest) -> bool:

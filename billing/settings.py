@@ -267,6 +267,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": ["billing.admin_site.stylesheet"],
+    "DASHBOARD_CALLBACK": "billing.admin_site.dashboard",
     "COLORS": {
         "primary": {
             "50": "oklch(97% .014 254.604)",

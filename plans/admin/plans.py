@@ -32,6 +32,7 @@ from billing.admin_base import (
 )
 from billing.errors import DomainError, Invalid
 from billing.money import CURRENCIES, format_money, to_major, to_minor
+from plans.admin.tiers import TierTableWidget
 from plans.charge_models import validate_properties
 from plans.models import (
     AddOn,
@@ -266,12 +267,13 @@ _PRICING_SCRIPT = """<script>
 (function () {
   if (window.planEditorPricing) { return; }
   window.planEditorPricing = true;
+  // one inline row: `.form-group` in the admin theme, `.inline-related` in Django's own
+  var ROW = '.form-group, .inline-related';
   function toggle(select) {
-    var box = select.closest('.inline-related') || select.closest('form');
+    var box = select.closest(ROW) || select.closest('form');
     if (!box) { return; }
     box.querySelectorAll('fieldset.pricing').forEach(function (fieldset) {
-      var own = fieldset.closest('.inline-related') === select.closest('.inline-related')
-        || !select.closest('.inline-related');
+      var own = fieldset.closest(ROW) === select.closest(ROW) || !select.closest(ROW);
       if (!own) { return; }
       var shown = !select.value || fieldset.classList.contains('pricing-' + select.value);
       fieldset.style.display = shown ? '' : 'none';
@@ -311,9 +313,8 @@ def plain(value: Decimal | None) -> str | None:
 
 
 TIERS_HELP = _(
-    "Graduated, volume and graduated percentage: one tier per line, `from-to: price + flat fee`, "
-    "the last tier open, e.g.<br>`0-100: 0.10 + 0`<br>`101-: 0.05 + 2`<br>Graduated "
-    "percentage: `0-1000: 1% + 0`."
+    "Graduated, volume and graduated percentage: one row per tier, the last one open (To left "
+    "blank). Graduated percentage: the rate in %, e.g. 1.5."
 )
 PRICING_FIELDS = (
     "amount", "package_size", "free_units", "rate", "fixed_amount", "free_units_per_events",
@@ -351,8 +352,7 @@ class PricingForm(RowForm):
     per_transaction_min_amount = _amount_field(_("Minimum per transaction"))
     per_transaction_max_amount = _amount_field(_("Maximum per transaction"))
     ranges = forms.CharField(
-        label=_("Tiers"), required=False, help_text=TIERS_HELP,
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 40}),
+        label=_("Tiers"), required=False, help_text=TIERS_HELP, widget=TierTableWidget(),
     )  # fmt: skip
     pricing_group_keys = forms.CharField(
         label=_("Price separately by"), required=False,
@@ -787,6 +787,15 @@ class PlanForm(forms.ModelForm):
         help_text=_("Per billing period, in the currency's major unit, e.g. 49.00"),
     )  # fmt: skip
     amount_currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES)
+    # yes or no, never "unknown" (the service keeps null for intervals where it means nothing)
+    bill_charges_monthly = forms.BooleanField(
+        label=_("Bill charges monthly"), required=False,
+        help_text=_("Yearly plans: charges are billed every month"),
+    )  # fmt: skip
+    bill_fixed_charges_monthly = forms.BooleanField(
+        label=_("Bill fixed charges monthly"), required=False,
+        help_text=_("Yearly plans: fixed charges are billed every month"),
+    )  # fmt: skip
     metadata_text = forms.CharField(
         label=_("Metadata"), required=False, help_text=_("One `key=value` per line"),
         widget=forms.Textarea(attrs={"rows": 2, "cols": 40}),
@@ -879,6 +888,14 @@ class PlanAdmin(TenantChoicesMixin, OrganizationAdmin):
         (_("Record"), {"fields": ("lago_id", "subscription_fee", "overrides", "created_at",
                                   "updated_at"), "classes": ("collapse",)}),
     )  # fmt: skip
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        """A new plan starts in its organization's currency (the one in view)."""
+        initial = super().get_changeform_initial_data(request)
+        organizations = list(staff_organizations(request, Plan, "add")[:2])
+        if len(organizations) == 1 and "amount_currency" not in initial:
+            initial["amount_currency"] = organizations[0].default_currency
+        return initial
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # overrides (child plans) belong to their subscription; deleted plans are gone

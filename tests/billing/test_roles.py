@@ -311,3 +311,11 @@ def test_demo_seeds_a_login_per_role():
     assert "finance login: finance / finance" in out.getvalue()
     roles = dict(Membership.objects.values_list("user__username", "role"))
     assert roles == {"admin": "admin", "manager": "manager", "finance": "finance"}
+
+
+def test_home_lists_the_sidebar_sections_with_add_links_per_role(login):
+    context = login("finance").get("/admin/").context
+    assert [section["name"] for section in context["app_list"]] == ["Billing", "Catalog"]
+    catalog = {model["name"]: model for model in context["app_list"][1]["models"]}
+    assert catalog["Plans"]["add_url"] is None
+    assert catalog["Plans"]["view_only"]

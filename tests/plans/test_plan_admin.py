@@ -62,7 +62,6 @@ def plan_form(organization, **fields: object) -> dict:
         "organization": str(organization.pk), "name": "Premium", "code": "premium",
         "invoice_display_name": "", "description": "", "interval": "monthly",
         "amount": "100.00", "amount_currency": "EUR", "trial_period": "0",
-        "bill_charges_monthly": "unknown", "bill_fixed_charges_monthly": "unknown",
         "metadata_text": "", **fields,
     }  # fmt: skip
     for prefix in INLINES:
