@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from billing.actors import Actor
 from billing.admin_base import (
@@ -500,7 +501,7 @@ class DunningCampaignForm(forms.ModelForm):
         label="Default campaign of",
         queryset=BillingEntity.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text="Billing entities whose customers without a campaign of their own follow it",
     )
 
