@@ -30,6 +30,7 @@ from billing.admin_base import (
     ThemedFormMixin,
     describe,
     money_html,
+    staff_may,
     staff_organizations,
 )
 from billing.errors import DomainError
@@ -454,7 +455,8 @@ class PaymentRequestAdmin(OrganizationAdmin):
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.payment_status != PaymentRequest.PaymentStatus.SUCCEEDED:
+        unpaid = obj is not None and obj.payment_status != PaymentRequest.PaymentStatus.SUCCEEDED
+        if unpaid and staff_may(request, "change", Invoice, obj):  # the invoices' right
             context["record_payment_url"] = reverse(
                 "admin:invoicing_paymentrequest_record_payment", args=[obj.pk]
             )
