@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.admin_base import Panel, PanelProvider, describe, staff_may
+from billing.admin_base import Panel, PanelProvider, describe, staff_organizations
 from billing.errors import DomainError
 from billing.money import format_money, format_units
 from customers import presenters as customers
@@ -144,7 +144,8 @@ def payments_panel(request: HttpRequest, customer: Customer) -> Panel:
         for currency, cents in sorted(overdue_balances(customer).items())
     ]
     actions = []
-    if staff_may(request, "change", CustomerDunning, customer):  # the managers' setting
+    may_set = staff_organizations(request, CustomerDunning, "change")  # the managers' setting
+    if may_set.filter(pk=customer.organization_id).exists():
         actions.append(
             (
                 "Dunning settings",
