@@ -32,7 +32,8 @@ class Item:
     fallback_path: str = ""
 
 
-# (section title, items). Items whose model has no admin page yet are skipped.
+# (section title, items). Items whose model has no admin page (or no model) yet are skipped, so
+# pages arriving from other branches show up once registered.
 SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
     (
         "Billing",
@@ -40,12 +41,13 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("Overview", "dashboard", url_name="admin:overview", fallback_path=OVERVIEW_PATH),
             Item("Customers", "group", "customers.customer"),
             Item("Subscriptions", "autorenew", "customers.subscription"),
+            Item("Usage alerts", "notifications", "metering.usagealert"),
             Item("Invoices", "receipt_long", "invoicing.invoice"),
-            # --- credit notes and payments: shown once their admin pages are registered -------
             Item("Credit notes", "request_quote", "invoicing.creditnote"),
             Item("Payments", "payments", "invoicing.payment"),
             Item("Payment requests", "outgoing_mail", "invoicing.paymentrequest"),
-            # ----------------------------------------------------------------------------------
+            Item("Payment receipts", "receipt", "invoicing.paymentreceipt"),
+            Item("Dunning campaigns", "campaign", "invoicing.dunningcampaign"),
             Item("Wallets", "account_balance_wallet", "wallets.wallet"),
         ),
     ),
@@ -56,6 +58,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("Plans", "inventory_2", "plans.plan"),
             Item("Add-ons", "add_box", "plans.addon"),
             Item("Coupons", "sell", "plans.coupon"),
+            Item("Features", "toggle_on", "plans.feature"),
             Item("Taxes", "percent", "plans.tax"),
         ),
     ),
@@ -64,12 +67,10 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
         (
             Item("API keys", "key", "billing.apikey"),
             Item("Events", "bolt", "metering.event"),
-            # --- event errors, outbox and webhooks: shown once their admin pages exist --------
             Item("Event errors", "error", "metering.eventerror"),
             Item("Outbox", "outbox", "billing.outboxevent"),
             Item("Webhook endpoints", "webhook", "integrations.webhookendpoint"),
-            Item("Webhooks", "send", "integrations.webhook"),
-            # ----------------------------------------------------------------------------------
+            Item("Webhook deliveries", "send", "integrations.webhookdelivery"),
             Item("API requests", "history", "billing.apirequestlog"),
         ),
     ),
@@ -79,6 +80,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("Organization", "domain", "billing.organization"),
             Item("Billing entities", "apartment", "billing.billingentity"),
             Item("Users and roles", "manage_accounts", "billing.membership"),
+            Item("Payment providers", "power", "integrations.paymentprovider"),
             Item("Staff accounts", "badge", "auth.user"),
             Item("Scheduled jobs", "schedule", "django_celery_beat.periodictask"),
         ),

@@ -20,6 +20,7 @@ MANAGED_APPS = (*DOMAIN_APPS, "django_celery_beat", "auth")
 CUSTOMERS, CATALOG, INVOICES, WALLETS, EVENTS, DEVELOPERS, SETTINGS = (
     "customers", "catalog", "invoices", "wallets", "events", "developers", "settings",
 )  # fmt: skip
+DUNNING, ALERTS = "dunning", "alerts"
 
 # app label -> area; a model listed in _MODEL_AREAS overrides its app's area.
 _APP_AREAS = {
@@ -38,6 +39,19 @@ _MODEL_AREAS = {
     "billing.apirequestlog": DEVELOPERS,
     "billing.outboxevent": DEVELOPERS,
     "billing.idempotencyrecord": DEVELOPERS,
+    # credit notes, payments, payment requests and receipts are the app's (invoices); dunning
+    # campaigns, their thresholds and customer assignments are set up by managers
+    "invoicing.dunningcampaign": DUNNING,
+    "invoicing.dunningcampaignthreshold": DUNNING,
+    "invoicing.billingentitydunningcampaign": DUNNING,
+    "invoicing.customerdunning": DUNNING,
+    # payment provider connections hold secret keys: an organization setting (admins only);
+    # webhook endpoints and deliveries stay with the app's area (developers)
+    "integrations.paymentprovider": SETTINGS,
+    "integrations.providerevent": SETTINGS,
+    # usage alerts: set up by managers, read by finance
+    "metering.usagealert": ALERTS,
+    "metering.triggeredusagealert": ALERTS,
 }
 
 ALL, VIEW = "all", "view"
@@ -45,10 +59,13 @@ ALL, VIEW = "all", "view"
 # role -> {area: ALL | VIEW}; an area not listed is invisible to the role.
 ROLE_RIGHTS: dict[str, dict[str, str]] = {
     Role.ADMIN: dict.fromkeys(
-        (CUSTOMERS, CATALOG, INVOICES, WALLETS, EVENTS, DEVELOPERS, SETTINGS), ALL
+        (CUSTOMERS, CATALOG, INVOICES, WALLETS, EVENTS, DUNNING, ALERTS, DEVELOPERS, SETTINGS), ALL
     ),
-    Role.MANAGER: {CUSTOMERS: ALL, CATALOG: ALL, WALLETS: ALL, INVOICES: VIEW, EVENTS: VIEW},
-    Role.FINANCE: {INVOICES: ALL, WALLETS: ALL, CUSTOMERS: VIEW, CATALOG: VIEW},
+    Role.MANAGER: {
+        **dict.fromkeys((CUSTOMERS, CATALOG, WALLETS, DUNNING, ALERTS), ALL),
+        **dict.fromkeys((INVOICES, EVENTS), VIEW),
+    },
+    Role.FINANCE: {INVOICES: ALL, WALLETS: ALL, CUSTOMERS: VIEW, CATALOG: VIEW, ALERTS: VIEW},
 }
 
 # Users and groups are global rows: only superusers edit them (memberships give roles).

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.admin_base import Panel, PanelProvider, describe
+from billing.admin_base import Panel, PanelProvider, describe, staff_organizations
 from billing.errors import DomainError
 from billing.money import format_money, format_units
 from customers import presenters as customers
@@ -143,12 +143,15 @@ def payments_panel(request: HttpRequest, customer: Customer) -> Panel:
         {"currency": currency, "amount": format_money(cents, currency)}
         for currency, cents in sorted(overdue_balances(customer).items())
     ]
-    actions = [
-        (
-            "Dunning settings",
-            reverse("admin:invoicing_customerdunning_for_customer", args=[customer.pk]),
+    actions = []
+    may_set = staff_organizations(request, CustomerDunning, "change")  # the managers' setting
+    if may_set.filter(pk=customer.organization_id).exists():
+        actions.append(
+            (
+                "Dunning settings",
+                reverse("admin:invoicing_customerdunning_for_customer", args=[customer.pk]),
+            )
         )
-    ]
     if rows:
         all_url = (
             reverse("admin:invoicing_payment_changelist") + f"?customer__id__exact={customer.pk}"

@@ -20,6 +20,7 @@ from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
     OrganizationAdmin,
+    ThemedFormMixin,
     describe,
     describe_code,
     staff_organizations,
@@ -37,7 +38,7 @@ from integrations.services.connections import (
 from integrations.services.provider_customers import customer_checkout_url_generate
 
 
-class ConnectStripeForm(forms.Form):
+class ConnectStripeForm(ThemedFormMixin, forms.Form):
     """What connecting a Stripe account asks for."""
 
     organization = forms.ModelChoiceField(queryset=PaymentProvider.objects.none())
@@ -58,7 +59,7 @@ class ConnectStripeForm(forms.Form):
 
     def __init__(self, *args: object, request: HttpRequest, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        organizations = staff_organizations(request)
+        organizations = staff_organizations(request, PaymentProvider, "add")
         self.fields["organization"].queryset = organizations
         if organizations.count() == 1:
             self.fields["organization"].initial = organizations.first()

@@ -248,7 +248,13 @@ class CreditNoteAdmin(OrganizationAdmin):
     def operate_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
         if request.method != "POST" or not self.can_operate(request):
             raise PermissionDenied
-        note = get_object_or_404(self.get_queryset(request), pk=object_id)
+        # only where the role held in the note's organization may change credit notes
+        notes = self.get_queryset(request)
+        if not request.user.is_superuser:
+            notes = notes.filter(
+                organization__in=staff_organizations(request, CreditNote, "change")
+            )
+        note = get_object_or_404(notes, pk=object_id)
         actor, now = Actor.from_request(request), timezone.now()
         try:
             match operation:
@@ -286,8 +292,10 @@ class CreditNoteAdmin(OrganizationAdmin):
 
     def _invoice(self, request: HttpRequest, invoice_id: str) -> Invoice:
         invoices = Invoice.objects.select_related("customer", "billing_entity")
-        if not request.user.is_superuser:  # the staff member's organizations only
-            invoices = invoices.filter(organization__in=staff_organizations(request))
+        if not request.user.is_superuser:  # where the role held may change invoices
+            invoices = invoices.filter(
+                organization__in=staff_organizations(request, Invoice, "change")
+            )
         return get_object_or_404(invoices, pk=invoice_id)
 
     @staticmethod

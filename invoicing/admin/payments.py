@@ -21,9 +21,18 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from billing.actors import Actor
-from billing.admin_base import OrganizationAdmin, describe, money_html, staff_organizations
+from billing.admin_base import (
+    OrganizationAdmin,
+    TabularInline,
+    ThemedFormMixin,
+    describe,
+    money_html,
+    staff_may,
+    staff_organizations,
+)
 from billing.errors import DomainError
 from billing.models import BillingEntity
 from billing.money import exponent, format_money, to_major, to_minor
@@ -61,7 +70,7 @@ def _link(obj: object, label: str) -> str:
 # --- "Record payment" -----------------------------------------------------------------------
 
 
-class RecordPaymentForm(forms.Form):
+class RecordPaymentForm(ThemedFormMixin, forms.Form):
     """A payment received outside a provider: amount in major units, date, reference."""
 
     amount = forms.DecimalField(label="Amount", min_value=Decimal("0"), decimal_places=3)
@@ -85,6 +94,14 @@ class RecordPaymentForm(forms.Form):
                 f"Enter a positive amount with at most {exponent(self.currency)} decimals."
             )
         return int(minor)
+
+
+def _changeable(request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    """The rows of organizations where the staff member's role may change invoices (recording a
+    payment is an invoice change), whatever it may see elsewhere."""
+    if request.user.is_superuser:
+        return queryset
+    return queryset.filter(organization__in=staff_organizations(request, Invoice, "change"))
 
 
 def record_payment_view(
@@ -141,7 +158,9 @@ def record_invoice_payment(
     """`Record payment` on the invoice page."""
     if not model_admin.can_operate(request):
         raise PermissionDenied
-    invoice = get_object_or_404(model_admin.get_queryset(request), pk=object_id)
+    invoice = get_object_or_404(
+        _changeable(request, model_admin.get_queryset(request)), pk=object_id
+    )
     back = reverse("admin:invoicing_invoice_change", args=[invoice.pk])
     return record_payment_view(
         model_admin,
@@ -153,7 +172,7 @@ def record_invoice_payment(
     )
 
 
-class PaymentInline(admin.TabularInline):
+class PaymentInline(TabularInline):
     """The invoice's payments, on the invoice page."""
 
     model = Payment
@@ -436,7 +455,8 @@ class PaymentRequestAdmin(OrganizationAdmin):
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and obj.payment_status != PaymentRequest.PaymentStatus.SUCCEEDED:
+        unpaid = obj is not None and obj.payment_status != PaymentRequest.PaymentStatus.SUCCEEDED
+        if unpaid and staff_may(request, "change", Invoice, obj):  # the invoices' right
             context["record_payment_url"] = reverse(
                 "admin:invoicing_paymentrequest_record_payment", args=[obj.pk]
             )
@@ -445,7 +465,9 @@ class PaymentRequestAdmin(OrganizationAdmin):
     def record_payment(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not request.user.has_perm("invoicing.change_invoice"):
             raise PermissionDenied
-        request_row = get_object_or_404(self.get_queryset(request), pk=object_id)
+        request_row = get_object_or_404(
+            _changeable(request, self.get_queryset(request)), pk=object_id
+        )
         due = sum(
             invoice_amount_due(applied.invoice)
             for applied in request_row.applied_invoices.select_related("invoice")
@@ -463,7 +485,7 @@ class PaymentRequestAdmin(OrganizationAdmin):
 # --- dunning campaigns ----------------------------------------------------------------------
 
 
-class ThresholdInline(admin.TabularInline):
+class ThresholdInline(TabularInline):
     model = DunningCampaignThreshold
     extra = 1
     fields = ("currency", "amount_cents")
@@ -481,7 +503,7 @@ class DunningCampaignForm(forms.ModelForm):
         label="Default campaign of",
         queryset=BillingEntity.objects.none(),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text="Billing entities whose customers without a campaign of their own follow it",
     )
 

@@ -11,9 +11,10 @@ from django.core.management import CommandError, call_command
 
 from billing.admin_site import sidebar
 from billing.models import ApiKey, Membership
-from billing.roles import ensure_role_groups
+from billing.roles import area_of, ensure_role_groups, role_allows
 from billing.services import api_key_create, membership_set
-from invoicing.models import Invoice
+from integrations.models import PaymentProvider
+from invoicing.models import CreditNote, DunningCampaign, Invoice, Payment
 from plans.models import Plan
 from tests.customers.factories import CustomerFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
@@ -43,6 +44,20 @@ PAGES = [
     ("/admin/django_celery_beat/periodictask/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/django_celery_beat/crontabschedule/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/auth/user/", FORBIDDEN, FORBIDDEN, FORBIDDEN),  # superusers only
+    # credit notes, payments, requests and receipts: finance changes, managers read
+    ("/admin/invoicing/creditnote/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/invoicing/payment/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/invoicing/paymentrequest/", ALLOWED, ALLOWED, ALLOWED),
+    ("/admin/invoicing/paymentreceipt/", ALLOWED, ALLOWED, ALLOWED),
+    # dunning campaigns: managers and admins
+    ("/admin/invoicing/dunningcampaign/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/invoicing/dunningcampaign/add/", ALLOWED, ALLOWED, FORBIDDEN),
+    ("/admin/invoicing/customerdunning/", ALLOWED, ALLOWED, FORBIDDEN),
+    # payment provider connections and webhooks: admins only
+    ("/admin/integrations/paymentprovider/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/integrations/paymentprovider/add/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/integrations/webhookendpoint/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/integrations/webhookdelivery/", ALLOWED, FORBIDDEN, FORBIDDEN),
 ]
 
 
@@ -95,7 +110,7 @@ def test_finance_sidebar_has_no_developers_or_settings(login):
     assert list(titles) == ["Billing", "Catalog"]
     assert titles["Billing"] == [
         "Overview", "Customers", "Subscriptions", "Invoices", "Credit notes", "Payments",
-        "Payment requests", "Wallets",
+        "Payment requests", "Payment receipts", "Wallets",
     ]  # fmt: skip
 
 
@@ -103,6 +118,10 @@ def test_manager_sidebar_shows_events_but_no_settings(login):
     titles = sidebar_titles(login("manager"))
     assert list(titles) == ["Billing", "Catalog", "Developers"]
     assert titles["Developers"] == ["Events"]
+    assert titles["Billing"] == [
+        "Overview", "Customers", "Subscriptions", "Invoices", "Credit notes", "Payments",
+        "Payment requests", "Payment receipts", "Dunning campaigns", "Wallets",
+    ]  # fmt: skip
 
 
 def test_admin_sidebar_has_every_section_and_hides_schedule_parts(login):
@@ -111,8 +130,10 @@ def test_admin_sidebar_has_every_section_and_hides_schedule_parts(login):
     assert list(titles) == ["Billing", "Catalog", "Developers", "Settings"]
     assert titles["Catalog"] == ["Billable metrics", "Plans", "Add-ons", "Coupons", "Taxes"]
     assert titles["Settings"] == [
-        "Organization", "Billing entities", "Users and roles", "Scheduled jobs",
+        "Organization", "Billing entities", "Users and roles", "Payment providers",
+        "Scheduled jobs",
     ]  # fmt: skip
+    assert titles["Developers"][-3:] == ["Webhook endpoints", "Webhook deliveries", "API requests"]
     page = client.get("/admin/").content.decode()
     for noise in ("Crontabs", "Intervals", "Solar events", "Clocked"):
         assert noise not in page
@@ -339,3 +360,131 @@ def test_home_lists_the_sidebar_sections_with_add_links_per_role(login):
     catalog = {model["name"]: model for model in context["app_list"][1]["models"]}
     assert catalog["Plans"]["add_url"] is None
     assert catalog["Plans"]["view_only"]
+
+
+def test_a_sidebar_entry_without_a_model_is_skipped(rf, organization, monkeypatch):
+    from billing import admin_site
+
+    request = rf.get("/admin/")
+    request.user = staff(organization, "adm", "admin")
+    sections = (("Billing", (admin_site.Item("Not merged yet", "help", "invoicing.nosuch"),)),)
+    monkeypatch.setattr(admin_site, "SECTIONS", sections)
+    assert sidebar(request) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "area"),
+    [
+        ("invoicing.creditnote", "invoices"),
+        ("invoicing.payment", "invoices"),
+        ("invoicing.paymentrequest", "invoices"),
+        ("invoicing.paymentreceipt", "invoices"),
+        ("invoicing.dunningcampaign", "dunning"),
+        ("invoicing.dunningcampaignthreshold", "dunning"),
+        ("integrations.paymentprovider", "settings"),
+        ("integrations.webhookendpoint", "developers"),
+        ("integrations.webhookdelivery", "developers"),
+        ("plans.feature", "catalog"),
+        ("metering.usagealert", "alerts"),
+    ],
+)
+def test_each_new_model_has_an_area(model, area):
+    assert area_of(*model.split(".")) == area
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "allowed"),
+    [
+        ("finance", "view", True),
+        ("finance", "change", False),
+        ("manager", "change", True),
+        ("admin", "change", True),
+    ],
+)
+def test_usage_alerts_are_read_by_finance_and_changed_by_managers(role, action, allowed):
+    assert role_allows(role, "metering", "usagealert", action) is allowed
+
+
+# --- credit notes, payments and payment providers -----------------------------------------
+
+
+def issue_page(client, invoice: Invoice):
+    return client.get(f"/admin/invoicing/creditnote/issue/{invoice.pk}/")
+
+
+def test_finance_issues_a_credit_note_from_the_invoice_page(login, open_invoice):
+    client = login("finance")
+    page = client.get(f"/admin/invoicing/invoice/{open_invoice.pk}/change/").content.decode()
+    assert "Issue credit note" in page
+    assert issue_page(client, open_invoice).status_code == ALLOWED
+
+
+def test_manager_reads_credit_notes_but_cannot_issue_one(login, open_invoice):
+    client = login("manager")
+    page = client.get(f"/admin/invoicing/invoice/{open_invoice.pk}/change/").content.decode()
+    assert "Issue credit note" not in page
+    assert issue_page(client, open_invoice).status_code == FORBIDDEN
+    fee = open_invoice.fees.get()
+    response = client.post(
+        f"/admin/invoicing/creditnote/issue/{open_invoice.pk}/",
+        {f"fee_{fee.pk}": "5", "credit_amount": "5", "reason": "other"},
+    )
+    assert response.status_code == FORBIDDEN
+    assert not CreditNote.objects.exists()
+
+
+def record_payment(client, invoice: Invoice):
+    return client.post(
+        f"/admin/invoicing/invoice/{invoice.pk}/record_payment/",
+        {"amount": "4.00", "paid_on": "2026-03-20", "reference": "wire 1"},
+    )
+
+
+def test_finance_records_a_payment(login, open_invoice):
+    assert record_payment(login("finance"), open_invoice).status_code == 302
+    assert Payment.objects.get().amount_cents == 400
+
+
+def test_manager_cannot_record_a_payment(login, open_invoice):
+    client = login("manager")
+    page = client.get(f"/admin/invoicing/invoice/{open_invoice.pk}/change/").content.decode()
+    assert "Record payment" not in page
+    assert record_payment(client, open_invoice).status_code == FORBIDDEN
+    assert not Payment.objects.exists()
+
+
+def test_finance_here_manager_there_cannot_pay_or_credit_there(
+    client, organization, other_organization
+):
+    user = staff(organization, "dual2", "finance")
+    membership_set(organization=other_organization, user=user, role="manager")
+    customer = CustomerFactory(organization=other_organization, external_id="theirs")
+    theirs = build_invoice(
+        other_organization, customer=customer, number="GLX-0001", fees=[FeeSpec(amount_cents=900)]
+    )
+    client.force_login(user)
+    assert client.get(f"/admin/invoicing/invoice/{theirs.pk}/change/").status_code == ALLOWED
+    assert record_payment(client, theirs).status_code == 404
+    assert issue_page(client, theirs).status_code == 404
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["manager", "finance"])
+def test_only_admins_connect_a_payment_provider(login, role):
+    response = login(role).post(
+        "/admin/integrations/paymentprovider/add/",
+        {"code": "stripe", "secret_key": "sk_test_x", "organization": ""},
+    )
+    assert response.status_code == FORBIDDEN
+    assert not PaymentProvider.objects.exists()
+
+
+def test_finance_cannot_edit_a_dunning_campaign(login, organization):
+    response = login("finance").post(
+        "/admin/invoicing/dunningcampaign/add/",
+        {"organization": organization.pk, "name": "Firm", "code": "firm", "max_attempts": 3,
+         "days_between_attempts": 5, "thresholds-TOTAL_FORMS": 0,
+         "thresholds-INITIAL_FORMS": 0},
+    )  # fmt: skip
+    assert response.status_code == FORBIDDEN
+    assert not DunningCampaign.objects.exists()

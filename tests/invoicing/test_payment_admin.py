@@ -44,6 +44,20 @@ def finance(client, organization):
     return client
 
 
+@pytest.fixture
+def manager(organization):
+    """A second browser logged in as a manager (dunning campaigns are the managers')."""
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(
+        "mgr", "mgr@example.com", "pw-123456", is_staff=True
+    )
+    membership_set(organization=organization, user=user, role="manager")
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
 def record(finance, invoice, amount, reference="wire 1"):
     return finance.post(
         f"/admin/invoicing/invoice/{invoice.pk}/record_payment/",
@@ -121,9 +135,9 @@ def test_a_payment_request_page_records_its_payment_and_pays_every_invoice(finan
     assert set(Invoice.objects.values_list("payment_status", flat=True)) == {"succeeded"}
 
 
-def test_the_campaign_editor_saves_thresholds_bcc_and_the_entity_default(finance, organization):
+def test_the_campaign_editor_saves_thresholds_bcc_and_the_entity_default(manager, organization):
     entity = organization.default_billing_entity()
-    response = finance.post(
+    response = manager.post(
         "/admin/invoicing/dunningcampaign/add/",
         {
             "organization": organization.pk,
@@ -152,12 +166,14 @@ def test_the_campaign_editor_saves_thresholds_bcc_and_the_entity_default(finance
     assert BillingEntityDunningCampaign.objects.get(billing_entity=entity).dunning_campaign == (
         campaign
     )
-    listing = finance.get("/admin/invoicing/dunningcampaign/").content.decode()
+    listing = manager.get("/admin/invoicing/dunningcampaign/").content.decode()
     assert "Gentle" in listing
     assert "€100.00" in listing
 
 
-def test_the_customer_page_shows_payments_overdue_balance_and_dunning(finance, organization):
+def test_the_customer_page_shows_payments_overdue_balance_and_dunning(
+    finance, manager, organization
+):
     customer = CustomerFactory(organization=organization, name="Globex")
     invoice = build_invoice(organization, customer=customer, fees=[FeeSpec(amount_cents=10000)])
     Invoice.objects.filter(pk=invoice.pk).update(payment_overdue=True)
@@ -173,9 +189,9 @@ def test_the_customer_page_shows_payments_overdue_balance_and_dunning(finance, o
         now=NOW,
     )
     settings_url = f"/admin/invoicing/customerdunning/for-customer/{customer.pk}/"
-    state_url = finance.get(settings_url)["Location"]
+    state_url = manager.get(settings_url)["Location"]
     state = CustomerDunning.objects.get(customer=customer)
-    response = finance.post(
+    response = manager.post(
         state_url, {"applied_dunning_campaign": campaign.pk, "exclude_from_dunning_campaign": ""}
     )
     assert response.status_code == 302
