@@ -85,7 +85,7 @@ _EN = {
 }
 
 # Document locales with their own catalog; any other locale prints the English words.
-SUPPORTED = ("en", "fr", "de", "es", "it", "nl", "pt-BR")
+SUPPORTED = ("en", "fr", "de", "es", "it", "nl", "nb", "sv", "pt-BR", "zh-TW")
 
 
 class DocumentLocale:
