@@ -31,7 +31,6 @@ from uuid import UUID
 
 from metering.models import Event
 
-from . import EventInput, WriteResult, _check, _duplicate_indexes, _json, _stored_value
 from .aggregation import (
     NUMBER_LIMIT,
     NUMBER_MAX_LENGTH,
@@ -44,6 +43,7 @@ from .aggregation import (
     _tidy,
     expand_filter,
 )
+from .inputs import EventInput, WriteResult, _check, _duplicate_indexes, _json, _stored_value
 
 TABLE = "events"
 # Property numbers are read with 30 decimals (the value column keeps 15, as on PostgreSQL).

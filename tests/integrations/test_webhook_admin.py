@@ -85,13 +85,13 @@ def _failed_delivery(organization, receiver, settings):
 def test_delivery_log_filters_by_status_and_type(admin_client, organization, receiver, settings):
     _failed_delivery(organization, receiver, settings)
 
-    failed = admin_client.get(f"{DELIVERIES}?status__exact=failed").content.decode()
-    succeeded = admin_client.get(f"{DELIVERIES}?status__exact=succeeded").content.decode()
-    by_type = admin_client.get(f"{DELIVERIES}?webhook_type=customer.created").content.decode()
+    def listed(query: str) -> list:
+        return list(admin_client.get(f"{DELIVERIES}?{query}").context["cl"].result_list)
 
-    assert "customer.created" in failed
-    assert "0 webhook deliveries" in succeeded
-    assert "1 webhook delivery" in by_type
+    [failed] = listed("status__exact=failed")
+    assert failed.webhook_type == "customer.created"
+    assert listed("status__exact=succeeded") == []
+    assert [d.webhook_type for d in listed("webhook_type=customer.created")] == ["customer.created"]
 
 
 def test_delivery_page_shows_payload_and_response(admin_client, organization, receiver, settings):

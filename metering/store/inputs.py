@@ -1,0 +1,109 @@
+"""What the stores share: the event to store, the write result, and the checks and
+conversions every store applies before writing (no store class here, so that each store module
+can import this one without importing the others)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal, localcontext
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from metering.models import IDENTIFIER_MAX_LENGTH, Event
+
+# numeric(40, 15): 25 integer digits (models.NUMERIC)
+_NUMERIC_LIMIT = Decimal(10) ** 25
+_NUMERIC_QUANTUM = Decimal("1e-15")
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """One event to store, already validated by ingestion (spec §5.1, §5.2).
+
+    `value`: the metric field's value after the expression, when ingestion knows the metric
+    (also stored in `properties[field_name]` per spec §4.1); None lets aggregation read the
+    property.
+    """
+
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: datetime
+    properties: dict = field(default_factory=dict)
+    precise_total_amount_cents: Decimal = Decimal(0)
+    value: Decimal | None = None
+    subscription_id: UUID | None = None
+    customer_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of `write_batch`: every event written, or none and the duplicates' indexes."""
+
+    events: list[Event]  # in input order; empty when the batch was refused
+    duplicate_indexes: tuple[int, ...] = ()  # batch positions whose transaction_id already exists
+
+    @property
+    def written(self) -> bool:
+        return not self.duplicate_indexes
+
+
+def _check(event: EventInput) -> None:
+    """Programming errors only: ingestion validates the payload before (spec §5.2)."""
+    for name in ("transaction_id", "external_subscription_id", "code"):
+        value = getattr(event, name)
+        if not isinstance(value, str) or not value or len(value) > IDENTIFIER_MAX_LENGTH:
+            raise ValueError(f"{name} must be a string of 1 to {IDENTIFIER_MAX_LENGTH} characters")
+    if event.timestamp.tzinfo is None or event.timestamp.utcoffset() is None:
+        raise ValueError("timestamp must be an aware datetime")
+    if not isinstance(event.properties, dict):
+        raise ValueError("properties must be a dict")
+    amount = event.precise_total_amount_cents
+    if not amount.is_finite() or abs(amount) >= _NUMERIC_LIMIT:
+        raise ValueError("precise_total_amount_cents does not fit numeric(40, 15)")
+
+
+def _json(properties: dict) -> str:
+    """jsonb text; what PostgreSQL would refuse (NaN, NUL characters) is a ValueError here."""
+    if _has_nul(properties):
+        raise ValueError("properties must not contain NUL characters")
+    return json.dumps(properties, cls=DjangoJSONEncoder, allow_nan=False)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _stored_value(value: Decimal | None) -> Decimal | None:
+    """The value column keeps only what numeric(40, 15) holds exactly; anything else is left
+    null so that aggregation reads the exact property instead of a rounded copy."""
+    if value is None or not value.is_finite() or abs(value) >= _NUMERIC_LIMIT:
+        return None
+    with localcontext() as context:
+        context.prec = 60
+        if value != value.quantize(_NUMERIC_QUANTUM, rounding=ROUND_DOWN):
+            return None
+    return value
+
+
+def _duplicate_indexes(
+    events: Sequence[EventInput], inserted: dict[tuple[str, str], int]
+) -> tuple[int, ...]:
+    seen: set[tuple[str, str]] = set()
+    duplicates = []
+    for index, event in enumerate(events):
+        key = (event.external_subscription_id, event.transaction_id)
+        if key in seen or key not in inserted:
+            duplicates.append(index)
+        seen.add(key)
+    return tuple(duplicates)
