@@ -68,12 +68,16 @@ def overview_view(request: HttpRequest, site: admin.AdminSite) -> HttpResponse:
 
 def register_overview(site: admin.AdminSite) -> None:
     """Adds `overview/` (name `overview`) to the admin site's URLs and shows the overview as the
-    site's index to staff who may read invoices (others keep the theme's index)."""
+    site's index to staff who may read invoices of an organization (others, and a fresh install
+    with no organization yet, keep the theme's index)."""
     site_urls = site.get_urls
     theme_index = site.index
 
     def index(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        if request.user.has_perm("invoicing.view_invoice"):
+        if (
+            request.user.has_perm("invoicing.view_invoice")
+            and staff_organizations(request).exists()
+        ):
             return overview_view(request, site)
         return theme_index(request, extra_context)
 

@@ -30,7 +30,7 @@ def test_register_an_endpoint_then_resend_a_failed_delivery(
         page.select_option("#id_signature_algo", "hmac")
         page.check("input[value='invoice.created']")
         page.check("input[value='customer.created']")
-        page.click("input[name=_continue]")
+        page.click("[name=_continue]")
         page.wait_for_selector("text=HMAC key of the organization")
         screenshot("webhook_endpoint")
 
