@@ -38,6 +38,7 @@ def redis_broker() -> Iterator[None]:
     saved = (app.conf.broker_url, app.conf.task_always_eager)
     redis.Redis.from_url(REDIS_URL).delete(QUEUE)
     app.conf.broker_url, app.conf.task_always_eager = REDIS_URL, False
+    pools.reset()  # a pool another test closed may still be registered for this broker URL
     app._pool = app.amqp._producer_pool = None
     try:
         yield
