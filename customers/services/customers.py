@@ -28,7 +28,7 @@ from customers.selectors import customer_is_editable
 from customers.services.applied_coupons import applied_coupon_terminate
 from customers.services.payment_methods import provider_payment_methods_errors
 from customers.services.subscriptions import subscription_terminate
-from plans.services.common import taxes_from_codes
+from plans.services.common import taxes_for
 
 # ISO 3166-1 alpha-2 codes: CLDR's two-letter territories minus its non-country entries
 # (exceptional reservations, EU/EZ/UN groupings, private-use and unknown regions).
@@ -261,7 +261,7 @@ def _replace_metadata(customer: Customer, items: list[dict]) -> None:
 def _save_relations(customer: Customer, values: dict) -> None:
     if "tax_codes" in values:
         customer.taxes.set(
-            taxes_from_codes(organization=customer.organization, codes=values["tax_codes"] or [])
+            taxes_for(organization=customer.organization, codes=values["tax_codes"] or [])
         )
     if values.get("metadata") is not None:
         try:

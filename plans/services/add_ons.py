@@ -13,7 +13,7 @@ from billing.models import Organization
 from billing.money import CURRENCIES
 from plans.locks import lock_add_on
 from plans.models import AddOn, FixedCharge
-from plans.services.common import name_and_code_errors, save_with_unique_code, taxes_from_codes
+from plans.services.common import name_and_code_errors, save_with_unique_code, taxes_for
 
 ADD_ON_FIELDS = (
     "name", "invoice_display_name", "code", "amount_cents", "amount_currency", "description",
@@ -64,7 +64,7 @@ def add_on_create(
     errors = add_on_errors(organization=organization, values=values)
     if errors:
         raise Invalid(errors)
-    taxes = taxes_from_codes(organization=organization, codes=tax_codes)
+    taxes = taxes_for(organization=organization, codes=tax_codes)
     add_on = AddOn(
         organization=organization,
         name=name.strip(),
@@ -90,7 +90,7 @@ def add_on_update(*, add_on: AddOn, values: dict, actor: Actor) -> AddOn:
         raise Invalid(errors)
     taxes = None
     if values.get("tax_codes") is not None:
-        taxes = taxes_from_codes(organization=add_on.organization, codes=values["tax_codes"])
+        taxes = taxes_for(organization=add_on.organization, codes=values["tax_codes"])
     for field in ADD_ON_FIELDS:
         value = merged[field]
         setattr(add_on, field, value.strip() if field in ("name", "code") else value)

@@ -32,9 +32,8 @@ from plans.models import (
     FixedCharge,
     FixedChargeModel,
     Plan,
-    Tax,
 )
-from plans.services.common import taxes_from_codes
+from plans.services.common import taxes_for
 
 ALL_FILTER_VALUES = ChargeFilter.ALL_VALUES
 
@@ -128,14 +127,6 @@ def merge_errors(errors: dict[str, list[str]], more: dict[str, list[str]]) -> No
     for field, codes in more.items():
         target = errors.setdefault(field, [])
         target.extend(code for code in codes if code not in target)
-
-
-def taxes_for(*, organization: Organization, codes: Iterable[str] | None) -> list[Tax]:
-    """The taxes of `codes`; an unknown code is Lago's 404 `tax_not_found` (ApplyTaxesService)."""
-    try:
-        return taxes_from_codes(organization=organization, codes=codes)
-    except Invalid as exc:
-        raise NotFound("tax") from exc
 
 
 def billable_metric_for(*, organization: Organization, values: dict) -> BillableMetric:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
 
-from billing.errors import Invalid
+from billing.errors import Invalid, NotFound
 from billing.models import Organization
 from billing.money import parse_decimal
 from plans.models import Tax
@@ -25,6 +25,15 @@ def taxes_from_codes(
     if any(code not in found for code in codes):
         raise Invalid({field: ["tax_not_found"]})
     return [found[code] for code in codes]
+
+
+def taxes_for(*, organization: Organization, codes: Iterable[str] | None) -> list[Tax]:
+    """The taxes of `codes` for an object that applies them (plan, charge, add-on, customer): an
+    unknown code is Lago's 404 `tax_not_found` (its ApplyTaxesService of each object)."""
+    try:
+        return taxes_from_codes(organization=organization, codes=codes)
+    except Invalid as exc:
+        raise NotFound("tax") from exc
 
 
 def name_and_code_errors(

@@ -383,10 +383,10 @@ def test_tax_codes_attach_the_taxes(api, organization):
     assert [t["code"] for t in create(api, external_id="acme", tax_codes=[])["taxes"]] == []
 
 
-def test_unknown_tax_code_is_refused(api):
-    assert errors_of(upsert(api, external_id="acme", tax_codes=["nope"])) == {
-        "tax_codes": ["tax_not_found"]
-    }
+def test_unknown_tax_code_is_lagos_404_and_creates_nothing(api, organization):
+    response = upsert(api, external_id="acme", tax_codes=["nope"])
+    assert (response.status_code, response.json()["code"]) == (404, "tax_not_found")
+    assert not Customer.objects.filter(organization=organization, external_id="acme").exists()
 
 
 # --- metadata ---------------------------------------------------------------------------------

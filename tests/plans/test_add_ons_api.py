@@ -69,9 +69,10 @@ def test_blank_optional_texts_are_null(api):
     assert (body["invoice_display_name"], body["description"], body["taxes"]) == (None, None, [])
 
 
-def test_unknown_tax_code_is_refused(api, organization, other_organization):
+def test_unknown_tax_code_is_lagos_404_and_creates_nothing(api, organization, other_organization):
     TaxFactory(organization=other_organization, code="vat")
-    assert errors_of(create(api, tax_codes=["vat"])) == {"tax_codes": ["tax_not_found"]}
+    response = create(api, tax_codes=["vat"])
+    assert (response.status_code, response.json()["code"]) == (404, "tax_not_found")
     assert not AddOn.objects.filter(organization=organization).exists()
 
 
