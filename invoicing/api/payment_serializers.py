@@ -46,7 +46,7 @@ class PaymentSerializer(serializers.Serializer):
     external_payment_id = serializers.CharField(source="provider_payment_id", allow_null=True)
     provider_payment_id = serializers.CharField(allow_null=True)
     provider_customer_id = serializers.SerializerMethodField()
-    next_action = serializers.JSONField(source="provider_payment_data", allow_null=True)
+    next_action = serializers.SerializerMethodField()
     created_at = LagoDateTimeField()
 
     @extend_schema_field(_UUID_LIST)
@@ -68,6 +68,11 @@ class PaymentSerializer(serializers.Serializer):
 
     def get_provider_customer_id(self, payment: Payment) -> str | None:
         return payment.provider_customer_id or None
+
+    @extend_schema_field({"type": "object", "additionalProperties": True})
+    def get_next_action(self, payment: Payment) -> dict:
+        """The provider's payment data; `{}` without any (Lago's column default), never null."""
+        return payment.provider_payment_data or {}
 
 
 class PaymentCreateInput(serializers.Serializer):

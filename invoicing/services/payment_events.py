@@ -25,7 +25,7 @@ def payment_payload(payment: Payment) -> dict:
         "reference": payment.reference or None,
         "payment_provider_code": payment.payment_provider_code or None,
         "provider_payment_id": payment.provider_payment_id,
-        "next_action": payment.provider_payment_data,
+        "next_action": payment.provider_payment_data or {},
     }
 
 

@@ -65,7 +65,7 @@ def test_post_payments_answers_the_whole_payment_object(api, organization):
         "external_payment_id": None,
         "provider_payment_id": None,
         "provider_customer_id": None,
-        "next_action": None,
+        "next_action": {},
         "created_at": "2026-03-20T10:00:00Z",
     }
     again = api.get(f"/api/v1/payments/{lago_id}").json()["payment"]
