@@ -166,7 +166,7 @@ def test_pdf_link_renders_and_streams_the_pdf(admin_client, invoices, settings, 
 
 def test_csv_export_follows_the_changelist_filters(admin_client, invoices):
     response = admin_client.get(f"{CHANGELIST}export.csv?payment_status__exact=pending")
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["number", "lago_id", "invoice_type"]
     numbers = {row[0] for row in rows[1:]}
