@@ -44,9 +44,7 @@ class FeeResource(Resource):
     lago_id = value_column("lago_id", lambda fee: str(fee.pk))
     invoice_number = text_column("invoice__number", "invoice_number")
     customer_external_id = text_column("customer__external_id", "customer_external_id")
-    subscription_external_id = text_column(
-        "subscription__external_id", "subscription_external_id"
-    )
+    subscription_external_id = text_column("subscription__external_id", "subscription_external_id")
     fee_type = text_column("fee_type")
     item = value_column("item", fee_display_name)
     units = value_column("units", lambda fee: fee.units)

@@ -23,11 +23,13 @@ from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
+    ListTotalsMixin,
     OrganizationAdmin,
     TabularInline,
     money_html,
 )
 from billing.admin_export import StreamingExportMixin
+from billing.admin_search import AmountSearchMixin
 from billing.money import format_money, format_unit_price, format_units
 from invoicing.admin.exports import InvoiceResource
 from invoicing.admin.invoice_void import void_invoice_view
@@ -71,6 +73,8 @@ OPERATIONS: dict[str, tuple[str, Callable, str]] = {
     "mark_paid": ("Mark paid", invoice_mark_paid, "marked paid"),
     "download": ("Generate PDF", _download, "rendered"),
 }
+
+
 class _ReadOnlyInline(TabularInline):
     extra = 0
     hide_title = True  # each row is described by its columns
@@ -224,9 +228,11 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(StreamingExportMixin, OrganizationAdmin):
+class InvoiceAdmin(AmountSearchMixin, ListTotalsMixin, StreamingExportMixin, OrganizationAdmin):
+    search_amount_fields = ("total_amount_cents",)
     resource_classes = (InvoiceResource,)
     export_name = "invoices"
+    list_totals = (("Total", "total_amount_cents"), ("Paid", "total_paid_amount_cents"))
     list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
@@ -287,6 +293,12 @@ class InvoiceAdmin(StreamingExportMixin, OrganizationAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).exclude(status=Invoice.Status.GENERATING)
+
+    def search_result_detail(self, invoice: Invoice) -> str:
+        """The line under an invoice in the header search's results."""
+        customer = invoice.customer.name or invoice.customer.external_id
+        total = format_money(invoice.total_amount_cents, invoice.currency)
+        return f"{customer} · {total} · {invoice.issuing_date.isoformat()}"
 
     # --- columns ------------------------------------------------------------------------------
 
