@@ -207,6 +207,15 @@ class StreamingExportMixin(ExportMixin):
         return response
 
 
+class ListResource(Resource):
+    """The columns of a list's export: declared fields only (no model introspection), named on
+    the export page by `Meta.name`."""
+
+    @classmethod
+    def get_display_name(cls) -> str:
+        return getattr(cls._meta, "name", None) or cls.__name__
+
+
 # --- columns of a Resource ----------------------------------------------------------------------
 
 

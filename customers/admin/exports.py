@@ -3,12 +3,10 @@ resources read by `billing.admin_export` (days as ISO dates, instants in UTC).""
 
 from __future__ import annotations
 
-from import_export.resources import Resource
-
-from billing.admin_export import text_column, value_column
+from billing.admin_export import ListResource, text_column, value_column
 
 
-class CustomerResource(Resource):
+class CustomerResource(ListResource):
     """One row per customer, as in the customer list."""
 
     external_id = text_column("external_id")
@@ -29,7 +27,7 @@ class CustomerResource(Resource):
         name = "Customers"
 
 
-class SubscriptionResource(Resource):
+class SubscriptionResource(ListResource):
     """One row per subscription, as in the subscription list."""
 
     external_id = text_column("external_id")

@@ -7,13 +7,11 @@ ISO dates; the fee and payment lists name their invoice by number.
 
 from __future__ import annotations
 
-from import_export.resources import Resource
-
-from billing.admin_export import money_column, text_column, value_column
+from billing.admin_export import ListResource, money_column, text_column, value_column
 from invoicing.presenters import fee_display_name
 
 
-class InvoiceResource(Resource):
+class InvoiceResource(ListResource):
     """One row per invoice, as in the invoice list."""
 
     number = text_column("number")
@@ -38,7 +36,7 @@ class InvoiceResource(Resource):
         name = "Invoices"
 
 
-class FeeResource(Resource):
+class FeeResource(ListResource):
     """One row per fee, with its invoice and customer."""
 
     lago_id = value_column("lago_id", lambda fee: str(fee.pk))
@@ -58,7 +56,7 @@ class FeeResource(Resource):
         name = "Fees"
 
 
-class CreditNoteResource(Resource):
+class CreditNoteResource(ListResource):
     """One row per credit note, as in the credit note list."""
 
     number = text_column("number")
@@ -82,7 +80,7 @@ class CreditNoteResource(Resource):
         name = "Credit notes"
 
 
-class PaymentResource(Resource):
+class PaymentResource(ListResource):
     """One row per payment, as in the payment list."""
 
     lago_id = value_column("lago_id", lambda payment: str(payment.pk))
