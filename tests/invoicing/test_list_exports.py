@@ -100,7 +100,7 @@ def test_invoice_xlsx_has_decimal_amounts_and_date_cells(finance, books):
     assert march["currency"] == "EUR"
 
 
-def test_invoice_export_page_exports_the_chosen_columns_of_the_filtered_list_as_xlsx(finance, books):
+def test_export_page_exports_the_chosen_columns_of_the_filtered_invoices_as_xlsx(finance, books):
     url = f"{INVOICES}export/?{MARCH}"
     assert finance.get(url).status_code == 200
     columns = {"invoiceresource_number": "on", "invoiceresource_total_amount": "on"}
