@@ -311,6 +311,9 @@ UNFOLD = {
 # where correctness is tested, does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
 
+# list exports (billing/admin_export.py) read rows in chunks of this size while they write them
+IMPORT_EXPORT_CHUNK_SIZE = 2000
+
 # --- Payment providers ------------------------------------------------------------------------
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")

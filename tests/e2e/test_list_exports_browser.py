@@ -70,7 +70,7 @@ def test_finance_exports_the_filtered_invoice_list_at_1280px(
     page.screenshot(path="/tmp/billing-screenshots/invoice-list-1280.png", full_page=True)
 
     with page.expect_download() as download:
-        page.click("text=Export XLSX")
+        page.click("a[href*='export.xlsx']")
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.suffix == ".xlsx"
@@ -82,7 +82,7 @@ def test_finance_exports_the_filtered_invoice_list_at_1280px(
     assert Decimal(str(amounts["ACM-2026-0001"])) == Decimal("1234.56")
 
     with page.expect_download() as download:
-        page.click("text=Export CSV")
+        page.click("a[href*='export.csv']")
     content = open(download.value.path()).read()  # noqa: SIM115
     assert "ACM-2026-0002" in content
     assert "ACM-2026-0003" not in content

@@ -222,3 +222,19 @@ def test_staff_without_the_list_cannot_export_it(client, organization, books):
     user = get_user_model().objects.create_user("nobody", "n@example.com", "pw", is_staff=True)
     client.force_login(user)
     assert client.get(f"{INVOICES}export.csv").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("url", "rows"),
+    [
+        pytest.param(f"{INVOICES}export.csv", 6, id="invoices"),
+        pytest.param("/admin/invoicing/fee/export.csv", 6, id="fees"),
+    ],
+)
+def test_export_queries_do_not_grow_with_the_rows(
+    finance, organization, django_assert_max_num_queries, url, rows
+):
+    for n in range(rows):
+        build_invoice(organization, number=f"ACM-03{n:02d}")  # a customer each
+    with django_assert_max_num_queries(12):
+        assert len(csv_rows(finance.get(url))) == rows
