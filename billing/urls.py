@@ -35,8 +35,9 @@ urlpatterns = [
     ),
     *[path("api/v1/", include(urlconf)) for urlconf in API_URLCONFS],
     re_path(r"^api(?:/|$)", api_not_found),
+    # the header's search results (the theme's own admin/search/ answers its command palette)
     path(
-        "admin/search/",
+        "admin/find/",
         admin.site.admin_view(global_search_view),
         name="admin_global_search",
     ),

@@ -16,7 +16,7 @@ from tests.customers.factories import CustomerFactory
 from tests.invoicing.invoice_builders import FeeSpec, build_invoice
 
 pytestmark = pytest.mark.django_db
-SEARCH = "/admin/search/"
+SEARCH = "/admin/find/"
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +94,7 @@ def test_nothing_found_says_so(finance, both_books):
 def test_every_admin_page_has_the_search_in_its_header(finance, both_books):
     page = finance.get("/admin/invoicing/invoice/").content.decode()
     assert 'id="global-search"' in page
-    assert 'action="/admin/search/"' in page
+    assert 'action="/admin/find/"' in page
 
 
 @pytest.mark.parametrize(
