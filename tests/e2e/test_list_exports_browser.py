@@ -88,6 +88,12 @@ def test_finance_exports_the_filtered_invoice_list_at_1280px(
     assert "ACM-2026-0003" not in content
     assert "OTH-2026-0001" not in content
 
+    # the export page keeps the filters and offers the columns
+    page.click("a[href*='/invoice/export/']")
+    page.wait_for_selector("input[name=invoiceresource_total_amount]")
+    assert "issuing_date_from=2026-03-01" in page.url
+    page.screenshot(path="/tmp/billing-screenshots/invoice-export-page.png", full_page=True)
+
 
 def test_header_search_answers_a_page_grouped_by_kind(live_server, narrow_page, finance, books):
     page = narrow_page
