@@ -15,7 +15,7 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.db.models import DateTimeField, Model, QuerySet
+from django.db.models import Count, DateTimeField, Model, QuerySet, Sum
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -239,6 +239,48 @@ class ActionReport:
                 f"{len(self.refused)} refused: " + "; ".join(self.refused),
                 messages.WARNING,
             )
+
+
+class ListTotalsMixin:
+    """Totals of the rows the list's filters and search select (all pages, not only the one
+    shown), one line per currency, above the list.
+
+    `list_totals` names the amounts: (label, cents field); `list_totals_currency` the currency
+    field of the rows.
+    """
+
+    list_totals: tuple[tuple[str, str], ...] = ()
+    list_totals_currency = "currency"
+    list_before_template = "admin/billing/list_totals.html"
+
+    def list_totals_of(self, queryset: QuerySet) -> list[dict]:
+        """[{"currency", "count", "amounts": [(label, formatted)]}] for `queryset`."""
+        sums = {f"_sum_{i}": Sum(field) for i, (_, field) in enumerate(self.list_totals)}
+        rows = (
+            queryset.order_by()
+            .values(self.list_totals_currency)
+            .annotate(_count=Count("pk"), **sums)
+            .order_by(self.list_totals_currency)
+        )
+        return [
+            {
+                "currency": row[self.list_totals_currency],
+                "count": row["_count"],
+                "amounts": [
+                    (label, format_money(row[f"_sum_{i}"] or 0, row[self.list_totals_currency]))
+                    for i, (label, _) in enumerate(self.list_totals)
+                ],
+            }
+            for row in rows
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        changelist = context.get("cl")
+        if changelist is not None:
+            context["list_totals"] = self.list_totals_of(changelist.queryset)
+        return response
 
 
 # --- pages made of panels ---------------------------------------------------------------------

@@ -43,6 +43,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("Subscriptions", "autorenew", "customers.subscription"),
             Item("Usage alerts", "notifications", "metering.usagealert"),
             Item("Invoices", "receipt_long", "invoicing.invoice"),
+            Item("Fees", "list_alt", "invoicing.fee"),
             Item("Credit notes", "request_quote", "invoicing.creditnote"),
             Item("Payments", "payments", "invoicing.payment"),
             Item("Payment requests", "outgoing_mail", "invoicing.paymentrequest"),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "unfold.contrib.filters",
     "unfold.contrib.forms",
     "unfold.contrib.inlines",
+    "unfold.contrib.import_export",  # the theme's export page (django-import-export)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us: /api/docs/ works offline
     "django_celery_beat",
     "guardian",
+    "import_export",
     "billing",
     "plans",
     "customers",
@@ -308,6 +310,9 @@ UNFOLD = {
 # SQLite (the zero-setup trial) cannot enforce NULLS NOT DISTINCT unique constraints; PostgreSQL,
 # where correctness is tested, does.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
+
+# list exports (billing/admin_export.py) read rows in chunks of this size while they write them
+IMPORT_EXPORT_CHUNK_SIZE = 2000
 
 # --- Payment providers ------------------------------------------------------------------------
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

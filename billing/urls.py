@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from billing.admin_search import global_search_view
 from billing.api.errors import api_not_found, json_error_for_status, json_server_error
 from billing.api.health import health
 from billing.api.middleware import is_api_path
@@ -34,6 +35,12 @@ urlpatterns = [
     ),
     *[path("api/v1/", include(urlconf)) for urlconf in API_URLCONFS],
     re_path(r"^api(?:/|$)", api_not_found),
+    # the header's search results (the theme's own admin/search/ answers its command palette)
+    path(
+        "admin/find/",
+        admin.site.admin_view(global_search_view),
+        name="admin_global_search",
+    ),
     path("admin/", admin.site.urls),
     path("", include("integrations.urls")),
 ]

@@ -38,10 +38,12 @@ from billing.admin_base import (
     describe_code,
     staff_organizations,
 )
+from billing.admin_export import StreamingExportMixin
 from billing.errors import DomainError
 from billing.models import BillingEntity, DocumentLocale, Organization
 from billing.money import CURRENCIES, amount_to_cents
 from customers import ports
+from customers.admin.exports import CustomerResource
 from customers.models import AppliedCoupon, Customer, CustomerMetadata, Subscription
 from customers.presenters import can_change_customer, coupon_value
 from customers.selectors import coupon_applicable_list
@@ -324,7 +326,9 @@ def _configuration_display(key: str, label: str) -> Callable[[admin.ModelAdmin, 
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationAdmin):
+class CustomerAdmin(StreamingExportMixin, OrganizationAdmin):
+    resource_classes = (CustomerResource,)
+    export_name = "customers"
     form = CustomerAdminForm
     inlines = (CustomerMetadataInline,)
     list_display = ("external_id", "display_name", "email", "country", "currency",
@@ -348,6 +352,10 @@ class CustomerAdmin(OrganizationAdmin):
     actions = ("soft_delete",)
     change_form_template = "admin/customers/customer/change_form.html"
     ordering = ("-created_at",)
+
+    def search_result_detail(self, customer: Customer) -> str:
+        """The line under a customer in the header search's results."""
+        return " · ".join(filter(None, (customer.external_id, customer.email, customer.currency)))
 
     @staticmethod
     def panels() -> tuple[PanelProvider, ...]:

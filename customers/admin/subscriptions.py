@@ -16,8 +16,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
+from billing.admin_export import StreamingExportMixin
 from billing.money import format_money
 from customers import ports
+from customers.admin.exports import SubscriptionResource
 from customers.models import Subscription
 from customers.services.subscription_reads import (
     subscription_current_period,
@@ -76,7 +78,9 @@ class TerminateForm(ThemedFormMixin, forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(OrganizationAdmin):
+class SubscriptionAdmin(StreamingExportMixin, OrganizationAdmin):
+    resource_classes = (SubscriptionResource,)
+    export_name = "subscriptions"
     list_display = ("external_id", "customer", "plan", "status", "billing_time",
                     "subscription_at", "started_at", "ending_at", "terminated_at")  # fmt: skip
     list_filter = (

@@ -27,13 +27,18 @@ from django.utils.html import format_html
 from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
+    DateRangeFilter,
+    ListTotalsMixin,
     OrganizationAdmin,
     describe,
     money_html,
     staff_organizations,
 )
+from billing.admin_export import StreamingExportMixin
+from billing.admin_search import AmountSearchMixin
 from billing.errors import DomainError
 from billing.money import exponent, format_money, round_cents, to_major
+from invoicing.admin.exports import CreditNoteResource
 from invoicing.admin.invoices import _ReadOnlyInline
 from invoicing.models import CreditNote, CreditNoteAppliedTax, CreditNoteItem, Invoice
 from invoicing.pdf_credit_notes import credit_note_pdf_ensure
@@ -101,11 +106,15 @@ class CreditNoteAppliedTaxInline(_ReadOnlyInline):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(OrganizationAdmin):
+class CreditNoteAdmin(AmountSearchMixin, ListTotalsMixin, StreamingExportMixin, OrganizationAdmin):
+    search_amount_fields = ("total_amount_cents",)
+    resource_classes = (CreditNoteResource,)
+    export_name = "credit-notes"
+    list_totals = (("Total", "total_amount_cents"), ("Credit left", "balance_amount_cents"))
     list_display = ("number", "customer_link", "invoice_link", "reason", "credit_tag",
                     "refund_tag", "total", "remaining", "issued")  # fmt: skip
     list_filter = ("credit_status", "refund_status", "reason", "currency",
-                   ("issuing_date", admin.DateFieldListFilter), "automatic")  # fmt: skip
+                   ("issuing_date", DateRangeFilter), "automatic")  # fmt: skip
     search_fields = ("number", "invoice__number", "customer__external_id", "customer__name")
     list_select_related = ("customer", "invoice")
     list_per_page = 50
@@ -142,6 +151,11 @@ class CreditNoteAdmin(OrganizationAdmin):
 
     def can_operate(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invoicing.change_invoice")
+
+    def search_result_detail(self, note: CreditNote) -> str:
+        """The line under a credit note in the header search's results."""
+        total = format_money(note.total_amount_cents, note.currency)
+        return f"{note.invoice.number} · {total} · {note.issuing_date.isoformat()}"
 
     # --- columns ------------------------------------------------------------------------------
 

@@ -6,34 +6,32 @@ Fee lines read through `invoicing.presenters`, as on the PDF and in the API.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import (
-    FileResponse,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-    StreamingHttpResponse,
-)
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from import_export.formats.base_formats import CSV
 
 from billing.actors import Actor
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
+    ListTotalsMixin,
     OrganizationAdmin,
     TabularInline,
     money_html,
 )
-from billing.money import format_money, format_unit_price, format_units, to_major
+from billing.admin_export import StreamingExportMixin
+from billing.admin_search import AmountSearchMixin
+from billing.money import format_money, format_unit_price, format_units
+from invoicing.admin.exports import InvoiceResource
 from invoicing.admin.invoice_void import void_invoice_view
 from invoicing.admin.payments import PaymentInline, record_invoice_payment
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
@@ -75,51 +73,6 @@ OPERATIONS: dict[str, tuple[str, Callable, str]] = {
     "mark_paid": ("Mark paid", invoice_mark_paid, "marked paid"),
     "download": ("Generate PDF", _download, "rendered"),
 }
-CSV_COLUMNS = (
-    "number", "lago_id", "invoice_type", "status", "payment_status", "payment_overdue",
-    "issuing_date", "payment_due_date", "customer_external_id", "customer_name",
-    "billing_entity", "currency", "fees_amount", "coupons_amount", "taxes_amount",
-    "total_amount", "total_paid_amount",
-)  # fmt: skip
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_rows(queryset: QuerySet[Invoice]) -> Iterator[list[object]]:
-    yield list(CSV_COLUMNS)
-    for invoice in queryset.select_related("customer", "billing_entity").iterator(2000):
-        currency = invoice.currency
-        yield [
-            invoice.number,
-            invoice.lago_id,
-            invoice.invoice_type,
-            invoice.status,
-            invoice.payment_status,
-            "yes" if invoice.payment_overdue else "no",
-            invoice.issuing_date.isoformat(),
-            invoice.payment_due_date.isoformat(),
-            invoice.customer.external_id,
-            invoice.customer.name,
-            invoice.billing_entity.code,
-            currency,
-            to_major(invoice.fees_amount_cents, currency),
-            to_major(invoice.coupons_amount_cents, currency),
-            to_major(invoice.taxes_amount_cents, currency),
-            to_major(invoice.total_amount_cents, currency),
-            to_major(invoice.total_paid_amount_cents, currency),
-        ]
-
-
-def stream_csv(queryset: QuerySet[Invoice], filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in csv_rows(queryset)), content_type="text/csv"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 class _ReadOnlyInline(TabularInline):
@@ -275,7 +228,11 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(OrganizationAdmin):
+class InvoiceAdmin(AmountSearchMixin, ListTotalsMixin, StreamingExportMixin, OrganizationAdmin):
+    search_amount_fields = ("total_amount_cents",)
+    resource_classes = (InvoiceResource,)
+    export_name = "invoices"
+    list_totals = (("Total", "total_amount_cents"), ("Paid", "total_paid_amount_cents"))
     list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
@@ -336,6 +293,12 @@ class InvoiceAdmin(OrganizationAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).exclude(status=Invoice.Status.GENERATING)
+
+    def search_result_detail(self, invoice: Invoice) -> str:
+        """The line under an invoice in the header search's results."""
+        customer = invoice.customer.name or invoice.customer.external_id
+        total = format_money(invoice.total_amount_cents, invoice.currency)
+        return f"{customer} · {total} · {invoice.issuing_date.isoformat()}"
 
     # --- columns ------------------------------------------------------------------------------
 
@@ -416,7 +379,6 @@ class InvoiceAdmin(OrganizationAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
-            path("export.csv", view(self.export_view), name="invoicing_invoice_export"),
             path("<uuid:object_id>/pdf/", view(self.pdf_view), name="invoicing_invoice_pdf"),
             path(
                 "<uuid:object_id>/record_payment/",
@@ -510,15 +472,6 @@ class InvoiceAdmin(OrganizationAdmin):
             filename=f"{invoice.number or invoice.lago_id}.pdf",
         )
 
-    def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The changelist as filtered and searched, as CSV (streamed)."""
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
-        queryset = changelist.get_queryset(request)
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        return stream_csv(queryset, f"invoices-{stamp}.csv")
-
     # --- actions ------------------------------------------------------------------------------
 
     def _run(self, request: HttpRequest, queryset: QuerySet, operation: str) -> None:
@@ -549,5 +502,5 @@ class InvoiceAdmin(OrganizationAdmin):
         self._run(request, queryset, "download")
 
     @admin.action(description="Export selected invoices as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
-        return stream_csv(queryset, "invoices.csv")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return self._do_file_export(CSV(), request, queryset)

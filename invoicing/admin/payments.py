@@ -25,6 +25,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from billing.actors import Actor
 from billing.admin_base import (
+    DateRangeFilter,
     OrganizationAdmin,
     TabularInline,
     ThemedFormMixin,
@@ -33,9 +34,12 @@ from billing.admin_base import (
     staff_may,
     staff_organizations,
 )
+from billing.admin_export import StreamingExportMixin
+from billing.admin_search import AmountSearchMixin
 from billing.errors import DomainError
 from billing.models import BillingEntity
 from billing.money import exponent, format_money, to_major, to_minor
+from invoicing.admin.exports import PaymentResource
 from invoicing.models import (
     BillingEntityDunningCampaign,
     CustomerDunning,
@@ -224,11 +228,15 @@ class PaymentInline(TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(OrganizationAdmin):
+class PaymentAdmin(AmountSearchMixin, StreamingExportMixin, OrganizationAdmin):
+    search_amount_fields = ("amount_cents",)
+    search_amount_currency = "amount_currency"
+    resource_classes = (PaymentResource,)
+    export_name = "payments"
     list_display = ("paid_at", "customer_link", "payable", "payment_type", "state",
                     "reference_or_id", "amount")  # fmt: skip
     list_filter = ("payable_payment_status", "payment_type", "amount_currency",
-                   ("created_at", admin.DateFieldListFilter), "payment_provider_code")  # fmt: skip
+                   ("created_at", DateRangeFilter), "payment_provider_code")  # fmt: skip
     search_fields = ("reference", "provider_payment_id", "customer__external_id",
                      "customer__name", "invoice__number")  # fmt: skip
     list_select_related = ("customer", "invoice", "payment_request", "receipt")
@@ -250,6 +258,11 @@ class PaymentAdmin(OrganizationAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def search_result_detail(self, payment: Payment) -> str:
+        """The line under a payment in the header search's results."""
+        amount = format_money(payment.amount_cents, payment.amount_currency)
+        return f"{amount} · {payment.created_at.strftime('%Y-%m-%d %H:%M')}"
 
     @admin.display(description="Lago ID")
     def lago_id(self, payment: Payment) -> str:

@@ -109,7 +109,7 @@ def test_finance_sidebar_has_no_developers_or_settings(login):
     titles = sidebar_titles(login("finance"))
     assert list(titles) == ["Billing", "Catalog"]
     assert titles["Billing"] == [
-        "Overview", "Customers", "Subscriptions", "Invoices", "Credit notes", "Payments",
+        "Overview", "Customers", "Subscriptions", "Invoices", "Fees", "Credit notes", "Payments",
         "Payment requests", "Payment receipts", "Wallets",
     ]  # fmt: skip
 
@@ -119,7 +119,7 @@ def test_manager_sidebar_shows_events_but_no_settings(login):
     assert list(titles) == ["Billing", "Catalog", "Developers"]
     assert titles["Developers"] == ["Events"]
     assert titles["Billing"] == [
-        "Overview", "Customers", "Subscriptions", "Invoices", "Credit notes", "Payments",
+        "Overview", "Customers", "Subscriptions", "Invoices", "Fees", "Credit notes", "Payments",
         "Payment requests", "Payment receipts", "Dunning campaigns", "Wallets",
     ]  # fmt: skip
 
