@@ -8,7 +8,7 @@ Not a pytest module (pytest ignores tests/benchmarks). Run from the project fold
         .venv/bin/python tests/benchmarks/bench_webhooks.py --events 10000 --workers 4
 
 The database is created and migrated when missing and emptied of the previous run. 10,000
-customers are stored, three local receivers start in a separate process (two endpoints sign with
+customers are stored, three local receivers start in a process each (two endpoints sign with
 HMAC, one with JWT), and a real Celery worker (`--workers` prefork processes, Redis broker,
 `DEBUG=0`) delivers. Two phases, `--events` events each (`customer.updated` of distinct
 customers, recorded through `billing.outbox.emit` and committed in transactions of `--batch`):
@@ -48,44 +48,48 @@ from tests.benchmarks._db import ensure_database  # noqa: E402 (after sys.path)
 ORGANIZATION = "Webhook bench"
 
 
-# --- receivers (their own process, so that the producer's GIL does not slow them) -------------
+# --- receivers (a process each, so that neither the producer's GIL nor each other's slow them) -
 
 
-def _serve(ports: multiprocessing.Queue, count: int) -> None:
-    records: list[list] = [[] for _ in range(count)]
+def _serve(ports: multiprocessing.Queue) -> None:
+    records: list = []
 
-    def handler(index: int) -> type[BaseHTTPRequestHandler]:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept-alive connections, one thread each
+        disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                records[index].append((self.headers["X-Lago-Unique-Key"], time.time()))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            records.append((self.headers["X-Lago-Unique-Key"], time.time()))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-            def do_GET(self) -> None:
-                body = json.dumps(records[index]).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def do_GET(self) -> None:
+            body = json.dumps(records).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+        def log_message(self, format: str, *args: object) -> None:
+            pass
 
-        return Handler
-
-    servers = []
-    for index in range(count):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler(index))
-        server.daemon_threads = True
-        servers.append(server)
-        Thread(target=server.serve_forever, daemon=True).start()
-    ports.put([s.server_address[1] for s in servers])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    ports.put(server.server_address[1])
     signal.sigwait({signal.SIGTERM})
+
+
+def _receivers(count: int) -> tuple[list[multiprocessing.Process], list[int]]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    processes = [
+        multiprocessing.Process(target=_serve, args=(queue,), daemon=True) for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    return processes, [queue.get(timeout=10) for _ in processes]
 
 
 def _received(ports: list[int]) -> dict[str, float]:
@@ -116,7 +120,26 @@ def _worker(concurrency: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _phase(name, organization, customers, *, events, batch, rate, ports, timeout) -> dict:
+def _cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of the live processes of a process group (the worker and its
+    pool processes, which live as long as the worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _phase(
+    name, organization, customers, *, events, batch, rate, ports, timeout, worker_group=None
+) -> dict:
     from django.db import transaction
 
     from billing.actors import SYSTEM
@@ -124,6 +147,7 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
     from integrations.models import WebhookDelivery
 
     committed: dict[int, float] = {}
+    cpu_before = _cpu_seconds(worker_group) if worker_group else None
     started = time.monotonic()
     for first in range(0, events, batch):
         if rate:
@@ -145,21 +169,25 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
     produced_in = time.monotonic() - started
     expected = len(committed) * len(ports)
     deadline = time.monotonic() + timeout
-    received = _received(ports)
-    while len(received) < expected and time.monotonic() < deadline:
-        time.sleep(0.5)
+    while True:  # until every delivery of this phase's events was received (or the timeout)
         received = _received(ports)
-    deliveries = dict(
-        WebhookDelivery.objects.filter(outbox_event_id__in=list(committed)).values_list(
-            "id", "outbox_event_id"
+        deliveries = dict(
+            WebhookDelivery.objects.filter(outbox_event_id__in=list(committed)).values_list(
+                "id", "outbox_event_id"
+            )
         )
-    )
+        missing = expected - sum(str(pk) in received for pk in deliveries)
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    cpu_after = _cpu_seconds(worker_group) if worker_group else None
     delays = sorted(
         received[str(delivery_id)] - committed[outbox_id]
         for delivery_id, outbox_id in deliveries.items()
         if str(delivery_id) in received
     )
-    span = max(received.values()) - min(committed.values()) if received else float("nan")
+    mine = [received[str(pk)] for pk in deliveries if str(pk) in received]
+    span = max(mine) - min(committed.values()) if mine else float("nan")
     result = {
         "phase": name,
         "events": len(committed),
@@ -171,6 +199,11 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
         "delay_p50_s": round(statistics.median(delays), 3) if delays else None,
         "delay_p99_s": round(delays[int(len(delays) * 0.99) - 1], 3) if delays else None,
         "delay_max_s": round(delays[-1], 3) if delays else None,
+        # CPU (user + system) of the worker's processes over the phase, per delivery received
+        "worker_cpu_ms_per_delivery": round((cpu_after - cpu_before) * 1000 / len(delays), 3)
+        if delays and cpu_after is not None
+        else None,
+        "load_avg_1min_at_end": os.getloadavg()[0],
     }
     print(json.dumps(result), flush=True)
     return result
@@ -222,10 +255,7 @@ def main() -> int:
     )
     customers = list(Customer.objects.filter(organization=organization).order_by("external_id"))
 
-    ports_queue: multiprocessing.Queue = multiprocessing.Queue()
-    receivers = multiprocessing.Process(target=_serve, args=(ports_queue, 3), daemon=True)
-    receivers.start()
-    ports = ports_queue.get(timeout=10)
+    receivers, ports = _receivers(3)
     from billing.actors import SYSTEM
 
     for index, port in enumerate(ports):
@@ -252,6 +282,7 @@ def main() -> int:
             _phase(
                 phase, organization, customers, events=args.events, batch=args.batch,
                 rate=args.rate if phase == "paced" else 0, ports=ports, timeout=args.timeout,
+                worker_group=worker.pid,
             )  # fmt: skip
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -259,7 +290,8 @@ def main() -> int:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-        receivers.terminate()
+        for receiver in receivers:
+            receiver.terminate()
     return 0
 
 
