@@ -120,11 +120,10 @@ def _worker(concurrency: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _cpu_seconds(group: int) -> float:
-    """User + system CPU seconds of the live processes of a process group (the worker and its
-    pool processes, which live as long as the worker)."""
+def _cpu_by_process() -> dict[int, tuple[int, float]]:
+    """pid -> (process group, user + system CPU seconds) of every live process."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -132,14 +131,37 @@ def _cpu_seconds(group: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group:  # pgrp
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        found[int(entry)] = (int(fields[2]), (int(fields[11]) + int(fields[12])) / tick)
+    return found
 
 
-def _phase(
-    name, organization, customers, *, events, batch, rate, ports, timeout, worker_group=None
-) -> dict:
+def _cpu_seconds(parts: dict[str, set[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each part: the worker's process group, the receivers, and
+    the PostgreSQL sessions on the bench database (those alive now)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        sessions = {pid for (pid,) in cursor.fetchall()}
+    processes = _cpu_by_process()
+    worker_group = next(iter(parts["worker"]))
+    return {
+        "worker": sum(cpu for group, cpu in processes.values() if group == worker_group),
+        "receivers": sum(processes[pid][1] for pid in parts["receivers"] if pid in processes),
+        "postgres": {pid: processes[pid][1] for pid in sessions if pid in processes},
+        "producer": sum(os.times()[:2]),
+    }
+
+
+def _cpu_used(before: dict, after: dict) -> dict[str, float]:
+    used = {part: after[part] - before[part] for part in ("worker", "receivers", "producer")}
+    used["postgres"] = sum(
+        cpu - before["postgres"].get(pid, 0) for pid, cpu in after["postgres"].items()
+    )
+    return used
+
+
+def _phase(name, organization, customers, *, events, batch, rate, ports, timeout, parts) -> dict:
     from django.db import transaction
 
     from billing.actors import SYSTEM
@@ -147,7 +169,7 @@ def _phase(
     from integrations.models import WebhookDelivery
 
     committed: dict[int, float] = {}
-    cpu_before = _cpu_seconds(worker_group) if worker_group else None
+    cpu_before = _cpu_seconds(parts)
     started = time.monotonic()
     for first in range(0, events, batch):
         if rate:
@@ -180,7 +202,7 @@ def _phase(
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    cpu_after = _cpu_seconds(worker_group) if worker_group else None
+    cpu = _cpu_used(cpu_before, _cpu_seconds(parts))
     delays = sorted(
         received[str(delivery_id)] - committed[outbox_id]
         for delivery_id, outbox_id in deliveries.items()
@@ -199,9 +221,16 @@ def _phase(
         "delay_p50_s": round(statistics.median(delays), 3) if delays else None,
         "delay_p99_s": round(delays[int(len(delays) * 0.99) - 1], 3) if delays else None,
         "delay_max_s": round(delays[-1], 3) if delays else None,
-        # CPU (user + system) of the worker's processes over the phase, per delivery received
-        "worker_cpu_ms_per_delivery": round((cpu_after - cpu_before) * 1000 / len(delays), 3)
-        if delays and cpu_after is not None
+        # CPU seconds (user + system) over the phase, per delivery received, by part: the
+        # worker's processes, PostgreSQL's sessions on the bench database, the receivers, the
+        # producer (this process); their sum is what the machine spends per delivery
+        "cpu_ms_per_delivery": {
+            part: round(seconds * 1000 / len(delays), 3) for part, seconds in cpu.items()
+        }
+        if delays
+        else None,
+        "cpu_ms_per_delivery_total": round(sum(cpu.values()) * 1000 / len(delays), 3)
+        if delays
         else None,
         "load_avg_1min_at_end": os.getloadavg()[0],
     }
@@ -282,7 +311,7 @@ def main() -> int:
             _phase(
                 phase, organization, customers, events=args.events, batch=args.batch,
                 rate=args.rate if phase == "paced" else 0, ports=ports, timeout=args.timeout,
-                worker_group=worker.pid,
+                parts={"worker": {worker.pid}, "receivers": {r.pid for r in receivers}},
             )  # fmt: skip
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -340,6 +340,22 @@ def test_draining_twice_creates_each_delivery_once(organization, receiver):
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
 
 
+def test_an_event_drained_again_keeps_its_one_delivery_per_endpoint(organization, receiver):
+    endpoint_for(organization, receiver.url)
+    _customer(organization, "cus_1")
+    outbox_drain(now=timezone.now())
+    first = WebhookDelivery.objects.get()
+    OutboxEvent.objects.update(processed_at=None)  # as if its drain had not marked it
+    _customer(organization, "cus_2")
+
+    report = outbox_drain(now=timezone.now())
+
+    assert report.events == 2
+    assert WebhookDelivery.objects.count() == 2
+    assert WebhookDelivery.objects.filter(pk=first.pk).exists()
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
 def test_events_recorded_before_any_endpoint_are_marked_processed(organization):
     _customer(organization)
 
