@@ -237,7 +237,7 @@ WEBHOOK_RSA_PRIVATE_KEY = os.environ.get("WEBHOOK_RSA_PRIVATE_KEY", "")
 # The JWT `iss` claim: this API's public base URL, as receivers know it.
 API_URL = os.environ.get("API_URL", "http://127.0.0.1:8000")
 WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("WEBHOOK_LOG_RETENTION_DAYS", "90"))
-# Deliveries to one endpoint in flight at once: a slow receiver holds at most this many workers.
+# Sending slots of one endpoint: a slow receiver holds at most this many workers.
 WEBHOOK_ENDPOINT_CONCURRENCY = int(os.environ.get("WEBHOOK_ENDPOINT_CONCURRENCY", "2"))
 # Requests in flight at once in each of those slots (threads of the worker holding the slot):
 # an endpoint gets at most WEBHOOK_ENDPOINT_CONCURRENCY x WEBHOOK_REQUESTS_PER_SLOT at once.

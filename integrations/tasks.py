@@ -141,7 +141,7 @@ def drain_outbox_task() -> int:
 
 # a sender gives its worker process back after this long (queued drains and other endpoints'
 # senders run meanwhile) and queues itself for the rest
-SEND_SLICE_SECONDS = 2.0
+SEND_SLICE_SECONDS = 1.0
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -172,7 +172,7 @@ def deliver_webhooks_task() -> int:
     """The sweep: drains what no notification drained, and wakes the sender of every endpoint
     with a due delivery (retries whose timer was lost, attempts of a killed worker)."""
     now = timezone.now()
-    report = outbox_drain(now=now)
+    report = outbox_drain(now=now, on_batch=_dispatch)  # a backlog's senders start meanwhile
     endpoints = set(endpoints_with_due_deliveries(now=now)) | report.endpoint_ids
     _dispatch(endpoints, coalesce=False)  # the safety net ignores flags a lost task left behind
     return len(endpoints)

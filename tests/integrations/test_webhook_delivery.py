@@ -340,7 +340,7 @@ def test_draining_twice_creates_each_delivery_once(organization, receiver):
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
 
 
-def test_an_event_drained_again_keeps_its_one_delivery_per_endpoint(organization, receiver):
+def test_a_drain_meeting_an_existing_delivery_still_creates_the_others(organization, receiver):
     endpoint_for(organization, receiver.url)
     _customer(organization, "cus_1")
     outbox_drain(now=timezone.now())
