@@ -266,7 +266,6 @@ def _send_batch(
     report: SendReport,
     threads: Executor | None,
 ) -> int:
-    started = time.monotonic()
     with transaction.atomic():
         due = lock_due_deliveries(endpoint_id=endpoint_id, now=clock(), limit=SEND_BATCH)
         if not due:
@@ -278,9 +277,10 @@ def _send_batch(
         hmac_key = organization_hmac_key(endpoint.organization)
         if endpoint.signature_algo == SignatureAlgo.JWT:
             private_key()  # loaded (from the database at first) here, not in a sending thread
+        started = time.monotonic()
 
         def one(delivery: WebhookDelivery) -> WebhookDelivery | None:
-            if time.monotonic() - started > SEND_BATCH_SECONDS:
+            if delivery is not due[0] and time.monotonic() - started > SEND_BATCH_SECONDS:
                 return None  # stays due, for the next batch (or another slot)
             now = clock()
             attempt(delivery, endpoint, transport=transport, hmac_key=hmac_key, now=now)
@@ -290,10 +290,11 @@ def _send_batch(
         if threads is None:
             done = []
             for delivery in due:
-                if done and time.monotonic() - started > SEND_BATCH_SECONDS:
+                attempted = one(delivery)
+                if attempted is None:
                     break
-                done.append(one(delivery))
-        else:  # the first requests start at once: a batch attempts one delivery at least
+                done.append(attempted)
+        else:
             done = [d for d in threads.map(one, due) if d is not None]
         _save_outcomes(done)
     for delivery in done:
