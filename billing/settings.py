@@ -12,7 +12,8 @@ Environment:
 - PAYMENT_SECRETS_KEY: Fernet key encrypting payment provider secrets at rest; unset -> derived
   from SECRET_KEY (rotating SECRET_KEY then makes stored secrets unreadable).
 - WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS, WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_RSA_PRIVATE_KEY,
-  API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY: outbound webhooks.
+  API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY,
+  WEBHOOK_REQUESTS_PER_SLOT: outbound webhooks.
 """
 
 from __future__ import annotations
@@ -238,8 +239,11 @@ WEBHOOK_RSA_PRIVATE_KEY = os.environ.get("WEBHOOK_RSA_PRIVATE_KEY", "")
 # The JWT `iss` claim: this API's public base URL, as receivers know it.
 API_URL = os.environ.get("API_URL", "http://127.0.0.1:8000")
 WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("WEBHOOK_LOG_RETENTION_DAYS", "90"))
-# Deliveries to one endpoint in flight at once: a slow receiver holds at most this many workers.
+# Sending slots of one endpoint: a slow receiver holds at most this many workers.
 WEBHOOK_ENDPOINT_CONCURRENCY = int(os.environ.get("WEBHOOK_ENDPOINT_CONCURRENCY", "2"))
+# Requests in flight at once in each of those slots (threads of the worker holding the slot):
+# an endpoint gets at most WEBHOOK_ENDPOINT_CONCURRENCY x WEBHOOK_REQUESTS_PER_SLOT at once.
+WEBHOOK_REQUESTS_PER_SLOT = int(os.environ.get("WEBHOOK_REQUESTS_PER_SLOT", "4"))
 
 # One JSON object per line in production, plain text in development; both carry the request id
 # and Celery task id of the line (billing/logs.py).

@@ -132,18 +132,30 @@ def _dispatch(endpoint_ids: object, *, coalesce: bool = True) -> None:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def drain_outbox_task() -> int:
-    """Deliveries of the outbox rows recorded since the last drain, then their senders."""
+    """Deliveries of the outbox rows recorded since the last drain; the senders of each batch's
+    endpoints are queued as soon as it is committed."""
     _started(DRAIN_FLAG)
-    report = outbox_drain(now=timezone.now())
-    _dispatch(report.endpoint_ids)
+    report = outbox_drain(now=timezone.now(), on_batch=_dispatch)
     return report.events
+
+
+# a sender gives its worker process back after this long (queued drains and other endpoints'
+# senders run meanwhile) and queues itself for the rest
+SEND_SLICE_SECONDS = 1.0
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def send_webhook_deliveries_task(endpoint_id: str) -> int:
-    """Attempts the endpoint's due deliveries; schedules itself for the earliest retry."""
+    """Attempts the endpoint's due deliveries for a while; queues itself for what is left,
+    and for the earliest retry."""
     _started(_send_flag(endpoint_id))
-    report = endpoint_deliveries_send(endpoint_id=UUID(endpoint_id), clock=timezone.now)
+    report = endpoint_deliveries_send(
+        endpoint_id=UUID(endpoint_id),
+        clock=timezone.now,
+        max_seconds=None if _eager() else SEND_SLICE_SECONDS,
+    )
+    if report.more:
+        _dispatch([endpoint_id])
     if report.retry_at is not None and not _eager():
         countdown = max((report.retry_at - timezone.now()).total_seconds(), 0)
         send_webhook_deliveries_task.apply_async((endpoint_id,), countdown=countdown)
@@ -160,7 +172,7 @@ def deliver_webhooks_task() -> int:
     """The sweep: drains what no notification drained, and wakes the sender of every endpoint
     with a due delivery (retries whose timer was lost, attempts of a killed worker)."""
     now = timezone.now()
-    report = outbox_drain(now=now)
+    report = outbox_drain(now=now, on_batch=_dispatch)  # a backlog's senders start meanwhile
     endpoints = set(endpoints_with_due_deliveries(now=now)) | report.endpoint_ids
     _dispatch(endpoints, coalesce=False)  # the safety net ignores flags a lost task left behind
     return len(endpoints)

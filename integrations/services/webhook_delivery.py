@@ -6,7 +6,9 @@
 2. `endpoint_deliveries_send` attempts an endpoint's due deliveries in batches, each batch's rows
    locked while they are attempted: a sender killed mid-batch rolls back and the rows are due
    again (at least once; the delivery id is the receiver's idempotency key). An endpoint has a
-   few sending slots at most, so a slow receiver holds that many workers, never all of them.
+   few sending slots at most, so a slow receiver holds that many workers, never all of them;
+   a slot has up to `WEBHOOK_REQUESTS_PER_SLOT` requests in flight (threads over kept-alive
+   connections), the database work staying in the slot's own thread.
 3. A failed attempt is retried after Lago's backoff, n^4 + up to 15 % of it + 2 s after failure
    n, until `WEBHOOK_ATTEMPTS` attempts; then the delivery is `failed` (resend by hand).
 """
@@ -18,21 +20,27 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from billing.actors import Actor
 from billing.locks import lock_pending_outbox_events
 from billing.models import OutboxEvent
 from integrations.locks import endpoint_send_slot, lock_due_deliveries
-from integrations.models import RESPONSE_EXCERPT_MAX, WebhookDelivery, WebhookEndpoint
+from integrations.models import (
+    RESPONSE_EXCERPT_MAX,
+    SignatureAlgo,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from integrations.services.webhook_http import Answer, Transport
 from integrations.services.webhook_payloads import webhook_bodies, webhook_object_type
-from integrations.services.webhook_signing import organization_hmac_key, signature
+from integrations.services.webhook_signing import organization_hmac_key, private_key, signature
 from integrations.services.webhook_targets import UnsafeTarget, resolve_target
 
 logger = logging.getLogger(__name__)
@@ -61,11 +69,42 @@ class DrainReport:
     endpoint_ids: set[UUID] = field(default_factory=set)
 
 
-def _drain_batch(now: datetime, report: DrainReport) -> int:
+def _create_deliveries(rows: list[WebhookDelivery]) -> None:
+    """Inserts the rows, skipping those already there (one per endpoint and event). On
+    PostgreSQL by `COPY`: the bodies go as they are, where the insert of `bulk_create` quotes
+    them into an array literal in Python (regex callbacks on every quote of the JSON: most of a
+    drain's time). Rows already there cannot come from a drain, since a drain marks its
+    outbox rows processed in the same transaction; a copy that meets one anyway is undone and
+    the batch inserted the slow way, skipping it."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    fields = WebhookDelivery._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    try:
+        with (
+            transaction.atomic(),
+            connection.wrap_database_errors,  # psycopg's errors as Django's
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(
+                    [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
+                )
+    except IntegrityError:
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _drain_batch(now: datetime, report: DrainReport) -> set[UUID] | None:
+    """One batch drained; the endpoints of its deliveries (None: nothing left to drain)."""
     with transaction.atomic():
         events = lock_pending_outbox_events(limit=DRAIN_BATCH)
         if not events:
-            return 0
+            return None
         endpoints: dict[UUID, list[WebhookEndpoint]] = defaultdict(list)
         for endpoint in WebhookEndpoint.objects.filter(
             organization_id__in={e.organization_id for e in events}
@@ -96,19 +135,32 @@ def _drain_batch(now: datetime, report: DrainReport) -> int:
             for event in events
             for endpoint in targets[event.pk]
         ]
-        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        _create_deliveries(rows)
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
+    endpoint_ids = {row.endpoint_id for row in rows}
     report.events += len(events)
     report.deliveries += len(rows)
-    report.endpoint_ids.update(row.endpoint_id for row in rows)
-    return len(events)
+    report.endpoint_ids.update(endpoint_ids)
+    return endpoint_ids
 
 
-def outbox_drain(*, now: datetime, max_batches: int | None = None) -> DrainReport:
-    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches)."""
+def outbox_drain(
+    *,
+    now: datetime,
+    max_batches: int | None = None,
+    on_batch: Callable[[set[UUID]], None] | None = None,
+) -> DrainReport:
+    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches).
+    `on_batch` gets the endpoints of each committed batch's deliveries (their senders can start
+    before the drain of a backlog ends)."""
     report, batches = DrainReport(), 0
-    while (max_batches is None or batches < max_batches) and _drain_batch(now, report):
+    while max_batches is None or batches < max_batches:
+        endpoint_ids = _drain_batch(now, report)
+        if endpoint_ids is None:
+            break
         batches += 1
+        if on_batch is not None and endpoint_ids:
+            on_batch(endpoint_ids)
     return report
 
 
@@ -122,6 +174,7 @@ class SendReport:
     failed: int = 0
     retry_at: datetime | None = None  # earliest retry scheduled by these attempts
     busy: bool = False  # every sending slot of the endpoint was taken
+    more: bool = False  # stopped at `max_seconds` with deliveries possibly still due
 
 
 def _headers(delivery: WebhookDelivery, endpoint: WebhookEndpoint, hmac_key: str) -> dict:
@@ -207,9 +260,12 @@ def _save_outcomes(deliveries: list[WebhookDelivery]) -> None:
 
 
 def _send_batch(
-    endpoint_id: UUID, transport: Transport, clock: Callable[[], datetime], report: SendReport
+    endpoint_id: UUID,
+    transport: Transport,
+    clock: Callable[[], datetime],
+    report: SendReport,
+    threads: Executor | None,
 ) -> int:
-    started = time.monotonic()
     with transaction.atomic():
         due = lock_due_deliveries(endpoint_id=endpoint_id, now=clock(), limit=SEND_BATCH)
         if not due:
@@ -219,14 +275,27 @@ def _send_batch(
         if endpoint is None:  # deleted meanwhile, its deliveries with it
             return 0
         hmac_key = organization_hmac_key(endpoint.organization)
-        done = []
-        for delivery in due:
-            if done and time.monotonic() - started > SEND_BATCH_SECONDS:
-                break  # the rest stays due, for the next batch (or another slot)
+        if endpoint.signature_algo == SignatureAlgo.JWT:
+            private_key()  # loaded (from the database at first) here, not in a sending thread
+        started = time.monotonic()
+
+        def one(delivery: WebhookDelivery) -> WebhookDelivery | None:
+            if delivery is not due[0] and time.monotonic() - started > SEND_BATCH_SECONDS:
+                return None  # stays due, for the next batch (or another slot)
             now = clock()
             attempt(delivery, endpoint, transport=transport, hmac_key=hmac_key, now=now)
             delivery.updated_at = now
-            done.append(delivery)
+            return delivery
+
+        if threads is None:
+            done = []
+            for delivery in due:
+                attempted = one(delivery)
+                if attempted is None:
+                    break
+                done.append(attempted)
+        else:
+            done = [d for d in threads.map(one, due) if d is not None]
         _save_outcomes(done)
     for delivery in done:
         report.attempted += 1
@@ -246,25 +315,43 @@ def _has_due(endpoint_id: UUID, now: datetime) -> bool:
 
 
 def endpoint_deliveries_send(
-    *, endpoint_id: UUID, clock: Callable[[], datetime], slots: int | None = None
+    *,
+    endpoint_id: UUID,
+    clock: Callable[[], datetime],
+    slots: int | None = None,
+    requests_per_slot: int | None = None,
+    max_seconds: float | None = None,
 ) -> SendReport:
     """Attempts the endpoint's due deliveries until none is due, in one of its sending slots;
-    returns at once (`busy`) when every slot is taken, the holders then seeing these rows."""
+    returns at once (`busy`) when every slot is taken, the holders then seeing these rows.
+    After `max_seconds` it stops between batches (`more`), so that a worker running it can
+    take other work before sending the rest."""
     slots = settings.WEBHOOK_ENDPOINT_CONCURRENCY if slots is None else slots
+    if requests_per_slot is None:
+        requests_per_slot = settings.WEBHOOK_REQUESTS_PER_SLOT
+    requests_per_slot = max(requests_per_slot, 1)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     report = SendReport()
-    transport = Transport(timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    transport = Transport(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, connections=requests_per_slot)
+    threads = None
+    if requests_per_slot > 1:
+        threads = ThreadPoolExecutor(requests_per_slot, thread_name_prefix="webhook-send")
     try:
         while True:
             with endpoint_send_slot(endpoint_id, slots=slots) as acquired:
                 if not acquired:
                     report.busy = True
                     return report
-                while _send_batch(endpoint_id, transport, clock, report):
-                    pass
+                while _send_batch(endpoint_id, transport, clock, report, threads):
+                    if deadline is not None and time.monotonic() > deadline:
+                        report.more = True
+                        return report
             # rows recorded while the slot was being released found it taken: look once more
             if not _has_due(endpoint_id, clock()):
                 return report
     finally:
+        if threads is not None:
+            threads.shutdown(wait=True)
         transport.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import urllib3
@@ -24,29 +25,38 @@ class Answer:
 
 
 class Transport:
-    """Connection pools for one sender run, keyed by the address actually connected to."""
+    """Connection pools for one sender run, keyed by the address actually connected to; up to
+    `connections` kept-alive connections per address, for as many threads posting at once."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, connections: int = 1) -> None:
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self.connections = max(connections, 1)
         self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+        self._lock = threading.Lock()
 
     def _pool(self, target: Target) -> urllib3.HTTPConnectionPool:
         connect_to = target.address or target.host
         key = (target.scheme, connect_to, target.port, target.host)
-        pool = self._pools.get(key)
-        if pool is None:
-            options = {"timeout": self.timeout, "retries": False, "maxsize": 1}
-            if target.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(
-                    connect_to,
-                    target.port,
-                    server_hostname=target.host,
-                    assert_hostname=target.host,
-                    **options,
-                )
-            else:
-                pool = urllib3.HTTPConnectionPool(connect_to, target.port, **options)
-            self._pools[key] = pool
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                options = {
+                    "timeout": self.timeout,
+                    "retries": False,
+                    "maxsize": self.connections,
+                    "block": True,  # threads wait for a connection rather than open more
+                }
+                if target.scheme == "https":
+                    pool = urllib3.HTTPSConnectionPool(
+                        connect_to,
+                        target.port,
+                        server_hostname=target.host,
+                        assert_hostname=target.host,
+                        **options,
+                    )
+                else:
+                    pool = urllib3.HTTPConnectionPool(connect_to, target.port, **options)
+                self._pools[key] = pool
         return pool
 
     def post(self, target: Target, *, body: bytes, headers: dict[str, str]) -> Answer:
@@ -67,6 +77,7 @@ class Transport:
         return Answer(status=response.status, body=response.data.decode("utf-8", "replace"))
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()

@@ -8,7 +8,7 @@ Not a pytest module (pytest ignores tests/benchmarks). Run from the project fold
         .venv/bin/python tests/benchmarks/bench_webhooks.py --events 10000 --workers 4
 
 The database is created and migrated when missing and emptied of the previous run. 10,000
-customers are stored, three local receivers start in a separate process (two endpoints sign with
+customers are stored, three local receivers start in a process each (two endpoints sign with
 HMAC, one with JWT), and a real Celery worker (`--workers` prefork processes, Redis broker,
 `DEBUG=0`) delivers. Two phases, `--events` events each (`customer.updated` of distinct
 customers, recorded through `billing.outbox.emit` and committed in transactions of `--batch`):
@@ -48,44 +48,48 @@ from tests.benchmarks._db import ensure_database  # noqa: E402 (after sys.path)
 ORGANIZATION = "Webhook bench"
 
 
-# --- receivers (their own process, so that the producer's GIL does not slow them) -------------
+# --- receivers (a process each, so that neither the producer's GIL nor each other's slow them) -
 
 
-def _serve(ports: multiprocessing.Queue, count: int) -> None:
-    records: list[list] = [[] for _ in range(count)]
+def _serve(ports: multiprocessing.Queue) -> None:
+    records: list = []
 
-    def handler(index: int) -> type[BaseHTTPRequestHandler]:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept-alive connections, one thread each
+        disable_nagle_algorithm = True
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                records[index].append((self.headers["X-Lago-Unique-Key"], time.time()))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            records.append((self.headers["X-Lago-Unique-Key"], time.time()))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-            def do_GET(self) -> None:
-                body = json.dumps(records[index]).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def do_GET(self) -> None:
+            body = json.dumps(records).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+        def log_message(self, format: str, *args: object) -> None:
+            pass
 
-        return Handler
-
-    servers = []
-    for index in range(count):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler(index))
-        server.daemon_threads = True
-        servers.append(server)
-        Thread(target=server.serve_forever, daemon=True).start()
-    ports.put([s.server_address[1] for s in servers])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    ports.put(server.server_address[1])
     signal.sigwait({signal.SIGTERM})
+
+
+def _receivers(count: int) -> tuple[list[multiprocessing.Process], list[int]]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    processes = [
+        multiprocessing.Process(target=_serve, args=(queue,), daemon=True) for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    return processes, [queue.get(timeout=10) for _ in processes]
 
 
 def _received(ports: list[int]) -> dict[str, float]:
@@ -116,7 +120,48 @@ def _worker(concurrency: int) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _phase(name, organization, customers, *, events, batch, rate, ports, timeout) -> dict:
+def _cpu_by_process() -> dict[int, tuple[int, float]]:
+    """pid -> (process group, user + system CPU seconds) of every live process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(entry)] = (int(fields[2]), (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def _cpu_seconds(parts: dict[str, set[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each part: the worker's process group, the receivers, and
+    the PostgreSQL sessions on the bench database (those alive now)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        sessions = {pid for (pid,) in cursor.fetchall()}
+    processes = _cpu_by_process()
+    worker_group = next(iter(parts["worker"]))
+    return {
+        "worker": sum(cpu for group, cpu in processes.values() if group == worker_group),
+        "receivers": sum(processes[pid][1] for pid in parts["receivers"] if pid in processes),
+        "postgres": {pid: processes[pid][1] for pid in sessions if pid in processes},
+        "producer": sum(os.times()[:2]),
+    }
+
+
+def _cpu_used(before: dict, after: dict) -> dict[str, float]:
+    used = {part: after[part] - before[part] for part in ("worker", "receivers", "producer")}
+    used["postgres"] = sum(
+        cpu - before["postgres"].get(pid, 0) for pid, cpu in after["postgres"].items()
+    )
+    return used
+
+
+def _phase(name, organization, customers, *, events, batch, rate, ports, timeout, parts) -> dict:
     from django.db import transaction
 
     from billing.actors import SYSTEM
@@ -124,6 +169,7 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
     from integrations.models import WebhookDelivery
 
     committed: dict[int, float] = {}
+    cpu_before = _cpu_seconds(parts)
     started = time.monotonic()
     for first in range(0, events, batch):
         if rate:
@@ -145,21 +191,25 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
     produced_in = time.monotonic() - started
     expected = len(committed) * len(ports)
     deadline = time.monotonic() + timeout
-    received = _received(ports)
-    while len(received) < expected and time.monotonic() < deadline:
-        time.sleep(0.5)
+    while True:  # until every delivery of this phase's events was received (or the timeout)
         received = _received(ports)
-    deliveries = dict(
-        WebhookDelivery.objects.filter(outbox_event_id__in=list(committed)).values_list(
-            "id", "outbox_event_id"
+        deliveries = dict(
+            WebhookDelivery.objects.filter(outbox_event_id__in=list(committed)).values_list(
+                "id", "outbox_event_id"
+            )
         )
-    )
+        missing = expected - sum(str(pk) in received for pk in deliveries)
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    cpu = _cpu_used(cpu_before, _cpu_seconds(parts))
     delays = sorted(
         received[str(delivery_id)] - committed[outbox_id]
         for delivery_id, outbox_id in deliveries.items()
         if str(delivery_id) in received
     )
-    span = max(received.values()) - min(committed.values()) if received else float("nan")
+    mine = [received[str(pk)] for pk in deliveries if str(pk) in received]
+    span = max(mine) - min(committed.values()) if mine else float("nan")
     result = {
         "phase": name,
         "events": len(committed),
@@ -171,6 +221,18 @@ def _phase(name, organization, customers, *, events, batch, rate, ports, timeout
         "delay_p50_s": round(statistics.median(delays), 3) if delays else None,
         "delay_p99_s": round(delays[int(len(delays) * 0.99) - 1], 3) if delays else None,
         "delay_max_s": round(delays[-1], 3) if delays else None,
+        # CPU seconds (user + system) over the phase, per delivery received, by part: the
+        # worker's processes, PostgreSQL's sessions on the bench database, the receivers, the
+        # producer (this process); their sum is what the machine spends per delivery
+        "cpu_ms_per_delivery": {
+            part: round(seconds * 1000 / len(delays), 3) for part, seconds in cpu.items()
+        }
+        if delays
+        else None,
+        "cpu_ms_per_delivery_total": round(sum(cpu.values()) * 1000 / len(delays), 3)
+        if delays
+        else None,
+        "load_avg_1min_at_end": os.getloadavg()[0],
     }
     print(json.dumps(result), flush=True)
     return result
@@ -222,10 +284,7 @@ def main() -> int:
     )
     customers = list(Customer.objects.filter(organization=organization).order_by("external_id"))
 
-    ports_queue: multiprocessing.Queue = multiprocessing.Queue()
-    receivers = multiprocessing.Process(target=_serve, args=(ports_queue, 3), daemon=True)
-    receivers.start()
-    ports = ports_queue.get(timeout=10)
+    receivers, ports = _receivers(3)
     from billing.actors import SYSTEM
 
     for index, port in enumerate(ports):
@@ -252,6 +311,7 @@ def main() -> int:
             _phase(
                 phase, organization, customers, events=args.events, batch=args.batch,
                 rate=args.rate if phase == "paced" else 0, ports=ports, timeout=args.timeout,
+                parts={"worker": {worker.pid}, "receivers": {r.pid for r in receivers}},
             )  # fmt: skip
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -259,7 +319,8 @@ def main() -> int:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-        receivers.terminate()
+        for receiver in receivers:
+            receiver.terminate()
     return 0
 
 

@@ -28,6 +28,17 @@ class Receiver:
     delay: float = 0.0  # seconds before answering each request
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # the most answered at once so far
+
+    def started(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def finished(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def next_status(self) -> int:
         with self.lock:
@@ -56,10 +67,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             received = Received(self.path, dict(self.headers.items()), body, time.time())
+            receiver.started()
             if receiver.delay:
                 time.sleep(receiver.delay)
             status = receiver.next_status()
             receiver.record(received)
+            receiver.finished()
             answer = b'{"ok":true}' if status < 400 else b'{"error":"try later"}'
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -19,9 +19,11 @@ from billing.models import OutboxEvent
 from billing.outbox import emit
 from customers.services.customers import customer_create
 from integrations.models import WebhookDelivery
+from integrations.services import webhook_delivery
 from integrations.services.webhook_delivery import (
     deliveries_purge,
     delivery_resend,
+    endpoint_deliveries_send,
     outbox_drain,
     retry_wait_seconds,
 )
@@ -194,6 +196,52 @@ def test_after_the_last_attempt_the_delivery_is_failed(organization, receiver, s
     assert len(receiver.requests) == 2
 
 
+def test_a_sending_slot_has_its_requests_in_flight_at_once_and_no_more(
+    organization, receiver, settings
+):
+    settings.WEBHOOK_REQUESTS_PER_SLOT = 3
+    receiver.delay = 0.3
+    endpoint_for(organization, receiver.url, signature_algo="hmac")
+    for n in range(7):
+        _customer(organization, f"cus_{n}")
+
+    deliveries = deliver()
+
+    assert receiver.most_in_flight == 3
+    assert [d.status for d in deliveries] == [Status.SUCCEEDED] * 7
+    assert len(receiver.requests) == 7
+
+
+def test_a_sender_stops_between_batches_after_its_time(organization, receiver, monkeypatch):
+    monkeypatch.setattr(webhook_delivery, "SEND_BATCH", 2)
+    endpoint = endpoint_for(organization, receiver.url, signature_algo="hmac")
+    for n in range(5):
+        _customer(organization, f"cus_{n}")
+    outbox_drain(now=timezone.now())
+
+    report = endpoint_deliveries_send(endpoint_id=endpoint.pk, clock=timezone.now, max_seconds=0)
+
+    assert (report.attempted, report.more) == (2, True)
+    assert WebhookDelivery.objects.filter(status=Status.PENDING).count() == 3
+
+
+def test_a_drain_reports_the_endpoints_of_each_batch_once_committed(
+    organization, receiver, monkeypatch
+):
+    monkeypatch.setattr(webhook_delivery, "DRAIN_BATCH", 2)
+    endpoint = endpoint_for(organization, receiver.url)
+    for n in range(3):
+        _customer(organization, f"cus_{n}")
+    seen = []
+
+    outbox_drain(
+        now=timezone.now(),
+        on_batch=lambda ids: seen.append((ids, WebhookDelivery.objects.count())),
+    )
+
+    assert seen == [({endpoint.pk}, 2), ({endpoint.pk}, 3)]
+
+
 def test_a_receiver_that_refuses_connections_is_retried(organization):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -289,6 +337,22 @@ def test_draining_twice_creates_each_delivery_once(organization, receiver):
     outbox_drain(now=timezone.now())
 
     assert WebhookDelivery.objects.count() == 1
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_a_drain_meeting_an_existing_delivery_still_creates_the_others(organization, receiver):
+    endpoint_for(organization, receiver.url)
+    _customer(organization, "cus_1")
+    outbox_drain(now=timezone.now())
+    first = WebhookDelivery.objects.get()
+    OutboxEvent.objects.update(processed_at=None)  # as if its drain had not marked it
+    _customer(organization, "cus_2")
+
+    report = outbox_drain(now=timezone.now())
+
+    assert report.events == 2
+    assert WebhookDelivery.objects.count() == 2
+    assert WebhookDelivery.objects.filter(pk=first.pk).exists()
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
 
 

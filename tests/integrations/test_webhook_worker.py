@@ -156,7 +156,9 @@ def test_a_slow_receiver_does_not_hold_back_the_others(organization, tmp_path):
     ):
         endpoint_for(organization, slow.url)
         endpoint_for(organization, fast.url)
-        with celery_worker(tmp_path, "mixed", WEBHOOK_ENDPOINT_CONCURRENCY="1"):
+        with celery_worker(
+            tmp_path, "mixed", WEBHOOK_ENDPOINT_CONCURRENCY="1", WEBHOOK_REQUESTS_PER_SLOT="1"
+        ):
             _customers(organization, 5)
             fast.wait_for(5, timeout=30)
             slow_count_then = len(slow.requests)  # one at a time, 2 s each: 10 s for all
