@@ -41,6 +41,11 @@ class InvoicingConfig(AppConfig):
 
         metering_ports.invoiced_usage_amount_cents.bind(invoiced_usage_for_lifetime)
 
+        # spec §21.2: each refresh pass checks the progressive billing thresholds
+        from invoicing.services.progressive_billing import progressive_billing_after_usage_pass
+
+        metering_hooks.on_usage_refreshed.connect(progressive_billing_after_usage_pass)
+
         # the customer 360 page shows every app's panels, in the order declared there
         from customers import ports as customer_ports
         from invoicing.customer_360 import customer_360_panels

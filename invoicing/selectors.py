@@ -392,9 +392,11 @@ def customer_past_usage(
 
 def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> int:
     """Charge fees (pre-tax cents, in-arrears charges) of the finalized and draft subscription
-    and progressive billing invoices of these subscriptions: the invoiced part of their
-    lifetime usage (bound to `metering.ports.invoiced_usage_amount_cents`; Lago counts drafts,
-    whose usage left the current period)."""
+    invoices of these subscriptions: the invoiced part of their lifetime usage (bound to
+    `metering.ports.invoiced_usage_amount_cents`; Lago counts drafts, whose usage left the
+    current period). Progressive billing invoices are left out: the period's subscription
+    invoice bills the same usage again in full (their amount only counts for the period still
+    open, through the threshold check)."""
     from django.db.models import Sum
 
     total = Fee.objects.filter(
@@ -402,10 +404,7 @@ def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> i
         fee_type=Fee.FeeType.CHARGE,
         deleted_at__isnull=True,
         charge__pay_in_advance=False,
-        invoice__invoice_type__in=[
-            Invoice.InvoiceType.SUBSCRIPTION,
-            Invoice.InvoiceType.PROGRESSIVE_BILLING,
-        ],
+        invoice__invoice_type=Invoice.InvoiceType.SUBSCRIPTION,
         invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.DRAFT],
     ).aggregate(total=Sum("amount_cents"))["total"]
     return int(total or 0)

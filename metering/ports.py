@@ -26,8 +26,8 @@ class Port(ports.Port[F]):
 
 
 class InvoicedUsageAmountCents(Protocol):
-    """Charge fees (pre-tax cents) of the finalized subscription and progressive billing
-    invoices of these subscriptions."""
+    """Charge fees (pre-tax cents) of the finalized and draft subscription invoices of these
+    subscriptions."""
 
     def __call__(self, *, subscription_ids: Collection[UUID]) -> int: ...
 
