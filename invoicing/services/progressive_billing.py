@@ -191,5 +191,7 @@ def progressive_billing_after_usage_pass(
             if progressive_billing_check(subscription=subscription, actor=SYSTEM, now=now):
                 issued += 1
         except Exception:
-            logger.exception("progressive billing check failed for subscription %s", subscription.pk)
+            logger.exception(
+                "progressive billing check failed for subscription %s", subscription.pk
+            )
     return issued

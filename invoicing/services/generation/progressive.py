@@ -190,7 +190,9 @@ def return_excess(credits: Sequence[ProgressiveCredit], *, actor: Actor, now: da
     for credit in credits:
         if not credit.credit_note_items:
             continue
-        items = [ItemInput(str(fee.pk), Decimal(amount)) for fee, amount in credit.credit_note_items]
+        items = [
+            ItemInput(str(fee.pk), Decimal(amount)) for fee, amount in credit.credit_note_items
+        ]
         estimate = credit_note_estimate(invoice=credit.progressive_invoice, items=items)
         credit_note_create(
             invoice=credit.progressive_invoice,
@@ -203,9 +205,7 @@ def return_excess(credits: Sequence[ProgressiveCredit], *, actor: Actor, now: da
         )
 
 
-def progressive_credit_rows(
-    invoice: Invoice, credits: Sequence[ProgressiveCredit]
-) -> list[Credit]:
+def progressive_credit_rows(invoice: Invoice, credits: Sequence[ProgressiveCredit]) -> list[Credit]:
     """The `Credit` rows of the deductions (before taxes)."""
     return [
         Credit(
