@@ -11,7 +11,7 @@ from django.test import TestCase
 
 from billing.actors import SYSTEM
 from billing.models import OutboxEvent
-from customers.services.subscriptions import subscription_terminate
+from customers.services.subscriptions import subscription_create, subscription_terminate
 from invoicing.models import AppliedUsageThreshold, Credit, CreditNote, Invoice
 from invoicing.services.generation import invoice_create_for_termination
 from metering.models import LifetimeUsage
@@ -19,6 +19,7 @@ from metering.services.refresh import refresh_usage
 from plans.models import UsageThreshold
 from tests.invoicing.billing_helpers import bill, only_invoice
 from tests.metering.usage.conftest import Billing, at, make_billing
+from tests.plans.factories import ChargeFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -281,3 +282,41 @@ def test_billing_a_termination_again_deducts_nothing_more(api, organization):
         )
     assert again is None
     assert Credit.objects.filter(progressive_billing_invoice__isnull=False).count() == 1
+
+
+def test_upgrade_invoice_deducts_the_progressive_invoice_of_the_previous_plan(api, organization):
+    billing = v92_billing(api, organization, [(20_000, False)])
+    usage(billing, "2022-12-06T10:00:00")
+    usage(billing, "2022-12-08T10:00:00")
+    bigger = PlanFactory(organization=organization, amount_cents=10_000)
+    ChargeFactory(
+        organization=organization,
+        plan=bigger,
+        billable_metric=billing.usage_charge.billable_metric,  # type: ignore[attr-defined]
+        properties={"amount": "0.0002"},
+    )
+
+    upgrade_at = at("2022-12-10T12:00:00")
+    with (
+        time_machine.travel(upgrade_at, tick=False),
+        TestCase.captureOnCommitCallbacks(execute=True),
+    ):
+        subscription_create(
+            organization=organization,
+            external_customer_id=billing.customer.external_id,
+            plan_code=bigger.code,
+            external_id=billing.subscription.external_id,
+            actor=SYSTEM,
+            now=upgrade_at,
+        )
+
+    invoice = Invoice.objects.get(
+        customer=billing.customer, invoice_type=Invoice.InvoiceType.SUBSCRIPTION
+    )
+    [progressive] = progressive_invoices(billing)
+    credit = Credit.objects.get(invoice=invoice, progressive_billing_invoice__isnull=False)
+    assert (credit.progressive_billing_invoice, credit.amount_cents) == (progressive, 20_000)
+    assert invoice.progressive_billing_credit_amount_cents == 20_000
+    charge_fees = invoice.fees.filter(fee_type="charge", subscription=billing.subscription)
+    assert sum(fee.amount_cents for fee in charge_fees) == 40_000
+    assert invoice.total_amount_cents == invoice.fees_amount_cents - 20_000
