@@ -79,10 +79,7 @@ def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
             "customer__taxes",
             "metadata",
             "applied_taxes",
-            Prefetch(
-                "applied_usage_thresholds",
-                queryset=AppliedUsageThreshold.objects.select_related("usage_threshold"),
-            ),
+            "applied_usage_thresholds__usage_threshold",
         )
         .order_by("-issuing_date", "-created_at", "-id")
     )
@@ -109,10 +106,7 @@ def with_invoice_relations(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         "customer__taxes",
         "metadata",
         "applied_taxes",
-        Prefetch(
-            "applied_usage_thresholds",
-            queryset=AppliedUsageThreshold.objects.select_related("usage_threshold"),
-        ),
+        "applied_usage_thresholds__usage_threshold",
         Prefetch(
             "fees",
             queryset=fees_for_rendering(Fee.objects.filter(deleted_at__isnull=True)).order_by(
