@@ -4,6 +4,7 @@ dates (DRF client and lago-python-client)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -237,3 +238,29 @@ def test_client_subscribes_with_thresholds_and_reads_the_progressive_invoices(
     assert read.progressive_billing_credit_amount_cents == 20_000
     assert read.total_amount_cents == 23_100
     assert any(credit.item.type == "invoice" for credit in read.credits.__root__)
+
+
+@pytest.mark.django_db
+def test_usage_threshold_reached_webhook_carries_the_subscription_and_its_threshold(
+    api, organization
+):
+    from django.utils import timezone
+
+    from integrations.models import WebhookDelivery
+    from integrations.services.webhook_delivery import outbox_drain
+    from tests.integrations.helpers import endpoint_for
+
+    endpoint_for(organization, "https://hooks.example.com/all")
+    billing = v92_billing(api, organization, [(20_000, False)])
+    usage(billing, "2022-12-06T10:00:00")
+
+    outbox_drain(now=timezone.now())
+    delivery = WebhookDelivery.objects.get(webhook_type="subscription.usage_threshold_reached")
+    body = json.loads(delivery.payload)
+
+    assert body["object_type"] == "subscription"
+    subscription = body["subscription"]
+    assert subscription["external_id"] == "sub_1"
+    assert subscription["progressive_billing_disabled"] is False
+    assert subscription["usage_threshold"]["amount_cents"] == 20_000
+    assert subscription["usage_threshold"]["recurring"] is False
