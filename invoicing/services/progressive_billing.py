@@ -65,8 +65,12 @@ def usage_threshold_payload(threshold: UsageThreshold) -> dict:
 
 
 def _crossings(
-    subscription: Subscription, lifetime: LifetimeUsage, thresholds: Sequence[UsageThreshold], now
+    subscription: Subscription,
+    lifetime: LifetimeUsage,
+    thresholds: Sequence[UsageThreshold],
+    now: datetime,
 ) -> list[tuple[UsageThreshold, calculation.ThresholdCrossing]]:
+    """The thresholds passed now, with the crossing each one is."""
     billed = progressive_billed(subscription.pk, at=now)
     passed = calculation.passed_usage_thresholds(
         [(t.amount_cents, t.recurring) for t in thresholds],
