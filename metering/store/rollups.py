@@ -34,7 +34,6 @@ from django.db import connection, transaction
 
 from metering.models import Event, EventPropertyState, EventRollup
 
-from .portable import _group_order
 from .aggregation import (
     NUMBER_LIMIT,
     NUMERIC_PATTERN,
@@ -50,6 +49,7 @@ from .aggregation import (
     expand_filter,
     number_sql,
 )
+from .portable import _group_order
 
 BUCKET = timedelta(hours=1)
 _ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
@@ -174,7 +174,9 @@ SELECT id, external_subscription_id, transaction_id FROM ins
 """
 
 _REBUILD_SQL = f"""
-WITH fields AS (SELECT * FROM unnest(%(field_codes)s::text[], %(field_names)s::text[]) AS t(code, f)),
+WITH fields AS (
+    SELECT * FROM unnest(%(field_codes)s::text[], %(field_names)s::text[]) AS t(code, f)
+),
 src AS (
     SELECT e.id, e.external_subscription_id AS ext, e.code, e.timestamp AS ts,
            e.properties AS props, e.precise_total_amount_cents AS ptac, e.value,
@@ -369,7 +371,7 @@ class _RollupBuilder:
 
     def rollup_part(self, low: datetime | None, high: datetime, in_period: bool) -> str:
         p = self.p
-        conditions = self.selection("r") + [f"r.bucket < {p(high)}"]
+        conditions = [*self.selection("r"), f"r.bucket < {p(high)}"]
         if low is not None:
             conditions.append(f"r.bucket >= {p(low)}")
         if self.field:
@@ -381,9 +383,12 @@ class _RollupBuilder:
             FROM {ROLLUP_TABLE} r WHERE {" AND ".join(conditions)}
         """
 
-    def raw_part(self, start: datetime | None, end: datetime, inclusive: bool, in_period: bool) -> str:
+    def raw_part(
+        self, start: datetime | None, end: datetime, inclusive: bool, in_period: bool
+    ) -> str:
         p = self.p
-        conditions = self.selection("e") + [
+        conditions = [
+            *self.selection("e"),
             "e.deleted_at IS NULL",
             f"e.timestamp {'<=' if inclusive else '<'} {p(end)}",
         ]
@@ -415,7 +420,7 @@ class _RollupBuilder:
         """True when an event of the window may have been pre-aggregated with another field
         (or none), or with the field as a key the query filters or groups on."""
         q, p = self.query, self.p
-        conditions = self.selection("s") + [f"s.first_ts <= {p(q.to_datetime)}"]
+        conditions = [*self.selection("s"), f"s.first_ts <= {p(q.to_datetime)}"]
         lower = self.lower()
         if lower is not None:
             conditions.append(f"s.last_ts >= {p(lower)}")
@@ -435,7 +440,8 @@ class _RollupBuilder:
         value with an event after the window (its last operation in the window is unknown)."""
         q, p = self.query, self.p
         g = ", ".join(self.groups)
-        conditions = self.selection("s") + [
+        conditions = [
+            *self.selection("s"),
             f"s.field_name = {p(self.field)}",
             "s.prop IS NOT NULL",
             f"s.first_ts <= {p(q.to_datetime)}",
@@ -528,7 +534,7 @@ def _combine(query: AggregationQuery, fetched: list[dict]) -> list[dict]:
         def total(name: str, rows: list[dict] = both) -> Any:
             return sum((Decimal(part[name] or 0) for part in rows), ZERO)
 
-        def in_period(name: str) -> Decimal:
+        def in_period(name: str, period: dict | None = period) -> Decimal:
             return Decimal(period[name] or 0) if period else ZERO
 
         columns = {f"g{i}": value for i, value in enumerate(group)}
