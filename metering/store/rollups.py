@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
@@ -280,7 +281,7 @@ def _keys(query: AggregationQuery) -> set[str]:
 def pre_aggregated(query: AggregationQuery, *, with_event_values: bool = False) -> bool:
     """Whether the pre-aggregated rows can answer the query (else: the raw scan)."""
     kind = query.kind
-    if kind not in _PRE_AGGREGATED or query.prorated:
+    if kind not in _PRE_AGGREGATED or (query.prorated and kind != AggregationType.SUM):
         return False
     if with_event_values and kind in _EVENT_VALUE_TYPES:
         return False  # per-event values need every event
@@ -377,11 +378,30 @@ class _RollupBuilder:
         if self.field:
             conditions.append(f"r.field_name = {p(self.field)}")
         conditions += self.filters("r.dims")
+        if self.query.prorated and in_period:
+            # spec §7.15: the hour's values weigh the local days from its day to the period
+            # end; an hour across two local days (a half-hour offset) is not pre-aggregated
+            day, last_day = (
+                self.local_day("r.bucket"),
+                self.local_day("(r.bucket + interval '1 hour' - interval '1 microsecond')"),
+            )
+            prorated = f"r.sv * {self.days_left(day)} AS dv, {day} <> {last_day} AS split"
+        else:
+            prorated = "0 AS dv, FALSE AS split"
         return f"""
             SELECT {self.group_exprs("r.dims")}, {in_period} AS inp, r.n, r.ptac, r.nv,
-                   r.ptac_v, r.sv, r.tv, r.mx, r.lv_ts, r.lv_id, r.lv, r.n_prop, r.ptac_prop
+                   r.ptac_v, r.sv, r.tv, r.mx, r.lv_ts, r.lv_id, r.lv, r.n_prop, r.ptac_prop,
+                   {prorated}
             FROM {ROLLUP_TABLE} r WHERE {" AND ".join(conditions)}
         """
+
+    def local_day(self, instant: str) -> str:
+        return f"({instant} AT TIME ZONE {self.p(self.query.timezone)})::date"
+
+    def days_left(self, day: str) -> str:
+        """Local days from `day` to the period end, both inclusive."""
+        to_day = self.query.to_datetime.astimezone(ZoneInfo(self.query.timezone)).date()
+        return f"({self.p(to_day)}::date - {day} + 1)"
 
     def raw_part(
         self, start: datetime | None, end: datetime, inclusive: bool, in_period: bool
@@ -400,6 +420,9 @@ class _RollupBuilder:
             val = f"COALESCE(e.value, {number_sql(lambda: prop, p)})"
         else:
             prop, val = "NULL::text", "NULL::numeric"
+        dv = "0"
+        if self.query.prorated and in_period:
+            dv = f"COALESCE(val * {self.days_left(self.local_day('ts'))}, 0)"
         return f"""
             SELECT {", ".join(self.groups)}, {in_period} AS inp, 1 AS n, ptac,
                    (val IS NOT NULL)::int AS nv,
@@ -408,7 +431,8 @@ class _RollupBuilder:
                    val AS mx, CASE WHEN val IS NOT NULL THEN ts END AS lv_ts,
                    CASE WHEN val IS NOT NULL THEN id END AS lv_id, val AS lv,
                    (prop IS NOT NULL)::int AS n_prop,
-                   CASE WHEN prop IS NOT NULL THEN ptac ELSE 0 END AS ptac_prop
+                   CASE WHEN prop IS NOT NULL THEN ptac ELSE 0 END AS ptac_prop,
+                   {dv} AS dv, FALSE AS split
             FROM (
                 SELECT e.id, e.timestamp AS ts, e.precise_total_amount_cents AS ptac,
                        {self.group_exprs("e.properties")}, {prop} AS prop, {val} AS val
@@ -488,11 +512,12 @@ class _RollupBuilder:
                        SUM(ptac_v) AS ptac_v, SUM(sv) AS sv, SUM(tv) AS tv, MAX(mx) AS mx,
                        (ARRAY_AGG(lv ORDER BY lv_ts DESC, lv_id DESC)
                         FILTER (WHERE lv_ts IS NOT NULL))[1] AS lv,
-                       SUM(n_prop) AS n_prop, SUM(ptac_prop) AS ptac_prop
+                       SUM(n_prop) AS n_prop, SUM(ptac_prop) AS ptac_prop,
+                       SUM(dv) AS dv, bool_or(split) AS split
                 FROM src GROUP BY {g}, inp
             ) {extra}
             SELECT {bad} AS bad, {agg_g}, agg.inp, agg.n, agg.ptac, agg.nv, agg.ptac_v, agg.sv,
-                   agg.tv, agg.mx, agg.lv, agg.n_prop, agg.ptac_prop {units}
+                   agg.tv, agg.mx, agg.lv, agg.n_prop, agg.ptac_prop, agg.dv, agg.split {units}
             FROM chk {join_late} LEFT JOIN agg ON TRUE {join_active}
         """
         return sql, self.p.values
@@ -513,7 +538,7 @@ def rollup_rows(query: AggregationQuery, *, with_event_values: bool = False) -> 
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description]
         fetched = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    if any(row["bad"] for row in fetched):
+    if any(row["bad"] or row["split"] for row in fetched):
         return None
     return _combine(query, [row for row in fetched if row["inp"] is not None])
 
@@ -544,6 +569,17 @@ def _combine(query: AggregationQuery, fetched: list[dict]) -> list[dict]:
                 "units": total("n"),
                 "events_count": in_period("n"),
                 "ptac": in_period("ptac"),
+            }
+        elif query.prorated:  # sum (prorated unique counts read the events)
+            if total("nv") == 0:
+                continue
+            found[group] = {
+                **columns,
+                "carried": Decimal(before["sv"] or 0) if before else ZERO,
+                "day_values": in_period("dv"),
+                "variation": in_period("sv"),
+                "events_count": in_period("nv"),
+                "ptac": in_period("ptac_v"),
             }
         elif kind in (AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST):
             if total("nv") == 0:

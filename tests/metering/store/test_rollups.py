@@ -127,6 +127,12 @@ CASES = [
     ("unique_count_agg", "v", {"recurring": True}),
     ("weighted_sum_agg", "v", {"period_duration_days": 31}),
     ("weighted_sum_agg", "v", {"period_duration_days": 31, "recurring": True}),
+    ("sum_agg", "v", {"recurring": True, "prorated": True, "period_duration_days": 31}),
+    (
+        "sum_agg",
+        "v",
+        {"recurring": True, "prorated": True, "period_duration_days": 30, "timezone": "Asia/Tokyo"},
+    ),
 ]
 
 
@@ -159,7 +165,7 @@ def rolled_back(db):
 @pytest.mark.parametrize(
     ("aggregation_type", "field_name", "fields"),
     CASES,
-    ids=[f"{c[0]}-{'-'.join(c[2]) or 'period'}" for c in CASES],
+    ids=[f"{c[0]}-{'-'.join(f'{k}={v}' for k, v in c[2].items()) or 'period'}" for c in CASES],
 )
 @settings(
     max_examples=30,
@@ -335,7 +341,12 @@ def test_a_unique_value_seen_again_after_the_window_is_read_from_the_events(orga
 @pytest.mark.parametrize(
     ("aggregation_type", "fields", "with_event_values"),
     [
-        ("sum_agg", {"recurring": True, "prorated": True, "period_duration_days": 31}, False),
+        (
+            "sum_agg",
+            {"recurring": True, "prorated": True, "period_duration_days": 31,
+             "timezone": "Asia/Kolkata"},
+            False,
+        ),
         ("unique_count_agg", {"recurring": True, "prorated": True, "period_duration_days": 31},
          False),
         ("sum_agg", {}, True),
@@ -345,7 +356,8 @@ def test_a_unique_value_seen_again_after_the_window_is_read_from_the_events(orga
 def test_what_is_not_pre_aggregated_reads_the_events(
     organization, aggregation_type, fields, with_event_values
 ):
-    write(organization, [[(datetime(2023, 8, 1, 5, tzinfo=UTC), {"v": 1}, None, Decimal(0))]])
+    # 18:10 UTC: the hour 18-19 UTC spans midnight in Asia/Kolkata (UTC+5:30)
+    write(organization, [[(datetime(2023, 8, 1, 18, 10, tzinfo=UTC), {"v": 1}, None, Decimal(0))]])
     field = None if aggregation_type == "count_agg" else "v"
     query = query_for(organization, aggregation_type, field, "plain", **fields)
     assert rollup_rows(query, with_event_values=with_event_values) is None
