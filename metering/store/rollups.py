@@ -451,13 +451,14 @@ class _RollupBuilder:
         keys = sorted(_keys(q))
         wrong = [f"s.field_name = ANY({p(keys)}::text[])"] if keys else []
         if self.kind != AggregationType.COUNT:
-            wrong.append(f"s.field_name <> {p(self.field)}")
+            # two index ranges (field_name follows code in the key) rather than `<>`, which
+            # would read every state of the code
+            wrong += [f"s.field_name < {p(self.field)}", f"s.field_name > {p(self.field)}"]
         if not wrong:
             return "SELECT FALSE AS bad"
-        return (
-            f"SELECT EXISTS (SELECT 1 FROM {STATE_TABLE} s WHERE {' AND '.join(conditions)} "
-            f"AND ({' OR '.join(wrong)})) AS bad"
-        )
+        where = " AND ".join(conditions)
+        exists = [f"EXISTS (SELECT 1 FROM {STATE_TABLE} s WHERE {where} AND {w})" for w in wrong]
+        return f"SELECT {' OR '.join(exists)} AS bad"
 
     def unique_ctes(self) -> str:
         """Last operation of each value in the window, from the property states; `late`: a
