@@ -16,9 +16,9 @@ events of the partial hours at both ends (`rollup_rows`), and merges them. Every
 §4.3 decomposes exactly over these sums (weighted sum: area = initial x (end - start) + Σ v x
 (end - t) = initial x (end - start) + end x Σv - Σ(v x t)). `rollup_rows` answers None, and the
 caller reads the raw events as before, for what is not pre-aggregated: prorated unique counts,
-prorated sums with an hour across two local days, per-event values, filters or groups on the field itself, events ingested with another field or
-with none (unknown metric) in the window, and unique-count values whose last operation is after
-the window.
+prorated sums with an hour across two local days, per-event values, filters or groups on the
+field itself, events ingested with another field or with none (unknown metric) in the window,
+and unique-count values whose last operation is after the window.
 """
 
 from __future__ import annotations
