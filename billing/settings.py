@@ -123,6 +123,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # which needs the `.[clickhouse]` extra.
 EVENT_STORE = os.environ.get("EVENT_STORE", "")
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "")
+# The PostgreSQL store reads its pre-aggregated rows (docs/event-store.md "Pre-aggregation");
+# 0 reads every event of the window instead (the rows are kept current either way).
+EVENT_STORE_ROLLUPS = os.environ.get("EVENT_STORE_ROLLUPS", "1") not in ("0", "false", "")
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

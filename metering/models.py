@@ -348,3 +348,112 @@ class TriggeredUsageAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_id} @ {self.triggered_at:%Y-%m-%d %H:%M}"
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-aggregation of the PostgreSQL event store (docs/event-store.md "Pre-aggregation")
+
+
+class UnboundedDecimalField(models.DecimalField):
+    """PostgreSQL `numeric` without precision or scale: sums of event values are kept exactly
+    (a property read as a number may carry more decimals than numeric(40, 15))."""
+
+    def db_type(self, connection):  # type: ignore[no-untyped-def]
+        if connection.vendor == "postgresql":
+            return "numeric"
+        return super().db_type(connection)
+
+
+def _unbounded(**kwargs: object) -> UnboundedDecimalField:
+    return UnboundedDecimalField(max_digits=1000, decimal_places=500, **kwargs)  # type: ignore[arg-type]
+
+
+class EventRollup(models.Model):
+    """One hour of one subscription's events of one code sharing the same properties apart from
+    the metric's field (`dims`): counts, sums, max and last value, kept current by the
+    PostgreSQL store in the transaction that writes the events. `field_name` is the field the
+    values were read from at ingestion ('' when the metric was unknown: then `dims` is the whole
+    properties and only counts are pre-aggregated). Derived data: `rebuild_rollups` recomputes
+    it from the events."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    external_subscription_id = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    code = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    bucket = models.DateTimeField()  # start of the UTC hour
+    field_name = models.CharField(max_length=IDENTIFIER_MAX_LENGTH, blank=True, default="")
+    dims_hash = models.UUIDField()  # md5 of the jsonb text of `dims`
+    dims = models.JSONField(default=dict, blank=True)
+    n = models.BigIntegerField()  # events
+    ptac = _unbounded()  # their precise_total_amount_cents
+    nv = models.BigIntegerField()  # events with a value
+    ptac_v = _unbounded()
+    sv = _unbounded()  # sum of values
+    tv = _unbounded()  # sum of value x epoch seconds of the timestamp (weighted sum)
+    mx = _unbounded(null=True, blank=True)
+    lv_ts = models.DateTimeField(null=True, blank=True)  # the last event with a value
+    lv_id = models.BigIntegerField(null=True, blank=True)
+    lv = _unbounded(null=True, blank=True)
+    n_prop = models.BigIntegerField()  # events carrying the field (unique count)
+    ptac_prop = _unbounded()
+
+    class Meta:
+        db_table = "metering_event_rollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "external_subscription_id",
+                    "code",
+                    "bucket",
+                    "field_name",
+                    "dims_hash",
+                ],
+                name="metering_event_rollup_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_subscription_id} {self.code} {self.bucket:%Y-%m-%d %H:00}: {self.n}"
+
+
+class EventPropertyState(models.Model):
+    """For each distinct properties of one subscription's events of one code: the first and the
+    last event (by timestamp, id). Unique counts read the last operation of each value here;
+    every aggregation reads it to detect events ingested with another field."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "billing.Organization", models.CASCADE, related_name="+", db_index=False
+    )
+    external_subscription_id = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    code = models.CharField(max_length=IDENTIFIER_MAX_LENGTH)
+    field_name = models.CharField(max_length=IDENTIFIER_MAX_LENGTH, blank=True, default="")
+    dims_hash = models.UUIDField()
+    prop_hash = models.UUIDField()  # md5 of the field's text (or of its absence)
+    dims = models.JSONField(default=dict, blank=True)
+    prop = models.TextField(null=True, blank=True)  # `properties ->> field_name`
+    first_ts = models.DateTimeField()
+    last_ts = models.DateTimeField()
+    last_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "metering_event_property_state"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "external_subscription_id",
+                    "code",
+                    "field_name",
+                    "dims_hash",
+                    "prop_hash",
+                ],
+                name="metering_event_property_state_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_subscription_id} {self.code} {self.prop}"

@@ -223,6 +223,7 @@ def build_event_input(
             properties=properties,
             precise_total_amount_cents=amount,
             value=value,
+            field_name=metric.field_name if metric is not None else None,
         ),
         {},
     )
@@ -391,6 +392,7 @@ def _ingest(
                 value=event.value,
                 subscription_id=subscription.id,
                 customer_id=subscription.customer_id,
+                field_name=event.field_name,
             )
         enriched.append(event)
 

@@ -40,6 +40,12 @@ from .inputs import (
     _stored_value,
 )
 from .portable import aggregate_portable, insert_portable
+from .rollups import (
+    INSERT_WITH_ROLLUPS_SQL,
+    WRITE_PARAMS,
+    aggregate_with_rollups,
+    discard_rollups,
+)
 
 __all__ = [
     "ALL_FILTER_VALUES",
@@ -104,7 +110,20 @@ class _BatchRefused(Exception):
 
 
 class PostgresEventStore:
-    """Events in the `billing_event` table; aggregation in SQL (metering.store.aggregation)."""
+    """Events in the `billing_event` table; aggregation in SQL (metering.store.aggregation).
+
+    Every batch also updates the pre-aggregated rows (metering.store.rollups) in the same
+    statement. `rollups`: whether `aggregate` reads them (None: the `EVENT_STORE_ROLLUPS`
+    setting); False reads every event of the window, as before pre-aggregation."""
+
+    def __init__(self, *, rollups: bool | None = None) -> None:
+        self.rollups = rollups
+
+    @property
+    def reads_rollups(self) -> bool:
+        if self.rollups is None:
+            return bool(settings.EVENT_STORE_ROLLUPS)
+        return self.rollups
 
     def write_batch(
         self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
@@ -136,10 +155,12 @@ class PostgresEventStore:
             "event_values": values,
             "subscription_ids": [e.subscription_id for e in rows],
             "customer_ids": [e.customer_id for e in rows],
+            "field_names": [e.field_name or "" for e in rows],
+            **WRITE_PARAMS,
         }
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_INSERT_SQL.format(table=Event._meta.db_table), params)
+                cursor.execute(INSERT_WITH_ROLLUPS_SQL, params)
                 inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
                 duplicates = _duplicate_indexes(events, inserted)
                 if duplicates:
@@ -170,6 +191,8 @@ class PostgresEventStore:
     def aggregate(
         self, query: AggregationQuery, *, with_event_values: bool = False
     ) -> list[AggregationResult]:
+        if self.reads_rollups:
+            return aggregate_with_rollups(query, with_event_values=with_event_values)
         return aggregate_postgres(query, with_event_values=with_event_values)
 
     def list_events(
@@ -207,32 +230,13 @@ class PostgresEventStore:
         return events.alive().order_by("created_at", "id").first()
 
     def discard_events(self, organization_id: UUID, *, code: str, now: datetime) -> int:
-        return (
-            Event.objects.filter(organization_id=organization_id, code=code)
-            .alive()
-            .update(deleted_at=now)
-        )
-
-
-_INSERT_SQL = """
-INSERT INTO {table} (
-    organization_id, transaction_id, external_subscription_id, code, timestamp, properties,
-    precise_total_amount_cents, value, subscription_id, customer_id, created_at
-)
-SELECT %(organization_id)s, t.transaction_id, t.external_subscription_id, t.code, t.ts,
-       t.properties::jsonb, t.amount, t.value, t.subscription_id, t.customer_id, %(created_at)s
-FROM unnest(
-    %(transaction_ids)s::text[], %(external_subscription_ids)s::text[], %(codes)s::text[],
-    %(timestamps)s::timestamptz[], %(properties)s::text[], %(amounts)s::numeric[],
-    %(event_values)s::numeric[], %(subscription_ids)s::uuid[], %(customer_ids)s::uuid[]
-) WITH ORDINALITY AS t(
-    transaction_id, external_subscription_id, code, ts, properties, amount, value,
-    subscription_id, customer_id, position
-)
-ORDER BY t.position
-ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING
-RETURNING id, external_subscription_id, transaction_id
-"""
+        with transaction.atomic():
+            discard_rollups(organization_id, code)
+            return (
+                Event.objects.filter(organization_id=organization_id, code=code)
+                .alive()
+                .update(deleted_at=now)
+            )
 
 
 def _loaded(**fields: object) -> Event:

@@ -26,7 +26,8 @@ class EventInput:
 
     `value`: the metric field's value after the expression, when ingestion knows the metric
     (also stored in `properties[field_name]` per spec §4.1); None lets aggregation read the
-    property.
+    property. `field_name`: the metric's field, when ingestion knows the metric: the PostgreSQL
+    store pre-aggregates the field's values with it (without it, only counts are).
     """
 
     transaction_id: str
@@ -38,6 +39,7 @@ class EventInput:
     value: Decimal | None = None
     subscription_id: UUID | None = None
     customer_id: UUID | None = None
+    field_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ from metering.store import (
     AggregationQuery,
     EventInput,
     PortableEventStore,
+    PostgresEventStore,
     get_event_store,
 )
+from metering.store.rollups import rebuild_rollups
 
 # A 31-day period (spec vectors V6-V8): 2023-08-01 00:00:00 .. 2023-08-31 23:59:59.999
 AUGUST_FROM = datetime(2023, 8, 1, tzinfo=UTC)
@@ -31,11 +33,14 @@ def pytest_generate_tests(metafunc):
     """Each store test runs on both stores: PostgreSQL's SQL aggregation and the portable one
     (ORM + Python, what the SQLite trial uses), on the same PostgreSQL database; a module
     setting `ON_CLICKHOUSE = True` (its tests do not read the PostgreSQL table) also runs
-    them on the ClickHouse store, embedded (chdb)."""
+    them on the ClickHouse store, embedded (chdb), and on the PostgreSQL store reading its
+    pre-aggregated rows rebuilt with the queried field ("rollups": the events are written
+    without one, so "sql" reads them raw but for counts)."""
     if "store" in metafunc.fixturenames:
         names = ["sql", "portable"]
         if getattr(metafunc.module, "ON_CLICKHOUSE", False):
-            names.append("clickhouse")
+            # the aggregation tests: also through the PostgreSQL store's pre-aggregated rows
+            names += ["rollups", "clickhouse"]
         metafunc.parametrize("store_name", names)
 
 
@@ -53,6 +58,8 @@ def chdb_connection():
 def store(store_name, request):
     if store_name == "portable":
         return PortableEventStore()
+    if store_name == "rollups":
+        return PostgresEventStore(rollups=True)
     if store_name == "clickhouse":
         from metering.store.clickhouse import TABLE, ClickHouseEventStore
 
@@ -101,6 +108,8 @@ def aggregate(store, organization):
             **fields,
         }
         query = AggregationQuery(aggregation_type=aggregation_type, field_name=field_name, **values)
+        if isinstance(store, PostgresEventStore) and store.rollups:
+            rebuild_rollups(values["organization_id"], {values["code"]: field_name})
         if _not_on_clickhouse_yet(store, query):
             with pytest.raises(NotImplementedError, match="not implemented on ClickHouse yet"):
                 store.aggregate(query, with_event_values=with_event_values)
