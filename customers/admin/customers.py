@@ -27,6 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
@@ -324,7 +325,7 @@ def _configuration_display(key: str, label: str) -> Callable[[admin.ModelAdmin, 
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationAdmin):
+class CustomerAdmin(ActivityTimelineMixin, OrganizationAdmin):
     form = CustomerAdminForm
     inlines = (CustomerMetadataInline,)
     list_display = ("external_id", "display_name", "email", "country", "currency",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
 from billing.money import format_money
 from customers import ports
@@ -76,7 +77,7 @@ class TerminateForm(ThemedFormMixin, forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(OrganizationAdmin):
+class SubscriptionAdmin(ActivityTimelineMixin, OrganizationAdmin):
     list_display = ("external_id", "customer", "plan", "status", "billing_time",
                     "subscription_at", "started_at", "ending_at", "terminated_at")  # fmt: skip
     list_filter = (

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
@@ -275,7 +276,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(OrganizationAdmin):
+class InvoiceAdmin(ActivityTimelineMixin, OrganizationAdmin):
     list_display = ("number_display", "customer_link", "invoice_type", "status_tag",
                     "payment_tag", "total", "issued", "due")  # fmt: skip
     list_display_links = ("number_display",)
