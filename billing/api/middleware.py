@@ -55,7 +55,7 @@ class RequestIdMiddleware:
             # read before the view: Django keeps it for DRF's parsers, which would otherwise
             # consume the stream
             try:
-                body = _logged_body(request.body)
+                body = _logged_body(request.body) or {}
             except RequestDataTooBig:  # the view answers it; the log notes no body
                 body = {"omitted": "body over the upload limit"}
         try:
