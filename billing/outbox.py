@@ -15,7 +15,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Model
 
-from billing.activity import is_activity, record_activity
+from billing.activity import is_activity, record_activities, record_activity
 from billing.actors import Actor
 from billing.models import OutboxEvent
 from billing.signals import hook
@@ -149,8 +149,13 @@ def emit_many(
         for obj in objs_list
     ]
     created = OutboxEvent.objects.bulk_create(rows)
-    for row, obj in zip(created, objs_list, strict=True):
-        _log_activity(row, obj, actor)
+    if created and is_activity(event_type):
+        record_activities(
+            activity_type=event_type,
+            actor=actor,
+            objs=objs_list,
+            resource_type=created[0].object_type,
+        )
     if created:
         _announce()
     return created

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
 from billing.locks import (
     lock_api_key,
@@ -106,8 +108,11 @@ def organization_create(*, name: str, **values: object) -> Organization:
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, values: dict) -> Organization:
-    """PUT /organizations: updates the organization and mirrors it on its default entity."""
+def organization_update(
+    *, organization: Organization, values: dict, actor: Actor | None = None
+) -> Organization:
+    """PUT /organizations: updates the organization and mirrors it on its default entity; an
+    `actor` logs the change in the activity log."""
     errors = validate_settings(values)
     numbering = values.get("document_numbering")
     if numbering is not None and numbering not in Organization.DocumentNumbering.values:
@@ -128,6 +133,8 @@ def organization_update(*, organization: Organization, values: dict) -> Organiza
                 "per_billing_entity" if numbering == "per_organization" else numbering
             )
         billing_entity_update(billing_entity=entity, values=mirrored)
+    if actor is not None:
+        record_activity(activity_type="organization.updated", actor=actor, obj=organization)
     return organization
 
 
