@@ -57,6 +57,8 @@ _NOT_ACTIVITIES = frozenset(
 _NOT_ACTIVITY_SUFFIXES = (".generated", "_failure", "_error")
 
 _IGNORED_FIELDS = frozenset({"updated_at"})
+# set on every creation and kept in the object itself: no news in the changes
+_IMPLIED_ON_CREATION = frozenset({"lago_id", "id", "organization_id", "created_at"})
 
 _SOURCES = {
     ActorType.API_KEY: ActivitySource.API,
@@ -134,7 +136,7 @@ def changes_of(obj: Model, activity_type: str, after: dict) -> dict[str, list]:
         return {
             key: [None, value]
             for key, value in after.items()
-            if value not in (None, "", [], {}) and key != "lago_id"
+            if value not in (None, "", [], {}) and key not in _IMPLIED_ON_CREATION
         }
     loaded = getattr(obj, "_loaded_values", None)
     if not loaded:

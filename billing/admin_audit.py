@@ -50,7 +50,7 @@ class ActivityLogAdmin(OrganizationAdmin):
         "resource_type",
         "activity_type",
         "user_email",
-        "organization",
+        ("organization", admin.RelatedOnlyFieldListFilter),
     )
     search_fields = ("resource_id", "external_customer_id", "external_subscription_id",
                      "activity_type", "user_email", "actor_name")  # fmt: skip

@@ -413,7 +413,7 @@ class ActivityLog(models.Model):
     class Meta:
         ordering = ("-logged_at", "-id")
         verbose_name = "activity log entry"
-        verbose_name_plural = "activity log"
+        verbose_name_plural = "activity log entries"
         indexes = [
             models.Index(fields=["organization", "-logged_at"], name="billing_activity_org_idx"),
             models.Index(
