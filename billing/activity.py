@@ -156,24 +156,28 @@ def changes_of(obj: Model, activity_type: str, after: dict) -> dict[str, list]:
     }
 
 
-def _related_external_id(obj: Model, relation: str) -> str | None:
+def _related(obj: Model, relation: str) -> Model | None:
     if not any(f.name == relation for f in obj._meta.concrete_fields):
         return None
-    related = getattr(obj, relation, None)
-    return getattr(related, "external_id", None) if related is not None else None
+    return getattr(obj, relation, None)
 
 
 def external_ids(obj: Model, resource_type: str) -> tuple[str | None, str | None]:
-    """The customer's and the subscription's external ids of an object, where it has them."""
+    """The customer's and the subscription's external ids of an object, where it has them
+    (directly, or through its subscription, wallet or invoice)."""
     if resource_type == "customer":
         return getattr(obj, "external_id", None), None
-    if resource_type == "subscription":
-        return _related_external_id(obj, "customer"), getattr(obj, "external_id", None)
-    subscription_id = _related_external_id(obj, "subscription")
-    customer_id = _related_external_id(obj, "customer")
-    if customer_id is None and subscription_id is not None:
-        customer_id = _related_external_id(obj.subscription, "customer")  # type: ignore[attr-defined]
-    return customer_id, subscription_id
+    subscription = obj if resource_type == "subscription" else _related(obj, "subscription")
+    customer = _related(obj, "customer")
+    for parent in ("subscription", "wallet", "invoice"):
+        if customer is not None:
+            break
+        related = _related(obj, parent)
+        customer = _related(related, "customer") if related is not None else None
+    return (
+        getattr(customer, "external_id", None),
+        getattr(subscription, "external_id", None),
+    )
 
 
 def _actor_fields(actor: Actor) -> dict:

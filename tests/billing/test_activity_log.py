@@ -178,9 +178,13 @@ def test_secrets_are_redacted_wherever_they_are_nested():
         "provider": {"secret_key": "sk_live_1", "code": "stripe"},
         "keys": [{"api_key": "lago_abc", "api_key_id": "k1"}],
         "password": "hunter2",
+        "encrypted_secret_key": "gAAAA...",
+        "private_key_pem": "-----BEGIN",
     }
 
     assert redact(body) == {
+        "encrypted_secret_key": REDACTED,
+        "private_key_pem": REDACTED,
         "webhook_secret": REDACTED,
         "provider": {"secret_key": REDACTED, "code": "stripe"},
         "keys": [{"api_key": REDACTED, "api_key_id": "k1"}],
@@ -316,3 +320,23 @@ def test_lago_client_reads_the_activity_log(lago, organization):
     assert found.activity_type == "customer.created"
     assert found.external_customer_id == "c1"
     assert found.activity_source == "system"
+
+
+def test_a_wallets_activity_names_its_customer(organization):
+    from tests.wallets.factories import WalletFactory
+
+    wallet = WalletFactory(organization=organization)
+
+    entry = record_activity(activity_type="wallet.updated", actor=SYSTEM, obj=wallet)
+
+    assert entry.external_customer_id == wallet.customer.external_id
+    assert entry.external_subscription_id is None
+
+
+def test_a_subscriptions_activity_names_it_and_its_customer(organization):
+    subscription = SubscriptionFactory(organization=organization, external_id="sub_9")
+
+    entry = record_activity(activity_type="subscription.updated", actor=SYSTEM, obj=subscription)
+
+    assert entry.external_subscription_id == "sub_9"
+    assert entry.external_customer_id == subscription.customer.external_id
