@@ -142,18 +142,17 @@ def changes_of(obj: Model, activity_type: str, after: dict) -> dict[str, list]:
     if not loaded:
         return {}
     fields = {field.attname: field for field in obj._meta.concrete_fields}
-    before = redact(
-        {
-            name: _field_value(obj, fields[name], value)
-            for name, value in loaded.items()
-            if name in fields and name not in _IGNORED_FIELDS
-        }
-    )
-    return {
-        name: [before[name], after[name]]
-        for name in before
-        if name in after and before[name] != after[name]
-    }
+    # compared as Python values: Decimal("10.00") == Decimal("10") is no change
+    changed = [
+        name
+        for name, value in loaded.items()
+        if name in fields
+        and name not in _IGNORED_FIELDS
+        and name in after
+        and value != getattr(obj, name)
+    ]
+    before = redact({name: _field_value(obj, fields[name], loaded[name]) for name in changed})
+    return {name: [before[name], after[name]] for name in changed}
 
 
 def _related(obj: Model, relation: str) -> Model | None:

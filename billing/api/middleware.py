@@ -37,6 +37,8 @@ def _logged_body(raw: bytes) -> object:
         return redact(json.loads(raw))
     except (ValueError, UnicodeDecodeError):
         return {"omitted": "not a JSON body"}
+    except RecursionError:  # nested past Python's limit: the view refuses it too
+        return {"omitted": "JSON nested too deeply"}
 
 
 class RequestIdMiddleware:
