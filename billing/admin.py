@@ -1,5 +1,5 @@
-"""Admin for organizations, billing entities, staff memberships (users and roles), API keys and
-the API request log."""
+"""Admin for organizations, billing entities, staff memberships (users and roles), API keys,
+the API request log and the activity log (`billing.admin_audit`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 import billing.admin_thirdparty  # noqa: F401  (users, groups, scheduled jobs on the theme)
+from billing.admin_audit import ActivityLogAdmin  # noqa: F401  (registers the page)
 from billing.admin_base import (
     ActionReport,
     ModelAdmin,
@@ -77,6 +78,7 @@ class OrganizationModelAdmin(ModelAdmin):
                 )
             },
         ),
+        ("Audit trail", {"fields": ("audit_logs_retention_days",)}),
         ("Timestamps", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )  # fmt: skip
 

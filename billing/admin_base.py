@@ -31,10 +31,12 @@ from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
 )
 
+from billing.activity import is_logged_model, record_activity, recorded_in_this_request
 from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
 from billing.models import Membership, Organization
 from billing.money import format_money
+from billing.outbox import object_type_of
 from billing.roles import role_allows
 
 
@@ -117,6 +119,49 @@ class ModelAdmin(ThemeMixin, RolePermissionsMixin, ThemedModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "add", None)
+
+    # Every add, change and delete of the admin passes through these three (whatever
+    # `save_model` does): the activity log records the ones no service recorded already.
+
+    def log_addition(self, request: HttpRequest, obj: Model, message: object):
+        entry = super().log_addition(request, obj, message)
+        log_admin_activity(request, obj, "created")
+        return entry
+
+    def log_change(self, request: HttpRequest, obj: Model, message: object):
+        entry = super().log_change(request, obj, message)
+        log_admin_activity(request, obj, "updated")
+        return entry
+
+    def log_deletions(self, request: HttpRequest, queryset):
+        entries = super().log_deletions(request, queryset)
+        for obj in queryset:  # called before the deletion: the rows are still there
+            log_admin_activity(request, obj, "deleted")
+        return entries
+
+
+def log_admin_activity(request: HttpRequest, obj: Model, verb: str) -> None:
+    """An activity of a staff member's dashboard change, unless a service of this request
+    already logged one for the object (a deletion is logged before the service runs; the
+    service's own record of it merges into this one)."""
+    if not is_logged_model(type(obj)):
+        return
+    organization_id = (
+        obj.pk if isinstance(obj, Organization) else getattr(obj, "organization_id", None)
+    )
+    if organization_id is None:
+        return  # not a tenant's row (staff accounts, beat schedules)
+    resource_type = object_type_of(obj)
+    if verb != "deleted" and recorded_in_this_request(
+        resource_type=resource_type, resource_id=str(obj.pk)
+    ):
+        return
+    record_activity(
+        activity_type=f"{resource_type}.{verb}",
+        actor=Actor.from_request(request),
+        obj=obj,
+        resource_type=resource_type,
+    )
 
 
 class TabularInline(ThemeMixin, RolePermissionsMixin, ThemedTabularInline):

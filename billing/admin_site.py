@@ -73,6 +73,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("Webhook endpoints", "webhook", "integrations.webhookendpoint"),
             Item("Webhook deliveries", "send", "integrations.webhookdelivery"),
             Item("API requests", "history", "billing.apirequestlog"),
+            Item("Activity log", "manage_history", "billing.activitylog"),
         ),
     ),
     (

@@ -29,6 +29,14 @@ class TimeStampedModel(models.Model):
     def lago_id(self) -> str:
         return str(self.id)
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        # Django's documented hook for "the values as loaded": the activity log diffs a row's
+        # fields against them after a service changed it (`billing.activity`).
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        return instance
+
 
 class OrganizationQuerySet(models.QuerySet):
     """Scoping of every tenant row: the one place a queryset is filtered by organization."""
@@ -102,6 +110,8 @@ class Organization(TimeStampedModel, BillingSettings):
     )
     webhook_secret = models.CharField(max_length=64, default="", blank=True, editable=False)
     max_wallets = models.PositiveIntegerField(default=6)  # spec §30.5: default 6 per customer
+    # days the activity log and the API log keep an entry (the daily purge job)
+    audit_logs_retention_days = models.PositiveIntegerField(default=90)
     # a succeeded payment gets a numbered receipt (PDF) while this is on
     issue_receipts = models.BooleanField(default=True)
     members = models.ManyToManyField(
@@ -210,7 +220,8 @@ class ApiKeyQuerySet(OrganizationQuerySet):
 
 
 API_KEY_RESOURCES = (
-    "add_on", "alert", "analytic", "billable_metric", "billing_entity", "coupon",
+    "activity_log", "add_on", "alert", "analytic", "api_log", "billable_metric", "billing_entity",
+    "coupon",
     "applied_coupon", "credit_note", "customer", "customer_usage", "event", "feature", "fee",
     "invoice", "lifetime_usage", "organization", "payment", "payment_receipt", "payment_request",
     "plan", "subscription", "tax", "wallet", "wallet_transaction", "webhook_endpoint",
@@ -272,6 +283,12 @@ class ApiRequestLog(models.Model):
     status = models.PositiveSmallIntegerField()
     duration_ms = models.DecimalField(max_digits=10, decimal_places=2)
     request_id = models.CharField(max_length=36)
+    # Lago's api_log: bodies of write calls, secrets redacted (`billing.activity.redact`)
+    api_version = models.CharField(max_length=8, blank=True, default="v1")
+    client = models.CharField(max_length=255, blank=True, default="")  # User-Agent
+    request_origin = models.CharField(max_length=512, blank=True, default="")
+    request_body = models.JSONField(null=True, blank=True)
+    request_response = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = OrganizationQuerySet.as_manager()
@@ -355,3 +372,62 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.object_id}"
+
+
+class ActivitySource(models.TextChoices):
+    """Where a change came from, by its actor (Lago's `activity_source`)."""
+
+    API = "api", _("API")
+    FRONT = "front", _("Dashboard")
+    SYSTEM = "system", _("System")
+
+
+class ActivityLog(models.Model):
+    """One create, update or delete of a business object, with who did it, the object after
+    the change and the fields it changed. Written only by `billing.activity.record_activity`."""
+
+    organization = models.ForeignKey(Organization, models.CASCADE, related_name="+")
+    activity_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    activity_type = models.CharField(max_length=64)  # "customer.created", "invoice.voided"
+    activity_source = models.CharField(max_length=8, choices=ActivitySource.choices)
+    activity_object = models.JSONField(default=dict)
+    activity_object_changes = models.JSONField(default=dict)  # {field: [before, after]}
+    resource_type = models.CharField(max_length=64)  # Lago's object name: "wallet_transaction"
+    resource_id = models.CharField(max_length=64)
+    external_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    external_subscription_id = models.CharField(max_length=255, null=True, blank=True)
+    # the actor: one of a staff user, an API key, a job (its name)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user_email = models.CharField(max_length=254, null=True, blank=True)
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_name = models.CharField(max_length=255, blank=True, default="")
+    # the API call or admin request that made the change (joins the API log); null for jobs
+    request_id = models.CharField(max_length=36, null=True, blank=True)
+    logged_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-logged_at", "-id")
+        verbose_name = "activity log entry"
+        verbose_name_plural = "activity log entries"
+        indexes = [
+            models.Index(fields=["organization", "-logged_at"], name="billing_activity_org_idx"),
+            models.Index(
+                fields=["organization", "resource_id"],
+                name="billing_activity_resource_idx",
+            ),
+            models.Index(fields=["request_id"], name="billing_activity_request_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(activity_source__in=["api", "front", "system"]),
+                name="billing_activitylog_source_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_type} {self.resource_id}"

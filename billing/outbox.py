@@ -15,6 +15,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Model
 
+from billing.activity import is_activity, record_activities, record_activity
 from billing.actors import Actor
 from billing.models import OutboxEvent
 from billing.signals import hook
@@ -102,14 +103,39 @@ def emit(
         object_id=object_id,
     )
     row.save(force_insert=True)
+    _log_activity(row, obj, actor)
     _announce()
     return row
+
+
+def _log_activity(row: OutboxEvent, obj: Model | None, actor: Actor) -> None:
+    # Every service records its change here with its actor: the activity log follows from it.
+    if not is_activity(row.event_type):
+        return
+    if obj is not None:
+        record_activity(
+            activity_type=row.event_type,
+            actor=actor,
+            obj=obj,
+            resource_type=row.object_type,
+            resource_id=row.object_id,
+        )
+    else:
+        record_activity(
+            activity_type=row.event_type,
+            actor=actor,
+            organization_id=row.organization_id,
+            resource_type=row.object_type,
+            resource_id=row.object_id,
+            activity_object=row.payload,
+        )
 
 
 def emit_many(
     *, event_type: str, actor: Actor, objs: Iterable[M], payload: Callable[[M], dict]
 ) -> list[OutboxEvent]:
     """Records the same event for many objects in one insert; `payload(obj)` builds each."""
+    objs_list = list(objs)
     rows = [
         _row(
             event_type=event_type,
@@ -120,9 +146,16 @@ def emit_many(
             object_type=None,
             object_id=None,
         )
-        for obj in objs
+        for obj in objs_list
     ]
     created = OutboxEvent.objects.bulk_create(rows)
+    if created and is_activity(event_type):
+        record_activities(
+            activity_type=event_type,
+            actor=actor,
+            objs=objs_list,
+            resource_type=created[0].object_type,
+        )
     if created:
         _announce()
     return created

@@ -37,6 +37,7 @@ _APP_AREAS = {
 _MODEL_AREAS = {
     "billing.apikey": DEVELOPERS,
     "billing.apirequestlog": DEVELOPERS,
+    "billing.activitylog": DEVELOPERS,
     "billing.outboxevent": DEVELOPERS,
     "billing.idempotencyrecord": DEVELOPERS,
     # credit notes, payments, payment requests and receipts are the app's (invoices); dunning

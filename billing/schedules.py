@@ -37,13 +37,15 @@ SCHEDULES: list[Schedule] = [
         reports="idempotency record(s) deleted",
     ),
     Schedule(
-        slug="purge_api_request_logs",
+        # the beat row keeps its former name (rows are keyed by it); it purges both logs now
+        slug="purge_audit_logs",
         name="Purge API request logs",
-        task="billing.tasks.purge_api_request_logs_task",
+        task="billing.tasks.purge_audit_logs_task",
         minute="0",
         hour="1",
-        description="Daily 01:00 log cleanup.",
-        reports="API request log(s) deleted",
+        description="Daily 01:00 cleanup of the activity and API logs past each "
+        "organization's retention.",
+        reports="activity and API log entr(y/ies) deleted",
     ),
     Schedule(
         slug="activate_pending_subscriptions",

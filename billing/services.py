@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
+from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
 from billing.locks import (
     lock_api_key,
@@ -18,7 +20,9 @@ from billing.locks import (
     lock_other_usable_api_keys,
 )
 from billing.models import (
+    ActivityLog,
     ApiKey,
+    ApiRequestLog,
     BillingEntity,
     DocumentLocale,
     Membership,
@@ -36,6 +40,7 @@ SHARED_SETTINGS = (
     "document_number_prefix", "finalize_zero_amount_invoice", "email_settings",
 )  # fmt: skip
 EMAIL_SETTINGS = {"invoice.finalized", "credit_note.created", "payment_receipt.created"}
+ANONYMOUS_API_LOG_RETENTION = timedelta(days=30)
 ROTATION_DELAYS = {"now": 0, "1h": 1, "24h": 24, "48h": 48, "7d": 168}  # spec §1.5, hours
 
 
@@ -103,8 +108,11 @@ def organization_create(*, name: str, **values: object) -> Organization:
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, values: dict) -> Organization:
-    """PUT /organizations: updates the organization and mirrors it on its default entity."""
+def organization_update(
+    *, organization: Organization, values: dict, actor: Actor | None = None
+) -> Organization:
+    """PUT /organizations: updates the organization and mirrors it on its default entity; an
+    `actor` logs the change in the activity log."""
     errors = validate_settings(values)
     numbering = values.get("document_numbering")
     if numbering is not None and numbering not in Organization.DocumentNumbering.values:
@@ -125,6 +133,8 @@ def organization_update(*, organization: Organization, values: dict) -> Organiza
                 "per_billing_entity" if numbering == "per_organization" else numbering
             )
         billing_entity_update(billing_entity=entity, values=mirrored)
+    if actor is not None:
+        record_activity(activity_type="organization.updated", actor=actor, obj=organization)
     return organization
 
 
@@ -307,3 +317,23 @@ def sync_user_groups(user) -> None:
             user.groups.add(group)
         else:
             user.groups.remove(group)
+
+
+def audit_logs_purge(*, now: datetime) -> tuple[int, int]:
+    """Deletes the activity log and API log entries older than their organization's retention
+    (`audit_logs_retention_days`); API calls of no organization (refused keys) keep
+    `ANONYMOUS_API_LOG_RETENTION`. Returns (activity entries, API log entries) deleted."""
+    activities = api_calls = 0
+    retentions = Organization.objects.values_list("audit_logs_retention_days", flat=True)
+    for days in sorted(set(retentions)):
+        cutoff = now - timedelta(days=days)
+        activities += ActivityLog.objects.filter(
+            organization__audit_logs_retention_days=days, logged_at__lt=cutoff
+        ).delete()[0]
+        api_calls += ApiRequestLog.objects.filter(
+            organization__audit_logs_retention_days=days, created_at__lt=cutoff
+        ).delete()[0]
+    api_calls += ApiRequestLog.objects.filter(
+        organization__isnull=True, created_at__lt=now - ANONYMOUS_API_LOG_RETENTION
+    ).delete()[0]
+    return activities, api_calls

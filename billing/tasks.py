@@ -7,9 +7,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from billing.models import ApiRequestLog, IdempotencyRecord
-
-API_LOG_RETENTION = timedelta(days=30)
+from billing.models import IdempotencyRecord
+from billing.services import audit_logs_purge
 
 
 @shared_task
@@ -21,9 +20,7 @@ def purge_idempotency_records_task() -> int:
 
 
 @shared_task
-def purge_api_request_logs_task() -> int:
-    """The API request log keeps 30 days."""
-    deleted, _ = ApiRequestLog.objects.filter(
-        created_at__lt=timezone.now() - API_LOG_RETENTION
-    ).delete()
-    return deleted
+def purge_audit_logs_task() -> int:
+    """The activity log and the API log keep their organization's retention days."""
+    activities, api_calls = audit_logs_purge(now=timezone.now())
+    return activities + api_calls

@@ -13,6 +13,7 @@ from billing.api.health import health
 from billing.api.middleware import is_api_path
 
 API_URLCONFS = (
+    "billing.api.urls",
     "plans.api.urls",
     "customers.api.urls",
     "metering.api.urls",

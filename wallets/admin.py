@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     ActionReport,
     OrganizationAdmin,
@@ -331,7 +332,7 @@ OPERATIONS: dict[str, Operation] = {
 
 
 @admin.register(Wallet)
-class WalletAdmin(OrganizationAdmin):
+class WalletAdmin(ActivityTimelineMixin, OrganizationAdmin):
     list_display = ("wallet_display", "customer_link", "status_tag", "balance", "ongoing_balance",
                     "priority")  # fmt: skip
     list_display_links = ("wallet_display",)

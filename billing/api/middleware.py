@@ -1,8 +1,10 @@
 """Request id on every request (and every log line it writes); API calls are logged (method,
-path, status, duration, key)."""
+path, status, duration, key; for write calls also the bodies, secrets redacted: Lago's API
+log)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -10,13 +12,33 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
+from billing.activity import redact
 from billing.api.errors import json_error_for_status
 from billing.logs import request_id_var
 
 logger = logging.getLogger("billing.api")
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_LOG_LIMIT = 64 * 1024  # bytes of a body kept in the API log; larger ones are summarized
+
+
+def _logged_body(raw: bytes) -> object:
+    """A body as the API log keeps it: its JSON with secrets redacted; never the raw text of
+    a body that is not JSON (it could hold anything)."""
+    if not raw:
+        return None
+    if len(raw) > BODY_LOG_LIMIT:
+        return {"omitted": f"body of {len(raw)} bytes"}
+    try:
+        return redact(json.loads(raw))
+    except (ValueError, UnicodeDecodeError):
+        return {"omitted": "not a JSON body"}
+    except RecursionError:  # nested past Python's limit: the view refuses it too
+        return {"omitted": "JSON nested too deeply"}
 
 
 class RequestIdMiddleware:
@@ -29,20 +51,35 @@ class RequestIdMiddleware:
         request.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
         started = time.perf_counter()
         bound = request_id_var.set(request.request_id)
+        logged = settings.API_REQUEST_LOG and request.path.startswith("/api/v1/")
+        body = None
+        if logged and request.method in WRITE_METHODS:
+            # read before the view: Django keeps it for DRF's parsers, which would otherwise
+            # consume the stream
+            try:
+                body = _logged_body(request.body) or {}
+            except RequestDataTooBig:  # the view answers it; the log notes no body
+                body = {"omitted": "body over the upload limit"}
         try:
             response = self.get_response(request)
             response["X-Request-Id"] = request.request_id
-            if settings.API_REQUEST_LOG and request.path.startswith("/api/v1/"):
-                self._log(request, response, (time.perf_counter() - started) * 1000)
+            if logged:
+                self._log(request, response, (time.perf_counter() - started) * 1000, body)
         finally:
             request_id_var.reset(bound)
         return response
 
     @staticmethod
-    def _log(request: HttpRequest, response: HttpResponse, duration_ms: float) -> None:
+    def _log(
+        request: HttpRequest, response: HttpResponse, duration_ms: float, body: object
+    ) -> None:
         from billing.models import ApiRequestLog
 
         api_key = getattr(request, "api_key", None)
+        write = request.method in WRITE_METHODS
+        answer = None
+        if write and not response.streaming and "json" in response.get("Content-Type", ""):
+            answer = _logged_body(response.content)
         try:
             ApiRequestLog.objects.create(
                 organization_id=api_key.organization_id if api_key else None,
@@ -53,6 +90,12 @@ class RequestIdMiddleware:
                 status=response.status_code,
                 duration_ms=Decimal(f"{duration_ms:.2f}"),
                 request_id=request.request_id,
+                client=request.headers.get("User-Agent", "")[:255],
+                request_origin=(
+                    request.headers.get("Origin") or request.headers.get("Referer") or ""
+                )[:512],
+                request_body=body,
+                request_response=answer,
             )
         except DatabaseError:  # the log must never break the call it describes
             logger.warning("api request log not written", exc_info=True)

@@ -27,6 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
@@ -326,7 +327,7 @@ def _configuration_display(key: str, label: str) -> Callable[[admin.ModelAdmin, 
 
 
 @admin.register(Customer)
-class CustomerAdmin(StreamingExportMixin, OrganizationAdmin):
+class CustomerAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdmin):
     resource_classes = (CustomerResource,)
     export_name = "customers"
     form = CustomerAdminForm

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
 from billing.admin_export import StreamingExportMixin
 from billing.money import format_money
@@ -78,7 +79,7 @@ class TerminateForm(ThemedFormMixin, forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(StreamingExportMixin, OrganizationAdmin):
+class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdmin):
     resource_classes = (SubscriptionResource,)
     export_name = "subscriptions"
     list_display = ("external_id", "customer", "plan", "status", "billing_time",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import CURRENCIES
@@ -119,13 +120,15 @@ def applied_coupon_create(
                 raise Invalid({"currency": ["currencies_does_not_match"]})
             customer.currency = currency
             customer.save(update_fields=["currency", "updated_at"])
-    return AppliedCoupon.objects.create(
+    applied_coupon = AppliedCoupon.objects.create(
         organization_id=customer.organization_id,
         customer=customer,
         coupon=coupon,
         frequency_duration_remaining=terms["frequency_duration"],
         **terms,
     )
+    record_activity(activity_type="applied_coupon.created", actor=actor, obj=applied_coupon)
+    return applied_coupon
 
 
 @transaction.atomic
@@ -138,4 +141,5 @@ def applied_coupon_terminate(
         applied_coupon.status = AppliedCoupon.Status.TERMINATED
         applied_coupon.terminated_at = applied_coupon.terminated_at or now
         applied_coupon.save(update_fields=["status", "terminated_at", "updated_at"])
+    record_activity(activity_type="applied_coupon.deleted", actor=actor, obj=applied_coupon)
     return applied_coupon

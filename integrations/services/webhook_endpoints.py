@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.locks import lock_organization
@@ -92,6 +93,7 @@ def webhook_endpoint_create(
     endpoint = WebhookEndpoint(organization=organization, signature_algo=SignatureAlgo.JWT)
     _apply(endpoint, values, creating=True)
     _save(endpoint)
+    record_activity(activity_type="webhook_endpoint.created", actor=actor, obj=endpoint)
     return endpoint
 
 
@@ -102,6 +104,7 @@ def webhook_endpoint_update(
     """Changes the given fields only; pending deliveries go to the new URL."""
     _apply(endpoint, values, creating=False)
     _save(endpoint)
+    record_activity(activity_type="webhook_endpoint.updated", actor=actor, obj=endpoint)
     return endpoint
 
 
@@ -109,4 +112,5 @@ def webhook_endpoint_update(
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
     """Deletes the endpoint and its delivery log (as Lago); returns it as it was."""
     WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+    record_activity(activity_type="webhook_endpoint.deleted", actor=actor, obj=endpoint)
     return endpoint

@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.formats.base_formats import CSV
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     ActionReport,
     DateRangeFilter,
@@ -228,7 +229,13 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AmountSearchMixin, ListTotalsMixin, StreamingExportMixin, OrganizationAdmin):
+class InvoiceAdmin(
+    ActivityTimelineMixin,
+    AmountSearchMixin,
+    ListTotalsMixin,
+    StreamingExportMixin,
+    OrganizationAdmin,
+):
     search_amount_fields = ("total_amount_cents",)
     resource_classes = (InvoiceResource,)
     export_name = "invoices"

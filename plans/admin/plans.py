@@ -24,6 +24,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from billing.actors import Actor
+from billing.admin_audit import ActivityTimelineMixin
 from billing.admin_base import (
     OrganizationAdmin,
     StackedInline,
@@ -867,7 +868,7 @@ class PlanForm(forms.ModelForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(TenantChoicesMixin, OrganizationAdmin):
+class PlanAdmin(ActivityTimelineMixin, TenantChoicesMixin, OrganizationAdmin):
     form = PlanForm
     inlines = (ChargeInline, FixedChargeInline, MinimumCommitmentInline, UsageThresholdInline)
     list_display = ("name", "code", "interval", "subscription_fee", "pay_in_advance",

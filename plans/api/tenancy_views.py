@@ -37,7 +37,9 @@ class OrganizationView(LagoAPIView):
     )
     def put(self, request: Request) -> Response:
         values = parse(OrganizationInput, request.data, root="organization")
-        organization = organization_update(organization=self.organization, values=values)
+        organization = organization_update(
+            organization=self.organization, values=values, actor=self.actor
+        )
         return Response({"organization": OrganizationSerializer(organization).data})
 
 
@@ -64,6 +66,7 @@ class BillingEntityViewSet(OrganizationViewSet):
             organization=self.organization,
             code=values.pop("code", ""),
             tax_codes=values.pop("tax_codes", None),
+            actor=self.actor,
             **values,
         )
         return self.respond(entity)  # Lago answers 200 on create
@@ -78,6 +81,6 @@ class BillingEntityViewSet(OrganizationViewSet):
         values.pop("code", None)  # immutable
         tax_codes = values.pop("tax_codes", None)
         entity = billing_entity_update_with_taxes(
-            billing_entity=entity, values=values, tax_codes=tax_codes
+            billing_entity=entity, values=values, tax_codes=tax_codes, actor=self.actor
         )
         return self.respond(entity)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import Organization
@@ -76,6 +77,7 @@ def add_on_create(
     )
     save_with_unique_code(add_on)
     add_on.taxes.set(taxes)
+    record_activity(activity_type="add_on.created", actor=actor, obj=add_on)
     return add_on
 
 
@@ -99,6 +101,7 @@ def add_on_update(*, add_on: AddOn, values: dict, actor: Actor) -> AddOn:
     save_with_unique_code(add_on)
     if taxes is not None:
         add_on.taxes.set(taxes)
+    record_activity(activity_type="add_on.updated", actor=actor, obj=add_on)
     return add_on
 
 
@@ -110,4 +113,5 @@ def add_on_destroy(*, add_on: AddOn, actor: Actor, now: datetime) -> AddOn:
     add_on.deleted_at = now
     add_on.save(update_fields=["deleted_at", "updated_at"])
     FixedCharge.objects.alive().filter(add_on=add_on).update(deleted_at=now, updated_at=now)
+    record_activity(activity_type="add_on.deleted", actor=actor, obj=add_on)
     return add_on

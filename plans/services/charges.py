@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
@@ -531,6 +532,7 @@ def charge_create(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> C
     charge = charge_build(plan=plan, values=values, now=now)
     if values.get("cascade_updates"):
         cascade_charge_creation(charge, values, now)
+    record_activity(activity_type="charge.created", actor=actor, obj=charge)
     return charge
 
 
@@ -542,6 +544,7 @@ def charge_update(*, charge: Charge, values: dict, actor: Actor, now: datetime) 
     charge_apply(charge, values, now=now)
     if values.get("cascade_updates"):
         cascade_charge_update(charge, old, now)
+    record_activity(activity_type="charge.updated", actor=actor, obj=charge)
     return charge
 
 
@@ -552,6 +555,7 @@ def charge_delete(*, charge: Charge, actor: Actor, now: datetime, cascade: bool 
     charge_discard(charge, now)
     if cascade:
         cascade_charge_removal(charge, now)
+    record_activity(activity_type="charge.deleted", actor=actor, obj=charge)
     return charge
 
 
@@ -775,6 +779,7 @@ def fixed_charge_create(*, plan: Plan, values: dict, actor: Actor) -> FixedCharg
     fixed_charge = fixed_charge_build(plan=plan, values=values)
     if values.get("cascade_updates"):
         cascade_fixed_charge_creation(fixed_charge, values)
+    record_activity(activity_type="fixed_charge.created", actor=actor, obj=fixed_charge)
     return fixed_charge
 
 
@@ -786,6 +791,7 @@ def fixed_charge_update(*, fixed_charge: FixedCharge, values: dict, actor: Actor
     fixed_charge_apply(fixed_charge, values)
     if values.get("cascade_updates"):
         cascade_fixed_charge_update(fixed_charge, old)
+    record_activity(activity_type="fixed_charge.updated", actor=actor, obj=fixed_charge)
     return fixed_charge
 
 
@@ -798,4 +804,5 @@ def fixed_charge_delete(
     fixed_charge_discard(fixed_charge, now)
     if cascade:
         cascade_fixed_charge_removal(fixed_charge, now)
+    record_activity(activity_type="fixed_charge.deleted", actor=actor, obj=fixed_charge)
     return fixed_charge

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization
@@ -187,6 +188,7 @@ def coupon_create(
     save_with_unique_code(coupon)
     coupon.plans.set(plans)
     coupon.billable_metrics.set(metrics)
+    record_activity(activity_type="coupon.created", actor=actor, obj=coupon)
     return coupon
 
 
@@ -224,6 +226,7 @@ def coupon_update(*, coupon: Coupon, values: dict, actor: Actor, now: datetime) 
     if limitations is not None:
         coupon.plans.set(limitations[0])
         coupon.billable_metrics.set(limitations[1])
+    record_activity(activity_type="coupon.updated", actor=actor, obj=coupon)
     return coupon
 
 
@@ -233,6 +236,7 @@ def coupon_destroy(*, coupon: Coupon, actor: Actor, now: datetime) -> Coupon:
     coupon = lock_coupon(coupon.pk)
     coupon.deleted_at = now
     coupon.save(update_fields=["deleted_at", "updated_at"])
+    record_activity(activity_type="coupon.deleted", actor=actor, obj=coupon)
     return coupon
 
 
@@ -244,6 +248,7 @@ def coupon_terminate(*, coupon: Coupon, actor: Actor, now: datetime) -> Coupon:
         coupon.status = Coupon.Status.TERMINATED
         coupon.terminated_at = coupon.terminated_at or now
         coupon.save(update_fields=["status", "terminated_at", "updated_at"])
+        record_activity(activity_type="coupon.terminated", actor=actor, obj=coupon)
     return coupon
 
 

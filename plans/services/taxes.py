@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
@@ -77,6 +78,7 @@ def tax_create(
     save_with_unique_code(tax)
     if tax.applied_to_organization:
         _apply_to_default_entity(tax)
+    record_activity(activity_type="tax.created", actor=actor, obj=tax)
     return tax
 
 
@@ -97,6 +99,7 @@ def tax_update(*, tax: Tax, values: dict, actor: Actor) -> Tax:
     save_with_unique_code(tax)
     if flag_changed:
         _apply_to_default_entity(tax)
+    record_activity(activity_type="tax.updated", actor=actor, obj=tax)
     return tax
 
 
@@ -106,6 +109,7 @@ def tax_destroy(*, tax: Tax, actor: Actor) -> Tax:
     tax_id = tax.pk
     Tax.objects.filter(pk=tax_id).delete()
     tax.id = tax_id  # the answer still names the deleted tax by its lago_id
+    record_activity(activity_type="tax.deleted", actor=actor, obj=tax)
     return tax
 
 
@@ -140,21 +144,28 @@ def billing_entity_create_with_taxes(
     organization: Organization,
     code: str,
     tax_codes: list[str] | None = None,
+    actor: Actor,
     **values: object,
 ) -> BillingEntity:
     """POST /billing_entities: the entity and its default taxes, all or nothing (spec §2.2)."""
     entity = billing_entity_create(organization=organization, code=code, **values)
     if tax_codes is not None:
         billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
+    record_activity(activity_type="billing_entity.created", actor=actor, obj=entity)
     return entity
 
 
 @transaction.atomic
 def billing_entity_update_with_taxes(
-    *, billing_entity: BillingEntity, values: dict, tax_codes: list[str] | None = None
+    *,
+    billing_entity: BillingEntity,
+    values: dict,
+    tax_codes: list[str] | None = None,
+    actor: Actor,
 ) -> BillingEntity:
     """PUT /billing_entities/{code}: settings and default taxes, all or nothing (spec §2.2)."""
     entity = billing_entity_update(billing_entity=billing_entity, values=values)
     if tax_codes is not None:
         billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
+    record_activity(activity_type="billing_entity.updated", actor=actor, obj=entity)
     return entity

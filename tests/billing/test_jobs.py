@@ -114,7 +114,7 @@ def test_list_shows_the_crontab_the_last_run_and_the_next_run_in_utc():
         "2024-02-01 08:10",
         "2024-02-01 10:10",
     ]
-    assert listed(out, "purge_api_request_logs")[1:] == [
+    assert listed(out, "purge_audit_logs")[1:] == [
         "0 1 * * *",
         "never",
         "2024-02-02 01:00",

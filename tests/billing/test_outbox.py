@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from rest_framework.request import ForcedAuthentication, Request
 
 from billing.actors import SYSTEM, Actor
-from billing.models import ActorType, OutboxEvent
+from billing.models import ActivityLog, ActorType, OutboxEvent
 from billing.outbox import emit, emit_many, object_type_of
 from billing.services import billing_entity_create
 
@@ -65,7 +65,7 @@ def test_emit_many_records_one_row_per_object_in_one_insert(
         billing_entity_create(organization=organization, code="second", name="Second"),
     ]
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # one insert of outbox rows, one of activity entries
         rows = emit_many(
             event_type="billing_entity.updated",
             actor=SYSTEM,
@@ -75,6 +75,7 @@ def test_emit_many_records_one_row_per_object_in_one_insert(
 
     assert [r.payload for r in rows] == [{"code": "default"}, {"code": "second"}]
     assert OutboxEvent.objects.count() == 2
+    assert ActivityLog.objects.filter(activity_type="billing_entity.updated").count() == 2
 
 
 def test_object_type_is_the_snake_case_model_name(organization):

@@ -38,6 +38,7 @@ PAGES = [
     ("/admin/metering/event/", ALLOWED, ALLOWED, FORBIDDEN),
     ("/admin/billing/apikey/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/billing/apirequestlog/", ALLOWED, FORBIDDEN, FORBIDDEN),
+    ("/admin/billing/activitylog/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/billing/organization/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/billing/billingentity/", ALLOWED, FORBIDDEN, FORBIDDEN),
     ("/admin/billing/membership/", ALLOWED, FORBIDDEN, FORBIDDEN),
@@ -133,7 +134,9 @@ def test_admin_sidebar_has_every_section_and_hides_schedule_parts(login):
         "Organization", "Billing entities", "Users and roles", "Payment providers",
         "Scheduled jobs",
     ]  # fmt: skip
-    assert titles["Developers"][-3:] == ["Webhook endpoints", "Webhook deliveries", "API requests"]
+    assert titles["Developers"][-4:] == [
+        "Webhook endpoints", "Webhook deliveries", "API requests", "Activity log",
+    ]  # fmt: skip
     page = client.get("/admin/").content.decode()
     for noise in ("Crontabs", "Intervals", "Solar events", "Clocked"):
         assert noise not in page

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.actors import SYSTEM
 from billing.errors import Invalid
 from plans.models import AddOn, BillingEntityTax, Tax
 from plans.selectors import billing_entity_taxes
@@ -187,7 +188,7 @@ def test_billing_entity_update_with_an_unknown_tax_code_changes_nothing(organiza
     billing_entity_set_taxes(billing_entity=entity, tax_codes=["vat"])
     with pytest.raises(Invalid) as refused:
         billing_entity_update_with_taxes(
-            billing_entity=entity, values={"name": "Renamed"}, tax_codes=["nope"]
+            billing_entity=entity, values={"name": "Renamed"}, tax_codes=["nope"], actor=SYSTEM
         )
     assert refused.value.details == {"tax_codes": ["tax_not_found"]}
     entity.refresh_from_db()
