@@ -50,6 +50,7 @@ Every function takes `actor=` and `now=`, runs in one transaction and returns th
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from uuid import UUID
 
@@ -69,7 +70,7 @@ from invoicing.models import Invoice, Payment, PaymentRequest
 from invoicing.payment_models import REFERENCE_MAX, PayablePaymentStatus
 from invoicing.payment_selectors import invoice_amount_due
 from invoicing.services.credit_invoices import credit_invoice_payment_changed
-from invoicing.services.dunning import dunning_reset_when_paid_up
+from invoicing.services.dunning import dunning_reset_currency, dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.payment_events import (
     record_payment_recorded,
@@ -78,6 +79,8 @@ from invoicing.services.payment_events import (
     record_payment_succeeded,
 )
 from invoicing.services.payment_receipts import payment_receipt_create
+
+logger = logging.getLogger(__name__)
 
 Payable = Invoice | PaymentRequest
 
@@ -112,9 +115,10 @@ def _invoice_payment_status(
 
 
 def _settle_invoice(invoice: Invoice, amount_cents: int, *, actor: Actor, now: datetime) -> None:
-    """Adds a succeeded payment to a locked invoice's paid total."""
-    invoice.total_paid_amount_cents += amount_cents
-    if invoice.total_paid_amount_cents >= invoice.total_amount_cents:
+    """Adds a succeeded payment to a locked invoice's paid total, never beyond what it owes;
+    nothing left due (credit note offsets deducted): paid."""
+    invoice.total_paid_amount_cents += min(amount_cents, invoice_amount_due(invoice))
+    if invoice_amount_due(invoice) == 0:
         was_overdue = invoice.payment_overdue
         _invoice_payment_status(invoice, Invoice.PaymentStatus.SUCCEEDED, actor=actor, now=now)
         if was_overdue:
@@ -130,12 +134,27 @@ def _reset_dunning_when_paid_up(invoice: Invoice, *, actor: Actor) -> None:
 def _settle_request(
     request: PaymentRequest, invoices: list[Invoice], *, actor: Actor, now: datetime
 ) -> None:
-    """A paid payment request pays every invoice it lists in full."""
+    """A paid payment request pays every invoice it lists in full; a campaign's request
+    restarts the campaign's attempts in its currency (Lago)."""
     for invoice in invoices:
         due = invoice_amount_due(invoice)
         if due > 0 or invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED:
             _settle_invoice(invoice, due, actor=actor, now=now)
     _request_payment_status(request, PaymentRequest.PaymentStatus.SUCCEEDED, actor=actor)
+    if request.dunning_campaign_id is not None:
+        dunning_reset_currency(customer=request.customer, currency=request.amount_currency)
+
+
+def _payable_paid(payable: Payable, invoices: list[Invoice]) -> bool:
+    """The locked payable owes nothing any more (paid by another payment meanwhile)."""
+    if isinstance(payable, PaymentRequest):
+        return payable.payment_status == PaymentRequest.PaymentStatus.SUCCEEDED or all(
+            invoice_amount_due(invoice) == 0 for invoice in invoices
+        )
+    return (
+        payable.payment_status == Invoice.PaymentStatus.SUCCEEDED
+        and invoice_amount_due(payable) == 0
+    )
 
 
 def _request_payment_status(request: PaymentRequest, payment_status: str, *, actor: Actor) -> None:
@@ -369,6 +388,16 @@ def payment_provider_update(
     before = payment.payable_payment_status
     if before == PayablePaymentStatus.SUCCEEDED:
         return payment  # final: a late or repeated report changes nothing
+    if _payable_paid(payable, invoices):
+        # paid meanwhile by another payment (a manual one, a payment request): as Lago, the
+        # report changes nothing here, so the payable is paid once, with one receipt; money
+        # Stripe took on top is for the user to refund there
+        logger.warning(
+            "payment %s reported %s for a payable already paid: nothing recorded",
+            payment.pk,
+            payable_payment_status,
+        )
+        return payment
     changed = before != payable_payment_status or payment.status != status
     new_action = provider_payment_data is not None and (
         provider_payment_data != payment.provider_payment_data
