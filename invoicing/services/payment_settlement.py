@@ -470,6 +470,51 @@ def _payable_failed(
         )
 
 
+# --- a payment status set by hand -----------------------------------------------------------
+
+
+def _recorded_paid_cents(invoice: Invoice) -> int:
+    """What recorded payments paid of a locked invoice: its own succeeded payments, or its
+    paid total as it stands when a succeeded payment request paid it (a request's payment is
+    not split per invoice)."""
+    if invoice.payment_requests.filter(
+        payment_status=PaymentRequest.PaymentStatus.SUCCEEDED
+    ).exists():
+        return invoice.total_paid_amount_cents
+    return payments_total_succeeded(invoice_id=invoice.pk)
+
+
+def invoice_payment_status_set(
+    *, invoice: Invoice, payment_status: str, actor: Actor, now: datetime
+) -> Invoice:
+    """`PUT /invoices/{id}` `payment_status` and the dashboard's "Mark paid", on a locked
+    invoice (the caller's transaction), keeping the books consistent.
+
+    Lago's `Invoices::UpdateService` only sets the status (and clears `payment_overdue`), so
+    its `total_due_amount_cents` keeps asking for money an invoice marked paid no longer owes.
+    Here no `Payment` is recorded either (nothing was received that a payment, its receipt or
+    `payment.succeeded` could describe), but the paid total follows the status so that every
+    figure read from it agrees:
+    - `succeeded`: what is still due counts as paid (`total_paid_amount_cents` + offsets =
+      total, `total_due_amount_cents` 0), no longer overdue, a wallet top-up's credits settle;
+    - `pending` / `failed` after `succeeded`: the paid total falls back to what recorded
+      payments paid, so the part only marked paid is due again.
+    Records `invoice.payment_status_updated` when the status changes."""
+    if invoice.payment_status == payment_status:
+        return invoice
+    was_overdue = invoice.payment_overdue
+    if payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        invoice.total_paid_amount_cents += invoice_amount_due(invoice)
+    elif invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        invoice.total_paid_amount_cents = min(
+            _recorded_paid_cents(invoice), invoice.total_paid_amount_cents
+        )
+    _invoice_payment_status(invoice, payment_status, actor=actor, now=now)
+    if was_overdue and payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        _reset_dunning_when_paid_up(invoice, actor=actor)
+    return invoice
+
+
 def payments_total_succeeded(*, invoice_id: UUID) -> int:
     """The sum of an invoice's succeeded payments (a check against its paid total)."""
     return (
