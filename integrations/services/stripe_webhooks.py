@@ -33,6 +33,7 @@ from integrations.payment_providers.base import ProviderEventData, WebhookSignat
 from integrations.payment_providers.stripe import WEBHOOK_EVENTS
 from integrations.selectors import customer_by_provider_customer_id, payment_provider_get
 from integrations.services.credit_note_refunds import refund_outcome
+from integrations.services.payment_request_emails import payment_request_email_send
 from integrations.services.provider_customers import (
     provider_payment_method_record,
     provider_payment_method_store,
@@ -205,6 +206,7 @@ def handle_payment_intent_event(
             payment=payment, provider_payment_id=obj["id"], actor=ACTOR, now=now
         )
     status = _INTENT_OUTCOMES[event.event_type]
+    was = payment.payable_payment_status
     payment = payment_provider_update(
         organization=provider.organization,
         provider_payment_id=obj["id"],
@@ -214,6 +216,16 @@ def handle_payment_intent_event(
         actor=ACTOR,
         now=now,
     )
+    if (
+        payment.payment_request_id is not None
+        and payment.payable_payment_status == PayablePaymentStatus.FAILED
+        and was != PayablePaymentStatus.FAILED
+    ):
+        # Lago e-mails the request again when its collection fails
+        request_id = payment.payment_request_id
+        transaction.on_commit(
+            lambda: payment_request_email_send(payment_request_id=request_id), robust=True
+        )
     return f"payment {payment.pk} {payment.payable_payment_status}"
 
 

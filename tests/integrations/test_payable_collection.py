@@ -209,12 +209,13 @@ def test_a_request_of_a_customer_without_stripe_is_not_charged(
     assert intents(fake_stripe) == []
 
 
-def dunned(organization, customer, capture) -> None:
+def dunned(organization, customer, capture, **campaign) -> None:
     billing_entity_dunning_campaign_set(
         billing_entity=customer.billing_entity,
         campaign=dunning_campaign_create(
             organization=organization, name="Reminders", code="reminders", actor=SYSTEM,
             now=NOW, max_attempts=3, thresholds=[{"currency": "EUR", "amount_cents": 100}],
+            **campaign,
         ),
         actor=SYSTEM,
         now=NOW,

@@ -18,6 +18,7 @@ from billing.actors import SYSTEM
 from invoicing.document_messages import LOCALE_DIR, catalogs, compile_po, po_files
 from invoicing.locale import _EN, SUPPORTED
 from invoicing.models import PaymentReceipt
+from invoicing.payment_request_email import WORDS as REQUEST_EMAIL_WORDS
 from invoicing.pdf import render_invoice_html, render_invoice_pdf
 from invoicing.pdf_credit_notes import _REASONS, render_credit_note_html, render_credit_note_pdf
 from invoicing.pdf_credit_notes import _WORDS as CREDIT_NOTE_WORDS
@@ -135,7 +136,7 @@ def test_check_fails_when_a_mo_is_stale(tmp_path, monkeypatch):
 def test_every_catalog_translates_every_document_word(code):
     catalog = _catalog(code)
     ids = {message.id for message in catalog if message.id}
-    assert ids == _english(_EN, CREDIT_NOTE_WORDS, _REASONS, RECEIPT_WORDS)
+    assert ids == _english(_EN, CREDIT_NOTE_WORDS, _REASONS, RECEIPT_WORDS, REQUEST_EMAIL_WORDS)
     assert not [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
 
 
