@@ -17,12 +17,13 @@ from integrations.services.invoice_collection import payment_request_collect
 from invoicing.models import Payment, PaymentRequest
 from invoicing.payment_models import PayablePaymentStatus
 from invoicing.payment_request_email import payment_request_email
+from invoicing.payment_selectors import invoice_amount_due
 
 logger = logging.getLogger(__name__)
 
 
 def payment_request_email_send(*, payment_request_id: UUID) -> bool:
-    """Sends the request's e-mail; False when it has no recipient or is paid already."""
+    """Sends the request's e-mail; False when it has no recipient or nothing is left to pay."""
     request = (
         PaymentRequest.objects.select_related("customer", "billing_entity", "dunning_campaign")
         .filter(pk=payment_request_id)
@@ -30,6 +31,9 @@ def payment_request_email_send(*, payment_request_id: UUID) -> bool:
     )
     if request is None or request.payment_status == PaymentRequest.PaymentStatus.SUCCEEDED:
         return False
+    invoices = [row.invoice for row in request.applied_invoices.select_related("invoice")]
+    if not any(invoice_amount_due(invoice) > 0 for invoice in invoices):
+        return False  # paid meanwhile by other payments
     email = payment_request_email(request)
     if not email.to:
         logger.info("payment request %s has no e-mail address: not sent", request.pk)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from billing.actors import SYSTEM
+from integrations.services.payment_request_emails import payment_request_email_send
 from invoicing.models import Payment, PaymentRequest
+from invoicing.services.payment_settlement import payment_create_manual
 from tests.customers.factories import CustomerFactory
 from tests.integrations.test_invoice_collection import intent_event
 from tests.integrations.test_invoice_payment_intent import save_card
@@ -123,3 +126,18 @@ def test_a_failure_reported_by_stripe_e_mails_the_request_once(
         assert post(stripe_connection, event).status_code == 200  # Stripe's retry
 
     assert len(mailoutbox) == 1
+
+
+def test_a_request_whose_invoices_were_paid_meanwhile_is_not_e_mailed(
+    customer, organization, mailoutbox, django_capture_on_commit_callbacks
+):
+    invoice = overdue(customer, organization, 12000, "ACME-0001")
+    request = request_for(customer, [invoice], django_capture_on_commit_callbacks)
+    payment_create_manual(
+        payable=invoice, amount_cents=12000, reference="wire", paid_at=None, actor=SYSTEM,
+        now=request.created_at,
+    )  # fmt: skip
+    mailoutbox.clear()
+
+    assert payment_request_email_send(payment_request_id=request.pk) is False
+    assert mailoutbox == []
