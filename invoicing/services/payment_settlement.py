@@ -10,8 +10,13 @@ Manual payments (the API's `POST /payments`, the dashboard's "Record payment")
 ---------------------------------------------------------------------------------
 ``payment_create_manual(payable=..., amount_cents=..., reference=..., paid_at=..., actor=, now=)``
 records a succeeded `manual` payment. Partial payments of an invoice are allowed; the invoice's
-`payment_status` becomes `succeeded` only once `total_paid_amount_cents` reaches
-`total_amount_cents`. A payment request is paid in full, and then every invoice it lists is.
+`payment_status` becomes `succeeded` only once nothing is left due (`total_paid_amount_cents`
+plus credit note offsets reach `total_amount_cents`). A payment request is paid in full, and
+then every invoice it lists is.
+
+``invoice_payment_status_set(invoice=, payment_status=, actor=, now=)`` is "Mark paid" and
+`PUT /invoices/{id}` `payment_status`: no payment is recorded, the paid total follows the
+status (see its docstring).
 
 Provider payments (the API a payment provider integration calls)
 ----------------------------------------------------------------
