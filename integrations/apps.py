@@ -18,6 +18,9 @@ class IntegrationsConfig(AppConfig):
         )
         # a finalized invoice of a Stripe customer is charged; a credit note refund is refunded
         invoicing_hooks.on_invoice_finalized.connect(tasks.on_invoice_finalized)
+        # a wallet top-up invoice and a payment request of a Stripe customer are charged too
+        invoicing_hooks.on_credit_invoice_created.connect(tasks.on_invoice_finalized)
+        invoicing_hooks.on_payment_request_created.connect(tasks.on_payment_request_created)
         invoicing_hooks.on_credit_note_refund_requested.connect(
             tasks.on_credit_note_refund_requested
         )

@@ -18,6 +18,7 @@ from billing.actors import SYSTEM
 from integrations.payment_providers.base import GatewayConnectionError
 from integrations.services.credit_note_refunds import credit_note_refund_send
 from integrations.services.invoice_collection import invoice_payment_collect
+from integrations.services.payment_request_emails import payment_request_process
 from integrations.services.provider_customers import provider_customer_sync
 from integrations.services.webhook_delivery import (
     deliveries_purge,
@@ -61,8 +62,24 @@ def invoice_payment_collect_task(invoice_id: str) -> None:
 
 
 def on_invoice_finalized(*, invoice_id: UUID) -> None:
-    """Receiver of `invoicing.hooks.on_invoice_finalized`: the invoice is collected in a task."""
+    """Receiver of `invoicing.hooks.on_invoice_finalized` and `on_credit_invoice_created`: the
+    invoice is collected in a task."""
     invoice_payment_collect_task.delay(str(invoice_id))
+
+
+@shared_task(
+    acks_late=True, autoretry_for=(GatewayConnectionError,), retry_backoff=True, max_retries=5
+)
+def payment_request_collect_task(payment_request_id: str) -> None:
+    payment_request_process(
+        payment_request_id=UUID(payment_request_id), actor=SYSTEM, now=timezone.now()
+    )
+
+
+def on_payment_request_created(*, payment_request_id: UUID) -> None:
+    """Receiver of `invoicing.hooks.on_payment_request_created`: collected (or e-mailed) in a
+    task."""
+    payment_request_collect_task.delay(str(payment_request_id))
 
 
 @shared_task(

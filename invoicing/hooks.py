@@ -23,3 +23,21 @@ def on_invoice_finalized(*, invoice_id: UUID) -> None:
 
     A payment provider connected to the customer collects what it still owes; receivers must
     be idempotent (the same invoice may be announced again)."""
+
+
+@hook
+def on_payment_request_created(*, payment_request_id: UUID) -> None:
+    """A payment request was created (by hand, the API or a dunning campaign).
+
+    A payment provider connected to the customer collects its amount through
+    `invoicing.services.payment_settlement.payment_provider_create(payable=request, ...)`;
+    receivers must be idempotent."""
+
+
+@hook
+def on_credit_invoice_created(*, invoice_id: UUID) -> None:
+    """The invoice of a wallet top-up with paid credits was created (finalized, or `open`
+    until its payment succeeds) and asks to be paid.
+
+    A payment provider connected to the customer collects it; the credits settle (or fail)
+    with the payment. Receivers must be idempotent."""

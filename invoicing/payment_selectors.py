@@ -122,7 +122,13 @@ def overdue_invoices_of(*, customer: Customer) -> QuerySet[Invoice]:
 
 
 def invoice_amount_due(invoice: Invoice) -> int:
-    """What the invoice still owes (0 once voided)."""
+    """What the invoice still owes: total less payments and credit note offsets (Lago's
+    `total_due_amount_cents`; 0 once voided)."""
     if invoice.status == Invoice.Status.VOIDED:
         return 0
-    return max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)
+    return max(
+        invoice.total_amount_cents
+        - invoice.total_paid_amount_cents
+        - invoice.total_offsetted_credit_note_amount_cents,
+        0,
+    )

@@ -221,16 +221,22 @@ class OutstandingBalance:
 
 
 def customer_outstanding_balances(*, customer: Customer) -> list[OutstandingBalance]:
-    """Unpaid amounts of the customer's finalized invoices by currency (total - paid); a voided
-    invoice owes nothing, whatever its `payment_status` (Lago: total_due_amount_cents 0)."""
-    due = F("total_amount_cents") - F("total_paid_amount_cents")
+    """Unpaid amounts of the customer's finalized invoices by currency (total - paid - credit
+    note offsets); a voided invoice owes nothing, whatever its `payment_status` (Lago:
+    total_due_amount_cents 0)."""
+    due = (
+        F("total_amount_cents")
+        - F("total_paid_amount_cents")
+        - F("total_offsetted_credit_note_amount_cents")
+    )
     rows = (
         Invoice.objects.filter(
             customer=customer,
             status=Invoice.Status.FINALIZED,
             payment_status__in=(Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED),
-            total_amount_cents__gt=F("total_paid_amount_cents"),
         )
+        .alias(due=due)
+        .filter(due__gt=0)
         .values("currency")
         .annotate(
             due_cents=Sum(due),

@@ -1,5 +1,5 @@
-"""Collecting finalized invoices through the customer's Stripe connection (Lago's invoice
-payment flow).
+"""Collecting finalized invoices, wallet top-up invoices and payment requests through the
+customer's Stripe connection (Lago's invoice and payment request payment flows).
 
 `invoice_payment_collect` records a pending provider `Payment` through the payment core
 (`invoicing.services.payment_settlement`), sends the invoice's PaymentIntent with the idempotency
@@ -15,17 +15,20 @@ carries the same idempotency key, so Stripe answers the first PaymentIntent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
+from billing.models import Organization
 from integrations.gateways import gateway_for
 from integrations.invoice_payments import (
     invoice_amount_due_cents,
     invoice_payment_intent_create,
     invoice_payment_params,
+    payment_request_payment_intent_create,
 )
 from integrations.models import PaymentProvider
 from integrations.payment_providers.base import (
@@ -35,7 +38,7 @@ from integrations.payment_providers.base import (
 )
 from integrations.payment_providers.stripe import DEFAULT_SUCCESS_REDIRECT_URL
 from integrations.selectors import payment_provider_of_customer
-from invoicing.models import Invoice, Payment
+from invoicing.models import Invoice, Payment, PaymentRequest
 from invoicing.payment_models import PayablePaymentStatus
 from invoicing.services.payment_settlement import (
     payment_provider_attach,
@@ -58,10 +61,18 @@ def payable_status_of(stripe_status: str) -> str:
     return PayablePaymentStatus.PENDING
 
 
+def _awaits_payment(invoice: Invoice) -> bool:
+    """Finalized, or a wallet top-up invoice left `open` until its payment succeeds."""
+    return invoice.status == Invoice.Status.FINALIZED or (
+        invoice.status == Invoice.Status.OPEN and invoice.invoice_type == Invoice.InvoiceType.CREDIT
+    )
+
+
 def collectable_provider(invoice: Invoice) -> PaymentProvider | None:
     """The Stripe connection that collects this invoice: the customer's, when it names a
-    Stripe customer and the invoice is finalized and still owes something."""
-    if invoice.status != Invoice.Status.FINALIZED:
+    Stripe customer and the invoice (finalized, or an open wallet top-up invoice) still owes
+    something."""
+    if not _awaits_payment(invoice):
         return None
     if invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
         return None
@@ -101,8 +112,26 @@ def invoice_payment_collect(*, invoice_id: UUID, actor: Actor, now: datetime) ->
 
 
 def _send(invoice: Invoice, payment: Payment, *, actor: Actor, now: datetime) -> Payment:
+    return _charge(
+        lambda: invoice_payment_intent_create(invoice=invoice, payment_id=payment.pk),
+        organization=invoice.organization,
+        payment=payment,
+        actor=actor,
+        now=now,
+    )
+
+
+def _charge(
+    send: Callable[[], ProviderPayment | None],
+    *,
+    organization: Organization,
+    payment: Payment,
+    actor: Actor,
+    now: datetime,
+) -> Payment:
+    """Sends a PaymentIntent and reports Stripe's answer (or refusal) to the payment core."""
     try:
-        answer = invoice_payment_intent_create(invoice=invoice, payment_id=payment.pk)
+        answer = send()
     except GatewayConnectionError:
         raise  # Stripe unreachable: the task retries with the same idempotency key
     except GatewayError as exc:
@@ -114,12 +143,17 @@ def _send(invoice: Invoice, payment: Payment, *, actor: Actor, now: datetime) ->
             payment=payment, status="failed", error_code="no_payment_provider", actor=actor, now=now
         )
     return payment_answer_apply(
-        invoice=invoice, payment=payment, answer=answer, actor=actor, now=now
+        organization=organization, payment=payment, answer=answer, actor=actor, now=now
     )
 
 
 def payment_answer_apply(
-    *, invoice: Invoice, payment: Payment, answer: ProviderPayment, actor: Actor, now: datetime
+    *,
+    organization: Organization,
+    payment: Payment,
+    answer: ProviderPayment,
+    actor: Actor,
+    now: datetime,
 ) -> Payment:
     """Stores the PaymentIntent id on the payment and reports its status to the core."""
     payment_provider_attach(
@@ -127,12 +161,55 @@ def payment_answer_apply(
     )
     requires_action = answer.status == "requires_action" and answer.next_action is not None
     return payment_provider_update(
-        organization=invoice.organization,
+        organization=organization,
         provider_payment_id=answer.provider_payment_id,
         status=answer.status,
         payable_payment_status=payable_status_of(answer.status),
         provider_payment_data=answer.next_action if requires_action else None,
         error_code=answer.error_code or "",
+        actor=actor,
+        now=now,
+    )
+
+
+def payment_request_collect(
+    *, payment_request_id: UUID, actor: Actor, now: datetime
+) -> Payment | None:
+    """Charges a payment request through the customer's Stripe connection: one PaymentIntent
+    for what its invoices still owe; its success pays every invoice of the request, its failure
+    fails the request and its invoices (`payment_request.payment_failure`). None when nothing
+    is to be collected there (no Stripe customer, request already paid, nothing left due).
+    Idempotent as `invoice_payment_collect`."""
+    request = (
+        PaymentRequest.objects.select_related("customer", "billing_entity", "organization")
+        .filter(pk=payment_request_id)
+        .first()
+    )
+    if request is None or request.payment_status == PaymentRequest.PaymentStatus.SUCCEEDED:
+        return None
+    provider = payment_provider_of_customer(customer=request.customer)
+    config = request.customer.billing_configuration or {}
+    if provider is None or not config.get("provider_customer_id"):
+        return None
+    try:
+        payment = payment_provider_create(
+            payable=request,
+            payment_provider_code=provider.code,
+            payment_provider_type=provider.provider_type,
+            provider_customer_id=config["provider_customer_id"],
+            actor=actor,
+            now=now,
+        )
+    except Invalid:
+        return None  # its invoices were paid meanwhile: nothing left to charge
+    if payment.provider_payment_id:
+        return payment  # its PaymentIntent was sent already
+    return _charge(
+        lambda: payment_request_payment_intent_create(
+            request=request, amount_cents=payment.amount_cents, payment_id=payment.pk
+        ),
+        organization=request.organization,
+        payment=payment,
         actor=actor,
         now=now,
     )

@@ -33,12 +33,13 @@ from integrations.payment_providers.base import ProviderEventData, WebhookSignat
 from integrations.payment_providers.stripe import WEBHOOK_EVENTS
 from integrations.selectors import customer_by_provider_customer_id, payment_provider_get
 from integrations.services.credit_note_refunds import refund_outcome
+from integrations.services.payment_request_emails import payment_request_email_send
 from integrations.services.provider_customers import (
     provider_payment_method_record,
     provider_payment_method_store,
 )
 from invoicing.credit_note_models import CreditNote
-from invoicing.models import Invoice, Payment
+from invoicing.models import Invoice, Payment, PaymentRequest
 from invoicing.payment_models import PayablePaymentStatus
 from invoicing.services.credit_notes import credit_note_refund_settle
 from invoicing.services.payment_settlement import (
@@ -153,20 +154,29 @@ def _payment_of_intent(provider: PaymentProvider, obj: dict) -> Payment | None:
 
 
 def _payment_of_checkout(provider: PaymentProvider, obj: dict, now: datetime) -> Payment | None:
-    """A PaymentIntent we did not create (the customer paid through a Checkout payment link)
-    naming one of the organization's invoices: its payment is recorded now, as Lago does."""
-    invoice_id = _uuid((obj.get("metadata") or {}).get("lago_invoice_id") or "")
-    invoice = (
-        Invoice.objects.filter(organization_id=provider.organization_id, pk=invoice_id).first()
-        if invoice_id
-        else None
-    )
-    if invoice is None or not obj.get("id"):
+    """A PaymentIntent naming one of the organization's invoices (a Checkout payment link) or
+    payment requests (its payment lost before it was stored) but no payment of ours: its
+    payment is recorded now, as Lago does."""
+    metadata = obj.get("metadata") or {}
+    payable: Invoice | PaymentRequest | None = None
+    invoice_id = _uuid(metadata.get("lago_invoice_id") or "")
+    if invoice_id is not None:
+        payable = Invoice.objects.filter(
+            organization_id=provider.organization_id, pk=invoice_id
+        ).first()
+    elif metadata.get("lago_payable_type") == "PaymentRequest":
+        request_id = _uuid(metadata.get("lago_payable_id") or "")
+        payable = (
+            PaymentRequest.objects.filter(organization_id=provider.organization_id, pk=request_id)
+            .exclude(payment_status=PaymentRequest.PaymentStatus.FAILED)
+            .first()
+        )
+    if payable is None or not obj.get("id"):
         return None
     amount = obj.get("amount")
     try:
         return payment_provider_create(
-            payable=invoice,
+            payable=payable,
             payment_provider_code=provider.code,
             payment_provider_type=provider.provider_type,
             provider_customer_id=obj.get("customer") or "",
@@ -196,6 +206,7 @@ def handle_payment_intent_event(
             payment=payment, provider_payment_id=obj["id"], actor=ACTOR, now=now
         )
     status = _INTENT_OUTCOMES[event.event_type]
+    was = payment.payable_payment_status
     payment = payment_provider_update(
         organization=provider.organization,
         provider_payment_id=obj["id"],
@@ -205,6 +216,16 @@ def handle_payment_intent_event(
         actor=ACTOR,
         now=now,
     )
+    if (
+        payment.payment_request_id is not None
+        and payment.payable_payment_status == PayablePaymentStatus.FAILED
+        and was != PayablePaymentStatus.FAILED
+    ):
+        # Lago e-mails the request again when its collection fails
+        request_id = payment.payment_request_id
+        transaction.on_commit(
+            lambda: payment_request_email_send(payment_request_id=request_id), robust=True
+        )
     return f"payment {payment.pk} {payment.payable_payment_status}"
 
 

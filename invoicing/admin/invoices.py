@@ -31,6 +31,7 @@ from billing.admin_base import (
 )
 from billing.admin_export import StreamingExportMixin
 from billing.admin_search import AmountSearchMixin
+from billing.errors import DomainError
 from billing.money import format_money, format_unit_price, format_units
 from invoicing.admin.exports import InvoiceResource
 from invoicing.admin.invoice_void import void_invoice_view
@@ -44,6 +45,7 @@ from invoicing.presenters import (
     payment_state,
     tag,
 )
+from invoicing.services.credit_notes import invoice_refundable_amount_cents
 from invoicing.services.lifecycle import invoice_finalize, invoice_refresh
 from invoicing.services.payments import invoice_mark_paid
 from invoicing.services.void import invoice_void
@@ -62,6 +64,36 @@ def _void(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     return invoice_void(invoice=invoice, actor=actor, now=now, generate_credit_note=False)
 
 
+# the list's bulk void: a paid invoice asks whether the money becomes a credit note
+PAID_VOID_REFUSAL = (
+    'something was paid: use "Void selected invoices and credit what was paid", '
+    "or its page's Void to choose credit and refund amounts"
+)
+
+
+def _void_unpaid(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
+    """The list's "Void selected invoices": void only, so an invoice with money paid on it is
+    refused rather than voided without a credit note."""
+    if invoice.total_paid_amount_cents > 0 or (
+        invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED
+    ):
+        raise DomainError(PAID_VOID_REFUSAL)
+    return invoice_void(invoice=invoice, actor=actor, now=now, generate_credit_note=False)
+
+
+def _void_crediting_paid(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
+    """The list's "Void ... and credit what was paid": as the page's form with a credit amount
+    of what was paid and not refunded (the rest of the creditable amount goes to a credit note
+    voided at once)."""
+    return invoice_void(
+        invoice=invoice,
+        actor=actor,
+        now=now,
+        generate_credit_note=True,
+        credit_amount_cents=invoice_refundable_amount_cents(invoice),
+    )
+
+
 def _download(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
     return invoice_pdf_ensure(invoice=invoice)
 
@@ -73,6 +105,11 @@ OPERATIONS: dict[str, tuple[str, Callable, str]] = {
     "void": ("Void", _void, "voided"),
     "mark_paid": ("Mark paid", invoice_mark_paid, "marked paid"),
     "download": ("Generate PDF", _download, "rendered"),
+}
+# list actions only (the page's Void asks with a form)
+BULK_OPERATIONS: dict[str, tuple[str, Callable, str]] = {
+    "void_unpaid": ("Void", _void_unpaid, "voided"),
+    "void_crediting_paid": ("Void and credit", _void_crediting_paid, "voided with a credit note"),
 }
 
 
@@ -251,8 +288,8 @@ class InvoiceAdmin(
     list_per_page = 50
     date_hierarchy = "issuing_date"
     ordering = ("-issuing_date", "-created_at")
-    actions = ("refresh_drafts", "finalize_drafts", "void_invoices", "mark_paid", "render_pdfs",
-               "export_csv")  # fmt: skip
+    actions = ("refresh_drafts", "finalize_drafts", "void_invoices", "void_crediting_paid",
+               "mark_paid", "render_pdfs", "export_csv")  # fmt: skip
     inlines = (FeeInline, InvoiceAppliedTaxInline, CreditInline, PaymentInline)
     change_list_template = "admin/invoicing/invoice/change_list.html"
     change_form_template = "admin/invoicing/invoice/change_form.html"
@@ -482,7 +519,7 @@ class InvoiceAdmin(
     # --- actions ------------------------------------------------------------------------------
 
     def _run(self, request: HttpRequest, queryset: QuerySet, operation: str) -> None:
-        _, service, verb = OPERATIONS[operation]
+        _, service, verb = OPERATIONS.get(operation) or BULK_OPERATIONS[operation]
         report, now = ActionReport(self, request, verb), timezone.now()
         for invoice in queryset:
             report.attempt(invoice, service, invoice=invoice, actor=report.actor, now=now)
@@ -498,7 +535,11 @@ class InvoiceAdmin(
 
     @admin.action(description="Void selected invoices")
     def void_invoices(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._run(request, queryset, "void")
+        self._run(request, queryset, "void_unpaid")
+
+    @admin.action(description="Void selected invoices and credit what was paid")
+    def void_crediting_paid(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._run(request, queryset, "void_crediting_paid")
 
     @admin.action(description="Mark selected invoices paid")
     def mark_paid(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -71,12 +71,14 @@ ARRAY_FILTERS = [
 
 
 def credit_note_queryset(organization: object) -> QuerySet[CreditNote]:
-    """Credit notes with what their rendering reads (customer, items with fees, taxes)."""
+    """Finalized credit notes (Lago's API never shows a draft one) with what their rendering
+    reads (customer, items with fees, taxes)."""
     items = CreditNoteItem.objects.order_by("created_at", "id").prefetch_related(
         Prefetch("fee", queryset=fees_for_rendering(Fee.objects.all()))
     )
     return (
         CreditNote.objects.for_organization(organization)
+        .filter(status=CreditNote.Status.FINALIZED)
         .select_related(
             "invoice__billing_entity", "customer__billing_entity", "customer__organization"
         )

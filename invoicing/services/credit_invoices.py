@@ -34,7 +34,7 @@ from billing.errors import NotAllowed
 from billing.money import round_cents, to_minor
 from billing.periods import local_date
 from customers.models import Customer
-from invoicing import calculation
+from invoicing import calculation, hooks
 from invoicing.models import Fee, Invoice
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.events import emit_invoice_event
@@ -148,6 +148,8 @@ def credit_invoice_create(
         _finalize(invoice, actor=actor, now=now)
     if paid:  # nothing to pay: the credits are there at once
         ledger.inbound_settle(transaction_id=tx.pk, actor=actor, now=now)
+    else:  # Lago: a payment provider collects it, open or finalized
+        hooks.on_credit_invoice_created.fire_after_commit(invoice_id=invoice.pk)
     return invoice
 
 

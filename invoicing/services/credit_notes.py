@@ -484,7 +484,8 @@ def credit_note_create(
         customer=invoice.customer,
         invoice=invoice,
         sequential_id=sequential_id,
-        number=calculation.credit_note_number(invoice.number, sequential_id),
+        # a draft invoice has no number yet: its notes are numbered when it is finalized
+        number="" if draft else calculation.credit_note_number(invoice.number, sequential_id),
         issuing_date=_issuing_date(invoice, now),
         status=Status.DRAFT if draft else Status.FINALIZED,
         credit_status=CreditStatus.AVAILABLE if credit > 0 else None,
@@ -520,12 +521,36 @@ def credit_note_create(
     for row in _applied_taxes(invoice, resolved, amounts):
         row.credit_note = credit_note
         row.save(force_insert=True)
-    figures_record_refund(invoice=invoice, refund_amount_cents=refund)
-    if invoice.invoice_type == Invoice.InvoiceType.CREDIT and refund > 0:
-        _void_refunded_wallet_credits(credit_note, fees, actor=actor, now=now)
     if not draft:
+        figures_record_refund(invoice=invoice, refund_amount_cents=refund)
+        if invoice.invoice_type == Invoice.InvoiceType.CREDIT and refund > 0:
+            _void_refunded_wallet_credits(credit_note, fees, actor=actor, now=now)
         _after_finalized(credit_note, invoice, actor=actor, now=now)
     return credit_note
+
+
+def credit_notes_finalize_drafts(
+    *, invoice: Invoice, actor: Actor, now: datetime
+) -> list[CreditNote]:
+    """The draft credit notes of an invoice being finalized (its row locked, its number just
+    assigned, in the caller's transaction) become final with it, as Lago's
+    `RefreshDraftAndFinalizeService`: numbered `<invoice number>-CN<nnn>` now, then their
+    effects run (refund figures, offset, refund request, `credit_note.created`, PDF). Until
+    then a draft note's credit is never consumed (consumption reads finalized notes only)."""
+    drafts = list(
+        CreditNote.objects.filter(invoice_id=invoice.pk, status=Status.DRAFT)
+        .select_for_update()
+        .order_by("sequential_id")
+    )
+    for credit_note in drafts:
+        credit_note.status = Status.FINALIZED
+        credit_note.number = calculation.credit_note_number(
+            invoice.number, credit_note.sequential_id
+        )
+        credit_note.save(update_fields=["status", "number", "updated_at"])
+        figures_record_refund(invoice=invoice, refund_amount_cents=credit_note.refund_amount_cents)
+        _after_finalized(credit_note, invoice, actor=actor, now=now)
+    return drafts
 
 
 def _void_refunded_wallet_credits(

@@ -53,11 +53,18 @@ def overdue_invoices(customer: Customer) -> Iterable[Invoice]:
 
 
 def overdue_balances(customer: Customer) -> dict[str, int]:
-    """What the customer owes on overdue invoices, per currency."""
+    """What the customer owes on overdue invoices, per currency (total less payments and
+    credit note offsets, as an invoice's `total_due_amount_cents`)."""
     rows = (
         overdue_invoices(customer)
         .values("currency")
-        .annotate(due=Sum(F("total_amount_cents") - F("total_paid_amount_cents")))
+        .annotate(
+            due=Sum(
+                F("total_amount_cents")
+                - F("total_paid_amount_cents")
+                - F("total_offsetted_credit_note_amount_cents")
+            )
+        )
     )
     return {row["currency"]: row["due"] for row in rows if row["due"] > 0}
 
@@ -290,6 +297,21 @@ def dunning_reset_when_paid_up(*, customer: Customer, currency: str) -> None:
     (and the wait between attempts too, when no currency has attempts left)."""
     if currency in overdue_balances(customer):
         return
+    state = CustomerDunning.objects.filter(customer=customer).first()
+    if state is None or not state.currency_attempts.get(currency):
+        return
+    state = lock_customer_dunning(organization_id=customer.organization_id, customer_id=customer.pk)
+    attempts = {**state.currency_attempts, currency: 0}
+    state.currency_attempts = attempts
+    if not any(attempts.values()):
+        state.last_attempt_at = None
+    state.save(update_fields=["currency_attempts", "last_attempt_at", "updated_at"])
+
+
+def dunning_reset_currency(*, customer: Customer, currency: str) -> None:
+    """A campaign's payment request was paid: that currency's attempts restart at once, whatever
+    else is still overdue in it (Lago's `reset_dunning_campaign_for_currency!`), and the wait
+    between attempts too when no currency has attempts left."""
     state = CustomerDunning.objects.filter(customer=customer).first()
     if state is None or not state.currency_attempts.get(currency):
         return

@@ -20,6 +20,7 @@ from invoicing import calculation, hooks
 from invoicing.models import Invoice
 from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
+from invoicing.services.credit_notes import credit_notes_finalize_drafts
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.numbering import invoice_assign_number
 from metering.services.lifetime_usages import lifetime_usages_flag_invoiced
@@ -95,6 +96,8 @@ def finalize_computed(
     if invoice_is_counted(invoice):
         figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, "invoice.created", actor=actor)
+    # automatic credit notes made while it was a draft are numbered and take effect now
+    credit_notes_finalize_drafts(invoice=invoice, actor=actor, now=now)
     hooks.on_invoice_finalized.fire_after_commit(invoice_id=invoice.pk)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)

@@ -1,8 +1,9 @@
 """Payment requests: one request to pay several overdue invoices of a customer, in one currency
 and for one billing entity.
 
-The request itself records `payment_request.created`; a payment provider integration reacts to
-that event by collecting the request's amount through
+The request itself records `payment_request.created` and fires
+`invoicing.hooks.on_payment_request_created` after commit; a payment provider integration reacts
+by collecting the request's amount through
 `invoicing.services.payment_settlement.payment_provider_create(payable=request, ...)`, then
 reports the outcome with `payment_provider_update` (a success pays every invoice of the request
 and records `payment_request.payment_status_updated`; a failure records
@@ -22,6 +23,7 @@ from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.models import Organization
 from customers.models import Customer
+from invoicing import hooks
 from invoicing.models import DunningCampaign, Invoice, PaymentRequest, PaymentRequestInvoice
 from invoicing.payment_selectors import invoice_amount_due
 from invoicing.services.payment_events import record_payment_request_event
@@ -95,4 +97,5 @@ def payment_request_create(
         else {}
     )
     record_payment_request_event(request, "payment_request.created", actor=actor, **extra)
+    hooks.on_payment_request_created.fire_after_commit(payment_request_id=request.pk)
     return request

@@ -10,8 +10,13 @@ Manual payments (the API's `POST /payments`, the dashboard's "Record payment")
 ---------------------------------------------------------------------------------
 ``payment_create_manual(payable=..., amount_cents=..., reference=..., paid_at=..., actor=, now=)``
 records a succeeded `manual` payment. Partial payments of an invoice are allowed; the invoice's
-`payment_status` becomes `succeeded` only once `total_paid_amount_cents` reaches
-`total_amount_cents`. A payment request is paid in full, and then every invoice it lists is.
+`payment_status` becomes `succeeded` only once nothing is left due (`total_paid_amount_cents`
+plus credit note offsets reach `total_amount_cents`). A payment request is paid in full, and
+then every invoice it lists is.
+
+``invoice_payment_status_set(invoice=, payment_status=, actor=, now=)`` is "Mark paid" and
+`PUT /invoices/{id}` `payment_status`: no payment is recorded, the paid total follows the
+status (see its docstring).
 
 Provider payments (the API a payment provider integration calls)
 ----------------------------------------------------------------
@@ -50,6 +55,7 @@ Every function takes `actor=` and `now=`, runs in one transaction and returns th
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from uuid import UUID
 
@@ -69,7 +75,7 @@ from invoicing.models import Invoice, Payment, PaymentRequest
 from invoicing.payment_models import REFERENCE_MAX, PayablePaymentStatus
 from invoicing.payment_selectors import invoice_amount_due
 from invoicing.services.credit_invoices import credit_invoice_payment_changed
-from invoicing.services.dunning import dunning_reset_when_paid_up
+from invoicing.services.dunning import dunning_reset_currency, dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.payment_events import (
     record_payment_recorded,
@@ -78,6 +84,8 @@ from invoicing.services.payment_events import (
     record_payment_succeeded,
 )
 from invoicing.services.payment_receipts import payment_receipt_create
+
+logger = logging.getLogger(__name__)
 
 Payable = Invoice | PaymentRequest
 
@@ -112,9 +120,10 @@ def _invoice_payment_status(
 
 
 def _settle_invoice(invoice: Invoice, amount_cents: int, *, actor: Actor, now: datetime) -> None:
-    """Adds a succeeded payment to a locked invoice's paid total."""
-    invoice.total_paid_amount_cents += amount_cents
-    if invoice.total_paid_amount_cents >= invoice.total_amount_cents:
+    """Adds a succeeded payment to a locked invoice's paid total, never beyond what it owes;
+    nothing left due (credit note offsets deducted): paid."""
+    invoice.total_paid_amount_cents += min(amount_cents, invoice_amount_due(invoice))
+    if invoice_amount_due(invoice) == 0:
         was_overdue = invoice.payment_overdue
         _invoice_payment_status(invoice, Invoice.PaymentStatus.SUCCEEDED, actor=actor, now=now)
         if was_overdue:
@@ -130,12 +139,27 @@ def _reset_dunning_when_paid_up(invoice: Invoice, *, actor: Actor) -> None:
 def _settle_request(
     request: PaymentRequest, invoices: list[Invoice], *, actor: Actor, now: datetime
 ) -> None:
-    """A paid payment request pays every invoice it lists in full."""
+    """A paid payment request pays every invoice it lists in full; a campaign's request
+    restarts the campaign's attempts in its currency (Lago)."""
     for invoice in invoices:
         due = invoice_amount_due(invoice)
         if due > 0 or invoice.payment_status != Invoice.PaymentStatus.SUCCEEDED:
             _settle_invoice(invoice, due, actor=actor, now=now)
     _request_payment_status(request, PaymentRequest.PaymentStatus.SUCCEEDED, actor=actor)
+    if request.dunning_campaign_id is not None:
+        dunning_reset_currency(customer=request.customer, currency=request.amount_currency)
+
+
+def _payable_paid(payable: Payable, invoices: list[Invoice]) -> bool:
+    """The locked payable owes nothing any more (paid by another payment meanwhile)."""
+    if isinstance(payable, PaymentRequest):
+        return payable.payment_status == PaymentRequest.PaymentStatus.SUCCEEDED or all(
+            invoice_amount_due(invoice) == 0 for invoice in invoices
+        )
+    return (
+        payable.payment_status == Invoice.PaymentStatus.SUCCEEDED
+        and invoice_amount_due(payable) == 0
+    )
 
 
 def _request_payment_status(request: PaymentRequest, payment_status: str, *, actor: Actor) -> None:
@@ -369,6 +393,16 @@ def payment_provider_update(
     before = payment.payable_payment_status
     if before == PayablePaymentStatus.SUCCEEDED:
         return payment  # final: a late or repeated report changes nothing
+    if _payable_paid(payable, invoices):
+        # paid meanwhile by another payment (a manual one, a payment request): as Lago, the
+        # report changes nothing here, so the payable is paid once, with one receipt; money
+        # Stripe took on top is for the user to refund there
+        logger.warning(
+            "payment %s reported %s for a payable already paid: nothing recorded",
+            payment.pk,
+            payable_payment_status,
+        )
+        return payment
     changed = before != payable_payment_status or payment.status != status
     new_action = provider_payment_data is not None and (
         provider_payment_data != payment.provider_payment_data
@@ -439,6 +473,51 @@ def _payable_failed(
         record_payment_request_event(
             payable, "payment_request.payment_failure", actor=actor, **error
         )
+
+
+# --- a payment status set by hand -----------------------------------------------------------
+
+
+def _recorded_paid_cents(invoice: Invoice) -> int:
+    """What recorded payments paid of a locked invoice: its own succeeded payments, or its
+    paid total as it stands when a succeeded payment request paid it (a request's payment is
+    not split per invoice)."""
+    if invoice.payment_requests.filter(
+        payment_status=PaymentRequest.PaymentStatus.SUCCEEDED
+    ).exists():
+        return invoice.total_paid_amount_cents
+    return payments_total_succeeded(invoice_id=invoice.pk)
+
+
+def invoice_payment_status_set(
+    *, invoice: Invoice, payment_status: str, actor: Actor, now: datetime
+) -> Invoice:
+    """`PUT /invoices/{id}` `payment_status` and the dashboard's "Mark paid", on a locked
+    invoice (the caller's transaction), keeping the books consistent.
+
+    Lago's `Invoices::UpdateService` only sets the status (and clears `payment_overdue`), so
+    its `total_due_amount_cents` keeps asking for money an invoice marked paid no longer owes.
+    Here no `Payment` is recorded either (nothing was received that a payment, its receipt or
+    `payment.succeeded` could describe), but the paid total follows the status so that every
+    figure read from it agrees:
+    - `succeeded`: what is still due counts as paid (`total_paid_amount_cents` + offsets =
+      total, `total_due_amount_cents` 0), no longer overdue, a wallet top-up's credits settle;
+    - `pending` / `failed` after `succeeded`: the paid total falls back to what recorded
+      payments paid, so the part only marked paid is due again.
+    Records `invoice.payment_status_updated` when the status changes."""
+    if invoice.payment_status == payment_status:
+        return invoice
+    was_overdue = invoice.payment_overdue
+    if payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        invoice.total_paid_amount_cents += invoice_amount_due(invoice)
+    elif invoice.payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        invoice.total_paid_amount_cents = min(
+            _recorded_paid_cents(invoice), invoice.total_paid_amount_cents
+        )
+    _invoice_payment_status(invoice, payment_status, actor=actor, now=now)
+    if was_overdue and payment_status == Invoice.PaymentStatus.SUCCEEDED:
+        _reset_dunning_when_paid_up(invoice, actor=actor)
+    return invoice
 
 
 def payments_total_succeeded(*, invoice_id: UUID) -> int:

@@ -14,9 +14,8 @@ from invoicing.locks import lock_fee, lock_invoice, lock_overdue_invoice
 from invoicing.models import Fee, Invoice, InvoiceMetadata
 from invoicing.selectors import overdue_candidates
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
-from invoicing.services.credit_invoices import credit_invoice_payment_changed
-from invoicing.services.dunning import dunning_reset_when_paid_up
 from invoicing.services.events import emit_invoice_event
+from invoicing.services.payment_settlement import invoice_payment_status_set
 
 INVOICE_PAYMENT_STATUSES = frozenset(Invoice.PaymentStatus.values)
 FEE_PAYMENT_STATUSES = frozenset(Fee.PaymentStatus.values)
@@ -63,17 +62,6 @@ def _replace_metadata(invoice: Invoice, items: list[dict]) -> None:
     invoice.metadata.exclude(pk__in=kept).delete()
 
 
-def _set_payment_status(invoice: Invoice, payment_status: str) -> list[str]:
-    invoice.payment_status = payment_status
-    changed = ["payment_status"]
-    if payment_status == Invoice.PaymentStatus.SUCCEEDED:
-        # spec §12.7: a paid invoice is no longer overdue
-        invoice.payment_overdue = False
-        invoice.total_paid_amount_cents = invoice.total_amount_cents
-        changed += ["payment_overdue", "total_paid_amount_cents"]
-    return changed
-
-
 @transaction.atomic
 def invoice_update(
     *,
@@ -95,17 +83,10 @@ def invoice_update(
     if payment_status is not None:
         if invoice.status == Invoice.Status.DRAFT:
             raise NotAllowed("payment_status_update_on_draft_invoice")
-        if payment_status != invoice.payment_status:
-            was_overdue = invoice.payment_overdue
-            changed = _set_payment_status(invoice, payment_status)
-            invoice.save(update_fields=[*changed, "updated_at"])
-            if invoice.invoice_type == Invoice.InvoiceType.CREDIT:
-                # spec §17.3: the top-up's credits settle (or fail) with the payment
-                credit_invoice_payment_changed(invoice=invoice, actor=actor, now=now)
-            emit_invoice_event(invoice, "invoice.payment_status_updated", actor=actor)
-            if was_overdue and payment_status == Invoice.PaymentStatus.SUCCEEDED:
-                # dunning restarts once nothing is overdue in the currency any more
-                dunning_reset_when_paid_up(customer=invoice.customer, currency=invoice.currency)
+        # the paid total follows the status (payment core; no Payment is recorded)
+        invoice_payment_status_set(
+            invoice=invoice, payment_status=payment_status, actor=actor, now=now
+        )
     if items is not None:
         _replace_metadata(invoice, items)
         invoice.save(update_fields=["updated_at"])
@@ -114,7 +95,8 @@ def invoice_update(
 
 @transaction.atomic
 def invoice_mark_paid(*, invoice: Invoice, actor: Actor, now: datetime) -> Invoice:
-    """Records a payment received outside a provider (the admin's "mark paid")."""
+    """The admin's "Mark paid": the invoice's payment status becomes `succeeded` and what it
+    still owed counts as paid (no `Payment` is recorded; see `invoice_payment_status_set`)."""
     return invoice_update(
         invoice=invoice, actor=actor, now=now, payment_status=Invoice.PaymentStatus.SUCCEEDED
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 from html import unescape
 
@@ -19,6 +18,7 @@ from billing.actors import SYSTEM
 from invoicing.document_messages import LOCALE_DIR, catalogs, compile_po, po_files
 from invoicing.locale import _EN, SUPPORTED
 from invoicing.models import PaymentReceipt
+from invoicing.payment_request_email import WORDS as REQUEST_EMAIL_WORDS
 from invoicing.pdf import render_invoice_html, render_invoice_pdf
 from invoicing.pdf_credit_notes import _REASONS, render_credit_note_html, render_credit_note_pdf
 from invoicing.pdf_credit_notes import _WORDS as CREDIT_NOTE_WORDS
@@ -28,7 +28,13 @@ from invoicing.services.credit_notes import ItemInput, credit_note_create
 from invoicing.services.payment_settlement import payment_create_manual
 from tests.invoicing.billing_helpers import utc
 from tests.invoicing.credit_note_builders import simple_invoice
-from tests.invoicing.test_pdf import customer_in, identity, pdf_text, rich_invoice  # noqa: F401
+from tests.invoicing.test_pdf import (  # noqa: F401
+    customer_in,
+    identity,
+    keep_sample,
+    pdf_text,
+    rich_invoice,
+)
 
 TRANSLATED = [code for code in SUPPORTED if code != "en"]
 INVOICE = ("invoice document", "invoice totals")
@@ -36,25 +42,10 @@ CREDIT_NOTE = ("credit note document", "credit note reason", *INVOICE)
 RECEIPT = ("payment receipt document", *INVOICE)
 
 
-def _has_cjk_font() -> bool:
-    if shutil.which("fc-list") is None:
-        return False
-    listed = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
-    return bool(listed.stdout.strip())
-
-
-# Without a CJK font WeasyPrint draws Chinese characters as blank boxes that carry no text, so the
-# PDF text of zh-TW is only checked where such a font is installed; the HTML tests below check the
-# words of every locale.
-PDF_LOCALES = [
-    pytest.param(
-        code,
-        marks=pytest.mark.skipif(
-            code == "zh-TW" and not _has_cjk_font(), reason="no CJK font installed"
-        ),
-    )
-    for code in TRANSLATED
-]
+# Chinese documents need a CJK font on the machine (`fonts-noto-cjk`, installed by
+# `./scripts/test`): without one WeasyPrint draws blank boxes that carry no text, so these tests
+# fail rather than skip.
+PDF_LOCALES = TRANSLATED
 
 
 def _catalog(code: str):
@@ -145,7 +136,7 @@ def test_check_fails_when_a_mo_is_stale(tmp_path, monkeypatch):
 def test_every_catalog_translates_every_document_word(code):
     catalog = _catalog(code)
     ids = {message.id for message in catalog if message.id}
-    assert ids == _english(_EN, CREDIT_NOTE_WORDS, _REASONS, RECEIPT_WORDS)
+    assert ids == _english(_EN, CREDIT_NOTE_WORDS, _REASONS, RECEIPT_WORDS, REQUEST_EMAIL_WORDS)
     assert not [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
 
 
@@ -176,6 +167,23 @@ def test_receipt_pdf_prints_no_english_word_the_locale_translates(identity, code
     title = _catalog(code).get("Payment receipt", context="payment receipt document").string
     assert title.upper() in text.upper()
     assert _fallbacks(text, code, RECEIPT) == []
+
+
+@pytest.mark.django_db
+def test_zh_tw_pdfs_draw_chinese_glyphs_with_the_cjk_font(identity, tmp_path):  # noqa: F811
+    pdf = tmp_path / "zh-TW.pdf"
+    pdf.write_bytes(render_invoice_pdf(rich_invoice(identity, "zh-TW")))
+    fonts = subprocess.run(["pdffonts", pdf], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"Noto-?Sans-?CJK-?TC", fonts)  # the CSS falls back to Noto Sans CJK TC
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "100", "-f", "1", "-l", "1", pdf, tmp_path / "page"],
+        check=True,
+    )
+    assert (tmp_path / "page-1.png").stat().st_size > 0
+    keep_sample("invoice-zh-TW", pdf.read_bytes())
+    text, _ = pdf_text(pdf.read_bytes())
+    title = _catalog("zh-TW").get("Invoice", context="invoice document").string
+    assert title in text  # drawn as glyphs (a box carries no text)
 
 
 @pytest.mark.django_db

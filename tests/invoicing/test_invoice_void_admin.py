@@ -78,3 +78,42 @@ def test_another_organizations_invoice_is_not_found(finance_client, other_organi
     assert response.status_code == 404
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.FINALIZED
+
+
+# --- the list's bulk void ------------------------------------------------------------------------
+
+CHANGELIST = "/admin/invoicing/invoice/"
+
+
+def bulk(client, action: str, invoices: list[Invoice]) -> list[str]:
+    response = client.post(
+        CHANGELIST, {"action": action, "_selected_action": [i.pk for i in invoices]}, follow=True
+    )
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_bulk_void_refuses_a_paid_invoice_with_a_clear_message(finance_client, organization):
+    paid = simple_invoice(organization, paid=True)
+    unpaid = simple_invoice(organization)
+
+    messages = bulk(finance_client, "void_invoices", [paid, unpaid])
+
+    paid.refresh_from_db()
+    unpaid.refresh_from_db()
+    assert (paid.status, unpaid.status) == ("finalized", "voided")
+    assert messages[0] == "1 voided."
+    assert messages[1].startswith(f"1 refused: {paid.number} (something was paid: use ")
+    assert "Void selected invoices and credit what was paid" in messages[1]
+    assert not CreditNote.objects.exists()
+
+
+def test_bulk_void_and_credit_issues_a_credit_note_of_what_was_paid(finance_client, organization):
+    paid = simple_invoice(organization, paid=True)  # 100 + 20% VAT, paid
+
+    assert bulk(finance_client, "void_crediting_paid", [paid]) == ["1 voided with a credit note."]
+
+    paid.refresh_from_db()
+    assert paid.status == Invoice.Status.VOIDED
+    note = CreditNote.objects.get(invoice=paid, status="finalized", credit_status="available")
+    assert (note.credit_amount_cents, note.refund_amount_cents) == (12000, 0)
+    assert note.balance_amount_cents == 12000
