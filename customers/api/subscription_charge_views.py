@@ -58,7 +58,13 @@ _FIXED = wrapped_schema(
 )
 # what a subscription may override (Lago's permitted params); the rest of a charge is the plan's
 _CHARGE_KEYS = ("invoice_display_name", "min_amount_cents", "properties", "filters", "tax_codes")
-_FIXED_KEYS = ("invoice_display_name", "units", "apply_units_immediately", "properties", "tax_codes")
+_FIXED_KEYS = (
+    "invoice_display_name",
+    "units",
+    "apply_units_immediately",
+    "properties",
+    "tax_codes",
+)
 _FILTER_KEYS = ("invoice_display_name", "properties", "values")
 
 
@@ -242,7 +248,9 @@ class SubscriptionFixedChargeViewSet(_SubscriptionChild):
 
     @extend_schema(
         parameters=[_CODE],
-        request=wrapped_schema("SubscriptionFixedChargeUpdate", PlanFixedChargeInput, "fixed_charge"),
+        request=wrapped_schema(
+            "SubscriptionFixedChargeUpdate", PlanFixedChargeInput, "fixed_charge"
+        ),
         responses=_FIXED,
     )
     def update(self, request: Request, external_id: str, code: str) -> Response:

@@ -108,6 +108,40 @@ def lifetime_usage_refresh(
     return lifetime
 
 
+def lifetime_usage_current_only(lifetime: LifetimeUsage, window: UsageWindow) -> bool:
+    """Whether a refresh of this row changes its current part only (no invoiced part to read
+    again): what `lifetime_usages_store_current` can write for many rows at once."""
+    return not lifetime.recalculate_invoiced_usage and (
+        lifetime.current_usage_from_datetime == window.charges_from_datetime
+    )
+
+
+def lifetime_usage_set_current(
+    lifetime: LifetimeUsage, usages: Iterable[ChargeUsage], window: UsageWindow, now: datetime
+) -> LifetimeUsage:
+    """The current part on the object only (`lifetime_usages_store_current` writes it)."""
+    lifetime.current_usage_amount_cents = in_arrears_amount_cents(usages)
+    lifetime.current_usage_amount_refreshed_at = now
+    lifetime.current_usage_from_datetime = window.charges_from_datetime
+    lifetime.updated_at = now
+    return lifetime
+
+
+def lifetime_usages_store_current(lifetimes: Collection[LifetimeUsage]) -> None:
+    """One UPDATE of the current part of many rows (set by `lifetime_usage_set_current`); the
+    invoiced part and its flag are not written (an invoice may flag them meanwhile)."""
+    if lifetimes:
+        LifetimeUsage.objects.bulk_update(
+            lifetimes,
+            [
+                "current_usage_amount_cents",
+                "current_usage_amount_refreshed_at",
+                "current_usage_from_datetime",
+                "updated_at",
+            ],
+        )
+
+
 def lifetime_usages_flag_invoiced(*, subscription_ids: Collection[UUID], now: datetime) -> int:
     """An invoice of these subscriptions was finalized: their lifetime usage re-reads the
     invoiced part at the next refresh pass (flagged too). In the caller's transaction; returns

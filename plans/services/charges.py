@@ -592,7 +592,11 @@ def charge_override_apply(charge: Charge, values: dict, *, now: datetime) -> Cha
 def charge_filter_matching(charge: Charge, values: dict) -> ChargeFilter | None:
     """The live filter of `charge` with these values (keys and value lists), if any."""
     return next(
-        (f for f in ChargeFilter.objects.alive().filter(charge=charge) if _same_values(f.values, values)),
+        (
+            f
+            for f in ChargeFilter.objects.alive().filter(charge=charge)
+            if _same_values(f.values, values)
+        ),
         None,
     )
 
@@ -774,9 +778,7 @@ def fixed_charge_override_apply(fixed_charge: FixedCharge, values: dict) -> Fixe
     if values.get("units") is not None:
         fixed_charge.units = values["units"]
     if "properties" in values:
-        fixed_charge.properties = _fixed_properties(
-            fixed_charge.charge_model, values["properties"]
-        )
+        fixed_charge.properties = _fixed_properties(fixed_charge.charge_model, values["properties"])
     if "invoice_display_name" in values:
         fixed_charge.invoice_display_name = values["invoice_display_name"] or ""
     raise_if(fixed_charge_errors(fixed_charge))

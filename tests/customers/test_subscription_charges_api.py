@@ -23,7 +23,9 @@ NOW = "2026-03-10T12:00:00"
 def billing(api, organization):
     """`sub_1` and `sub_2` on plan `usage` (calls at 10.00, a region filter eu at 20.00; a
     `seats` fixed charge of 2 units at 5.00), 3 calls each in March 2026."""
-    billing = make_billing(api, organization, started_at="2026-03-01", plan_fields={"code": "usage"})
+    billing = make_billing(
+        api, organization, started_at="2026-03-01", plan_fields={"code": "usage"}
+    )
     calls = billing.metric("calls", "count_agg")
     billing.metric_filter(calls, "region", ["eu", "us"])
     billing.calls = billing.charge(calls, code="calls", properties={"amount": "10"})
@@ -310,9 +312,7 @@ def test_the_fixed_charges_of_a_subscription_are_its_plans(api, billing):
     response = api.get(f"{BASE}/fixed_charges")
 
     assert response.status_code == 200, response.json()
-    assert [(f["code"], f["units"]) for f in response.json()["fixed_charges"]] == [
-        ("seats", "2.0")
-    ]
+    assert [(f["code"], f["units"]) for f in response.json()["fixed_charges"]] == [("seats", "2.0")]
     assert api.get(f"{BASE}/fixed_charges/seat").json()["fixed_charge"]["code"] == "seats"
 
 
