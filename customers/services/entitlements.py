@@ -182,3 +182,28 @@ def subscription_entitlement_remove(
             removed=True,
         )
     return subscription_entitlement_list(subscription=subscription)
+
+
+@transaction.atomic
+def subscription_entitlement_privilege_remove(
+    *, subscription: Subscription, feature_code: str, privilege_code: str, actor: Actor
+) -> list[EffectiveEntitlement]:
+    """Drops this subscription's override of one privilege: the plan's value (if any) applies
+    again. 404 `entitlement` when the subscription overrides nothing of the feature, 404
+    `privilege` when it does not override that privilege."""
+    lock_subscriptions([subscription.pk])
+    override = SubscriptionEntitlement.objects.filter(
+        subscription=subscription,
+        feature__code=feature_code,
+        feature__deleted_at__isnull=True,
+        removed=False,
+    ).first()
+    if override is None:
+        raise NotFound("entitlement")
+    value = override.values.filter(
+        privilege__code=privilege_code, privilege__deleted_at__isnull=True
+    ).first()
+    if value is None:
+        raise NotFound("privilege")
+    value.delete()
+    return subscription_entitlement_list(subscription=subscription)
