@@ -36,7 +36,19 @@ invoiced_usage_amount_cents: Port[InvoicedUsageAmountCents] = Port(
     "invoiced_usage_amount_cents", InvoicedUsageAmountCents
 )
 
-PORTS: tuple[Port[Any], ...] = (invoiced_usage_amount_cents,)
+
+class InvoicedUsageBySubscription(Protocol):
+    """The same amount per subscription, for many subscriptions in one read (those without
+    such fees are left out)."""
+
+    def __call__(self, *, subscription_ids: Collection[UUID]) -> dict[UUID, int]: ...
+
+
+invoiced_usage_by_subscription: Port[InvoicedUsageBySubscription] = Port(
+    "invoiced_usage_by_subscription", InvoicedUsageBySubscription
+)
+
+PORTS: tuple[Port[Any], ...] = (invoiced_usage_amount_cents, invoiced_usage_by_subscription)
 
 
 def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:

@@ -13,9 +13,10 @@ per subscription however many events arrive). The every-minute pass (`refresh_us
    when missing, and their alerts; each plan's charges once per pass), then refreshes the batch
    in one transaction: the per-subscription advisory locks in one statement (a subscription
    another pass is busy with is flagged again instead of waited for), the chains' starts in one
-   query, then for each subscription its current usage computed once (the event store's
-   aggregations), its usage alerts evaluated with it (an unchanged value writes nothing), and
-   at the end the lifetime usages' current parts in one UPDATE. A steady subscription costs its
+   query, the invoiced part of the lifetime usages that need it (flagged, or a new period) in
+   three queries for all, then for each subscription its current usage computed once (the
+   event store's aggregations), its usage alerts evaluated with it (an unchanged value writes
+   nothing), and at the end the lifetime usages in two UPDATEs. A steady subscription costs its
    aggregations and, when its value moved, its alert's UPDATE: the rest is shared by the batch;
 3. fires `metering.hooks.on_usage_refreshed` after each batch: wallets refresh the ongoing
    balance of the customers concerned; more steps (progressive billing thresholds) connect there.
@@ -55,6 +56,8 @@ from metering.services.lifetime_usages import (
     lifetime_usage_refresh,
     lifetime_usage_set_current,
     lifetime_usages_for,
+    lifetime_usages_read_invoiced,
+    lifetime_usages_store,
     lifetime_usages_store_current,
 )
 from metering.services.usage_alerts import alert_value, usage_alert_evaluate
@@ -149,9 +152,10 @@ def subscription_refresh_usage(
 ) -> list[TriggeredUsageAlert]:
     """One subscription's refresh: its current usage computed once, then its lifetime usage
     and its usage alerts (in the caller's transaction); returns the crossings recorded.
-    With `deferred`, a lifetime usage whose current part alone changes is appended there for
-    the caller to write with the others of its batch (`lifetime_usages_store_current`, before
-    its transaction ends); the alerts read the new value either way."""
+    With `deferred`, the caller has read the lifetime usage's invoiced part when it had to
+    (`lifetime_usages_read_invoiced`): the current part is set on the object, appended there
+    for the caller to write with the others of its batch before its transaction ends; the
+    alerts read the new value either way."""
     window = usage_window(subscription=subscription, at=now)
     usages = subscription_usage(
         subscription=subscription,
@@ -160,7 +164,7 @@ def subscription_refresh_usage(
         charges=charges,
         chain_started_at=chain_started_at,
     )
-    if deferred is not None and lifetime_usage_current_only(lifetime, window):
+    if deferred is not None:
         deferred.append(lifetime_usage_set_current(lifetime, usages, window, now))
     else:
         lifetime = lifetime_usage_refresh(
@@ -250,6 +254,16 @@ def _refresh_batch(
             report.skipped += len(busy)
         mine = [s for s in active if s.pk in locked]
         starts = initial_started_at_many(mine)
+        # the lifetime usages flagged, or entering a new period, read their invoiced part
+        # first, all together (the usage does not depend on it; their alerts do)
+        first = [
+            (batch.lifetimes[s.pk], s)
+            for s in mine
+            if not lifetime_usage_current_only(
+                batch.lifetimes[s.pk], usage_window(subscription=s, at=now)
+            )
+        ]
+        with_invoiced = {id(row) for row in lifetime_usages_read_invoiced(first, now)}
         deferred: list[LifetimeUsage] = []
         for subscription in mine:
             if subscription.plan_id not in charges:  # one read of a plan's charges per pass
@@ -269,7 +283,9 @@ def _refresh_batch(
             report.subscriptions += 1
             report.customer_ids.add(subscription.customer_id)
             report.subscription_ids.append(subscription.pk)
-        lifetime_usages_store_current(deferred)
+        lifetime_usages_store([row for row in deferred if id(row) in with_invoiced])
+        # the others: their current part only (an invoice may flag their invoiced part now)
+        lifetime_usages_store_current([row for row in deferred if id(row) not in with_invoiced])
     return report
 
 
