@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.actors import Actor
-from billing.admin_base import OrganizationAdmin, describe
+from billing.admin_base import OrganizationAdmin, describe, theme_widgets
 from billing.errors import DomainError
 from plans.models import Feature, Plan, Privilege
 from plans.services.entitlements import (
@@ -267,6 +267,7 @@ class EntitlementValuesForm(forms.Form):
                     self.initial[name] = _initial(values[key])
                 names.append((privilege, name))
             self.rows.append((feature, check, names))
+        theme_widgets(self.fields)
 
     def groups(self) -> list[dict]:
         """For the template: each feature's checkbox and its privileges' bound fields."""
