@@ -41,7 +41,7 @@ from customers.services.subscription_reads import (
     subscription_trial_end,
 )
 from customers.services.subscriptions import subscription_change_plan, subscription_terminate
-from plans.admin.entitlements import EntitlementValuesForm, organization_features
+from plans.entitlement_forms import EntitlementValuesForm, organization_features
 from plans.models import Plan
 
 # An intermediate page in the admin's look (kept here: one module per part of the app).

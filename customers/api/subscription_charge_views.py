@@ -4,7 +4,8 @@ current plan and overridden for it alone (`customers.services.subscription_charg
 
 The subscription is the one with this external id in `subscription_status` (default active);
 another organization's is a 404. Answers are the plan resources' objects (`charge`, `filter`,
-`fixed_charge`).
+`fixed_charge`), rendered by the catalog's wire objects (its serializers are its own); inputs
+are read here with the keys a subscription may override.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from functools import cached_property
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.api.views import OrganizationViewSet, parse, wrapped_schema
+from billing.api.views import OrganizationViewSet, parse
 from billing.errors import NotFound
+from billing.wire_objects import wire_object
 from customers.models import Subscription
 from customers.services.subscription_charges import (
     subscription_charge_filter_create,
@@ -28,21 +31,13 @@ from customers.services.subscription_charges import (
     subscription_charge_override,
     subscription_fixed_charge_override,
 )
-from plans.api.plan_serializers import (
-    ChargeFilterSerializer,
-    PlanChargeFilterInput,
-    PlanChargeInput,
-    PlanChargeSerializer,
-    PlanFixedChargeInput,
-    PlanFixedChargeSerializer,
-)
 from plans.models import Charge, ChargeFilter, FixedCharge
 from plans.services.charges import as_uuid
 
-_CHARGES = Charge.objects.select_related("billable_metric").prefetch_related(
+_CHARGE_ROWS = Charge.objects.select_related("billable_metric").prefetch_related(
     "taxes", Prefetch("filters", queryset=ChargeFilter.objects.alive())
 )
-_FIXED_CHARGES = FixedCharge.objects.select_related("add_on").prefetch_related("taxes")
+_FIXED_CHARGE_ROWS = FixedCharge.objects.select_related("add_on").prefetch_related("taxes")
 
 _PATH = OpenApiParameter.PATH
 _EXTERNAL_ID = OpenApiParameter("external_id", OpenApiTypes.STR, _PATH)
@@ -51,11 +46,79 @@ _CHARGE_CODE = OpenApiParameter("charge_code", OpenApiTypes.STR, _PATH)
 _FILTER_ID = OpenApiParameter("filter_id", OpenApiTypes.STR, _PATH)
 _STATUS = OpenApiParameter("subscription_status", OpenApiTypes.STR, description="default active")
 
-_CHARGE = wrapped_schema("SubscriptionChargeResponse", PlanChargeSerializer, "charge")
-_FILTER = wrapped_schema("SubscriptionChargeFilterResponse", ChargeFilterSerializer, "filter")
-_FIXED = wrapped_schema(
-    "SubscriptionFixedChargeResponse", PlanFixedChargeSerializer, "fixed_charge"
-)
+
+class _Wire(serializers.BaseSerializer):
+    """A catalog row as the plan API renders it (its registered wire object)."""
+
+    object_type = ""
+
+    def to_representation(self, instance: object) -> dict:
+        return wire_object(self.object_type).render([instance])[0]
+
+
+class ChargeOutput(_Wire):
+    object_type = "charge"
+
+
+class ChargeFilterOutput(_Wire):
+    object_type = "charge_filter"
+
+
+class FixedChargeOutput(_Wire):
+    object_type = "fixed_charge"
+
+
+def _answer(name: str, root: str, many: bool = False) -> serializers.Serializer:
+    field = (
+        serializers.ListField(child=serializers.DictField()) if many else serializers.DictField()
+    )
+    return inline_serializer(name, fields={root: field})
+
+
+_CHARGE = _answer("SubscriptionChargeResponse", "charge")
+_CHARGES = _answer("SubscriptionChargesResponse", "charges", many=True)
+_FILTER = _answer("SubscriptionChargeFilterResponse", "filter")
+_FILTERS = _answer("SubscriptionChargeFiltersResponse", "filters", many=True)
+_FIXED = _answer("SubscriptionFixedChargeResponse", "fixed_charge")
+_FIXEDS = _answer("SubscriptionFixedChargesResponse", "fixed_charges", many=True)
+
+
+class ChargeOverrideInput(serializers.Serializer):
+    invoice_display_name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    min_amount_cents = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    properties = serializers.DictField(required=False, allow_null=True)
+    filters = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True)
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True
+    )
+
+
+class ChargeFilterInput(serializers.Serializer):
+    invoice_display_name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    properties = serializers.DictField(required=False, allow_null=True)
+    values = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, allow_null=True
+    )
+
+
+class FixedChargeOverrideInput(serializers.Serializer):
+    invoice_display_name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    units = serializers.DecimalField(
+        max_digits=30, decimal_places=10, required=False, allow_null=True
+    )
+    apply_units_immediately = serializers.BooleanField(required=False, allow_null=True)
+    properties = serializers.DictField(required=False, allow_null=True)
+    tax_codes = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True
+    )
+
+
 # what a subscription may override (Lago's permitted params); the rest of a charge is the plan's
 _CHARGE_KEYS = ("invoice_display_name", "min_amount_cents", "properties", "filters", "tax_codes")
 _FIXED_KEYS = (
@@ -98,8 +161,8 @@ class _SubscriptionChild(OrganizationViewSet):
 class SubscriptionChargeViewSet(_SubscriptionChild):
     """The charges of the subscription's current plan (its own, once overridden)."""
 
-    queryset = _CHARGES.alive().order_by("-created_at", "-id")
-    serializer_class = PlanChargeSerializer
+    queryset = _CHARGE_ROWS.alive().order_by("-created_at", "-id")
+    serializer_class = ChargeOutput
     lookup_field = "code"
     root_key, root_key_plural = "charge", "charges"
     not_found_resource = "charge"
@@ -107,18 +170,22 @@ class SubscriptionChargeViewSet(_SubscriptionChild):
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().filter(plan=self.subscription.plan)
 
+    @extend_schema(responses=_CHARGES)
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().list(request, *args, **kwargs)
+
     @extend_schema(parameters=[_CODE], responses=_CHARGE)
     def retrieve(self, request: Request, external_id: str, code: str) -> Response:
         return self.respond(self.get_object())
 
     @extend_schema(
         parameters=[_CODE],
-        request=wrapped_schema("SubscriptionChargeUpdate", PlanChargeInput, "charge"),
+        request=inline_serializer("SubscriptionChargeUpdate", {"charge": ChargeOverrideInput()}),
         responses=_CHARGE,
     )
     def update(self, request: Request, external_id: str, code: str) -> Response:
         charge = self.get_object()
-        values = _only(parse(PlanChargeInput, request.data, root="charge"), _CHARGE_KEYS)
+        values = _only(parse(ChargeOverrideInput, request.data, root="charge"), _CHARGE_KEYS)
         override = subscription_charge_override(
             subscription=self.subscription,
             charge=charge,
@@ -126,7 +193,7 @@ class SubscriptionChargeViewSet(_SubscriptionChild):
             actor=self.actor,
             now=timezone.now(),
         )
-        return self.respond(_CHARGES.get(pk=override.pk))
+        return self.respond(_CHARGE_ROWS.get(pk=override.pk))
 
 
 @extend_schema(parameters=[_EXTERNAL_ID, _CHARGE_CODE, _STATUS])
@@ -134,7 +201,7 @@ class SubscriptionChargeFilterViewSet(_SubscriptionChild):
     """The filters of one charge of the subscription's current plan."""
 
     queryset = ChargeFilter.objects.alive().select_related("charge").order_by("created_at", "id")
-    serializer_class = ChargeFilterSerializer
+    serializer_class = ChargeFilterOutput
     root_key, root_key_plural = "filter", "filters"
 
     @cached_property
@@ -152,6 +219,10 @@ class SubscriptionChargeFilterViewSet(_SubscriptionChild):
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().filter(charge=self.charge)
 
+    @extend_schema(responses=_FILTERS)
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().list(request, *args, **kwargs)
+
     def get_object(self) -> ChargeFilter:
         filter_id = as_uuid(self.kwargs["filter_id"])
         charge_filter = self.get_queryset().filter(id=filter_id).first() if filter_id else None
@@ -160,7 +231,7 @@ class SubscriptionChargeFilterViewSet(_SubscriptionChild):
         return charge_filter
 
     def _values(self, request: Request) -> dict:
-        return _only(parse(PlanChargeFilterInput, request.data, root="filter"), _FILTER_KEYS)
+        return _only(parse(ChargeFilterInput, request.data, root="filter"), _FILTER_KEYS)
 
     @extend_schema(parameters=[_FILTER_ID], responses=_FILTER)
     def retrieve(
@@ -169,7 +240,9 @@ class SubscriptionChargeFilterViewSet(_SubscriptionChild):
         return self.respond(self.get_object())
 
     @extend_schema(
-        request=wrapped_schema("SubscriptionChargeFilterCreate", PlanChargeFilterInput, "filter"),
+        request=inline_serializer(
+            "SubscriptionChargeFilterCreate", {"filter": ChargeFilterInput()}
+        ),
         responses=_FILTER,
     )
     def create(self, request: Request, external_id: str, charge_code: str) -> Response:
@@ -186,7 +259,9 @@ class SubscriptionChargeFilterViewSet(_SubscriptionChild):
 
     @extend_schema(
         parameters=[_FILTER_ID],
-        request=wrapped_schema("SubscriptionChargeFilterUpdate", PlanChargeFilterInput, "filter"),
+        request=inline_serializer(
+            "SubscriptionChargeFilterUpdate", {"filter": ChargeFilterInput()}
+        ),
         responses=_FILTER,
     )
     def update(
@@ -224,12 +299,16 @@ class SubscriptionFixedChargeViewSet(_SubscriptionChild):
     """The fixed charges of the subscription's current plan; found by code, else by the code
     of their add-on when only one of them uses it (Lago)."""
 
-    queryset = _FIXED_CHARGES.alive().order_by("-created_at", "-id")
-    serializer_class = PlanFixedChargeSerializer
+    queryset = _FIXED_CHARGE_ROWS.alive().order_by("-created_at", "-id")
+    serializer_class = FixedChargeOutput
     root_key, root_key_plural = "fixed_charge", "fixed_charges"
 
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().filter(plan=self.subscription.plan)
+
+    @extend_schema(responses=_FIXEDS)
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().list(request, *args, **kwargs)
 
     def get_object(self) -> FixedCharge:
         code = self.kwargs["code"]
@@ -248,14 +327,16 @@ class SubscriptionFixedChargeViewSet(_SubscriptionChild):
 
     @extend_schema(
         parameters=[_CODE],
-        request=wrapped_schema(
-            "SubscriptionFixedChargeUpdate", PlanFixedChargeInput, "fixed_charge"
+        request=inline_serializer(
+            "SubscriptionFixedChargeUpdate", {"fixed_charge": FixedChargeOverrideInput()}
         ),
         responses=_FIXED,
     )
     def update(self, request: Request, external_id: str, code: str) -> Response:
         fixed_charge = self.get_object()
-        values = _only(parse(PlanFixedChargeInput, request.data, root="fixed_charge"), _FIXED_KEYS)
+        values = _only(
+            parse(FixedChargeOverrideInput, request.data, root="fixed_charge"), _FIXED_KEYS
+        )
         override = subscription_fixed_charge_override(
             subscription=self.subscription,
             fixed_charge=fixed_charge,
@@ -263,4 +344,4 @@ class SubscriptionFixedChargeViewSet(_SubscriptionChild):
             actor=self.actor,
             now=timezone.now(),
         )
-        return self.respond(_FIXED_CHARGES.get(pk=override.pk))
+        return self.respond(_FIXED_CHARGE_ROWS.get(pk=override.pk))

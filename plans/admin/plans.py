@@ -32,9 +32,10 @@ from billing.admin_base import (
 )
 from billing.errors import DomainError, Invalid
 from billing.money import CURRENCIES, format_money, to_major, to_minor
-from plans.admin.entitlements import entitlements_summary, plan_entitlements_view
+from plans.admin.entitlements import plan_entitlements_view
 from plans.admin.tiers import TierTableWidget
 from plans.charge_models import validate_properties
+from plans.entitlement_forms import entitlements_summary
 from plans.models import (
     AddOn,
     BillableMetric,
