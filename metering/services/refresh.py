@@ -234,9 +234,10 @@ def _refresh_batch(
     now: datetime,
 ) -> RefreshReport:
     """A whole batch in one transaction: its advisory locks in one statement (a subscription
-    busy in another pass is flagged again), the chains' starts in one query, the lifetime
-    usages' current parts in one UPDATE at the end. Raises if any subscription fails: nothing
-    of the batch is kept then."""
+    busy in another pass is flagged again), the chains' starts in one query, the invoiced
+    parts that need reading together, the lifetime usages in two UPDATEs at the end. Raises if
+    any subscription fails: nothing of the batch is kept then (its alert rows stay locked until
+    the batch commits)."""
     report = RefreshReport()
     active = [
         batch.subscriptions[i]
