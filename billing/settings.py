@@ -231,6 +231,9 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Outbound webhooks ------------------------------------------------------------------------
 # Attempts of one delivery (the first one included) and the time each may take; Lago's defaults.
+# usage refresh loop: passes started at once by the every-minute task when many subscriptions
+# are flagged (one per batch of 200), on as many Celery workers
+USAGE_REFRESH_MAX_PASSES = int(os.environ.get("USAGE_REFRESH_MAX_PASSES", "4"))
 WEBHOOK_ATTEMPTS = int(os.environ.get("WEBHOOK_ATTEMPTS", "3"))
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
 # Receivers on loopback, private or link-local addresses are refused unless this is on (local

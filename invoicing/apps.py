@@ -36,10 +36,11 @@ class InvoicingConfig(AppConfig):
         wallet_ports.invoice_labels.bind(invoice_labels_for_wallets)
 
         # the invoiced part of lifetime usage: charge fees of the subscriptions' invoices
-        from invoicing.selectors import invoiced_usage_for_lifetime
+        from invoicing.selectors import invoiced_usage_by_subscription, invoiced_usage_for_lifetime
         from metering import ports as metering_ports
 
         metering_ports.invoiced_usage_amount_cents.bind(invoiced_usage_for_lifetime)
+        metering_ports.invoiced_usage_by_subscription.bind(invoiced_usage_by_subscription)
         # progressive billing on the lifetime usage and the subscription page
         from invoicing.selectors import progressive_invoices_of_period, usage_thresholds_reached_at
 

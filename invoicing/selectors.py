@@ -413,6 +413,33 @@ def customer_past_usage(
     return body
 
 
+def _lifetime_fees(subscription_ids: Collection[uuid.UUID]) -> QuerySet:
+    return Fee.objects.filter(
+        subscription_id__in=list(subscription_ids),
+        fee_type=Fee.FeeType.CHARGE,
+        deleted_at__isnull=True,
+        charge__pay_in_advance=False,
+        invoice__invoice_type=Invoice.InvoiceType.SUBSCRIPTION,
+        invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.DRAFT],
+    )
+
+
+def invoiced_usage_by_subscription(
+    *, subscription_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """`invoiced_usage_for_lifetime` per subscription, in one query (bound to
+    `metering.ports.invoiced_usage_by_subscription`); subscriptions without fees left out."""
+    from django.db.models import Sum
+
+    rows = (
+        _lifetime_fees(subscription_ids)
+        .values("subscription_id")
+        .annotate(total=Sum("amount_cents"))
+        .order_by()
+    )
+    return {row["subscription_id"]: int(row["total"] or 0) for row in rows}
+
+
 def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> int:
     """Charge fees (pre-tax cents, in-arrears charges) of the finalized and draft subscription
     invoices of these subscriptions: the invoiced part of their lifetime usage (bound to
@@ -422,14 +449,7 @@ def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> i
     open, through the threshold check)."""
     from django.db.models import Sum
 
-    total = Fee.objects.filter(
-        subscription_id__in=list(subscription_ids),
-        fee_type=Fee.FeeType.CHARGE,
-        deleted_at__isnull=True,
-        charge__pay_in_advance=False,
-        invoice__invoice_type=Invoice.InvoiceType.SUBSCRIPTION,
-        invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.DRAFT],
-    ).aggregate(total=Sum("amount_cents"))["total"]
+    total = _lifetime_fees(subscription_ids).aggregate(total=Sum("amount_cents"))["total"]
     return int(total or 0)
 
 

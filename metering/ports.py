@@ -77,8 +77,21 @@ class ProgressiveInvoices(Protocol):
 
 progressive_invoices: Port[ProgressiveInvoices] = Port("progressive_invoices", ProgressiveInvoices)
 
+
+class InvoicedUsageBySubscription(Protocol):
+    """The same amount per subscription, for many subscriptions in one read (those without
+    such fees are left out)."""
+
+    def __call__(self, *, subscription_ids: Collection[UUID]) -> dict[UUID, int]: ...
+
+
+invoiced_usage_by_subscription: Port[InvoicedUsageBySubscription] = Port(
+    "invoiced_usage_by_subscription", InvoicedUsageBySubscription
+)
+
 PORTS: tuple[Port[Any], ...] = (
     invoiced_usage_amount_cents,
+    invoiced_usage_by_subscription,
     usage_thresholds_reached_at,
     progressive_invoices,
 )

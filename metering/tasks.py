@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
 from billing.actors import SYSTEM
 from metering.services.cached_aggregations import cached_aggregations_prune
 from metering.services.events_errors import events_errors_report
-from metering.services.refresh import refresh_usage
+from metering.services.refresh import passes_wanted, refresh_usage
 
 
 @shared_task(acks_late=True)
@@ -27,5 +30,17 @@ def cached_aggregations_prune_task() -> int:
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def refresh_usage_task() -> int:
     """Every minute: lifetime usage, usage alerts and wallets of the subscriptions that received
-    events since the last pass; returns how many subscriptions were refreshed."""
-    return refresh_usage(actor=SYSTEM, now=timezone.now()).subscriptions
+    events since the last pass; more flagged subscriptions than a batch start more passes on
+    other workers (`passes_wanted`), all up to the same instant. Returns how many
+    subscriptions this pass refreshed."""
+    now = timezone.now()
+    for _ in range(passes_wanted(now=now, most=settings.USAGE_REFRESH_MAX_PASSES) - 1):
+        refresh_usage_pass_task.delay(now.isoformat())
+    return refresh_usage(actor=SYSTEM, now=now).subscriptions
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def refresh_usage_pass_task(until: str) -> int:
+    """One more pass of a busy minute: the subscriptions flagged up to `until` (ISO instant)
+    that the other passes have not claimed."""
+    return refresh_usage(actor=SYSTEM, now=datetime.fromisoformat(until)).subscriptions

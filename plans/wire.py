@@ -1,4 +1,5 @@
-"""The plan and billable metric wire objects other apps send (webhooks), rendered as the API
+"""The plan and billable metric wire objects other apps send (webhooks), and the charge,
+charge filter and fixed charge objects the subscription API answers, rendered as the plan API
 answers them (`billing.wire_objects`)."""
 
 from __future__ import annotations
@@ -9,9 +10,21 @@ from django.db.models import Prefetch
 
 from billing.wire_objects import register_wire_object
 from plans.api.catalog_serializers import BillableMetricSerializer
-from plans.api.plan_serializers import PlanSerializer
+from plans.api.plan_serializers import (
+    ChargeFilterSerializer,
+    PlanChargeSerializer,
+    PlanFixedChargeSerializer,
+    PlanSerializer,
+)
 from plans.api.plan_views import plans_rendered
-from plans.models import BillableMetric, BillableMetricFilter, Plan
+from plans.models import (
+    BillableMetric,
+    BillableMetricFilter,
+    Charge,
+    ChargeFilter,
+    FixedCharge,
+    Plan,
+)
 
 
 def plans_for_wire(ids: Sequence[str]) -> list[Plan]:
@@ -30,6 +43,25 @@ def billable_metrics_for_wire(ids: Sequence[str]) -> list[BillableMetric]:
     )
 
 
+def charges_for_wire(ids: Sequence[str]) -> list[Charge]:
+    """Charges of these ids with their metric, taxes and live filters."""
+    return list(
+        Charge.objects.filter(pk__in=ids)
+        .select_related("billable_metric")
+        .prefetch_related("taxes", Prefetch("filters", queryset=ChargeFilter.objects.alive()))
+    )
+
+
+def charge_filters_for_wire(ids: Sequence[str]) -> list[ChargeFilter]:
+    return list(ChargeFilter.objects.filter(pk__in=ids).select_related("charge"))
+
+
+def fixed_charges_for_wire(ids: Sequence[str]) -> list[FixedCharge]:
+    return list(
+        FixedCharge.objects.filter(pk__in=ids).select_related("add_on").prefetch_related("taxes")
+    )
+
+
 def register() -> None:
     """Declares the plan and billable metric wire objects (called at start-up)."""
     register_wire_object(
@@ -39,4 +71,19 @@ def register() -> None:
         "billable_metric",
         load=billable_metrics_for_wire,
         render=lambda rows: BillableMetricSerializer(rows, many=True).data,
+    )
+    register_wire_object(
+        "charge",
+        load=charges_for_wire,
+        render=lambda rows: PlanChargeSerializer(rows, many=True).data,
+    )
+    register_wire_object(
+        "charge_filter",
+        load=charge_filters_for_wire,
+        render=lambda rows: ChargeFilterSerializer(rows, many=True).data,
+    )
+    register_wire_object(
+        "fixed_charge",
+        load=fixed_charges_for_wire,
+        render=lambda rows: PlanFixedChargeSerializer(rows, many=True).data,
     )

@@ -8,26 +8,43 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from billing.actors import Actor
 from billing.admin_audit import ActivityTimelineMixin
-from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
+from billing.admin_base import (
+    ActionReport,
+    DateRangeFilter,
+    OrganizationAdmin,
+    ThemedFormMixin,
+    describe,
+)
 from billing.admin_export import StreamingExportMixin
+from billing.errors import DomainError
 from billing.money import format_money
 from customers import ports
 from customers.admin.exports import SubscriptionResource
 from customers.models import Subscription
+from customers.services.entitlements import (
+    subscription_entitlement_list,
+    subscription_entitlements_replace,
+)
 from customers.services.subscription_reads import (
     subscription_current_period,
     subscription_next,
     subscription_trial_end,
 )
 from customers.services.subscriptions import subscription_change_plan, subscription_terminate
+from plans.entitlement_forms import EntitlementValuesForm, organization_features
 from plans.models import Plan
 
 # An intermediate page in the admin's look (kept here: one module per part of the app).
@@ -105,6 +122,7 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
         (_("Termination"), {"fields": ("on_termination_credit_note", "on_termination_invoice",
                                        "termination_alerts_sent")}),
         (_("Invoicing"), {"fields": ("consolidate_invoice", "purchase_order_number")}),
+        (_("Entitlements"), {"fields": ("entitlements",)}),
     )  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None) -> list:
@@ -131,6 +149,97 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
                 if (panel := provider(request, subscription))
             ]
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("Entitlements"))
+    def entitlements(self, subscription: Subscription) -> str:
+        effective = subscription_entitlement_list(subscription=subscription)
+        summary = "; ".join(
+            e.feature.code
+            + (
+                " ("
+                + ", ".join(f"{p['code']} {p['value']}" for p in e.payload()["privileges"])
+                + ")"
+                if e.privileges
+                else ""
+            )
+            for e in effective
+        )
+        return format_html(
+            '{} <a class="button" href="{}">{}</a>',
+            summary or "—",
+            reverse("admin:customers_subscription_entitlements", args=[subscription.pk]),
+            _("Edit entitlements"),
+        )
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/entitlements/",
+                self.admin_site.admin_view(self.entitlements_view),
+                name="customers_subscription_entitlements",
+            ),
+            *super().get_urls(),
+        ]
+
+    def entitlements_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The subscription's entitlements: its plan's, with this subscription's overrides typed
+        over them (an empty field keeps the plan's value, shown greyed); a feature unchecked
+        is taken away from this subscription only."""
+        subscription = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, subscription):
+            raise PermissionDenied
+        may_change = self.has_change_permission(request, subscription)
+        effective = subscription_entitlement_list(subscription=subscription)
+        overrides, plan_values = {}, {}
+        for entitlement in effective:
+            for privilege in entitlement.payload()["privileges"]:
+                key = (entitlement.feature.code, privilege["code"])
+                overrides[key], plan_values[key] = (
+                    privilege["override_value"],
+                    privilege["plan_value"],
+                )
+        form = EntitlementValuesForm(
+            request.POST if request.method == "POST" else None,
+            features=organization_features(subscription.organization_id),
+            entitled={e.feature.code for e in effective},
+            values=overrides,
+            placeholders=plan_values,
+        )
+        if request.method == "POST":
+            if not may_change:
+                raise PermissionDenied
+            if form.is_valid():
+                try:
+                    subscription_entitlements_replace(
+                        subscription=subscription,
+                        entitlements=form.entitlements(),
+                        actor=Actor.from_request(request),
+                        now=timezone.now(),
+                    )
+                except DomainError as exc:
+                    form.add_error(None, describe(exc))
+                else:
+                    self.log_change(request, subscription, "Changed entitlements")
+                    self.message_user(
+                        request, _("Entitlements of %(s)s saved.") % {"s": subscription}
+                    )
+                    return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": subscription,
+            "title": _("Entitlements of %(s)s") % {"s": subscription},
+            "intro": _(
+                "The plan's values show greyed; a value typed here applies to this "
+                "subscription only."
+            ),
+            "form": form,
+            "may_change": may_change,
+            "show_plan_values": True,
+            "back_url": reverse("admin:customers_subscription_change", args=[subscription.pk]),
+            "features_url": reverse("admin:plans_feature_changelist"),
+        }
+        return TemplateResponse(request, "admin/plans/entitlements.html", context)
 
     @admin.display(description=_("Plan price"))
     def plan_price(self, subscription: Subscription) -> str:

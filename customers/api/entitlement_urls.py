@@ -15,4 +15,10 @@ urlpatterns = [
         SubscriptionEntitlementViewSet.as_view({"delete": "destroy"}),
         name="subscription-entitlement-detail",
     ),
+    path(
+        "subscriptions/<str:external_id>/entitlements/<str:feature_code>"
+        "/privileges/<str:privilege_code>",
+        SubscriptionEntitlementViewSet.as_view({"delete": "destroy_privilege"}),
+        name="subscription-entitlement-privilege-detail",
+    ),
 ]

@@ -1,5 +1,6 @@
 """`/subscriptions/{external_id}/entitlements[/{feature_code}]`: the effective entitlements of
-a subscription (GET), its overrides (PATCH, merge) and a feature taken away (DELETE). Each
+a subscription (GET), its overrides (PATCH, merge), a feature taken away (DELETE) and one
+privilege's override dropped (DELETE `.../{feature_code}/privileges/{privilege_code}`). Each
 answers the whole effective list. Another organization's subscription is a 404."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from customers.models import Subscription
 from customers.services.entitlements import (
     EffectiveEntitlement,
     subscription_entitlement_list,
+    subscription_entitlement_privilege_remove,
     subscription_entitlement_remove,
     subscription_entitlements_update,
 )
@@ -27,6 +29,7 @@ from customers.services.entitlements import (
 _PATH = OpenApiParameter.PATH
 EXTERNAL_ID = OpenApiParameter("external_id", OpenApiTypes.STR, _PATH)
 FEATURE_CODE = OpenApiParameter("feature_code", OpenApiTypes.STR, _PATH)
+PRIVILEGE_CODE = OpenApiParameter("privilege_code", OpenApiTypes.STR, _PATH)
 STATUS = OpenApiParameter("subscription_status", OpenApiTypes.STR, description="default active")
 
 
@@ -111,5 +114,21 @@ class SubscriptionEntitlementViewSet(OrganizationViewSet):
                 feature_code=feature_code,
                 actor=self.actor,
                 now=timezone.now(),
+            )
+        )
+
+    @extend_schema(
+        parameters=[EXTERNAL_ID, FEATURE_CODE, PRIVILEGE_CODE, STATUS],
+        responses=ENTITLEMENTS_RESPONSE,
+    )
+    def destroy_privilege(
+        self, request: Request, external_id: str, feature_code: str, privilege_code: str
+    ) -> Response:
+        return _answer(
+            subscription_entitlement_privilege_remove(
+                subscription=self.subscription,
+                feature_code=feature_code,
+                privilege_code=privilege_code,
+                actor=self.actor,
             )
         )

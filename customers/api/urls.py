@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("customers.api.customer_urls")),
     path("", include("customers.api.subscription_urls")),
     path("", include("customers.api.entitlement_urls")),
+    path("", include("customers.api.subscription_charge_urls")),
 ]

@@ -182,3 +182,92 @@ def subscription_entitlement_remove(
             removed=True,
         )
     return subscription_entitlement_list(subscription=subscription)
+
+
+@transaction.atomic
+def subscription_entitlement_privilege_remove(
+    *, subscription: Subscription, feature_code: str, privilege_code: str, actor: Actor
+) -> list[EffectiveEntitlement]:
+    """Drops this subscription's override of one privilege: the plan's value (if any) applies
+    again. 404 `entitlement` when the subscription overrides nothing of the feature, 404
+    `privilege` when it does not override that privilege."""
+    lock_subscriptions([subscription.pk])
+    override = SubscriptionEntitlement.objects.filter(
+        subscription=subscription,
+        feature__code=feature_code,
+        feature__deleted_at__isnull=True,
+        removed=False,
+    ).first()
+    if override is None:
+        raise NotFound("entitlement")
+    value = override.values.filter(
+        privilege__code=privilege_code, privilege__deleted_at__isnull=True
+    ).first()
+    if value is None:
+        raise NotFound("privilege")
+    value.delete()
+    return subscription_entitlement_list(subscription=subscription)
+
+
+@transaction.atomic
+def subscription_entitlements_replace(
+    *, subscription: Subscription, entitlements: object, actor: Actor, now: datetime
+) -> list[EffectiveEntitlement]:
+    """The subscription's entitlements become `{feature_code: {privilege_code: override}}`:
+    each listed feature is entitled (a feature the plan lacks is added) with these values
+    overriding the plan's (a privilege left out keeps the plan's value); a plan feature left
+    out is removed for this subscription. Values checked against their type; all or nothing."""
+    if not isinstance(entitlements, dict) or not all(
+        isinstance(v, dict) for v in entitlements.values()
+    ):
+        raise Invalid({"entitlements": ["value_is_invalid"]})
+    lock_subscriptions([subscription.pk])
+    features = {
+        f.code: f
+        for f in Feature.objects.alive().filter(
+            organization_id=subscription.organization_id, code__in=list(entitlements)
+        )
+    }
+    if set(entitlements) - set(features):
+        raise NotFound("feature")
+    rows: list[tuple[Feature, list[tuple[Privilege, str]]]] = []
+    for code, values in entitlements.items():
+        privileges = {p.code: p for p in features[code].privileges.alive()}
+        if set(values) - set(privileges):
+            raise NotFound("privilege")
+        rows.append(
+            (
+                features[code],
+                [(privileges[p], clean_value(raw, privileges[p])) for p, raw in values.items()],
+            )
+        )
+    plan_features = set(
+        PlanEntitlement.objects.filter(
+            plan_id=_entitled_plan_id(subscription), feature__deleted_at__isnull=True
+        ).values_list("feature_id", flat=True)
+    )
+    SubscriptionEntitlement.objects.filter(subscription=subscription).delete()
+    wanted = {feature.pk for feature, _ in rows}
+    for feature_id in plan_features - wanted:
+        SubscriptionEntitlement.objects.create(
+            organization_id=subscription.organization_id,
+            subscription=subscription,
+            feature_id=feature_id,
+            removed=True,
+        )
+    for feature, values in rows:
+        if feature.pk in plan_features and not values:
+            continue  # the plan's entitlement as it is
+        override = SubscriptionEntitlement.objects.create(
+            organization_id=subscription.organization_id, subscription=subscription, feature=feature
+        )
+        SubscriptionEntitlementValue.objects.bulk_create(
+            SubscriptionEntitlementValue(
+                organization_id=subscription.organization_id,
+                entitlement=override,
+                privilege=privilege,
+                value=value,
+            )
+            for privilege, value in values
+        )
+    return subscription_entitlement_list(subscription=subscription)

@@ -5,8 +5,11 @@ the successor, the first start of the external id and the end of the free trial 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from django.db.models import Min
 
 from billing.periods import (
     BillingCycle,
@@ -98,6 +101,30 @@ def initial_started_at(subscription: Subscription) -> datetime:
     )
     candidates = [d for d in (first, subscription.started_at) if d is not None]
     return min(candidates) if candidates else subscription.subscription_at
+
+
+def initial_started_at_many(subscriptions: Iterable[Subscription]) -> dict[object, datetime]:
+    """`initial_started_at` of many subscriptions in one query, by subscription id."""
+    subscriptions = list(subscriptions)
+    if not subscriptions:
+        return {}
+    firsts = {
+        (row["customer_id"], row["external_id"]): row["first"]
+        for row in Subscription.objects.filter(
+            customer_id__in={s.customer_id for s in subscriptions},
+            external_id__in={s.external_id for s in subscriptions},
+            started_at__isnull=False,
+        )
+        .values("customer_id", "external_id")
+        .annotate(first=Min("started_at"))
+        .order_by()
+    }
+    starts = {}
+    for subscription in subscriptions:
+        first = firsts.get((subscription.customer_id, subscription.external_id))
+        candidates = [d for d in (first, subscription.started_at) if d is not None]
+        starts[subscription.pk] = min(candidates) if candidates else subscription.subscription_at
+    return starts
 
 
 def subscription_trial_end(subscription: Subscription) -> datetime | None:

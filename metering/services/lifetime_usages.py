@@ -108,6 +108,102 @@ def lifetime_usage_refresh(
     return lifetime
 
 
+def lifetime_usage_current_only(lifetime: LifetimeUsage, window: UsageWindow) -> bool:
+    """Whether a refresh of this row changes its current part only (no invoiced part to read
+    again): what `lifetime_usages_store_current` can write for many rows at once."""
+    return not lifetime.recalculate_invoiced_usage and (
+        lifetime.current_usage_from_datetime == window.charges_from_datetime
+    )
+
+
+def lifetime_usage_set_current(
+    lifetime: LifetimeUsage, usages: Iterable[ChargeUsage], window: UsageWindow, now: datetime
+) -> LifetimeUsage:
+    """The current part on the object only (`lifetime_usages_store_current` writes it)."""
+    lifetime.current_usage_amount_cents = in_arrears_amount_cents(usages)
+    lifetime.current_usage_amount_refreshed_at = now
+    lifetime.current_usage_from_datetime = window.charges_from_datetime
+    lifetime.updated_at = now
+    return lifetime
+
+
+def lifetime_usages_store_current(lifetimes: Collection[LifetimeUsage]) -> None:
+    """One UPDATE of the current part of many rows (set by `lifetime_usage_set_current`); the
+    invoiced part and its flag are not written (an invoice may flag them meanwhile)."""
+    if lifetimes:
+        LifetimeUsage.objects.bulk_update(
+            lifetimes,
+            [
+                "current_usage_amount_cents",
+                "current_usage_amount_refreshed_at",
+                "current_usage_from_datetime",
+                "updated_at",
+            ],
+        )
+
+
+def lifetime_usages_read_invoiced(
+    pairs: Collection[tuple[LifetimeUsage, Subscription]], now: datetime
+) -> list[LifetimeUsage]:
+    """The invoiced part of many lifetime usages at once (what `lifetime_usage_refresh` reads
+    for one): their rows locked in one statement, their chains in one query, the chains' fees
+    in one read; set on the objects, flag cleared, for `lifetime_usages_store` to write in the
+    caller's transaction. Returns the objects."""
+    if not pairs:
+        return []
+    by_pk = {lifetime.pk: lifetime for lifetime, _ in pairs}
+    fresh = {
+        row.pk: row
+        for row in LifetimeUsage.objects.filter(pk__in=list(by_pk))
+        .order_by("pk")
+        .select_for_update()
+    }
+    subscriptions = [subscription for _, subscription in pairs]
+    chains: dict[tuple, list[UUID]] = {}
+    for pk, organization_id, external_id, subscription_at in (
+        Subscription.objects.filter(
+            organization_id__in={s.organization_id for s in subscriptions},
+            external_id__in={s.external_id for s in subscriptions},
+            subscription_at__in={s.subscription_at for s in subscriptions},
+        )
+        .exclude(status=Subscription.Status.CANCELED)
+        .values_list("pk", "organization_id", "external_id", "subscription_at")
+    ):
+        chains.setdefault((organization_id, external_id, subscription_at), []).append(pk)
+    amounts = ports.invoiced_usage_by_subscription(
+        subscription_ids=[pk for ids in chains.values() for pk in ids]
+    )
+    for lifetime, subscription in pairs:
+        row = fresh.get(lifetime.pk, lifetime)
+        lifetime.historical_usage_amount_cents = row.historical_usage_amount_cents
+        chain = chains.get(
+            (subscription.organization_id, subscription.external_id, subscription.subscription_at),
+            [],
+        )
+        lifetime.invoiced_usage_amount_cents = sum(amounts.get(pk, 0) for pk in chain)
+        lifetime.recalculate_invoiced_usage = False
+        lifetime.invoiced_usage_amount_refreshed_at = now
+    return [lifetime for lifetime, _ in pairs]
+
+
+def lifetime_usages_store(lifetimes: Collection[LifetimeUsage]) -> None:
+    """One UPDATE of the invoiced and current parts of many rows (read by
+    `lifetime_usages_read_invoiced` under their row locks, set by `lifetime_usage_set_current`)."""
+    if lifetimes:
+        LifetimeUsage.objects.bulk_update(
+            lifetimes,
+            [
+                "invoiced_usage_amount_cents",
+                "recalculate_invoiced_usage",
+                "invoiced_usage_amount_refreshed_at",
+                "current_usage_amount_cents",
+                "current_usage_amount_refreshed_at",
+                "current_usage_from_datetime",
+                "updated_at",
+            ],
+        )
+
+
 def lifetime_usages_flag_invoiced(*, subscription_ids: Collection[UUID], now: datetime) -> int:
     """An invoice of these subscriptions was finalized: their lifetime usage re-reads the
     invoiced part at the next refresh pass (flagged too). In the caller's transaction; returns

@@ -10,14 +10,23 @@ per subscription however many events arrive). The every-minute pass (`refresh_us
    RETURNING`: two concurrent passes never claim the same row, and events arriving after the
    claim flag the subscription again for the next pass);
 2. reads what a batch needs in a few queries (its subscriptions, their lifetime usages, created
-   when missing, and their alerts; each plan's charges once per pass), then refreshes each
-   subscription in its own transaction under a per-subscription advisory lock (a second pass
-   busy with it re-flags it instead of waiting): computes the current usage once, stores the
-   lifetime usage, evaluates the usage alerts with it (an unchanged value writes nothing);
+   when missing, and their alerts; each plan's charges once per pass), then refreshes the batch
+   in one transaction: the per-subscription advisory locks in one statement (a subscription
+   another pass is busy with is flagged again instead of waited for), the chains' starts in one
+   query, the invoiced part of the lifetime usages that need it (flagged, or a new period) in
+   three queries for all, then for each subscription its current usage computed once (the
+   event store's aggregations), its usage alerts evaluated with it (an unchanged value writes
+   nothing), and at the end the lifetime usages in two UPDATEs. A steady subscription costs its
+   aggregations and, when its value moved, its alert's UPDATE: the rest is shared by the batch;
 3. fires `metering.hooks.on_usage_refreshed` after each batch: wallets refresh the ongoing
    balance of the customers concerned, invoicing checks the progressive billing thresholds.
 
-A subscription whose processing fails is logged and flagged again; the others go on.
+The every-minute task starts as many passes at once as the flagged subscriptions fill batches
+(`passes_wanted`, up to `USAGE_REFRESH_MAX_PASSES`) so that several Celery workers share a busy
+minute; claims never overlap.
+
+A batch that fails is rolled back and done again one subscription per transaction: a
+subscription whose processing fails is logged and flagged again; the others go on.
 """
 
 from __future__ import annotations
@@ -33,10 +42,24 @@ from django.db.models import Q
 
 from billing.actors import Actor
 from customers.models import Subscription
+from customers.services.subscription_reads import initial_started_at_many
 from metering import hooks
-from metering.models import LifetimeUsage, TriggeredUsageAlert, UsageAlert
+from metering.models import (
+    LifetimeUsage,
+    SubscriptionActivity,
+    TriggeredUsageAlert,
+    UsageAlert,
+)
 from metering.services.activity import claim_flagged, flag_subscriptions
-from metering.services.lifetime_usages import lifetime_usage_refresh, lifetime_usages_for
+from metering.services.lifetime_usages import (
+    lifetime_usage_current_only,
+    lifetime_usage_refresh,
+    lifetime_usage_set_current,
+    lifetime_usages_for,
+    lifetime_usages_read_invoiced,
+    lifetime_usages_store,
+    lifetime_usages_store_current,
+)
 from metering.services.usage_alerts import alert_value, usage_alert_evaluate
 from metering.usage import plan_charges, subscription_usage, usage_window
 from plans.models import Charge
@@ -49,17 +72,24 @@ BATCH_SIZE = 200
 _LATER = timedelta(microseconds=1)
 
 
-def _try_lock_subscription(subscription_id: UUID) -> bool:
-    """A transaction-scoped advisory lock on one subscription's refresh (PostgreSQL; SQLite
-    serializes writers anyway)."""
-    if connection.vendor != "postgresql":
-        return True
+def _lock_key(subscription_id: UUID) -> int:
     digest = hashlib.blake2b(f"usage_refresh:{subscription_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _try_lock_subscriptions(subscription_ids: list[UUID]) -> set[UUID]:
+    """Transaction-scoped advisory locks on these subscriptions' refresh, taken in one
+    statement; the ids locked (another pass holds the others). SQLite serializes writers
+    anyway: all of them."""
+    if connection.vendor != "postgresql" or not subscription_ids:
+        return set(subscription_ids)
+    keys = {_lock_key(i): i for i in subscription_ids}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+            "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)",
+            [list(keys)],
         )
-        return bool(cursor.fetchone()[0])
+        return {keys[row[0]] for row in cursor.fetchall()}
 
 
 @dataclass
@@ -71,6 +101,7 @@ class RefreshReport:
     failed: int = 0
     triggered: list[TriggeredUsageAlert] = field(default_factory=list)
     customer_ids: set[UUID] = field(default_factory=set)
+    subscription_ids: list[UUID] = field(default_factory=list)  # those refreshed
 
 
 @dataclass
@@ -116,16 +147,29 @@ def subscription_refresh_usage(
     charges: list[Charge],
     actor: Actor,
     now: datetime,
+    chain_started_at: datetime | None = None,
+    deferred: list[LifetimeUsage] | None = None,
 ) -> list[TriggeredUsageAlert]:
     """One subscription's refresh: its current usage computed once, then its lifetime usage
-    and its usage alerts (in the caller's transaction); returns the crossings recorded."""
+    and its usage alerts (in the caller's transaction); returns the crossings recorded.
+    With `deferred`, the caller has read the lifetime usage's invoiced part when it had to
+    (`lifetime_usages_read_invoiced`): the current part is set on the object, appended there
+    for the caller to write with the others of its batch before its transaction ends; the
+    alerts read the new value either way."""
     window = usage_window(subscription=subscription, at=now)
     usages = subscription_usage(
-        subscription=subscription, window=window, include_pay_in_advance=True, charges=charges
+        subscription=subscription,
+        window=window,
+        include_pay_in_advance=True,
+        charges=charges,
+        chain_started_at=chain_started_at,
     )
-    lifetime = lifetime_usage_refresh(
-        lifetime=lifetime, subscription=subscription, usages=usages, window=window, now=now
-    )
+    if deferred is not None:
+        deferred.append(lifetime_usage_set_current(lifetime, usages, window, now))
+    else:
+        lifetime = lifetime_usage_refresh(
+            lifetime=lifetime, subscription=subscription, usages=usages, window=window, now=now
+        )
     triggered = []
     for alert in alerts:
         value = alert_value(alert, usages, lifetime)
@@ -139,6 +183,14 @@ def subscription_refresh_usage(
     return triggered
 
 
+def _flag_again(subscriptions: list[Subscription], now: datetime) -> None:
+    by_organization: dict[UUID, list[UUID]] = {}
+    for subscription in subscriptions:
+        by_organization.setdefault(subscription.organization_id, []).append(subscription.pk)
+    for organization_id, ids in by_organization.items():
+        flag_subscriptions(organization_id=organization_id, subscription_ids=ids, now=now + _LATER)
+
+
 def _refresh_one(
     subscription_id: UUID,
     batch: _Batch,
@@ -148,19 +200,14 @@ def _refresh_one(
     actor: Actor,
     now: datetime,
 ) -> None:
+    """One subscription in its own transaction (the fallback of a batch that failed)."""
     subscription = batch.subscriptions.get(subscription_id)
     if subscription is None or subscription.status != Subscription.Status.ACTIVE:
         report.skipped += 1  # terminated since: its usage was invoiced with it
         return
     with transaction.atomic():
-        if not _try_lock_subscription(subscription_id):
-            # another pass is refreshing it: it may have read the usage before the latest
-            # events, so the subscription stays flagged for the next pass
-            flag_subscriptions(
-                organization_id=subscription.organization_id,
-                subscription_ids=[subscription_id],
-                now=now + _LATER,
-            )
+        if not _try_lock_subscriptions([subscription_id]):
+            _flag_again([subscription], now)
             report.skipped += 1
             return
         if subscription.plan_id not in charges:  # one read of a plan's charges per pass
@@ -175,34 +222,119 @@ def _refresh_one(
         )
         report.subscriptions += 1
         report.customer_ids.add(subscription.customer_id)
+        report.subscription_ids.append(subscription_id)
+
+
+def _refresh_batch(
+    ids: list[UUID],
+    batch: _Batch,
+    charges: dict[UUID, list[Charge]],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> RefreshReport:
+    """A whole batch in one transaction: its advisory locks in one statement (a subscription
+    busy in another pass is flagged again), the chains' starts in one query, the invoiced
+    parts that need reading together, the lifetime usages in two UPDATEs at the end. Raises if
+    any subscription fails: nothing of the batch is kept then (its alert rows stay locked until
+    the batch commits)."""
+    report = RefreshReport()
+    active = [
+        batch.subscriptions[i]
+        for i in ids
+        if i in batch.subscriptions and batch.subscriptions[i].status == Subscription.Status.ACTIVE
+    ]
+    report.skipped += len(ids) - len(active)  # terminated since: invoiced with it
+    with transaction.atomic():
+        locked = _try_lock_subscriptions([s.pk for s in active])
+        busy = [s for s in active if s.pk not in locked]
+        if busy:
+            # another pass is refreshing them: it may have read the usage before the latest
+            # events, so they stay flagged for the next pass
+            _flag_again(busy, now)
+            report.skipped += len(busy)
+        mine = [s for s in active if s.pk in locked]
+        starts = initial_started_at_many(mine)
+        # the lifetime usages flagged, or entering a new period, read their invoiced part
+        # first, all together (the usage does not depend on it; their alerts do)
+        first = [
+            (batch.lifetimes[s.pk], s)
+            for s in mine
+            if not lifetime_usage_current_only(
+                batch.lifetimes[s.pk], usage_window(subscription=s, at=now)
+            )
+        ]
+        with_invoiced = {id(row) for row in lifetime_usages_read_invoiced(first, now)}
+        deferred: list[LifetimeUsage] = []
+        for subscription in mine:
+            if subscription.plan_id not in charges:  # one read of a plan's charges per pass
+                charges[subscription.plan_id] = plan_charges(subscription)
+            report.triggered += subscription_refresh_usage(
+                subscription=subscription,
+                lifetime=batch.lifetimes[subscription.pk],
+                alerts=batch.alerts.get(
+                    (subscription.organization_id, subscription.external_id), []
+                ),
+                charges=charges[subscription.plan_id],
+                actor=actor,
+                now=now,
+                chain_started_at=starts[subscription.pk],
+                deferred=deferred,
+            )
+            report.subscriptions += 1
+            report.customer_ids.add(subscription.customer_id)
+            report.subscription_ids.append(subscription.pk)
+        lifetime_usages_store([row for row in deferred if id(row) in with_invoiced])
+        # the others: their current part only (an invoice may flag their invoiced part now)
+        lifetime_usages_store_current([row for row in deferred if id(row) not in with_invoiced])
+    return report
+
+
+def _refresh_each(
+    ids: list[UUID],
+    batch: _Batch,
+    charges: dict[UUID, list[Charge]],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> RefreshReport:
+    """The batch one subscription at a time, each in its own transaction: a failing one is
+    logged and flagged again, the others go on."""
+    report = RefreshReport()
+    for subscription_id in ids:
+        try:
+            _refresh_one(subscription_id, batch, charges, report, actor=actor, now=now)
+        except Exception:
+            logger.exception("usage refresh failed for subscription %s", subscription_id)
+            report.failed += 1
+            subscription = batch.subscriptions.get(subscription_id)
+            if subscription is not None:
+                _flag_again([subscription], now)
+    return report
 
 
 def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) -> RefreshReport:
-    """The pass: every subscription flagged at or before `now`, claimed batch by batch;
+    """The pass: every subscription flagged at or before `now`, claimed batch by batch, each
+    batch refreshed in one transaction (one subscription at a time when the batch fails);
     `on_usage_refreshed` after each batch, so that the wallets of a batch do not wait for the
     whole pass (after commit: `jobs run refresh_usage --dry-run` rolls it all back)."""
     report = RefreshReport()
     charges: dict[UUID, list[Charge]] = {}
     while ids := claim_flagged(now=now, limit=batch_size):
         batch = _Batch.load(ids)
-        refreshed: list[UUID] = []
-        for subscription_id in ids:
-            before = report.subscriptions
-            try:
-                _refresh_one(subscription_id, batch, charges, report, actor=actor, now=now)
-            except Exception:
-                logger.exception("usage refresh failed for subscription %s", subscription_id)
-                report.failed += 1
-                subscription = batch.subscriptions.get(subscription_id)
-                if subscription is not None:
-                    flag_subscriptions(
-                        organization_id=subscription.organization_id,
-                        subscription_ids=[subscription_id],
-                        now=now + _LATER,
-                    )
-                continue
-            if report.subscriptions > before:
-                refreshed.append(subscription_id)
+        try:
+            done = _refresh_batch(ids, batch, charges, actor=actor, now=now)
+        except Exception:
+            logger.warning("usage refresh batch failed, retried one by one", exc_info=True)
+            batch = _Batch.load(ids)  # the rolled back transaction's objects are stale
+            done = _refresh_each(ids, batch, charges, actor=actor, now=now)
+        report.subscriptions += done.subscriptions
+        report.skipped += done.skipped
+        report.failed += done.failed
+        report.triggered += done.triggered
+        report.customer_ids |= done.customer_ids
+        report.subscription_ids += done.subscription_ids
+        refreshed = done.subscription_ids
         if refreshed:
             subscriptions = [batch.subscriptions[i] for i in refreshed]
             hooks.on_usage_refreshed.fire_after_commit(
@@ -214,3 +346,10 @@ def refresh_usage(*, actor: Actor, now: datetime, batch_size: int = BATCH_SIZE) 
         if len(ids) < batch_size:
             break
     return report
+
+
+def passes_wanted(*, now: datetime, batch_size: int = BATCH_SIZE, most: int) -> int:
+    """How many passes the flagged subscriptions keep busy (one per batch, up to `most`): the
+    every-minute task starts that many at once on the Celery workers."""
+    waiting = SubscriptionActivity.objects.filter(flagged_at__lte=now)[: most * batch_size].count()
+    return max(1, min(most, -(-waiting // batch_size)))

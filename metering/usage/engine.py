@@ -399,15 +399,18 @@ def subscription_usage(
     period_ratio: Decimal | None = None,
     charges: Sequence[Charge] | None = None,
     presentation_filter: Sequence[str] | None = None,
+    chain_started_at: datetime | None = None,
 ) -> list[ChargeUsage]:
     """Every charge of the plan over `window` (`charge_usage` for each, in charge order).
 
     Pay-in-advance charges are billed event by event (§7.14): left out unless asked for (the
-    current usage shows them, spec §25).
+    current usage shows them, spec §25). `chain_started_at`: the first start of the external
+    id when the caller read it already (`initial_started_at`), else read here.
     """
     if charges is None:
         charges = plan_charges(subscription)
-    chain_started_at = initial_started_at(subscription)
+    if chain_started_at is None:
+        chain_started_at = initial_started_at(subscription)
     usages: list[ChargeUsage] = []
     for charge in charges:
         if charge.pay_in_advance and not include_pay_in_advance:

@@ -1,3 +1,4 @@
-"""Catalog admin: billable metrics, taxes, add-ons and coupons (catalog), plans (plan editor)."""
+"""Catalog admin: billable metrics, taxes, add-ons and coupons (catalog), plans (plan editor),
+features and entitlements."""
 
-from plans.admin import catalog, plans  # noqa: F401
+from plans.admin import catalog, entitlements, plans  # noqa: F401

@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -33,8 +33,10 @@ from billing.admin_base import (
 )
 from billing.errors import DomainError, Invalid
 from billing.money import CURRENCIES, format_money, to_major, to_minor
+from plans.admin.entitlements import plan_entitlements_view
 from plans.admin.tiers import TierTableWidget
 from plans.charge_models import validate_properties
+from plans.entitlement_forms import entitlements_summary
 from plans.models import (
     AddOn,
     BillableMetric,
@@ -54,6 +56,7 @@ from plans.services.charges import (
     charge_filter_errors,
     charge_update,
 )
+from plans.services.entitlements import plan_entitlement_list
 from plans.services.plans import (
     LOCKED_FIELDS,
     plan_code_taken,
@@ -877,7 +880,8 @@ class PlanAdmin(ActivityTimelineMixin, TenantChoicesMixin, OrganizationAdmin):
     search_fields = ("name", "code", "invoice_display_name", "description")
     list_select_related = ("organization",)
     filter_horizontal = ("taxes",)
-    readonly_fields = ("lago_id", "subscription_fee", "overrides", "created_at", "updated_at")
+    readonly_fields = ("lago_id", "subscription_fee", "overrides", "entitlements",
+                       "created_at", "updated_at")  # fmt: skip
     fieldsets = (
         (None, {"fields": ("organization", ("name", "code"), "invoice_display_name",
                            "description")}),
@@ -886,6 +890,7 @@ class PlanAdmin(ActivityTimelineMixin, TenantChoicesMixin, OrganizationAdmin):
                                             ("bill_charges_monthly",
                                              "bill_fixed_charges_monthly"))}),
         (_("Taxes and metadata"), {"fields": ("taxes", "metadata_text")}),
+        (_("Entitlements"), {"fields": ("entitlements",)}),
         (_("Record"), {"fields": ("lago_id", "subscription_fee", "overrides", "created_at",
                                   "updated_at"), "classes": ("collapse",)}),
     )  # fmt: skip
@@ -920,6 +925,28 @@ class PlanAdmin(ActivityTimelineMixin, TenantChoicesMixin, OrganizationAdmin):
     @admin.display(description=_("Overrides"))
     def overrides(self, plan: Plan) -> str:
         return str(plan.children.alive().count()) if saved(plan) else "—"
+
+    @admin.display(description=_("Entitlements"))
+    def entitlements(self, plan: Plan) -> str:
+        if not saved(plan):
+            return _("Saved plans only")
+        return format_html(
+            '{} <a class="button" href="{}">{}</a>',
+            entitlements_summary(plan_entitlement_list(plan=plan)),
+            reverse("admin:plans_plan_entitlements", args=[plan.pk]),
+            _("Edit entitlements"),
+        )
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/entitlements/",
+                view(lambda request, object_id: plan_entitlements_view(self, request, object_id)),
+                name="plans_plan_entitlements",
+            ),
+            *super().get_urls(),
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Plan | None = None):
         fields = list(super().get_readonly_fields(request, obj))

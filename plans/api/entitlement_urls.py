@@ -30,4 +30,9 @@ urlpatterns = [
         PlanEntitlementViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="plan-entitlement-detail",
     ),
+    path(
+        "plans/<str:code>/entitlements/<str:feature_code>/privileges/<str:privilege_code>",
+        PlanEntitlementViewSet.as_view({"delete": "destroy_privilege"}),
+        name="plan-entitlement-privilege-detail",
+    ),
 ]

@@ -28,6 +28,7 @@ from plans.services.entitlements import (
     plan_entitlement_get,
     plan_entitlement_list,
     plan_entitlement_payload,
+    plan_entitlement_privilege_remove,
     plan_entitlements_update,
     privilege_delete,
 )
@@ -195,3 +196,15 @@ class PlanEntitlementViewSet(OrganizationViewSet):
         )
         payload = plan_entitlement_payload(entitlement, entitlement.values_snapshot)
         return Response({"entitlement": payload})
+
+    @extend_schema(parameters=[CODE, FEATURE_CODE, PRIVILEGE], responses=ENTITLEMENT_RESPONSE)
+    def destroy_privilege(
+        self, request: Request, code: str, feature_code: str, privilege_code: str
+    ) -> Response:
+        entitlement = plan_entitlement_privilege_remove(
+            plan=self.plan,
+            feature_code=feature_code,
+            privilege_code=privilege_code,
+            actor=self.actor,
+        )
+        return Response({"entitlement": plan_entitlement_payload(entitlement)})

@@ -559,6 +559,43 @@ def charge_delete(*, charge: Charge, actor: Actor, now: datetime, cascade: bool 
     return charge
 
 
+def charge_override_apply(charge: Charge, values: dict, *, now: datetime) -> Charge:
+    """Changes what an override (a charge of a subscription's own child plan, spec §6.3) may
+    change, for the keys present only: properties (of its unchanged charge model), spending
+    minimum, display name, filters (replaced as a set) and taxes. No transaction of its own."""
+    if "properties" in values:
+        charge.properties = filter_properties(
+            charge.charge_model,
+            _properties_or_default(charge.charge_model, values["properties"]),
+        )
+    if "min_amount_cents" in values:
+        charge.min_amount_cents = values["min_amount_cents"] or 0
+    if "invoice_display_name" in values:
+        charge.invoice_display_name = values["invoice_display_name"] or ""
+    raise_if(charge_errors(charge))
+    taxes = None
+    if values.get("tax_codes") is not None:
+        taxes = taxes_for(organization=charge.plan.organization, codes=values["tax_codes"])
+    charge.save()
+    if values.get("filters") is not None:
+        filters_replace(charge, values["filters"], now)
+    if taxes is not None:
+        charge.taxes.set(taxes)
+    return charge
+
+
+def charge_filter_matching(charge: Charge, values: dict) -> ChargeFilter | None:
+    """The live filter of `charge` with these values (keys and value lists), if any."""
+    return next(
+        (
+            f
+            for f in ChargeFilter.objects.alive().filter(charge=charge)
+            if _same_values(f.values, values)
+        ),
+        None,
+    )
+
+
 def _child_filters(charge: Charge, values: dict) -> list[ChargeFilter]:
     return [
         f
@@ -727,6 +764,25 @@ def fixed_charge_apply(fixed_charge: FixedCharge, values: dict) -> FixedCharge:
 def fixed_charge_discard(fixed_charge: FixedCharge, now: datetime) -> FixedCharge:
     fixed_charge.deleted_at = now
     fixed_charge.save(update_fields=["deleted_at", "updated_at"])
+    return fixed_charge
+
+
+def fixed_charge_override_apply(fixed_charge: FixedCharge, values: dict) -> FixedCharge:
+    """Changes what an override of a fixed charge may change (spec §6.3), for the keys
+    present only: units, properties (of its unchanged model), display name and taxes."""
+    if values.get("units") is not None:
+        fixed_charge.units = values["units"]
+    if "properties" in values:
+        fixed_charge.properties = _fixed_properties(fixed_charge.charge_model, values["properties"])
+    if "invoice_display_name" in values:
+        fixed_charge.invoice_display_name = values["invoice_display_name"] or ""
+    raise_if(fixed_charge_errors(fixed_charge))
+    taxes = None
+    if values.get("tax_codes") is not None:
+        taxes = taxes_for(organization=fixed_charge.plan.organization, codes=values["tax_codes"])
+    fixed_charge.save()
+    if taxes is not None:
+        fixed_charge.taxes.set(taxes)
     return fixed_charge
 
 

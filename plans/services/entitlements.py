@@ -328,6 +328,23 @@ def plan_entitlement_delete(*, plan: Plan, feature_code: str, actor: Actor) -> P
     return entitlement
 
 
+@transaction.atomic
+def plan_entitlement_privilege_remove(
+    *, plan: Plan, feature_code: str, privilege_code: str, actor: Actor
+) -> PlanEntitlement:
+    """Takes one privilege's value out of the plan's entitlement to a feature (the feature stays
+    entitled); 404 `entitlement` or `privilege` when the plan has no such value."""
+    lock_plan(plan.pk)
+    entitlement = plan_entitlement_get(plan=plan, feature_code=feature_code)
+    value = entitlement.values.filter(
+        privilege__code=privilege_code, privilege__deleted_at__isnull=True
+    ).first()
+    if value is None:
+        raise NotFound("privilege")
+    value.delete()
+    return plan_entitlement_get(plan=plan, feature_code=feature_code)
+
+
 def plan_entitlement_payload(entitlement: PlanEntitlement, values: list | None = None) -> dict:
     """Lago `V1::Entitlement::PlanEntitlementSerializer`."""
     feature = entitlement.feature
