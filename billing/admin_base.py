@@ -304,3 +304,39 @@ def describe(exc: DomainError) -> str:
                 for field_name, codes in exc.details.items()
             )
     return str(exc)
+
+
+# --- pages that create a row through a service ------------------------------------------------
+
+
+class PickForm(ThemedFormMixin, forms.Form):
+    """The first step of a page that needs one row before its form (the customer to subscribe,
+    to invoice or to give a wallet): one choice among `queryset`, sent as a GET parameter."""
+
+    def __init__(
+        self, *args: object, name: str, label: str, queryset: QuerySet, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[name] = forms.ModelChoiceField(queryset=queryset, label=label)
+        theme_widgets(self.fields)
+
+
+def show_domain_error(
+    form: forms.BaseForm, exc: DomainError, fields: dict[str, str] | None = None
+) -> None:
+    """Puts a service's refusal next to the form field it is about (`fields` maps the service's
+    field names to the form's when they differ); the rest goes on top of the form."""
+    fields = fields or {}
+    if not isinstance(exc, Invalid):
+        if isinstance(exc, NotFound) and exc.resource in fields:
+            form.add_error(fields[exc.resource], describe(exc).capitalize() + ".")
+            return
+        form.add_error(None, describe(exc).capitalize() + ".")
+        return
+    for name, codes in exc.details.items():
+        target = fields.get(name, name)
+        text = ", ".join(map(describe_code, codes)).capitalize() + "."
+        if target in form.fields:
+            form.add_error(target, text)
+        else:
+            form.add_error(None, f"{name.replace('_', ' ').capitalize()}: {text}")

@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from billing.admin_base import Panel, PanelProvider, admin_change_url
+from billing.admin_base import Panel, PanelProvider, admin_change_url, staff_may
 from billing.models import BillingEntity, DocumentLocale
 from billing.money import format_money
 from customers.models import AppliedCoupon, Customer, Subscription
@@ -96,8 +96,15 @@ def subscriptions_panel(request: HttpRequest, customer: Customer) -> Panel:
         )
         for s in customer_subscription_list(customer=customer)
     ]
+    actions = []
+    if customer.deleted_at is None and staff_may(request, "add", Subscription, customer):
+        url = reverse("admin:customers_subscription_add") + f"?customer={customer.pk}"
+        actions.append(("Subscribe to a plan", url))
     return Panel(
-        "Subscriptions", "admin/customers/customer/panels/subscriptions.html", {"rows": rows}
+        "Subscriptions",
+        "admin/customers/customer/panels/subscriptions.html",
+        {"rows": rows},
+        actions,
     )
 
 

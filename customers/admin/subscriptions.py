@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.admin_base import ActionReport, DateRangeFilter, OrganizationAdmin, ThemedFormMixin
 from billing.money import format_money
 from customers import ports
+from customers.admin.subscribe import subscribe_view
 from customers.models import Subscription
 from customers.services.subscription_reads import (
     subscription_current_period,
@@ -106,8 +107,12 @@ class SubscriptionAdmin(OrganizationAdmin):
         # Read-only: every change goes through an action (and so through a service).
         return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # created through the API (POST /subscriptions) or the customer page
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """ "New subscription": a customer, a plan and its terms, through the service of
+        POST /subscriptions (never a raw row)."""
+        return subscribe_view(self, request)
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # subscriptions are terminated, never deleted
