@@ -50,9 +50,10 @@ def catalog(organization):
     storage = BillableMetricFactory(organization=organization, code="storage", name="Storage")
     standard = ChargeFactory(organization=organization, plan=plan, billable_metric=api_calls,
                              properties={"amount": "0.05"})  # fmt: skip
-    package = ChargeFactory(organization=organization, plan=plan, billable_metric=storage,
-                            charge_model="package",
-                            properties={"amount": "10", "package_size": 100, "free_units": 0})  # fmt: skip
+    package = ChargeFactory(
+        organization=organization, plan=plan, billable_metric=storage, charge_model="package",
+        properties={"amount": "10", "package_size": 100, "free_units": 0},
+    )  # fmt: skip
     return {"customer": customer, "plan": plan, "standard": standard, "package": package}
 
 
