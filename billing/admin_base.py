@@ -35,7 +35,7 @@ from billing.actors import Actor
 from billing.errors import DomainError, Invalid, NotAllowed, NotFound
 from billing.models import Membership, Organization
 from billing.money import format_money
-from billing.roles import role_allows
+from billing.roles import role_allows, user_role
 
 
 def staff_organizations(
@@ -67,6 +67,21 @@ def staff_may(
     perm = f"{opts.app_label}.{get_permission_codename(action, opts)}"
     user = request.user
     return user.has_perm(perm) and (obj is None or user.has_perm(perm, obj))
+
+
+def staff_may_in(
+    request: HttpRequest, action: str, model: type[Model], organization_id: object
+) -> bool:
+    """Whether the staff member may `action` rows of `model` in one organization (a row to
+    create there: its role in that organization decides)."""
+    opts = model._meta
+    user = request.user
+    if not user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}"):
+        return False
+    if user.is_superuser:
+        return True
+    role = user_role(user, organization_id)
+    return role is not None and role_allows(role, opts.app_label, opts.model_name, action)
 
 
 class ThemeMixin:

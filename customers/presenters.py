@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from billing.admin_base import Panel, PanelProvider, admin_change_url, staff_may
+from billing.admin_base import Panel, PanelProvider, admin_change_url, staff_may_in
 from billing.models import BillingEntity, DocumentLocale
 from billing.money import format_money
 from customers.models import AppliedCoupon, Customer, Subscription
@@ -97,7 +97,9 @@ def subscriptions_panel(request: HttpRequest, customer: Customer) -> Panel:
         for s in customer_subscription_list(customer=customer)
     ]
     actions = []
-    if customer.deleted_at is None and staff_may(request, "add", Subscription, customer):
+    if customer.deleted_at is None and staff_may_in(
+        request, "add", Subscription, customer.organization_id
+    ):
         url = reverse("admin:customers_subscription_add") + f"?customer={customer.pk}"
         actions.append(("Subscribe to a plan", url))
     return Panel(

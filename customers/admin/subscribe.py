@@ -24,7 +24,7 @@ from billing.admin_base import (
     ThemedFormMixin,
     admin_change_url,
     show_domain_error,
-    staff_may,
+    staff_may_in,
     staff_organizations,
     theme_widgets,
 )
@@ -279,7 +279,7 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         pick.is_valid()
         context.update(pick_form=pick, intro="Which customer subscribes?")
         return TemplateResponse(request, "admin/service_form.html", context)
-    if not staff_may(request, "add", Subscription, customer):
+    if not staff_may_in(request, "add", Subscription, customer.organization_id):
         raise PermissionDenied
 
     now = timezone.now()
