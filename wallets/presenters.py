@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billing.admin_base import Panel
+from billing.admin_base import Panel, staff_may_in
 from billing.money import format_money, to_minor
 from customers.models import Customer
 from wallets.models import CREDITS, Wallet, WalletTransaction
@@ -100,4 +100,9 @@ def wallets_panel(request: HttpRequest, customer: Customer) -> Panel:
                 reverse("admin:wallets_wallet_changelist") + f"?customer__id__exact={customer.pk}",
             )
         )
+    if customer.deleted_at is None and staff_may_in(
+        request, "add", Wallet, customer.organization_id
+    ):
+        url = reverse("admin:wallets_wallet_add") + f"?customer={customer.pk}"
+        actions.append(("New wallet", url))
     return Panel("Wallets", "admin/wallets/customer_panel.html", {"rows": rows}, actions)
