@@ -298,6 +298,7 @@ _HUMAN_CODES = {
     "fixed once subscriptions, fixed coupons, wallets or invoices exist",
     "coupon_not_found": "the coupon is no longer active (terminated, expired or deleted)",
     "customer_not_found": "the customer was deleted",
+    "wallet_limit_reached": "the customer already has as many active wallets as allowed",
 }
 
 
@@ -350,8 +351,8 @@ def show_domain_error(
         return
     for name, codes in exc.details.items():
         target = fields.get(name, name)
-        text = ", ".join(map(describe_code, codes)).capitalize() + "."
+        text = ", ".join(map(describe_code, codes)) + "."
         if target in form.fields:
-            form.add_error(target, text)
+            form.add_error(target, text[0].upper() + text[1:])
         else:
             form.add_error(None, f"{name.replace('_', ' ').capitalize()}: {text}")
