@@ -144,7 +144,8 @@ def test_the_wallet_limit_is_refused_on_the_form(finance, customer, organization
     organization.save()
     finance.post(url(customer), form_data())
     response = finance.post(url(customer), form_data(name="Second"))
-    assert "already has as many active wallets as allowed" in " ".join(response.context["form"].non_field_errors())
+    errors = " ".join(response.context["form"].non_field_errors())
+    assert "already has as many active wallets as allowed" in errors
     assert Wallet.objects.count() == 1
 
 
