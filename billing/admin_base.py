@@ -330,10 +330,18 @@ class PickForm(ThemedFormMixin, forms.Form):
     to invoice or to give a wallet): one choice among `queryset`, sent as a GET parameter."""
 
     def __init__(
-        self, *args: object, name: str, label: str, queryset: QuerySet, **kwargs: object
+        self,
+        *args: object,
+        name: str,
+        label: str,
+        queryset: QuerySet,
+        describe: Callable[[Model], str] = str,
+        **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[name] = forms.ModelChoiceField(queryset=queryset, label=label)
+        field = forms.ModelChoiceField(queryset=queryset, label=label)
+        field.label_from_instance = describe
+        self.fields[name] = field
         theme_widgets(self.fields)
 
 

@@ -29,6 +29,12 @@ from customers.selectors import customer_effective_settings, customer_subscripti
 from plans.models import BillingEntityTax, CouponFrequency, CouponType
 
 
+def customer_name(customer: Customer) -> str:
+    """The customer as staff know it: name, legal name, person, else external id."""
+    person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
+    return customer.name or customer.legal_name or person or customer.external_id
+
+
 def can_change_customer(request: HttpRequest, customer: Customer) -> bool:
     """Whether the staff member may change the customer (profile, coupons)."""
     return request.user.has_perm("customers.change_customer")

@@ -28,6 +28,7 @@ from billing.admin_base import (
 from billing.errors import DomainError
 from billing.money import CURRENCIES
 from customers.models import Customer
+from customers.presenters import customer_name
 from wallets.models import RecurringTransactionRule, Wallet
 from wallets.presenters import credits_text, wallet_url
 
@@ -182,7 +183,11 @@ def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> H
     customer = customers.filter(pk=picked).first() if picked else None
     if customer is None:
         pick = PickForm(
-            request.GET if picked else None, name="customer", label="Customer", queryset=customers
+            request.GET if picked else None,
+            name="customer",
+            label="Customer",
+            queryset=customers,
+            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
         )
         pick.is_valid()
         context.update(pick_form=pick, intro="Whose wallet is it?")
@@ -207,21 +212,21 @@ def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> H
             model_admin.log_addition(request, wallet, "Created via admin")
             model_admin.message_user(
                 request,
-                f"Wallet {wallet} created for {customer}: "
+                f"Wallet {wallet} created for {customer_name(customer)}: "
                 f"{credits_text(wallet.credits_balance)} credits available.",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(wallet_url(wallet))
     customer_url = admin_change_url(customer)
     context.update(
-        title=f"New wallet for {customer}",
+        title=f"New wallet for {customer_name(customer)}",
         intro="Prepaid credits the customer's invoices use. Paid credits are invoiced now; "
         "granted ones are free.",
         form=form,
         sections=form.sections(),
-        crumbs=[("Wallets", changelist), (str(customer), customer_url)],
+        crumbs=[("Wallets", changelist), (customer_name(customer), customer_url)],
         cancel_url=customer_url,
-        facts=[("Customer", f"{customer} ({customer.external_id})")],
+        facts=[("Customer", f"{customer_name(customer)} ({customer.external_id})")],
         buttons=[("_save", "Create wallet", True)],
     )
     return TemplateResponse(request, "admin/service_form.html", context)

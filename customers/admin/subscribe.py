@@ -31,6 +31,7 @@ from billing.admin_base import (
 from billing.errors import DomainError
 from billing.money import CURRENCIES, exponent, format_money, to_major, to_minor
 from customers.models import Customer, Subscription
+from customers.presenters import customer_name
 from customers.services.subscriptions import subscription_create
 from plans.models import Charge, ChargeModel, Plan
 
@@ -274,7 +275,11 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
     customer = customers.filter(pk=picked).first() if picked else None
     if customer is None:
         pick = PickForm(
-            request.GET if picked else None, name="customer", label="Customer", queryset=customers
+            request.GET if picked else None,
+            name="customer",
+            label="Customer",
+            queryset=customers,
+            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
         )
         pick.is_valid()
         context.update(pick_form=pick, intro="Which customer subscribes?")
@@ -313,20 +318,20 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
             state = subscription.get_status_display().lower()
             model_admin.message_user(
                 request,
-                f"{customer} subscribed to {subscription.plan.name} ({state}).",
+                f"{customer_name(customer)} subscribed to {subscription.plan.name} ({state}).",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(admin_change_url(subscription) or changelist)
     customer_url = admin_change_url(customer)
     context.update(
-        title=f"Subscribe {customer} to a plan",
+        title=f"Subscribe {customer_name(customer)} to a plan",
         form=form,
         sections=form.sections(),
         refresh_on="plan",
-        crumbs=[("Subscriptions", changelist), (str(customer), customer_url)],
+        crumbs=[("Subscriptions", changelist), (customer_name(customer), customer_url)],
         cancel_url=customer_url,
         facts=[
-            ("Customer", f"{customer} ({customer.external_id})"),
+            ("Customer", f"{customer_name(customer)} ({customer.external_id})"),
             ("Currency", customer.currency or "set by this plan"),
             ("Time zone", customer.applicable_timezone),
         ],

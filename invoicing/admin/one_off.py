@@ -27,6 +27,7 @@ from billing.admin_base import (
 from billing.errors import DomainError
 from billing.money import CURRENCIES, exponent, format_money, to_minor
 from customers.models import Customer
+from customers.presenters import customer_name
 from invoicing.models import Invoice
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off, invoice_one_off_estimate
 from plans.models import AddOn, Tax
@@ -40,7 +41,7 @@ class AddOnChoiceField(forms.ModelChoiceField):
 
 class TaxChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, tax: Tax) -> str:
-        return f"{tax.name} ({tax.rate.normalize():f} %)"
+        return tax.name
 
 
 class OneOffInvoiceForm(ThemedFormMixin, forms.Form):
@@ -71,7 +72,7 @@ class OneOffLineForm(ThemedFormMixin, forms.Form):
     description = forms.CharField(label="Description", required=False, max_length=255)
     taxes = TaxChoiceField(
         queryset=Tax.objects.none(), label="Taxes", required=False,
-        widget=forms.SelectMultiple(attrs={"size": 2}),
+        widget=forms.CheckboxSelectMultiple,
     )  # fmt: skip
 
     def __init__(self, *args: object, customer: Customer, **kwargs: object) -> None:
@@ -144,7 +145,11 @@ def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) ->
     customer = customers.filter(pk=picked).first() if picked else None
     if customer is None:
         pick = PickForm(
-            request.GET if picked else None, name="customer", label="Customer", queryset=customers
+            request.GET if picked else None,
+            name="customer",
+            label="Customer",
+            queryset=customers,
+            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
         )
         pick.is_valid()
         context.update(pick_form=pick, intro="Which customer is invoiced?")
@@ -187,7 +192,7 @@ def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) ->
                 ]
     customer_url = admin_change_url(customer)
     context.update(
-        title=f"One-off invoice for {customer}",
+        title=f"One-off invoice for {customer_name(customer)}",
         intro="Bills add-ons now: the invoice is finalized at once. Leave the unit amount empty "
         "for the add-on's price and the taxes empty for the usual ones (the add-on's, else the "
         "customer's, else the billing entity's).",
@@ -196,9 +201,9 @@ def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) ->
         formset=lines,
         formset_title="Add-ons",
         preview=preview,
-        crumbs=[("Invoices", changelist), (str(customer), customer_url)],
+        crumbs=[("Invoices", changelist), (customer_name(customer), customer_url)],
         cancel_url=customer_url,
-        facts=[("Customer", f"{customer} ({customer.external_id})")],
+        facts=[("Customer", f"{customer_name(customer)} ({customer.external_id})")],
         buttons=[("_preview", "Preview total", False), ("_save", "Create invoice", True)],
     )
     return TemplateResponse(request, "admin/service_form.html", context)
@@ -216,6 +221,8 @@ def _created(
         return HttpResponseRedirect(admin_change_url(customer))
     model_admin.log_addition(request, invoice, "One-off invoice via admin")
     model_admin.message_user(
-        request, f"Invoice {invoice.number} issued to {customer}: {total}.", messages.SUCCESS
+        request,
+        f"Invoice {invoice.number} issued to {customer_name(customer)}: {total}.",
+        messages.SUCCESS,
     )
     return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
