@@ -164,7 +164,10 @@ class SubscribeForm(ThemedFormMixin, forms.Form):
                     field = forms.IntegerField(min_value=1, required=False)
                 else:
                     field = forms.IntegerField(min_value=0, required=False)
-                field.label = f"{metric.name}: {PROPERTY_LABELS[key]}"
+                label = PROPERTY_LABELS[key]
+                if key == "amount" and charge.charge_model == ChargeModel.PACKAGE:
+                    label = "price per package"
+                field.label = f"{metric.name}: {label}"
                 current = (charge.properties or {}).get(key)
                 field.help_text = f"Plan: {current}" + (f" {currency}" if key == "amount" else "")
                 self.fields[name] = field
