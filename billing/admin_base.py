@@ -37,7 +37,7 @@ from billing.errors import DomainError, Invalid, NotAllowed, NotFound
 from billing.models import Membership, Organization
 from billing.money import format_money
 from billing.outbox import object_type_of
-from billing.roles import role_allows
+from billing.roles import role_allows, user_role
 
 
 def staff_organizations(
@@ -69,6 +69,21 @@ def staff_may(
     perm = f"{opts.app_label}.{get_permission_codename(action, opts)}"
     user = request.user
     return user.has_perm(perm) and (obj is None or user.has_perm(perm, obj))
+
+
+def staff_may_in(
+    request: HttpRequest, action: str, model: type[Model], organization_id: object
+) -> bool:
+    """Whether the staff member may `action` rows of `model` in one organization (a row to
+    create there: its role in that organization decides)."""
+    opts = model._meta
+    user = request.user
+    if not user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}"):
+        return False
+    if user.is_superuser:
+        return True
+    role = user_role(user, organization_id)
+    return role is not None and role_allows(role, opts.app_label, opts.model_name, action)
 
 
 class ThemeMixin:
@@ -370,6 +385,7 @@ _HUMAN_CODES = {
     "fixed once subscriptions, fixed coupons, wallets or invoices exist",
     "coupon_not_found": "the coupon is no longer active (terminated, expired or deleted)",
     "customer_not_found": "the customer was deleted",
+    "wallet_limit_reached": "the customer already has as many active wallets as allowed",
 }
 
 
@@ -391,3 +407,47 @@ def describe(exc: DomainError) -> str:
                 for field_name, codes in exc.details.items()
             )
     return str(exc)
+
+
+# --- pages that create a row through a service ------------------------------------------------
+
+
+class PickForm(ThemedFormMixin, forms.Form):
+    """The first step of a page that needs one row before its form (the customer to subscribe,
+    to invoice or to give a wallet): one choice among `queryset`, sent as a GET parameter."""
+
+    def __init__(
+        self,
+        *args: object,
+        name: str,
+        label: str,
+        queryset: QuerySet,
+        describe: Callable[[Model], str] = str,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = forms.ModelChoiceField(queryset=queryset, label=label)
+        field.label_from_instance = describe
+        self.fields[name] = field
+        theme_widgets(self.fields)
+
+
+def show_domain_error(
+    form: forms.BaseForm, exc: DomainError, fields: dict[str, str] | None = None
+) -> None:
+    """Puts a service's refusal next to the form field it is about (`fields` maps the service's
+    field names to the form's when they differ); the rest goes on top of the form."""
+    fields = fields or {}
+    if not isinstance(exc, Invalid):
+        if isinstance(exc, NotFound) and exc.resource in fields:
+            form.add_error(fields[exc.resource], describe(exc).capitalize() + ".")
+            return
+        form.add_error(None, describe(exc).capitalize() + ".")
+        return
+    for name, codes in exc.details.items():
+        target = fields.get(name, name)
+        text = ", ".join(map(describe_code, codes)) + "."
+        if target in form.fields:
+            form.add_error(target, text[0].upper() + text[1:])
+        else:
+            form.add_error(None, f"{name.replace('_', ' ').capitalize()}: {text}")

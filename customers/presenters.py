@@ -21,12 +21,18 @@ from decimal import Decimal
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from billing.admin_base import Panel, PanelProvider, admin_change_url
+from billing.admin_base import Panel, PanelProvider, admin_change_url, staff_may_in
 from billing.models import BillingEntity, DocumentLocale
 from billing.money import format_money
 from customers.models import AppliedCoupon, Customer, Subscription
 from customers.selectors import customer_effective_settings, customer_subscription_list
 from plans.models import BillingEntityTax, CouponFrequency, CouponType
+
+
+def customer_name(customer: Customer) -> str:
+    """The customer as staff know it: name, legal name, person, else external id."""
+    person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
+    return customer.name or customer.legal_name or person or customer.external_id
 
 
 def can_change_customer(request: HttpRequest, customer: Customer) -> bool:
@@ -96,8 +102,17 @@ def subscriptions_panel(request: HttpRequest, customer: Customer) -> Panel:
         )
         for s in customer_subscription_list(customer=customer)
     ]
+    actions = []
+    if customer.deleted_at is None and staff_may_in(
+        request, "add", Subscription, customer.organization_id
+    ):
+        url = reverse("admin:customers_subscription_add") + f"?customer={customer.pk}"
+        actions.append(("Subscribe to a plan", url))
     return Panel(
-        "Subscriptions", "admin/customers/customer/panels/subscriptions.html", {"rows": rows}
+        "Subscriptions",
+        "admin/customers/customer/panels/subscriptions.html",
+        {"rows": rows},
+        actions,
     )
 
 

@@ -15,12 +15,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.admin_base import Panel, PanelProvider, describe, staff_organizations
+from billing.admin_base import Panel, PanelProvider, describe, staff_may_in, staff_organizations
 from billing.errors import DomainError
 from billing.money import format_money, format_units
 from customers import presenters as customers
 from customers.models import Customer, Subscription
 from invoicing.customer_360_credit_notes import credit_notes_panel
+from invoicing.models import Invoice
 from invoicing.overview import customer_revenue
 from invoicing.presenters import fee_display_name, payment_state, tag, total_rows
 from invoicing.selectors import customer_invoice_list, customer_outstanding_balances
@@ -55,11 +56,17 @@ def invoices_panel(request: HttpRequest, customer: Customer) -> Panel:
         for balance in customer_outstanding_balances(customer=customer)
     ]
     all_url = reverse("admin:invoicing_invoice_changelist") + f"?customer__id__exact={customer.pk}"
+    actions = [("All invoices", all_url)] if rows else []
+    if customer.deleted_at is None and staff_may_in(
+        request, "add", Invoice, customer.organization_id
+    ):
+        url = reverse("admin:invoicing_invoice_add") + f"?customer={customer.pk}"
+        actions.append(("One-off invoice", url))
     return Panel(
         "Invoices",
         "admin/invoicing/invoice/customer_panel.html",
         {"rows": rows, "outstanding": outstanding},
-        [("All invoices", all_url)] if rows else [],
+        actions,
     )
 
 

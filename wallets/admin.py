@@ -37,6 +37,7 @@ from billing.admin_base import (
 from billing.errors import DomainError
 from billing.money import format_money
 from wallets import ports
+from wallets.admin_create import wallet_create_view
 from wallets.models import (
     CREDITS,
     RecurringTransactionRule,
@@ -354,8 +355,11 @@ class WalletAdmin(ActivityTimelineMixin, OrganizationAdmin):
 
     # --- permissions: wallets change through services only ----------------------------------
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # POST /wallets (spec §17.1)
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A new wallet through the service of POST /wallets (spec §17.1)."""
+        return wallet_create_view(self, request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
         return False  # terminated, never deleted: the ledger is history

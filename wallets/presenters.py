@@ -15,9 +15,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billing.admin_base import Panel
+from billing.admin_base import Panel, staff_may_in
 from billing.money import format_money, to_minor
 from customers.models import Customer
+from customers.presenters import customer_name  # noqa: F401 - the wallet pages' customer label
 from wallets.models import CREDITS, Wallet, WalletTransaction
 
 Tx = WalletTransaction
@@ -44,12 +45,6 @@ def credits_text(value: Decimal | None) -> str:
     # credits are stored with CREDITS' decimal places: the format shows them, never rounds
     places = max(2, -value.normalize().as_tuple().exponent)
     return f"{value:,.{min(places, CREDITS['decimal_places'])}f}"
-
-
-def customer_name(customer: Customer) -> str:
-    """The customer as staff know it: name, legal name, person, else external id."""
-    person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
-    return customer.name or customer.legal_name or person or customer.external_id
 
 
 def rate_text(wallet: Wallet) -> str:
@@ -100,4 +95,9 @@ def wallets_panel(request: HttpRequest, customer: Customer) -> Panel:
                 reverse("admin:wallets_wallet_changelist") + f"?customer__id__exact={customer.pk}",
             )
         )
+    if customer.deleted_at is None and staff_may_in(
+        request, "add", Wallet, customer.organization_id
+    ):
+        url = reverse("admin:wallets_wallet_add") + f"?customer={customer.pk}"
+        actions.append(("New wallet", url))
     return Panel("Wallets", "admin/wallets/customer_panel.html", {"rows": rows}, actions)

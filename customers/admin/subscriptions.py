@@ -33,6 +33,7 @@ from billing.errors import DomainError
 from billing.money import format_money
 from customers import ports
 from customers.admin.exports import SubscriptionResource
+from customers.admin.subscribe import PlanChoiceField, subscribe_view
 from customers.models import Subscription
 from customers.services.entitlements import (
     subscription_entitlement_list,
@@ -41,6 +42,7 @@ from customers.services.entitlements import (
 from customers.services.subscription_reads import (
     subscription_current_period,
     subscription_next,
+    subscription_plan_change_effect,
     subscription_trial_end,
 )
 from customers.services.subscriptions import subscription_change_plan, subscription_terminate
@@ -58,9 +60,28 @@ ACTION_FORM_TEMPLATE = engines["django"].from_string(
 <form method="post">{% csrf_token %}
   <p>{{ intro }}</p>
   <ul>{% for s in subscriptions %}
-    <li>{{ s.external_id }} — {{ s.customer }} — {{ s.plan }} ({{ s.get_status_display }})</li>
+    <li>{{ s.external_id }} — {{ s.customer }} — {{ s.plan }} ({{ s.get_status_display }})
+      {% if effects %}
+        <strong class="plan-change-effect" data-subscription="{{ s.pk }}"></strong>
+      {% endif %}</li>
   {% endfor %}</ul>
   <fieldset class="module aligned">{{ form.as_p }}</fieldset>
+  {% if effects %}{{ effects|json_script:"plan-change-effects" }}
+  <script>
+    // what the chosen plan does to each subscription: upgrade now or downgrade later
+    (function () {
+      var effects = JSON.parse(document.getElementById('plan-change-effects').textContent);
+      var select = document.querySelector('select[name="plan"]');
+      function show() {
+        var byPlan = effects[select.value] || {};
+        document.querySelectorAll('.plan-change-effect').forEach(function (el) {
+          var effect = byPlan[el.dataset.subscription];
+          el.textContent = effect ? ' → ' + effect : '';
+        });
+      }
+      select.addEventListener('change', show); show();
+    })();
+  </script>{% endif %}
   <input type="hidden" name="action" value="{{ action }}">
   {% for s in subscriptions %}
     <input type="hidden" name="_selected_action" value="{{ s.pk }}">
@@ -75,7 +96,7 @@ ACTION_FORM_TEMPLATE = engines["django"].from_string(
 
 
 class ChangePlanForm(ThemedFormMixin, forms.Form):
-    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), label=_("New plan"))
+    plan = PlanChoiceField(queryset=Plan.objects.none(), label=_("New plan"))
 
     def __init__(self, *args: object, plans: QuerySet, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -87,11 +108,16 @@ class TerminateForm(ThemedFormMixin, forms.Form):
         choices=[("", _("Default (credit)")), *Subscription.OnTerminationCreditNote.choices],
         required=False,
         label=_("Unused days (pay-in-advance plans)"),
+        help_text=_(
+            "Credit: a credit note the next invoices use; refund: a credit note paid back; "
+            "offset: a credit note that reduces what is still due on the invoice; skip: none."
+        ),
     )
     on_termination_invoice = forms.ChoiceField(
         choices=Subscription.OnTerminationInvoice.choices,
         initial=Subscription.OnTerminationInvoice.GENERATE,
         label=_("Closing invoice"),
+        help_text=_("Generate: bill the usage and fees due up to now; skip: no closing invoice."),
     )
 
 
@@ -129,8 +155,12 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
         # Read-only: every change goes through an action (and so through a service).
         return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # created through the API (POST /subscriptions) or the customer page
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """ "New subscription": a customer, a plan and its terms, through the service of
+        POST /subscriptions (never a raw row)."""
+        return subscribe_view(self, request)
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # subscriptions are terminated, never deleted
@@ -283,6 +313,7 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
         intro: str,
         submit: str,
         form: forms.Form,
+        effects: dict | None = None,
     ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
@@ -292,6 +323,7 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
             "submit": submit,
             "form": form,
             "action": action,
+            "effects": effects,
             "subscriptions": queryset.select_related("customer", "plan"),
         }
         return HttpResponse(ACTION_FORM_TEMPLATE.render(context, request))
@@ -304,8 +336,9 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
             .order_by("name", "code")
         )
         form = ChangePlanForm(request.POST if "apply" in request.POST else None, plans=plans)
+        now = timezone.now()
         if form.is_bound and form.is_valid():
-            report, now = ActionReport(self, request, "moved to another plan"), timezone.now()
+            report = ActionReport(self, request, "moved to another plan")
             code = form.cleaned_data["plan"].code
             for subscription in queryset.select_related("customer", "organization"):
                 report.attempt(
@@ -324,12 +357,34 @@ class SubscriptionAdmin(ActivityTimelineMixin, StreamingExportMixin, Organizatio
             action="change_plan",
             title=_("Change plan"),
             intro=_(
-                "A more expensive plan applies now; a cheaper one at the end of the "
-                "current billing period."
+                "A plan costing at least as much per year is an upgrade and applies now; a "
+                "cheaper one is a downgrade and applies at the end of the current billing "
+                "period. Each subscription below shows what the chosen plan does to it."
             ),
             submit=_("Change plan"),
             form=form,
+            effects=self._plan_change_effects(queryset, plans, now),
         )
+
+    @staticmethod
+    def _plan_change_effects(queryset: QuerySet, plans: QuerySet, now) -> dict:
+        """{plan id: {subscription id: what choosing the plan does to it}} for the page."""
+        effects: dict[str, dict[str, str]] = {}
+        subscriptions = list(
+            queryset.filter(
+                status__in=(Subscription.Status.ACTIVE, Subscription.Status.PENDING)
+            ).select_related("customer__billing_entity", "customer__organization", "plan")[:100]
+        )
+        for plan in plans:
+            for subscription in subscriptions:
+                kind, day = subscription_plan_change_effect(subscription, plan=plan, now=now)
+                effects.setdefault(str(plan.pk), {})[str(subscription.pk)] = {
+                    "same": "already on this plan: nothing changes",
+                    "swap": "not started yet: its plan is replaced",
+                    "upgrade": "upgrade: the new plan applies now",
+                    "downgrade": f"downgrade: the new plan applies on {day}",
+                }[kind]
+        return effects
 
     @admin.action(description=_("Terminate…"), permissions=["change"])
     def terminate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

@@ -6,7 +6,7 @@ the successor, the first start of the external id and the end of the free trial 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.db.models import Min
@@ -14,12 +14,16 @@ from django.db.models import Min
 from billing.periods import (
     BillingCycle,
     Period,
+    PlanChange,
     local_date,
+    next_billing_day,
     period_containing,
+    plan_change,
     start_of_day,
     trial_end,
 )
 from customers.models import Customer, Subscription
+from plans.models import Plan
 
 Status = Subscription.Status
 
@@ -130,3 +134,27 @@ def initial_started_at_many(subscriptions: Iterable[Subscription]) -> dict[objec
 def subscription_trial_end(subscription: Subscription) -> datetime | None:
     """When the plan's free trial ends, counted from the first start of the external id."""
     return trial_end(initial_started_at(subscription), subscription.plan.trial_period)
+
+
+def subscription_plan_change_effect(
+    subscription: Subscription, *, plan: Plan, now: datetime
+) -> tuple[str, date | None]:
+    """What moving the subscription to a catalog plan would do, as `subscription_change_plan`
+    decides it (spec §9.4): ("same", None) for its own plan, ("swap", None) for a pending
+    subscription (its plan is replaced), ("upgrade", None) now, or ("downgrade", the day the
+    new plan starts)."""
+    current = subscription.plan
+    if plan.pk in (current.pk, current.parent_id):
+        return "same", None
+    if subscription.status == Status.PENDING:
+        return "swap", None
+    change = plan_change(
+        current_amount_cents=current.amount_cents,
+        current_interval=current.interval,
+        new_amount_cents=plan.amount_cents,
+        new_interval=plan.interval,
+    )
+    if change == PlanChange.UPGRADE:
+        return PlanChange.UPGRADE.value, None
+    cycle = subscription_cycle(subscription)
+    return PlanChange.DOWNGRADE.value, next_billing_day(cycle, local_date(now, cycle.timezone))

@@ -35,6 +35,7 @@ from billing.errors import DomainError
 from billing.money import format_money, format_unit_price, format_units
 from invoicing.admin.exports import InvoiceResource
 from invoicing.admin.invoice_void import void_invoice_view
+from invoicing.admin.one_off import one_off_invoice_view
 from invoicing.admin.payments import PaymentInline, record_invoice_payment
 from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.pdf import invoice_pdf_ensure
@@ -317,8 +318,11 @@ class InvoiceAdmin(
 
     # --- permissions: invoices change through services only ---------------------------------
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # one-off invoices: POST /invoices (spec §12.10)
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A one-off invoice of add-ons through the service of POST /invoices (spec §12.10)."""
+        return one_off_invoice_view(self, request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         return False

@@ -55,8 +55,8 @@ def _billing_entity(organization: Organization, customer: Customer, code: str | 
     return entity
 
 
-def _currency(customer: Customer, currency: str | None) -> str:
-    """spec §12.10 and §3.1: the customer's currency, or a first one set by this invoice."""
+def _checked_currency(customer: Customer, currency: str | None) -> str:
+    """spec §12.10 and §3.1: the customer's currency, or a first one it may still take."""
     currency = (currency or customer.currency or "").upper()
     if not currency:
         raise Invalid({"currency": ["value_is_mandatory"]})
@@ -64,9 +64,15 @@ def _currency(customer: Customer, currency: str | None) -> str:
         raise Invalid({"currency": ["value_is_invalid"]})
     if customer.currency and customer.currency != currency:
         raise Invalid({"currency": ["currencies_does_not_match"]})
+    if not customer.currency and not customer_is_editable(customer=customer):
+        raise Invalid({"currency": ["currencies_does_not_match"]})
+    return currency
+
+
+def _currency(customer: Customer, currency: str | None) -> str:
+    """The checked currency, set on the customer when it is its first one."""
+    currency = _checked_currency(customer, currency)
     if not customer.currency:
-        if not customer_is_editable(customer=customer):
-            raise Invalid({"currency": ["currencies_does_not_match"]})
         customer.currency = currency
         customer.save(update_fields=["currency", "updated_at"])
     return currency
@@ -85,24 +91,7 @@ def _validate_lines(lines: Sequence[OneOffFee]) -> None:
         raise Invalid(errors)
 
 
-@transaction.atomic
-def invoice_create_one_off(
-    *,
-    organization: Organization,
-    external_customer_id: str | None,
-    fees: Sequence[OneOffFee],
-    actor: Actor,
-    now: datetime,
-    currency: str | None = None,
-    billing_entity_code: str | None = None,
-) -> Invoice:
-    """POST /invoices: an invoice of add-on fees, issued and finalized at once (spec §12.10).
-
-    Fee amount = round(units x unit_amount_cents) (unit amount defaults to the add-on's, units to
-    1); taxes: the fee's `tax_codes` > the add-on's > the customer's > the billing entity's. No
-    coupons, credit notes nor prepaid credits. Records the `invoice.one_off_created` webhook; the
-    PDF is rendered after commit.
-    """
+def _alive_customer(organization: Organization, external_customer_id: str | None) -> Customer:
     customer = (
         Customer.objects.for_organization(organization)
         .alive()
@@ -112,6 +101,10 @@ def invoice_create_one_off(
     )
     if customer is None:
         raise NotFound("customer")
+    return customer
+
+
+def _add_ons(organization: Organization, fees: Sequence[OneOffFee]) -> dict[str, AddOn]:
     if not fees:
         raise NotFound("fees")
     codes = {line.add_on_code for line in fees}
@@ -125,11 +118,27 @@ def invoice_create_one_off(
     if len(add_ons) != len(codes):
         raise NotFound("add_on")
     _validate_lines(fees)
-    entity = _billing_entity(organization, customer, billing_entity_code)
-    customer = lock_customer(customer.pk)
-    currency = _currency(customer, currency)
-    customer_taxes = list(customer.taxes.all())
+    return add_ons
 
+
+@dataclass(frozen=True)
+class _PricedLines:
+    rows: list[tuple[Fee, calculation.FeeLine]]
+    tax_by_code: dict[str, Tax]
+    computed: calculation.ComputedInvoice
+
+
+def _priced_lines(
+    *,
+    organization: Organization,
+    customer: Customer,
+    entity: BillingEntity,
+    add_ons: dict[str, AddOn],
+    fees: Sequence[OneOffFee],
+    currency: str,
+) -> _PricedLines:
+    """The unsaved fees of the lines and the invoice totals they make (no database write)."""
+    customer_taxes = list(customer.taxes.all())
     rows: list[tuple[Fee, calculation.FeeLine]] = []
     tax_by_code: dict[str, Tax] = {}
     for index, line in enumerate(fees):
@@ -175,9 +184,69 @@ def invoice_create_one_off(
             taxes=tuple(tax_rate(tax) for tax in taxes),
         )
         rows.append((fee, fee_line))
-
     # spec §15.3, §12.2: no coupon, credit note nor prepaid credit on a one-off invoice
     computed = calculation.compute_invoice([line for _, line in rows], currency=currency)
+    return _PricedLines(rows=rows, tax_by_code=tax_by_code, computed=computed)
+
+
+def invoice_one_off_estimate(
+    *,
+    organization: Organization,
+    external_customer_id: str | None,
+    fees: Sequence[OneOffFee],
+    currency: str | None = None,
+    billing_entity_code: str | None = None,
+) -> calculation.InvoiceTotals:
+    """The totals `invoice_create_one_off` would issue for these lines, read only (the admin's
+    preview): the same validation, add-ons, taxes and rounding, without setting the customer's
+    currency nor writing anything."""
+    customer = _alive_customer(organization, external_customer_id)
+    add_ons = _add_ons(organization, fees)
+    entity = _billing_entity(organization, customer, billing_entity_code)
+    currency = _checked_currency(customer, currency)
+    priced = _priced_lines(
+        organization=organization,
+        customer=customer,
+        entity=entity,
+        add_ons=add_ons,
+        fees=fees,
+        currency=currency,
+    )
+    return priced.computed.totals
+
+
+@transaction.atomic
+def invoice_create_one_off(
+    *,
+    organization: Organization,
+    external_customer_id: str | None,
+    fees: Sequence[OneOffFee],
+    actor: Actor,
+    now: datetime,
+    currency: str | None = None,
+    billing_entity_code: str | None = None,
+) -> Invoice:
+    """POST /invoices: an invoice of add-on fees, issued and finalized at once (spec §12.10).
+
+    Fee amount = round(units x unit_amount_cents) (unit amount defaults to the add-on's, units to
+    1); taxes: the fee's `tax_codes` > the add-on's > the customer's > the billing entity's. No
+    coupons, credit notes nor prepaid credits. Records the `invoice.one_off_created` webhook; the
+    PDF is rendered after commit.
+    """
+    customer = _alive_customer(organization, external_customer_id)
+    add_ons = _add_ons(organization, fees)
+    entity = _billing_entity(organization, customer, billing_entity_code)
+    customer = lock_customer(customer.pk)
+    currency = _currency(customer, currency)
+    priced = _priced_lines(
+        organization=organization,
+        customer=customer,
+        entity=entity,
+        add_ons=add_ons,
+        fees=fees,
+        currency=currency,
+    )
+    rows, tax_by_code, computed = priced.rows, priced.tax_by_code, priced.computed
     totals = computed.totals
     issuing_date = now.astimezone(ZoneInfo(customer.applicable_timezone)).date()
     net_payment_term = calculation.effective_net_payment_term(

@@ -76,6 +76,11 @@ def action_pages() -> list[tuple[str, str, dict]]:
     for action in ("change_plan", "terminate"):
         data = {"action": action, "_selected_action": [subscription.pk]}
         pages.append(("post", reverse("admin:customers_subscription_changelist"), data))
+    # the pages that create a subscription, a one-off invoice and a wallet
+    plan = subscription.plan.parent or subscription.plan
+    for name, extra in (("customers_subscription_add", f"&plan={plan.pk}"),
+                        ("invoicing_invoice_add", ""), ("wallets_wallet_add", "")):  # fmt: skip
+        pages.append(("get", f"{reverse(f'admin:{name}')}?customer={customer.pk}{extra}", {}))
     return pages
 
 

@@ -108,10 +108,15 @@ def test_detail_shows_the_current_billing_period(staff, organization, catalog):
     assert 'name="_save"' not in page
 
 
-def test_subscriptions_are_neither_added_nor_deleted_here(staff, organization, catalog):
+def test_subscriptions_are_never_deleted_here(staff, organization, catalog):
     subscription = make(organization)
-    assert staff.get(f"{URL}add/").status_code == 403
     assert staff.get(f"{URL}{subscription.pk}/delete/").status_code == 403
+
+
+def test_adding_a_subscription_opens_the_subscribe_form_not_a_raw_row(staff, catalog):
+    page = staff.get(f"{URL}add/").content.decode()
+    assert "Which customer subscribes?" in page
+    assert 'name="status"' not in page
 
 
 def test_change_plan_asks_for_the_new_plan(staff, organization, catalog):
@@ -218,3 +223,13 @@ def test_an_admin_termination_records_the_staff_user_as_actor(
         str(manager.pk),
         "manager",
     )
+
+
+def test_change_plan_shows_upgrade_now_and_downgrade_later(staff, organization, catalog):
+    subscription = make(organization, external_id="sub_1")  # basic: 10.00 a month
+    response = staff.post(URL, {"action": "change_plan", "_selected_action": [subscription.pk]})
+    page = response.content.decode()
+    assert "€50.00 / monthly" in page  # the plan choices show their price
+    premium, starter = str(catalog["premium"].pk), str(catalog["starter"].pk)
+    assert f'"{premium}": {{"{subscription.pk}": "upgrade: the new plan applies now"}}' in page
+    assert f'"{starter}": {{"{subscription.pk}": "downgrade: the new plan applies on ' in page
