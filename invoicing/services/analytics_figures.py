@@ -1,5 +1,6 @@
 """The pre-summed figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
-`MonthlyInvoiceFigure`, `DailyUsageFigure`).
+`MonthlyInvoiceFigure`, `DailyUsageFigure`; `MonthlyCollectionFigure` is kept by a database
+trigger and only rebuilt here).
 
 An invoice's fees and total enter the figures when it is finalized and leave them when it is
 voided or its payment dispute is lost, in the transaction of that change; a credit note's refund
@@ -26,6 +27,7 @@ from invoicing.models import (
     DailyUsageFigure,
     Fee,
     Invoice,
+    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -235,6 +237,22 @@ def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
         payment_dispute_lost_at__isnull=True,
     )
     _rebuild_invoice_figures(organization, invoices)
+    MonthlyCollectionFigure.objects.filter(organization=organization).delete()
+    MonthlyCollectionFigure.objects.bulk_create(
+        [
+            MonthlyCollectionFigure(
+                organization=organization, billing_entity_id=row["billing_entity_id"],
+                currency=row["currency"], issuing_month=_month(row["month"]),
+                payment_status=row["payment_status"], invoices_count=row["count"],
+                total_amount_cents=row["total"] or 0,
+            )
+            for row in invoices.annotate(month=TruncMonth("issuing_date"))
+            .values("billing_entity_id", "currency", "month", "payment_status")
+            .annotate(count=Count("id"), total=Sum("total_amount_cents"))
+            .order_by()
+        ],
+        batch_size=1000,
+    )  # fmt: skip
     DailyUsageFigure.objects.filter(organization=organization).delete()
     DailyUsageFigure.objects.bulk_create(
         [
