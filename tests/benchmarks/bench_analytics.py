@@ -354,7 +354,7 @@ def main() -> int:
     overview = f"/admin/overview/?organization={organization.pk}"
     page = measure("/admin/overview/", lambda: browser.get(overview), args.requests)
     print("SQL per request (EXPLAIN ANALYZE of each SELECT; load average "
-          f"{open('/proc/loadavg').read().split()[0]}):")  # fmt: skip
+          f"{Path('/proc/loadavg').read_text().split()[0]}):")  # fmt: skip
     for result in [*results, page]:
         url = overview if result["label"] == "/admin/overview/" else result["label"]
         client = browser if result["label"] == "/admin/overview/" else api
