@@ -65,7 +65,7 @@ def invoices(org):
         customer = CustomerFactory(organization=org, timezone="UTC", currency="EUR")
         invoice = build_invoice(
             org, customer=customer, status="draft", currency="USD" if index == 4 else "EUR",
-            issuing_date=dt.date(2026, 3 + index % 3, 1 + 9 * index),
+            issuing_date=dt.date(2026, 3 + index % 3, 1 + 5 * index),
             fees=[FeeSpec(amount_cents=1000 * (index + 1))],
         )  # fmt: skip
         with transaction.atomic():
@@ -137,3 +137,26 @@ def test_collection_read_equals_a_read_of_every_invoice(org, invoices, currency)
         for row in analytics.invoice_month_rows(whole)
     }
     assert got == dict(expected)
+
+
+@pytest.mark.parametrize(
+    "split",
+    [{"offset_amount_cents": 12000}, {"offset_amount_cents": 4800}, {"credit_amount_cents": 6000}],
+    ids=["whole offset", "part offset", "credit"],
+)
+def test_a_credit_note_keeps_the_figures_exact(org, split):
+    from decimal import Decimal
+
+    from invoicing.services.credit_notes import ItemInput, credit_note_create
+    from tests.invoicing.credit_note_builders import simple_invoice
+
+    invoice = simple_invoice(org, customer=CustomerFactory(organization=org, timezone="UTC"))
+    amount = split.get("offset_amount_cents", split.get("credit_amount_cents")) * 10 // 12
+    credit_note_create(
+        invoice=invoice, actor=SYSTEM, now=NOW,
+        items=[ItemInput(fee_id=str(invoice.fees.get().pk), amount_cents=Decimal(amount))],
+        **split,
+    )  # fmt: skip
+
+    assert figures(org) == reference(org)
+    assert figures(org)  # the invoice is counted
