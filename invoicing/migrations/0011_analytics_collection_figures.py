@@ -3,62 +3,91 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# Every insert, update or delete of an invoice moves it between the collection figures (counted
-# invoices per issuing month, currency, entity and payment status), in its own transaction.
-COLLECTION_FIGURES = """
-CREATE OR REPLACE FUNCTION invoicing_collection_figures() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'finalized' AND NOT OLD.self_billed
-            AND OLD.payment_dispute_lost_at IS NULL THEN
-        UPDATE invoicing_monthlycollectionfigure
-        SET invoices_count = invoices_count - 1,
-            total_amount_cents = total_amount_cents - OLD.total_amount_cents
-        WHERE organization_id = OLD.organization_id
-          AND issuing_month = date_trunc('month', OLD.issuing_date)::date
-          AND currency = OLD.currency AND billing_entity_id = OLD.billing_entity_id
-          AND payment_status = OLD.payment_status;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.status = 'finalized' AND NOT NEW.self_billed
-            AND NEW.payment_dispute_lost_at IS NULL THEN
-        INSERT INTO invoicing_monthlycollectionfigure (organization_id, issuing_month, currency,
-            billing_entity_id, payment_status, invoices_count, total_amount_cents)
-        VALUES (NEW.organization_id, date_trunc('month', NEW.issuing_date)::date, NEW.currency,
-            NEW.billing_entity_id, NEW.payment_status, 1, NEW.total_amount_cents)
-        ON CONFLICT (organization_id, issuing_month, currency, billing_entity_id, payment_status)
-        DO UPDATE SET
-            invoices_count = invoicing_monthlycollectionfigure.invoices_count + 1,
-            total_amount_cents = invoicing_monthlycollectionfigure.total_amount_cents
-                + EXCLUDED.total_amount_cents;
-    END IF;
+# Every insert, update or delete of invoices moves them between the collection figures (counted
+# invoices per issuing month, currency, entity and payment status), in the transaction of the
+# change. Statement-level triggers with transition tables: a bulk insert or update (an import,
+# `QuerySet.update`) is summed once per statement, not once per row.
+_KEY = """organization_id, date_trunc('month', issuing_date)::date AS issuing_month, currency,
+    billing_entity_id, payment_status"""
+_COUNTED = "status = 'finalized' AND NOT self_billed AND payment_dispute_lost_at IS NULL"
+_COLUMNS = (
+    "status", "self_billed", "payment_dispute_lost_at", "payment_status", "total_amount_cents",
+    "issuing_date", "currency", "billing_entity_id", "organization_id",
+)  # fmt: skip
+
+
+def _add(rows: str, where: str = "TRUE") -> str:
+    return f"""
+    INSERT INTO invoicing_monthlycollectionfigure (organization_id, issuing_month, currency,
+        billing_entity_id, payment_status, invoices_count, total_amount_cents)
+    SELECT {_KEY}, COUNT(*), SUM(total_amount_cents) FROM {rows}
+    WHERE {_COUNTED} AND {where} GROUP BY 1, 2, 3, 4, 5
+    ON CONFLICT (organization_id, issuing_month, currency, billing_entity_id, payment_status)
+    DO UPDATE SET
+        invoices_count = invoicing_monthlycollectionfigure.invoices_count
+            + EXCLUDED.invoices_count,
+        total_amount_cents = invoicing_monthlycollectionfigure.total_amount_cents
+            + EXCLUDED.total_amount_cents;"""
+
+
+def _take(rows: str, where: str = "TRUE") -> str:
+    return f"""
+    UPDATE invoicing_monthlycollectionfigure f
+    SET invoices_count = f.invoices_count - t.n, total_amount_cents = f.total_amount_cents - t.total
+    FROM (SELECT {_KEY}, COUNT(*) AS n, SUM(total_amount_cents) AS total FROM {rows}
+          WHERE {_COUNTED} AND {where} GROUP BY 1, 2, 3, 4, 5) t
+    WHERE f.organization_id = t.organization_id AND f.issuing_month = t.issuing_month
+      AND f.currency = t.currency AND f.billing_entity_id = t.billing_entity_id
+      AND f.payment_status = t.payment_status;"""
+
+
+# the rows of an UPDATE whose figure key or total changed
+_CHANGED = (
+    "id IN (SELECT o.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE ("
+    + ", ".join(f"o.{c}" for c in _COLUMNS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"n.{c}" for c in _COLUMNS)
+    + "))"
+)
+
+
+def _function(name: str, body: str) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+BEGIN{body}
     RETURN NULL;
 END
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER invoicing_collection_figures_insert_delete
-AFTER INSERT OR DELETE ON invoicing_invoice
-FOR EACH ROW EXECUTE FUNCTION invoicing_collection_figures();
-CREATE TRIGGER invoicing_collection_figures_update
-AFTER UPDATE ON invoicing_invoice FOR EACH ROW
-WHEN ((OLD.status, OLD.self_billed, OLD.payment_dispute_lost_at, OLD.payment_status,
-       OLD.total_amount_cents, OLD.issuing_date, OLD.currency, OLD.billing_entity_id,
-       OLD.organization_id)
-      IS DISTINCT FROM
-      (NEW.status, NEW.self_billed, NEW.payment_dispute_lost_at, NEW.payment_status,
-       NEW.total_amount_cents, NEW.issuing_date, NEW.currency, NEW.billing_entity_id,
-       NEW.organization_id))
-EXECUTE FUNCTION invoicing_collection_figures();
+$$ LANGUAGE plpgsql;"""
+
+
+COLLECTION_FIGURES = (
+    _function("invoicing_collection_figures_insert", _add("new_rows"))
+    + _function("invoicing_collection_figures_delete", _take("old_rows"))
+    + _function(
+        "invoicing_collection_figures_update",
+        _take("old_rows", _CHANGED) + _add("new_rows", _CHANGED),
+    )
+    + """
+CREATE TRIGGER invoicing_collection_figures_insert AFTER INSERT ON invoicing_invoice
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION invoicing_collection_figures_insert();
+CREATE TRIGGER invoicing_collection_figures_delete AFTER DELETE ON invoicing_invoice
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION invoicing_collection_figures_delete();
+CREATE TRIGGER invoicing_collection_figures_update AFTER UPDATE ON invoicing_invoice
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION invoicing_collection_figures_update();
 -- the invoices already there
-INSERT INTO invoicing_monthlycollectionfigure (organization_id, issuing_month, currency,
-    billing_entity_id, payment_status, invoices_count, total_amount_cents)
-SELECT organization_id, date_trunc('month', issuing_date)::date, currency, billing_entity_id,
-    payment_status, COUNT(*), SUM(total_amount_cents)
-FROM invoicing_invoice
-WHERE status = 'finalized' AND NOT self_billed AND payment_dispute_lost_at IS NULL
-GROUP BY 1, 2, 3, 4, 5;
 """
+    + _add("invoicing_invoice")
+)
 DROP_COLLECTION_FIGURES = """
-DROP TRIGGER IF EXISTS invoicing_collection_figures_insert_delete ON invoicing_invoice;
+DROP TRIGGER IF EXISTS invoicing_collection_figures_insert ON invoicing_invoice;
+DROP TRIGGER IF EXISTS invoicing_collection_figures_delete ON invoicing_invoice;
 DROP TRIGGER IF EXISTS invoicing_collection_figures_update ON invoicing_invoice;
-DROP FUNCTION IF EXISTS invoicing_collection_figures();
+DROP FUNCTION IF EXISTS invoicing_collection_figures_insert();
+DROP FUNCTION IF EXISTS invoicing_collection_figures_delete();
+DROP FUNCTION IF EXISTS invoicing_collection_figures_update();
 """
 
 
@@ -71,27 +100,56 @@ def _on_postgresql(sql):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0005_organization_issue_receipts'),
-        ('invoicing', '0010_analytics_daily_usage_figures'),
+        ("billing", "0005_organization_issue_receipts"),
+        ("invoicing", "0010_analytics_daily_usage_figures"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MonthlyCollectionFigure',
+            name="MonthlyCollectionFigure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(max_length=3)),
-                ('issuing_month', models.DateField()),
-                ('payment_status', models.CharField(max_length=16)),
-                ('invoices_count', models.BigIntegerField(default=0)),
-                ('total_amount_cents', models.BigIntegerField(default=0)),
-                ('billing_entity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='billing.billingentity')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='billing.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("issuing_month", models.DateField()),
+                ("payment_status", models.CharField(max_length=16)),
+                ("invoices_count", models.BigIntegerField(default=0)),
+                ("total_amount_cents", models.BigIntegerField(default=0)),
+                (
+                    "billing_entity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="billing.billingentity",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="billing.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organization', 'issuing_month', 'currency', 'billing_entity', 'payment_status'), name='invoicing_monthlycollectionfigure_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=(
+                            "organization",
+                            "issuing_month",
+                            "currency",
+                            "billing_entity",
+                            "payment_status",
+                        ),
+                        name="invoicing_monthlycollectionfigure_unique",
+                    )
+                ],
             },
         ),
         migrations.RunPython(
