@@ -111,6 +111,7 @@ def setup(args: argparse.Namespace):
         _insert_rows(cursor, args, organization, entity, start, customers, subscriptions, charges)
         cursor.execute("VACUUM ANALYZE invoicing_invoice")
         cursor.execute("VACUUM ANALYZE invoicing_fee")
+        cursor.execute("ANALYZE customers_customer")  # the usage filters join customers
     from invoicing.services.analytics_figures import figures_rebuild
 
     t0 = time.perf_counter()
@@ -123,6 +124,8 @@ def setup(args: argparse.Namespace):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE invoicing_monthlyfeefigure")
         cursor.execute("ANALYZE invoicing_spreadfeefigure")
+        cursor.execute("ANALYZE invoicing_dailyusagefigure")
+        cursor.execute("ANALYZE invoicing_monthlycollectionfigure")
     return organization
 
 
