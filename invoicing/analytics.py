@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db import connection
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, TruncWeek
 
 from billing.models import BillingEntity, Organization
@@ -26,8 +27,10 @@ from wallets.models import Wallet
 
 from .models import (
     CreditNote,
+    DailyUsageFigure,
     Fee,
     Invoice,
+    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -140,7 +143,20 @@ def _in_window_instant(queryset: QuerySet, field_name: str, filters: Filters) ->
 
 def invoice_month_rows(filters: Filters) -> list[dict]:
     """Counted invoices of the window summed per issuing month, currency, billing entity and
-    payment status: what gross revenue and invoice collection are made of (one query)."""
+    payment status: what gross revenue and invoice collection are made of (one query). Read
+    from the collection figures (kept by the database), or for one customer from the invoices."""
+    if not filters.external_customer_id and connection.vendor == "postgresql":
+        figures = _in_window(_figures(MonthlyCollectionFigure, filters), "issuing_month", filters)
+        return [
+            {"m": month, "currency": currency, "billing_entity_id": entity_id,
+             "payment_status": status, "amount": total, "count": count}
+            for month, currency, entity_id, status, count, total in figures.filter(
+                invoices_count__gt=0
+            ).values_list(
+                "issuing_month", "currency", "billing_entity_id", "payment_status",
+                "invoices_count", "total_amount_cents",
+            )
+        ]  # fmt: skip
     # grouped by day in the order of the counted-invoices index (PostgreSQL then sums them from
     # the index alone), folded into months here
     columns = ("issuing_date", "currency", "billing_entity_id", "payment_status")
@@ -619,17 +635,81 @@ class UsageFilters:
 
 def usages(organization: Organization, filters: UsageFilters) -> list[dict]:
     """Units and amounts of usage charges per billable metric and time bucket (by the day the
-    fee was created: invoiced charge fees of finalized invoices and pay-in-advance fees)."""
-    fees = Fee.objects.filter(
+    fee was created: invoiced charge fees of finalized invoices and pay-in-advance fees).
+
+    Invoiced fees are read from the daily usage figures, or for one customer or subscription
+    from the fees; pay-in-advance fees without invoice are always read from the fees."""
+    trunc = GRANULARITIES[filters.time_granularity]
+    live = Fee.objects.filter(
         organization=organization, fee_type=Fee.FeeType.CHARGE, deleted_at__isnull=True
-    ).filter(
-        Q(
-            invoice__status=Invoice.Status.FINALIZED,
-            invoice__self_billed=False,
-            invoice__payment_dispute_lost_at__isnull=True,
-        )
-        | Q(invoice__isnull=True, pay_in_advance=True)
     )
+    invoiced = Q(
+        invoice__status=Invoice.Status.FINALIZED,
+        invoice__self_billed=False,
+        invoice__payment_dispute_lost_at__isnull=True,
+    )
+    uninvoiced = Q(invoice__isnull=True, pay_in_advance=True)
+    columns = ("bucket", "currency", "code", "metric_deleted_at")
+    parts = []
+    if filters.external_customer_id is not None or filters.external_subscription_id is not None:
+        parts.append(_usage_fees(live.filter(invoiced | uninvoiced), filters, trunc))
+    else:
+        parts.append(_usage_fees(live.filter(uninvoiced), filters, trunc))
+        figures = DailyUsageFigure.objects.filter(organization=organization, fees_count__gt=0)
+        if filters.from_date:
+            figures = figures.filter(day__gte=filters.from_date)
+        if filters.to_date:
+            figures = figures.filter(day__lte=filters.to_date)
+        lookups = {
+            "currency": filters.currency,
+            "customer_type": filters.customer_type,
+            "customer_country": filters.customer_country,
+            "charge__plan__code": filters.plan_code,
+            "charge__billable_metric__code": filters.billable_metric_code,
+            "charge__billable_metric__recurring": filters.is_billable_metric_recurring,
+        }
+        figures = figures.filter(**{k: v for k, v in lookups.items() if v is not None})
+        parts.append(
+            figures.annotate(bucket=trunc("day"))
+            .values(
+                "bucket", "currency", code=F("charge__billable_metric__code"),
+                metric_deleted_at=F("charge__billable_metric__deleted_at"),
+            )
+            .annotate(amount=Sum("amount_cents"), units_sum=Sum("units"))
+            .order_by()
+        )  # fmt: skip
+    totals: dict[tuple, list] = defaultdict(lambda: [0, ZERO])
+    for part in parts:
+        for row in part:
+            start = row["bucket"]
+            if isinstance(start, datetime):
+                start = (start.astimezone(UTC) if start.tzinfo else start).date()
+            entry = totals[(start, *(row[c] for c in columns[1:]))]
+            entry[0] += row["amount"] or 0
+            entry[1] += Decimal(row["units_sum"] or 0)
+    result = []
+    for (start, currency, code, deleted_at), (amount, units) in sorted(
+        totals.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], str(item[0][3]))
+    ):
+        begin = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+        end = _bucket_end(begin, filters.time_granularity)
+        result.append(
+            {
+                "organization_id": str(organization.pk),
+                "start_of_period_dt": start.isoformat(),
+                "end_of_period_dt": end.date().isoformat(),
+                "amount_currency": currency,
+                "amount_cents": amount,
+                "billable_metric_code": code,
+                "units": decimal_string(units),
+                "is_billable_metric_deleted": deleted_at is not None,
+            }
+        )
+    return result
+
+
+def _usage_fees(fees: QuerySet[Fee], filters: UsageFilters, trunc) -> QuerySet:
+    """Charge fees with the usage filters, summed per time bucket, currency and metric."""
     if filters.from_date:
         fees = fees.filter(created_at__gte=datetime.combine(filters.from_date, datetime.min.time(),
                                                             tzinfo=UTC))  # fmt: skip
@@ -642,43 +722,20 @@ def usages(organization: Organization, filters: UsageFilters) -> list[dict]:
         "customer__external_id": filters.external_customer_id,
         "customer__country": filters.customer_country,
         "subscription__external_id": filters.external_subscription_id,
-        "subscription__plan__code": filters.plan_code,
+        "charge__plan__code": filters.plan_code,
         "charge__billable_metric__code": filters.billable_metric_code,
         "charge__billable_metric__recurring": filters.is_billable_metric_recurring,
     }
     fees = fees.filter(**{key: value for key, value in lookups.items() if value is not None})
-    trunc = GRANULARITIES[filters.time_granularity]
-    rows = (
+    return (
         fees.annotate(bucket=trunc("created_at", tzinfo=UTC))
         .values(
-            "bucket", "amount_currency", "charge__billable_metric__code",
-            "charge__billable_metric__deleted_at",
+            "bucket", currency=F("amount_currency"), code=F("charge__billable_metric__code"),
+            metric_deleted_at=F("charge__billable_metric__deleted_at"),
         )
-        .annotate(amount=Sum("amount_cents"), units=Coalesce(Sum("units"), Value(ZERO)))
-        .order_by("bucket", "charge__billable_metric__code")
+        .annotate(amount=Sum("amount_cents"), units_sum=Sum("units"))
+        .order_by()
     )  # fmt: skip
-    result = []
-    for row in rows:
-        start = row["bucket"]
-        if not isinstance(start, datetime):
-            start = datetime.combine(start, datetime.min.time())
-        start = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
-        end = _bucket_end(start, filters.time_granularity)
-        result.append(
-            {
-                "organization_id": str(organization.pk),
-                "start_of_period_dt": start.date().isoformat(),
-                "end_of_period_dt": end.date().isoformat(),
-                "amount_currency": row["amount_currency"],
-                "amount_cents": row["amount"] or 0,
-                "billable_metric_code": row["charge__billable_metric__code"],
-                "units": decimal_string(Decimal(row["units"])),
-                "is_billable_metric_deleted": (
-                    row["charge__billable_metric__deleted_at"] is not None
-                ),
-            }
-        )
-    return result
 
 
 def _bucket_end(start: datetime, granularity: str) -> datetime:

@@ -1,5 +1,6 @@
-"""The monthly figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
-`MonthlyInvoiceFigure`).
+"""The pre-summed figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
+`MonthlyInvoiceFigure`, `DailyUsageFigure`; `MonthlyCollectionFigure` is kept by a database
+trigger and only rebuilt here).
 
 An invoice's fees and total enter the figures when it is finalized and leave them when it is
 voided or its payment dispute is lost, in the transaction of that change; a credit note's refund
@@ -17,14 +18,16 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, F, Sum
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
 
 from billing.models import Organization
 from billing.periods import Interval
 from invoicing.models import (
     CreditNote,
+    DailyUsageFigure,
     Fee,
     Invoice,
+    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -36,6 +39,7 @@ _FEE_COLUMNS = (
     "subscription__plan__pay_in_advance", "amount_cents", "precise_coupons_amount_cents",
     "taxes_amount_cents", "properties",
 )  # fmt: skip
+_USAGE_KEY = ("day", "amount_currency", "charge_id", "customer__customer_type", "customer__country")
 
 
 def invoice_is_counted(invoice: Invoice) -> bool:
@@ -125,12 +129,45 @@ def figures_record(*, invoice: Invoice, sign: int) -> None:
     rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
     monthly, spread = _group(invoice, rows)
     _bump(invoice.organization_id, monthly, spread, sign)
+    _bump_usage(invoice.organization_id, _usage_rows(Fee.objects.filter(invoice=invoice)), sign)
     refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
         total=Sum("refund_amount_cents")
     )["total"]
     _bump_invoice(
         invoice, count=sign, total=sign * invoice.total_amount_cents, refund=sign * (refunded or 0)
     )
+
+
+def _usage_rows(fees) -> list[dict]:
+    """Charge fees summed per `DailyUsageFigure` key (day of creation in UTC)."""
+    return list(
+        fees.filter(fee_type=Fee.FeeType.CHARGE, charge__isnull=False, deleted_at__isnull=True)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values(*_USAGE_KEY)
+        .annotate(amount=Sum("amount_cents"), units_sum=Coalesce(Sum("units"), Decimal(0)),
+                  count=Count("id"))
+        .order_by()
+    )  # fmt: skip
+
+
+def _usage_key(organization_id, row: dict) -> dict:
+    return {
+        "organization_id": organization_id, "day": row["day"],
+        "currency": row["amount_currency"], "charge_id": row["charge_id"],
+        "customer_type": row["customer__customer_type"] or "",
+        "customer_country": row["customer__country"] or "",
+    }  # fmt: skip
+
+
+def _bump_usage(organization_id, rows: list[dict], sign: int) -> None:
+    for row in rows:
+        key = _usage_key(organization_id, row)
+        DailyUsageFigure.objects.bulk_create([DailyUsageFigure(**key)], ignore_conflicts=True)
+        DailyUsageFigure.objects.filter(**key).update(
+            amount_cents=F("amount_cents") + sign * (row["amount"] or 0),
+            units=F("units") + sign * row["units_sum"],
+            fees_count=F("fees_count") + sign * row["count"],
+        )
 
 
 def figures_record_refund(*, invoice: Invoice, refund_amount_cents: int) -> None:
@@ -190,7 +227,7 @@ def _rebuild_invoice_figures(organization: Organization, invoices) -> None:
 @transaction.atomic
 def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
     """Recomputes the organization's figures from its counted invoices, their fees and credit
-    notes; (monthly fee rows, spread rows) written."""
+    notes (the daily usage figures too); (monthly fee rows, spread rows) written."""
     MonthlyFeeFigure.objects.filter(organization=organization).delete()
     SpreadFeeFigure.objects.filter(organization=organization).delete()
     invoices = Invoice.objects.filter(
@@ -200,6 +237,33 @@ def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
         payment_dispute_lost_at__isnull=True,
     )
     _rebuild_invoice_figures(organization, invoices)
+    MonthlyCollectionFigure.objects.filter(organization=organization).delete()
+    MonthlyCollectionFigure.objects.bulk_create(
+        [
+            MonthlyCollectionFigure(
+                organization=organization, billing_entity_id=row["billing_entity_id"],
+                currency=row["currency"], issuing_month=_month(row["month"]),
+                payment_status=row["payment_status"], invoices_count=row["count"],
+                total_amount_cents=row["total"] or 0,
+            )
+            for row in invoices.annotate(month=TruncMonth("issuing_date"))
+            .values("billing_entity_id", "currency", "month", "payment_status")
+            .annotate(count=Count("id"), total=Sum("total_amount_cents"))
+            .order_by()
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    DailyUsageFigure.objects.filter(organization=organization).delete()
+    DailyUsageFigure.objects.bulk_create(
+        [
+            DailyUsageFigure(
+                **_usage_key(organization.pk, row), amount_cents=row["amount"] or 0,
+                units=row["units_sum"], fees_count=row["count"],
+            )
+            for row in _usage_rows(Fee.objects.filter(invoice__in=invoices))
+        ],
+        batch_size=1000,
+    )  # fmt: skip
     monthly: dict[tuple, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
     spread: dict[tuple, list] = defaultdict(lambda: [Decimal(0), 0])
     fees = Fee.objects.filter(invoice__in=invoices, deleted_at__isnull=True)

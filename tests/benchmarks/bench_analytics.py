@@ -6,7 +6,8 @@ Not a pytest module (pytest ignores tests/benchmarks). Run from the project fold
         .venv/bin/python tests/benchmarks/bench_analytics.py --invoices 100000 --fees-per-invoice 10
 
 The database is created and migrated when missing, then emptied of the previous run's
-organization. One organization created 24 months ago, 1,000 customers, plans of every interval
+organization. One organization created 24 months ago, 1,000 customers (companies and
+individuals in five countries), plans of every interval
 (monthly in arrears and in advance, weekly, quarterly, semiannual and yearly), 4 billable metrics
 with a charge each; then, bulk-inserted with `INSERT ... SELECT generate_series` (not through the
 ORM): `--invoices` invoices over the 24 months (94 % finalized, 3 % voided, 3 % drafts; paid,
@@ -14,8 +15,10 @@ pending, failed and overdue), `--fees-per-invoice` fees on each (a subscription 
 a fixed charge, a commitment or add-on), and 20,000 pay-in-advance fees with no invoice;
 `ANALYZE`. Then, in-process through Django's test client (authentication, DRF, serialization
 included; no HTTP socket), each analytics endpoint `--requests` times, with the currency of the
-dashboard and without, and the admin overview page as a logged-in superuser. Prints p50 / p95 per
-request and exits non-zero past the targets (endpoints p50 <= 200 ms, overview p50 <= 300 ms).
+dashboard and without, usage with each of its filters, and the admin overview page as a
+logged-in superuser. Prints p50 / p95 per request, then per request the queries, their SQL time
+(each SELECT run again under EXPLAIN ANALYZE) and the rows its scans read, and exits non-zero
+past the targets (endpoints p50 <= 200 ms, overview p50 <= 300 ms).
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ def setup(args: argparse.Namespace):
     entity = organization.default_billing_entity()
     customers = Customer.objects.bulk_create(
         Customer(organization=organization, billing_entity=entity, external_id=f"bench_{i:05d}",
-                 name=f"Customer {i}", currency="EUR", sequential_id=i + 1)
+                 name=f"Customer {i}", currency="EUR", sequential_id=i + 1,
+                 customer_type=("company", "individual")[i % 2],
+                 country=("FR", "DE", "US", "GB", "ES")[i % 5])
         for i in range(CUSTOMERS)
     )  # fmt: skip
     plans = Plan.objects.bulk_create(
@@ -106,6 +111,7 @@ def setup(args: argparse.Namespace):
         _insert_rows(cursor, args, organization, entity, start, customers, subscriptions, charges)
         cursor.execute("VACUUM ANALYZE invoicing_invoice")
         cursor.execute("VACUUM ANALYZE invoicing_fee")
+        cursor.execute("ANALYZE customers_customer")  # the usage filters join customers
     from invoicing.services.analytics_figures import figures_rebuild
 
     t0 = time.perf_counter()
@@ -118,6 +124,8 @@ def setup(args: argparse.Namespace):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE invoicing_monthlyfeefigure")
         cursor.execute("ANALYZE invoicing_spreadfeefigure")
+        cursor.execute("ANALYZE invoicing_dailyusagefigure")
+        cursor.execute("ANALYZE invoicing_monthlycollectionfigure")
     return organization
 
 
@@ -236,6 +244,40 @@ def _insert_rows(cursor, args, organization, entity, start, customers, subscript
     print(f"  20,000 uninvoiced pay-in-advance fees in {time.perf_counter() - t2:.1f} s")
 
 
+def _scanned(plan: dict) -> int:
+    """Rows read by the scan nodes of an EXPLAIN (ANALYZE, FORMAT JSON) plan: returned and
+    removed by a filter, times the loops."""
+    rows = 0
+    if "Scan" in plan.get("Node Type", ""):
+        loops = plan.get("Actual Loops", 1)
+        rows += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
+    return rows + sum(_scanned(child) for child in plan.get("Plans", []))
+
+
+def sql_profile(call) -> tuple[int, float, int]:
+    """(queries, SQL execution time in ms, rows scanned) of one request: its SELECTs captured,
+    then each run again under EXPLAIN ANALYZE."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    selects = [
+        q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith("SELECT")
+    ]
+    total_ms, rows = 0.0, 0
+    with connection.cursor() as cursor:
+        for sql in selects:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.replace("%", "%%"))
+            result = cursor.fetchone()[0]
+            plan = (json.loads(result) if isinstance(result, str) else result)[0]
+            total_ms += plan["Execution Time"]
+            rows += _scanned(plan["Plan"])
+    return len(captured.captured_queries), total_ms, rows
+
+
 def measure(label: str, call, requests: int) -> dict:
     call()  # warm-up: imports, plans cached by PostgreSQL
     timings = []
@@ -301,10 +343,30 @@ def main() -> int:
         for query in ("?currency=EUR", ""):
             url = f"/api/v1/analytics/{path}{query}"
             results.append(measure(url, lambda url=url: api.get(url), args.requests))
-    for usage in ("/api/v1/analytics/usage", "/api/v1/analytics/usage?time_granularity=monthly"):
+    year_ago = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+    for query in (
+        "", "?time_granularity=monthly", "?time_granularity=weekly",
+        f"?time_granularity=monthly&from_date={year_ago}&to_date=2099-12-31",
+        "?time_granularity=monthly&customer_type=company",
+        "?time_granularity=monthly&customer_country=FR",
+        "?time_granularity=monthly&plan_code=yearly",
+        "?time_granularity=monthly&billable_metric_code=metric_0",
+        "?time_granularity=monthly&is_billable_metric_recurring=false",
+        "?time_granularity=monthly&external_customer_id=bench_00007",
+        "?time_granularity=monthly&external_subscription_id=bench_sub_00007",
+    ):  # fmt: skip
+        usage = f"/api/v1/analytics/usage{query}"
         results.append(measure(usage, lambda usage=usage: api.get(usage), args.requests))
     overview = f"/admin/overview/?organization={organization.pk}"
     page = measure("/admin/overview/", lambda: browser.get(overview), args.requests)
+    print("SQL per request (EXPLAIN ANALYZE of each SELECT; load average "
+          f"{Path('/proc/loadavg').read_text().split()[0]}):")  # fmt: skip
+    for result in [*results, page]:
+        url = overview if result["label"] == "/admin/overview/" else result["label"]
+        client = browser if result["label"] == "/admin/overview/" else api
+        queries, sql_ms, rows = sql_profile(lambda url=url, client=client: client.get(url))
+        print(f"  {result['label']:<48} {queries:>3} queries  SQL {sql_ms:7.1f} ms"
+              f"  {rows:>9,} rows read")  # fmt: skip
     slow = [r["label"] for r in results if r["p50"] > ENDPOINT_TARGET_MS]
     if page["p50"] > OVERVIEW_TARGET_MS:
         slow.append("/admin/overview/")

@@ -1,7 +1,10 @@
-"""manage.py analytics_figures_rebuild [--organization NAME] [--dry-run]: recomputes the monthly
-fee figures the analytics and the overview read, from the fees of the counted invoices.
+"""manage.py analytics_figures_rebuild [--organization NAME] [--dry-run]: recomputes the
+figures the analytics and the overview read (fees, invoices, collection, daily usage), from the
+counted invoices and their fees and credit notes.
 
-The services keep the figures exact as invoices are finalized, voided or lose a dispute; run this
+The services keep the figures exact as invoices are finalized, voided or lose a dispute (the
+database keeps the collection figures and moves a customer's usage when its type or country
+changes); run this
 after writing invoices or fees another way (an import, a bulk load) or to check the figures
 (`--dry-run` prints how many rows would be written and whether they differ, and changes nothing).
 """
@@ -12,7 +15,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from billing.models import Organization
-from invoicing.models import MonthlyFeeFigure, SpreadFeeFigure
+from invoicing.models import (
+    DailyUsageFigure,
+    MonthlyCollectionFigure,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+    SpreadFeeFigure,
+)
 from invoicing.services.analytics_figures import figures_rebuild
 
 
@@ -20,7 +29,7 @@ class _DryRun(Exception):
     """Rolls the transaction back once the outcome is printed."""
 
 
-def _rows(organization: Organization) -> tuple[set, set]:
+def _rows(organization: Organization) -> tuple[set, ...]:
     monthly = set(
         MonthlyFeeFigure.objects.filter(organization=organization, fees_count__gt=0).values_list(
             "billing_entity_id", "currency", "issuing_month", "created_month", "fee_type",
@@ -33,11 +42,27 @@ def _rows(organization: Organization) -> tuple[set, set]:
             "mrr_amount_cents", "fees_count",
         )
     )  # fmt: skip
-    return monthly, spread
+    invoices = set(
+        MonthlyInvoiceFigure.objects.filter(organization=organization, invoices_count__gt=0)
+        .values_list("billing_entity_id", "currency", "issuing_month", "invoices_count",
+                     "total_amount_cents", "refund_amount_cents")
+    )  # fmt: skip
+    collection = set(
+        MonthlyCollectionFigure.objects.filter(organization=organization, invoices_count__gt=0)
+        .values_list("billing_entity_id", "currency", "issuing_month", "payment_status",
+                     "invoices_count", "total_amount_cents")
+    )  # fmt: skip
+    usage = set(
+        DailyUsageFigure.objects.filter(organization=organization, fees_count__gt=0).values_list(
+            "day", "currency", "charge_id", "customer_type", "customer_country", "amount_cents",
+            "units", "fees_count",
+        )
+    )  # fmt: skip
+    return monthly, spread, invoices, collection, usage
 
 
 class Command(BaseCommand):
-    help = "Recomputes the analytics fee figures from the fees of the counted invoices."
+    help = "Recomputes the analytics figures from the counted invoices and their fees."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--organization", help="the organization's name (default: all)")
