@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0005_organization_issue_receipts'),
-        ('invoicing', '0009_invoice_month_figures'),
+        ('invoicing', '0010_progressive_applied_usage_thresholds'),
         ('plans', '0002_entitlements'),
         ('customers', '0006_subscription_entitlements'),
     ]

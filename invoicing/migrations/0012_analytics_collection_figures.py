@@ -102,7 +102,7 @@ def _on_postgresql(sql):
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0005_organization_issue_receipts"),
-        ("invoicing", "0010_analytics_daily_usage_figures"),
+        ("invoicing", "0011_analytics_daily_usage_figures"),
     ]
 
     operations = [
