@@ -11,7 +11,8 @@ import time_machine
 from django.test import TestCase
 
 from billing.actors import SYSTEM
-from invoicing.models import AppliedUsageThreshold, Invoice
+from invoicing.models import AppliedUsageThreshold, CreditNote, Invoice
+from invoicing.services.credit_notes import ItemInput, credit_note_create
 from invoicing.services.void import invoice_void
 from metering.models import LifetimeUsage
 from metering.services.refresh import refresh_usage
@@ -121,3 +122,27 @@ def test_period_end_after_the_only_progressive_invoice_was_voided_deducts_nothin
 
     assert december.progressive_billing_credit_amount_cents == 0
     assert december.total_amount_cents == 23_100
+
+
+def test_a_consumed_credit_note_of_the_progressive_invoice_is_not_deducted_again(api, organization):
+    billing = v92_billing(api, organization, [(20_000, False)])
+    usage(billing, "2022-12-06T10:00:00")
+    [progressive] = progressive_invoices(billing)
+    with time_machine.travel(at("2022-12-07T10:00:00"), tick=False):
+        note = credit_note_create(
+            invoice=progressive,
+            actor=SYSTEM,
+            now=at("2022-12-07T10:00:00"),
+            items=[ItemInput(str(progressive.fees.get(fee_type="charge").pk), 5_000)],
+            credit_amount_cents=5_000,
+            reason=CreditNote.Reason.OTHER,
+        )
+    # its credit went to another invoice since
+    CreditNote.objects.filter(pk=note.pk).update(
+        credit_status=CreditNote.CreditStatus.CONSUMED, balance_amount_cents=0
+    )
+
+    december = only_invoice(bill(billing.customer, date(2023, 1, 1)))
+
+    assert december.progressive_billing_credit_amount_cents == 15_000
+    assert december.total_amount_cents == 8_100  # 3,100 + 20,000 of usage - 15,000 kept
