@@ -19,9 +19,10 @@ from billing.api.fields import (
     lago_datetime,
 )
 from customers.models import Customer, CustomerMetadata, Subscription
+from customers.selectors import applicable_usage_thresholds
 from customers.services.customers import SHIPPING_ADDRESS_KEYS
 from customers.services.subscription_reads import subscription_current_period, subscription_next
-from plans.models import Tax
+from plans.models import Tax, UsageThreshold
 
 
 class TaxOutput(serializers.ModelSerializer):
@@ -130,6 +131,17 @@ class CustomerSerializer(serializers.Serializer):
 # --- subscriptions ---------------------------------------------------------------------------
 
 
+class ApplicableUsageThresholdOutput(serializers.Serializer):
+    """Lago `ApplicableUsageThresholdSerializer`."""
+
+    threshold_display_name = serializers.SerializerMethodField()
+    amount_cents = serializers.IntegerField()
+    recurring = serializers.BooleanField()
+
+    def get_threshold_display_name(self, threshold: UsageThreshold) -> str | None:
+        return threshold.threshold_display_name or None
+
+
 class SubscriptionSerializer(serializers.Serializer):
     """`SubscriptionObject`; pass `now` in the context for the current period."""
 
@@ -162,6 +174,23 @@ class SubscriptionSerializer(serializers.Serializer):
     purchase_order_number = serializers.SerializerMethodField()
     progressive_billing_disabled = serializers.BooleanField()
     payment_method = PaymentMethodOutput(source="*", read_only=True)
+    applicable_usage_thresholds = serializers.SerializerMethodField()
+
+    def to_representation(self, subscription: Subscription) -> dict:
+        data = super().to_representation(subscription)
+        if not self.context.get("include_applicable_usage_thresholds"):
+            # Lago renders them on show, create and update only (not in lists nor webhooks)
+            data.pop("applicable_usage_thresholds", None)
+        return data
+
+    @extend_schema_field(ApplicableUsageThresholdOutput(many=True))
+    def get_applicable_usage_thresholds(self, subscription: Subscription) -> list[dict]:
+        """The thresholds progressive billing uses for the subscription (none when disabled
+        on it): its own, else its plan's."""
+        if not self.context.get("include_applicable_usage_thresholds"):
+            return []
+        thresholds = applicable_usage_thresholds(subscription=subscription)
+        return ApplicableUsageThresholdOutput(thresholds, many=True).data
 
     def _period_bounds(self, subscription: Subscription) -> tuple[str | None, str | None]:
         cache = self.context.setdefault("_periods", {})

@@ -57,6 +57,12 @@ _EN = {
     "coupons": pgettext_lazy(_INVOICE, "Discounts"),
     "coupon": pgettext_lazy(_INVOICE, "Coupon {name}"),
     "progressive_billing_credit": pgettext_lazy(_INVOICE, "Usage already billed"),
+    "usage_from_to": pgettext_lazy(_INVOICE, "Fees from {start} to {end}"),
+    "reached_usage_threshold": pgettext_lazy(
+        _INVOICE,
+        "This progressive billing is generated because your cumulative usage has reached "
+        "{usage_amount}, exceeding the {threshold_amount} threshold.",
+    ),
     "tax_line": pgettext_lazy(_INVOICE, "{name} {rate} on {base}"),
     "no_tax": pgettext_lazy(_TOTALS, "Tax"),
     "total_incl_tax": pgettext_lazy(_INVOICE, "Total (incl. tax)"),

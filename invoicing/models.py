@@ -393,7 +393,9 @@ class AppliedUsageThreshold(TimeStampedModel):
 
     `occurrence` tells the crossings of one threshold apart: 0 for a one-time threshold (it is
     crossed once in the subscription's life), the step number for the recurring one. The
-    unique constraint is the last guard against two passes billing the same crossing.
+    unique constraint is the last guard against two passes billing the same crossing; a
+    crossing whose invoice was voided (`voided_at`) no longer counts, so the next check bills
+    it again (Lago computes crossings from the non-voided progressive invoices only).
     """
 
     organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
@@ -406,6 +408,7 @@ class AppliedUsageThreshold(TimeStampedModel):
     )
     occurrence = models.PositiveIntegerField(default=0)
     lifetime_usage_amount_cents = models.BigIntegerField(default=0)
+    voided_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrganizationQuerySet.as_manager()
 
@@ -414,6 +417,7 @@ class AppliedUsageThreshold(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "usage_threshold", "occurrence"],
+                condition=models.Q(voided_at__isnull=True),
                 name="invoicing_appliedusagethreshold_crossed_once",
             ),
         ]

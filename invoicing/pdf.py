@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 from billing.money import to_major
 from invoicing.locale import DocumentLocale
 from invoicing.locks import lock_invoice
-from invoicing.models import Fee, Invoice
+from invoicing.models import AppliedUsageThreshold, Fee, Invoice
 from invoicing.presenters import fee_breakdowns_on_invoice, fee_display_name, fee_item, fee_window
 from invoicing.selectors import document_locale, fees_for_rendering
 
@@ -315,12 +315,23 @@ def _sections(invoice: Invoice, loc: DocumentLocale, tz: ZoneInfo) -> list[Secti
     periods = {}
     for period in invoice.invoice_subscriptions.all():
         periods.setdefault(period.subscription_id, period)
+    progressive = invoice.invoice_type == Invoice.InvoiceType.PROGRESSIVE_BILLING
     for subscription_id, subscription_fees in by_subscription.items():
         subscription = subscription_fees[0].subscription
         plan = subscription.plan
         period = periods.get(subscription_id)
         subtitle = dates = ""
-        if period is not None:
+        if period is not None and progressive:
+            # the usage of the period so far, up to the day the threshold was reached (Lago)
+            start = _local_date(period.charges_from_datetime, tz)
+            subtitle = loc.t(
+                "usage_from_to",
+                start=loc.date(start.date()) if start else "",
+                end=loc.date(invoice.issuing_date),
+            )
+            # charge rows over the whole usage window repeat nothing the heading does not say
+            dates = _period(period.charges_from_datetime, period.charges_to_datetime, tz, loc)
+        elif period is not None:
             dates = _period(period.from_datetime, period.to_datetime, tz, loc)
             subtitle = f"{loc.t('service_period')} {dates}"
         title = plan.invoice_display_name or plan.name
@@ -432,6 +443,34 @@ def _payment_terms(invoice: Invoice, loc: DocumentLocale) -> str:
     return loc.t("payment_due_now", date=due)
 
 
+def _threshold_note(invoice: Invoice, loc: DocumentLocale) -> str:
+    """Why a progressive billing invoice was issued: the lifetime usage reached and the
+    threshold it passed, from its last applied threshold (Lago's invoice template); a recurring
+    threshold names the multiple passed."""
+    if invoice.invoice_type != Invoice.InvoiceType.PROGRESSIVE_BILLING:
+        return ""
+    applied = (
+        AppliedUsageThreshold.objects.filter(invoice_id=invoice.pk)
+        .select_related("usage_threshold")
+        .order_by("created_at", "id")
+        .last()
+    )
+    if applied is None:
+        return ""
+    lifetime = applied.lifetime_usage_amount_cents
+    threshold = applied.usage_threshold
+    passed = (
+        lifetime - lifetime % threshold.amount_cents
+        if threshold.recurring
+        else threshold.amount_cents
+    )
+    return loc.t(
+        "reached_usage_threshold",
+        usage_amount=loc.money(lifetime, invoice.currency),
+        threshold_amount=loc.money(passed, invoice.currency),
+    )
+
+
 def invoice_number_for_display(invoice: Invoice) -> str:
     if invoice.number:
         return invoice.number
@@ -483,6 +522,7 @@ def invoice_document_context(invoice: Invoice) -> dict:
         "totals": _totals(invoice, loc),
         "badge": _status_badge(invoice, loc),
         "payment_terms": _payment_terms(invoice, loc),
+        "threshold_note": _threshold_note(invoice, loc),
         "footer": invoice.billing_entity.invoice_footer,
         "footer_identity": footer_identity,
         "css": {

@@ -105,7 +105,13 @@ class SubscriptionViewSet(OrganizationViewSet):
         return _subscriptions().for_organization(self.organization).order_by("-created_at", "-id")
 
     def get_serializer_context(self) -> dict:
-        return {**super().get_serializer_context(), "now": timezone.now()}
+        return {
+            **super().get_serializer_context(),
+            "now": timezone.now(),
+            # Lago renders them on show, create and update, not in lists nor on termination
+            "include_applicable_usage_thresholds": self.action
+            in ("retrieve", "create", "update", "partial_update"),
+        }
 
     def _find(self, external_id: str, status: str | None) -> Subscription:
         """The subscription of an external id in a status (active unless asked otherwise)."""

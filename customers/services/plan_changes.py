@@ -47,10 +47,14 @@ def change_active_plan(
     purchase_order_number: str | None,
     actor: Actor,
     now: datetime,
+    progressive_billing_disabled: bool = False,
 ) -> Subscription:
     """Moves an active subscription to another plan: an upgrade now (returns the new active
     subscription) or a downgrade at the period end (returns the current one, which announces
     `downgrade_plan_date`); a pending downgrade already announced is canceled (spec §9.4).
+
+    `progressive_billing_disabled` is the new subscription's, from the request: like Lago,
+    the current subscription's is not carried over.
     """
     change = plan_change(
         current_amount_cents=current.plan.amount_cents,
@@ -76,6 +80,7 @@ def change_active_plan(
             if purchase_order_number is None
             else purchase_order_number
         ),
+        "progressive_billing_disabled": progressive_billing_disabled,
     }
     if successor is not None:  # spec §9.4: only one pending downgrade
         cancel(successor, actor=actor, now=now, predecessor=None)

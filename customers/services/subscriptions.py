@@ -89,9 +89,17 @@ def _set_customer_currency(customer: Customer, currency: str) -> None:
 def _with_usage_thresholds(
     plan_overrides: dict | None, usage_thresholds: list[dict] | None
 ) -> dict | None:
-    """The subscription's own `usage_thresholds` as a plan override (spec §21.1)."""
+    """The subscription's own `usage_thresholds` as a plan override (spec §21.1); with
+    `plan_overrides.usage_thresholds` too, both are refused (Lago `incompatible_params`)."""
     if usage_thresholds is None:
         return plan_overrides
+    if usage_thresholds and (plan_overrides or {}).get("usage_thresholds"):
+        raise Invalid(
+            {
+                "plan_overrides.usage_thresholds": ["incompatible_params"],
+                "usage_thresholds": ["incompatible_params"],
+            }
+        )
     return {**(plan_overrides or {}), "usage_thresholds": list(usage_thresholds)}
 
 
@@ -151,9 +159,14 @@ def subscription_create(
     `usage_thresholds` are the subscription's own progressive billing thresholds: they
     override the plan's like `plan_overrides.usage_thresholds` (spec §21.1).
 
-    Same plan: name / ending_at updated. Another plan: upgrade now (returns the new active
-    subscription) or downgrade at the period end (returns the current one, which announces
-    `downgrade_plan_date`); a still-pending subscription just swaps its plan (spec §9.4).
+    Same plan: name / ending_at updated, and non-empty `usage_thresholds` replace the
+    subscription's own (Lago applies them, but not `progressive_billing_disabled`, which only
+    `PUT` changes). Another plan: upgrade now (returns the new active subscription) or
+    downgrade at the period end (returns the current one, which announces
+    `downgrade_plan_date`); a still-pending subscription just swaps its plan (spec §9.4). The
+    new subscription of a plan change takes `progressive_billing_disabled` from the request
+    (false when absent) and its thresholds from the request or the new plan: the current
+    subscription's are not carried over (Lago).
     """
     customer = (
         Customer.objects.for_organization(organization)
@@ -220,7 +233,14 @@ def subscription_create(
     if ending_at is not UNSET:
         _validate_ending_at(ending_at, subscription_at=current.subscription_at, tz=tz, now=now)
     if current.plan_id == plan.pk or current.plan.parent_id == plan.pk:
-        return _update_same_plan(current, name=name, ending_at=ending_at, actor=actor)
+        return _update_same_plan(
+            current,
+            name=name,
+            ending_at=ending_at,
+            usage_thresholds=usage_thresholds,
+            actor=actor,
+            now=now,
+        )
     _set_customer_currency(customer, currency)
     new_plan = _plan_with_overrides(plan, plan_overrides, actor=actor, now=now)
     if current.status == Status.PENDING:
@@ -235,6 +255,7 @@ def subscription_create(
         ending_at=ending_at,
         consolidate_invoice=consolidate_invoice,
         purchase_order_number=purchase_order_number,
+        progressive_billing_disabled=bool(progressive_billing_disabled),
         actor=actor,
         now=now,
     )
@@ -286,9 +307,20 @@ def _create_new(
 
 
 def _update_same_plan(
-    current: Subscription, *, name: str | None, ending_at: datetime | Unset | None, actor: Actor
+    current: Subscription,
+    *,
+    name: str | None,
+    ending_at: datetime | Unset | None,
+    usage_thresholds: list[dict] | None,
+    actor: Actor,
+    now: datetime,
 ) -> Subscription:
     changed = []
+    if usage_thresholds:  # Lago: `params[:usage_thresholds].present?`
+        current.plan = _override_current_plan(
+            current, {"usage_thresholds": list(usage_thresholds)}, actor=actor, now=now
+        )
+        changed.append("plan")
     if name and name != current.name:
         current.name = name
         changed.append("name")

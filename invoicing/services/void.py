@@ -17,6 +17,7 @@ from invoicing.services.credit_invoices import credit_invoice_voided
 from invoicing.services.credit_note_consumption import recredit_voided_invoice
 from invoicing.services.credit_notes_void import void_credit_notes
 from invoicing.services.events import emit_invoice_event
+from metering.services.lifetime_usages import lifetime_usages_flag_invoiced
 from plans.models import Coupon, CouponExpiration, CouponFrequency
 from wallets.services.consumption import recredit_invoice
 
@@ -74,6 +75,7 @@ def invoice_void(
     invoice.save(update_fields=["status", "voided_at", "payment_overdue", "updated_at"])
     for credit in invoice.credits.filter(applied_coupon__isnull=False, voided_at__isnull=True):
         _give_back_coupon(credit, now=now)
+    _release_usage(invoice, now=now)
     recredit_voided_invoice(invoice=invoice, now=now)  # credit-note credit it consumed
     if generate_credit_note:
         void_credit_notes(
@@ -90,6 +92,24 @@ def invoice_void(
     credit_invoice_voided(invoice=invoice, actor=actor, now=now)
     emit_invoice_event(invoice, "invoice.voided", actor=actor)
     return invoice
+
+
+def _release_usage(invoice: Invoice, *, now: datetime) -> None:
+    """What a voided invoice billed of its subscriptions' usage is billable again (Lago
+    `LifetimeUsages::FlagRefreshFromInvoiceService`): the thresholds a progressive billing
+    invoice applied no longer count as crossed, and the lifetime usage of the subscriptions is
+    re-read (invoiced part) at the next refresh pass, whose threshold check then bills again
+    what the voided invoice billed. The period's later invoices deduct only the non-voided
+    progressive invoices, and a voided invoice's own deductions no longer count
+    (`generation.progressive`)."""
+    invoice.applied_usage_thresholds.filter(voided_at__isnull=True).update(
+        voided_at=now, updated_at=now
+    )
+    subscription_ids = list(
+        invoice.invoice_subscriptions.values_list("subscription_id", flat=True).distinct()
+    )
+    if subscription_ids:
+        lifetime_usages_flag_invoiced(subscription_ids=subscription_ids, now=now)
 
 
 def _give_back_coupon(credit: Credit, *, now: datetime) -> None:

@@ -77,10 +77,11 @@ def progressive_billed(
     )
     if exclude_invoice_id is not None:
         deducted = deducted.exclude(invoice_id=exclude_invoice_id)
+    # a consumed credit note gave its credit back already: it counts as returned (Lago)
     credited = CreditNote.objects.filter(
         invoice=invoice,
         status=CreditNote.Status.FINALIZED,
-        credit_status=CreditNote.CreditStatus.AVAILABLE,
+        credit_status__in=(CreditNote.CreditStatus.AVAILABLE, CreditNote.CreditStatus.CONSUMED),
     )
     to_credit = (
         invoice.fees_amount_cents
