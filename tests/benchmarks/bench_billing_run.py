@@ -31,8 +31,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from billing.actors import SYSTEM
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
@@ -165,28 +163,52 @@ def setup(subscriptions: int, events_per_metric: int) -> None:
     print(f"setup: {subscriptions} subscriptions, {written} events", file=sys.stderr)
 
 
-def bill_share(customer_ids: list[str]) -> tuple[int, int, float, float]:
-    """Bills a share of the due customers; (invoices, subscriptions, seconds, CPU seconds)."""
+def drop_invoices() -> None:
+    """The previous run's invoices and what billing wrote with them (`--skip-setup`)."""
+    from django.db import connection
+
+    from tests.benchmarks._db import RUN_TABLES
+
+    kept = ("billing_event", "customers_cachedaggregation")
+    with connection.cursor() as cursor:
+        tables = ", ".join(t for t in RUN_TABLES if t not in kept)
+        cursor.execute(f"TRUNCATE {tables} CASCADE")
+
+
+def bill_share(customer_ids: list[str]) -> tuple[int, int, float, float, int]:
+    """Bills a share of the due customers; (invoices, subscriptions, seconds, CPU seconds,
+    SQL statements)."""
     from django.conf import settings
-    from django.db import connections
+    from django.db import connection, connections
 
     settings.INVOICE_PDF_ON_FINALIZE = False
+    from billing.actors import SYSTEM
     from customers.models import Customer
     from invoicing.services.billing_run import bill_customer
 
     connections.close_all()
-    invoices = subscriptions = 0
+    from invoicing.models import InvoiceSubscription
+
+    invoice_ids: list = []
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
     start, cpu = time.perf_counter(), time.process_time()
-    for customer_id in customer_ids:
-        customer = Customer(pk=customer_id)
-        result = bill_customer(
-            customer=customer, billing_date=BILLING_AT.date(), actor=SYSTEM, now=BILLING_AT
-        )
-        invoices += len(result.invoices)
-        subscriptions += sum(i.invoice_subscriptions.count() for i in result.invoices)
+    with connection.execute_wrapper(count):
+        for customer_id in customer_ids:
+            customer = Customer(pk=customer_id)
+            result = bill_customer(
+                customer=customer, billing_date=BILLING_AT.date(), actor=SYSTEM, now=BILLING_AT
+            )
+            invoice_ids.extend(invoice.pk for invoice in result.invoices)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    invoices = len(invoice_ids)
+    subscriptions = InvoiceSubscription.objects.filter(invoice_id__in=invoice_ids).count()
     connections.close_all()
-    return invoices, subscriptions, elapsed, cpu
+    return invoices, subscriptions, elapsed, cpu, statements[0]
 
 
 def main() -> int:
@@ -195,6 +217,11 @@ def main() -> int:
     parser.add_argument("--events-per-metric", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="cProfile one worker's share")
+    parser.add_argument(
+        "--skip-setup",
+        action="store_true",
+        help="keep the previous run's customers and events; only its invoices are dropped",
+    )
     args = parser.parse_args()
     if os.environ["DATABASE_URL"].startswith("postgres"):
         ensure_database(os.environ["DATABASE_URL"])
@@ -209,10 +236,13 @@ def main() -> int:
     settings.INVOICE_PDF_ON_FINALIZE = False
     call_command("migrate", verbosity=0)
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    reset(ORGANIZATION)
-    started = time.perf_counter()
-    setup(args.subscriptions, args.events_per_metric)
-    print(f"setup took {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if args.skip_setup:
+        drop_invoices()
+    else:
+        reset(ORGANIZATION)
+        started = time.perf_counter()
+        setup(args.subscriptions, args.events_per_metric)
+        print(f"setup took {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     from invoicing.services.billing_run import customers_due
 
@@ -226,7 +256,7 @@ def main() -> int:
         profiler = cProfile.Profile()
         share = ids[: max(len(ids) // 10, 1)]
         profiler.enable()
-        invoices, subs, elapsed, _ = bill_share(share)
+        invoices, subs, elapsed, *_ = bill_share(share)
         profiler.disable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(
@@ -249,6 +279,7 @@ def main() -> int:
     invoices = sum(r[0] for r in results)
     subscriptions = sum(r[1] for r in results)
     cpu = sum(r[3] for r in results)
+    statements = sum(r[4] for r in results)
     rate = subscriptions / (wall + selection) * 60
     print(
         f"customers_due: {len(due)} customers in {selection:.2f} s; "
@@ -260,6 +291,7 @@ def main() -> int:
         f"(Python side; PostgreSQL runs on the same cores); load average "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
+    print(f"SQL statements: {statements / max(subscriptions, 1):.1f} per subscription")
     print(f"throughput: {rate:,.0f} subscriptions invoiced / minute (target >= 2,000)")
     again = customers_due(now=BILLING_AT + timedelta(hours=1))
     print(f"re-run an hour later: {len(again)} customers still due (expected 0)")
