@@ -13,7 +13,8 @@ Environment:
   from SECRET_KEY (rotating SECRET_KEY then makes stored secrets unreadable).
 - WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS, WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_RSA_PRIVATE_KEY,
   API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY: outbound webhooks.
-- BILLING_RUN_CHUNK_SIZE (100), BILLING_RUN_QUEUE (celery): the billing run's fan-out.
+- BILLING_RUN_CHUNK_SIZE (100), BILLING_RUN_QUEUE (celery): the billing run's fan-out;
+  INVOICE_PDF_ON_FINALIZE (1): render documents' PDFs when they are finalized.
 """
 
 from __future__ import annotations
@@ -226,6 +227,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # customers (one task each, one catalog read per chunk), on this queue (docs/billing-run.md).
 BILLING_RUN_CHUNK_SIZE = int(os.environ.get("BILLING_RUN_CHUNK_SIZE", "100"))
 BILLING_RUN_QUEUE = os.environ.get("BILLING_RUN_QUEUE", "celery")
+# Render the PDF of each finalized invoice and credit note (a worker task after commit).
+INVOICE_PDF_ON_FINALIZE = env_bool("INVOICE_PDF_ON_FINALIZE", True)
 CELERY_TIMEZONE = "UTC"
 
 # --- Outbound webhooks ------------------------------------------------------------------------
