@@ -146,16 +146,19 @@ def _bump(organization_id, monthly: dict, spread: dict, sign: int) -> None:
     )  # fmt: skip
 
 
-def figures_record(*, invoice: Invoice, sign: int) -> None:
+def figures_record(*, invoice: Invoice, sign: int, refunded_cents: int | None = None) -> None:
     """Adds (`sign=1`, on finalization) or takes away (`sign=-1`, on void or a lost dispute)
     the invoice's fees, total and credit-note refunds from the figures, in the caller's
-    transaction."""
+    transaction. `refunded_cents`: what its credit notes refunded when the caller knows it
+    (none yet on finalization), else read."""
     rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
     monthly, spread = _group(invoice, rows)
     _bump(invoice.organization_id, monthly, spread, sign)
-    refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
-        total=Sum("refund_amount_cents")
-    )["total"]
+    refunded = refunded_cents
+    if refunded is None:
+        refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
+            total=Sum("refund_amount_cents")
+        )["total"]
     _bump_invoice(
         invoice, count=sign, total=sign * invoice.total_amount_cents, refund=sign * (refunded or 0)
     )

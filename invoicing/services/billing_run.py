@@ -269,26 +269,32 @@ def _invoices_of_periods(items: list[BillingItem]) -> list[Invoice]:
     return list(Invoice.objects.filter(pk__in=invoice_ids).order_by("created_at", "pk"))
 
 
-def _read_credit_flags(customer: Customer) -> None:
-    """Whether the (locked) customer has active wallets and credit notes with credit left, in
-    one statement after the lock (what is created under the lock before it is seen): the
-    invoices of the customers without any skip their wallet and credit-note reads."""
-    wallets = Wallet.objects.filter(customer_id=OuterRef("pk"), status=Wallet.Status.ACTIVE)
+def _with_credit_flags(rows):  # -> QuerySet[Subscription]
+    """Each row says whether its customer has active wallets and credit notes with credit left:
+    read with the subscriptions, after the customer lock (what was created under the lock
+    before is seen); the invoices of the customers without any skip their wallet and
+    credit-note reads."""
+    wallets = Wallet.objects.filter(
+        customer_id=OuterRef("customer_id"), status=Wallet.Status.ACTIVE
+    )
     notes = CreditNote.objects.filter(
-        customer_id=OuterRef("pk"),
+        customer_id=OuterRef("customer_id"),
         status=CreditNote.Status.FINALIZED,
         credit_status=CreditNote.CreditStatus.AVAILABLE,
         balance_amount_cents__gt=0,
     )
-    customer.has_active_wallets, customer.has_available_credit_notes = (
-        Customer.objects.filter(pk=customer.pk).values_list(Exists(wallets), Exists(notes)).get()
+    return rows.annotate(
+        customer_has_active_wallets=Exists(wallets),
+        customer_has_available_credit_notes=Exists(notes),
     )
 
 
 def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None):
-    rows = Subscription.objects.filter(
-        _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
-    ).order_by("started_at", "pk")
+    rows = _with_credit_flags(
+        Subscription.objects.filter(
+            _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
+        ).order_by("started_at", "pk")
+    )
     if catalog is None:
         subscriptions = list(subscriptions_for_billing(rows))
     else:  # the plans come from the run's catalog: one statement
@@ -296,6 +302,9 @@ def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None
         catalog.attach_plans(subscriptions)
     for subscription in subscriptions:
         subscription.customer = customer
+    if subscriptions:
+        customer.has_active_wallets = subscriptions[0].customer_has_active_wallets
+        customer.has_available_credit_notes = subscriptions[0].customer_has_available_credit_notes
     return subscriptions
 
 
@@ -318,8 +327,6 @@ def bill_customer(
         return CustomerBilling(customer.pk, billing_date, (), ())  # a day yet to come
     lowest = start_of_day(billing_date, tz) - _LOOKBACK
     subscriptions = _subscriptions(customer, lowest, catalog)
-    if subscriptions:
-        _read_credit_flags(customer)
     context = BillingContext(customer=customer, catalog=catalog)
     context.load(subscriptions)
     billed = context.billed_keys(subscriptions)

@@ -94,8 +94,6 @@ def finalize_computed(
     invoice.finalized_at = now
     invoice_assign_number(invoice=invoice, now=now, save=False)
     invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
-    if invoice_is_counted(invoice):
-        figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, "invoice.created", actor=actor)
     hooks.on_invoice_finalized.fire_after_commit(invoice_id=invoice.pk)
     invoice_id = str(invoice.pk)
@@ -112,4 +110,9 @@ def finalize_computed(
             lifetime_usages_flag_invoiced(subscription_ids=ids, now=now)
         else:
             lifetime_usages_flag_invoiced(subscriptions=subscriptions, now=now)
+    if invoice_is_counted(invoice):
+        # last: the figure rows are shared by every invoice of the month, their row locks are
+        # held until commit (concurrent billing workers wait on them); an invoice being
+        # finalized has no credit note yet (nothing refunded)
+        figures_record(invoice=invoice, sign=1, refunded_cents=0)
     return invoice
