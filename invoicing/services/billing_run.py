@@ -297,8 +297,9 @@ def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None
     )
     if catalog is None:
         subscriptions = list(subscriptions_for_billing(rows))
-    else:  # the plans come from the run's catalog: one statement
-        subscriptions = list(rows.select_related("previous_subscription"))
+    else:  # the plans come from the run's catalog: one statement (a plan change's previous
+        # subscription is read when its items need it, few subscriptions have one)
+        subscriptions = list(rows)
         catalog.attach_plans(subscriptions)
     for subscription in subscriptions:
         subscription.customer = customer
