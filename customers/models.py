@@ -169,6 +169,8 @@ class Subscription(TimeStampedModel):
     consolidate_invoice = models.BooleanField(default=True)
     purchase_order_number = models.CharField(max_length=255, blank=True, default="")
     cancellation_reason = models.CharField(max_length=32, blank=True, default="")
+    # spec §21.1: no progressive billing for this subscription, whatever its plan's thresholds
+    progressive_billing_disabled = models.BooleanField(default=False)
     # Termination alerts already recorded (45 and 15 days before ending_at): a rerun records none.
     termination_alerts_sent = models.JSONField(default=list, blank=True)
 

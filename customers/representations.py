@@ -160,6 +160,7 @@ class SubscriptionSerializer(serializers.Serializer):
     on_termination_invoice = serializers.CharField()
     consolidate_invoice = serializers.BooleanField()
     purchase_order_number = serializers.SerializerMethodField()
+    progressive_billing_disabled = serializers.BooleanField()
     payment_method = PaymentMethodOutput(source="*", read_only=True)
 
     def _period_bounds(self, subscription: Subscription) -> tuple[str | None, str | None]:

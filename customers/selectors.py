@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from billing.errors import NotFound
 from billing.models import Organization
-from plans.models import Coupon
+from plans.models import Coupon, UsageThreshold
 
 from .models import Customer, Subscription
 
@@ -126,3 +126,24 @@ def customer_effective_settings(*, customer: Customer) -> list[EffectiveSetting]
             entity.subscription_invoice_issuing_date_adjustment,
         ),
     ]
+
+
+def applicable_usage_thresholds(*, subscription: Subscription) -> list[UsageThreshold]:
+    """The progressive billing thresholds of a subscription (spec §21.1): none when disabled
+    on it; else its plan's (an overridden plan carries the subscription's own), else, for an
+    overridden plan without any, the parent plan's. One-time ones by amount, then the
+    recurring one."""
+    if subscription.progressive_billing_disabled:
+        return []
+    plan = subscription.plan
+    for plan_id in (plan.pk, plan.parent_id):
+        if plan_id is None:
+            continue
+        rows = list(
+            UsageThreshold.objects.alive()
+            .filter(plan_id=plan_id)
+            .order_by("recurring", "amount_cents")
+        )
+        if rows:
+            return rows
+    return []

@@ -40,6 +40,16 @@ class InvoicingConfig(AppConfig):
         from metering import ports as metering_ports
 
         metering_ports.invoiced_usage_amount_cents.bind(invoiced_usage_for_lifetime)
+        # progressive billing on the lifetime usage and the subscription page
+        from invoicing.selectors import progressive_invoices_of_period, usage_thresholds_reached_at
+
+        metering_ports.usage_thresholds_reached_at.bind(usage_thresholds_reached_at)
+        metering_ports.progressive_invoices.bind(progressive_invoices_of_period)
+
+        # spec §21.2: each refresh pass checks the progressive billing thresholds
+        from invoicing.services.progressive_billing import progressive_billing_after_usage_pass
+
+        metering_hooks.on_usage_refreshed.connect(progressive_billing_after_usage_pass)
 
         # the customer 360 page shows every app's panels, in the order declared there
         from customers import ports as customer_ports

@@ -846,3 +846,59 @@ def customer_slug(prefix: str, sequential_id: int) -> str:
 def credit_note_number(invoice_number: str, seq: int) -> str:
     """`<invoice number>-CN<seq:03d>`, the sequence running per invoice."""
     return f"{invoice_number}-CN{seq:03d}"
+
+
+# --------------------------------------------------------------------------------------------
+# Progressive billing: usage thresholds passed (spec §21.2)
+
+
+@dataclass(frozen=True)
+class ThresholdCrossing:
+    """A usage threshold a progressive billing invoice is due for: `occurrence` is 0 for a
+    one-time threshold, the step number (1, 2, ...) above the largest one-time threshold for the
+    recurring one."""
+
+    amount_cents: int
+    recurring: bool
+    occurrence: int
+
+
+def passed_usage_thresholds(
+    thresholds: Iterable[tuple[int, bool]],
+    *,
+    historical_cents: int,
+    invoiced_cents: int,
+    current_cents: int,
+    progressive_billed_cents: int,
+) -> list[ThresholdCrossing]:
+    """The thresholds (`(amount_cents, recurring)`) the lifetime usage has just passed, as
+    Lago's `UsageThresholds::CheckService` finds them (one-time ones by amount, then the
+    recurring one).
+
+    P = `progressive_billed_cents` (fees of the period's latest progressive invoice) is already
+    billed: the period's usage not billed yet is C = current - P, what is billed I = historical
+    + invoiced + P. Below the largest one-time threshold L, every one-time threshold in (I, I +
+    C] is passed, and the recurring one R when I + C - L >= R; at or above L, R is passed when
+    C + (I - L) mod R >= R. A negative C passes nothing.
+    """
+    thresholds = list(thresholds)
+    one_time = sorted(amount for amount, recurring in thresholds if not recurring)
+    recurring = next((amount for amount, is_recurring in thresholds if is_recurring), None)
+    not_billed = current_cents - progressive_billed_cents
+    if not_billed < 0:
+        return []
+    billed = historical_cents + invoiced_cents + progressive_billed_cents
+    total = billed + not_billed
+    largest = one_time[-1] if one_time else 0
+    passed: list[ThresholdCrossing] = []
+    recurring_passed = False
+    if billed < largest:
+        passed = [
+            ThresholdCrossing(amount, False, 0) for amount in one_time if billed < amount <= total
+        ]
+        recurring_passed = recurring is not None and total - largest >= recurring
+    elif recurring:
+        recurring_passed = not_billed + billed % recurring >= recurring
+    if recurring_passed and recurring:
+        passed.append(ThresholdCrossing(recurring, True, total // recurring))
+    return passed

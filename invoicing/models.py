@@ -388,6 +388,40 @@ class Credit(TimeStampedModel):
         return f"credit {self.amount_cents} {self.amount_currency}"
 
 
+class AppliedUsageThreshold(TimeStampedModel):
+    """A usage threshold a progressive billing invoice was issued for (spec §21.2).
+
+    `occurrence` tells the crossings of one threshold apart: 0 for a one-time threshold (it is
+    crossed once in the subscription's life), the step number for the recurring one. The
+    unique constraint is the last guard against two passes billing the same crossing.
+    """
+
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, models.CASCADE, related_name="applied_usage_thresholds")
+    subscription = models.ForeignKey(
+        "customers.Subscription", models.PROTECT, related_name="applied_usage_thresholds"
+    )
+    usage_threshold = models.ForeignKey(
+        "plans.UsageThreshold", models.PROTECT, related_name="applied_usage_thresholds"
+    )
+    occurrence = models.PositiveIntegerField(default=0)
+    lifetime_usage_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "usage_threshold", "occurrence"],
+                name="invoicing_appliedusagethreshold_crossed_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.usage_threshold} #{self.occurrence}"
+
+
 class InvoiceMetadata(TimeStampedModel):
     """Free key/value pairs on an invoice (spec §12.12)."""
 

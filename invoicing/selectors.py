@@ -19,16 +19,26 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from billing.admin_base import admin_change_url
 from billing.errors import NotFound
 from billing.models import Organization
 from customers.models import Customer
 from customers.ports import CouponCredit
+from metering.ports import ProgressiveInvoiceRow
 from metering.usage import ChargeUsage, charges_usage_payload
 from metering.usage.current import iso
 from plans.models import ChargeFilter
 from wallets.ports import DraftFee, DraftInvoice
 
-from .models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceSubscription, InvoicingReason
+from .models import (
+    AppliedUsageThreshold,
+    Credit,
+    Fee,
+    FeeAppliedTax,
+    Invoice,
+    InvoiceSubscription,
+    InvoicingReason,
+)
 
 # spec §12.1: `generating` and `closed` invoices are internal; a deleted draft is gone (404).
 VISIBLE_STATUSES = (
@@ -64,7 +74,13 @@ def invoice_list(*, organization: Organization) -> QuerySet[Invoice]:
         Invoice.objects.for_organization(organization)
         .filter(status__in=VISIBLE_STATUSES)
         .select_related("customer__billing_entity", "customer__organization", "billing_entity")
-        .prefetch_related("customer__metadata", "customer__taxes", "metadata", "applied_taxes")
+        .prefetch_related(
+            "customer__metadata",
+            "customer__taxes",
+            "metadata",
+            "applied_taxes",
+            "applied_usage_thresholds__usage_threshold",
+        )
         .order_by("-issuing_date", "-created_at", "-id")
     )
 
@@ -90,6 +106,7 @@ def with_invoice_relations(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         "customer__taxes",
         "metadata",
         "applied_taxes",
+        "applied_usage_thresholds__usage_threshold",
         Prefetch(
             "fees",
             queryset=fees_for_rendering(Fee.objects.filter(deleted_at__isnull=True)).order_by(
@@ -392,9 +409,11 @@ def customer_past_usage(
 
 def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> int:
     """Charge fees (pre-tax cents, in-arrears charges) of the finalized and draft subscription
-    and progressive billing invoices of these subscriptions: the invoiced part of their
-    lifetime usage (bound to `metering.ports.invoiced_usage_amount_cents`; Lago counts drafts,
-    whose usage left the current period)."""
+    invoices of these subscriptions: the invoiced part of their lifetime usage (bound to
+    `metering.ports.invoiced_usage_amount_cents`; Lago counts drafts, whose usage left the
+    current period). Progressive billing invoices are left out: the period's subscription
+    invoice bills the same usage again in full (their amount only counts for the period still
+    open, through the threshold check)."""
     from django.db.models import Sum
 
     total = Fee.objects.filter(
@@ -402,10 +421,67 @@ def invoiced_usage_for_lifetime(*, subscription_ids: Collection[uuid.UUID]) -> i
         fee_type=Fee.FeeType.CHARGE,
         deleted_at__isnull=True,
         charge__pay_in_advance=False,
-        invoice__invoice_type__in=[
-            Invoice.InvoiceType.SUBSCRIPTION,
-            Invoice.InvoiceType.PROGRESSIVE_BILLING,
-        ],
+        invoice__invoice_type=Invoice.InvoiceType.SUBSCRIPTION,
         invoice__status__in=[Invoice.Status.FINALIZED, Invoice.Status.DRAFT],
     ).aggregate(total=Sum("amount_cents"))["total"]
     return int(total or 0)
+
+
+def usage_thresholds_reached_at(
+    *, subscription_ids: Collection[uuid.UUID]
+) -> dict[tuple[int, bool], list[datetime]]:
+    """When each usage threshold was reached by these subscriptions: the creation instants of
+    the live progressive billing invoices that applied it, oldest first, by `(amount_cents,
+    recurring)` (bound to `metering.ports.usage_thresholds_reached_at`)."""
+    reached: dict[tuple[int, bool], list[datetime]] = {}
+    rows = (
+        AppliedUsageThreshold.objects.filter(subscription_id__in=list(subscription_ids))
+        .exclude(invoice__status__in=[Invoice.Status.VOIDED, Invoice.Status.DELETED])
+        .order_by("invoice__created_at", "occurrence")
+        .values_list(
+            "usage_threshold__amount_cents", "usage_threshold__recurring", "invoice__created_at"
+        )
+    )
+    for amount, recurring, created_at in rows:
+        reached.setdefault((amount, recurring), []).append(created_at)
+    return reached
+
+
+def progressive_invoices_of_period(
+    *, subscription_id: uuid.UUID, at: datetime
+) -> list[ProgressiveInvoiceRow]:
+    """The progressive billing invoices of the subscription's period containing `at`, oldest
+    first, as the subscription page lists them (bound to `metering.ports.progressive_invoices`)."""
+    invoices = (
+        Invoice.objects.filter(
+            invoice_type=Invoice.InvoiceType.PROGRESSIVE_BILLING,
+            status__in=VISIBLE_STATUSES,
+            invoice_subscriptions__subscription_id=subscription_id,
+            invoice_subscriptions__charges_from_datetime__lte=at,
+            invoice_subscriptions__charges_to_datetime__gt=at,
+        )
+        .prefetch_related(
+            Prefetch(
+                "applied_usage_thresholds",
+                queryset=AppliedUsageThreshold.objects.select_related("usage_threshold"),
+            )
+        )
+        .order_by("created_at", "id")
+    )
+    return [
+        ProgressiveInvoiceRow(
+            number=invoice.number,
+            url=admin_change_url(invoice),
+            issuing_date=invoice.issuing_date,
+            status=invoice.status,
+            currency=invoice.currency,
+            fees_amount_cents=invoice.fees_amount_cents,
+            progressive_billing_credit_amount_cents=invoice.progressive_billing_credit_amount_cents,
+            total_amount_cents=invoice.total_amount_cents,
+            thresholds=tuple(
+                applied.usage_threshold.amount_cents
+                for applied in invoice.applied_usage_thresholds.all()
+            ),
+        )
+        for invoice in invoices
+    ]

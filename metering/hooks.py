@@ -33,5 +33,5 @@ def on_usage_refreshed(
 ) -> None:
     """A refresh pass (`metering.services.refresh.refresh_usage`) recomputed the lifetime usage
     and evaluated the usage alerts of these subscriptions (of these customers). Wallets refresh
-    the ongoing balance of those customers' flagged wallets as of the pass's `now` (§17.4); a
-    progressive billing threshold check would connect here as one more step of the pass."""
+    the ongoing balance of those customers' flagged wallets as of the pass's `now` (§17.4);
+    invoicing checks the subscriptions' progressive billing thresholds (§21.2)."""

@@ -1,7 +1,9 @@
-"""What metering needs from `invoicing`, the app on its right (lifetime usage).
+"""What metering needs from `invoicing`, the app on its right (lifetime usage, progressive
+billing).
 
-The invoiced part of a lifetime usage is the charge fees of the subscription's invoices, which
-metering may not read (import layers): a `billing.ports.Port` declared here, bound by
+The invoiced part of a lifetime usage is the charge fees of the subscription's invoices, the
+dates its usage thresholds were reached are those of its progressive billing invoices, which
+metering may not read (import layers): `billing.ports.Port`s declared here, bound by
 `invoicing/apps.py`. The system check `metering.E001` (registered by `MeteringConfig`) stops
 `manage.py check`, `migrate` and `runserver` while it is unbound.
 """
@@ -9,7 +11,8 @@ metering may not read (import layers): a `billing.ports.Port` declared here, bou
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, Protocol, TypeVar
+from datetime import date, datetime
+from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from django.core import checks
@@ -26,8 +29,8 @@ class Port(ports.Port[F]):
 
 
 class InvoicedUsageAmountCents(Protocol):
-    """Charge fees (pre-tax cents) of the finalized subscription and progressive billing
-    invoices of these subscriptions."""
+    """Charge fees (pre-tax cents) of the finalized and draft subscription invoices of these
+    subscriptions."""
 
     def __call__(self, *, subscription_ids: Collection[UUID]) -> int: ...
 
@@ -36,7 +39,49 @@ invoiced_usage_amount_cents: Port[InvoicedUsageAmountCents] = Port(
     "invoiced_usage_amount_cents", InvoicedUsageAmountCents
 )
 
-PORTS: tuple[Port[Any], ...] = (invoiced_usage_amount_cents,)
+
+class UsageThresholdsReachedAt(Protocol):
+    """When each usage threshold was reached by these subscriptions: by `(amount_cents,
+    recurring)`, the creation instants of the progressive billing invoices that applied it,
+    oldest first (one per step of a recurring threshold)."""
+
+    def __call__(
+        self, *, subscription_ids: Collection[UUID]
+    ) -> dict[tuple[int, bool], list[datetime]]: ...
+
+
+usage_thresholds_reached_at: Port[UsageThresholdsReachedAt] = Port(
+    "usage_thresholds_reached_at", UsageThresholdsReachedAt
+)
+
+
+class ProgressiveInvoiceRow(NamedTuple):
+    """A progressive billing invoice as the subscription page lists it."""
+
+    number: str
+    url: str | None
+    issuing_date: date
+    status: str
+    currency: str
+    fees_amount_cents: int
+    progressive_billing_credit_amount_cents: int
+    total_amount_cents: int
+    thresholds: tuple[int, ...]  # amounts of the thresholds it applied
+
+
+class ProgressiveInvoices(Protocol):
+    """The progressive billing invoices of the subscription's period containing `at`."""
+
+    def __call__(self, *, subscription_id: UUID, at: datetime) -> list[ProgressiveInvoiceRow]: ...
+
+
+progressive_invoices: Port[ProgressiveInvoices] = Port("progressive_invoices", ProgressiveInvoices)
+
+PORTS: tuple[Port[Any], ...] = (
+    invoiced_usage_amount_cents,
+    usage_thresholds_reached_at,
+    progressive_invoices,
+)
 
 
 def check_ports_bound(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:

@@ -19,6 +19,7 @@ from billing.admin_base import Panel
 from billing.errors import DomainError
 from billing.money import format_money, format_units, round_cents
 from customers.models import Customer, Subscription
+from metering import ports
 from metering.models import (
     LifetimeUsage,
     SubscriptionActivity,
@@ -26,6 +27,7 @@ from metering.models import (
     UsageAlert,
 )
 from metering.presentation import breakdowns_from_payload, label
+from metering.services.lifetime_usages import lifetime_usage_thresholds
 from metering.usage import customer_current_usage
 
 logger = logging.getLogger(__name__)
@@ -189,6 +191,52 @@ def subscription_monitoring_panel(request: HttpRequest, subscription: Subscripti
     )
 
 
+def subscription_progressive_billing_panel(
+    request: HttpRequest, subscription: Subscription
+) -> Panel | None:
+    """The lifetime usage against each usage threshold (a progress bar, the date it was
+    reached), then the progressive billing invoices of the current period; nothing when the
+    subscription has no thresholds and no such invoice."""
+    now = timezone.now()
+    currency = subscription.plan.amount_currency
+    lifetime = LifetimeUsage.objects.filter(subscription=subscription).first()
+    completion = lifetime_usage_thresholds(lifetime, now=now) if lifetime else None
+    invoices = ports.progressive_invoices(subscription_id=subscription.pk, at=now)
+    if not completion and not invoices:
+        return None
+    thresholds = [
+        {
+            "amount": format_money(row.amount_cents, currency),
+            "percent": int(min(row.completion_ratio, Decimal(1)) * 100),
+            "reached_at": row.reached_at,
+        }
+        for row in completion or []
+    ]
+    return Panel(
+        title="Progressive billing",
+        template="admin/metering/subscription_progressive_panel.html",
+        context={
+            "disabled": subscription.progressive_billing_disabled,
+            "lifetime_total": format_money(
+                lifetime.total_amount_cents if lifetime else 0, currency
+            ),
+            "thresholds": thresholds,
+            "invoices": [
+                {
+                    "row": row,
+                    "fees": format_money(row.fees_amount_cents, row.currency),
+                    "credit": format_money(
+                        row.progressive_billing_credit_amount_cents, row.currency
+                    ),
+                    "total": format_money(row.total_amount_cents, row.currency),
+                    "thresholds": ", ".join(format_money(a, row.currency) for a in row.thresholds),
+                }
+                for row in invoices
+            ],
+        },
+    )
+
+
 def subscription_panels() -> tuple:
     """The panels metering adds to a subscription's page (`customers.ports`)."""
-    return (subscription_monitoring_panel,)
+    return (subscription_monitoring_panel, subscription_progressive_billing_panel)

@@ -12,6 +12,19 @@ from customers.models import Subscription
 # Input
 
 
+MAX_CENTS = 2**63 - 1
+
+
+class SubscriptionUsageThresholdInput(serializers.Serializer):
+    """One of `usage_thresholds[]`: a progressive billing threshold of the subscription."""
+
+    threshold_display_name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    amount_cents = serializers.IntegerField(required=False, allow_null=True, max_value=MAX_CENTS)
+    recurring = serializers.BooleanField(required=False, allow_null=True)
+
+
 class SubscriptionCreateInput(serializers.Serializer):
     """`POST /subscriptions` body under `subscription`."""
 
@@ -31,6 +44,8 @@ class SubscriptionCreateInput(serializers.Serializer):
     purchase_order_number = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=255
     )
+    usage_thresholds = SubscriptionUsageThresholdInput(many=True, required=False, allow_null=True)
+    progressive_billing_disabled = serializers.BooleanField(required=False, allow_null=True)
 
 
 class SubscriptionUpdateInput(serializers.Serializer):
@@ -46,3 +61,5 @@ class SubscriptionUpdateInput(serializers.Serializer):
     purchase_order_number = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=255
     )
+    usage_thresholds = SubscriptionUsageThresholdInput(many=True, required=False)
+    progressive_billing_disabled = serializers.BooleanField(required=False)

@@ -86,6 +86,15 @@ def _set_customer_currency(customer: Customer, currency: str) -> None:
         raise Invalid({"currency": ["currencies_does_not_match"]})
 
 
+def _with_usage_thresholds(
+    plan_overrides: dict | None, usage_thresholds: list[dict] | None
+) -> dict | None:
+    """The subscription's own `usage_thresholds` as a plan override (spec §21.1)."""
+    if usage_thresholds is None:
+        return plan_overrides
+    return {**(plan_overrides or {}), "usage_thresholds": list(usage_thresholds)}
+
+
 def _plan_with_overrides(
     plan: Plan, plan_overrides: dict | None, *, actor: Actor, now: datetime
 ) -> Plan:
@@ -134,8 +143,13 @@ def subscription_create(
     plan_overrides: dict | None = None,
     consolidate_invoice: bool | None = None,
     purchase_order_number: str | None = None,
+    usage_thresholds: list[dict] | None = None,
+    progressive_billing_disabled: bool | None = None,
 ) -> Subscription:
     """Assigns a plan: a new subscription, or a plan change of the external id's current one.
+
+    `usage_thresholds` are the subscription's own progressive billing thresholds: they
+    override the plan's like `plan_overrides.usage_thresholds` (spec §21.1).
 
     Same plan: name / ending_at updated. Another plan: upgrade now (returns the new active
     subscription) or downgrade at the period end (returns the current one, which announces
@@ -160,6 +174,7 @@ def subscription_create(
     if billing_time is not None and billing_time not in Subscription.BillingTime.values:
         raise Invalid({"billing_time": ["value_is_invalid"]})
 
+    plan_overrides = _with_usage_thresholds(plan_overrides, usage_thresholds)
     customer = lock_customer(customer.pk)
     tz = customer_zone(customer)
     external_id = (external_id or "").strip() or str(uuid.uuid4())
@@ -197,6 +212,7 @@ def subscription_create(
             ending_at=None if ending_at is UNSET else ending_at,
             consolidate_invoice=True if consolidate_invoice is None else consolidate_invoice,
             purchase_order_number=purchase_order_number or "",
+            progressive_billing_disabled=bool(progressive_billing_disabled),
             actor=actor,
             now=now,
         )
@@ -238,6 +254,7 @@ def _create_new(
     purchase_order_number: str,
     actor: Actor,
     now: datetime,
+    progressive_billing_disabled: bool = False,
 ) -> Subscription:
     subscription = Subscription(
         organization=organization,
@@ -250,6 +267,7 @@ def _create_new(
         ending_at=ending_at,
         consolidate_invoice=consolidate_invoice,
         purchase_order_number=purchase_order_number,
+        progressive_billing_disabled=progressive_billing_disabled,
         status=Status.PENDING,
     )
     tz = customer_zone(customer)
@@ -321,8 +339,13 @@ def subscription_update(
     on_termination_invoice: str | Unset = UNSET,
     consolidate_invoice: bool | Unset = UNSET,
     purchase_order_number: str | Unset = UNSET,
+    usage_thresholds: list[dict] | Unset = UNSET,
+    progressive_billing_disabled: bool | Unset = UNSET,
 ) -> Subscription:
     """Edits an active or pending subscription (code `Subscriptions::UpdateService`).
+
+    `usage_thresholds` replace the subscription's progressive billing thresholds (through its
+    overridden plan); `progressive_billing_disabled` turns progressive billing off or on.
 
     `subscription_at` only moves a subscription that has not started; moved to today or the
     past, it starts at once. A new `ending_at` re-arms the termination alerts.
@@ -363,6 +386,11 @@ def subscription_update(
     if current.plan.pay_in_advance:  # spec §9.5: credit notes only for pay-in-advance plans
         assign("on_termination_credit_note", on_termination_credit_note)
     assign("on_termination_invoice", on_termination_invoice)
+    assign("progressive_billing_disabled", progressive_billing_disabled)
+    if usage_thresholds is not UNSET:
+        plan_overrides = _with_usage_thresholds(
+            None if plan_overrides is UNSET else plan_overrides, usage_thresholds
+        )
     if plan_overrides is not UNSET and plan_overrides:
         current.plan = _override_current_plan(current, plan_overrides, actor=actor, now=now)
         changed.append("plan")

@@ -93,6 +93,12 @@ WEBHOOK_OBJECT_TYPES: dict[str, str] = {
 
 WEBHOOK_TYPES = frozenset(WEBHOOK_OBJECT_TYPES)
 
+# recorded keys a webhook adds to its rendered object (Lago's serializer `includes`): the
+# threshold a `subscription.usage_threshold_reached` is about
+RECORDED_EXTRAS: dict[str, tuple[str, ...]] = {
+    "subscription.usage_threshold_reached": ("usage_threshold",),
+}
+
 
 def webhook_object_type(event: OutboxEvent) -> str:
     """Lago's object type of the webhook recorded by `event`."""
@@ -143,6 +149,13 @@ def webhook_bodies(events: list[OutboxEvent]) -> dict[int, str]:
     for event in events:
         object_type = webhook_object_type(event)
         obj = rendered.get(event.pk, event.payload)
+        extras = {
+            key: event.payload[key]
+            for key in RECORDED_EXTRAS.get(event.event_type, ())
+            if key in (event.payload or {})
+        }
+        if extras:
+            obj = {**obj, **extras}
         bodies[event.pk] = body_json(
             {
                 "webhook_type": event.event_type,

@@ -19,7 +19,7 @@ from billing.api.fields import (
 from customers.models import Customer, Subscription
 from customers.representations import CustomerSerializer, SubscriptionSerializer
 from invoicing.api.fee_serializers import FeeSerializer
-from invoicing.models import Credit, Invoice, InvoiceSubscription
+from invoicing.models import AppliedUsageThreshold, Credit, Invoice, InvoiceSubscription
 from plans.choices import CouponFrequency, CouponType
 
 FILE_SALT = "invoicing.invoice-file"
@@ -155,6 +155,24 @@ class ErrorDetailSerializer(serializers.Serializer):
     details = serializers.DictField(allow_null=True)
 
 
+def applied_usage_threshold_payload(applied: AppliedUsageThreshold) -> dict:
+    """Lago's `AppliedUsageThresholdSerializer`: a threshold a progressive billing invoice was
+    issued for, with the lifetime usage then."""
+    threshold = applied.usage_threshold
+    return {
+        "lifetime_usage_amount_cents": applied.lifetime_usage_amount_cents,
+        "created_at": LagoDateTimeField().to_representation(applied.created_at),
+        "usage_threshold": {
+            "lago_id": str(threshold.pk),
+            "threshold_display_name": threshold.threshold_display_name or None,
+            "amount_cents": threshold.amount_cents,
+            "recurring": threshold.recurring,
+            "created_at": LagoDateTimeField().to_representation(threshold.created_at),
+            "updated_at": LagoDateTimeField().to_representation(threshold.updated_at),
+        },
+    }
+
+
 class InvoiceScalarSerializer(serializers.Serializer):
     """The amounts, dates and statuses of an `InvoiceObject` (spec §12.1), no relations."""
 
@@ -214,7 +232,10 @@ class InvoiceScalarSerializer(serializers.Serializer):
     def to_representation(self, instance: Invoice) -> dict:
         data = super().to_representation(instance)
         if instance.invoice_type == Invoice.InvoiceType.PROGRESSIVE_BILLING:
-            data["applied_usage_thresholds"] = []
+            data["applied_usage_thresholds"] = [
+                applied_usage_threshold_payload(applied)
+                for applied in instance.applied_usage_thresholds.all()
+            ]
         return data
 
 

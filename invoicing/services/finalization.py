@@ -47,9 +47,9 @@ _FINAL_FIELDS = (
 )
 
 
-_USAGE_INVOICE_TYPES = frozenset(
-    {Invoice.InvoiceType.SUBSCRIPTION, Invoice.InvoiceType.PROGRESSIVE_BILLING}
-)
+# progressive billing invoices stay out of the invoiced part: the period's subscription
+# invoice bills their usage again in full (and deducts them)
+_USAGE_INVOICE_TYPES = frozenset({Invoice.InvoiceType.SUBSCRIPTION})
 
 
 def finalize_computed(

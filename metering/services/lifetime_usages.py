@@ -13,7 +13,7 @@ and when a new period starts (its drafts hold the previous period's usage).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,11 +24,11 @@ from django.db import transaction
 from billing.actors import Actor
 from billing.errors import Invalid
 from customers.models import Subscription
+from customers.selectors import applicable_usage_thresholds
 from metering import ports
 from metering.locks import lock_lifetime_usage
 from metering.models import LifetimeUsage, SubscriptionActivity
 from metering.usage import ChargeUsage, UsageWindow
-from plans.models import UsageThreshold
 
 
 def chain_subscription_ids(subscription: Subscription) -> list[UUID]:
@@ -192,22 +192,33 @@ class ThresholdCompletion:
 
 
 def thresholds_completion(
-    *, thresholds: list[tuple[int, bool]], total_cents: int, now: datetime
+    *,
+    thresholds: list[tuple[int, bool]],
+    total_cents: int,
+    now: datetime,
+    reached_at: Mapping[tuple[int, bool], Sequence[datetime]] | None = None,
 ) -> list[ThresholdCompletion]:
     """Where the lifetime usage stands against the plan's usage thresholds (`(amount_cents,
     recurring)` pairs), as Lago's `UsageThresholdsCompletionService` lists them: every passed
     one-time threshold (ratio 1), then the next one with its completion ratio and the later ones
     at 0 and the recurring one after the largest; once every one-time threshold is passed, each
     passed step of the recurring one (ratio 1) and the next step. A reached threshold is dated
-    by the progressive billing invoice that applied it; with none, `now` (Lago's fallback)."""
+    by the progressive billing invoice that applied it (`reached_at`, oldest first per
+    threshold); with none, `now` (Lago's fallback)."""
     if not thresholds:
         return []
+    reached_at = reached_at or {}
+
+    def reached(amount: int, recurring: bool, index: int = 0) -> datetime:
+        dates = reached_at.get((amount, recurring)) or ()
+        return dates[index] if index < len(dates) else now
+
     one_time = sorted(amount for amount, recurring in thresholds if not recurring)
     recurring = next((amount for amount, is_recurring in thresholds if is_recurring), None)
     largest = one_time[-1] if one_time else 0
     passed = [amount for amount in one_time if amount <= total_cents]
     pending = [amount for amount in one_time if amount > total_cents]
-    rows = [ThresholdCompletion(amount, Decimal(1), now) for amount in passed]
+    rows = [ThresholdCompletion(amount, Decimal(1), reached(amount, False)) for amount in passed]
     last_passed = passed[-1] if passed else 0
     if pending:
         first = pending[0]
@@ -219,7 +230,9 @@ def thresholds_completion(
     elif recurring:
         occurrences, remainder = divmod(total_cents - last_passed, recurring)
         rows += [
-            ThresholdCompletion(last_passed + (i + 1) * recurring, Decimal(1), now)
+            ThresholdCompletion(
+                last_passed + (i + 1) * recurring, Decimal(1), reached(recurring, True, i)
+            )
             for i in range(occurrences)
         ]
         rows.append(
@@ -233,13 +246,19 @@ def thresholds_completion(
 def lifetime_usage_thresholds(
     lifetime: LifetimeUsage, *, now: datetime
 ) -> list[ThresholdCompletion] | None:
-    """The completion of the subscription plan's usage thresholds; None when the plan has
-    none (no progressive billing: Lago leaves the key out)."""
-    rows = list(
-        UsageThreshold.objects.alive()
-        .filter(plan_id=lifetime.subscription.plan_id)
-        .values_list("amount_cents", "recurring")
-    )
+    """The completion of the subscription's usage thresholds (its own, else its plan's),
+    dated by its progressive billing invoices; None when it has none (no progressive
+    billing: Lago leaves the key out)."""
+    subscription = lifetime.subscription
+    rows = [
+        (threshold.amount_cents, threshold.recurring)
+        for threshold in applicable_usage_thresholds(subscription=subscription)
+    ]
     if not rows:
         return None
-    return thresholds_completion(thresholds=rows, total_cents=lifetime.total_amount_cents, now=now)
+    reached_at = ports.usage_thresholds_reached_at(
+        subscription_ids=chain_subscription_ids(subscription)
+    )
+    return thresholds_completion(
+        thresholds=rows, total_cents=lifetime.total_amount_cents, now=now, reached_at=reached_at
+    )

@@ -15,7 +15,7 @@ per subscription however many events arrive). The every-minute pass (`refresh_us
    busy with it re-flags it instead of waiting): computes the current usage once, stores the
    lifetime usage, evaluates the usage alerts with it (an unchanged value writes nothing);
 3. fires `metering.hooks.on_usage_refreshed` after each batch: wallets refresh the ongoing
-   balance of the customers concerned; more steps (progressive billing thresholds) connect there.
+   balance of the customers concerned, invoicing checks the progressive billing thresholds.
 
 A subscription whose processing fails is logged and flagged again; the others go on.
 """

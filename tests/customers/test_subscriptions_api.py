@@ -96,6 +96,7 @@ def test_create_answers_the_whole_subscription_object(api, customer, plan):
             "on_termination_invoice": "generate",
             "consolidate_invoice": True,
             "purchase_order_number": None,
+            "progressive_billing_disabled": False,
             "payment_method": {"payment_method_type": "provider", "payment_method_id": None},
         }
     }

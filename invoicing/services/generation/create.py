@@ -127,6 +127,7 @@ def invoice_create_for_items(
         currency=currency,
         finalizing=not draft,
         now=now,
+        actor=actor,
     )
     _persist(invoice, result, actor=actor, now=now)
     non_invoiceable_renewals_create(context=context, items=items, currency=currency, actor=actor)
@@ -184,6 +185,7 @@ def invoice_recompute(
         currency=invoice.currency,
         finalizing=finalizing,
         now=now,
+        actor=actor,
     )
     _persist(invoice, result, actor=actor, now=now)
     invoice.save(update_fields=[*AMOUNT_FIELDS, "updated_at"])

@@ -140,6 +140,10 @@ class _FeeBuilder:
     # -- the four kinds of fees of one item
 
     def add_item(self, item: BillingItem) -> None:
+        if item.reason == Reason.PROGRESSIVE_BILLING:
+            # spec §21.2: the in-arrears charges of the usage window as of now, nothing else
+            self._charge_fees(item, true_up=False)
+            return
         first = len(self.drafts)
         if item.bills_subscription_fee:
             self._subscription_fee(item)
@@ -188,7 +192,7 @@ class _FeeBuilder:
             attribution=(period.from_datetime, period.to_datetime),
         )
 
-    def _charge_fees(self, item: BillingItem) -> None:
+    def _charge_fees(self, item: BillingItem, *, true_up: bool = True) -> None:
         subscription = item.subscription
         window = window_of(item.period)
         renewal_window = window_of(item.renewal_period) if item.renewal_period else None
@@ -225,7 +229,7 @@ class _FeeBuilder:
                 window=window,
                 chain_started_at=chain_started_at,
             )
-            self._usage_fees(item, charge, usages, item.period, true_up=True)
+            self._usage_fees(item, charge, usages, item.period, true_up=true_up)
 
     def _metrics_carried_to_successor(self, item: BillingItem) -> set[str]:
         """Recurring metrics an upgrade carries over: not billed on the closing invoice."""
@@ -469,6 +473,8 @@ class _FeeBuilder:
             fee_type=Fee.FeeType.COMMITMENT
         )
         rows = rows.exclude(invoice__status__in=DEAD_INVOICE_STATUSES)
+        # progressive billing fees bill again usage the period's invoice bills in full
+        rows = rows.exclude(invoice__invoice_type=Invoice.InvoiceType.PROGRESSIVE_BILLING)
         if self.invoice is not None and self.invoice.pk is not None:
             rows = rows.exclude(invoice_id=self.invoice.pk)
         total = 0

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from billing.actors import Actor
@@ -21,6 +21,12 @@ from invoicing.services.generation.context import BillingContext
 from invoicing.services.generation.coupons import _consume_coupons, _coupons_for
 from invoicing.services.generation.fees import FeeDraft, _FeeBuilder
 from invoicing.services.generation.items import BillingItem
+from invoicing.services.generation.progressive import (
+    ProgressiveCredit,
+    progressive_credit_rows,
+    progressive_credits,
+    return_excess,
+)
 from wallets.services import consumption
 
 # --------------------------------------------------------------------------------------------
@@ -36,6 +42,8 @@ class ComputedFees:
     applied_coupons: dict[str, AppliedCoupon]
     prepaid: consumption.PrepaidCredits | None = None  # drawn when persisted (spec §17.5)
     credit_notes: CreditNoteCredits | None = None  # consumed when persisted (spec §12.3)
+    # what the period's progressive billing invoices already billed (spec §21.3)
+    progressive: list[ProgressiveCredit] = field(default_factory=list)
 
 
 def _currency(customer: Customer, items: Sequence[BillingItem]) -> str:
@@ -56,13 +64,27 @@ def compute_fees(
     extra_coupons: Sequence[calculation.CouponToApply] = (),
     lock: bool = True,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> ComputedFees:
-    """Fees of the items, then coupons and prepaid credits (finalizing only), taxes and totals
-    (spec §12.3). `lock=False` reads coupons and wallets without locking them (a preview)."""
+    """Fees of the items, the deduction of the period's progressive billing invoices, then
+    coupons and prepaid credits (finalizing only), taxes and totals (spec §12.3). `lock=False`
+    reads coupons and wallets without locking them (a preview). Finalizing an invoice (with
+    `actor`) issues the credit notes returning what progressive billing invoices billed beyond
+    the usage, before the credit notes are applied (§21.3)."""
     builder = _FeeBuilder(invoice=invoice, context=context, currency=currency)
     for item in items:
         builder.add_item(item)
-    return compute_drafts(
+    progressive = progressive_credits(
+        builder.drafts, items, exclude_invoice_id=invoice.pk if invoice is not None else None
+    )
+    amounts = {key: cents for credit in progressive for key, cents in credit.fee_amounts.items()}
+    if amounts:
+        calculation.apply_progressive_billing_credit(
+            [draft.line for draft in builder.drafts], amounts
+        )
+    if finalizing and lock and invoice is not None and actor is not None and now is not None:
+        return_excess(progressive, actor=actor, now=now)
+    result = compute_drafts(
         customer=context.customer,
         drafts=builder.drafts,
         invoice=invoice,
@@ -71,7 +93,10 @@ def compute_fees(
         extra_coupons=extra_coupons,
         lock=lock,
         now=now,
+        progressive_billing_credit_cents=sum(credit.amount_cents for credit in progressive),
     )
+    result.progressive = progressive
+    return result
 
 
 def compute_drafts(
@@ -84,8 +109,10 @@ def compute_drafts(
     extra_coupons: Sequence[calculation.CouponToApply] = (),
     lock: bool = True,
     now: datetime | None = None,
+    progressive_billing_credit_cents: int = 0,
 ) -> ComputedFees:
-    """Coupons and prepaid credits (finalizing only), taxes and totals of built fees."""
+    """Coupons and prepaid credits (finalizing only), taxes and totals of built fees (the
+    progressive billing credit already spread on them)."""
     lines = [draft.line for draft in drafts]
     coupons: list[calculation.CouponToApply] = []
     applied: dict[str, AppliedCoupon] = {}
@@ -105,6 +132,7 @@ def compute_drafts(
         lines,
         coupons,
         currency=currency,
+        progressive_billing_credit_cents=progressive_billing_credit_cents,
         credit_note_allocator=credit_notes.allocator() if credit_notes is not None else None,
         prepaid_credit_allocator=prepaid.allocator if prepaid is not None else None,
     )
@@ -212,6 +240,7 @@ def _persist(
             tax_by_code=tax_by_code,
         )
     )
+    Credit.objects.bulk_create(progressive_credit_rows(invoice, result.progressive))
     _consume_coupons(invoice, result.computed.coupon_credits, result.applied_coupons, now=now)
     if result.computed.totals.credit_notes_amount_cents:
         draw_credit_notes(
@@ -274,3 +303,4 @@ def _clear_computation(invoice: Invoice) -> None:
     Fee.objects.filter(invoice_id=invoice.pk).delete()
     InvoiceAppliedTax.objects.filter(invoice_id=invoice.pk).delete()
     Credit.objects.filter(invoice_id=invoice.pk, applied_coupon__isnull=False).delete()
+    Credit.objects.filter(invoice_id=invoice.pk, progressive_billing_invoice__isnull=False).delete()
