@@ -84,6 +84,10 @@ def compute_fees(
         )
     if finalizing and lock and invoice is not None and actor is not None and now is not None:
         return_excess(progressive, actor=actor, now=now)
+        if any(credit.credit_note_items for credit in progressive):
+            # the credit notes just issued are available to this invoice, whatever the
+            # billing run read before (`has_available_credit_notes`)
+            context.customer.has_available_credit_notes = True
     result = compute_drafts(
         customer=context.customer,
         drafts=builder.drafts,
