@@ -14,6 +14,8 @@ Environment:
 - WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS, WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_RSA_PRIVATE_KEY,
   API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY,
   WEBHOOK_REQUESTS_PER_SLOT: outbound webhooks.
+- BILLING_RUN_CHUNK_SIZE (100), BILLING_RUN_QUEUE (celery): the billing run's fan-out;
+  INVOICE_PDF_ON_FINALIZE (1): render documents' PDFs when they are finalized.
 """
 
 from __future__ import annotations
@@ -227,6 +229,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The hourly billing run sends the due customers to the workers in chunks of this many
+# customers (one task each, one catalog read per chunk), on this queue (docs/billing-run.md).
+BILLING_RUN_CHUNK_SIZE = int(os.environ.get("BILLING_RUN_CHUNK_SIZE", "100"))
+BILLING_RUN_QUEUE = os.environ.get("BILLING_RUN_QUEUE", "celery")
+# Render the PDF of each finalized invoice and credit note (a worker task after commit).
+INVOICE_PDF_ON_FINALIZE = env_bool("INVOICE_PDF_ON_FINALIZE", True)
 CELERY_TIMEZONE = "UTC"
 
 # --- Outbound webhooks ------------------------------------------------------------------------

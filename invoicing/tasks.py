@@ -70,16 +70,39 @@ def _subscription(subscription_id: str):  # -> Subscription | None
 
 @shared_task(**RETRY)
 def bill_customers_task() -> int:
-    """Hourly :10: one `bill_customer_task` per customer whose billing day has come in its own
-    timezone (spec §10.3, §27)."""
+    """Hourly :10: the customers whose billing day has come in their own timezone (spec §10.3,
+    §27), sent to the workers in chunks of `BILLING_RUN_CHUNK_SIZE` customers
+    (`bill_customers_chunk_task`, queue `BILLING_RUN_QUEUE`)."""
+    from django.conf import settings
     from django.utils import timezone
 
-    from invoicing.services.billing_run import customers_due
+    from invoicing.services.billing_run import chunked, customers_due
 
     due = customers_due(now=timezone.now())
-    for customer_id, billing_date in due:
-        bill_customer_task.delay(str(customer_id), billing_date.isoformat())
+    for chunk in chunked(due, settings.BILLING_RUN_CHUNK_SIZE):
+        bill_customers_chunk_task.apply_async(
+            args=[[[str(customer_id), day.isoformat()] for customer_id, day in chunk]],
+            queue=settings.BILLING_RUN_QUEUE,
+        )
     return len(due)
+
+
+@shared_task(**RETRY)
+def bill_customers_chunk_task(due: list[list[str]]) -> int:
+    """Bills a chunk of (customer id, billing date) pairs with one shared catalog; a chunk
+    delivered twice (or retried) bills nothing twice. Returns the number of invoices created."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from invoicing.services.billing_run import bill_customers
+
+    results = bill_customers(
+        due=[(UUID(customer_id), date.fromisoformat(day)) for customer_id, day in due],
+        actor=SYSTEM,
+        now=timezone.now(),
+    )
+    return sum(len(result.invoices) for result in results)
 
 
 @shared_task(**RETRY)

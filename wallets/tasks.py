@@ -86,11 +86,18 @@ def queue_refresh_for_events(
     return len(customer_ids)
 
 
-def queue_refresh_after_commit(*, customer_id: UUID) -> None:
+def queue_refresh_after_commit(
+    *, customer_id: UUID, has_active_wallets: bool | None = None
+) -> None:
     """Queues a refresh of the customer's wallets once the current transaction commits (a draft
     invoice created, refreshed or deleted, an invoice finalized: what the customer owes moved
-    between usage, drafts and invoices). Nothing for a customer without an active wallet."""
-    if not Wallet.objects.filter(customer_id=customer_id, status=Wallet.Status.ACTIVE).exists():
+    between usage, drafts and invoices). Nothing for a customer without an active wallet
+    (`has_active_wallets`: what the caller read in this transaction, None: read now)."""
+    if has_active_wallets is None:
+        has_active_wallets = Wallet.objects.filter(
+            customer_id=customer_id, status=Wallet.Status.ACTIVE
+        ).exists()
+    if not has_active_wallets:
         return
     transaction.on_commit(
         lambda: refresh_customer_wallets_task.delay(str(customer_id)), robust=True

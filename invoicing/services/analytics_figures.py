@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, F, Sum
 from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
 
@@ -92,47 +92,78 @@ def _group(invoice: Invoice, rows) -> tuple[dict, dict]:
     return monthly, spread
 
 
+def _add_to(model, rows: list[tuple[dict, dict]]) -> None:
+    """Adds each row's amounts to the figure of its key (created at 0 when missing): one
+    `INSERT ... ON CONFLICT DO UPDATE` for all rows, in key order (two invoices finalized at
+    once take the row locks in the same order)."""
+    if not rows:
+        return
+    rows = sorted(rows, key=lambda row: tuple(str(value) for value in row[0].values()))
+    table = model._meta.db_table
+    keys = [model._meta.get_field(name).column for name in rows[0][0]]
+    amounts = [model._meta.get_field(name).column for name in rows[0][1]]
+    columns = ", ".join(f'"{column}"' for column in (*keys, *amounts))
+    placeholders = "(" + ", ".join(["%s"] * (len(keys) + len(amounts))) + ")"
+    updates = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in amounts)
+    conflict = ", ".join(f'"{column}"' for column in keys)
+    sql = (
+        f'INSERT INTO "{table}" ({columns}) VALUES {", ".join([placeholders] * len(rows))} '
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    )
+    params = [value for key, added in rows for value in (*key.values(), *added.values())]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def _bump(organization_id, monthly: dict, spread: dict, sign: int) -> None:
-    for (entity, currency, issuing, created, fee_type, code, interval), (
-        net,
-        mrr,
-        count,
-    ) in monthly.items():
-        key = {
-            "organization_id": organization_id, "billing_entity_id": entity,
-            "currency": currency, "issuing_month": issuing, "created_month": created,
-            "fee_type": fee_type, "metric_code": code, "plan_interval": interval,
-        }  # fmt: skip
-        MonthlyFeeFigure.objects.bulk_create([MonthlyFeeFigure(**key)], ignore_conflicts=True)
-        MonthlyFeeFigure.objects.filter(**key).update(
-            net_amount_cents=F("net_amount_cents") + sign * net,
-            mrr_amount_cents=F("mrr_amount_cents") + sign * mrr,
-            fees_count=F("fees_count") + sign * count,
-        )
-    for (entity, currency, issuing, minutes, in_advance), (mrr, count) in spread.items():
-        key = {
-            "organization_id": organization_id, "billing_entity_id": entity,
-            "currency": currency, "issuing_date": issuing, "period_minutes": minutes,
-            "pay_in_advance": in_advance,
-        }  # fmt: skip
-        SpreadFeeFigure.objects.bulk_create([SpreadFeeFigure(**key)], ignore_conflicts=True)
-        SpreadFeeFigure.objects.filter(**key).update(
-            mrr_amount_cents=F("mrr_amount_cents") + sign * mrr,
-            fees_count=F("fees_count") + sign * count,
-        )
+    _add_to(
+        MonthlyFeeFigure,
+        [
+            (
+                {
+                    "organization": organization_id, "billing_entity": entity,
+                    "currency": currency, "issuing_month": issuing, "created_month": created,
+                    "fee_type": fee_type, "metric_code": code, "plan_interval": interval,
+                },
+                {
+                    "net_amount_cents": sign * net, "mrr_amount_cents": sign * mrr,
+                    "fees_count": sign * count,
+                },
+            )
+            for (entity, currency, issuing, created, fee_type, code, interval), (net, mrr, count)
+            in monthly.items()
+        ],
+    )  # fmt: skip
+    _add_to(
+        SpreadFeeFigure,
+        [
+            (
+                {
+                    "organization": organization_id, "billing_entity": entity,
+                    "currency": currency, "issuing_date": issuing, "period_minutes": minutes,
+                    "pay_in_advance": in_advance,
+                },
+                {"mrr_amount_cents": sign * mrr, "fees_count": sign * count},
+            )
+            for (entity, currency, issuing, minutes, in_advance), (mrr, count) in spread.items()
+        ],
+    )  # fmt: skip
 
 
-def figures_record(*, invoice: Invoice, sign: int) -> None:
+def figures_record(*, invoice: Invoice, sign: int, refunded_cents: int | None = None) -> None:
     """Adds (`sign=1`, on finalization) or takes away (`sign=-1`, on void or a lost dispute)
     the invoice's fees, total and credit-note refunds from the figures, in the caller's
-    transaction."""
+    transaction. `refunded_cents`: what its credit notes refunded when the caller knows it
+    (none yet on finalization), else read."""
     rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
     monthly, spread = _group(invoice, rows)
     _bump(invoice.organization_id, monthly, spread, sign)
     _bump_usage(invoice.organization_id, _usage_rows(Fee.objects.filter(invoice=invoice)), sign)
-    refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
-        total=Sum("refund_amount_cents")
-    )["total"]
+    refunded = refunded_cents
+    if refunded is None:
+        refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
+            total=Sum("refund_amount_cents")
+        )["total"]
     _bump_invoice(
         invoice, count=sign, total=sign * invoice.total_amount_cents, refund=sign * (refunded or 0)
     )
@@ -179,15 +210,11 @@ def figures_record_refund(*, invoice: Invoice, refund_amount_cents: int) -> None
 
 def _bump_invoice(invoice: Invoice, *, count: int, total: int, refund: int) -> None:
     key = {
-        "organization_id": invoice.organization_id, "billing_entity_id": invoice.billing_entity_id,
+        "organization": invoice.organization_id, "billing_entity": invoice.billing_entity_id,
         "currency": invoice.currency, "issuing_month": _month(invoice.issuing_date),
     }  # fmt: skip
-    MonthlyInvoiceFigure.objects.bulk_create([MonthlyInvoiceFigure(**key)], ignore_conflicts=True)
-    MonthlyInvoiceFigure.objects.filter(**key).update(
-        invoices_count=F("invoices_count") + count,
-        total_amount_cents=F("total_amount_cents") + total,
-        refund_amount_cents=F("refund_amount_cents") + refund,
-    )
+    added = {"invoices_count": count, "total_amount_cents": total, "refund_amount_cents": refund}
+    _add_to(MonthlyInvoiceFigure, [(key, added)])
 
 
 def _rebuild_invoice_figures(organization: Organization, invoices) -> None:

@@ -18,7 +18,7 @@ the existing invoice is returned).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -32,7 +32,7 @@ from billing.models import Organization
 from billing.periods import local_date, start_of_day
 from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
-from invoicing.models import Invoice, InvoiceSubscription, InvoicingReason
+from invoicing.models import CreditNote, Invoice, InvoiceSubscription, InvoicingReason
 from invoicing.services.generation import (
     BillingContext,
     BillingItem,
@@ -48,7 +48,9 @@ from invoicing.services.generation import (
     termination_item,
     trial_end_item,
 )
+from invoicing.services.generation.catalog import Catalog
 from plans.models import FixedCharge
+from wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
 
@@ -267,28 +269,66 @@ def _invoices_of_periods(items: list[BillingItem]) -> list[Invoice]:
     return list(Invoice.objects.filter(pk__in=invoice_ids).order_by("created_at", "pk"))
 
 
+def _with_credit_flags(rows):  # -> QuerySet[Subscription]
+    """Each row says whether its customer has active wallets and credit notes with credit left:
+    read with the subscriptions, after the customer lock (what was created under the lock
+    before is seen); the invoices of the customers without any skip their wallet and
+    credit-note reads."""
+    wallets = Wallet.objects.filter(
+        customer_id=OuterRef("customer_id"), status=Wallet.Status.ACTIVE
+    )
+    notes = CreditNote.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        status=CreditNote.Status.FINALIZED,
+        credit_status=CreditNote.CreditStatus.AVAILABLE,
+        balance_amount_cents__gt=0,
+    )
+    return rows.annotate(
+        customer_has_active_wallets=Exists(wallets),
+        customer_has_available_credit_notes=Exists(notes),
+    )
+
+
+def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None):
+    rows = _with_credit_flags(
+        Subscription.objects.filter(
+            _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
+        ).order_by("started_at", "pk")
+    )
+    if catalog is None:
+        subscriptions = list(subscriptions_for_billing(rows))
+    else:  # the plans come from the run's catalog: one statement (a plan change's previous
+        # subscription is read when its items need it, few subscriptions have one)
+        subscriptions = list(rows)
+        catalog.attach_plans(subscriptions)
+    for subscription in subscriptions:
+        subscription.customer = customer
+    if subscriptions:
+        customer.has_active_wallets = subscriptions[0].customer_has_active_wallets
+        customer.has_available_credit_notes = subscriptions[0].customer_has_available_credit_notes
+    return subscriptions
+
+
 @transaction.atomic
 def bill_customer(
-    *, customer: Customer, billing_date: date, actor: Actor, now: datetime
+    *,
+    customer: Customer,
+    billing_date: date,
+    actor: Actor,
+    now: datetime,
+    catalog: Catalog | None = None,
 ) -> CustomerBilling:
     """Bills everything a customer owes on `billing_date` (spec §9.6): one invoice for the
     subscriptions that consolidate, one for each that does not. Idempotent: what is already
-    billed is skipped and returned in `already_billed`."""
+    billed is skipped and returned in `already_billed`. `catalog`: the plans and charges a
+    billing run shares between its customers (`bill_customers`)."""
     customer = lock_customer_for_billing(customer.pk)
     tz = ZoneInfo(customer.applicable_timezone)
     if billing_date > local_date(now, tz):
         return CustomerBilling(customer.pk, billing_date, (), ())  # a day yet to come
     lowest = start_of_day(billing_date, tz) - _LOOKBACK
-    subscriptions = list(
-        subscriptions_for_billing(
-            Subscription.objects.filter(
-                _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
-            )
-        ).order_by("started_at", "pk")
-    )
-    for subscription in subscriptions:
-        subscription.customer = customer
-    context = BillingContext(customer=customer)
+    subscriptions = _subscriptions(customer, lowest, catalog)
+    context = BillingContext(customer=customer, catalog=catalog)
     context.load(subscriptions)
     billed = context.billed_keys(subscriptions)
     items: list[BillingItem] = []
@@ -335,3 +375,32 @@ def bill_customer(
         invoices=tuple(created),
         already_billed=tuple(existing.values()),
     )
+
+
+def bill_customers(
+    *, due: Iterable[tuple[UUID, date]], actor: Actor, now: datetime
+) -> list[CustomerBilling]:
+    """Bills a chunk of `customers_due`'s pairs, each customer in its own transaction (as
+    `bill_customer`), with one catalog for the whole chunk. A customer deleted since the
+    pairs were read is skipped. Idempotent as `bill_customer`: a chunk delivered twice bills
+    nothing twice."""
+    catalog = Catalog()
+    results: list[CustomerBilling] = []
+    for customer_id, billing_date in due:
+        try:
+            result = bill_customer(
+                customer=Customer(pk=customer_id),
+                billing_date=billing_date,
+                actor=actor,
+                now=now,
+                catalog=catalog,
+            )
+        except Customer.DoesNotExist:
+            continue  # deleted since the run read who is due: nothing to bill
+        results.append(result)
+    return results
+
+
+def chunked(due: Sequence[tuple[UUID, date]], size: int) -> list[list[tuple[UUID, date]]]:
+    """`customers_due`'s pairs in chunks of at most `size` (the billing run's tasks)."""
+    return [list(due[index : index + size]) for index in range(0, len(due), size)]

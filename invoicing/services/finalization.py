@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from billing.actors import Actor
-from customers.models import Customer
+from customers.models import Customer, Subscription
 from invoicing import calculation, hooks
 from invoicing.models import Invoice
 from invoicing.pdf import generate_invoice_pdf_task
@@ -60,12 +60,14 @@ def finalize_computed(
     now: datetime,
     issuing_date: date | None = None,
     update_fields: Sequence[str] = (),
+    subscriptions: Sequence[Subscription] | None = None,
 ) -> Invoice:
     """The final status of a computed invoice, in the caller's transaction (spec §12.5, §12.6).
 
     An empty invoice the zero-amount setting skips is `closed` (no number, nothing sent);
     otherwise `finalized`: number, due date, `invoice.created`, PDF after commit.
     `update_fields`: fields the caller changed and leaves to this save (one UPDATE).
+    `subscriptions`: the invoice's subscriptions when the caller has them loaded (else read).
     """
     customer: Customer = invoice.customer
     entity = invoice.billing_entity
@@ -93,8 +95,6 @@ def finalize_computed(
     invoice.finalized_at = now
     invoice_assign_number(invoice=invoice, now=now, save=False)
     invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
-    if invoice_is_counted(invoice):
-        figures_record(invoice=invoice, sign=1)
     emit_invoice_event(invoice, "invoice.created", actor=actor)
     # automatic credit notes made while it was a draft are numbered and take effect now
     credit_notes_finalize_drafts(invoice=invoice, actor=actor, now=now)
@@ -102,13 +102,20 @@ def finalize_computed(
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
     # spec §17.4: drafts leave the ongoing balance, credits may have been drawn
-    queue_refresh_after_commit(customer_id=invoice.customer_id)
+    queue_refresh_after_commit(
+        customer_id=invoice.customer_id,
+        has_active_wallets=getattr(invoice.customer, "has_active_wallets", None),
+    )
     if invoice.invoice_type in _USAGE_INVOICE_TYPES:
         # its charge fees join the invoiced part of the subscriptions' lifetime usage
-        lifetime_usages_flag_invoiced(
-            subscription_ids=invoice.invoice_subscriptions.values_list(
-                "subscription_id", flat=True
-            ),
-            now=now,
-        )
+        if subscriptions is None:
+            ids = invoice.invoice_subscriptions.values_list("subscription_id", flat=True)
+            lifetime_usages_flag_invoiced(subscription_ids=ids, now=now)
+        else:
+            lifetime_usages_flag_invoiced(subscriptions=subscriptions, now=now)
+    if invoice_is_counted(invoice):
+        # last: the figure rows are shared by every invoice of the month, their row locks are
+        # held until commit (concurrent billing workers wait on them); an invoice being
+        # finalized has no credit note yet (nothing refunded)
+        figures_record(invoice=invoice, sign=1, refunded_cents=0)
     return invoice

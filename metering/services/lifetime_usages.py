@@ -204,11 +204,19 @@ def lifetime_usages_store(lifetimes: Collection[LifetimeUsage]) -> None:
         )
 
 
-def lifetime_usages_flag_invoiced(*, subscription_ids: Collection[UUID], now: datetime) -> int:
+def lifetime_usages_flag_invoiced(
+    *,
+    subscription_ids: Collection[UUID] = (),
+    now: datetime,
+    subscriptions: Collection[Subscription] | None = None,
+) -> int:
     """An invoice of these subscriptions was finalized: their lifetime usage re-reads the
     invoiced part at the next refresh pass (flagged too). In the caller's transaction; returns
-    how many lifetime usages were flagged."""
-    subscriptions = list(Subscription.objects.filter(pk__in=list(subscription_ids)).order_by("pk"))
+    how many lifetime usages were flagged. `subscriptions`: the rows, when the caller has them
+    loaded under its lock (instead of `subscription_ids`)."""
+    if subscriptions is None:
+        subscriptions = Subscription.objects.filter(pk__in=list(subscription_ids))
+    subscriptions = sorted(subscriptions, key=lambda s: s.pk)
     if not subscriptions:
         return 0
     flagged = LifetimeUsage.objects.filter(subscription__in=subscriptions).update(

@@ -15,6 +15,7 @@ from django.db.models import Min, Prefetch, QuerySet
 from billing.periods import Period, PlanChange, local_date, trial_end
 from customers.models import Customer, Subscription
 from invoicing.models import Fee, Invoice, InvoiceSubscription, InvoicingReason
+from invoicing.services.generation.catalog import Catalog
 from plans.models import Charge, FixedCharge, MinimumCommitment, Plan, Tax
 from plans.selectors import billing_entity_taxes
 
@@ -127,6 +128,8 @@ class BillingContext:
 
     customer: Customer
     exclude_invoice_id: UUID | None = None
+    # a billing run's catalog, shared by its customers (None: read for this computation)
+    catalog: Catalog | None = None
     _chain_starts: dict[UUID, datetime] | None = None
     _history_ids: set[UUID] = field(default_factory=set)
     _with_fee: set[UUID] = field(default_factory=set)
@@ -323,6 +326,8 @@ class BillingContext:
     # -- catalog reads
 
     def charges(self, subscription: Subscription) -> list[Charge]:
+        if self.catalog is not None:
+            return self.catalog.charges(subscription)
         if subscription.plan_id not in self._charges:
             from metering.usage import plan_charges
 
@@ -334,7 +339,9 @@ class BillingContext:
         if self._fallback_taxes is None:
             # an inline (unsaved) preview customer has no taxes of its own
             taxes = [] if self.customer._state.adding else list(self.customer.taxes.all())
-            if not taxes:
+            if not taxes and self.catalog is not None:
+                taxes = self.catalog.entity_taxes(self.customer.billing_entity)
+            elif not taxes:
                 taxes = billing_entity_taxes(billing_entity=self.customer.billing_entity)
             self._fallback_taxes = taxes
         return self._fallback_taxes

@@ -136,9 +136,15 @@ def invoice_create_for_items(
         invoice.save(update_fields=[*AMOUNT_FIELDS, "status", "updated_at"])
         emit_invoice_event(invoice, "invoice.drafted", actor=actor)
         # spec §17.4: the usage just moved into a draft, which the ongoing balance counts
-        queue_refresh_after_commit(customer_id=invoice.customer_id)
+        queue_refresh_after_commit(
+            customer_id=invoice.customer_id,
+            has_active_wallets=getattr(invoice.customer, "has_active_wallets", None),
+        )
         return invoice
-    return finalize_computed(invoice, actor=actor, now=now, update_fields=AMOUNT_FIELDS)
+    subscriptions = list({item.subscription.pk: item.subscription for item in items}.values())
+    return finalize_computed(
+        invoice, actor=actor, now=now, update_fields=AMOUNT_FIELDS, subscriptions=subscriptions
+    )
 
 
 def invoice_recompute(

@@ -84,6 +84,10 @@ def compute_fees(
         )
     if finalizing and lock and invoice is not None and actor is not None and now is not None:
         return_excess(progressive, actor=actor, now=now)
+        if any(credit.credit_note_items for credit in progressive):
+            # the credit notes just issued are available to this invoice, whatever the
+            # billing run read before (`has_available_credit_notes`)
+            context.customer.has_available_credit_notes = True
     result = compute_drafts(
         customer=context.customer,
         drafts=builder.drafts,
@@ -121,7 +125,8 @@ def compute_drafts(
     if finalizing:
         coupons, applied = _coupons_for(customer, invoice, lock=lock)
         coupons.extend(extra_coupons)
-        if not customer._state.adding:  # a customer being previewed has no credit notes
+        # a customer being previewed has no credit notes; the billing run knows who has none
+        if not customer._state.adding and getattr(customer, "has_available_credit_notes", True):
             credit_notes = available_credit_notes(
                 customer_id=customer.pk, currency=currency, lock=lock
             )
@@ -154,8 +159,8 @@ def _prepaid_credits(
 ) -> consumption.PrepaidCredits | None:
     """The wallets' allocator for a subscription invoice (spec §17.5); none for a customer
     being previewed (not saved)."""
-    if customer._state.adding:
-        return None
+    if customer._state.adding or getattr(customer, "has_active_wallets", True) is False:
+        return None  # the billing run read that the customer has no active wallet
     return consumption.prepaid_credits(
         customer_id=customer.pk, currency=currency, lines=lines, now=now, lock=lock
     )
