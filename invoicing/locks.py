@@ -76,6 +76,15 @@ def lock_credit_note(credit_note_id: UUID) -> CreditNote:
     )
 
 
+def lock_draft_credit_notes(invoice_id: UUID) -> list[CreditNote]:
+    """The draft credit notes of an invoice, oldest first."""
+    return list(
+        CreditNote.objects.filter(invoice_id=invoice_id, status=CreditNote.Status.DRAFT)
+        .select_for_update(of=("self",))
+        .order_by("sequential_id")
+    )
+
+
 def lock_available_credit_notes(*, customer_id: UUID, currency: str) -> list[CreditNote]:
     """The customer's finalized credit notes with credit left in `currency`, locked in primary
     key order (two finalizations of the same customer never wait on each other crosswise); the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 
 from django.db import connection
 
@@ -28,6 +29,13 @@ def lock_in_advance_key(subscription: Subscription, code: str) -> None:
 def lock_lifetime_usage(pk: object) -> LifetimeUsage:
     """The lifetime usage row."""
     return LifetimeUsage.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
+def lock_lifetime_usages(pks: Collection[object]) -> dict[object, LifetimeUsage]:
+    """Many lifetime usage rows in one statement, in key order (two passes locking overlapping
+    batches never deadlock), by primary key."""
+    rows = LifetimeUsage.objects.filter(pk__in=list(pks)).order_by("pk").select_for_update()
+    return {row.pk: row for row in rows}
 
 
 def lock_usage_alert(pk: object) -> UsageAlert | None:

@@ -39,7 +39,7 @@ class EffectivePrivilegeOutput(serializers.Serializer):
     value_type = serializers.CharField()
     value = serializers.JSONField()
     plan_value = serializers.JSONField()
-    override_value = serializers.JSONField()
+    override_value = serializers.JSONField(allow_null=True)  # null: no override
     config = serializers.DictField()
 
 

@@ -31,7 +31,7 @@ from invoicing.credit_note_math import (
     credit_note_amounts,
     split_to_total,
 )
-from invoicing.locks import lock_credit_note, lock_invoice
+from invoicing.locks import lock_credit_note, lock_draft_credit_notes, lock_invoice
 from invoicing.models import (
     CreditNote,
     CreditNoteAppliedTax,
@@ -537,11 +537,7 @@ def credit_notes_finalize_drafts(
     `RefreshDraftAndFinalizeService`: numbered `<invoice number>-CN<nnn>` now, then their
     effects run (refund figures, offset, refund request, `credit_note.created`, PDF). Until
     then a draft note's credit is never consumed (consumption reads finalized notes only)."""
-    drafts = list(
-        CreditNote.objects.filter(invoice_id=invoice.pk, status=Status.DRAFT)
-        .select_for_update()
-        .order_by("sequential_id")
-    )
+    drafts = lock_draft_credit_notes(invoice.pk)
     for credit_note in drafts:
         credit_note.status = Status.FINALIZED
         credit_note.number = calculation.credit_note_number(

@@ -26,7 +26,7 @@ from billing.errors import Invalid
 from customers.models import Subscription
 from customers.selectors import applicable_usage_thresholds
 from metering import ports
-from metering.locks import lock_lifetime_usage
+from metering.locks import lock_lifetime_usage, lock_lifetime_usages
 from metering.models import LifetimeUsage, SubscriptionActivity
 from metering.usage import ChargeUsage, UsageWindow
 
@@ -152,12 +152,7 @@ def lifetime_usages_read_invoiced(
     if not pairs:
         return []
     by_pk = {lifetime.pk: lifetime for lifetime, _ in pairs}
-    fresh = {
-        row.pk: row
-        for row in LifetimeUsage.objects.filter(pk__in=list(by_pk))
-        .order_by("pk")
-        .select_for_update()
-    }
+    fresh = lock_lifetime_usages(by_pk)
     subscriptions = [subscription for _, subscription in pairs]
     chains: dict[tuple, list[UUID]] = {}
     for pk, organization_id, external_id, subscription_at in (

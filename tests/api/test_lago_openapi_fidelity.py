@@ -478,6 +478,22 @@ LAGO_LOOSER = {
     ("RecurringTransactionRule", "grants_target_top_up"),
     # V1::WalletSerializer: `code` is null only for wallets created before wallet codes existed
     ("Wallet", "code"),
+    # V1::InvoiceSerializer again, for the invoices of a payment request
+    ("PaymentRequestInvoice", "billing_entity_code"),
+    ("PaymentRequestInvoice", "prepaid_granted_credit_amount_cents"),
+    ("PaymentRequestInvoice", "prepaid_purchased_credit_amount_cents"),
+    # V1::CreditNoteSerializer renders `error_details` as a collection (an array, maybe empty)
+    ("CreditNote", "error_details"),
+    # V1::CreditNotes::EstimateSerializer: `lago_fee_id: i.fee_id`, every estimated item has a fee
+    ("EstimatedItem", "lago_fee_id"),
+    # V1::LifetimeUsageSerializer: `subscription.subscription_at&.iso8601`, always set
+    ("LifetimeUsage", "from_datetime"),
+    # V1::PaymentMethodSerializer: `payment_provider&.code`, null only once the provider is
+    # deleted; ours keep the connection code they were saved with
+    ("PaymentMethod", "payment_provider_code"),
+    # V1::UsageMonitoring::AlertSerializer: null only for wallet alerts; this component is the
+    # subscription alert's
+    ("UsageAlert", "external_subscription_id"),
     # V1::SubscriptionSerializer renders a subscription created without a name as null; ours
     # renders "" (a known difference, not changed here)
     ("Subscription", "name"),

@@ -129,7 +129,9 @@ def test_admin_sidebar_has_every_section_and_hides_schedule_parts(login):
     client = login("admin")
     titles = sidebar_titles(client)
     assert list(titles) == ["Billing", "Catalog", "Developers", "Settings"]
-    assert titles["Catalog"] == ["Billable metrics", "Plans", "Add-ons", "Coupons", "Taxes"]
+    assert titles["Catalog"] == [
+        "Billable metrics", "Plans", "Add-ons", "Coupons", "Features", "Taxes",
+    ]  # fmt: skip
     assert titles["Settings"] == [
         "Organization", "Billing entities", "Users and roles", "Payment providers",
         "Scheduled jobs",
