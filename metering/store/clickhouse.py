@@ -628,8 +628,11 @@ class _Builder:
                        arrayMap(x -> x.3 = 'add', changes) AS is_add,
                        arrayMap(d -> greatest(d, {from_day}), change_days) AS starts,
                        arrayMap(
-                           d -> least(d, {to_day}),
-                           arrayPushBack(arrayPopFront(change_days), {to_day})
+                           i -> least(
+                               if(i < length(change_days), change_days[i + 1], {to_day}),
+                               {to_day}
+                           ),
+                           arrayEnumerate(change_days)
                        ) AS ends,
                        arrayFilter((s, e, a) -> a AND e >= s, starts, ends, is_add) AS span_starts,
                        arrayFilter((e, s, a) -> a AND e >= s, ends, starts, is_add) AS span_ends,
