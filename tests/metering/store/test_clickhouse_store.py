@@ -161,6 +161,7 @@ def test_quotes_and_backslashes_are_literals_not_sql(ch, organization):
     assert result.units == 1
     assert lit("a'b\\c") == "'a\\'b\\\\c'"
 
+
 def test_event_store_setting_selects_clickhouse_on_chdb(settings, chdb_connection, organization):
     chdb_connection.command(f"TRUNCATE TABLE IF EXISTS {TABLE}")
     settings.EVENT_STORE = "clickhouse"
