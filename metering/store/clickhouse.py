@@ -11,9 +11,11 @@ Both backends run the same SQL text (`_Connection`): values are rendered as esca
 and every selected column is cast to String, so the results read back identically.
 
 Implemented: write (all-or-nothing batches, duplicates refused on the transaction id), list,
-get, discard, and the count, sum, max, latest and unique count aggregations (add/remove
-operations), with filters, pricing groups, recurring carry-over and per-event values. Weighted
-sums and prorated aggregations raise `NotImplementedError`.
+get, discard, and every aggregation of the interface: count, sum, max, latest, unique count
+(add/remove operations), weighted sum (initial value given or carried from earlier events),
+prorated sum and unique count, with filters, pricing groups, recurring carry-over and per-event
+values. Each aggregation is one SELECT returning the PostgreSQL statement's columns, converted by
+the same `_result`; `tests/metering/store/test_stores_agree.py` checks that the results match.
 """
 
 from __future__ import annotations
