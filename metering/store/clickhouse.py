@@ -469,8 +469,10 @@ class _Builder:
         )
 
     def value_expr(self) -> str:
+        """The event's value: the stored one, else the field's text (`field_text`) read as a
+        number."""
         stored = f"CAST(value, 'Nullable({_VALUE_TYPE})')"
-        return f"coalesce({stored}, {self.number(self.text(self.query.field_name))})"
+        return f"coalesce({stored}, {self.number('field_text')})"
 
     def group_exprs(self) -> str:
         if not self.query.group_by:
@@ -511,12 +513,20 @@ class _Builder:
 
     def selection(self, extra: str, required: str, *, lower: Any = _WINDOW) -> str:
         """The selected events (id, ts, ptac, g0..gN and `extra`), those where `required` is
-        not null; from `lower` (default: the window's lower bound)."""
+        not null; from `lower` (default: the window's lower bound).
+
+        The properties are read once, in the innermost SELECT (`field_text`, `operation_text`):
+        `extra` works on those columns. Written inline, each use of a property re-extracts it
+        from the JSON text, which made a sum several times slower."""
         if lower is _WINDOW:
             lower = self.window_lower()
+        field = self.query.field_name
+        texts = f", {self.text(field)} AS field_text" if field else ""
+        texts += f", {self.text('operation_type')} AS operation_text"
         return (
-            f"(SELECT * FROM (SELECT id, timestamp AS ts, precise_total_amount_cents AS ptac, "
-            f"{self.group_exprs()}, {extra} FROM {TABLE} WHERE {self.where(lower)}) "
+            f"(SELECT * FROM (SELECT id, ts, ptac, {self.cols()}, {extra} FROM ("
+            f"SELECT id, timestamp AS ts, precise_total_amount_cents AS ptac, value, "
+            f"{self.group_exprs()}{texts} FROM {TABLE} WHERE {self.where(lower)})) "
             f"WHERE {required} IS NOT NULL)"
         )
 
@@ -581,8 +591,8 @@ class _Builder:
     def operations(self, *, with_day: bool = False) -> str:
         """The selected events carrying the field: its text `prop` and `op` (`add` unless
         `operation_type` is `remove`), with the local `day` when asked."""
-        op = f"if({self.text('operation_type')} = 'remove', 'remove', 'add')"
-        extra = f"{self.text(self.query.field_name)} AS prop, {op} AS op"
+        op = "if(operation_text = 'remove', 'remove', 'add')"
+        extra = f"field_text AS prop, {op} AS op"
         if with_day:
             extra += f", {self.day_expr()} AS day"
         return self.selection(extra, "prop")
