@@ -11,9 +11,11 @@ Both backends run the same SQL text (`_Connection`): values are rendered as esca
 and every selected column is cast to String, so the results read back identically.
 
 Implemented: write (all-or-nothing batches, duplicates refused on the transaction id), list,
-get, discard, and the count, sum, max, latest and unique count aggregations (add/remove
-operations), with filters, pricing groups, recurring carry-over and per-event values. Weighted
-sums and prorated aggregations raise `NotImplementedError`.
+get, discard, and every aggregation of the interface: count, sum, max, latest, unique count
+(add/remove operations), weighted sum (initial value given or carried from earlier events),
+prorated sum and unique count, with filters, pricing groups, recurring carry-over and per-event
+values. Each aggregation is one SELECT returning the PostgreSQL statement's columns, converted by
+the same `_result`; `tests/metering/store/test_stores_agree.py` checks that the results match.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from metering.models import Event
 
@@ -39,9 +42,11 @@ from .aggregation import (
     AggregationResult,
     AggregationType,
     _empty,
+    _end_of_second,
     _result,
     _tidy,
     expand_filter,
+    statement_name,
 )
 from .inputs import EventInput, WriteResult, _check, _duplicate_indexes, _json, _stored_value
 
@@ -49,6 +54,7 @@ TABLE = "events"
 # Property numbers are read with 30 decimals (the value column keeps 15, as on PostgreSQL).
 _SCALE = 30
 _VALUE_TYPE = f"Decimal(76, {_SCALE})"
+_WINDOW = object()  # `_Builder.selection`: the lower bound of the query's window
 
 CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -329,27 +335,23 @@ class ClickHouseEventStore:
     def aggregate(
         self, query: AggregationQuery, *, with_event_values: bool = False
     ) -> list[AggregationResult]:
-        kind = query.kind
-        if kind == AggregationType.WEIGHTED_SUM:
-            raise NotImplementedError("weighted_sum_agg is not implemented on ClickHouse yet")
-        if query.prorated:
-            raise NotImplementedError("prorated aggregations are not implemented on ClickHouse yet")
-        if query.period_from > query.to_datetime:
+        if query.period_from > query.to_datetime:  # the subscription starts after the window
             return [] if query.group_by else [_empty(query, with_event_values)]
-        sql = _Builder(query, with_event_values=with_event_values).build()
-        width = max(len(query.group_by), 1)
+        sql, names = _Builder(query, with_event_values=with_event_values).build()
         results = []
         for row in self.db.rows(sql):
-            named = {f"g{i}": row[i] for i in range(width)}
-            named.update(
-                zip(("units", "events_count", "ptac"), row[width : width + 3], strict=True)
-            )
-            if with_event_values and kind != AggregationType.UNIQUE_COUNT:
-                named["event_values"] = [Decimal(value) for value in row[width + 3]]
+            named = dict(zip(names, row, strict=True))
+            for name in _LIST_COLUMNS & named.keys():
+                named[name] = [Decimal(value) for value in named[name] or []]
+            if "area" in named:  # microsecond-weighted: seconds for `_result`
+                named["area"] = Decimal(named["area"]).scaleb(-6)
             results.append(_tidy(_result(query, named, with_event_values)))
         if not results and not query.group_by:
             results = [_empty(query, with_event_values)]
         return results
+
+
+_LIST_COLUMNS = {"event_values", "event_day_values"}
 
 
 class EventList:
@@ -428,21 +430,21 @@ def _instant(text: str) -> datetime:
 
 
 class _Builder:
-    """One SELECT per query, its columns: g0..gN, units, events_count, ptac[, event_values],
-    all as text (a constant NULL g0 without pricing group keys)."""
+    """One SELECT per query (the statement `statement_name` names, as on PostgreSQL); `build`
+    returns its SQL and the names of its columns, which are those of the PostgreSQL statement
+    (g0..gN, then units / events_count / ptac / ...), all as text (a constant NULL g0 without
+    pricing group keys), so that `_result` converts both stores' rows the same way."""
 
     def __init__(self, query: AggregationQuery, *, with_event_values: bool) -> None:
         self.query = query
         self.kind = query.kind
         self.with_values = with_event_values
         self.groups = [f"g{i}" for i in range(max(len(query.group_by), 1))]
+        self.tz = ZoneInfo(query.timezone)
 
-    def build(self) -> str:
-        if self.kind == AggregationType.LATEST:
-            return self.latest()
-        if self.kind == AggregationType.UNIQUE_COUNT:
-            return self.unique_count()
-        return self.simple()
+    def build(self) -> tuple[str, list[str]]:
+        sql, names = getattr(self, statement_name(self.query))()
+        return sql, [*self.groups, *names]
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -467,8 +469,10 @@ class _Builder:
         )
 
     def value_expr(self) -> str:
+        """The event's value: the stored one, else the field's text (`field_text`) read as a
+        number."""
         stored = f"CAST(value, 'Nullable({_VALUE_TYPE})')"
-        return f"coalesce({stored}, {self.number(self.text(self.query.field_name))})"
+        return f"coalesce({stored}, {self.number('field_text')})"
 
     def group_exprs(self) -> str:
         if not self.query.group_by:
@@ -502,12 +506,27 @@ class _Builder:
             return "0"
         return f"coalesce(has({lit(list(values))}, {self.text(key)}), 0)"
 
-    def selection(self, extra: str, required: str) -> str:
+    def window_lower(self) -> datetime | None:
+        """Lower bound of the events read: the subscription start for a recurring metric."""
         q = self.query
-        lower = q.subscription_started_at if q.recurring else q.period_from
+        return q.subscription_started_at if q.recurring else q.period_from
+
+    def selection(self, extra: str, required: str, *, lower: Any = _WINDOW) -> str:
+        """The selected events (id, ts, ptac, g0..gN and `extra`), those where `required` is
+        not null; from `lower` (default: the window's lower bound).
+
+        The properties are read once, in the innermost SELECT (`field_text`, `operation_text`):
+        `extra` works on those columns. Written inline, each use of a property re-extracts it
+        from the JSON text, which made a sum several times slower."""
+        if lower is _WINDOW:
+            lower = self.window_lower()
+        field = self.query.field_name
+        texts = f", {self.text(field)} AS field_text" if field else ""
+        texts += f", {self.text('operation_type')} AS operation_text"
         return (
-            f"(SELECT * FROM (SELECT id, timestamp AS ts, precise_total_amount_cents AS ptac, "
-            f"{self.group_exprs()}, {extra} FROM {TABLE} WHERE {self.where(lower)}) "
+            f"(SELECT * FROM (SELECT id, ts, ptac, {self.cols()}, {extra} FROM ("
+            f"SELECT id, timestamp AS ts, precise_total_amount_cents AS ptac, value, "
+            f"{self.group_exprs()}{texts} FROM {TABLE} WHERE {self.where(lower)})) "
             f"WHERE {required} IS NOT NULL)"
         )
 
@@ -516,6 +535,14 @@ class _Builder:
 
     def cols(self) -> str:
         return ", ".join(self.groups)
+
+    def local_day(self, instant: datetime) -> int:
+        """The customer's local day of `instant`, as days since 1970-01-01."""
+        return (instant.astimezone(self.tz).date() - _EPOCH_DAY).days
+
+    def day_expr(self) -> str:
+        """An event's local day (days since 1970-01-01) in the query's timezone."""
+        return f"toInt32(toDate32(ts, {lit(self.query.timezone)}))"
 
     @staticmethod
     def ordered_values(values: str, condition: str | None = None) -> str:
@@ -529,7 +556,7 @@ class _Builder:
 
     # -- statements -----------------------------------------------------------------------
 
-    def simple(self) -> str:
+    def simple(self) -> tuple[str, list[str]]:
         """count, sum (recurring: since the subscription start) and max."""
         if self.kind == AggregationType.COUNT:
             sel = self.selection(f"toDecimal256(1, {_SCALE}) AS val", "id")
@@ -539,36 +566,187 @@ class _Builder:
             units = "sum(val)" if self.kind == AggregationType.SUM else "max(val)"
         g, period = self.cols(), self.in_period()
         values = f", {self.ordered_values('val', period)}" if self.with_values else ""
-        return f"""
+        sql = f"""
             SELECT {g}, toString({units}), toString(countIf({period})),
                    toString(sumIf(ptac, {period})) {values}
             FROM {sel} GROUP BY {g} ORDER BY {g}
         """
+        return sql, self.with_event_values(["units", "events_count", "ptac"])
 
-    def latest(self) -> str:
+    def with_event_values(self, names: list[str]) -> list[str]:
+        return [*names, "event_values"] if self.with_values else names
+
+    def latest(self) -> tuple[str, list[str]]:
         """The value of the last event (timestamp, then write order); negative clamps to 0."""
         sel = self.selection(f"{self.value_expr()} AS val", "val")
         g = self.cols()
         values = f", {self.ordered_values('val')}" if self.with_values else ""
-        return f"""
+        sql = f"""
             SELECT {g}, toString(greatest(argMax(val, (ts, id)), 0)), toString(count()),
                    toString(sum(ptac)) {values}
             FROM {sel} GROUP BY {g} ORDER BY {g}
         """
+        return sql, self.with_event_values(["units", "events_count", "ptac"])
 
-    def unique_count(self) -> str:
-        """Values whose latest operation is an add (`add` unless `operation_type` is
-        `remove`)."""
-        op = f"if({self.text('operation_type')} = 'remove', 'remove', 'add')"
-        sel = self.selection(f"{self.text(self.query.field_name)} AS prop, {op} AS op", "prop")
+    def operations(self, *, with_day: bool = False) -> str:
+        """The selected events carrying the field: its text `prop` and `op` (`add` unless
+        `operation_type` is `remove`), with the local `day` when asked."""
+        op = "if(operation_text = 'remove', 'remove', 'add')"
+        extra = f"field_text AS prop, {op} AS op"
+        if with_day:
+            extra += f", {self.day_expr()} AS day"
+        return self.selection(extra, "prop")
+
+    def unique_count(self) -> tuple[str, list[str]]:
+        """Values whose latest operation is an add."""
         g, period = self.cols(), self.in_period()
-        return f"""
+        sql = f"""
             SELECT {g}, toString(countIf(last_op = 'add')), toString(sum(events)),
                    toString(sum(amount))
             FROM (
                 SELECT {g}, prop, argMax(op, (ts, id)) AS last_op,
                        countIf({period}) AS events, sumIf(ptac, {period}) AS amount
-                FROM {sel} GROUP BY {g}, prop
+                FROM {self.operations()} GROUP BY {g}, prop
             )
             GROUP BY {g} ORDER BY {g}
         """
+        return sql, ["units", "events_count", "ptac"]
+
+    def prorated_unique(self) -> tuple[str, list[str]]:
+        """Each value weighs the local days it was active in the period, from max(add day,
+        period start) to min(remove day, period end), both inclusive; spans sharing a day
+        (removed and added again that day) count it once.
+
+        Per value, in (timestamp, id) order: the operations that change its state (`changes`:
+        a repeated add or a first remove changes nothing) alternate add, remove, add...; each
+        add spans from its day to the next change's day (or the period end), clipped to the
+        period. Their starts and ends never decrease, so the union of the spans is the sum of
+        each span's days minus those already covered by the span before."""
+        q = self.query
+        g, period = self.cols(), self.in_period()
+        from_day, to_day = self.local_day(q.period_from), self.local_day(q.to_datetime)
+        sql = f"""
+            SELECT {g}, toString(sum(days)), toString(countIf(last_op = 'add')),
+                   toString(sum(events)), toString(sum(amount))
+            FROM (
+                SELECT {g}, prop, argMax(op, (ts, id)) AS last_op,
+                       countIf({period}) AS events, sumIf(ptac, {period}) AS amount,
+                       arraySort(groupArray((ts, id, op, day))) AS ops,
+                       arrayFilter(
+                           (x, previous) -> x.3 != previous, ops,
+                           arrayPushFront(arrayPopBack(arrayMap(x -> x.3, ops)), 'remove')
+                       ) AS changes,
+                       arrayMap(x -> x.4, changes) AS change_days,
+                       arrayMap(x -> x.3 = 'add', changes) AS is_add,
+                       arrayMap(d -> greatest(d, {from_day}), change_days) AS starts,
+                       arrayMap(
+                           i -> least(
+                               if(i < length(change_days), change_days[i + 1], {to_day}),
+                               {to_day}
+                           ),
+                           arrayEnumerate(change_days)
+                       ) AS ends,
+                       arrayFilter((s, e, a) -> a AND e >= s, starts, ends, is_add) AS span_starts,
+                       arrayFilter((e, s, a) -> a AND e >= s, ends, starts, is_add) AS span_ends,
+                       arraySum(
+                           (s, e, i) -> greatest(
+                               e - greatest(s, if(i = 1, s, span_ends[i - 1] + 1)) + 1, 0
+                           ),
+                           span_starts, span_ends, arrayEnumerate(span_starts)
+                       ) AS days
+                FROM {self.operations(with_day=True)} GROUP BY {g}, prop
+            )
+            GROUP BY {g} ORDER BY {g}
+        """
+        return sql, ["active_days", "full_units", "events_count", "ptac"]
+
+    def prorated_sum(self) -> tuple[str, list[str]]:
+        """v(e) x d(e), d(e) = local days from the event's day to the period end, both
+        inclusive; the value carried over from earlier periods comes back apart."""
+        to_day = self.local_day(self.query.to_datetime)
+        days = f"({to_day} - {self.day_expr()} + 1)"
+        sel = self.selection(f"{self.value_expr()} AS val, {days} AS d", "val")
+        g, period = self.cols(), self.in_period()
+        names = ["carried", "day_values", "variation", "events_count", "ptac"]
+        values = ""
+        if self.with_values:
+            values = (
+                f", {self.ordered_values('val', period)}, {self.ordered_values('val * d', period)}"
+            )
+            names += ["event_values", "event_day_values"]
+        sql = f"""
+            SELECT {g}, toString(ifNull(sumIf(val, NOT ({period})), 0)),
+                   toString(ifNull(sumIf(val * d, {period}), 0)),
+                   toString(ifNull(sumIf(val, {period}), 0)), toString(countIf({period})),
+                   toString(sumIf(ptac, {period})) {values}
+            FROM {sel} GROUP BY {g} ORDER BY {g}
+        """
+        return sql, names
+
+    def weighted_sum(self) -> tuple[str, list[str]]:
+        """SUM over segments of R(t_i) x (t_{i+1} - t_i), in microseconds (`aggregate` turns
+        them into seconds; `_result` divides by the period's seconds, exactly).
+
+        Per group: the points are (period start, initial value), the period's events and
+        (end, 0), sorted by time; R is their running sum. Events sharing a timestamp need no
+        summing first: all but the last of them have a zero-length segment, and the last one's
+        running sum includes them all. The initial value is `initial_value` /
+        `grouped_initial_values` when given (literal rows), else for a recurring metric the
+        sum of the events between the subscription start and the period."""
+        q = self.query
+        given = q.initial_value is not None or q.grouped_initial_values is not None
+        from_events = q.recurring and not given
+        lower = q.subscription_started_at if from_events else q.period_from
+        columns = f"id, ts, ptac, {self.cols()}, assumeNotNull(val) AS val, 1 AS event"
+        sel = self.selection(f"{self.value_expr()} AS val", "val", lower=lower)
+        parts = [f"SELECT {columns} FROM {sel}"]
+        initial = {}
+        if q.initial_value is not None:
+            initial = {(None,): q.initial_value}
+        elif q.grouped_initial_values:
+            initial = dict(q.grouped_initial_values)
+        for key, amount in initial.items():
+            groups = ", ".join(
+                f"CAST({lit(value)}, 'Nullable(String)') AS g{i}" for i, value in enumerate(key)
+            )
+            parts.append(
+                f"SELECT toUInt64(0) AS id, {_ts(q.period_from)} AS ts, "
+                f"toDecimal128(0, 15) AS ptac, {groups}, "
+                f"CAST({lit(Decimal(amount))}, '{_VALUE_TYPE}') AS val, 0 AS event"
+            )
+        g = self.cols()
+        counted = f"event = 1 AND {self.in_period()}"
+        start = _micros(q.period_from)
+        end = _micros(_end_of_second(q.to_datetime))
+        sql = f"""
+            SELECT {g}, toString(arraySum(
+                       (total, t0, t1) -> total * (t1 - t0),
+                       arrayPopBack(arrayCumSum(arrayMap(p -> p.2, points))),
+                       arrayPopBack(arrayMap(p -> p.1, points)),
+                       arrayPopFront(arrayMap(p -> p.1, points))
+                   )),
+                   toString(events_count), toString(ptac), toString(variation),
+                   toString(initial)
+            FROM (
+                SELECT {g}, countIf({counted}) AS events_count, sumIf(ptac, {counted}) AS ptac,
+                       sumIf(val, {counted}) AS variation,
+                       sumIf(val, NOT ({counted})) AS initial,
+                       arraySort(arrayConcat(
+                           [(toInt64({start}), initial)],
+                           groupArrayIf((toUnixTimestamp64Micro(ts), val), {counted}),
+                           [(toInt64({end}), CAST(0, '{_VALUE_TYPE}'))]
+                       )) AS points
+                FROM ({" UNION ALL ".join(parts)}) GROUP BY {g}
+            )
+            ORDER BY {g}
+        """
+        return sql, ["area", "events_count", "ptac", "variation", "initial"]
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+def _micros(instant: datetime) -> int:
+    """Microseconds since the epoch (`toUnixTimestamp64Micro`)."""
+    delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 10**6 + delta.microseconds

@@ -7,9 +7,11 @@ Loads N events (S subscriptions x 2 metrics, spread over July-September 2023, `p
 from 0 to 99, no stored value: aggregation reads the property) into PostgreSQL's `billing_event`
 (one INSERT ... SELECT generate_series, then ANALYZE) and into the ClickHouse store's table
 (INSERT ... SELECT FROM numbers), then times `aggregate()` of one subscription's metric over
-August (sum, count, max, unique count; median of --repeat runs) on both stores and checks that
-both give the same units. Needs the clickhouse extra; the database is the benchmark's own (its
-name must start with billing_bench; its events are replaced).
+August (count, sum, max, latest, unique count, weighted sum, the recurring weighted sum carried
+from July, recurring prorated sum and unique count; median of --repeat runs) on both stores and
+checks that both give the same units. Prints the load average before and after the reads. Needs
+the clickhouse extra; the database is the benchmark's own (its name must start with
+billing_bench; its events are replaced).
 """
 
 from __future__ import annotations
@@ -29,7 +31,24 @@ sys.path.insert(0, str(ROOT))
 START = datetime(2023, 7, 1, tzinfo=UTC)
 SPAN_SECONDS = 92 * 86400
 AUGUST = (datetime(2023, 8, 1, tzinfo=UTC), datetime(2023, 8, 31, 23, 59, 59, tzinfo=UTC))
-READS = [("sum_agg", "v"), ("count_agg", None), ("max_agg", "v"), ("unique_count_agg", "v")]
+# (label, aggregation type, field, extra query fields)
+PRORATED = {"recurring": True, "prorated": True, "period_duration_days": 31}
+READS = [
+    ("sum", "sum_agg", "v", {}),
+    ("count", "count_agg", None, {}),
+    ("max", "max_agg", "v", {}),
+    ("latest", "latest_agg", "v", {}),
+    ("unique count", "unique_count_agg", "v", {}),
+    ("weighted sum", "weighted_sum_agg", "v", {"period_duration_days": 31}),
+    (
+        "weighted sum, recurring",
+        "weighted_sum_agg",
+        "v",
+        {"recurring": True, "period_duration_days": 31},
+    ),
+    ("sum, recurring prorated", "sum_agg", "v", PRORATED),
+    ("unique count, recurring prorated", "unique_count_agg", "v", PRORATED),
+]
 
 
 def main() -> None:
@@ -102,11 +121,12 @@ def main() -> None:
     )
     ch_load = time.perf_counter() - started
 
+    print(f"load average before reads: {Path('/proc/loadavg').read_text().strip()}")
     print(f"events: {n:,} ({subs} subscriptions x 2 metrics, July-September 2023)")
     print(f"load: PostgreSQL {pg_load:.1f} s (INSERT ... SELECT + ANALYZE), chdb {ch_load:.1f} s")
     postgres = PostgresEventStore()
     print(f"{'read (one subscription, August)':<34} {'PostgreSQL':>12} {'chdb':>12}  events")
-    for aggregation_type, field_name in READS:
+    for label, aggregation_type, field_name, fields in READS:
         query = AggregationQuery(
             organization_id=organization.id,
             external_subscription_id="sub_7",
@@ -115,6 +135,8 @@ def main() -> None:
             field_name=field_name,
             from_datetime=AUGUST[0],
             to_datetime=AUGUST[1],
+            subscription_started_at=START,
+            **fields,
         )
         timings = {}
         results = {}
@@ -128,10 +150,12 @@ def main() -> None:
         (pg_result,), (ch_result,) = results["postgres"], results["clickhouse"]
         assert pg_result.units == ch_result.units, (pg_result, ch_result)
         assert pg_result.events_count == ch_result.events_count
+        assert pg_result.total_aggregated_units == ch_result.total_aggregated_units
         print(
-            f"{aggregation_type:<34} {timings['postgres'] * 1000:>9.1f} ms "
+            f"{label:<34} {timings['postgres'] * 1000:>9.1f} ms "
             f"{timings['clickhouse'] * 1000:>9.1f} ms  {pg_result.events_count:,}"
         )
+    print(f"load average after reads: {Path('/proc/loadavg').read_text().strip()}")
 
 
 if __name__ == "__main__":

@@ -110,22 +110,9 @@ def aggregate(store, organization):
         query = AggregationQuery(aggregation_type=aggregation_type, field_name=field_name, **values)
         if isinstance(store, PostgresEventStore) and store.rollups:
             rebuild_rollups(values["organization_id"], {values["code"]: field_name})
-        if _not_on_clickhouse_yet(store, query):
-            with pytest.raises(NotImplementedError, match="not implemented on ClickHouse yet"):
-                store.aggregate(query, with_event_values=with_event_values)
-            pytest.xfail(
-                f"{query.aggregation_type} (prorated={query.prorated}) not on ClickHouse yet"
-            )
         return store.aggregate(query, with_event_values=with_event_values)
 
     return run
-
-
-def _not_on_clickhouse_yet(store, query) -> bool:
-    """Weighted sums and prorated aggregations: the ClickHouse store refuses them for now."""
-    if type(store).__name__ != "ClickHouseEventStore":
-        return False
-    return query.aggregation_type == "weighted_sum_agg" or query.prorated
 
 
 def units(results) -> Decimal:

@@ -162,30 +162,6 @@ def test_quotes_and_backslashes_are_literals_not_sql(ch, organization):
     assert lit("a'b\\c") == "'a\\'b\\\\c'"
 
 
-@pytest.mark.parametrize(
-    ("fields", "name"),
-    [
-        (
-            {"aggregation_type": "weighted_sum_agg", "field_name": "v", "period_duration_days": 31},
-            "weighted_sum_agg",
-        ),
-        (
-            {
-                "aggregation_type": "sum_agg",
-                "field_name": "v",
-                "recurring": True,
-                "prorated": True,
-                "period_duration_days": 31,
-            },
-            "prorated",
-        ),
-    ],
-)
-def test_aggregations_not_implemented_yet_raise(ch, organization, fields, name):
-    with pytest.raises(NotImplementedError, match=name):
-        ch.aggregate(count_query(organization, **fields))
-
-
 def test_event_store_setting_selects_clickhouse_on_chdb(settings, chdb_connection, organization):
     chdb_connection.command(f"TRUNCATE TABLE IF EXISTS {TABLE}")
     settings.EVENT_STORE = "clickhouse"
