@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, TruncWeek
 
@@ -30,7 +29,6 @@ from .models import (
     DailyUsageFigure,
     Fee,
     Invoice,
-    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -143,20 +141,7 @@ def _in_window_instant(queryset: QuerySet, field_name: str, filters: Filters) ->
 
 def invoice_month_rows(filters: Filters) -> list[dict]:
     """Counted invoices of the window summed per issuing month, currency, billing entity and
-    payment status: what gross revenue and invoice collection are made of (one query). Read
-    from the collection figures (kept by the database), or for one customer from the invoices."""
-    if not filters.external_customer_id and connection.vendor == "postgresql":
-        figures = _in_window(_figures(MonthlyCollectionFigure, filters), "issuing_month", filters)
-        return [
-            {"m": month, "currency": currency, "billing_entity_id": entity_id,
-             "payment_status": status, "amount": total, "count": count}
-            for month, currency, entity_id, status, count, total in figures.filter(
-                invoices_count__gt=0
-            ).values_list(
-                "issuing_month", "currency", "billing_entity_id", "payment_status",
-                "invoices_count", "total_amount_cents",
-            )
-        ]  # fmt: skip
+    payment status: what gross revenue and invoice collection are made of (one query)."""
     # grouped by day in the order of the counted-invoices index (PostgreSQL then sums them from
     # the index alone), folded into months here
     columns = ("issuing_date", "currency", "billing_entity_id", "payment_status")

@@ -568,39 +568,6 @@ class MonthlyInvoiceFigure(models.Model):
         return f"{self.issuing_month:%Y-%m} {self.currency}"
 
 
-class MonthlyCollectionFigure(models.Model):
-    """Counted invoices (finalized, not self-billed, no lost dispute) per issuing month and
-    payment status: how many and their total; what invoice collection reads instead of every
-    invoice. Payment statuses change from many places (payments, providers, the admin, bulk
-    updates), so the database keeps these rows: a trigger on the invoices table moves an invoice
-    between them in the transaction that changes it. `manage.py analytics_figures_rebuild`
-    recomputes them."""
-
-    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
-    billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
-    currency = models.CharField(max_length=3)
-    issuing_month = models.DateField()  # first day of the invoices' issuing month
-    payment_status = models.CharField(max_length=16)
-    invoices_count = models.BigIntegerField(default=0)
-    total_amount_cents = models.BigIntegerField(default=0)
-
-    objects = OrganizationQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[
-                    "organization", "issuing_month", "currency", "billing_entity",
-                    "payment_status",
-                ],
-                name="invoicing_monthlycollectionfigure_unique",
-            )
-        ]  # fmt: skip
-
-    def __str__(self) -> str:
-        return f"{self.issuing_month:%Y-%m} {self.currency} {self.payment_status}"
-
-
 class DailyUsageFigure(models.Model):
     """Charge fees of counted invoices (finalized, not self-billed, no lost dispute) summed per
     creation day (UTC), currency, charge and customer type and country: what the usage analytics

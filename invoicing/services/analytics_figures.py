@@ -1,6 +1,5 @@
 """The pre-summed figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
-`MonthlyInvoiceFigure`, `DailyUsageFigure`; `MonthlyCollectionFigure` is kept by a database
-trigger and only rebuilt here).
+`MonthlyInvoiceFigure`, `DailyUsageFigure`).
 
 An invoice's fees and total enter the figures when it is finalized and leave them when it is
 voided or its payment dispute is lost, in the transaction of that change; a credit note's refund
@@ -27,7 +26,6 @@ from invoicing.models import (
     DailyUsageFigure,
     Fee,
     Invoice,
-    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -110,7 +108,12 @@ def _add_to(model, rows: list[tuple[dict, dict]]) -> None:
         f'INSERT INTO "{table}" ({columns}) VALUES {", ".join([placeholders] * len(rows))} '
         f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     )
-    params = [value for key, added in rows for value in (*key.values(), *added.values())]
+    fields = [model._meta.get_field(name) for name in (*rows[0][0], *rows[0][1])]
+    params = [
+        field.get_db_prep_save(value, connection)  # e.g. UUIDs as SQLite stores them
+        for key, added in rows
+        for field, value in zip(fields, (*key.values(), *added.values()), strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -264,22 +267,6 @@ def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
         payment_dispute_lost_at__isnull=True,
     )
     _rebuild_invoice_figures(organization, invoices)
-    MonthlyCollectionFigure.objects.filter(organization=organization).delete()
-    MonthlyCollectionFigure.objects.bulk_create(
-        [
-            MonthlyCollectionFigure(
-                organization=organization, billing_entity_id=row["billing_entity_id"],
-                currency=row["currency"], issuing_month=_month(row["month"]),
-                payment_status=row["payment_status"], invoices_count=row["count"],
-                total_amount_cents=row["total"] or 0,
-            )
-            for row in invoices.annotate(month=TruncMonth("issuing_date"))
-            .values("billing_entity_id", "currency", "month", "payment_status")
-            .annotate(count=Count("id"), total=Sum("total_amount_cents"))
-            .order_by()
-        ],
-        batch_size=1000,
-    )  # fmt: skip
     DailyUsageFigure.objects.filter(organization=organization).delete()
     DailyUsageFigure.objects.bulk_create(
         [

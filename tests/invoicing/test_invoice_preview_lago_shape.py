@@ -46,7 +46,9 @@ def test_preview_subscriptions_are_whole_subscription_objects(api, organization)
         api, {"customer": {"external_id": customer}, "subscriptions": {"external_ids": ["sub_1"]}}
     )
     [subscription] = body["subscriptions"]
-    assert set(subscription) == set(answered)
+    # V1::SubscriptionSerializer adds `applicable_usage_thresholds` only when a single
+    # subscription is shown, created or updated; an invoice's subscriptions go without it
+    assert set(subscription) == set(answered) - {"applicable_usage_thresholds"}
     assert subscription["lago_id"] == answered["lago_id"]
     assert subscription["created_at"] == answered["created_at"]
 

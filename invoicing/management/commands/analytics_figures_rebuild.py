@@ -1,10 +1,9 @@
 """manage.py analytics_figures_rebuild [--organization NAME] [--dry-run]: recomputes the
-figures the analytics and the overview read (fees, invoices, collection, daily usage), from the
+figures the analytics and the overview read (fees, invoices, daily usage), from the
 counted invoices and their fees and credit notes.
 
 The services keep the figures exact as invoices are finalized, voided or lose a dispute (the
-database keeps the collection figures and moves a customer's usage when its type or country
-changes); run this
+database moves a customer's usage when its type or country changes); run this
 after writing invoices or fees another way (an import, a bulk load) or to check the figures
 (`--dry-run` prints how many rows would be written and whether they differ, and changes nothing).
 """
@@ -17,7 +16,6 @@ from django.db import transaction
 from billing.models import Organization
 from invoicing.models import (
     DailyUsageFigure,
-    MonthlyCollectionFigure,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
     SpreadFeeFigure,
@@ -47,18 +45,13 @@ def _rows(organization: Organization) -> tuple[set, ...]:
         .values_list("billing_entity_id", "currency", "issuing_month", "invoices_count",
                      "total_amount_cents", "refund_amount_cents")
     )  # fmt: skip
-    collection = set(
-        MonthlyCollectionFigure.objects.filter(organization=organization, invoices_count__gt=0)
-        .values_list("billing_entity_id", "currency", "issuing_month", "payment_status",
-                     "invoices_count", "total_amount_cents")
-    )  # fmt: skip
     usage = set(
         DailyUsageFigure.objects.filter(organization=organization, fees_count__gt=0).values_list(
             "day", "currency", "charge_id", "customer_type", "customer_country", "amount_cents",
             "units", "fees_count",
         )
     )  # fmt: skip
-    return monthly, spread, invoices, collection, usage
+    return monthly, spread, invoices, usage
 
 
 class Command(BaseCommand):

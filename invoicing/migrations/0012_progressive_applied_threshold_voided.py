@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('billing', '0005_organization_issue_receipts'),
         ('customers', '0007_progressive_billing_disabled'),
-        ('invoicing', '0012_analytics_collection_figures'),
+        ('invoicing', '0011_analytics_daily_usage_figures'),
         ('plans', '0002_entitlements'),
     ]
 
