@@ -65,7 +65,7 @@ def test_client_sees_validation_errors(lago):
     }
 
 
-def test_client_evaluate_expression_sends_no_body(lago):
+def test_client_evaluate_expression_is_refused_as_missing_its_expression(lago):
     # lago-python-client 1.x posts evaluate_expression without its payload: Lago (and this
     # back office) answer 422 `expression: value_is_mandatory`
     with pytest.raises(LagoApiError) as refused:
