@@ -183,7 +183,8 @@ SCHEDULES: list[Schedule] = [
         minute="*",
         description=(
             "Every minute, subscriptions that received events: lifetime usage, usage alerts, "
-            "then their customers' flagged wallets."
+            "then their customers' flagged wallets (a pass queued by ingestion normally runs "
+            "10 s after the events)."
         ),
         reports="subscription(s) refreshed",
     ),

@@ -242,6 +242,9 @@ CELERY_TIMEZONE = "UTC"
 # usage refresh loop: passes started at once by the every-minute task when many subscriptions
 # are flagged (one per batch of 200), on as many Celery workers
 USAGE_REFRESH_MAX_PASSES = int(os.environ.get("USAGE_REFRESH_MAX_PASSES", "4"))
+# seconds after events before a refresh pass queued by their ingestion runs (one per window), so
+# that an event's effects do not wait for the minute's beat; 0: the beat alone
+USAGE_REFRESH_KICK_SECONDS = int(os.environ.get("USAGE_REFRESH_KICK_SECONDS", "10"))
 WEBHOOK_ATTEMPTS = int(os.environ.get("WEBHOOK_ATTEMPTS", "3"))
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
 # Receivers on loopback, private or link-local addresses are refused unless this is on (local

@@ -18,3 +18,8 @@ class MeteringConfig(AppConfig):
         from metering.presenters import subscription_panels
 
         customer_ports.subscription_panels.bind(subscription_panels)
+
+        # ingestion queues a refresh pass a few seconds after events (the beat is the fallback)
+        from metering import hooks, tasks
+
+        hooks.on_events_ingested.connect(tasks.queue_refresh_after_events)

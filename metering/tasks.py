@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -44,3 +46,24 @@ def refresh_usage_pass_task(until: str) -> int:
     """One more pass of a busy minute: the subscriptions flagged up to `until` (ISO instant)
     that the other passes have not claimed."""
     return refresh_usage(actor=SYSTEM, now=datetime.fromisoformat(until)).subscriptions
+
+
+REFRESH_QUEUED_KEY = "metering:refresh-usage-queued"
+
+
+def queue_refresh_after_events(
+    *, organization_id: UUID, events: list[list[str]], **kwargs: object
+) -> bool:
+    """`metering.hooks.on_events_ingested` (after commit): queues a refresh pass
+    `USAGE_REFRESH_KICK_SECONDS` later, so that the subscriptions these events flagged are
+    refreshed (lifetime usage, alerts, progressive billing, wallets) without waiting for the
+    minute's beat. One queued pass per window (a cache key living as long as the delay: the
+    pass refreshes every subscription flagged by then); none when tasks run eagerly (no worker
+    to delay it to: the job runs by hand) or when the setting is 0. Returns whether it queued."""
+    delay = settings.USAGE_REFRESH_KICK_SECONDS
+    if not delay or not events or current_app.conf.task_always_eager:
+        return False
+    if not cache.add(REFRESH_QUEUED_KEY, 1, timeout=delay):
+        return False
+    refresh_usage_task.apply_async(countdown=delay)
+    return True
