@@ -7,7 +7,7 @@ Selected with `EVENT_STORE=clickhouse`; `CLICKHOUSE_URL` names the database:
 - `chdb:///path/to/dir` (or `chdb://` for a throwaway directory): the embedded engine `chdb`,
   in this process (tests, benchmarks, single-machine installs).
 
-Both backends run the same SQL text (`_Connection`): values are rendered as escaped literals
+Both backends run the same SQL text (`Connection`): values are rendered as escaped literals
 and every selected column is cast to String, so the results read back identically.
 
 Implemented: write (all-or-nothing batches, duplicates refused on the transaction id), list,
@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -84,17 +84,15 @@ _COLUMNS = (
 # Connection: one SQL text, two backends
 
 
-class _Connection:
+class Connection(Protocol):
     """Runs SQL; `rows` returns each row as a list of JSON values (strings, lists, None)."""
 
-    def command(self, sql: str) -> None:
-        raise NotImplementedError
+    def command(self, sql: str) -> None: ...
 
-    def rows(self, sql: str) -> list[list[Any]]:
-        raise NotImplementedError
+    def rows(self, sql: str) -> list[list[Any]]: ...
 
 
-class ChdbConnection(_Connection):
+class ChdbConnection:
     """The embedded engine: a `chdb` session on a data directory (chdb runs one embedded
     server per process: every connection of a process must use the same directory)."""
 
@@ -119,7 +117,7 @@ class ChdbConnection(_Connection):
         return json.loads(text)["data"] if text.strip() else []
 
 
-class ServerConnection(_Connection):
+class ServerConnection:
     """A ClickHouse server or cluster through `clickhouse-connect` (HTTP)."""
 
     def __init__(self, url: str) -> None:
@@ -137,7 +135,7 @@ class ServerConnection(_Connection):
             return [list(row) for row in self._client.query(sql).result_rows]
 
 
-def connect(url: str) -> _Connection:
+def connect(url: str) -> Connection:
     """The connection `CLICKHOUSE_URL` names (`chdb://[path]` or `http(s)://...`)."""
     parts = urlsplit(url)
     if parts.scheme == "chdb":
@@ -194,7 +192,7 @@ class _Ids:
 class ClickHouseEventStore:
     """Events in a ClickHouse MergeTree table; aggregation in ClickHouse SQL."""
 
-    def __init__(self, connection: _Connection, *, engine: str = "MergeTree") -> None:
+    def __init__(self, connection: Connection, *, engine: str = "MergeTree") -> None:
         self.db = connection
         self._ids = _Ids()
         self._write_lock = threading.Lock()
@@ -357,7 +355,7 @@ _LIST_COLUMNS = {"event_values", "event_day_values"}
 class EventList:
     """Events newest first: sliceable and countable (pagination), read lazily."""
 
-    def __init__(self, db: _Connection, where: str) -> None:
+    def __init__(self, db: Connection, where: str) -> None:
         self._db = db
         self._where = where
 
@@ -388,7 +386,7 @@ _NEWEST_FIRST = "timestamp DESC, id DESC"
 
 
 def _select_events(
-    db: _Connection, where: str, order: str, limit: int | None, offset: int
+    db: Connection, where: str, order: str, limit: int | None, offset: int
 ) -> list[Event]:
     bounds = f" LIMIT {int(limit)}" if limit is not None else ""
     bounds += f" OFFSET {int(offset)}" if offset else ""
