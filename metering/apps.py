@@ -18,3 +18,8 @@ class MeteringConfig(AppConfig):
         from metering.presenters import subscription_panels
 
         customer_ports.subscription_panels.bind(subscription_panels)
+
+        # usage alerts as the activity log renders them (billing.activity)
+        from metering import wire
+
+        wire.register_activity()
