@@ -139,7 +139,11 @@ def test_a_wallet_alert_is_logged_from_creation_to_deletion(organization):
 
     alert = alert_create(
         wallet=wallet,
-        values={"alert_type": "wallet_balance_amount", "code": "low", "thresholds": [{"value": 10}]},
+        values={
+            "alert_type": "wallet_balance_amount",
+            "code": "low",
+            "thresholds": [{"value": 10}],
+        },
         actor=SYSTEM,
         now=now,
     )
