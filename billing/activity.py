@@ -10,24 +10,30 @@ Within one request (API call or admin page), the same activity of the same objec
 once: a later record merges into the first (the admin logs a deletion before the service that
 performs it records it too; a service may save an object twice).
 
-Field changes come from the values the row was loaded with (`TimeStampedModel.from_db`), so a
-service that locks and re-reads the row before changing it yields the true "before".
+The object after the change is rendered as the API renders it (Lago's activity object: its
+API serializer's output), through the wire object its app registers (`billing.wire_objects`); a
+type without one, or a row gone (a hard deletion), keeps its columns. Field changes are by column
+and come from the values the row was loaded with (`TimeStampedModel.from_db`), so a service that
+locks and re-reads the row before changing it yields the true "before".
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import FileField, Model
 from django.utils import timezone
+from rest_framework.utils.encoders import JSONEncoder as WireJSONEncoder
 
 from billing.actors import Actor
 from billing.logs import request_id_var
 from billing.models import ActivityLog, ActivitySource, ActorType, Organization
+from billing.wire_objects import WireObject, wire_object
 
 REDACTED = "[FILTERED]"
 
@@ -129,6 +135,36 @@ def snapshot(obj: Model) -> dict:
     return redact(data)
 
 
+# objects the API renders that no webhook sends (coupons, alerts, payment methods): registered by
+# their app for the activity log only, so webhook payloads stay as they are
+_ACTIVITY_OBJECTS: dict[str, WireObject] = {}
+
+
+def register_activity_object(
+    object_type: str,
+    *,
+    load: Callable[[Sequence[str]], Iterable[Model]],
+    render: Callable[[Sequence[Model]], list[dict]],
+) -> None:
+    """Declares how the activity log renders objects of `object_type` that have no wire object
+    (called from the owning app's `ready()`, like `register_wire_object`)."""
+    _ACTIVITY_OBJECTS[object_type] = WireObject(object_type=object_type, load=load, render=render)
+
+
+def rendered(objs: list[Model], resource_type: str) -> list[dict]:
+    """Each object as the API renders it (secrets redacted), in one batch; its columns where its
+    type has no registered rendering or the row is gone."""
+    wire = _ACTIVITY_OBJECTS.get(resource_type) or wire_object(resource_type)
+    by_pk: dict[str, dict] = {}
+    if wire is not None and objs:
+        rows = list(wire.load([str(obj.pk) for obj in objs]))
+        by_pk = {
+            str(row.pk): json.loads(json.dumps(item, cls=WireJSONEncoder))
+            for row, item in zip(rows, wire.render(rows), strict=True)
+        }
+    return [redact(by_pk[str(obj.pk)]) if str(obj.pk) in by_pk else snapshot(obj) for obj in objs]
+
+
 def changes_of(obj: Model, activity_type: str, after: dict) -> dict[str, list]:
     """`{field: [before, after]}`: every set field on a creation; on an update, the fields that
     differ from the values the row was loaded with (none known when it was not loaded)."""
@@ -173,10 +209,10 @@ def external_ids(obj: Model, resource_type: str) -> tuple[str | None, str | None
             break
         related = _related(obj, parent)
         customer = _related(related, "customer") if related is not None else None
-    return (
-        getattr(customer, "external_id", None),
-        getattr(subscription, "external_id", None),
-    )
+    subscription_id = getattr(subscription, "external_id", None)
+    if subscription_id is None:  # a usage alert names its subscription by external id only
+        subscription_id = getattr(obj, "external_subscription_id", None)
+    return getattr(customer, "external_id", None), subscription_id
 
 
 def _actor_fields(actor: Actor) -> dict:
@@ -213,10 +249,12 @@ def record_activity(
     resource_type: str | None = None,
     resource_id: str | None = None,
     activity_object: dict | None = None,
+    extra_changes: dict[str, list] | None = None,
 ) -> ActivityLog:
     """Writes one activity of `obj` (or of the named resource) by `actor`, in the caller's
     transaction; merged into the same activity of the same object already written by this
-    request."""
+    request. `extra_changes` adds `{name: [before, after]}` the row's columns do not show (its
+    metadata rows, its thresholds)."""
     changes: dict = {}
     customer_id = subscription_id = None
     if obj is not None:
@@ -225,9 +263,13 @@ def record_activity(
         if isinstance(obj, Organization):
             organization_id = obj.pk
         organization_id = organization_id or obj.organization_id  # type: ignore[attr-defined]
-        activity_object = snapshot(obj) if activity_object is None else redact(activity_object)
-        changes = changes_of(obj, activity_type, activity_object)
+        changes = changes_of(obj, activity_type, snapshot(obj))
+        if activity_object is None:
+            activity_object = rendered([obj], resource_type)[0]
         customer_id, subscription_id = external_ids(obj, resource_type)
+    for name, (before, after) in redact(_json(extra_changes or {})).items():
+        if before != after:
+            changes[name] = [before, after]
     if organization_id is None or resource_type is None or resource_id is None:
         raise TypeError("record_activity needs obj, or organization_id and the resource")
     request_id = request_id_var.get()
@@ -266,15 +308,14 @@ def record_activities(
     """The same activity of many objects in one insert (no merging: each object once)."""
     now, request_id, actor_fields = timezone.now(), request_id_var.get(), _actor_fields(actor)
     rows = []
-    for obj in objs:
-        activity_object = snapshot(obj)
+    for obj, activity_object in zip(objs, rendered(objs, resource_type), strict=True):
         customer_id, subscription_id = external_ids(obj, resource_type)
         rows.append(
             ActivityLog(
                 organization_id=obj.organization_id,  # type: ignore[attr-defined]
                 activity_type=activity_type,
                 activity_object=activity_object,
-                activity_object_changes=changes_of(obj, activity_type, activity_object),
+                activity_object_changes=changes_of(obj, activity_type, snapshot(obj)),
                 resource_type=resource_type,
                 resource_id=str(obj.pk),
                 external_customer_id=customer_id,

@@ -15,8 +15,10 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, DateTimeField, Model, QuerySet, Sum
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin as ThemedModelAdmin
@@ -430,6 +432,39 @@ class PickForm(ThemedFormMixin, forms.Form):
         field.label_from_instance = describe
         self.fields[name] = field
         theme_widgets(self.fields)
+
+
+def pick_first(
+    request: HttpRequest,
+    *,
+    rows: QuerySet,
+    model: type[Model],
+    label: str,
+    intro: str,
+    describe: Callable[[Model], str] = str,
+    context: dict,
+    name: str = "customer",
+) -> Model | HttpResponse:
+    """The first step of a page that needs one row before its form (the customer to subscribe,
+    to invoice or to give a wallet): the row of `rows` named by the `name` GET parameter, else
+    the page that asks for it (`intro` above one choice). A row is taken only where the staff
+    member's role may add `model` rows in its organization (403 otherwise)."""
+    picked = request.GET.get(name)
+    row = rows.filter(pk=picked).first() if picked else None
+    if row is None:
+        pick = PickForm(
+            request.GET if picked else None,
+            name=name,
+            label=label,
+            queryset=rows,
+            describe=describe,
+        )
+        pick.is_valid()  # an unknown or foreign row: the error shows under the choice
+        context.update(pick_form=pick, intro=intro)
+        return TemplateResponse(request, "admin/service_form.html", context)
+    if not staff_may_in(request, "add", model, row.organization_id):  # type: ignore[attr-defined]
+        raise PermissionDenied
+    return row
 
 
 def show_domain_error(

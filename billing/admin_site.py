@@ -16,7 +16,9 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 
 from billing.admin_base import staff_organizations
+from billing.models import Role
 from billing.money import display_locale
+from billing.roles import user_roles
 
 OVERVIEW_PATH = "/admin/overview/"
 
@@ -187,6 +189,18 @@ def site_title(request: HttpRequest) -> str:
         return "Billing"
     names = list(staff_organizations(request).values_list("name", flat=True)[:2])
     return names[0] if len(names) == 1 else "Billing"
+
+
+def site_subheader(request: HttpRequest) -> str:
+    """The role the staff member holds, under the site's name: "Finance", "Manager", "Admin"
+    (the roles of several organizations, each once), "Superuser" without a membership."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return ""
+    roles = set(user_roles(user).values())
+    if not roles:
+        return "Superuser" if user.is_superuser else ""
+    return ", ".join(str(label) for value, label in Role.choices if value in roles)
 
 
 def stylesheet(request: HttpRequest) -> str:

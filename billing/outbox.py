@@ -90,9 +90,11 @@ def emit(
     organization_id: UUID | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
+    changes: dict[str, list] | None = None,
 ) -> OutboxEvent:
     """Records one event for the apps to the right, in the caller's transaction. The
-    organization, object type and id come from `obj` unless given."""
+    organization, object type and id come from `obj` unless given; `changes` adds to the
+    activity's changed fields what the row's columns do not show (`billing.activity`)."""
     row = _row(
         event_type=event_type,
         actor=actor,
@@ -103,12 +105,14 @@ def emit(
         object_id=object_id,
     )
     row.save(force_insert=True)
-    _log_activity(row, obj, actor)
+    _log_activity(row, obj, actor, changes)
     _announce()
     return row
 
 
-def _log_activity(row: OutboxEvent, obj: Model | None, actor: Actor) -> None:
+def _log_activity(
+    row: OutboxEvent, obj: Model | None, actor: Actor, changes: dict[str, list] | None
+) -> None:
     # Every service records its change here with its actor: the activity log follows from it.
     if not is_activity(row.event_type):
         return
@@ -119,6 +123,7 @@ def _log_activity(row: OutboxEvent, obj: Model | None, actor: Actor) -> None:
             obj=obj,
             resource_type=row.object_type,
             resource_id=row.object_id,
+            extra_changes=changes,
         )
     else:
         record_activity(

@@ -232,6 +232,11 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be an aware datetime")
 
 
+def iso_utc(instant: datetime) -> str:
+    """An instant as Lago writes it in payloads: ISO 8601 in UTC, whole seconds, `Z`."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def local_date(instant: datetime, tz: ZoneInfo) -> date:
     """The customer's local date of an aware instant."""
     _require_aware(instant, "instant")

@@ -121,23 +121,29 @@ def organization_id_of(obj: object) -> int | None:
     return getattr(obj, "organization_id", None)
 
 
-def user_role(user, organization_id: int) -> str | None:
-    """The role a staff member holds in one organization, None without a membership (read once
-    per user object, so once per request)."""
+def user_roles(user) -> dict:
+    """{organization id: role} of a staff member (read once per user object, so once per
+    request)."""
     from billing.models import Membership
 
     roles = getattr(user, "_organization_roles", None)
     if roles is None:
         roles = dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
         user._organization_roles = roles
-    return roles.get(organization_id)
+    return roles
+
+
+def user_role(user, organization_id: int) -> str | None:
+    """The role a staff member holds in one organization, None without a membership."""
+    return user_roles(user).get(organization_id)
 
 
 class RoleBackend:
     """Object permissions from the role a staff member holds in the object's organization.
 
     Model-level questions (obj None) are left to the groups (ModelBackend); a row without an
-    organization gets no answer here (guardian's rows may still grant it). Inlines ask about their
+    organization may be read with the model-level right, never changed (guardian's rows may
+    still grant more). Inlines ask about their
     own model with the parent row as obj: the parent's organization decides.
     """
 
@@ -151,7 +157,9 @@ class RoleBackend:
             return True
         organization_id = organization_id_of(obj)
         if organization_id is None:
-            return False
+            # a row of no organization (the beat schedule) is every tenant's: staff whose role
+            # opens its list may read it; changing it stays with superusers
+            return perm.split(".", 1)[1].startswith("view_") and user_obj.has_perm(perm)
         role = user_role(user_obj, organization_id)
         if role is None:
             return False

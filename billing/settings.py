@@ -295,7 +295,7 @@ LOGIN_REDIRECT_URL = "admin:index"  # the theme's login form posts no `next` whe
 UNFOLD = {
     "SITE_TITLE": "billing.admin_site.site_title",
     "SITE_HEADER": "billing.admin_site.site_title",
-    "SITE_SUBHEADER": "Finance",
+    "SITE_SUBHEADER": "billing.admin_site.site_subheader",
     "SITE_SYMBOL": "account_balance",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

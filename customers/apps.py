@@ -16,3 +16,4 @@ class CustomersConfig(AppConfig):
         from customers import wire
 
         wire.register()
+        wire.register_activity()

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from billing.admin_base import Panel, PanelProvider, admin_change_url, staff_may_in
+from billing.admin_base import (
+    Panel,
+    PanelProvider,
+    admin_change_url,
+    staff_may_in,
+    staff_organizations,
+)
 from billing.models import BillingEntity, DocumentLocale
 from billing.money import format_money
 from customers.models import AppliedCoupon, Customer, Subscription
@@ -33,6 +40,21 @@ def customer_name(customer: Customer) -> str:
     """The customer as staff know it: name, legal name, person, else external id."""
     person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
     return customer.name or customer.legal_name or person or customer.external_id
+
+
+def customer_label(customer: Customer) -> str:
+    """A customer in a choice list: "Name (external id)"."""
+    return f"{customer_name(customer)} ({customer.external_id})"
+
+
+def customers_to_add(request: HttpRequest, model: type[Model]) -> QuerySet[Customer]:
+    """Alive customers of the organizations where the staff member's role may add `model` rows
+    (subscriptions, wallets, invoices), by name."""
+    return (
+        Customer.objects.alive()
+        .filter(organization__in=staff_organizations(request, model, "add"))
+        .order_by("name", "external_id")
+    )
 
 
 def can_change_customer(request: HttpRequest, customer: Customer) -> bool:

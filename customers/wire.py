@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from billing.activity import register_activity_object
 from billing.wire_objects import register_wire_object
-from customers.models import Customer, Subscription
+from customers.api.customer_serializers import AppliedCouponSerializer
+from customers.models import AppliedCoupon, Customer, Subscription
 from customers.representations import CustomerSerializer, SubscriptionSerializer
 
 
@@ -39,4 +41,15 @@ def register() -> None:
         "subscription",
         load=subscriptions_for_wire,
         render=lambda rows: SubscriptionSerializer(rows, many=True).data,
+    )
+
+
+def register_activity() -> None:
+    """Declares how the activity log renders applied coupons: as their API answers them."""
+    register_activity_object(
+        "applied_coupon",
+        load=lambda ids: AppliedCoupon.objects.filter(pk__in=ids).select_related(
+            "coupon", "customer"
+        ),
+        render=lambda rows: [AppliedCouponSerializer(row).data for row in rows],
     )

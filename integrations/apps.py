@@ -26,3 +26,8 @@ class IntegrationsConfig(AppConfig):
         )
         # every commit that recorded outbox rows drains them into webhook deliveries
         outbox.on_events_recorded.connect(tasks.drain_soon)
+
+        # webhook endpoints and payment methods as the activity log renders them
+        from integrations import wire
+
+        wire.register_activity()

@@ -66,3 +66,4 @@ class InvoicingConfig(AppConfig):
         from invoicing import wire
 
         wire.register()
+        wire.register_activity()

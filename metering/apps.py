@@ -23,3 +23,8 @@ class MeteringConfig(AppConfig):
         from metering import hooks, tasks
 
         hooks.on_events_ingested.connect(tasks.queue_refresh_after_events)
+
+        # usage alerts as the activity log renders them (billing.activity)
+        from metering import wire
+
+        wire.register_activity()

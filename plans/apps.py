@@ -10,3 +10,4 @@ class PlansConfig(AppConfig):
         from plans import wire
 
         wire.register()
+        wire.register_activity()

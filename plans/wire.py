@@ -8,8 +8,15 @@ from collections.abc import Sequence
 
 from django.db.models import Prefetch
 
+from billing.activity import register_activity_object
+from billing.models import BillingEntity
 from billing.wire_objects import register_wire_object
-from plans.api.catalog_serializers import BillableMetricSerializer
+from plans.api.catalog_serializers import (
+    AddOnSerializer,
+    BillableMetricSerializer,
+    CouponSerializer,
+    TaxSerializer,
+)
 from plans.api.plan_serializers import (
     ChargeFilterSerializer,
     PlanChargeSerializer,
@@ -17,14 +24,20 @@ from plans.api.plan_serializers import (
     PlanSerializer,
 )
 from plans.api.plan_views import plans_rendered
+from plans.api.tenancy_serializers import BillingEntitySerializer
 from plans.models import (
+    AddOn,
     BillableMetric,
     BillableMetricFilter,
     Charge,
     ChargeFilter,
+    Coupon,
+    Feature,
     FixedCharge,
     Plan,
+    Tax,
 )
+from plans.services.entitlements import feature_payload
 
 
 def plans_for_wire(ids: Sequence[str]) -> list[Plan]:
@@ -86,4 +99,36 @@ def register() -> None:
         "fixed_charge",
         load=fixed_charges_for_wire,
         render=lambda rows: PlanFixedChargeSerializer(rows, many=True).data,
+    )
+
+
+def register_activity() -> None:
+    """Declares how the activity log renders the catalog objects no webhook sends: as their
+    API answers them."""
+    register_activity_object(
+        "coupon",
+        load=lambda ids: Coupon.objects.filter(pk__in=ids).prefetch_related(
+            "plans", "billable_metrics"
+        ),
+        render=lambda rows: CouponSerializer(rows, many=True).data,
+    )
+    register_activity_object(
+        "add_on",
+        load=lambda ids: AddOn.objects.filter(pk__in=ids).prefetch_related("taxes"),
+        render=lambda rows: AddOnSerializer(rows, many=True).data,
+    )
+    register_activity_object(
+        "tax",
+        load=lambda ids: Tax.objects.filter(pk__in=ids),
+        render=lambda rows: TaxSerializer(rows, many=True).data,
+    )
+    register_activity_object(
+        "billing_entity",
+        load=lambda ids: BillingEntity.objects.filter(pk__in=ids).select_related("organization"),
+        render=lambda rows: BillingEntitySerializer(rows, many=True).data,
+    )
+    register_activity_object(
+        "feature",
+        load=lambda ids: Feature.objects.filter(pk__in=ids),
+        render=lambda rows: [feature_payload(row) for row in rows],
     )

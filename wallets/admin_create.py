@@ -10,7 +10,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -18,17 +17,15 @@ from django.utils import timezone
 
 from billing.actors import Actor
 from billing.admin_base import (
-    PickForm,
     ThemedFormMixin,
     admin_change_url,
+    pick_first,
     show_domain_error,
-    staff_may_in,
-    staff_organizations,
 )
 from billing.errors import DomainError
 from billing.money import CURRENCIES
 from customers.models import Customer
-from customers.presenters import customer_name
+from customers.presenters import customer_label, customer_name, customers_to_add
 from wallets.models import RecurringTransactionRule, Wallet
 from wallets.presenters import credits_text, wallet_url
 
@@ -156,15 +153,6 @@ class WalletCreateForm(ThemedFormMixin, forms.Form):
         return values
 
 
-def customer_choices(request: HttpRequest) -> QuerySet[Customer]:
-    """Alive customers of the organizations where the role may create wallets."""
-    return (
-        Customer.objects.alive()
-        .filter(organization__in=staff_organizations(request, Wallet, "add"))
-        .order_by("name", "external_id")
-    )
-
-
 def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New wallet": the customer first (unless given), then the wallet and its first top-up."""
     if not model_admin.has_add_permission(request):
@@ -178,22 +166,17 @@ def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> H
         "crumbs": [("Wallets", changelist)],
         "cancel_url": changelist,
     }
-    customers = customer_choices(request)
-    picked = request.GET.get("customer")
-    customer = customers.filter(pk=picked).first() if picked else None
-    if customer is None:
-        pick = PickForm(
-            request.GET if picked else None,
-            name="customer",
-            label="Customer",
-            queryset=customers,
-            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
-        )
-        pick.is_valid()
-        context.update(pick_form=pick, intro="Whose wallet is it?")
-        return TemplateResponse(request, "admin/service_form.html", context)
-    if not staff_may_in(request, "add", Wallet, customer.organization_id):
-        raise PermissionDenied
+    customer = pick_first(
+        request,
+        rows=customers_to_add(request, Wallet),
+        model=Wallet,
+        label="Customer",
+        intro="Whose wallet is it?",
+        describe=customer_label,
+        context=context,
+    )
+    if isinstance(customer, HttpResponse):
+        return customer
 
     form = WalletCreateForm(request.POST or None, customer=customer)
     if request.method == "POST" and form.is_valid():

@@ -7,9 +7,17 @@ from collections.abc import Sequence
 
 from django.db.models import Prefetch
 
+from billing.activity import register_activity_object
 from billing.wire_objects import register_wire_object
+from wallets.api.alert_serializers import AlertSerializer
 from wallets.api.serializers import WalletSerializer, WalletTransactionSerializer
-from wallets.models import RecurringTransactionRule, TriggeredAlert, Wallet, WalletTransaction
+from wallets.models import (
+    RecurringTransactionRule,
+    TriggeredAlert,
+    Wallet,
+    WalletAlert,
+    WalletTransaction,
+)
 from wallets.services.alerts import triggered_alert_payload
 
 
@@ -57,4 +65,11 @@ def register() -> None:
         "triggered_alert",
         load=triggered_alerts_for_wire,
         render=lambda rows: [triggered_alert_payload(row) for row in rows],
+    )
+
+    # wallet alerts send no webhook of their own: rendered for the activity log only
+    register_activity_object(
+        "wallet_alert",
+        load=lambda ids: WalletAlert.objects.filter(pk__in=ids).select_related("wallet__customer"),
+        render=lambda rows: AlertSerializer(rows, many=True).data,
     )

@@ -20,18 +20,16 @@ from django.utils import timezone
 
 from billing.actors import Actor
 from billing.admin_base import (
-    PickForm,
     ThemedFormMixin,
     admin_change_url,
+    pick_first,
     show_domain_error,
-    staff_may_in,
-    staff_organizations,
     theme_widgets,
 )
 from billing.errors import DomainError
 from billing.money import CURRENCIES, exponent, format_money, to_major, to_minor
 from customers.models import Customer, Subscription
-from customers.presenters import customer_name
+from customers.presenters import customer_label, customer_name, customers_to_add
 from customers.services.subscriptions import subscription_create
 from plans.models import Charge, ChargeModel, Plan
 
@@ -250,16 +248,6 @@ class SubscribeForm(ThemedFormMixin, forms.Form):
         return datetime.combine(day, time.min, tzinfo=self.zone)
 
 
-def customer_choices(request: HttpRequest) -> QuerySet[Customer]:
-    """Customers a staff member may subscribe: alive, in organizations where the role may add
-    subscriptions."""
-    return (
-        Customer.objects.alive()
-        .filter(organization__in=staff_organizations(request, Subscription, "add"))
-        .order_by("name", "external_id")
-    )
-
-
 def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New subscription": the customer first (unless given), then the plan and its terms."""
     if not model_admin.has_add_permission(request):
@@ -273,22 +261,17 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         "crumbs": [("Subscriptions", changelist)],
         "cancel_url": changelist,
     }
-    customers = customer_choices(request)
-    picked = request.GET.get("customer")
-    customer = customers.filter(pk=picked).first() if picked else None
-    if customer is None:
-        pick = PickForm(
-            request.GET if picked else None,
-            name="customer",
-            label="Customer",
-            queryset=customers,
-            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
-        )
-        pick.is_valid()
-        context.update(pick_form=pick, intro="Which customer subscribes?")
-        return TemplateResponse(request, "admin/service_form.html", context)
-    if not staff_may_in(request, "add", Subscription, customer.organization_id):
-        raise PermissionDenied
+    customer = pick_first(
+        request,
+        rows=customers_to_add(request, Subscription),
+        model=Subscription,
+        label="Customer",
+        intro="Which customer subscribes?",
+        describe=customer_label,
+        context=context,
+    )
+    if isinstance(customer, HttpResponse):
+        return customer
 
     now = timezone.now()
     refresh = request.method == "POST" and "_refresh" in request.POST

@@ -292,14 +292,32 @@ def _announce_payment_provider(customer: Customer, values: dict, previous_id: ob
     )
 
 
-def _emit(customer: Customer, event_type: str, *, actor: Actor) -> None:
-    """Webhook `customer.created` / `customer.updated` (spec §26.3), in the same transaction."""
+def _emit(customer: Customer, event_type: str, *, actor: Actor, before: dict | None = None) -> None:
+    """Webhook `customer.created` / `customer.updated` (spec §26.3), in the same transaction;
+    the activity also names the metadata and taxes that changed (rows of their own)."""
+    after = _relations_of(customer)
+    before = before or dict.fromkeys(after)
     emit(
         event_type=event_type,
         actor=actor,
         obj=customer,
         payload={"lago_id": str(customer.pk), "external_id": customer.external_id},
+        changes={name: [before[name], value] for name, value in after.items()},
     )
+
+
+def _relations_of(customer: Customer) -> dict:
+    """The customer's metadata and tax codes, as its activity compares them."""
+    return {
+        "metadata": [
+            {"key": key, "value": value, "display_in_invoice": shown}
+            for key, value, shown in customer.metadata.order_by("key").values_list(
+                "key", "value", "display_in_invoice"
+            )
+        ]
+        or None,
+        "tax_codes": sorted(customer.taxes.values_list("code", flat=True)) or None,
+    }
 
 
 def _create(organization: Organization, values: dict, *, actor: Actor) -> Customer:
@@ -348,10 +366,11 @@ def _update(customer: Customer, values: dict, *, actor: Actor) -> Customer:
     ):
         customer.billing_entity = entity
     previous_id = (customer.billing_configuration or {}).get("provider_customer_id")
+    before = _relations_of(customer)
     _assign(customer, values)
     customer.save()
     _save_relations(customer, values)
-    _emit(customer, "customer.updated", actor=actor)
+    _emit(customer, "customer.updated", actor=actor, before=before)
     _announce_payment_provider(customer, values, previous_id=previous_id)
     return customer
 

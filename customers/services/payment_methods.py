@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import NotFound
 from customers.locks import lock_customer
@@ -64,6 +65,7 @@ def customer_provider_customer_set(
     config["provider_customer_id"] = provider_customer_id
     customer.billing_configuration = config
     customer.save(update_fields=["billing_configuration", "updated_at"])
+    record_activity(activity_type="customer.updated", actor=actor, obj=customer)
     return customer
 
 
@@ -94,6 +96,7 @@ def payment_method_record_from_provider(
         provider_method_id=provider_method_id,
     )
     payment_method = alive.first()
+    creating = payment_method is None
     if payment_method is None:
         payment_method = PaymentMethod(
             organization_id=customer.organization_id,
@@ -112,7 +115,9 @@ def payment_method_record_from_provider(
             payment_method.save()
     except IntegrityError:
         # the same method recorded meanwhile (a webhook and a sync at once): that row wins
-        payment_method = alive.get()
+        return alive.get()
+    verb = "created" if creating else "updated"
+    record_activity(activity_type=f"payment_method.{verb}", actor=actor, obj=payment_method)
     return payment_method
 
 
@@ -127,6 +132,7 @@ def payment_method_set_as_default(*, payment_method: PaymentMethod, actor: Actor
         _unset_other_defaults(payment_method)
         payment_method.is_default = True
         payment_method.save(update_fields=["is_default", "updated_at"])
+        record_activity(activity_type="payment_method.updated", actor=actor, obj=payment_method)
     return payment_method
 
 
@@ -143,6 +149,7 @@ def payment_method_destroy(
     payment_method.is_default = False
     payment_method.deleted_at = now
     payment_method.save(update_fields=["is_default", "deleted_at", "updated_at"])
+    record_activity(activity_type="payment_method.deleted", actor=actor, obj=payment_method)
     return payment_method
 
 
@@ -162,4 +169,5 @@ def payment_methods_forget_provider_method(
         row.is_default = False
         row.deleted_at = now
         row.save(update_fields=["is_default", "deleted_at", "updated_at"])
+        record_activity(activity_type="payment_method.deleted", actor=actor, obj=row)
     return rows

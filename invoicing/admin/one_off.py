@@ -8,7 +8,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.forms import formset_factory
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,17 +16,15 @@ from django.utils import timezone
 
 from billing.actors import Actor
 from billing.admin_base import (
-    PickForm,
     ThemedFormMixin,
     admin_change_url,
+    pick_first,
     show_domain_error,
-    staff_may_in,
-    staff_organizations,
 )
 from billing.errors import DomainError
 from billing.money import CURRENCIES, exponent, format_money, to_minor
 from customers.models import Customer
-from customers.presenters import customer_name
+from customers.presenters import customer_label, customer_name, customers_to_add
 from invoicing.models import Invoice
 from invoicing.services.one_off import OneOffFee, invoice_create_one_off, invoice_one_off_estimate
 from plans.models import AddOn, Tax
@@ -117,15 +114,6 @@ class BaseLineFormSet(forms.BaseFormSet):
 LineFormSet = formset_factory(OneOffLineForm, formset=BaseLineFormSet, extra=3, max_num=20)
 
 
-def customer_choices(request: HttpRequest) -> QuerySet[Customer]:
-    """Alive customers of the organizations where the role may issue invoices."""
-    return (
-        Customer.objects.alive()
-        .filter(organization__in=staff_organizations(request, Invoice, "add"))
-        .order_by("name", "external_id")
-    )
-
-
 def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New one-off invoice": the customer first (unless given), then add-on lines, a preview
     of the totals and the invoice."""
@@ -140,22 +128,17 @@ def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) ->
         "crumbs": [("Invoices", changelist)],
         "cancel_url": changelist,
     }
-    customers = customer_choices(request)
-    picked = request.GET.get("customer")
-    customer = customers.filter(pk=picked).first() if picked else None
-    if customer is None:
-        pick = PickForm(
-            request.GET if picked else None,
-            name="customer",
-            label="Customer",
-            queryset=customers,
-            describe=lambda c: f"{customer_name(c)} ({c.external_id})",
-        )
-        pick.is_valid()
-        context.update(pick_form=pick, intro="Which customer is invoiced?")
-        return TemplateResponse(request, "admin/service_form.html", context)
-    if not staff_may_in(request, "add", Invoice, customer.organization_id):
-        raise PermissionDenied
+    customer = pick_first(
+        request,
+        rows=customers_to_add(request, Invoice),
+        model=Invoice,
+        label="Customer",
+        intro="Which customer is invoiced?",
+        describe=customer_label,
+        context=context,
+    )
+    if isinstance(customer, HttpResponse):
+        return customer
 
     posted = request.method == "POST"
     form = OneOffInvoiceForm(request.POST if posted else None, customer=customer)

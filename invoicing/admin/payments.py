@@ -696,8 +696,10 @@ class CustomerDunningAdmin(OrganizationAdmin):
         """Opens the dunning settings of a customer, creating them on first use."""
         from customers.models import Customer
 
+        # the settings row is created here: only where the role may change dunning settings
+        organizations = staff_organizations(request, CustomerDunning, "change")
         customer = get_object_or_404(
-            Customer.objects.filter(organization__in=staff_organizations(request)), pk=customer_id
+            Customer.objects.filter(organization__in=organizations), pk=customer_id
         )
         state, _ = CustomerDunning.objects.get_or_create(
             customer=customer, defaults={"organization_id": customer.organization_id}

@@ -4,7 +4,7 @@ collection, overdue balance) and usage per time bucket, read by `invoicing.analy
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -18,37 +18,16 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.api.query_params import QueryParams
 from billing.api.views import LagoAPIView
-from billing.errors import Invalid, NotFound
+from billing.errors import NotFound
 from billing.models import BillingEntity, Organization
-from billing.money import CURRENCIES
 from invoicing import analytics
 
 CURRENCY = OpenApiParameter("currency", OpenApiTypes.STR, description="ISO 4217 code")
 MONTHS = OpenApiParameter("months", OpenApiTypes.INT, description="keep the last N months")
 BILLING_ENTITY_CODE = OpenApiParameter("billing_entity_code", OpenApiTypes.STR)
 CUSTOMER = OpenApiParameter("external_customer_id", OpenApiTypes.STR)
-
-
-def _currency(value: str | None) -> str | None:
-    if not value:
-        return None
-    currency = value.upper()
-    if currency not in CURRENCIES:
-        raise Invalid({"currency": ["value_is_invalid"]})
-    return currency
-
-
-def _positive_int(value: str | None, name: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise Invalid({name: ["value_is_invalid"]}) from None
-    if number < 1 or number > 1200:
-        raise Invalid({name: ["value_is_invalid"]})
-    return number
 
 
 def _billing_entity(organization: Organization, code: str | None) -> BillingEntity | None:
@@ -64,14 +43,14 @@ def analytics_filters(
     request: Request, organization: Organization, *, customer: bool
 ) -> analytics.Filters:
     """The query's filters, checked: 422 for a malformed one, 404 for an unknown entity."""
-    params = request.query_params
+    params = QueryParams(request.query_params)
     return analytics.Filters(
         organization=organization,
         today=timezone.now().date(),
-        currency=_currency(params.get("currency")),
-        months=_positive_int(params.get("months"), "months"),
-        billing_entity=_billing_entity(organization, params.get("billing_entity_code")),
-        external_customer_id=(params.get("external_customer_id") or None) if customer else None,
+        currency=params.currency(),
+        months=params.integer("months", minimum=1, maximum=1200),
+        billing_entity=_billing_entity(organization, params.text("billing_entity_code")),
+        external_customer_id=params.text("external_customer_id") if customer else None,
     )
 
 
@@ -193,18 +172,6 @@ class OverdueBalanceView(_MonthlyAnalyticsView):
         return super().get(request)
 
 
-_BOOLEANS = {"true": True, "false": False}
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise Invalid({name: ["invalid_date"]}) from None
-
-
 class UsageView(LagoAPIView):
     """Usage units and amounts per billable metric and time bucket."""
 
@@ -242,17 +209,9 @@ class UsageView(LagoAPIView):
         }),
     )  # fmt: skip
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        granularity = params.get("time_granularity") or "daily"
-        if granularity not in analytics.GRANULARITIES:
-            raise Invalid({"time_granularity": ["value_is_invalid"]})
-        recurring = params.get("is_billable_metric_recurring")
-        if recurring not in (None, "") and recurring.lower() not in _BOOLEANS:
-            raise Invalid({"is_billable_metric_recurring": ["value_is_invalid"]})
-        customer_type = params.get("customer_type") or None
-        if customer_type not in (None, "company", "individual"):
-            raise Invalid({"customer_type": ["value_is_invalid"]})
-        from_date = _date(params.get("from_date"), "from_date")
+        params = QueryParams(request.query_params)
+        granularity = params.choice("time_granularity", analytics.GRANULARITIES, default="daily")
+        from_date = params.date("from_date")
         if from_date is None:  # the last 30 days, 12 weeks or 12 months by default
             today = timezone.now().date()
             from_date = {
@@ -263,14 +222,14 @@ class UsageView(LagoAPIView):
         filters = analytics.UsageFilters(
             time_granularity=granularity,
             from_date=from_date,
-            to_date=_date(params.get("to_date"), "to_date"),
-            currency=_currency(params.get("currency")),
-            customer_type=customer_type,
-            external_customer_id=params.get("external_customer_id") or None,
-            customer_country=(params.get("customer_country") or "").upper() or None,
-            external_subscription_id=params.get("external_subscription_id") or None,
-            plan_code=params.get("plan_code") or None,
-            billable_metric_code=params.get("billable_metric_code") or None,
-            is_billable_metric_recurring=_BOOLEANS[recurring.lower()] if recurring else None,
+            to_date=params.date("to_date"),
+            currency=params.currency(),
+            customer_type=params.choice("customer_type", ("company", "individual")),
+            external_customer_id=params.text("external_customer_id"),
+            customer_country=params.text("customer_country", upper=True),
+            external_subscription_id=params.text("external_subscription_id"),
+            plan_code=params.text("plan_code"),
+            billable_metric_code=params.text("billable_metric_code"),
+            is_billable_metric_recurring=params.boolean("is_billable_metric_recurring"),
         )
         return Response({"usages": analytics.usages(self.organization, filters)})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -56,6 +57,20 @@ REQUEST_RESPONSE = wrapped_schema(
 )
 
 
+class _SelectedViewSet(OrganizationViewSet):
+    """A list and its objects by `lago_id`, both read through the app's selectors: the list
+    selector scopes and orders the rows, the get selector answers the 404."""
+
+    list_selector: Callable[..., QuerySet]
+    get_selector: Callable[..., Model]
+
+    def get_queryset(self) -> QuerySet:
+        return self.list_selector(organization=self.organization)
+
+    def get_object(self) -> Model:
+        return self.get_selector(organization=self.organization, lago_id=self.kwargs["lago_id"])
+
+
 class _CustomerScoped:
     """`/customers/{external_customer_id}/...`: the list narrowed to one customer."""
 
@@ -78,7 +93,7 @@ class _CustomerScoped:
     ),
     retrieve=extend_schema(parameters=[LAGO_ID], responses=PAYMENT_RESPONSE),
 )
-class PaymentViewSet(OrganizationViewSet):
+class PaymentViewSet(_SelectedViewSet):
     """Payments by `lago_id`; `POST` records a manual payment of an invoice."""
 
     queryset = Payment.objects.all()
@@ -87,11 +102,7 @@ class PaymentViewSet(OrganizationViewSet):
     root_key, root_key_plural = "payment", "payments"
     permission_resource = "payment"
 
-    def get_queryset(self) -> QuerySet:
-        return payment_list(organization=self.organization)
-
-    def get_object(self) -> Payment:
-        return payment_get(organization=self.organization, lago_id=self.kwargs["lago_id"])
+    list_selector, get_selector = staticmethod(payment_list), staticmethod(payment_get)
 
     @extend_schema(
         request=wrapped_schema("PaymentCreate", PaymentCreateInput, "payment"),
@@ -138,7 +149,7 @@ class CustomerPaymentViewSet(_CustomerScoped, PaymentViewSet):
     list=extend_schema(parameters=[OpenApiParameter("invoice_id", OpenApiTypes.UUID)]),
     retrieve=extend_schema(parameters=[LAGO_ID], responses=RECEIPT_RESPONSE),
 )
-class PaymentReceiptViewSet(OrganizationViewSet):
+class PaymentReceiptViewSet(_SelectedViewSet):
     """Receipts of succeeded payments."""
 
     queryset = PaymentReceipt.objects.all()
@@ -147,11 +158,10 @@ class PaymentReceiptViewSet(OrganizationViewSet):
     root_key, root_key_plural = "payment_receipt", "payment_receipts"
     permission_resource = "payment_receipt"
 
-    def get_queryset(self) -> QuerySet:
-        return payment_receipt_list(organization=self.organization)
-
-    def get_object(self) -> PaymentReceipt:
-        return payment_receipt_get(organization=self.organization, lago_id=self.kwargs["lago_id"])
+    list_selector, get_selector = (
+        staticmethod(payment_receipt_list),
+        staticmethod(payment_receipt_get),
+    )
 
 
 @extend_schema_view(
@@ -164,7 +174,7 @@ class PaymentReceiptViewSet(OrganizationViewSet):
     ),
     retrieve=extend_schema(parameters=[LAGO_ID], responses=REQUEST_RESPONSE),
 )
-class PaymentRequestViewSet(OrganizationViewSet):
+class PaymentRequestViewSet(_SelectedViewSet):
     """Payment requests by `lago_id`; `POST` requests the payment of overdue invoices."""
 
     queryset = PaymentRequest.objects.all()
@@ -173,11 +183,10 @@ class PaymentRequestViewSet(OrganizationViewSet):
     root_key, root_key_plural = "payment_request", "payment_requests"
     permission_resource = "payment_request"
 
-    def get_queryset(self) -> QuerySet:
-        return payment_request_list(organization=self.organization)
-
-    def get_object(self) -> PaymentRequest:
-        return payment_request_get(organization=self.organization, lago_id=self.kwargs["lago_id"])
+    list_selector, get_selector = (
+        staticmethod(payment_request_list),
+        staticmethod(payment_request_get),
+    )
 
     @extend_schema(
         request=wrapped_schema(

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone as dj_timezone
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import round_cents
@@ -632,6 +633,7 @@ def credit_note_update(
     if set_metadata:
         credit_note.metadata = clean
         credit_note.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="credit_note.updated", actor=actor, obj=credit_note)
     return credit_note
 
 
@@ -682,6 +684,7 @@ def credit_note_void(*, credit_note: CreditNote, actor: Actor, now: datetime) ->
     credit_note.save(
         update_fields=["credit_status", "balance_amount_cents", "voided_at", "updated_at"]
     )
+    record_activity(activity_type="credit_note.voided", actor=actor, obj=credit_note)
     return credit_note
 
 
@@ -694,6 +697,7 @@ def credit_note_metadata_replace(
     credit_note = lock_credit_note(credit_note.pk)
     credit_note.metadata = clean
     credit_note.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="credit_note.updated", actor=actor, obj=credit_note)
     return credit_note
 
 
@@ -706,6 +710,7 @@ def credit_note_metadata_merge(
     credit_note = lock_credit_note(credit_note.pk)
     credit_note.metadata = {**(credit_note.metadata or {}), **clean}
     credit_note.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="credit_note.updated", actor=actor, obj=credit_note)
     return credit_note
 
 
@@ -722,4 +727,5 @@ def credit_note_metadata_delete(
         remaining.pop(key, None)
         credit_note.metadata = remaining
     credit_note.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="credit_note.updated", actor=actor, obj=credit_note)
     return credit_note

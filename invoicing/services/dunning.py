@@ -20,6 +20,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.models import BillingEntity, Organization
@@ -123,6 +124,15 @@ def _validate_campaign(values: dict, thresholds: Sequence[dict] | None) -> dict[
     return errors
 
 
+def _thresholds_of(campaign: DunningCampaign) -> list[dict]:
+    return [
+        {"currency": currency, "amount_cents": amount_cents}
+        for currency, amount_cents in campaign.thresholds.order_by("currency").values_list(
+            "currency", "amount_cents"
+        )
+    ]
+
+
 def _set_thresholds(campaign: DunningCampaign, thresholds: Sequence[dict]) -> None:
     campaign.thresholds.all().delete()
     DunningCampaignThreshold.objects.bulk_create(
@@ -169,6 +179,12 @@ def dunning_campaign_create(
     except IntegrityError:
         raise Invalid({"code": ["value_already_exist"]}) from None
     _set_thresholds(campaign, thresholds)
+    record_activity(
+        activity_type="dunning_campaign.created",
+        actor=actor,
+        obj=campaign,
+        extra_changes={"thresholds": [None, _thresholds_of(campaign)]},
+    )
     return campaign
 
 
@@ -192,8 +208,17 @@ def dunning_campaign_update(
     for field, value in values.items():
         setattr(campaign, field, value)
     campaign.save()
+    extra_changes = {}
     if thresholds is not None:
+        before = _thresholds_of(campaign)
         _set_thresholds(campaign, thresholds)
+        extra_changes["thresholds"] = [before, _thresholds_of(campaign)]
+    record_activity(
+        activity_type="dunning_campaign.updated",
+        actor=actor,
+        obj=campaign,
+        extra_changes=extra_changes,
+    )
     return campaign
 
 
@@ -238,6 +263,7 @@ def dunning_campaign_delete(
     BillingEntityDunningCampaign.objects.filter(dunning_campaign=campaign).delete()
     campaign.deleted_at = now
     campaign.save(update_fields=["deleted_at", "updated_at"])
+    record_activity(activity_type="dunning_campaign.deleted", actor=actor, obj=campaign)
     return campaign
 
 
@@ -248,7 +274,8 @@ def billing_entity_dunning_campaign_set(
     """Makes `campaign` the default of the billing entity (None: no default); customers that
     follow the default start again from attempt 1."""
     current = BillingEntityDunningCampaign.objects.filter(billing_entity=billing_entity).first()
-    if (current.dunning_campaign_id if current else None) == (campaign.pk if campaign else None):
+    before_id = current.dunning_campaign_id if current else None
+    if before_id == (campaign.pk if campaign else None):
         return billing_entity
     followers = Customer.objects.filter(billing_entity=billing_entity).exclude(
         pk__in=CustomerDunning.objects.filter(applied_dunning_campaign__isnull=False).values(
@@ -266,6 +293,14 @@ def billing_entity_dunning_campaign_set(
                 "organization_id": billing_entity.organization_id,
             },
         )
+    record_activity(
+        activity_type="billing_entity.updated",
+        actor=actor,
+        obj=billing_entity,
+        extra_changes={
+            "applied_dunning_campaign_id": [before_id, campaign.pk if campaign else None]
+        },
+    )
     return billing_entity
 
 
@@ -282,6 +317,10 @@ def customer_dunning_update(
     out; a change of the campaign that applies restarts the counters."""
     state = lock_customer_dunning(organization_id=customer.organization_id, customer_id=customer.pk)
     before = applicable_campaign(customer, state)
+    before_fields = {
+        "applied_dunning_campaign_id": state.applied_dunning_campaign_id,
+        "exclude_from_dunning_campaign": state.exclude_from_dunning_campaign,
+    }
     if applied_dunning_campaign is not ...:
         state.applied_dunning_campaign = applied_dunning_campaign
     if exclude_from_dunning_campaign is not None:
@@ -289,6 +328,15 @@ def customer_dunning_update(
     if applicable_campaign(customer, state) != before:
         state.currency_attempts, state.last_attempt_at = {}, None
     state.save()
+    # the customer's dunning settings are Lago customer fields: a change of the customer
+    record_activity(
+        activity_type="customer.updated",
+        actor=actor,
+        obj=customer,
+        extra_changes={
+            name: [value, getattr(state, name)] for name, value in before_fields.items()
+        },
+    )
     return state
 
 

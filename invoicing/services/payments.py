@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed
 from invoicing.locks import lock_fee, lock_invoice, lock_overdue_invoice
@@ -88,9 +89,20 @@ def invoice_update(
             invoice=invoice, payment_status=payment_status, actor=actor, now=now
         )
     if items is not None:
+        before = _metadata_of(invoice)
         _replace_metadata(invoice, items)
         invoice.save(update_fields=["updated_at"])
+        record_activity(
+            activity_type="invoice.updated",
+            actor=actor,
+            obj=invoice,
+            extra_changes={"metadata": [before, _metadata_of(invoice)]},
+        )
     return invoice
+
+
+def _metadata_of(invoice: Invoice) -> dict[str, str]:
+    return dict(invoice.metadata.order_by("key").values_list("key", "value"))
 
 
 @transaction.atomic
@@ -156,6 +168,7 @@ def fee_update(*, fee: Fee, payment_status: str, actor: Actor, now: datetime) ->
     fee.save(
         update_fields=["payment_status", "succeeded_at", "failed_at", "refunded_at", "updated_at"]
     )
+    record_activity(activity_type="fee.updated", actor=actor, obj=fee)
     return fee
 
 
@@ -168,4 +181,5 @@ def fee_destroy(*, fee: Fee, actor: Actor, now: datetime) -> Fee:
     if fee.deleted_at is None:
         fee.deleted_at = now
         fee.save(update_fields=["deleted_at", "updated_at"])
+        record_activity(activity_type="fee.deleted", actor=actor, obj=fee)
     return fee

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.money import decimal_string
 from billing.outbox import emit
+from billing.periods import iso_utc
 from customers.models import Subscription
 from metering.locks import lock_usage_alert
 from metering.models import LifetimeUsage, SubscriptionActivity, TriggeredUsageAlert, UsageAlert
@@ -258,6 +260,7 @@ def usage_alert_create(
             ),
             creating=True,
         )
+        record_activity(activity_type="usage_alert.created", actor=actor, obj=alert)
         flag_subscription(subscription, now=now)
     return alert
 
@@ -292,6 +295,7 @@ def usage_alert_update(
     alert = lock_usage_alert(alert.pk)
     if alert is None:
         raise NotFound("alert")
+    before = {name: getattr(alert, name) for name in _EDITABLE}
     if "code" in values:
         alert.code = _clean_code(values["code"])
     if "name" in values:
@@ -303,13 +307,24 @@ def usage_alert_update(
         if metric is not None:
             alert.billable_metric = metric
     _save(alert, creating=False)
+    record_activity(
+        activity_type="usage_alert.updated",
+        actor=actor,
+        obj=alert,
+        # an alert row keeps no loaded values: its editable fields are compared here
+        extra_changes={name: [value, getattr(alert, name)] for name, value in before.items()},
+    )
     flag_subscription(subscription, now=now)
     return alert
+
+
+_EDITABLE = ("code", "name", "thresholds", "billable_metric_id")
 
 
 def usage_alert_delete(*, alert: UsageAlert, actor: Actor) -> UsageAlert:
     """Deletes the alert and its recorded crossings (the outbox keeps the events sent)."""
     alert_id = alert.pk
+    record_activity(activity_type="usage_alert.deleted", actor=actor, obj=alert)
     alert.delete()
     alert.pk = alert_id  # the response still renders its lago_id
     return alert
@@ -323,16 +338,14 @@ def usage_alert_delete_all(*, subscription: Subscription, actor: Actor) -> list[
             external_subscription_id=subscription.external_id,
         ).order_by("created_at", "id")
     )
+    for alert in alerts:
+        record_activity(activity_type="usage_alert.deleted", actor=actor, obj=alert)
     UsageAlert.objects.filter(pk__in=[a.pk for a in alerts]).delete()
     return alerts
 
 
 # --------------------------------------------------------------------------------------------
 # Evaluation
-
-
-def _iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def triggered_alert_payload(triggered: TriggeredUsageAlert) -> dict:
@@ -353,7 +366,7 @@ def triggered_alert_payload(triggered: TriggeredUsageAlert) -> dict:
         "current_value": decimal_string(triggered.current_value),
         "previous_value": decimal_string(triggered.previous_value),
         "crossed_thresholds": triggered.crossed_thresholds,
-        "triggered_at": _iso(triggered.triggered_at),
+        "triggered_at": iso_utc(triggered.triggered_at),
         "subscription_external_id": alert.external_subscription_id,
         "customer_external_id": subscription.customer.external_id,
     }

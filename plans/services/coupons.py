@@ -261,5 +261,6 @@ def coupon_terminate_expired(*, actor: Actor, now: datetime) -> list[Coupon]:
     for coupon in expired:
         coupon.status, coupon.terminated_at = Coupon.Status.TERMINATED, now
         coupon.save(update_fields=["status", "terminated_at", "updated_at"])
+        record_activity(activity_type="coupon.terminated", actor=actor, obj=coupon)
         terminated.append(coupon)
     return terminated

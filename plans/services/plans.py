@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from billing.models import Organization
@@ -414,11 +415,12 @@ def plan_delete(*, plan: Plan, actor: Actor, now: datetime) -> Plan:
 # Metadata (POST replaces, PATCH merges, DELETE clears or drops a key)
 
 
-def _set_metadata(plan: Plan, metadata: dict) -> Plan:
+def _set_metadata(plan: Plan, metadata: dict, *, actor: Actor) -> Plan:
     if not _metadata_valid(metadata):
         raise Invalid({"metadata": ["value_is_invalid"]})
     plan.metadata = metadata
     plan.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="plan.updated", actor=actor, obj=plan)
     return plan
 
 
@@ -426,21 +428,21 @@ def _set_metadata(plan: Plan, metadata: dict) -> Plan:
 def plan_metadata_replace(*, plan: Plan, metadata: dict, actor: Actor) -> Plan:
     """The plan's metadata becomes `metadata`."""
     plan = lock_plan(plan.pk)
-    return _set_metadata(plan, dict(metadata))
+    return _set_metadata(plan, dict(metadata), actor=actor)
 
 
 @transaction.atomic
 def plan_metadata_merge(*, plan: Plan, metadata: dict, actor: Actor) -> Plan:
     """`metadata` keys are added to or overwrite the plan's."""
     plan = lock_plan(plan.pk)
-    return _set_metadata(plan, {**plan.metadata, **metadata})
+    return _set_metadata(plan, {**plan.metadata, **metadata}, actor=actor)
 
 
 @transaction.atomic
 def plan_metadata_clear(*, plan: Plan, actor: Actor) -> Plan:
     """Removes every metadata key."""
     plan = lock_plan(plan.pk)
-    return _set_metadata(plan, {})
+    return _set_metadata(plan, {}, actor=actor)
 
 
 @transaction.atomic
@@ -449,7 +451,7 @@ def plan_metadata_key_delete(*, plan: Plan, key: str, actor: Actor) -> Plan:
     plan = lock_plan(plan.pk)
     if not plan.metadata:
         raise NotFound("metadata")
-    return _set_metadata(plan, {k: v for k, v in plan.metadata.items() if k != key})
+    return _set_metadata(plan, {k: v for k, v in plan.metadata.items() if k != key}, actor=actor)
 
 
 # --------------------------------------------------------------------------------------------

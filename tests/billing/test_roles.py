@@ -494,3 +494,21 @@ def test_finance_cannot_edit_a_dunning_campaign(login, organization):
     )  # fmt: skip
     assert response.status_code == FORBIDDEN
     assert not DunningCampaign.objects.exists()
+
+
+@pytest.mark.parametrize(("role", "shown"), [("admin", "Admin"), ("manager", "Manager"),
+                                              ("finance", "Finance")])  # fmt: skip
+def test_the_sidebar_header_shows_the_role_the_staff_member_holds(login, role, shown):
+    context = login(role).get("/admin/").context
+
+    assert context["site_subheader"] == shown
+
+
+def test_the_sidebar_header_names_each_role_once_across_organizations(
+    client, organization, other_organization
+):
+    user = staff(organization, "both", "finance")
+    membership_set(organization=other_organization, user=user, role="admin")
+    client.force_login(user)
+
+    assert client.get("/admin/").context["site_subheader"] == "Admin, Finance"

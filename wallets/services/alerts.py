@@ -24,16 +24,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid
 from billing.money import decimal_string
 from billing.outbox import emit
+from billing.periods import iso_utc
 from wallets.locks import lock_wallet_alert
 from wallets.models import TriggeredAlert, Wallet, WalletAlert
 
@@ -201,7 +203,9 @@ def alert_create(*, wallet: Wallet, values: dict, actor: Actor, now: datetime) -
         previous_value=alert_value(alert_type, wallet),
         last_processed_at=now,
     )
-    return _save(alert, creating=True)
+    _save(alert, creating=True)
+    record_activity(activity_type="wallet_alert.created", actor=actor, obj=alert)
+    return alert
 
 
 @transaction.atomic
@@ -231,10 +235,13 @@ def alert_update(*, alert: WalletAlert, values: dict, actor: Actor, now: datetim
         alert.name = _clean_name(values["name"])
     if values.get("thresholds") is not None:
         alert.thresholds = clean_thresholds(alert.alert_type, values["thresholds"])
-    return _save(alert, creating=False)
+    _save(alert, creating=False)
+    record_activity(activity_type="wallet_alert.updated", actor=actor, obj=alert)
+    return alert
 
 
 def alert_delete(*, alert: WalletAlert, actor: Actor) -> WalletAlert:
+    record_activity(activity_type="wallet_alert.deleted", actor=actor, obj=alert)
     alert.delete()
     return alert
 
@@ -242,16 +249,14 @@ def alert_delete(*, alert: WalletAlert, actor: Actor) -> WalletAlert:
 @transaction.atomic
 def alert_delete_all(*, wallet: Wallet, actor: Actor) -> list[WalletAlert]:
     alerts = list(WalletAlert.objects.filter(wallet_id=wallet.pk).order_by("created_at", "id"))
+    for alert in alerts:
+        record_activity(activity_type="wallet_alert.deleted", actor=actor, obj=alert)
     WalletAlert.objects.filter(pk__in=[a.pk for a in alerts]).delete()
     return alerts
 
 
 # --------------------------------------------------------------------------------------------
 # Evaluation
-
-
-def _iso(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def triggered_alert_payload(triggered: TriggeredAlert) -> dict:
@@ -275,7 +280,7 @@ def triggered_alert_payload(triggered: TriggeredAlert) -> dict:
             None if triggered.previous_value is None else _number(triggered.previous_value)
         ),
         "crossed_thresholds": triggered.crossed_thresholds,
-        "triggered_at": _iso(triggered.triggered_at),
+        "triggered_at": iso_utc(triggered.triggered_at),
     }
 
 

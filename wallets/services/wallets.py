@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing.activity import record_activity
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
 from billing.money import CURRENCIES
@@ -553,11 +554,12 @@ def _given_metadata(metadata: object) -> dict:
     return dict(metadata)
 
 
-def _set_metadata(wallet: Wallet, metadata: object) -> Wallet:
+def _set_metadata(wallet: Wallet, metadata: object, *, actor: Actor) -> Wallet:
     if not _metadata_valid(metadata):
         raise Invalid({"metadata": ["value_is_invalid"]})
     wallet.metadata = metadata
     wallet.save(update_fields=["metadata", "updated_at"])
+    record_activity(activity_type="wallet.updated", actor=actor, obj=wallet)
     return wallet
 
 
@@ -565,21 +567,21 @@ def _set_metadata(wallet: Wallet, metadata: object) -> Wallet:
 def wallet_metadata_replace(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """The wallet's metadata becomes `metadata`."""
     wallet = lock_wallet(wallet.pk)
-    return _set_metadata(wallet, _given_metadata(metadata))
+    return _set_metadata(wallet, _given_metadata(metadata), actor=actor)
 
 
 @transaction.atomic
 def wallet_metadata_merge(*, wallet: Wallet, metadata: dict, actor: Actor) -> Wallet:
     """`metadata` keys are added to or overwrite the wallet's."""
     wallet = lock_wallet(wallet.pk)
-    return _set_metadata(wallet, {**wallet.metadata, **_given_metadata(metadata)})
+    return _set_metadata(wallet, {**wallet.metadata, **_given_metadata(metadata)}, actor=actor)
 
 
 @transaction.atomic
 def wallet_metadata_clear(*, wallet: Wallet, actor: Actor) -> Wallet:
     """Removes every metadata key."""
     wallet = lock_wallet(wallet.pk)
-    return _set_metadata(wallet, {})
+    return _set_metadata(wallet, {}, actor=actor)
 
 
 @transaction.atomic
@@ -588,4 +590,6 @@ def wallet_metadata_key_delete(*, wallet: Wallet, key: str, actor: Actor) -> Wal
     wallet = lock_wallet(wallet.pk)
     if not wallet.metadata:
         raise NotFound("metadata")
-    return _set_metadata(wallet, {k: v for k, v in wallet.metadata.items() if k != key})
+    return _set_metadata(
+        wallet, {k: v for k, v in wallet.metadata.items() if k != key}, actor=actor
+    )
