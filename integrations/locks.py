@@ -33,6 +33,7 @@ def lock_due_deliveries(*, endpoint_id: UUID, now: datetime, limit: int) -> list
     return list(
         WebhookDelivery.objects.due(now)
         .filter(endpoint_id=endpoint_id)
+        .select_related("body")
         .order_by("next_attempt_at", "created_at", "id")
         .select_for_update(skip_locked=True, of=("self",))[:limit]
     )
@@ -43,12 +44,12 @@ def _slot_key(endpoint_id: UUID, slot: int) -> int:
 
 
 @contextmanager
-def endpoint_send_slot(endpoint_id: UUID, *, slots: int) -> Iterator[bool]:
+def endpoint_send_slot(endpoint_id: UUID, *, slots: int) -> Iterator[int | None]:
     """One of the endpoint's `slots` sending slots, held by this database session until the
-    block ends (or the process dies); yields False when all are taken. Without advisory
-    locks (SQLite, the one-process trial) every caller gets a slot."""
+    block ends (or the process dies); yields its number (0 first), None when all are taken.
+    Without advisory locks (SQLite, the one-process trial) every caller gets slot 0."""
     if connection.vendor != "postgresql":
-        yield True
+        yield 0
         return
     held = None
     with connection.cursor() as cursor:
@@ -61,7 +62,7 @@ def endpoint_send_slot(endpoint_id: UUID, *, slots: int) -> Iterator[bool]:
                 held = slot
                 break
     try:
-        yield held is not None
+        yield held
     finally:
         if held is not None:
             with connection.cursor() as cursor:
