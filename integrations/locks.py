@@ -27,14 +27,15 @@ _SLOT_NAMESPACE = 0x5748  # first key of the two-key advisory locks of sending s
 
 
 def lock_due_deliveries(*, endpoint_id: UUID, now: datetime, limit: int) -> list[WebhookDelivery]:
-    """Up to `limit` due deliveries of the endpoint, oldest due first, skipping rows another
-    sender holds. They stay locked until the caller's transaction ends: a sender killed
-    mid-batch rolls back, and the rows are due again for the next one."""
+    """Up to `limit` due deliveries of the endpoint, oldest due first (then in the order their
+    events were recorded), skipping rows another sender holds. They stay locked until the
+    caller's transaction ends: a sender killed mid-batch rolls back, and the rows are due
+    again for the next one."""
     return list(
         WebhookDelivery.objects.due(now)
         .filter(endpoint_id=endpoint_id)
         .select_related("body")
-        .order_by("next_attempt_at", "created_at", "id")
+        .order_by("next_attempt_at", "outbox_event_id", "id")
         .select_for_update(skip_locked=True, of=("self",))[:limit]
     )
 
