@@ -9,7 +9,8 @@
    again (at least once; the delivery id is the receiver's idempotency key). An endpoint has a
    few sending slots at most, so a slow receiver holds that many workers, never all of them;
    a slot has up to `WEBHOOK_REQUESTS_PER_SLOT` requests in flight (threads over kept-alive
-   connections), the database work staying in the slot's own thread.
+   connections), the database work staying in the slot's own thread. A sender may wait a
+   moment for the next deliveries (`wait_for_more`) rather than end.
 3. A failed attempt is retried after Lago's backoff, n^4 + up to 15 % of it + 2 s after failure
    n, until `WEBHOOK_ATTEMPTS` attempts; then the delivery is `failed` (resend by hand).
 """
@@ -203,17 +204,21 @@ def outbox_drain(
     max_batches: int | None = None,
     on_batch: Callable[[set[UUID]], None] | None = None,
 ) -> DrainReport:
-    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches).
-    `on_batch` gets the endpoints of each committed batch's deliveries (their senders can start
-    before the drain of a backlog ends)."""
+    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches),
+    until a batch finds fewer than `DRAIN_BATCH` rows: rows committed after that one notify a
+    drain of their own. `on_batch` gets the endpoints of each committed batch's deliveries
+    (their senders can start before the drain of a backlog ends)."""
     report, batches = DrainReport(), 0
     while max_batches is None or batches < max_batches:
+        drained = report.events
         endpoint_ids = _drain_batch(now, report)
         if endpoint_ids is None:
             break
         batches += 1
         if on_batch is not None and endpoint_ids:
             on_batch(endpoint_ids)
+        if report.events - drained < DRAIN_BATCH:
+            break
     return report
 
 
