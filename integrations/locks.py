@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, transaction
 
 from integrations.models import PaymentProvider, WebhookDelivery
 
@@ -38,6 +38,19 @@ def lock_due_deliveries(*, endpoint_id: UUID, now: datetime, limit: int) -> list
         .order_by("next_attempt_at", "outbox_event_id", "id")
         .select_for_update(skip_locked=True, of=("self",))[:limit]
     )
+
+
+def free_due_delivery_exists(*, endpoint_id: UUID, now: datetime) -> bool:
+    """Whether a due delivery of the endpoint is held by no sender (looked at under a lock
+    skipping held rows, released at once): rows another sender holds are its own to attempt,
+    and a sender looking for more work must not spin on them."""
+    with transaction.atomic():
+        return bool(
+            WebhookDelivery.objects.due(now)
+            .filter(endpoint_id=endpoint_id)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:1]
+        )
 
 
 def _slot_key(endpoint_id: UUID, slot: int) -> int:

@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from billing.actors import Actor
-from billing.locks import lock_pending_outbox_events
+from billing.locks import free_pending_outbox_event_exists, lock_pending_outbox_events
 from billing.models import OutboxEvent
-from integrations.locks import endpoint_send_slot, lock_due_deliveries
+from integrations.locks import endpoint_send_slot, free_due_delivery_exists, lock_due_deliveries
 from integrations.models import (
     RESPONSE_EXCERPT_MAX,
     SignatureAlgo,
@@ -194,8 +194,8 @@ def _drain_batch(now: datetime, report: DrainReport) -> set[UUID] | None:
 
 
 def outbox_pending() -> bool:
-    """Whether an outbox row waits for a drain."""
-    return OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+    """Whether an outbox row waits for a drain (rows another drain holds are its own)."""
+    return free_pending_outbox_event_exists()
 
 
 def outbox_drain(
@@ -376,7 +376,7 @@ def _send_batch(
 
 
 def _has_due(endpoint_id: UUID, now: datetime) -> bool:
-    return WebhookDelivery.objects.due(now).filter(endpoint_id=endpoint_id).exists()
+    return free_due_delivery_exists(endpoint_id=endpoint_id, now=now)
 
 
 # `wait_for_more(has_due, timeout)`: called by a sender with nothing due; True when

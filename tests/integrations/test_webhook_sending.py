@@ -198,6 +198,37 @@ def test_the_sender_of_a_second_slot_ends_without_waiting(organization, receiver
     assert waits == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_does_not_wait_on_deliveries_another_sender_holds(organization, receiver):
+    endpoint = endpoint_for(organization, receiver.url, signature_algo="hmac")
+    _customer(organization)  # delivered at its commit (tasks run eagerly)
+    delivery = WebhookDelivery.objects.get()
+    delivery_resend(delivery=delivery, actor=SYSTEM, now=timezone.now())
+    looks = []
+
+    def wait_for_more(has_due, timeout):
+        looks.append(has_due())
+        return looks[-1]
+
+    s = connection.settings_dict
+    with psycopg.connect(
+        host=s["HOST"], port=s["PORT"], user=s["USER"], dbname=s["NAME"]
+    ) as other:  # another sender is attempting it
+        other.execute(
+            "SELECT id FROM integrations_webhookdelivery WHERE id = %s FOR UPDATE", [delivery.pk]
+        )
+        started = time.monotonic()
+
+        report = endpoint_deliveries_send(
+            endpoint_id=endpoint.pk, clock=timezone.now, wait_for_more=wait_for_more,
+            idle_seconds=1.0, max_seconds=10,
+        )  # fmt: skip
+
+    assert report.attempted == 0
+    assert looks == [False]
+    assert time.monotonic() - started < 5
+
+
 ENDPOINT_ID = "6f1d2c1e-0000-4000-8000-000000000001"
 # what waits, and what notifies it: the drain after a commit, a sender after a drained batch
 WAITERS = [
