@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from django.db import transaction
+
 from billing.models import ApiKey, BillingEntity, Organization, OutboxEvent
 
 
@@ -39,6 +41,18 @@ def lock_other_usable_api_keys(api_key: ApiKey, *, now: datetime) -> list[ApiKey
         .order_by("pk")
         .select_for_update()
     )
+
+
+def free_pending_outbox_event_exists() -> bool:
+    """Whether an unprocessed outbox row is held by no drain (looked at under a lock skipping
+    held rows, released at once): a drain looking for more work must not spin on rows another
+    drain is processing."""
+    with transaction.atomic():
+        return bool(
+            OutboxEvent.objects.filter(processed_at__isnull=True)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:1]
+        )
 
 
 def lock_pending_outbox_events(*, limit: int) -> list[OutboxEvent]:

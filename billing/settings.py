@@ -13,7 +13,7 @@ Environment:
   from SECRET_KEY (rotating SECRET_KEY then makes stored secrets unreadable).
 - WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS, WEBHOOKS_ALLOW_PRIVATE_URLS, WEBHOOK_RSA_PRIVATE_KEY,
   API_URL (JWT issuer), WEBHOOK_LOG_RETENTION_DAYS, WEBHOOK_ENDPOINT_CONCURRENCY,
-  WEBHOOK_REQUESTS_PER_SLOT: outbound webhooks.
+  WEBHOOK_REQUESTS_PER_SLOT, WEBHOOK_SENDER_IDLE_SECONDS: outbound webhooks.
 - BILLING_RUN_CHUNK_SIZE (100), BILLING_RUN_QUEUE (celery): the billing run's fan-out;
   INVOICE_PDF_ON_FINALIZE (1): render documents' PDFs when they are finalized.
 """
@@ -261,6 +261,10 @@ WEBHOOK_ENDPOINT_CONCURRENCY = int(os.environ.get("WEBHOOK_ENDPOINT_CONCURRENCY"
 # Requests in flight at once in each of those slots (threads of the worker holding the slot):
 # an endpoint gets at most WEBHOOK_ENDPOINT_CONCURRENCY x WEBHOOK_REQUESTS_PER_SLOT at once.
 WEBHOOK_REQUESTS_PER_SLOT = int(os.environ.get("WEBHOOK_REQUESTS_PER_SLOT", "4"))
+# Seconds the sender of an endpoint's first slot waits, holding its worker process, for the
+# next deliveries before it ends (0: it ends as soon as nothing is due; a task is then queued
+# for each drained batch).
+WEBHOOK_SENDER_IDLE_SECONDS = float(os.environ.get("WEBHOOK_SENDER_IDLE_SECONDS", "1"))
 
 # One JSON object per line in production, plain text in development; both carry the request id
 # and Celery task id of the line (billing/logs.py).

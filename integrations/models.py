@@ -1,7 +1,7 @@
 """Payment provider connections and the provider events already handled (spec §19.2, §19.3).
 
-Outbound webhooks: the endpoints an organization registers, one delivery row per endpoint and
-recorded event, and the installation's JWT signing key.
+Outbound webhooks: the endpoints an organization registers, one body per recorded event and one
+delivery row per endpoint and event, and the installation's JWT signing key.
 """
 
 from __future__ import annotations
@@ -153,9 +153,34 @@ class DeliveryQuerySet(OrganizationQuerySet):
         )
 
 
+class WebhookBody(models.Model):
+    """The JSON body of one recorded event's webhook, byte for byte what every attempt to
+    every endpoint sends: its deliveries (one per endpoint) share it."""
+
+    # the outbox row's id (one body per recorded event; no foreign key: outbox rows may be
+    # pruned before the log)
+    id = models.BigIntegerField(primary_key=True)
+    organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
+    text = models.TextField()
+    # the RS256 signature of the JWT carrying `text` (base64url), made once for every JWT
+    # endpoint and attempt; valid while `jwt_signer` names the current key and issuer
+    jwt_signature = models.TextField(blank=True, default="")
+    jwt_signer = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "webhook body"
+
+    def __str__(self) -> str:
+        return f"webhook body {self.pk}"
+
+
 class WebhookDelivery(models.Model):
-    """One recorded event for one endpoint: the exact body sent on every attempt, and how the
-    last attempt ended. Its id is the `X-Lago-Unique-Key` the receiver deduplicates on."""
+    """One recorded event for one endpoint: the body sent on every attempt (shared with the
+    event's other endpoints), and how the last attempt ended. Its id is the
+    `X-Lago-Unique-Key` the receiver deduplicates on."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -174,7 +199,7 @@ class WebhookDelivery(models.Model):
     webhook_type = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
-    payload = models.TextField()  # the JSON body, byte for byte what every attempt sends
+    body = models.ForeignKey(WebhookBody, models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -215,6 +240,11 @@ class WebhookDelivery(models.Model):
     @property
     def lago_id(self) -> str:
         return str(self.id)
+
+    @property
+    def payload(self) -> str:
+        """The JSON body every attempt sends."""
+        return self.body.text
 
 
 class WebhookSigningKey(models.Model):

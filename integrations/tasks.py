@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
+from collections.abc import Callable
 from uuid import UUID
 
 import redis
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -25,6 +28,7 @@ from integrations.services.webhook_delivery import (
     endpoint_deliveries_send,
     endpoints_with_due_deliveries,
     outbox_drain,
+    outbox_pending,
 )
 
 
@@ -113,12 +117,35 @@ def _queued_flags() -> redis.Redis | None:
     return _redis(url)
 
 
-def _queue_once(flag: str, task, *args: str) -> None:
+# KEYS: a waiting consumer's flag, its wake-up list, the "queued and not started" flag.
+# 1: the consumer waiting for this work was woken (its flag consumed: one wake-up each); 2: none
+# waits and none is queued, so the caller queues a task; 0: one is queued and has not started.
+_NOTIFY_SCRIPT = """
+if redis.call('del', KEYS[1]) == 1 then
+  redis.call('rpush', KEYS[2], '1')
+  redis.call('expire', KEYS[2], ARGV[1])
+  return 1
+end
+if redis.call('set', KEYS[3], '1', 'NX', 'EX', ARGV[2]) then
+  return 2
+end
+return 0
+"""
+
+
+@functools.cache
+def _notify_script(flags: redis.Redis):
+    return flags.register_script(_NOTIFY_SCRIPT)
+
+
+def _notify(keys: tuple[str, str, str], task, *args: str) -> None:
+    """Work for `task` was committed: wakes the task waiting for it, else queues one unless one
+    is queued already (a burst of commits queues one task, not one each)."""
     flags = _queued_flags()
     if flags is not None:
         try:
-            if not flags.set(flag, 1, nx=True, ex=QUEUED_FLAG_SECONDS):
-                return  # one is queued and has not started: it will see this work
+            if _notify_script(flags)(keys=list(keys), args=[30, QUEUED_FLAG_SECONDS]) != 2:
+                return
         except redis.RedisError:
             pass  # no coalescing without the flag store: queue anyway
     task.delay(*args)
@@ -132,33 +159,88 @@ def _started(flag: str) -> None:
             flags.delete(flag)
 
 
+def _waiter(listen: str, wake: str) -> Callable[[Callable[[], bool], float], bool] | None:
+    """How a task waits for more work instead of ending: it raises its flag, then looks at the
+    database once more (work committed before the flag was seen), then blocks on a Redis list
+    that `_notify` pushes to when it finds the flag (queueing no task then). The flag is
+    consumed by the wake-up, or dropped at the timeout before a last look: a commit either
+    wakes the task or queues another, and its rows are seen either way. None without a Redis
+    broker (tasks eager): tasks then end when their work is done."""
+    flags = _queued_flags()
+    if flags is None:
+        return None
+
+    def wait(has_work: Callable[[], bool], timeout: float) -> bool:
+        try:
+            with flags.pipeline() as pipe:  # a wake-up left by an earlier wait goes
+                pipe.set(listen, 1, ex=int(timeout) + 2).delete(wake).execute()
+        except redis.RedisError:
+            return False
+        if has_work():
+            _drop(flags, listen)
+            return True
+        try:
+            if flags.blpop([wake], timeout=timeout):
+                return True
+        except redis.RedisError:
+            pass
+        _drop(flags, listen)
+        return has_work()
+
+    return wait
+
+
+def _drop(flags: redis.Redis, key: str) -> None:
+    with contextlib.suppress(redis.RedisError):
+        flags.delete(key)
+
+
 DRAIN_FLAG = "webhooks:drain-queued"
+DRAIN_KEYS = ("webhooks:drain-listening", "webhooks:drain-wake", DRAIN_FLAG)
 
 
 def _send_flag(endpoint_id: str) -> str:
     return f"webhooks:send-queued:{endpoint_id}"
 
 
+def _send_keys(endpoint_id: str) -> tuple[str, str, str]:
+    return (
+        f"webhooks:send-listening:{endpoint_id}",
+        f"webhooks:send-wake:{endpoint_id}",
+        _send_flag(endpoint_id),
+    )
+
+
 def _dispatch(endpoint_ids: object, *, coalesce: bool = True) -> None:
     for endpoint_id in sorted(map(str, endpoint_ids)):  # type: ignore[call-overload]
         if coalesce:
-            _queue_once(_send_flag(endpoint_id), send_webhook_deliveries_task, endpoint_id)
+            _notify(_send_keys(endpoint_id), send_webhook_deliveries_task, endpoint_id)
         else:
             send_webhook_deliveries_task.delay(endpoint_id)
+
+
+# a drain or a sender gives its worker process back after this long (queued tasks run
+# meanwhile), a sender queueing itself for the rest; within it, the drain and the sender of an
+# endpoint's first slot wait up to WEBHOOK_SENDER_IDLE_SECONDS at a time for more work (a task
+# less for each commit and each drained batch while events keep coming)
+SLICE_SECONDS = 2.0
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def drain_outbox_task() -> int:
     """Deliveries of the outbox rows recorded since the last drain; the senders of each batch's
-    endpoints are queued as soon as it is committed."""
+    endpoints are queued (or woken) as soon as it is committed. Then it waits a moment for the
+    next commits instead of ending."""
     _started(DRAIN_FLAG)
-    report = outbox_drain(now=timezone.now(), on_batch=_dispatch)
-    return report.events
-
-
-# a sender gives its worker process back after this long (queued drains and other endpoints'
-# senders run meanwhile) and queues itself for the rest
-SEND_SLICE_SECONDS = 1.0
+    wait = None if _eager() else _waiter(*DRAIN_KEYS[:2])
+    idle = settings.WEBHOOK_SENDER_IDLE_SECONDS
+    deadline = time.monotonic() + SLICE_SECONDS
+    events = 0
+    while True:
+        events += outbox_drain(now=timezone.now(), on_batch=_dispatch).events
+        left = deadline - time.monotonic()
+        if wait is None or idle <= 0 or left <= 0 or not wait(outbox_pending, min(idle, left)):
+            return events
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -166,14 +248,17 @@ def send_webhook_deliveries_task(endpoint_id: str) -> int:
     """Attempts the endpoint's due deliveries for a while; queues itself for what is left,
     and for the earliest retry."""
     _started(_send_flag(endpoint_id))
+    eager = _eager()
     report = endpoint_deliveries_send(
         endpoint_id=UUID(endpoint_id),
         clock=timezone.now,
-        max_seconds=None if _eager() else SEND_SLICE_SECONDS,
+        max_seconds=None if eager else SLICE_SECONDS,
+        wait_for_more=None if eager else _waiter(*_send_keys(endpoint_id)[:2]),
+        idle_seconds=settings.WEBHOOK_SENDER_IDLE_SECONDS,
     )
     if report.more:
         _dispatch([endpoint_id])
-    if report.retry_at is not None and not _eager():
+    if report.retry_at is not None and not eager:
         countdown = max((report.retry_at - timezone.now()).total_seconds(), 0)
         send_webhook_deliveries_task.apply_async((endpoint_id,), countdown=countdown)
     return report.attempted
@@ -202,6 +287,6 @@ def purge_webhook_deliveries_task() -> int:
 
 
 def drain_soon() -> None:
-    """Receiver of `billing.outbox.on_events_recorded`: a drain after each commit (one queued
-    at a time)."""
-    _queue_once(DRAIN_FLAG, drain_outbox_task)
+    """Receiver of `billing.outbox.on_events_recorded`: a drain after each commit (the waiting
+    one woken, or one queued at a time)."""
+    _notify(DRAIN_KEYS, drain_outbox_task)

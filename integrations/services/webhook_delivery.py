@@ -1,14 +1,16 @@
 """Delivery of recorded events to webhook endpoints: drain, attempts, retries, resend, purge.
 
-1. `outbox_drain` turns unprocessed outbox rows into one delivery row per subscribed endpoint
-   (body rendered once per event, kept byte for byte), and marks the rows processed, in one
-   transaction per batch: a drain that dies leaves its batch for the next one.
+1. `outbox_drain` turns unprocessed outbox rows into one body per event (rendered once, kept
+   byte for byte, and signed once for JWT endpoints) and one delivery row per subscribed
+   endpoint, and marks the rows processed, in one transaction per batch: a drain that dies
+   leaves its batch for the next one.
 2. `endpoint_deliveries_send` attempts an endpoint's due deliveries in batches, each batch's rows
    locked while they are attempted: a sender killed mid-batch rolls back and the rows are due
    again (at least once; the delivery id is the receiver's idempotency key). An endpoint has a
    few sending slots at most, so a slow receiver holds that many workers, never all of them;
    a slot has up to `WEBHOOK_REQUESTS_PER_SLOT` requests in flight (threads over kept-alive
-   connections), the database work staying in the slot's own thread.
+   connections), the database work staying in the slot's own thread. A sender may wait a
+   moment for the next deliveries (`wait_for_more`) rather than end.
 3. A failed attempt is retried after Lago's backoff, n^4 + up to 15 % of it + 2 s after failure
    n, until `WEBHOOK_ATTEMPTS` attempts; then the delivery is `failed` (resend by hand).
 """
@@ -23,24 +25,31 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from billing.actors import Actor
-from billing.locks import lock_pending_outbox_events
+from billing.locks import free_pending_outbox_event_exists, lock_pending_outbox_events
 from billing.models import OutboxEvent
-from integrations.locks import endpoint_send_slot, lock_due_deliveries
+from integrations.locks import endpoint_send_slot, free_due_delivery_exists, lock_due_deliveries
 from integrations.models import (
     RESPONSE_EXCERPT_MAX,
     SignatureAlgo,
+    WebhookBody,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from integrations.services.webhook_http import Answer, Transport
 from integrations.services.webhook_payloads import webhook_bodies, webhook_object_type
-from integrations.services.webhook_signing import organization_hmac_key, private_key, signature
+from integrations.services.webhook_signing import (
+    jwt_body_signature,
+    jwt_signer,
+    organization_hmac_key,
+    private_key,
+    signature,
+)
 from integrations.services.webhook_targets import UnsafeTarget, resolve_target
 
 logger = logging.getLogger(__name__)
@@ -69,34 +78,54 @@ class DrainReport:
     endpoint_ids: set[UUID] = field(default_factory=set)
 
 
-def _create_deliveries(rows: list[WebhookDelivery]) -> None:
-    """Inserts the rows, skipping those already there (one per endpoint and event). On
-    PostgreSQL by `COPY`: the bodies go as they are, where the insert of `bulk_create` quotes
-    them into an array literal in Python (regex callbacks on every quote of the JSON: most of a
-    drain's time). Rows already there cannot come from a drain, since a drain marks its
-    outbox rows processed in the same transaction; a copy that meets one anyway is undone and
-    the batch inserted the slow way, skipping it."""
+# the columns a drain writes, in the order of its row tuples (every column of both tables)
+_BODY_COLUMNS = ("id", "organization_id", "text", "jwt_signature", "jwt_signer", "created_at")
+_DELIVERY_COLUMNS = (
+    "id", "organization_id", "endpoint_id", "outbox_event_id", "body_id", "webhook_type",
+    "object_type", "object_id", "status", "attempts", "http_status", "response", "webhook_url",
+    "recorded_at", "next_attempt_at", "last_attempt_at", "delivered_at", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def _copy(model: type, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Inserts row tuples by `COPY`: the bodies go as they are, where the insert of
+    `bulk_create` quotes them into an array literal in Python (regex callbacks on every quote
+    of the JSON), and no model instance is built (a drain's rows are plain values)."""
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with (
+        connection.wrap_database_errors,  # psycopg's errors as Django's
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _create_deliveries(bodies: list[tuple], rows: list[tuple]) -> None:
+    """Inserts the bodies and the deliveries, skipping those already there (one body per event,
+    one delivery per endpoint and event). On PostgreSQL by `COPY`. Rows already there cannot
+    come from a drain, since a drain marks its outbox rows processed in the same transaction;
+    a copy that meets one anyway is undone and the batch inserted the slow way, skipping it."""
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-        return
-    fields = WebhookDelivery._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    try:
-        with (
-            transaction.atomic(),
-            connection.wrap_database_errors,  # psycopg's errors as Django's
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(
-                    [f.get_db_prep_save(f.pre_save(row, add=True), connection) for f in fields]
-                )
-    except IntegrityError:
-        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                _copy(WebhookBody, _BODY_COLUMNS, bodies)
+                _copy(WebhookDelivery, _DELIVERY_COLUMNS, rows)
+            return
+        except IntegrityError:
+            pass
+    WebhookBody.objects.bulk_create(
+        [WebhookBody(**dict(zip(_BODY_COLUMNS, row, strict=True))) for row in bodies],
+        ignore_conflicts=True,
+    )
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(**dict(zip(_DELIVERY_COLUMNS, row, strict=True))) for row in rows],
+        ignore_conflicts=True,
+    )
 
 
 def _drain_batch(now: datetime, report: DrainReport) -> set[UUID] | None:
@@ -118,30 +147,55 @@ def _drain_batch(now: datetime, report: DrainReport) -> set[UUID] | None:
             ]
             for event in events
         }
-        bodies = webhook_bodies([e for e in events if targets[e.pk]])
-        rows = [
-            WebhookDelivery(
-                organization_id=event.organization_id,
-                endpoint=endpoint,
-                outbox_event_id=event.pk,
-                webhook_type=event.event_type,
-                object_type=webhook_object_type(event),
-                object_id=event.object_id,
-                payload=bodies[event.pk],
-                recorded_at=event.created_at,
-                next_attempt_at=now,
-                webhook_url=endpoint.webhook_url,
+        texts = webhook_bodies([e for e in events if targets[e.pk]])
+        signer = None
+        bodies, rows = [], []
+        pending = WebhookDelivery.Status.PENDING.value
+        for event in events:
+            if not targets[event.pk]:
+                continue
+            text, signed, signed_by = texts[event.pk], "", ""
+            if any(ep.signature_algo == SignatureAlgo.JWT for ep in targets[event.pk]):
+                signer = signer or jwt_signer()
+                signed, signed_by = jwt_body_signature(text), signer
+            bodies.append((event.pk, event.organization_id, text, signed, signed_by, now))
+            object_type = webhook_object_type(event)
+            rows.extend(
+                (
+                    uuid4(),
+                    event.organization_id,
+                    endpoint.pk,
+                    event.pk,
+                    event.pk,
+                    event.event_type,
+                    object_type,
+                    event.object_id,
+                    pending,
+                    0,
+                    None,
+                    "",
+                    endpoint.webhook_url,
+                    event.created_at,
+                    now,
+                    None,
+                    None,
+                    now,
+                    now,
+                )
+                for endpoint in targets[event.pk]
             )
-            for event in events
-            for endpoint in targets[event.pk]
-        ]
-        _create_deliveries(rows)
+        _create_deliveries(bodies, rows)
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
-    endpoint_ids = {row.endpoint_id for row in rows}
+    endpoint_ids = {row[2] for row in rows}
     report.events += len(events)
     report.deliveries += len(rows)
     report.endpoint_ids.update(endpoint_ids)
     return endpoint_ids
+
+
+def outbox_pending() -> bool:
+    """Whether an outbox row waits for a drain (rows another drain holds are its own)."""
+    return free_pending_outbox_event_exists()
 
 
 def outbox_drain(
@@ -150,17 +204,21 @@ def outbox_drain(
     max_batches: int | None = None,
     on_batch: Callable[[set[UUID]], None] | None = None,
 ) -> DrainReport:
-    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches).
-    `on_batch` gets the endpoints of each committed batch's deliveries (their senders can start
-    before the drain of a backlog ends)."""
+    """Creates the deliveries of every unprocessed outbox row (or of `max_batches` batches),
+    until a batch finds fewer than `DRAIN_BATCH` rows: rows committed after that one notify a
+    drain of their own. `on_batch` gets the endpoints of each committed batch's deliveries
+    (their senders can start before the drain of a backlog ends)."""
     report, batches = DrainReport(), 0
     while max_batches is None or batches < max_batches:
+        drained = report.events
         endpoint_ids = _drain_batch(now, report)
         if endpoint_ids is None:
             break
         batches += 1
         if on_batch is not None and endpoint_ids:
             on_batch(endpoint_ids)
+        if report.events - drained < DRAIN_BATCH:
+            break
     return report
 
 
@@ -178,11 +236,16 @@ class SendReport:
 
 
 def _headers(delivery: WebhookDelivery, endpoint: WebhookEndpoint, hmac_key: str) -> dict:
+    body = delivery.body
     return {
         "Content-Type": "application/json",
         "User-Agent": "billing-backoffice-webhooks",
         "X-Lago-Signature": signature(
-            endpoint.signature_algo, body=delivery.payload, hmac_key=hmac_key
+            endpoint.signature_algo,
+            body=body.text,
+            hmac_key=hmac_key,
+            jwt_kept=body.jwt_signature,
+            jwt_signer_name=body.jwt_signer,
         ),
         "X-Lago-Signature-Algorithm": endpoint.signature_algo,
         "X-Lago-Unique-Key": str(delivery.pk),
@@ -236,7 +299,7 @@ def attempt(
         _record(delivery, Answer(status=None, body=f"{type(exc).__name__}: {exc}"), "", now)
         return
     answer = transport.post(
-        target, body=delivery.payload.encode(), headers=_headers(delivery, endpoint, hmac_key)
+        target, body=delivery.body.text.encode(), headers=_headers(delivery, endpoint, hmac_key)
     )
     _record(delivery, answer, "", now)
 
@@ -265,15 +328,17 @@ def _send_batch(
     clock: Callable[[], datetime],
     report: SendReport,
     threads: Executor | None,
-) -> int:
+) -> bool:
+    """Attempts one batch of due deliveries; True when more may be due right now (a full
+    batch, or one cut short by its time)."""
     with transaction.atomic():
         due = lock_due_deliveries(endpoint_id=endpoint_id, now=clock(), limit=SEND_BATCH)
         if not due:
-            return 0
+            return False
         endpoint = WebhookEndpoint.objects.select_related("organization").filter(pk=endpoint_id)
         endpoint = endpoint.first()
         if endpoint is None:  # deleted meanwhile, its deliveries with it
-            return 0
+            return False
         hmac_key = organization_hmac_key(endpoint.organization)
         if endpoint.signature_algo == SignatureAlgo.JWT:
             private_key()  # loaded (from the database at first) here, not in a sending thread
@@ -307,11 +372,18 @@ def _send_batch(
             report.retry_at is None or delivery.next_attempt_at < report.retry_at
         ):
             report.retry_at = delivery.next_attempt_at
-    return len(done)
+    return len(due) == SEND_BATCH or len(done) < len(due)
 
 
 def _has_due(endpoint_id: UUID, now: datetime) -> bool:
-    return WebhookDelivery.objects.due(now).filter(endpoint_id=endpoint_id).exists()
+    return free_due_delivery_exists(endpoint_id=endpoint_id, now=now)
+
+
+# `wait_for_more(has_due, timeout)`: called by a sender with nothing due; True when
+# deliveries may be due now (it was woken, or `has_due()` says so), False after `timeout`
+# seconds with nothing new. It must call `has_due` after it starts listening, so that rows
+# committed meanwhile are not missed.
+MoreWaiter = Callable[[Callable[[], bool], float], bool]
 
 
 def endpoint_deliveries_send(
@@ -321,11 +393,15 @@ def endpoint_deliveries_send(
     slots: int | None = None,
     requests_per_slot: int | None = None,
     max_seconds: float | None = None,
+    wait_for_more: MoreWaiter | None = None,
+    idle_seconds: float = 0.0,
 ) -> SendReport:
     """Attempts the endpoint's due deliveries until none is due, in one of its sending slots;
     returns at once (`busy`) when every slot is taken, the holders then seeing these rows.
     After `max_seconds` it stops between batches (`more`), so that a worker running it can
-    take other work before sending the rest."""
+    take other work before sending the rest. With `wait_for_more`, the sender of the first
+    slot then waits up to `idle_seconds` at a time (within `max_seconds`) for deliveries
+    recorded meanwhile, instead of ending and being started again for each of them."""
     slots = settings.WEBHOOK_ENDPOINT_CONCURRENCY if slots is None else slots
     if requests_per_slot is None:
         requests_per_slot = settings.WEBHOOK_REQUESTS_PER_SLOT
@@ -336,18 +412,28 @@ def endpoint_deliveries_send(
     threads = None
     if requests_per_slot > 1:
         threads = ThreadPoolExecutor(requests_per_slot, thread_name_prefix="webhook-send")
+
+    def has_due() -> bool:
+        return _has_due(endpoint_id, clock())
+
+    def wait(slot: int) -> bool:
+        if wait_for_more is None or slot != 0 or idle_seconds <= 0:
+            return False
+        left = idle_seconds if deadline is None else deadline - time.monotonic()
+        return left > 0 and wait_for_more(has_due, min(idle_seconds, left))
+
     try:
         while True:
-            with endpoint_send_slot(endpoint_id, slots=slots) as acquired:
-                if not acquired:
+            with endpoint_send_slot(endpoint_id, slots=slots) as slot:
+                if slot is None:
                     report.busy = True
                     return report
-                while _send_batch(endpoint_id, transport, clock, report, threads):
+                while _send_batch(endpoint_id, transport, clock, report, threads) or wait(slot):
                     if deadline is not None and time.monotonic() > deadline:
                         report.more = True
                         return report
             # rows recorded while the slot was being released found it taken: look once more
-            if not _has_due(endpoint_id, clock()):
+            if not has_due():
                 return report
     finally:
         if threads is not None:
@@ -376,7 +462,8 @@ def delivery_resend(*, delivery: WebhookDelivery, actor: Actor, now: datetime) -
 
 
 def deliveries_purge(*, now: datetime, batch: int = 1_000) -> int:
-    """Deletes deliveries untouched for `WEBHOOK_LOG_RETENTION_DAYS` days, in batches."""
+    """Deletes deliveries untouched for `WEBHOOK_LOG_RETENTION_DAYS` days, in batches, then the
+    bodies no delivery uses any more."""
     cutoff = now - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
     deleted = 0
     while True:
@@ -386,5 +473,14 @@ def deliveries_purge(*, now: datetime, batch: int = 1_000) -> int:
             ]
         )
         if not ids:
-            return deleted
+            break
         deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]
+    while True:
+        ids = list(
+            WebhookBody.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).values_list(
+                "pk", flat=True
+            )[:batch]
+        )
+        if not ids:
+            return deleted
+        WebhookBody.objects.filter(pk__in=ids, deliveries__isnull=True).delete()

@@ -2,7 +2,9 @@
 
 - `hmac`: Base64(HMAC-SHA256(organization HMAC key, raw body)).
 - `jwt`: an RS256 token `{"data": <raw body>, "iss": API_URL}` signed with the installation's
-  private key; receivers verify it with the public key of `GET /webhooks/public_key`.
+  private key; receivers verify it with the public key of `GET /webhooks/public_key`. RS256 is
+  deterministic: a body's signature is made once (when its deliveries are created) and kept
+  with the body, for every JWT endpoint and attempt, while the key and issuer stay the same.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -28,6 +30,7 @@ from integrations.models import SignatureAlgo, WebhookSigningKey
 
 _lock = threading.Lock()
 _cached: dict[str, RSAPrivateKey] = {}
+_signers: dict[tuple[int, str], str] = {}
 
 
 def _pem_from_environment(raw: str) -> bytes:
@@ -80,6 +83,7 @@ def forget_cached_key() -> None:
     """Drops the key loaded by this process (tests that change the key)."""
     with _lock:
         _cached.clear()
+        _signers.clear()
 
 
 def public_key_pem() -> bytes:
@@ -104,16 +108,56 @@ def hmac_signature(key: str, body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def jwt_signature(body: str) -> str:
-    """RS256 token whose `data` claim is the raw body and `iss` this API's URL."""
-    return jwt.encode({"data": body, "iss": settings.API_URL}, private_key(), algorithm="RS256")
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def signature(algo: str, *, body: str, hmac_key: str) -> str:
+_JWT_HEADER = _b64url(b'{"alg":"RS256","typ":"JWT"}')  # PyJWT's, keys sorted
+
+
+def _jwt_signing_input(body: str) -> str:
+    """`header.claims` of the token, as PyJWT encodes them (compact JSON, ASCII)."""
+    claims = json.dumps({"data": body, "iss": settings.API_URL}, separators=(",", ":"))
+    return f"{_JWT_HEADER}.{_b64url(claims.encode())}"
+
+
+def jwt_signer() -> str:
+    """Names the key and issuer a kept signature was made with (a digest of both)."""
+    key = private_key()
+    with _lock:
+        name = _signers.get((id(key), settings.API_URL))
+        if name is None:
+            public = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            digest = hashlib.sha256(public + b"\0" + settings.API_URL.encode())
+            name = _signers[(id(key), settings.API_URL)] = digest.hexdigest()[:32]
+    return name
+
+
+def jwt_body_signature(body: str) -> str:
+    """The RS256 signature (base64url) of the token carrying `body`."""
+    signed = private_key().sign(
+        _jwt_signing_input(body).encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return _b64url(signed)
+
+
+def jwt_signature(body: str, *, kept: str = "", signer: str = "") -> str:
+    """RS256 token whose `data` claim is the raw body and `iss` this API's URL; `kept` is a
+    signature made earlier for this body by `signer`, used while that is still `jwt_signer()`."""
+    if not kept or signer != jwt_signer():
+        kept = jwt_body_signature(body)
+    return f"{_jwt_signing_input(body)}.{kept}"
+
+
+def signature(
+    algo: str, *, body: str, hmac_key: str, jwt_kept: str = "", jwt_signer_name: str = ""
+) -> str:
     """The `X-Lago-Signature` of a body for an endpoint signing with `algo`."""
     if algo == SignatureAlgo.HMAC:
         return hmac_signature(hmac_key, body.encode())
-    return jwt_signature(body)
+    return jwt_signature(body, kept=jwt_kept, signer=jwt_signer_name)
 
 
 def new_hmac_key() -> str:

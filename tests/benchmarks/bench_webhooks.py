@@ -264,8 +264,8 @@ def main() -> int:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE integrations_webhookdelivery, integrations_webhookendpoint, "
-            "billing_outboxevent CASCADE"
+            "TRUNCATE integrations_webhookdelivery, integrations_webhookbody, "
+            "integrations_webhookendpoint, billing_outboxevent CASCADE"
         )
     for old in Organization.objects.filter(name=ORGANIZATION):
         Customer.objects.filter(organization=old).delete()

@@ -16,6 +16,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.time() of receipt
+    peer: tuple = ()  # the client's address and port (one per connection)
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     default_status: int = 200
     delay: float = 0.0  # seconds before answering each request
+    # close each connection after answering, without saying so (as a server dropping idle
+    # kept-alive connections does)
+    drop_connections: bool = False
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0  # requests being answered now
@@ -66,7 +70,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received = Received(self.path, dict(self.headers.items()), body, time.time())
+            received = Received(
+                self.path, dict(self.headers.items()), body, time.time(), self.client_address
+            )
             receiver.started()
             if receiver.delay:
                 time.sleep(receiver.delay)
@@ -79,6 +85,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+            if receiver.drop_connections:
+                self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass
