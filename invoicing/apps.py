@@ -34,6 +34,10 @@ class InvoicingConfig(AppConfig):
         wallet_ports.draft_invoices_for_customer.bind(draft_invoices_for_wallets)
         # the wallet ledger names invoices by their numbers
         wallet_ports.invoice_labels.bind(invoice_labels_for_wallets)
+        # spec §17.4, §21.2: usage billed by progressive billing invoices is not ongoing
+        from invoicing.selectors import progressive_billed_fees_for_wallets
+
+        wallet_ports.progressive_billed_fees.bind(progressive_billed_fees_for_wallets)
 
         # the invoiced part of lifetime usage: charge fees of the subscriptions' invoices
         from invoicing.selectors import invoiced_usage_by_subscription, invoiced_usage_for_lifetime

@@ -28,7 +28,7 @@ from metering.ports import ProgressiveInvoiceRow
 from metering.usage import ChargeUsage, charges_usage_payload
 from metering.usage.current import iso
 from plans.models import ChargeFilter
-from wallets.ports import DraftFee, DraftInvoice
+from wallets.ports import BilledFee, DraftFee, DraftInvoice
 
 from .models import (
     AppliedUsageThreshold,
@@ -315,6 +315,47 @@ def draft_invoices_for_wallets(*, customer_id: uuid.UUID) -> list[DraftInvoice]:
             ],
         )
         for invoice in invoices.order_by("created_at", "id")
+    ]
+
+
+def progressive_billed_fees_for_wallets(
+    *, subscription_ids: Collection[uuid.UUID], at: datetime
+) -> list[BilledFee]:
+    """The charge fees of the progressive billing invoices (finalized, or failed on taxes) of
+    the subscriptions' usage windows containing `at`, each for amount + taxes - coupons and
+    earlier progressive credits (bound to `wallets.ports.progressive_billed_fees`; Lago
+    `Customers::RefreshWalletsService#progressive_billing_fees`): together what the period's
+    progressive invoices billed."""
+    from decimal import Decimal
+
+    from billing.money import round_cents
+
+    invoice_ids = InvoiceSubscription.objects.filter(
+        subscription_id__in=list(subscription_ids),
+        invoicing_reason=InvoicingReason.PROGRESSIVE_BILLING,
+        charges_from_datetime__lte=at,
+        charges_to_datetime__gt=at,
+        invoice__invoice_type=Invoice.InvoiceType.PROGRESSIVE_BILLING,
+        invoice__status__in=(Invoice.Status.FINALIZED, Invoice.Status.FAILED),
+    ).values("invoice_id")
+    fees = (
+        Fee.objects.filter(
+            invoice_id__in=invoice_ids, fee_type=Fee.FeeType.CHARGE, deleted_at__isnull=True
+        )
+        .select_related("charge", "invoice")
+        .order_by("created_at", "id")
+    )
+    return [
+        BilledFee(
+            currency=fee.invoice.currency,
+            fee_type=fee.fee_type,
+            billable_metric_id=fee.charge.billable_metric_id if fee.charge else None,
+            amount_cents=round_cents(
+                Decimal(fee.amount_cents + fee.taxes_amount_cents)
+                - fee.precise_coupons_amount_cents
+            ),
+        )
+        for fee in fees
     ]
 
 

@@ -51,6 +51,16 @@ class DraftInvoice(NamedTuple):
     fees: list[DraftFee]
 
 
+class BilledFee(NamedTuple):
+    """One fee a progressive billing invoice of the current period billed (spec §21.2): that
+    usage is invoiced already, so it is no longer ongoing."""
+
+    currency: str
+    fee_type: str  # Fee.FeeType value
+    billable_metric_id: UUID | None
+    amount_cents: int  # amount + taxes - coupons and earlier progressive credits, rounded
+
+
 class CreatePaidCreditsInvoice(Protocol):
     """The `credit` invoice of a pending purchased transaction (spec §17.3), created in the
     caller's database transaction so that a failure undoes the top-up."""
@@ -62,6 +72,13 @@ class DraftInvoicesForCustomer(Protocol):
     """The customer's draft invoices, which count in the ongoing balance (spec §17.4)."""
 
     def __call__(self, *, customer_id: UUID) -> list[DraftInvoice]: ...
+
+
+class ProgressiveBilledFees(Protocol):
+    """The fees of the progressive billing invoices of the subscriptions' usage windows
+    containing `at` (spec §17.4: netted out of the current usage)."""
+
+    def __call__(self, *, subscription_ids: Collection[UUID], at: datetime) -> list[BilledFee]: ...
 
 
 class InvoiceLabels(Protocol):
@@ -77,11 +94,15 @@ draft_invoices_for_customer: Port[DraftInvoicesForCustomer] = Port(
     "draft_invoices_for_customer", DraftInvoicesForCustomer
 )
 invoice_labels: Port[InvoiceLabels] = Port("invoice_labels", InvoiceLabels)
+progressive_billed_fees: Port[ProgressiveBilledFees] = Port(
+    "progressive_billed_fees", ProgressiveBilledFees
+)
 
 PORTS: tuple[Port[Any], ...] = (
     create_paid_credits_invoice,
     draft_invoices_for_customer,
     invoice_labels,
+    progressive_billed_fees,
 )
 
 

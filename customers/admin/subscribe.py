@@ -30,6 +30,10 @@ from billing.errors import DomainError
 from billing.money import CURRENCIES, exponent, format_money, to_major, to_minor
 from customers.models import Customer, Subscription
 from customers.presenters import customer_label, customer_name, customers_to_add
+from customers.services.subscription_reads import (
+    editable_subscription,
+    subscription_plan_change_effect,
+)
 from customers.services.subscriptions import subscription_create
 from plans.models import Charge, ChargeModel, Plan
 
@@ -109,9 +113,22 @@ class SubscribeForm(ThemedFormMixin, forms.Form):
     )  # fmt: skip
     # the plan whose prices the form shows: another plan posted must be priced first
     priced_plan = forms.CharField(required=False, widget=forms.HiddenInput)
+    # the running subscription whose plan change the person was shown and confirms
+    confirm_change = forms.CharField(required=False, widget=forms.HiddenInput)
 
     SECTIONS = (
-        (None, ("plan", "priced_plan", "external_id", "name", "subscription_date", "billing_time")),
+        (
+            None,
+            (
+                "plan",
+                "priced_plan",
+                "confirm_change",
+                "external_id",
+                "name",
+                "subscription_date",
+                "billing_time",
+            ),
+        ),
         ("Plan overrides", ("amount", "trial_period")),
     )
 
@@ -183,18 +200,67 @@ class SubscribeForm(ThemedFormMixin, forms.Form):
 
     def clean_external_id(self) -> str:
         external_id = self.cleaned_data["external_id"].strip()
+        # this customer's running subscription with the id gets the plan (`existing`); another
+        # customer's keeps it
         taken = (
             Subscription.objects.for_organization(self.customer.organization)
-            .filter(external_id=external_id)
-            .filter(status__in=(Subscription.Status.ACTIVE, Subscription.Status.PENDING))
+            .filter(external_id=external_id, status=Subscription.Status.ACTIVE)
+            .exclude(customer=self.customer)
             .exists()
         )
         if taken:
-            # the API would change that subscription's plan: the "Change plan" action does
             raise forms.ValidationError(
-                "Already used by a running subscription; use “Change plan” on it instead."
+                "Already used by a running subscription of another customer."
             )
         return external_id
+
+    def existing(self) -> Subscription | None:
+        """The running subscription of the customer that subscribing with this external id
+        moves to the chosen plan, as `POST /subscriptions` does (None: a new subscription)."""
+        return editable_subscription(self.customer, self.cleaned_data["external_id"])
+
+    def change_effect(self, existing: Subscription, now: datetime) -> tuple[str, date | None]:
+        """What subscribing does to it: same, swap, upgrade or downgrade (with its day)."""
+        overrides = self.plan_overrides() or {}
+        return subscription_plan_change_effect(
+            existing,
+            plan=self.cleaned_data["plan"],
+            now=now,
+            amount_cents=overrides.get("amount_cents"),
+        )
+
+    @staticmethod
+    def confirmation(existing: Subscription, kind: str) -> str:
+        # the effect is part of it: a price edited since the notice may turn it around
+        return f"{existing.pk}:{kind}"
+
+    def change_notice(self, existing: Subscription, kind: str, day: date | None) -> str:
+        """What subscribing does to the customer's running subscription with this external id."""
+        plan: Plan = self.cleaned_data["plan"]
+        current = existing.plan.parent or existing.plan
+        if kind == "same":
+            ignored = " The prices entered here are not applied." if self.plan_overrides() else ""
+            return (
+                f"“{existing.external_id}” is already on {current.name}: subscribing again "
+                f"only changes its name.{ignored}"
+            )
+        head = (
+            f"“{existing.external_id}” is already the {existing.get_status_display().lower()} "
+            f"subscription of this customer on {current.name}: subscribing with it "
+        )
+        kept = " Its start date and billing time stay as they are."
+        if kind == "swap":
+            return head + f"replaces its plan by {plan.name} (it has not started yet)." + kept
+        if kind == "upgrade":
+            return (
+                head + f"is an upgrade to {plan.name}: it is terminated and billed now, and a "
+                f"subscription on {plan.name} with the same external id starts now." + kept
+            )
+        return (
+            head + f"is a downgrade to {plan.name}: it goes on until the end of its billing "
+            f"period, and {plan.name} starts on {day.isoformat() if day else 'its next period'}."
+            + kept
+        )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -279,35 +345,25 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         form = SubscribeForm(request.POST, customer=customer, now=now)
     else:
         initial = {k: v for k, v in request.POST.items() if not k.startswith("charge_")}
-        for name in ("amount", "trial_period", "priced_plan"):
+        for name in ("amount", "trial_period", "priced_plan", "confirm_change"):
             initial.pop(name, None)
         initial.setdefault("plan", request.GET.get("plan"))
         form = SubscribeForm(initial=initial, customer=customer, now=now)
+    notice, submit = "", "Subscribe"
     if request.method == "POST" and not refresh and form.is_valid():
-        try:
-            subscription = subscription_create(
-                organization=customer.organization,
-                external_customer_id=customer.external_id,
-                plan_code=form.cleaned_data["plan"].code,
-                external_id=form.cleaned_data["external_id"],
-                name=form.cleaned_data["name"],
-                billing_time=form.cleaned_data["billing_time"],
-                subscription_at=form.subscription_at(now),
-                plan_overrides=form.plan_overrides(),
-                actor=Actor.from_request(request),
-                now=now,
-            )
-        except DomainError as exc:
-            show_domain_error(form, exc, SERVICE_FIELDS)
+        existing = form.existing()
+        effect = form.change_effect(existing, now) if existing is not None else None
+        confirmation = form.confirmation(existing, effect[0]) if existing and effect else ""
+        if confirmation and form.cleaned_data["confirm_change"] != confirmation:
+            # the same external id changes that subscription's plan (spec §9.4): say how first
+            notice = form.change_notice(existing, *effect)
+            form.data = form.data.copy()
+            form.data["confirm_change"] = confirmation
+            submit = f"Change “{existing.external_id}”"
         else:
-            model_admin.log_addition(request, subscription, "Subscribed via admin")
-            state = subscription.get_status_display().lower()
-            model_admin.message_user(
-                request,
-                f"{customer_name(customer)} subscribed to {subscription.plan.name} ({state}).",
-                messages.SUCCESS,
-            )
-            return HttpResponseRedirect(admin_change_url(subscription) or changelist)
+            response = _subscribe(model_admin, request, form, customer, existing, effect, now)
+            if response is not None:
+                return response
     customer_url = admin_change_url(customer)
     context.update(
         title=f"Subscribe {customer_name(customer)} to a plan",
@@ -321,6 +377,54 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
             ("Currency", customer.currency or "set by this plan"),
             ("Time zone", customer.applicable_timezone),
         ],
-        buttons=[("_refresh", "Load the plan's prices", False), ("_save", "Subscribe", True)],
+        notice=notice,
+        buttons=[("_refresh", "Load the plan's prices", False), ("_save", submit, True)],
     )
     return TemplateResponse(request, "admin/service_form.html", context)
+
+
+def _subscribe(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    form: SubscribeForm,
+    customer: Customer,
+    existing: Subscription | None,
+    effect: tuple[str, date | None] | None,
+    now: datetime,
+) -> HttpResponse | None:
+    """`POST /subscriptions` with the form's terms; None when the service refused (shown on
+    the form)."""
+    try:
+        subscription = subscription_create(
+            organization=customer.organization,
+            external_customer_id=customer.external_id,
+            plan_code=form.cleaned_data["plan"].code,
+            external_id=form.cleaned_data["external_id"],
+            # blank: a plan change keeps the name (the API's absent name)
+            name=form.cleaned_data["name"] or None,
+            billing_time=form.cleaned_data["billing_time"],
+            subscription_at=form.subscription_at(now),
+            plan_overrides=form.plan_overrides(),
+            actor=Actor.from_request(request),
+            now=now,
+        )
+    except DomainError as exc:
+        show_domain_error(form, exc, SERVICE_FIELDS)
+        return None
+    plan_name = form.cleaned_data["plan"].name
+    if existing is None or effect is None:
+        model_admin.log_addition(request, subscription, "Subscribed via admin")
+        state = subscription.get_status_display().lower()
+        text = f"{customer_name(customer)} subscribed to {plan_name} ({state})."
+    else:
+        kind, day = effect
+        model_admin.log_change(request, existing, f"Subscribe form with its external id: {kind}")
+        text = {
+            "same": f"“{existing.external_id}” stays on {plan_name}.",
+            "swap": f"“{existing.external_id}” will start on {plan_name}.",
+            "upgrade": f"“{existing.external_id}” upgraded to {plan_name}.",
+            "downgrade": f"“{existing.external_id}” moves to {plan_name} on {day}.",
+        }[kind]
+    model_admin.message_user(request, text, messages.SUCCESS)
+    changelist = reverse("admin:customers_subscription_changelist")
+    return HttpResponseRedirect(admin_change_url(subscription) or changelist)

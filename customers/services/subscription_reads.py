@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import Min
+from django.db.models import F, Min, Q
 
 from billing.periods import (
     BillingCycle,
@@ -136,13 +136,27 @@ def subscription_trial_end(subscription: Subscription) -> datetime | None:
     return trial_end(initial_started_at(subscription), subscription.plan.trial_period)
 
 
+def editable_subscription(customer: Customer, external_id: str) -> Subscription | None:
+    """The subscription of the customer that `POST /subscriptions` with this external id
+    changes instead of creating one (code `CreateService#editable_subscriptions`): the active
+    one, or a pending one that is not a downgrade."""
+    return (
+        Subscription.objects.filter(customer=customer, external_id=external_id)
+        .filter(Q(status=Status.ACTIVE) | Q(status=Status.PENDING, previous_subscription=None))
+        .select_related("plan")
+        .order_by(F("started_at").desc(nulls_first=True), "-created_at")
+        .first()
+    )
+
+
 def subscription_plan_change_effect(
-    subscription: Subscription, *, plan: Plan, now: datetime
+    subscription: Subscription, *, plan: Plan, now: datetime, amount_cents: int | None = None
 ) -> tuple[str, date | None]:
     """What moving the subscription to a catalog plan would do, as `subscription_change_plan`
     decides it (spec §9.4): ("same", None) for its own plan, ("swap", None) for a pending
     subscription (its plan is replaced), ("upgrade", None) now, or ("downgrade", the day the
-    new plan starts)."""
+    new plan starts). `amount_cents`: the fee overriding the plan's, as the plan change
+    compares it."""
     current = subscription.plan
     if plan.pk in (current.pk, current.parent_id):
         return "same", None
@@ -151,7 +165,7 @@ def subscription_plan_change_effect(
     change = plan_change(
         current_amount_cents=current.amount_cents,
         current_interval=current.interval,
-        new_amount_cents=plan.amount_cents,
+        new_amount_cents=plan.amount_cents if amount_cents is None else amount_cents,
         new_interval=plan.interval,
     )
     if change == PlanChange.UPGRADE:

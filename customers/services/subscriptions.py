@@ -23,7 +23,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F, Q
 
 from billing.actors import Actor
 from billing.errors import Invalid, NotAllowed, NotFound
@@ -33,7 +32,7 @@ from customers import hooks
 from customers.locks import lock_customer, lock_subscription_family
 from customers.models import Customer, Subscription
 from customers.services.plan_changes import change_active_plan, swap_pending_plan
-from customers.services.subscription_reads import customer_zone
+from customers.services.subscription_reads import customer_zone, editable_subscription
 from customers.services.subscription_transitions import (
     UNSET,
     Unset,
@@ -125,16 +124,6 @@ def _override_current_plan(
 # POST /subscriptions: create, upgrade, downgrade (spec §9.4)
 
 
-def _editable_subscription(customer: Customer, external_id: str) -> Subscription | None:
-    # code `CreateService#editable_subscriptions`: active, or pending and not a downgrade
-    return (
-        Subscription.objects.filter(customer=customer, external_id=external_id)
-        .filter(Q(status=Status.ACTIVE) | Q(status=Status.PENDING, previous_subscription=None))
-        .order_by(F("started_at").desc(nulls_first=True), "-created_at")
-        .first()
-    )
-
-
 @transaction.atomic
 def subscription_create(
     *,
@@ -195,7 +184,7 @@ def subscription_create(
     subscription_at = subscription_at or now
 
     current, successor = None, None
-    candidate = _editable_subscription(customer, external_id)
+    candidate = editable_subscription(customer, external_id)
     if candidate is not None:
         current, _, successor = lock_subscription_family(candidate.pk)
         if current.status not in (Status.ACTIVE, Status.PENDING):

@@ -91,8 +91,12 @@ def credit_note_for_termination(
     ):
         return None
     fee = _last_subscription_fee(subscription)
-    if fee is None or fee.amount_cents <= 0 or fee.invoice.status != Invoice.Status.FINALIZED:
-        return None  # a draft's fees are rebuilt when it is refreshed: nothing to attach to
+    if fee is None or fee.amount_cents <= 0:
+        return None
+    if fee.invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.DRAFT):
+        return None
+    # on a draft (grace period) the note is a draft too: it follows the draft's refreshes
+    # (`credit_notes_drafts`) and takes effect when the invoice is finalized (Lago)
     remaining, used, period_days = _days(subscription, upgrade=upgrade, trial_end_at=trial_end_at)
     plan_amount = (fee.amount_details or {}).get("plan_amount_cents") or plan.amount_cents
     day_price = single_day_price(plan_amount, period_days)

@@ -182,10 +182,135 @@ def test_a_negative_charge_price_is_refused_next_to_the_charge(manager, catalog)
     assert not Subscription.objects.exists()
 
 
-def test_a_running_subscriptions_external_id_is_refused(manager, catalog):
+# -- an external id already running: the plan change `POST /subscriptions` makes (spec §9.4)
+
+
+@pytest.fixture
+def running(manager, catalog, organization):
+    """Wayne's active subscription `sub_wayne_pro` on Pro (49.00 a month), and two other
+    catalog plans: Max (99.00, an upgrade) and Lite (9.00, a downgrade)."""
     manager.post(url(catalog["customer"]), form_data(catalog))
-    response = manager.post(url(catalog["customer"]), form_data(catalog))
-    assert "Change plan" in " ".join(response.context["form"].errors["external_id"])
+    return {
+        "subscription": Subscription.objects.get(external_id="sub_wayne_pro"),
+        "max": PlanFactory(organization=organization, code="max", name="Max", amount_cents=9900),
+        "lite": PlanFactory(organization=organization, code="lite", name="Lite", amount_cents=900),
+    }
+
+
+def confirm(manager, customer, data):
+    """Posts the form, then posts it again confirming what the notice said."""
+    asked = manager.post(url(customer), data)
+    token = asked.context["form"]["confirm_change"].value()
+    assert token, "no confirmation asked"
+    return asked, manager.post(url(customer), {**data, "confirm_change": token})
+
+
+def test_a_running_external_id_asks_to_confirm_the_plan_change_and_writes_nothing(
+    manager, catalog, running
+):
+    response = manager.post(url(catalog["customer"]), form_data(catalog, plan=running["max"]))
+
+    assert response.status_code == 200
+    notice = response.context["notice"]
+    assert "sub_wayne_pro" in notice
+    assert "upgrade" in notice
+    assert "on Pro" in notice
+    assert "upgrade to Max" in notice
+    assert str(running["subscription"].pk) in response.context["form"]["confirm_change"].value()
+    assert Subscription.objects.count() == 1
+    running["subscription"].refresh_from_db()
+    assert running["subscription"].status == Subscription.Status.ACTIVE
+
+
+def test_confirming_an_upgrade_moves_the_subscription_to_the_new_plan_now(
+    manager, catalog, running
+):
+    current = running["subscription"]
+    _, response = confirm(manager, catalog["customer"], form_data(catalog, plan=running["max"]))
+
+    new = Subscription.objects.get(external_id="sub_wayne_pro", status="active")
+    assert new.pk != current.pk
+    assert new.plan == running["max"]
+    assert new.previous_subscription_id == current.pk
+    current.refresh_from_db()
+    assert current.status == Subscription.Status.TERMINATED
+    assert response["Location"] == f"/admin/customers/subscription/{new.pk}/change/"
+
+
+def test_confirming_a_downgrade_schedules_it_for_the_day_the_notice_gave(manager, catalog, running):
+    current = running["subscription"]
+    asked, _ = confirm(manager, catalog["customer"], form_data(catalog, plan=running["lite"]))
+    notice = asked.context["notice"]
+    assert "downgrade" in notice
+
+    current.refresh_from_db()
+    assert current.status == Subscription.Status.ACTIVE
+    assert current.downgrade_plan_date is not None
+    assert current.downgrade_plan_date.isoformat() in notice
+    successor = Subscription.objects.get(previous_subscription=current)
+    assert (successor.status, successor.plan) == (Subscription.Status.PENDING, running["lite"])
+
+
+def test_a_pending_subscription_takes_the_new_plan_in_place(manager, catalog, running):
+    later = (timezone.now().date() + timedelta(days=10)).isoformat()
+    manager.post(
+        url(catalog["customer"]),
+        form_data(catalog, external_id="sub_later", subscription_date=later),
+    )
+    pending = Subscription.objects.get(external_id="sub_later")
+    asked, _ = confirm(
+        manager,
+        catalog["customer"],
+        form_data(catalog, plan=running["max"], external_id="sub_later"),
+    )
+    assert "not started" in asked.context["notice"]
+
+    pending.refresh_from_db()
+    assert (pending.status, pending.plan) == (Subscription.Status.PENDING, running["max"])
+    assert Subscription.objects.filter(external_id="sub_later").count() == 1
+
+
+def test_the_same_plan_again_says_only_the_name_changes_and_keeps_the_prices(
+    manager, catalog, running
+):
+    current = running["subscription"]
+    asked, _ = confirm(
+        manager, catalog["customer"], form_data(catalog, name="Renamed", amount="10.00")
+    )
+    assert "already on" in asked.context["notice"]
+    assert "not applied" in asked.context["notice"]
+
+    current.refresh_from_db()
+    assert (current.name, current.plan) == ("Renamed", catalog["plan"])
+    assert Subscription.objects.count() == 1
+
+
+def test_a_blank_name_keeps_the_name_through_an_upgrade(manager, catalog, running):
+    confirm(manager, catalog["customer"], form_data(catalog, plan=running["max"], name=""))
+    new = Subscription.objects.get(external_id="sub_wayne_pro", status="active")
+    assert new.name == "Wayne on Pro"
+
+
+def test_a_price_edited_after_the_notice_that_turns_the_change_around_asks_again(
+    manager, catalog, running
+):
+    data = form_data(catalog, plan=running["max"])
+    token = manager.post(url(catalog["customer"]), data).context["form"]["confirm_change"].value()
+
+    # Max at 1.00 a month is now cheaper than Pro: a downgrade, not the upgrade confirmed
+    response = manager.post(
+        url(catalog["customer"]), {**data, "amount": "1.00", "confirm_change": token}
+    )
+
+    assert response.status_code == 200
+    assert "downgrade" in response.context["notice"]
+    assert Subscription.objects.count() == 1
+
+
+def test_another_customers_running_external_id_is_refused(manager, catalog, running, organization):
+    other = CustomerFactory(organization=organization, external_id="bruce", timezone="UTC")
+    response = manager.post(url(other), form_data(catalog))
+    assert "another customer" in " ".join(response.context["form"].errors["external_id"])
     assert Subscription.objects.count() == 1
 
 

@@ -364,3 +364,39 @@ def test_lago_python_client_reads_and_overrides_a_subscription_charge(lago, bill
     assert lago.subscription_charges.find("sub_1", "calls").lago_id == updated.lago_id
     filters = lago.subscriptions.find_all_charge_filters("sub_1", "calls")
     assert len(filters["filters"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lago_python_client_manages_a_subscriptions_charge_filters(lago, billing):
+    from lago_python_client.models.charge import ChargeFilter as FilterInput
+
+    created = lago.subscriptions.create_charge_filter(
+        "sub_1", "calls", FilterInput(values={"region": ["us"]}, properties={"amount": "7"})
+    )
+    assert created.values == {"region": ["us"]}
+    found = lago.subscriptions.find_charge_filter("sub_1", "calls", created.lago_id)
+    assert found.properties == {"amount": "7"}
+    updated = lago.subscriptions.update_charge_filter(
+        "sub_1", "calls", created.lago_id, FilterInput(properties={"amount": "8"})
+    )
+    assert updated.properties == {"amount": "8"}
+
+    lago.subscriptions.destroy_charge_filter("sub_1", "calls", created.lago_id)
+
+    listing = lago.subscriptions.find_all_charge_filters("sub_1", "calls")
+    assert [f.values for f in listing["filters"]] == [{"region": ["eu"]}]
+    plan_filters = lago.plans.find_all_charge_filters("usage", "calls")
+    assert [f.properties for f in plan_filters["filters"]] == [{"amount": "20"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lago_python_client_overrides_a_subscriptions_fixed_charge(lago, billing):
+    from lago_python_client.models.fixed_charge import FixedCharge as FixedChargeInput
+
+    updated = lago.subscription_fixed_charges.update(
+        "sub_1", "seats", FixedChargeInput(units=5, apply_units_immediately=False)
+    )
+
+    assert float(updated.units) == 5
+    assert float(lago.subscription_fixed_charges.find("sub_1", "seats").units) == 5
+    assert float(lago.subscription_fixed_charges.find("sub_2", "seats").units) == 2

@@ -144,8 +144,11 @@ def current_usage_amounts(*, customer: Customer, now: datetime) -> dict[FeeKey, 
 
     Each usage line is taxed on its own (fee level, §14.2), as Lago sums `amount + taxes` of
     the usage fees. Pay-in-advance charges that invoice each event are already invoiced (their
-    invoices drew on the wallets at finalization): left out."""
+    invoices drew on the wallets at finalization): left out. So is what the period's progressive
+    billing invoices billed (`ports.progressive_billed_fees`, §21.2): a key they billed beyond
+    its usage goes negative and lowers the currency's budget (Lago nets them the same way)."""
     amounts: dict[FeeKey, int] = {}
+    subscription_ids: list[UUID] = []
     subscriptions = (
         Subscription.objects.filter(customer=customer, status=Subscription.Status.ACTIVE)
         .select_related("plan", "customer__billing_entity", "customer__organization")
@@ -167,6 +170,11 @@ def current_usage_amounts(*, customer: Customer, now: datetime) -> dict[FeeKey, 
             tax = fee_tax_figures(usage.amount_cents, taxes.for_charge(charge)).amount_cents
             key = (Wallet.FeeType.CHARGE.value, charge.billable_metric_id, currency)
             _add(amounts, key, usage.amount_cents + tax)
+        subscription_ids.append(subscription.pk)
+    if subscription_ids:
+        for fee in ports.progressive_billed_fees(subscription_ids=subscription_ids, at=now):
+            key = (fee.fee_type, fee.billable_metric_id, fee.currency)
+            _add(amounts, key, -fee.amount_cents)
     return amounts
 
 

@@ -16,6 +16,10 @@ from customers.models import Customer, Subscription
 from invoicing import calculation
 from invoicing.locks import lock_fee
 from invoicing.models import Fee, Invoice, InvoiceSubscription
+from invoicing.services.credit_notes_drafts import (
+    draft_credit_notes_detach,
+    draft_credit_notes_reattach,
+)
 from invoicing.services.credit_notes_termination import credit_note_for_termination
 from invoicing.services.events import emit_invoice_event
 from invoicing.services.finalization import finalize_computed
@@ -177,6 +181,8 @@ def invoice_recompute(
         item = item_for_row(row, context)
         if item is not None:
             items.append(item)
+    # its draft credit notes follow the rebuilt fees (Lago `CreditNotes::RefreshDraftService`)
+    detached = draft_credit_notes_detach(invoice=invoice)
     _clear_computation(invoice)
     result = compute_fees(
         context=context,
@@ -188,6 +194,9 @@ def invoice_recompute(
         actor=actor,
     )
     _persist(invoice, result, actor=actor, now=now)
+    draft_credit_notes_reattach(
+        invoice=invoice, detached=detached, fees=[draft.fee for draft in result.drafts]
+    )
     invoice.save(update_fields=[*AMOUNT_FIELDS, "updated_at"])
     return invoice
 

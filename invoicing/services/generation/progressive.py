@@ -2,12 +2,12 @@
 later invoices (spec §12.3 step 6, §21.3).
 
 The latest progressive billing invoice of the period holds the whole period-to-date usage (each
-one credits the earlier ones), so it alone is deducted: its fees, less what later invoices
-already deducted from it and less the available credit of its credit notes. Each of its fees
-is deducted from the fee of the same charge, filter and grouping on the new invoice, at most
-that fee's amount; what the new invoice cannot absorb (usage lowered since) is returned by a
-credit note on the progressive billing invoice (Lago `Credits::ProgressiveBilling::
-AllocateService`).
+one credits the earlier ones), so it alone is deducted: what it billed after its coupons (its
+fees less its coupons), less what later invoices already deducted from it and less the credit
+of its credit notes. Each of its fees is deducted from the fee of the same charge, filter and
+grouping on the new invoice, at most that fee's amount; what the new invoice cannot absorb
+(usage lowered since) is returned by a credit note on the progressive billing invoice (Lago
+`Credits::ProgressiveBillingService`, `CreditNotes::CreateFromProgressiveBillingInvoice`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ _DEAD_STATUSES = (Invoice.Status.VOIDED, Invoice.Status.DELETED)
 @dataclass(frozen=True)
 class ProgressiveBilled:
     """The period's latest progressive billing invoice (None: none yet), its fees (what the
-    period already billed) and what is still to deduct from it."""
+    period already billed, the threshold check's P) and what is still to deduct from it (its
+    fees less its coupons, deductions and credit notes)."""
 
     invoice: Invoice | None = None
     billed_amount_cents: int = 0
@@ -83,8 +84,10 @@ def progressive_billed(
         status=CreditNote.Status.FINALIZED,
         credit_status__in=(CreditNote.CreditStatus.AVAILABLE, CreditNote.CreditStatus.CONSUMED),
     )
+    # spec §21.3: what its customer was charged before taxes (its coupons are not given twice)
     to_credit = (
         invoice.fees_amount_cents
+        - invoice.coupons_amount_cents
         - (deducted.aggregate(total=Sum("amount_cents"))["total"] or 0)
         - (credited.aggregate(total=Sum("credit_amount_cents"))["total"] or 0)
     )
