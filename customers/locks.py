@@ -46,22 +46,21 @@ def lock_customer_creations(organization: Organization) -> None:
     lock_organization(organization.pk, no_key=True)
 
 
-def lock_customer_for_billing(customer_id: uuid.UUID) -> Customer:
+def lock_customer_for_billing(customer_id: uuid.UUID, *, related: bool = True) -> Customer:
     """The customer, locked FOR NO KEY UPDATE (invoices referencing it still insert), with its
-    billing entity and organization; `has_active_coupons` spares the coupon read of the
+    billing entity and organization (`related=False`: without them, for a caller that has them
+    already, e.g. a billing run's catalog); `has_active_coupons` spares the coupon read of the
     customers without any (its taxes are read only when a fee needs them)."""
-    return (
-        Customer.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("billing_entity", "organization")
-        .annotate(
-            has_active_coupons=Exists(
-                AppliedCoupon.objects.filter(
-                    customer_id=OuterRef("pk"), status=AppliedCoupon.Status.ACTIVE
-                )
+    rows = Customer.objects.select_for_update(of=("self",), no_key=True)
+    if related:
+        rows = rows.select_related("billing_entity", "organization")
+    return rows.annotate(
+        has_active_coupons=Exists(
+            AppliedCoupon.objects.filter(
+                customer_id=OuterRef("pk"), status=AppliedCoupon.Status.ACTIVE
             )
         )
-        .get(pk=customer_id)
-    )
+    ).get(pk=customer_id)
 
 
 def lock_subscriptions(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Subscription]:
