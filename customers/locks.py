@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from billing.errors import NotFound
 from billing.locks import lock_organization
 from billing.models import Organization
+from billing.queries import ReusableQuery
 from customers.models import AppliedCoupon, Customer, Subscription
 
 
@@ -51,16 +52,31 @@ def lock_customer_for_billing(customer_id: uuid.UUID, *, related: bool = True) -
     billing entity and organization (`related=False`: without them, for a caller that has them
     already, e.g. a billing run's catalog); `has_active_coupons` spares the coupon read of the
     customers without any (its taxes are read only when a fee needs them)."""
-    rows = Customer.objects.select_for_update(of=("self",), no_key=True)
-    if related:
-        rows = rows.select_related("billing_entity", "organization")
-    return rows.annotate(
-        has_active_coupons=Exists(
-            AppliedCoupon.objects.filter(
-                customer_id=OuterRef("pk"), status=AppliedCoupon.Status.ACTIVE
+    if not related:
+        rows = _LOCK_FOR_BILLING(customer_id=customer_id)
+        if not rows:
+            raise Customer.DoesNotExist(f"customer {customer_id}")
+        return rows[0]  # type: ignore[return-value]
+    return _for_billing(customer_id).select_related("billing_entity", "organization").get()
+
+
+def _for_billing(customer_id: uuid.UUID) -> QuerySet[Customer]:
+    return (
+        Customer.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk=customer_id)
+        .annotate(
+            has_active_coupons=Exists(
+                AppliedCoupon.objects.filter(
+                    customer_id=OuterRef("pk"), status=AppliedCoupon.Status.ACTIVE
+                )
             )
         )
-    ).get(pk=customer_id)
+    )
+
+
+# the customer row alone, compiled once per process (a billing run locks one customer after
+# the other: building and compiling the query cost more than running it)
+_LOCK_FOR_BILLING = ReusableQuery(_for_billing, customer_id=uuid.UUID)
 
 
 def lock_subscriptions(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Subscription]:

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q
 from billing.actors import Actor
 from billing.models import Organization
 from billing.periods import local_date, start_of_day
+from billing.queries import ReusableQuery
 from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
 from invoicing.models import CreditNote, Invoice, InvoiceSubscription, InvoicingReason
@@ -294,17 +295,24 @@ def _with_credit_flags(rows):  # -> QuerySet[Subscription]
     )
 
 
-def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None):
-    rows = _with_credit_flags(
+def _candidate_rows(customer_id: UUID, lowest: datetime):  # -> QuerySet[Subscription]
+    return _with_credit_flags(
         Subscription.objects.filter(
-            _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
+            _candidates(lowest), customer_id=customer_id, started_at__isnull=False
         ).order_by("started_at", "pk")
     )
+
+
+# compiled once per process: a chunk reads one customer's subscriptions after the other
+_CANDIDATE_ROWS = ReusableQuery(_candidate_rows, customer_id=UUID, lowest=datetime)
+
+
+def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None):
     if catalog is None:
-        subscriptions = list(subscriptions_for_billing(rows))
+        subscriptions = list(subscriptions_for_billing(_candidate_rows(customer.pk, lowest)))
     else:  # the plans come from the run's catalog: one statement (a plan change's previous
         # subscription is read when its items need it, few subscriptions have one)
-        subscriptions = list(rows)
+        subscriptions = _CANDIDATE_ROWS(customer_id=customer.pk, lowest=lowest)
         catalog.attach_plans(subscriptions)
     for subscription in subscriptions:
         subscription.customer = customer
