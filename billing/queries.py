@@ -10,7 +10,7 @@ microsecond off an unlikely instant), compiled, and each parameter position hold
 is remembered; a call substitutes the values and runs the SQL with `Model.objects.raw`. Only
 for querysets that return model rows without `select_related`, whose named parameters appear
 as plain values (equality or comparison filters, not lists). Compiled when first called (inside
-the caller's transaction: `select_for_update` compiles only there).
+the caller's transaction: a locking read compiles only there).
 """
 
 from __future__ import annotations
