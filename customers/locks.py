@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from billing.errors import NotFound
 from billing.locks import lock_organization
 from billing.models import Organization
+from billing.queries import ReusableQuery
 from customers.models import AppliedCoupon, Customer, Subscription
 
 
@@ -46,13 +47,23 @@ def lock_customer_creations(organization: Organization) -> None:
     lock_organization(organization.pk, no_key=True)
 
 
-def lock_customer_for_billing(customer_id: uuid.UUID) -> Customer:
+def lock_customer_for_billing(customer_id: uuid.UUID, *, related: bool = True) -> Customer:
     """The customer, locked FOR NO KEY UPDATE (invoices referencing it still insert), with its
-    billing entity and organization; `has_active_coupons` spares the coupon read of the
+    billing entity and organization (`related=False`: without them, for a caller that has them
+    already, e.g. a billing run's catalog); `has_active_coupons` spares the coupon read of the
     customers without any (its taxes are read only when a fee needs them)."""
+    if not related:
+        rows = _LOCK_FOR_BILLING(customer_id=customer_id)
+        if not rows:
+            raise Customer.DoesNotExist(f"customer {customer_id}")
+        return rows[0]  # type: ignore[return-value]
+    return _for_billing(customer_id).select_related("billing_entity", "organization").get()
+
+
+def _for_billing(customer_id: uuid.UUID) -> QuerySet[Customer]:
     return (
         Customer.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("billing_entity", "organization")
+        .filter(pk=customer_id)
         .annotate(
             has_active_coupons=Exists(
                 AppliedCoupon.objects.filter(
@@ -60,8 +71,12 @@ def lock_customer_for_billing(customer_id: uuid.UUID) -> Customer:
                 )
             )
         )
-        .get(pk=customer_id)
     )
+
+
+# the customer row alone, compiled once per process (a billing run locks one customer after
+# the other: building and compiling the query cost more than running it)
+_LOCK_FOR_BILLING = ReusableQuery(_for_billing, customer_id=uuid.UUID)
 
 
 def lock_subscriptions(ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Subscription]:

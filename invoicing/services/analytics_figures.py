@@ -12,8 +12,9 @@ benchmarks).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, F, Sum
@@ -153,15 +154,76 @@ def _bump(organization_id, monthly: dict, spread: dict, sign: int) -> None:
     )  # fmt: skip
 
 
-def figures_record(*, invoice: Invoice, sign: int, refunded_cents: int | None = None) -> None:
+def _stored(name: str, value: Decimal) -> Decimal:
+    """A fee's decimal as its column keeps it (rounded half away from zero to its scale, as
+    PostgreSQL's numeric does)."""
+    places = Fee._meta.get_field(name).decimal_places
+    return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _fee_columns(fees: Iterable[Fee]) -> list[tuple]:
+    """`_FEE_COLUMNS` of fees just inserted, from the instances (their charge, subscription and
+    plan loaded), as the database would return them."""
+    rows = []
+    for fee in fees:
+        if fee.deleted_at is not None:
+            continue
+        charge = fee.charge if fee.charge_id else None
+        plan = fee.subscription.plan if fee.subscription_id else None
+        rows.append(
+            (
+                fee.created_at, fee.fee_type, charge.billable_metric.code if charge else None,
+                plan.interval if plan else None, plan.pay_in_advance if plan else None,
+                fee.amount_cents,
+                _stored("precise_coupons_amount_cents", fee.precise_coupons_amount_cents),
+                fee.taxes_amount_cents, fee.properties,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _usage_rows_of(fees: Iterable[Fee]) -> list[dict]:
+    """`_usage_rows` of fees just inserted, from the instances (their customer loaded)."""
+    rows: dict[tuple, dict] = {}
+    for fee in fees:
+        if fee.fee_type != Fee.FeeType.CHARGE or not fee.charge_id or fee.deleted_at is not None:
+            continue
+        customer = fee.customer
+        key = (fee.created_at.astimezone(UTC).date(), fee.amount_currency, fee.charge_id,
+               customer.customer_type, customer.country)  # fmt: skip
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = dict(zip((*_USAGE_KEY,), key, strict=True))
+            row.update(amount=0, units_sum=Decimal(0), count=0)
+        row["amount"] += fee.amount_cents
+        row["units_sum"] += _stored("units", fee.units)
+        row["count"] += 1
+    return list(rows.values())
+
+
+def figures_record(
+    *,
+    invoice: Invoice,
+    sign: int,
+    refunded_cents: int | None = None,
+    fees: Sequence[Fee] | None = None,
+) -> None:
     """Adds (`sign=1`, on finalization) or takes away (`sign=-1`, on void or a lost dispute)
     the invoice's fees, total and credit-note refunds from the figures, in the caller's
     transaction. `refunded_cents`: what its credit notes refunded when the caller knows it
-    (none yet on finalization), else read."""
-    rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(*_FEE_COLUMNS)
+    (none yet on finalization), else read. `fees`: all the invoice's fees when the caller has
+    just inserted them (with their charge, subscription, plan and customer loaded), else
+    read."""
+    if fees is None:
+        rows = Fee.objects.filter(invoice=invoice, deleted_at__isnull=True).values_list(
+            *_FEE_COLUMNS
+        )
+        usage = _usage_rows(Fee.objects.filter(invoice=invoice))
+    else:
+        rows, usage = _fee_columns(fees), _usage_rows_of(fees)
     monthly, spread = _group(invoice, rows)
     _bump(invoice.organization_id, monthly, spread, sign)
-    _bump_usage(invoice.organization_id, _usage_rows(Fee.objects.filter(invoice=invoice)), sign)
+    _bump_usage(invoice.organization_id, usage, sign)
     refunded = refunded_cents
     if refunded is None:
         refunded = CreditNote.objects.filter(invoice=invoice).aggregate(
@@ -194,14 +256,24 @@ def _usage_key(organization_id, row: dict) -> dict:
 
 
 def _bump_usage(organization_id, rows: list[dict], sign: int) -> None:
-    for row in rows:
-        key = _usage_key(organization_id, row)
-        DailyUsageFigure.objects.bulk_create([DailyUsageFigure(**key)], ignore_conflicts=True)
-        DailyUsageFigure.objects.filter(**key).update(
-            amount_cents=F("amount_cents") + sign * (row["amount"] or 0),
-            units=F("units") + sign * row["units_sum"],
-            fees_count=F("fees_count") + sign * row["count"],
-        )
+    _add_to(
+        DailyUsageFigure,
+        [
+            (
+                {
+                    "organization": organization_id, "day": row["day"],
+                    "currency": row["amount_currency"], "charge": row["charge_id"],
+                    "customer_type": row["customer__customer_type"] or "",
+                    "customer_country": row["customer__country"] or "",
+                },
+                {
+                    "amount_cents": sign * (row["amount"] or 0),
+                    "units": sign * row["units_sum"], "fees_count": sign * row["count"],
+                },
+            )
+            for row in rows
+        ],
+    )  # fmt: skip
 
 
 def figures_record_refund(*, invoice: Invoice, refund_amount_cents: int) -> None:

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q
 from billing.actors import Actor
 from billing.models import Organization
 from billing.periods import local_date, start_of_day
+from billing.queries import ReusableQuery
 from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
 from invoicing.models import CreditNote, Invoice, InvoiceSubscription, InvoicingReason
@@ -270,10 +271,11 @@ def _invoices_of_periods(items: list[BillingItem]) -> list[Invoice]:
 
 
 def _with_credit_flags(rows):  # -> QuerySet[Subscription]
-    """Each row says whether its customer has active wallets and credit notes with credit left:
-    read with the subscriptions, after the customer lock (what was created under the lock
-    before is seen); the invoices of the customers without any skip their wallet and
-    credit-note reads."""
+    """Each row says whether its customer has active wallets and credit notes with credit left,
+    and whether the subscription has progressive billing invoices: read with the
+    subscriptions, after the customer lock (what was created under the lock before is seen);
+    the invoices of the customers without any skip their wallet and credit-note reads, those of
+    the subscriptions without progressive billing skip its deduction read."""
     wallets = Wallet.objects.filter(
         customer_id=OuterRef("customer_id"), status=Wallet.Status.ACTIVE
     )
@@ -283,23 +285,34 @@ def _with_credit_flags(rows):  # -> QuerySet[Subscription]
         credit_status=CreditNote.CreditStatus.AVAILABLE,
         balance_amount_cents__gt=0,
     )
+    progressive = InvoiceSubscription.objects.filter(
+        subscription_id=OuterRef("pk"), invoicing_reason=Reason.PROGRESSIVE_BILLING
+    )
     return rows.annotate(
         customer_has_active_wallets=Exists(wallets),
         customer_has_available_credit_notes=Exists(notes),
+        has_progressive_billing_invoices=Exists(progressive),
     )
+
+
+def _candidate_rows(customer_id: UUID, lowest: datetime):  # -> QuerySet[Subscription]
+    return _with_credit_flags(
+        Subscription.objects.filter(
+            _candidates(lowest), customer_id=customer_id, started_at__isnull=False
+        ).order_by("started_at", "pk")
+    )
+
+
+# compiled once per process: a chunk reads one customer's subscriptions after the other
+_CANDIDATE_ROWS = ReusableQuery(_candidate_rows, customer_id=UUID, lowest=datetime)
 
 
 def _subscriptions(customer: Customer, lowest: datetime, catalog: Catalog | None):
-    rows = _with_credit_flags(
-        Subscription.objects.filter(
-            _candidates(lowest), customer_id=customer.pk, started_at__isnull=False
-        ).order_by("started_at", "pk")
-    )
     if catalog is None:
-        subscriptions = list(subscriptions_for_billing(rows))
+        subscriptions = list(subscriptions_for_billing(_candidate_rows(customer.pk, lowest)))
     else:  # the plans come from the run's catalog: one statement (a plan change's previous
         # subscription is read when its items need it, few subscriptions have one)
-        subscriptions = list(rows)
+        subscriptions = _CANDIDATE_ROWS(customer_id=customer.pk, lowest=lowest)
         catalog.attach_plans(subscriptions)
     for subscription in subscriptions:
         subscription.customer = customer
@@ -322,7 +335,9 @@ def bill_customer(
     subscriptions that consolidate, one for each that does not. Idempotent: what is already
     billed is skipped and returned in `already_billed`. `catalog`: the plans and charges a
     billing run shares between its customers (`bill_customers`)."""
-    customer = lock_customer_for_billing(customer.pk)
+    customer = lock_customer_for_billing(customer.pk, related=catalog is None)
+    if catalog is not None:
+        catalog.attach_issuers(customer)
     tz = ZoneInfo(customer.applicable_timezone)
     if billing_date > local_date(now, tz):
         return CustomerBilling(customer.pk, billing_date, (), ())  # a day yet to come
@@ -383,9 +398,15 @@ def bill_customers(
     """Bills a chunk of `customers_due`'s pairs, each customer in its own transaction (as
     `bill_customer`), with one catalog for the whole chunk. A customer deleted since the
     pairs were read is skipped. Idempotent as `bill_customer`: a chunk delivered twice bills
-    nothing twice."""
+    nothing twice.
+
+    A customer whose billing fails (its transaction rolled back) does not stop the others:
+    it is logged, the rest of the chunk is billed, then the first error is raised (the task
+    fails, or is retried on a lost connection or a lock timeout, skipping what is billed; the
+    next hourly run finds the customer still due)."""
     catalog = Catalog()
     results: list[CustomerBilling] = []
+    errors: list[Exception] = []
     for customer_id, billing_date in due:
         try:
             result = bill_customer(
@@ -397,7 +418,13 @@ def bill_customers(
             )
         except Customer.DoesNotExist:
             continue  # deleted since the run read who is due: nothing to bill
+        except Exception as error:  # one customer's failure: the others are still billed
+            logger.exception("billing customer %s on %s failed", customer_id, billing_date)
+            errors.append(error)
+            continue
         results.append(result)
+    if errors:
+        raise errors[0]
     return results
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from billing.actors import Actor
 from customers.models import Customer, Subscription
 from invoicing import calculation, hooks
-from invoicing.models import Invoice
+from invoicing.models import Fee, Invoice
 from invoicing.pdf import generate_invoice_pdf_task
 from invoicing.services.analytics_figures import figures_record, invoice_is_counted
 from invoicing.services.credit_notes import credit_notes_finalize_drafts
@@ -61,6 +61,7 @@ def finalize_computed(
     issuing_date: date | None = None,
     update_fields: Sequence[str] = (),
     subscriptions: Sequence[Subscription] | None = None,
+    fees: Sequence[Fee] | None = None,
 ) -> Invoice:
     """The final status of a computed invoice, in the caller's transaction (spec §12.5, §12.6).
 
@@ -68,6 +69,9 @@ def finalize_computed(
     otherwise `finalized`: number, due date, `invoice.created`, PDF after commit.
     `update_fields`: fields the caller changed and leaves to this save (one UPDATE).
     `subscriptions`: the invoice's subscriptions when the caller has them loaded (else read).
+    `fees`: all the invoice's fees when the caller has just created them with the invoice, in
+    this transaction (else read): such an invoice has no draft credit note to finalize, and the
+    figures are summed from them.
     """
     customer: Customer = invoice.customer
     entity = invoice.billing_entity
@@ -96,8 +100,8 @@ def finalize_computed(
     invoice_assign_number(invoice=invoice, now=now, save=False)
     invoice.save(update_fields=[*(update_fields or ()), *_FINAL_FIELDS])
     emit_invoice_event(invoice, "invoice.created", actor=actor)
-    # automatic credit notes made while it was a draft are numbered and take effect now
-    credit_notes_finalize_drafts(invoice=invoice, actor=actor, now=now)
+    if fees is None:  # automatic credit notes made while it was a draft take effect now
+        credit_notes_finalize_drafts(invoice=invoice, actor=actor, now=now)
     hooks.on_invoice_finalized.fire_after_commit(invoice_id=invoice.pk)
     invoice_id = str(invoice.pk)
     transaction.on_commit(lambda: _render_pdf_after_commit(invoice_id), robust=True)
@@ -117,5 +121,5 @@ def finalize_computed(
         # last: the figure rows are shared by every invoice of the month, their row locks are
         # held until commit (concurrent billing workers wait on them); an invoice being
         # finalized has no credit note yet (nothing refunded)
-        figures_record(invoice=invoice, sign=1, refunded_cents=0)
+        figures_record(invoice=invoice, sign=1, refunded_cents=0, fees=fees)
     return invoice

@@ -121,6 +121,20 @@ def test_a_customer_no_longer_found_is_skipped(organization):
     assert [r.customer_id for r in results] == [kept.pk]
 
 
+def test_a_customer_whose_billing_fails_does_not_stop_the_others(organization):
+    broken, broken_metric = _usage_plan(organization, "broken")
+    # a charge amount that is no number (written around the API's validation): billing fails
+    broken.charges.update(properties={"amount": "two"})
+    usage, metric = _usage_plan(organization, "usage")
+    failing = _customers(organization, "e", broken, broken_metric)[0]
+    billed = _customers(organization, "f", usage, metric)[0]
+
+    with pytest.raises(ValueError, match="not a number"):
+        bill_customers(due=[(failing.pk, DAY), (billed.pk, DAY)], actor=SYSTEM, now=NOW)
+
+    assert list(Invoice.objects.values_list("customer_id", flat=True)) == [billed.pk]
+
+
 def test_chunks_keep_the_order_and_the_size():
     pairs = [(n, DAY) for n in range(5)]
 

@@ -1,6 +1,7 @@
 """The catalog one billing run reads once for all its customers: plans with their taxes, fixed
-charges and minimum commitment, the plans' charges (with filters, metric and taxes) and the
-billing entities' default taxes.
+charges and minimum commitment, the plans' charges (with filters, metric and taxes), the
+organizations and billing entities the customers bill through, and the billing entities'
+default taxes.
 
 Without it every customer re-reads its plan's catalog (7 statements for a plan with charges). A
 `Catalog` lives as long as one chunk of a billing run (a Celery task, seconds): a plan edited
@@ -16,8 +17,8 @@ from uuid import UUID
 
 from django.db.models import Prefetch
 
-from billing.models import BillingEntity
-from customers.models import Subscription
+from billing.models import BillingEntity, Organization
+from customers.models import Customer, Subscription
 from plans.models import Charge, FixedCharge, Plan, Tax
 from plans.selectors import billing_entity_taxes
 
@@ -45,6 +46,22 @@ class Catalog:
         self._plans: dict[UUID, Plan] = {}
         self._charges: dict[UUID, list[Charge]] = {}
         self._entity_taxes: dict[UUID, list[Tax]] = {}
+        self._organizations: dict[UUID, Organization] = {}
+        self._entities: dict[UUID, BillingEntity] = {}
+
+    def attach_issuers(self, customer: Customer) -> None:
+        """Sets the customer's organization and billing entity to the cached ones (read once
+        per chunk: the customer lock then reads the customer row alone)."""
+        organization = self._organizations.get(customer.organization_id)
+        if organization is None:
+            organization = Organization.objects.get(pk=customer.organization_id)
+            self._organizations[organization.pk] = organization
+        entity = self._entities.get(customer.billing_entity_id)
+        if entity is None:
+            entity = BillingEntity.objects.get(pk=customer.billing_entity_id)
+            self._entities[entity.pk] = entity
+        customer.organization = organization
+        customer.billing_entity = entity
 
     def attach_plans(self, subscriptions: Iterable[Subscription]) -> None:
         """Sets each subscription's plan to the cached one (reading the missing plans at once)."""

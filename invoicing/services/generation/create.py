@@ -11,6 +11,7 @@ from django.db import transaction
 
 from billing.actors import Actor
 from billing.periods import PlanChange, local_date
+from billing.rows import insert_rows
 from customers.locks import lock_customer_for_billing
 from customers.models import Customer, Subscription
 from invoicing import calculation
@@ -120,10 +121,10 @@ def invoice_create_for_items(
             calculation.expected_finalization_date(billing_date, grace) if draft else None
         ),
     )
-    invoice.save(force_insert=True)
-    # the double-billing guard, before any usage is read: a second run of the same items fails
-    # here with an IntegrityError (callers that expect races wrap this call in a savepoint)
-    InvoiceSubscription.objects.bulk_create(_invoice_subscription_rows(invoice, items))
+    # the invoice and the double-billing guard, one statement before any usage is read: a
+    # second run of the same items fails here with an IntegrityError (callers that expect races
+    # wrap this call in a savepoint)
+    insert_rows([invoice], _invoice_subscription_rows(invoice, items))
     result = compute_fees(
         context=context,
         items=items,
@@ -147,7 +148,12 @@ def invoice_create_for_items(
         return invoice
     subscriptions = list({item.subscription.pk: item.subscription for item in items}.values())
     return finalize_computed(
-        invoice, actor=actor, now=now, update_fields=AMOUNT_FIELDS, subscriptions=subscriptions
+        invoice,
+        actor=actor,
+        now=now,
+        update_fields=AMOUNT_FIELDS,
+        subscriptions=subscriptions,
+        fees=[draft.fee for draft in result.drafts],
     )
 
 

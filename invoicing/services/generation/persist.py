@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from billing.actors import Actor
+from billing.rows import insert_rows
 from customers.models import AppliedCoupon, Customer
 from invoicing import calculation
-from invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
+from invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from invoicing.services.applied_taxes import fee_applied_taxes, fill_fee, invoice_applied_taxes
 from invoicing.services.credit_note_consumption import (
     CreditNoteCredits,
@@ -225,26 +226,27 @@ def _persist(
         draft.fee.payment_status = invoice.payment_status
         if fees_saved:
             draft.fee.save(update_fields=_COMPUTED_FEE_FIELDS)
-    if not fees_saved:
-        Fee.objects.bulk_create(draft.fee for draft in result.drafts)
     organization_id = invoice.organization_id
     tax_by_code = {tax.code: tax for draft in result.drafts for tax in draft.taxes}
-    FeeAppliedTax.objects.bulk_create(
-        row
-        for draft in result.drafts
-        for row in fee_applied_taxes(
-            draft.fee, draft.line, organization_id=organization_id, tax_by_code=tax_by_code
-        )
-    )
-    InvoiceAppliedTax.objects.bulk_create(
+    # one statement for the fees, their taxes, the invoice taxes and the progressive billing
+    # deductions (children after their parents)
+    insert_rows(
+        () if fees_saved else [draft.fee for draft in result.drafts],
+        [
+            row
+            for draft in result.drafts
+            for row in fee_applied_taxes(
+                draft.fee, draft.line, organization_id=organization_id, tax_by_code=tax_by_code
+            )
+        ],
         invoice_applied_taxes(
             invoice,
             result.computed.totals.applied_taxes,
             organization_id=organization_id,
             tax_by_code=tax_by_code,
-        )
+        ),
+        progressive_credit_rows(invoice, result.progressive),
     )
-    Credit.objects.bulk_create(progressive_credit_rows(invoice, result.progressive))
     _consume_coupons(invoice, result.computed.coupon_credits, result.applied_coupons, now=now)
     if result.computed.totals.credit_notes_amount_cents:
         draw_credit_notes(

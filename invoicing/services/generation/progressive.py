@@ -144,6 +144,8 @@ def progressive_credits(
     for item in items:
         if not item.bills_charges or item.subscription._state.adding:
             continue
+        if getattr(item.subscription, "has_progressive_billing_invoices", True) is False:
+            continue  # the billing run read, under the customer lock, that it has none
         subscription_id = item.subscription.pk
         billed = progressive_billed(
             subscription_id,
