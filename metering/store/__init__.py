@@ -265,15 +265,19 @@ def _rows_json(rows: Sequence[EventInput], values: Sequence[Decimal | None]) -> 
             "ts": event.timestamp.isoformat(),
             "properties": event.properties,
             "amount": str(event.precise_total_amount_cents),
-            "value": None if value is None else str(value),
-            "subscription_id": None if event.subscription_id is None else str(event.subscription_id),
-            "customer_id": None if event.customer_id is None else str(event.customer_id),
+            "value": _text(value),
+            "subscription_id": _text(event.subscription_id),
+            "customer_id": _text(event.customer_id),
             "field_name": event.field_name or "",
             "position": position,
         }
         for position, (event, value) in enumerate(zip(rows, values, strict=True), start=1)
     ]
     return json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 class PortableEventStore(PostgresEventStore):

@@ -32,7 +32,6 @@ import io
 import json
 import os
 import pstats
-import random
 import statistics
 import sys
 import time
