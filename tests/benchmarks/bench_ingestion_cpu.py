@@ -15,7 +15,9 @@ the HTTP benchmark does) in one of two ways:
   `--queries` the statements of one request with their wall time.
 - `--mode http --url URL --key KEY`: over HTTP, one keep-alive connection, to a server started
   separately; the CPU per request of the server processes (`--server-pids`), of the PostgreSQL
-  backends connected to the database and of this client.
+  backends connected to the database and of this client. Start the server with
+  `DB_CONN_MAX_AGE` longer than the run: a backend closed during the run takes its CPU time
+  with it (the run then stops and says so).
 
 The whole machine's throughput at idle is roughly cores / (CPU per request, all processes) x
 100 events.
@@ -254,9 +256,10 @@ def run_http(args: argparse.Namespace) -> None:
         for body in bodies[args.warmup :]:
             post(body)
         wall = time.perf_counter() - started
-        after = snapshot()
-        if backends() != pids:
-            print("warning: the backends changed during the run")
+        try:
+            after = snapshot()
+        except FileNotFoundError:
+            raise SystemExit("a server or backend process ended during the run: rerun") from None
     count = args.requests
     print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     print(f"{count} requests to {path}, one connection, {wall / count * 1000:.2f} ms wall each")
