@@ -24,6 +24,10 @@ logger = logging.getLogger("billing.api")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_LOG_LIMIT = 64 * 1024  # bytes of a body kept in the API log; larger ones are summarized
+# Usage-event ingestion, the hot path: a call that succeeded is logged without its bodies (the
+# events are the stored record; parsing, redacting and storing both bodies again cost more than
+# the ingestion's own insert). Lago does not log these calls at all. Failed calls keep theirs.
+BODYLESS_WHEN_SUCCESSFUL = frozenset({"/api/v1/events", "/api/v1/events/batch"})
 
 
 def _logged_body(raw: bytes) -> object:
@@ -52,34 +56,37 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         bound = request_id_var.set(request.request_id)
         logged = settings.API_REQUEST_LOG and request.path.startswith("/api/v1/")
-        body = None
+        raw: bytes | dict | None = None
         if logged and request.method in WRITE_METHODS:
             # read before the view: Django keeps it for DRF's parsers, which would otherwise
-            # consume the stream
+            # consume the stream; parsed for the log once the status is known
             try:
-                body = _logged_body(request.body) or {}
+                raw = request.body
             except RequestDataTooBig:  # the view answers it; the log notes no body
-                body = {"omitted": "body over the upload limit"}
+                raw = {"omitted": "body over the upload limit"}
         try:
             response = self.get_response(request)
             response["X-Request-Id"] = request.request_id
             if logged:
-                self._log(request, response, (time.perf_counter() - started) * 1000, body)
+                self._log(request, response, (time.perf_counter() - started) * 1000, raw)
         finally:
             request_id_var.reset(bound)
         return response
 
     @staticmethod
     def _log(
-        request: HttpRequest, response: HttpResponse, duration_ms: float, body: object
+        request: HttpRequest, response: HttpResponse, duration_ms: float, raw: bytes | dict | None
     ) -> None:
         from billing.models import ApiRequestLog
 
         api_key = getattr(request, "api_key", None)
         write = request.method in WRITE_METHODS
-        answer = None
-        if write and not response.streaming and "json" in response.get("Content-Type", ""):
-            answer = _logged_body(response.content)
+        body = answer = None
+        bodyless = response.status_code < 400 and request.path in BODYLESS_WHEN_SUCCESSFUL
+        if write and not bodyless:
+            body = raw if isinstance(raw, dict) else (_logged_body(raw or b"") or {})
+            if not response.streaming and "json" in response.get("Content-Type", ""):
+                answer = _logged_body(response.content)
         try:
             ApiRequestLog.objects.create(
                 organization_id=api_key.organization_id if api_key else None,

@@ -38,13 +38,44 @@ class LagoJSONParser(JSONParser):
         encoding = _MediaType(media_type or "").params.get("charset", settings.DEFAULT_CHARSET)
         try:
             text = codecs.decode(raw, encoding)
-            data = json.loads(text, parse_constant=drf_json.strict_constant)
+            infinite: list[str] = []
+            data = json.loads(
+                text,
+                parse_constant=drf_json.strict_constant,
+                parse_float=lambda literal: _float(literal, infinite),
+            )
         except RecursionError as exc:
             raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
         except (ValueError, LookupError) as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
-        _check(data)
+        # A NUL or a lone surrogate can only reach a parsed string through a `\u` escape (JSON
+        # forbids raw control characters, UTF-8 cannot carry surrogates): a body with neither
+        # that nor an infinite number (most bodies, every usual event batch) needs only the
+        # depth check, without visiting each string.
+        if infinite or "\\u" in text:
+            _check(data)
+        else:
+            _check_depth(data)
         return data
+
+
+def _float(literal: str, infinite: list[str]) -> float:
+    """A JSON number with a fraction or an exponent; notes one that overflows to infinity."""
+    number = float(literal)
+    if math.isinf(number):
+        infinite.append(literal)
+    return number
+
+
+def _check_depth(data: object) -> None:
+    """`_check`'s depth rule alone: visits the containers, not the strings."""
+    stack: list[tuple[object, int]] = [(data, 0)] if isinstance(data, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth >= MAX_DEPTH:  # the 65th container
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
 
 
 def _check(data: object) -> None:

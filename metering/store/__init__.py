@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models.base import ModelState
 
 from metering.models import Event, EventQuerySet
 
@@ -36,6 +39,7 @@ from .inputs import (
     WriteResult,
     _check,
     _duplicate_indexes,
+    _has_nul,
     _json,
     _stored_value,
 )
@@ -146,16 +150,7 @@ class PostgresEventStore:
         params = {
             "organization_id": organization_id,
             "created_at": now,
-            "transaction_ids": [e.transaction_id for e in rows],
-            "external_subscription_ids": [e.external_subscription_id for e in rows],
-            "codes": [e.code for e in rows],
-            "timestamps": [e.timestamp for e in rows],
-            "properties": [_json(e.properties) for e in rows],
-            "amounts": [e.precise_total_amount_cents for e in rows],
-            "event_values": values,
-            "subscription_ids": [e.subscription_id for e in rows],
-            "customer_ids": [e.customer_id for e in rows],
-            "field_names": [e.field_name or "" for e in rows],
+            "rows": _rows_json(rows, values),
             **WRITE_PARAMS,
         }
         try:
@@ -168,9 +163,11 @@ class PostgresEventStore:
         except _BatchRefused as refused:
             return WriteResult(events=[], duplicate_indexes=refused.indexes)
         stored = dict(zip(order, values, strict=True))
+        alias = connection.alias
         return WriteResult(
             events=[
                 _loaded(
+                    alias,
                     id=inserted[(event.external_subscription_id, event.transaction_id)],
                     organization_id=organization_id,
                     transaction_id=event.transaction_id,
@@ -183,6 +180,7 @@ class PostgresEventStore:
                     subscription_id=event.subscription_id,
                     customer_id=event.customer_id,
                     created_at=now,
+                    deleted_at=None,
                 )
                 for index, event in enumerate(events)
             ]
@@ -239,12 +237,47 @@ class PostgresEventStore:
             )
 
 
-def _loaded(**fields: object) -> Event:
-    """An Event known to be stored (as if read back), without reading it back."""
-    event = Event(**fields)
+def _loaded(alias: str, **fields: object) -> Event:
+    """An Event known to be stored (as if read back), without reading it back; `fields` holds
+    every column (the attribute names of `Event.__init__`). Built without `Model.__init__`, which
+    costs ~20 µs an event on the ingestion path."""
+    event = Event.__new__(Event)
+    event.__dict__.update(fields)
+    event._state = ModelState()
     event._state.adding = False
-    event._state.db = connection.alias
+    event._state.db = alias
     return event
+
+
+def _rows_json(rows: Sequence[EventInput], values: Sequence[Decimal | None]) -> str:
+    """The batch as the JSON array the write statement reads with `json_to_recordset`: one
+    text parameter (Django's cursor quotes it in C) instead of an array per column, whose
+    elements psycopg would quote one by one in Python (~4 ms a batch of 100). Numbers travel
+    as strings (exact decimals); properties as the JSON `_json` checks (no NaN, no NUL)."""
+    for event in rows:
+        if _has_nul(event.properties):
+            raise ValueError("properties must not contain NUL characters")
+    payload = [
+        {
+            "transaction_id": event.transaction_id,
+            "external_subscription_id": event.external_subscription_id,
+            "code": event.code,
+            "ts": event.timestamp.isoformat(),
+            "properties": event.properties,
+            "amount": str(event.precise_total_amount_cents),
+            "value": _text(value),
+            "subscription_id": _text(event.subscription_id),
+            "customer_id": _text(event.customer_id),
+            "field_name": event.field_name or "",
+            "position": position,
+        }
+        for position, (event, value) in enumerate(zip(rows, values, strict=True), start=1)
+    ]
+    return json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 class PortableEventStore(PostgresEventStore):

@@ -141,14 +141,12 @@ state_upsert AS (
 
 INSERT_WITH_ROLLUPS_SQL = f"""
 WITH input AS (
-    SELECT * FROM unnest(
-        %(transaction_ids)s::text[], %(external_subscription_ids)s::text[], %(codes)s::text[],
-        %(timestamps)s::timestamptz[], %(properties)s::text[], %(amounts)s::numeric[],
-        %(event_values)s::numeric[], %(subscription_ids)s::uuid[], %(customer_ids)s::uuid[],
-        %(field_names)s::text[]
-    ) WITH ORDINALITY AS t(
-        transaction_id, external_subscription_id, code, ts, properties, amount, value,
-        subscription_id, customer_id, field_name, position
+    -- the batch as one JSON array of objects (`PostgresEventStore.write_batch`): one
+    -- parameter parsed by PostgreSQL, instead of an array per column quoted in Python
+    SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
+        transaction_id text, external_subscription_id text, code text, ts timestamptz,
+        properties jsonb, amount numeric, value numeric, subscription_id uuid, customer_id uuid,
+        field_name text, position int
     )
 ),
 ins AS (
@@ -157,7 +155,7 @@ ins AS (
         precise_total_amount_cents, value, subscription_id, customer_id, created_at
     )
     SELECT %(organization_id)s, transaction_id, external_subscription_id, code, ts,
-           properties::jsonb, amount, value, subscription_id, customer_id, %(created_at)s
+           properties, amount, value, subscription_id, customer_id, %(created_at)s
     FROM input ORDER BY position
     ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING
     RETURNING id, external_subscription_id, transaction_id, code, timestamp, properties,

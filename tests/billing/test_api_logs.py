@@ -157,3 +157,24 @@ def test_the_purge_job_dry_run_deletes_nothing(aged_logs):
 
     assert ActivityLog.objects.count() == 3
     assert ApiRequestLog.objects.count() == 3
+
+
+def _event(transaction_id: str) -> dict:
+    return {"transaction_id": transaction_id, "external_subscription_id": "s1", "code": "calls"}
+
+
+def test_a_successful_event_batch_is_logged_without_its_bodies(api):
+    response = api.post("/api/v1/events/batch", {"events": [_event("t1")]}, format="json")
+
+    assert response.status_code == 200
+    log = ApiRequestLog.objects.get(path="/api/v1/events/batch")
+    assert (log.status, log.request_body, log.request_response) == (200, None, None)
+
+
+def test_a_refused_event_call_keeps_its_bodies(api):
+    response = api.post("/api/v1/events", {"event": {"code": "calls"}}, format="json")
+
+    assert response.status_code == 422
+    log = ApiRequestLog.objects.get(path="/api/v1/events")
+    assert log.request_body == {"event": {"code": "calls"}}
+    assert log.request_response["code"] == "validation_errors"

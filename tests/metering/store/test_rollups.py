@@ -398,3 +398,17 @@ def test_the_rebuild_command_restores_rows_lost_or_written_around_the_store(orga
 
     assert aggregate_with_rollups(query)[0].units == 4
     assert rollup_rows(query) is not None
+
+
+def test_pre_aggregated_tables_leave_room_on_their_pages_for_updates(db):
+    """fillfactor 50: a batch updating a row keeps the new version on its page (HOT)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s) ORDER BY relname",
+            [[EventRollup._meta.db_table, EventPropertyState._meta.db_table]],
+        )
+        found = cursor.fetchall()
+    assert found == [
+        ("metering_event_property_state", ["fillfactor=50"]),
+        ("metering_event_rollup", ["fillfactor=50"]),
+    ]
