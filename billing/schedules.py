@@ -129,6 +129,14 @@ SCHEDULES: list[Schedule] = [
         reports="invoice(s) marked overdue",
     ),
     Schedule(
+        slug="compact_figure_deltas",
+        name="Compact analytics figure deltas",
+        task="invoicing.tasks.figure_deltas_compact_task",
+        minute="*/5",
+        description="Every 5 min, fold the analytics figures' appended rows into one per key.",
+        reports="figure delta row(s) folded away",
+    ),
+    Schedule(
         slug="report_event_errors",
         name="Post-validate events",
         task="metering.tasks.events_errors_report_task",

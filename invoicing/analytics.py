@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce, TruncDay, TruncMonth, TruncWeek
 
@@ -25,12 +26,15 @@ from customers.models import Customer
 from wallets.models import Wallet
 
 from .models import (
+    CollectionFigureDelta,
     CreditNote,
+    CustomerFigureDelta,
     DailyUsageFigure,
     Fee,
     Invoice,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
+    ReceivableFigureDelta,
     SpreadFeeFigure,
 )
 
@@ -139,9 +143,26 @@ def _in_window_instant(queryset: QuerySet, field_name: str, filters: Filters) ->
 # --- gross revenue ----------------------------------------------------------------------------
 
 
+def _deltas_apply(filters: Filters) -> bool:
+    """Whether the figure deltas answer: a PostgreSQL trigger keeps them, and they have no
+    customer filter (one customer's figures are read from its invoices)."""
+    return not filters.external_customer_id and connection.vendor == "postgresql"
+
+
 def invoice_month_rows(filters: Filters) -> list[dict]:
     """Counted invoices of the window summed per issuing month, currency, billing entity and
-    payment status: what gross revenue and invoice collection are made of (one query)."""
+    payment status: what gross revenue and invoice collection are made of (one query). Summed
+    from the collection figure deltas (kept by the database), or for one customer (or off
+    PostgreSQL) from the invoices."""
+    if _deltas_apply(filters):
+        rows = (
+            _in_window(_figures(CollectionFigureDelta, filters), "issuing_month", filters)
+            .values("issuing_month", "currency", "billing_entity_id", "payment_status")
+            .annotate(amount=Sum("total_amount_cents"), count=Sum("invoices_count"))
+            .filter(~Q(count=0) | ~Q(amount=0))
+            .order_by()
+        )
+        return [{"m": row.pop("issuing_month"), **row} for row in rows]
     # grouped by day in the order of the counted-invoices index (PostgreSQL then sums them from
     # the index alone), folded into months here
     columns = ("issuing_date", "currency", "billing_entity_id", "payment_status")
@@ -176,16 +197,19 @@ def gross_revenues(filters: Filters, invoice_rows: list[dict] | None = None) -> 
         for (month, currency, entity_id), refunded in refunds_by_month(filters).items():
             totals[(month, currency, entity_id)][0] -= refunded
     else:
-        # the invoices pre-summed per issuing month (kept exact by the invoice services)
-        for month, currency, entity_id, count, total, refunded in _in_window(
-            _figures(MonthlyInvoiceFigure, filters), "issuing_month", filters
-        ).filter(invoices_count__gt=0).values_list(
-            "issuing_month", "currency", "billing_entity_id", "invoices_count",
-            "total_amount_cents", "refund_amount_cents",
+        # the invoices pre-summed per issuing month (kept exact by the invoice services; the
+        # rows of a key are signed changes, summed here)
+        for row in (
+            _in_window(_figures(MonthlyInvoiceFigure, filters), "issuing_month", filters)
+            .values("issuing_month", "currency", "billing_entity_id")
+            .annotate(count=Sum("invoices_count"), total=Sum("total_amount_cents"),
+                      refunded=Sum("refund_amount_cents"))
+            .filter(count__gt=0)
+            .order_by()
         ):  # fmt: skip
-            entry = totals[(month, currency, entity_id)]
-            entry[0] += total - refunded
-            entry[1] += count
+            entry = totals[(row["issuing_month"], row["currency"], row["billing_entity_id"])]
+            entry[0] += row["total"] - row["refunded"]
+            entry[1] += row["count"]
     fees = _in_window_instant(_uninvoiced_in_advance_fees(filters), "created_at", filters)
     entities = list(
         BillingEntity.objects.filter(organization=filters.organization).values_list("pk", flat=True)
@@ -348,14 +372,20 @@ def mrr_by_month(filters: Filters) -> dict[tuple[date, str], Decimal]:
                 continue
             amount = amount / row["count"] * WEEKS_PER_MONTH
         totals[(row["issuing_month"], row["currency"])] += amount
-    spread = _figures(SpreadFeeFigure, filters).filter(
-        issuing_date__gte=add_months(filters.first_month, -13),
-        issuing_date__lt=add_months(filters.end, 13),
-        fees_count__gt=0,
+    spread = (
+        _figures(SpreadFeeFigure, filters)
+        .filter(
+            issuing_date__gte=add_months(filters.first_month, -13),
+            issuing_date__lt=add_months(filters.end, 13),
+        )
+        .values("issuing_date", "period_minutes", "pay_in_advance", "currency")
+        .annotate(amount=Sum("mrr_amount_cents"), count=Sum("fees_count"))
+        .filter(count__gt=0)
+        .order_by()
     )
     first, end = filters.first_month, filters.end
-    for issuing, minutes, in_advance, currency, amount in spread.values_list(
-        "issuing_date", "period_minutes", "pay_in_advance", "currency", "mrr_amount_cents"
+    for issuing, minutes, in_advance, currency, amount, _ in spread.values_list(
+        "issuing_date", "period_minutes", "pay_in_advance", "currency", "amount", "count"
     ):
         fee = _SpreadFee(
             issuing_date=issuing,
@@ -640,7 +670,7 @@ def usages(organization: Organization, filters: UsageFilters) -> list[dict]:
         parts.append(_usage_fees(live.filter(invoiced | uninvoiced), filters, trunc))
     else:
         parts.append(_usage_fees(live.filter(uninvoiced), filters, trunc))
-        figures = DailyUsageFigure.objects.filter(organization=organization, fees_count__gt=0)
+        figures = DailyUsageFigure.objects.filter(organization=organization)
         if filters.from_date:
             figures = figures.filter(day__gte=filters.from_date)
         if filters.to_date:
@@ -660,7 +690,8 @@ def usages(organization: Organization, filters: UsageFilters) -> list[dict]:
                 "bucket", "currency", code=F("charge__billable_metric__code"),
                 metric_deleted_at=F("charge__billable_metric__deleted_at"),
             )
-            .annotate(amount=Sum("amount_cents"), units_sum=Sum("units"))
+            .annotate(amount=Sum("amount_cents"), units_sum=Sum("units"), count=Sum("fees_count"))
+            .filter(count__gt=0)  # the rows are signed changes: a bucket of voided fees is none
             .order_by()
         )  # fmt: skip
     totals: dict[tuple, list] = defaultdict(lambda: [0, ZERO])
@@ -773,13 +804,23 @@ def revenue_by_stream(filters: Filters) -> dict[date, dict[str, int]]:
 
 
 def top_customers(filters: Filters, *, limit: int = 10) -> list[dict]:
-    """Customers with the biggest invoiced totals over the window, biggest first."""
-    rows = list(
-        _in_window(counted_invoices(filters), "issuing_date", filters)
-        .values("customer_id", "currency")
-        .annotate(amount=Sum("total_amount_cents"), count=Count("*"))
-        .order_by("-amount", "customer_id")[:limit]
-    )
+    """Customers with the biggest invoiced totals over the window, biggest first (summed from
+    the per-customer figure deltas where they apply, else from the invoices)."""
+    if _deltas_apply(filters):
+        rows = list(
+            _in_window(_figures(CustomerFigureDelta, filters), "issuing_month", filters)
+            .values("customer_id", "currency")
+            .annotate(amount=Sum("total_amount_cents"), count=Sum("invoices_count"))
+            .filter(count__gt=0)
+            .order_by("-amount", "customer_id")[:limit]
+        )
+    else:
+        rows = list(
+            _in_window(counted_invoices(filters), "issuing_date", filters)
+            .values("customer_id", "currency")
+            .annotate(amount=Sum("total_amount_cents"), count=Count("*"))
+            .order_by("-amount", "customer_id")[:limit]
+        )
     names = {
         pk: (name, external_id)
         for pk, name, external_id in Customer.objects.filter(
@@ -813,7 +854,10 @@ class Receivables:
 
 def receivables(filters: Filters) -> dict[str, Receivables]:
     """Outstanding (pending or failed payment, total - paid - what credit notes offset), overdue
-    and failed amounts of finalized invoices, per currency (whatever their issuing month)."""
+    and failed amounts of finalized invoices, per currency (whatever their issuing month).
+    Summed from the receivable figure deltas where they apply, else from the invoices."""
+    if _deltas_apply(filters):
+        return _receivables_from_deltas(filters)
     due = (
         F("total_amount_cents")
         - F("total_paid_amount_cents")
@@ -848,6 +892,27 @@ def receivables(filters: Filters) -> dict[str, Receivables]:
     }
 
 
+def _receivables_from_deltas(filters: Filters) -> dict[str, Receivables]:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
+    for row in (
+        _figures(ReceivableFigureDelta, filters)
+        .values("currency", "payment_status", "payment_overdue")
+        .annotate(due=Sum("due_amount_cents"), count=Sum("invoices_count"))
+        .filter(count__gt=0)
+        .order_by()
+    ):
+        entry = totals[row["currency"]]
+        entry[0] += row["due"]
+        entry[1] += row["count"]
+        if row["payment_overdue"]:
+            entry[2] += row["due"]
+            entry[3] += row["count"]
+        if row["payment_status"] == Invoice.PaymentStatus.FAILED:
+            entry[4] += row["due"]
+            entry[5] += row["count"]
+    return {currency: Receivables(*entry) for currency, entry in sorted(totals.items())}
+
+
 def prepaid_credits(filters: Filters) -> dict[str, tuple[int, int]]:
     """Balance of active wallets per currency, and how many wallets hold it."""
     wallets = Wallet.objects.filter(organization=filters.organization, status=Wallet.Status.ACTIVE)
@@ -878,9 +943,10 @@ def draft_invoices(filters: Filters) -> QuerySet[Invoice]:
 def currencies_in_use(organization: Organization) -> list[str]:
     """Currencies the organization has invoiced fees in, most fees first, then its default."""
     rows = (
-        MonthlyFeeFigure.objects.filter(organization=organization, fees_count__gt=0)
+        MonthlyFeeFigure.objects.filter(organization=organization)
         .values("currency")
         .annotate(count=Sum("fees_count"))
+        .filter(count__gt=0)
         .order_by("-count", "currency")
     )
     found = [row["currency"] for row in rows]

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+from django.db import connection
+
 from invoicing.models import (
     CreditNote,
     CustomerDunning,
@@ -156,3 +158,17 @@ def lock_payment_receipt(receipt_id: UUID) -> PaymentReceipt:
 def lock_dunning_campaign(campaign_id: UUID) -> DunningCampaign:
     """The campaign row (being edited or deleted)."""
     return DunningCampaign.objects.select_for_update(of=("self",)).get(pk=campaign_id)
+
+
+# one number for the figure deltas' writers of folded rows (compaction, rebuild)
+_FIGURE_DELTAS_LOCK = int.from_bytes(b"figdelta", "big", signed=True)
+
+
+def lock_figure_deltas_folding() -> None:
+    """Until the transaction ends, the only one folding or rebuilding figure deltas: such runs
+    wait on each other, while the invoice writers, who only append deltas, never wait on it
+    (PostgreSQL; nothing elsewhere)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FIGURE_DELTAS_LOCK])

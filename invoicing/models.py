@@ -288,7 +288,7 @@ class Fee(TimeStampedModel):
             # pay-in-advance fees waiting for no invoice: gross revenue adds them by month
             models.Index(
                 fields=["organization", "created_at", "amount_currency", "amount_cents"],
-                condition=Q(invoice__isnull=True, pay_in_advance=True),
+                condition=Q(invoice__isnull=True, pay_in_advance=True, deleted_at__isnull=True),
                 name="invoicing_fee_uninvoiced_idx",
             ),
         ]
@@ -477,7 +477,11 @@ class MonthlyFeeFigure(models.Model):
     """Fee amounts of counted invoices (finalized, not self-billed, no lost dispute), summed per
     month and kind: what the analytics read instead of every fee. Kept exact by the services
     that finalize, void or lose a dispute on an invoice (`invoicing.services.analytics_figures`),
-    rebuilt from the fees by `manage.py analytics_figures_rebuild`."""
+    rebuilt from the fees by `manage.py analytics_figures_rebuild`.
+
+    Append-only, like the other figure tables: each change inserts its signed amounts as new
+    rows (no row is updated, so concurrent finalizations never wait on each other's figures);
+    a key's figure is the sum of its rows, and `figure_deltas_compact` folds them."""
 
     organization = models.ForeignKey("billing.Organization", models.CASCADE, related_name="+")
     billing_entity = models.ForeignKey("billing.BillingEntity", models.CASCADE, related_name="+")
@@ -495,13 +499,13 @@ class MonthlyFeeFigure(models.Model):
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
+        indexes = [
+            models.Index(
                 fields=[
                     "organization", "billing_entity", "currency", "issuing_month",
                     "created_month", "fee_type", "metric_code", "plan_interval",
                 ],
-                name="invoicing_monthlyfeefigure_unique",
+                name="invoicing_feefigure_key_idx",
             )
         ]  # fmt: skip
 
@@ -526,13 +530,13 @@ class SpreadFeeFigure(models.Model):
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
+        indexes = [
+            models.Index(
                 fields=[
                     "organization", "billing_entity", "currency", "issuing_date",
                     "period_minutes", "pay_in_advance",
                 ],
-                name="invoicing_spreadfeefigure_unique",
+                name="invoicing_sprfigure_key_idx",
             )
         ]  # fmt: skip
 
@@ -557,10 +561,10 @@ class MonthlyInvoiceFigure(models.Model):
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
+        indexes = [
+            models.Index(
                 fields=["organization", "billing_entity", "currency", "issuing_month"],
-                name="invoicing_monthlyinvoicefigure_unique",
+                name="invoicing_invfigure_key_idx",
             )
         ]
 
@@ -589,18 +593,95 @@ class DailyUsageFigure(models.Model):
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
+        indexes = [
+            models.Index(
                 fields=[
                     "organization", "day", "currency", "charge", "customer_type",
                     "customer_country",
                 ],
-                name="invoicing_dailyusagefigure_unique",
+                name="invoicing_usefigure_key_idx",
             )
         ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.currency}"
+
+
+def _untied(model: str) -> models.ForeignKey:
+    """A key to `model` with no database constraint: an insert checks no referenced row, so it
+    takes no lock on it (Django still cascades deletes)."""
+    return models.ForeignKey(model, models.CASCADE, related_name="+", db_constraint=False)
+
+
+class CollectionFigureDelta(models.Model):
+    """Counted invoices (finalized, not self-billed, no lost dispute) per issuing month and
+    payment status, as signed changes: what invoice collection sums instead of every invoice.
+
+    Append-only: a statement-level trigger on the invoices table (PostgreSQL) inserts one row
+    per key a statement changed (+1 and the total when an invoice enters the key, -1 and minus
+    the total when it leaves it); no row is ever updated, so concurrent writers never wait on
+    each other here. The sum of a key's rows is the figure at every moment;
+    `figure_deltas_compact` folds a key's rows into one (one statement, exact)."""
+
+    organization = _untied("billing.Organization")
+    billing_entity = _untied("billing.BillingEntity")
+    currency = models.CharField(max_length=3)
+    issuing_month = models.DateField()  # first day of the invoices' issuing month
+    payment_status = models.CharField(max_length=16)
+    invoices_count = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "issuing_month"])]
+
+    def __str__(self) -> str:
+        return f"{self.issuing_month:%Y-%m} {self.currency} {self.payment_status}"
+
+
+class CustomerFigureDelta(models.Model):
+    """Counted invoices per customer and issuing month, as signed changes kept like
+    `CollectionFigureDelta`: what the overview's top customers sum instead of every invoice."""
+
+    organization = _untied("billing.Organization")
+    billing_entity = _untied("billing.BillingEntity")
+    customer = _untied("customers.Customer")
+    currency = models.CharField(max_length=3)
+    issuing_month = models.DateField()
+    invoices_count = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "issuing_month"])]
+
+    def __str__(self) -> str:
+        return f"{self.issuing_month:%Y-%m} {self.currency} {self.customer_id}"
+
+
+class ReceivableFigureDelta(models.Model):
+    """Counted invoices whose payment is pending or failed and that still owe something (total -
+    paid - what credit notes offset > 0), per payment status and overdue flag: how many and what
+    they owe, as signed changes kept like `CollectionFigureDelta` (a payment, an offset or the
+    overdue flag moves an invoice between keys or out of them): the overview's receivables."""
+
+    organization = _untied("billing.Organization")
+    billing_entity = _untied("billing.BillingEntity")
+    currency = models.CharField(max_length=3)
+    payment_status = models.CharField(max_length=16)
+    payment_overdue = models.BooleanField()
+    invoices_count = models.BigIntegerField(default=0)
+    due_amount_cents = models.BigIntegerField(default=0)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "currency"])]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.payment_status} overdue={self.payment_overdue}"
 
 
 # Credit notes, payments and dunning live in their own modules; Django registers the models
@@ -626,11 +707,13 @@ from invoicing.payment_models import (  # noqa: E402
 
 __all__ = [
     "BillingEntityDunningCampaign",
+    "CollectionFigureDelta",
     "Credit",
     "CreditNote",
     "CreditNoteAppliedTax",
     "CreditNoteItem",
     "CustomerDunning",
+    "CustomerFigureDelta",
     "DunningCampaign",
     "DunningCampaignThreshold",
     "Fee",
@@ -647,4 +730,5 @@ __all__ = [
     "PaymentReceiptSequence",
     "PaymentRequest",
     "PaymentRequestInvoice",
+    "ReceivableFigureDelta",
 ]

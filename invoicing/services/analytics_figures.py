@@ -1,5 +1,13 @@
 """The pre-summed figures the analytics read (`MonthlyFeeFigure`, `SpreadFeeFigure`,
-`MonthlyInvoiceFigure`, `DailyUsageFigure`).
+`MonthlyInvoiceFigure`, `DailyUsageFigure`; `CollectionFigureDelta`, `CustomerFigureDelta`
+and `ReceivableFigureDelta` are appended by a database trigger whenever invoices change, and
+only folded and rebuilt here).
+
+Every figure table is append-only: a change inserts its signed amounts as new rows and never
+updates a row, so concurrent finalizations and payments never wait on each other's figures
+(upserted figure rows once deadlocked them); a key's figure is the sum of its rows, which every
+read takes, and `figure_deltas_compact` (a job every 5 minutes) folds them back to one row per
+key without changing any sum.
 
 An invoice's fees and total enter the figures when it is finalized and leave them when it is
 voided or its payment dispute is lost, in the transaction of that change; a credit note's refund
@@ -22,13 +30,17 @@ from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
 
 from billing.models import Organization
 from billing.periods import Interval
+from invoicing.locks import lock_figure_deltas_folding
 from invoicing.models import (
+    CollectionFigureDelta,
     CreditNote,
+    CustomerFigureDelta,
     DailyUsageFigure,
     Fee,
     Invoice,
     MonthlyFeeFigure,
     MonthlyInvoiceFigure,
+    ReceivableFigureDelta,
     SpreadFeeFigure,
 )
 
@@ -92,24 +104,17 @@ def _group(invoice: Invoice, rows) -> tuple[dict, dict]:
 
 
 def _add_to(model, rows: list[tuple[dict, dict]]) -> None:
-    """Adds each row's amounts to the figure of its key (created at 0 when missing): one
-    `INSERT ... ON CONFLICT DO UPDATE` for all rows, in key order (two invoices finalized at
-    once take the row locks in the same order)."""
+    """Appends each row's signed amounts under its key, in one `INSERT` for all rows: the
+    figure tables are append-only (a key's figure is the sum of its rows), so two invoices
+    finalized at once take no lock the other waits on."""
     if not rows:
         return
-    rows = sorted(rows, key=lambda row: tuple(str(value) for value in row[0].values()))
     table = model._meta.db_table
-    keys = [model._meta.get_field(name).column for name in rows[0][0]]
-    amounts = [model._meta.get_field(name).column for name in rows[0][1]]
-    columns = ", ".join(f'"{column}"' for column in (*keys, *amounts))
-    placeholders = "(" + ", ".join(["%s"] * (len(keys) + len(amounts))) + ")"
-    updates = ", ".join(f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in amounts)
-    conflict = ", ".join(f'"{column}"' for column in keys)
-    sql = (
-        f'INSERT INTO "{table}" ({columns}) VALUES {", ".join([placeholders] * len(rows))} '
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-    )
-    fields = [model._meta.get_field(name) for name in (*rows[0][0], *rows[0][1])]
+    names = (*rows[0][0], *rows[0][1])
+    fields = [model._meta.get_field(name) for name in names]
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES {", ".join([placeholders] * len(rows))}'
     params = [
         field.get_db_prep_save(value, connection)  # e.g. UUIDs as SQLite stores them
         for key, added in rows
@@ -260,20 +265,16 @@ def _bump_usage(organization_id, rows: list[dict], sign: int) -> None:
         DailyUsageFigure,
         [
             (
-                {
-                    "organization": organization_id, "day": row["day"],
-                    "currency": row["amount_currency"], "charge": row["charge_id"],
-                    "customer_type": row["customer__customer_type"] or "",
-                    "customer_country": row["customer__country"] or "",
-                },
+                _usage_key(organization_id, row),
                 {
                     "amount_cents": sign * (row["amount"] or 0),
-                    "units": sign * row["units_sum"], "fees_count": sign * row["count"],
+                    "units": sign * row["units_sum"],
+                    "fees_count": sign * row["count"],
                 },
             )
             for row in rows
         ],
-    )  # fmt: skip
+    )
 
 
 def figures_record_refund(*, invoice: Invoice, refund_amount_cents: int) -> None:
@@ -326,6 +327,132 @@ def _rebuild_invoice_figures(organization: Organization, invoices) -> None:
     )  # fmt: skip
 
 
+# --- figure deltas (append-only, kept by the trigger of migration 0013) -------------------------
+
+_COUNTED_SQL = "status = 'finalized' AND NOT self_billed AND payment_dispute_lost_at IS NULL"
+_DUE_SQL = "total_amount_cents - total_paid_amount_cents - total_offsetted_credit_note_amount_cents"
+_MONTH_SQL = "date_trunc('month', issuing_date)::date"
+# model -> (key columns, amount columns, the same read from the invoices, extra condition)
+DELTAS = {
+    CollectionFigureDelta: (
+        ("organization_id", "billing_entity_id", "currency", "issuing_month", "payment_status"),
+        ("invoices_count", "total_amount_cents"),
+        ("organization_id", "billing_entity_id", "currency", _MONTH_SQL, "payment_status",
+         "COUNT(*)", "SUM(total_amount_cents)"),
+        "TRUE",
+    ),
+    CustomerFigureDelta: (
+        ("organization_id", "billing_entity_id", "customer_id", "currency", "issuing_month"),
+        ("invoices_count", "total_amount_cents"),
+        ("organization_id", "billing_entity_id", "customer_id", "currency", _MONTH_SQL,
+         "COUNT(*)", "SUM(total_amount_cents)"),
+        "TRUE",
+    ),
+    ReceivableFigureDelta: (
+        ("organization_id", "billing_entity_id", "currency", "payment_status", "payment_overdue"),
+        ("invoices_count", "due_amount_cents"),
+        ("organization_id", "billing_entity_id", "currency", "payment_status", "payment_overdue",
+         "COUNT(*)", f"SUM({_DUE_SQL})"),
+        f"payment_status IN ('pending', 'failed') AND {_DUE_SQL} > 0",
+    ),
+}  # fmt: skip
+
+
+# every append-only figure table -> (key columns, amount columns)
+FOLDED = {
+    **{model: (keys, amounts) for model, (keys, amounts, _, _) in DELTAS.items()},
+    MonthlyFeeFigure: (
+        ("organization_id", "billing_entity_id", "currency", "issuing_month", "created_month",
+         "fee_type", "metric_code", "plan_interval"),
+        ("net_amount_cents", "mrr_amount_cents", "fees_count"),
+    ),
+    SpreadFeeFigure: (
+        ("organization_id", "billing_entity_id", "currency", "issuing_date", "period_minutes",
+         "pay_in_advance"),
+        ("mrr_amount_cents", "fees_count"),
+    ),
+    MonthlyInvoiceFigure: (
+        ("organization_id", "billing_entity_id", "currency", "issuing_month"),
+        ("invoices_count", "total_amount_cents", "refund_amount_cents"),
+    ),
+    DailyUsageFigure: (
+        ("organization_id", "day", "currency", "charge_id", "customer_type", "customer_country"),
+        ("amount_cents", "units", "fees_count"),
+    ),
+}  # fmt: skip
+
+
+def figure_deltas_compact() -> int:
+    """Folds each key's rows of the append-only figure tables into one row (and drops keys that
+    sum to nothing), in one statement per table: readers see the rows before or after, the same
+    sums either way, and rows appended meanwhile (not in the statement's snapshot) stay as they
+    are. Writers only append, so they never wait on it. Returns how many rows it removed."""
+    if connection.vendor != "postgresql":
+        return 0
+    removed = 0
+    with transaction.atomic():
+        lock_figure_deltas_folding()
+        with connection.cursor() as cursor:
+            for model, (keys, amounts) in FOLDED.items():
+                table, key = model._meta.db_table, ", ".join(keys)
+                sums = ", ".join(f"SUM({column})" for column in amounts)
+                nothing = " AND ".join(f"SUM({column}) = 0" for column in amounts)
+                cursor.execute(
+                    f"""WITH folded AS (
+                        DELETE FROM {table} WHERE ({key}) IN (
+                            SELECT {key} FROM {table} GROUP BY {key}
+                            HAVING COUNT(*) > 1 OR ({nothing}))
+                        RETURNING {key}, {", ".join(amounts)}),
+                    written AS (
+                        INSERT INTO {table} ({key}, {", ".join(amounts)})
+                        SELECT {key}, {sums} FROM folded GROUP BY {key} HAVING NOT ({nothing})
+                        RETURNING 1)
+                    SELECT (SELECT COUNT(*) FROM folded) - (SELECT COUNT(*) FROM written)"""
+                )
+                removed += cursor.fetchone()[0]
+    return removed
+
+
+def _rebuild_deltas(organization: Organization) -> None:
+    """Replaces the organization's deltas with one row per key summed from its invoices, in one
+    statement per table (one snapshot: a delta appended meanwhile is neither dropped nor
+    counted twice)."""
+    if connection.vendor != "postgresql":
+        return
+    lock_figure_deltas_folding()
+    with connection.cursor() as cursor:
+        for model, (keys, amounts, read, where) in DELTAS.items():
+            table = model._meta.db_table
+            cursor.execute(
+                f"""WITH gone AS (DELETE FROM {table} WHERE organization_id = %s)
+                INSERT INTO {table} ({", ".join((*keys, *amounts))})
+                SELECT {", ".join(read)} FROM invoicing_invoice
+                WHERE organization_id = %s AND {_COUNTED_SQL} AND {where}
+                GROUP BY {", ".join(str(i) for i in range(1, len(keys) + 1))}""",
+                [organization.pk, organization.pk],
+            )
+
+
+def figures_summed(organization: Organization) -> dict:
+    """model -> {key: amounts} of the organization's append-only figures summed per key (keys
+    that sum to nothing left out): the figures as the analytics read them."""
+    result = {}
+    for model, (keys, amounts) in FOLDED.items():
+        fields = [column.removesuffix("_id") for column in keys[1:]]
+        rows = (
+            model.objects.filter(organization=organization)
+            .values(*fields)
+            .annotate(**{f"sum_{column}": Sum(column) for column in amounts})
+            .order_by()
+        )
+        result[model] = {
+            tuple(row[f] for f in fields): tuple(row[f"sum_{c}"] for c in amounts)
+            for row in rows
+            if any(row[f"sum_{c}"] for c in amounts)
+        }
+    return result
+
+
 @transaction.atomic
 def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
     """Recomputes the organization's figures from its counted invoices, their fees and credit
@@ -339,6 +466,7 @@ def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
         payment_dispute_lost_at__isnull=True,
     )
     _rebuild_invoice_figures(organization, invoices)
+    _rebuild_deltas(organization)
     DailyUsageFigure.objects.filter(organization=organization).delete()
     DailyUsageFigure.objects.bulk_create(
         [

@@ -118,8 +118,7 @@ def finalize_computed(
         else:
             lifetime_usages_flag_invoiced(subscriptions=subscriptions, now=now)
     if invoice_is_counted(invoice):
-        # last: the figure rows are shared by every invoice of the month, their row locks are
-        # held until commit (concurrent billing workers wait on them); an invoice being
-        # finalized has no credit note yet (nothing refunded)
+        # appended (the figure tables take no row lock); an invoice being finalized has no
+        # credit note yet (nothing refunded)
         figures_record(invoice=invoice, sign=1, refunded_cents=0, fees=fees)
     return invoice

@@ -15,6 +15,9 @@ RUN_TABLES = [
     "invoicing_invoicemetadata",
     "invoicing_invoicesequence",
     "invoicing_invoice",
+    "invoicing_collectionfiguredelta",
+    "invoicing_customerfiguredelta",
+    "invoicing_receivablefiguredelta",
     "billing_event",
     "billing_outboxevent",
 ]

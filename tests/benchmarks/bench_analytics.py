@@ -112,7 +112,7 @@ def setup(args: argparse.Namespace):
         cursor.execute("VACUUM ANALYZE invoicing_invoice")
         cursor.execute("VACUUM ANALYZE invoicing_fee")
         cursor.execute("ANALYZE customers_customer")  # the usage filters join customers
-    from invoicing.services.analytics_figures import figures_rebuild
+    from invoicing.services.analytics_figures import DELTAS, figures_rebuild
 
     t0 = time.perf_counter()
     monthly, spread = figures_rebuild(organization=organization)
@@ -125,7 +125,8 @@ def setup(args: argparse.Namespace):
         cursor.execute("ANALYZE invoicing_monthlyfeefigure")
         cursor.execute("ANALYZE invoicing_spreadfeefigure")
         cursor.execute("ANALYZE invoicing_dailyusagefigure")
-        cursor.execute("ANALYZE invoicing_monthlycollectionfigure")
+        for model in DELTAS:
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
     return organization
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from billing.actors import SYSTEM
 from invoicing import analytics
 from invoicing.models import MonthlyFeeFigure, SpreadFeeFigure
-from invoicing.services.analytics_figures import figures_rebuild
+from invoicing.services.analytics_figures import figures_rebuild, figures_summed
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_lose_dispute
 from invoicing.services.void import invoice_void
@@ -35,16 +35,15 @@ def org(organization):
 
 
 def snapshot(org) -> tuple[set, set]:
+    """The figures summed per key (their rows are signed changes)."""
+    summed = figures_summed(org)
     monthly = {
-        (f.issuing_month, f.created_month, f.fee_type, f.metric_code, f.plan_interval,
-         f.net_amount_cents.normalize(), f.mrr_amount_cents.normalize(), f.fees_count)
-        for f in MonthlyFeeFigure.objects.filter(organization=org) if f.fees_count
-    }  # fmt: skip
+        (*key[2:], net.normalize(), mrr.normalize(), count)
+        for key, (net, mrr, count) in summed[MonthlyFeeFigure].items()
+    }
     spread = {
-        (f.issuing_date, f.period_minutes, f.pay_in_advance, f.mrr_amount_cents.normalize(),
-         f.fees_count)
-        for f in SpreadFeeFigure.objects.filter(organization=org) if f.fees_count
-    }  # fmt: skip
+        (*key[2:], mrr.normalize(), count) for key, (mrr, count) in summed[SpreadFeeFigure].items()
+    }
     return monthly, spread
 
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from billing.actors import SYSTEM
 from invoicing import analytics
 from invoicing.models import Invoice, MonthlyInvoiceFigure
-from invoicing.services.analytics_figures import figures_rebuild
+from invoicing.services.analytics_figures import figures_rebuild, figures_summed
 from invoicing.services.credit_notes import ItemInput, credit_note_create
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_lose_dispute
@@ -41,10 +41,13 @@ def cust(org):
 
 
 def figures(org) -> set[tuple]:
+    """The figures summed per key (their rows are signed changes)."""
     return {
-        (f.issuing_month, f.currency, f.invoices_count, f.total_amount_cents, f.refund_amount_cents)
-        for f in MonthlyInvoiceFigure.objects.filter(organization=org)
-        if f.invoices_count
+        (month, currency, count, total, refund)
+        for (_, currency, month), (count, total, refund) in figures_summed(org)[
+            MonthlyInvoiceFigure
+        ].items()
+        if count
     }
 
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from billing.actors import SYSTEM
 from invoicing import analytics
 from invoicing.models import DailyUsageFigure, Fee
-from invoicing.services.analytics_figures import figures_rebuild
+from invoicing.services.analytics_figures import figures_rebuild, figures_summed
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_lose_dispute
 from invoicing.services.void import invoice_void
@@ -37,11 +37,11 @@ DAYS = [
 
 
 def snapshot(org) -> set:
+    """The figures summed per key (their rows are signed changes)."""
     return {
-        (f.day, f.currency, f.charge_id, f.customer_type, f.customer_country, f.amount_cents,
-         f.units.normalize(), f.fees_count)
-        for f in DailyUsageFigure.objects.filter(organization=org) if f.fees_count
-    }  # fmt: skip
+        (*key, amount, units.normalize(), count)
+        for key, (amount, units, count) in figures_summed(org)[DailyUsageFigure].items()
+    }
 
 
 def reference(org, filters: analytics.UsageFilters) -> list[dict]:

@@ -1,0 +1,183 @@
+"""Finalizations and payment status changes at once, on real PostgreSQL connections (threads):
+the figure deltas the database appends for them take no row lock another writer waits on, no
+transaction deadlocks, and the figures equal a recomputation from the invoices afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import close_old_connections, connection, connections, transaction
+
+from billing.actors import SYSTEM
+from invoicing.models import CollectionFigureDelta, Invoice
+from invoicing.services.analytics_figures import (
+    figure_deltas_compact,
+    figures_rebuild,
+    figures_summed,
+)
+from invoicing.services.finalization import finalize_computed
+from invoicing.services.payments import invoice_update
+from tests.customers.factories import CustomerFactory
+from tests.invoicing.credit_note_builders import simple_invoice
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = dt.datetime(2026, 6, 15, 12, tzinfo=dt.UTC)
+ISSUING = dt.date(2026, 6, 5)
+EACH = 10
+
+
+@pytest.fixture(autouse=True)
+def _no_pdf(settings):
+    settings.INVOICE_PDF_ON_FINALIZE = False
+
+
+def run_at_once(jobs: list[Callable[[], object]]) -> list[Exception]:
+    """Each job in its own thread (own connection), all released together."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[Exception] = []
+
+    def run(job: Callable[[], object]) -> None:
+        close_old_connections()
+        try:
+            barrier.wait()
+            job()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def draft(organization, customer) -> Invoice:
+    return simple_invoice(organization, customer=customer, status="draft", issuing_date=ISSUING)
+
+
+def finalize(invoice: Invoice) -> Callable[[], object]:
+    def job() -> None:
+        with transaction.atomic():
+            finalize_computed(Invoice.objects.get(pk=invoice.pk), actor=SYSTEM, now=NOW)
+
+    return job
+
+
+def pay(invoice: Invoice, status: str) -> Callable[[], object]:
+    return lambda: invoice_update(
+        invoice=Invoice.objects.get(pk=invoice.pk), payment_status=status, actor=SYSTEM, now=NOW
+    )
+
+
+def finalized(organization, customer) -> Invoice:
+    invoice = draft(organization, customer)
+    finalize(invoice)()
+    return invoice
+
+
+def recomputed(organization) -> dict:
+    with transaction.atomic():
+        figures_rebuild(organization=organization)
+        rebuilt = figures_summed(organization)
+        transaction.set_rollback(True)
+    return rebuilt
+
+
+def test_finalizations_and_payments_at_once_neither_deadlock_nor_drift(organization):
+    customers = [CustomerFactory(organization=organization, currency="EUR") for _ in range(EACH)]
+    drafts = [draft(organization, customer) for customer in customers]
+    to_pay = [finalized(organization, customer) for customer in customers]
+    jobs = [finalize(invoice) for invoice in drafts]
+    jobs += [pay(invoice, "succeeded" if i % 2 else "failed") for i, invoice in enumerate(to_pay)]
+    jobs.append(figure_deltas_compact)
+
+    assert run_at_once(jobs) == []
+
+    summed = figures_summed(organization)
+    assert summed == recomputed(organization)
+    collection = {
+        status: count for (_, _, _, status), (count, _) in summed[CollectionFigureDelta].items()
+    }
+    assert collection == {"pending": EACH, "succeeded": EACH // 2, "failed": EACH // 2}
+
+
+def hold_one_and_run_meanwhile(held: Callable[[], object], meanwhile: list) -> list[Exception]:
+    """`held` runs in a transaction kept open while `meanwhile`'s jobs run, each in its own
+    transaction under a one-second lock timeout (a wait on a row lock of `held` fails)."""
+    done, released = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def hold() -> None:
+        close_old_connections()
+        try:
+            with transaction.atomic():
+                held()
+                done.set()
+                assert released.wait(timeout=30)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+            connections.close_all()
+
+    def run() -> None:
+        close_old_connections()
+        try:
+            assert done.wait(timeout=30)
+            for job in meanwhile:
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '1s'")
+                    job()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            released.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=job) for job in (hold, run)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_payments_wait_on_no_figure_row_of_a_finalization_in_progress(organization):
+    """One transaction has finalized an invoice (its figures written, not committed); another
+    changes the payment statuses of invoices of the same month and currency meanwhile."""
+    first, second = (CustomerFactory(organization=organization, currency="EUR") for _ in "ab")
+    pending = draft(organization, first)
+    paid = [finalized(organization, second) for _ in range(3)]
+
+    errors = hold_one_and_run_meanwhile(
+        finalize(pending),
+        [
+            pay(invoice, s)
+            for invoice, s in zip(paid, ("succeeded", "failed", "succeeded"), strict=True)
+        ],
+    )
+
+    assert errors == []
+    assert Invoice.objects.get(pk=pending.pk).status == "finalized"
+    assert figures_summed(organization) == recomputed(organization)
+
+
+def test_finalizations_of_one_month_wait_on_no_figure_row_of_each_other(organization):
+    """Two customers' invoices of the same month and currency: while one finalization is
+    uncommitted, the other's figures (fee, invoice, usage, collection) are written meanwhile."""
+    first, second = (CustomerFactory(organization=organization, currency="EUR") for _ in "ab")
+    held, other = draft(organization, first), draft(organization, second)
+
+    errors = hold_one_and_run_meanwhile(finalize(held), [finalize(other)])
+
+    assert errors == []
+    assert set(Invoice.objects.values_list("status", flat=True)) == {"finalized"}
+    assert figures_summed(organization) == recomputed(organization)
