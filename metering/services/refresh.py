@@ -39,7 +39,6 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Q
 
 from billing.actors import Actor
 from customers.models import Subscription
@@ -127,20 +126,21 @@ class _Batch:
         }
         active = [s for s in subscriptions.values() if s.status == Subscription.Status.ACTIVE]
         alerts: dict[tuple[UUID, str], list[UsageAlert]] = {}
-        query = Q()
-        for subscription in active:
-            query |= Q(
-                organization_id=subscription.organization_id,
-                external_subscription_id=subscription.external_id,
-            )
+        keys = {(s.organization_id, s.external_id) for s in active}
         if active:
+            # the organizations' alerts of these external ids (a superset when several
+            # organizations share an external id), kept for the batch's pairs
             for alert in (
-                UsageAlert.objects.filter(query)
+                UsageAlert.objects.filter(
+                    organization_id__in={organization for organization, _ in keys},
+                    external_subscription_id__in={external_id for _, external_id in keys},
+                )
                 .select_related("billable_metric")
                 .order_by("created_at", "id")
             ):
                 key = (alert.organization_id, alert.external_subscription_id)
-                alerts.setdefault(key, []).append(alert)
+                if key in keys:
+                    alerts.setdefault(key, []).append(alert)
         return cls(subscriptions, lifetime_usages_for(active) if active else {}, alerts)
 
 

@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 
 from billing.actors import Actor
+from billing.bulk import bulk_set
 from billing.errors import Invalid, NotFound
 from billing.money import decimal_string
 from billing.outbox import emit, emit_many
@@ -466,7 +467,7 @@ def usage_alerts_evaluate(
                         triggered_at=now,
                     )
                 )
-        UsageAlert.objects.bulk_update(moved, ["previous_value", "last_processed_at", "updated_at"])
+        bulk_set(UsageAlert, moved, ["previous_value", "last_processed_at", "updated_at"])
         if crossings:
             TriggeredUsageAlert.objects.bulk_create(crossings)
             emit_many(
