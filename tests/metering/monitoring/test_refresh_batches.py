@@ -1,6 +1,6 @@
-"""The refresh pass works by batches: one transaction, one lock statement and one lifetime
-UPDATE per batch, so a steady subscription costs its aggregation (and its alert's move); a
-batch that fails is done again one subscription at a time."""
+"""The refresh pass works by batches: one transaction, one lock statement, one read per charge,
+one alert move and one lifetime UPDATE per batch, so a subscription adds no statement to a
+pass; a batch that fails is done again one subscription at a time."""
 
 from __future__ import annotations
 

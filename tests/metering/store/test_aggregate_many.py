@@ -295,7 +295,7 @@ def batch_queries(draw: st.DrawFn) -> dict:
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
