@@ -137,9 +137,15 @@ def _log_activity(
 
 
 def emit_many(
-    *, event_type: str, actor: Actor, objs: Iterable[M], payload: Callable[[M], dict]
+    *,
+    event_type: str,
+    actor: Actor,
+    objs: Iterable[M],
+    payload: Callable[[M], dict],
+    object_type: str | None = None,
 ) -> list[OutboxEvent]:
-    """Records the same event for many objects in one insert; `payload(obj)` builds each."""
+    """Records the same event for many objects in one insert; `payload(obj)` builds each.
+    `object_type`: Lago's object name when it is not the model's (as `emit`)."""
     objs_list = list(objs)
     rows = [
         _row(
@@ -148,7 +154,7 @@ def emit_many(
             payload=payload(obj),
             obj=obj,
             organization_id=None,
-            object_type=None,
+            object_type=object_type,
             object_id=None,
         )
         for obj in objs_list

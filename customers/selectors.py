@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -147,3 +148,27 @@ def applicable_usage_thresholds(*, subscription: Subscription) -> list[UsageThre
         if rows:
             return rows
     return []
+
+
+def applicable_usage_thresholds_many(
+    *, subscriptions: Iterable[Subscription]
+) -> dict[object, list[UsageThreshold]]:
+    """`applicable_usage_thresholds` of many subscriptions (their plans loaded) in one query,
+    by subscription id."""
+    subscriptions = list(subscriptions)
+    plan_ids = {s.plan_id for s in subscriptions} | {
+        s.plan.parent_id for s in subscriptions if s.plan.parent_id is not None
+    }
+    by_plan: dict[object, list[UsageThreshold]] = {}
+    for threshold in (
+        UsageThreshold.objects.alive()
+        .filter(plan_id__in=plan_ids)
+        .order_by("recurring", "amount_cents")
+    ):
+        by_plan.setdefault(threshold.plan_id, []).append(threshold)
+    return {
+        s.pk: []
+        if s.progressive_billing_disabled
+        else by_plan.get(s.plan_id) or by_plan.get(s.plan.parent_id) or []
+        for s in subscriptions
+    }

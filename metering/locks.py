@@ -46,3 +46,16 @@ def lock_usage_alert(pk: object) -> UsageAlert | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def lock_usage_alerts(pks: Collection[object]) -> dict[object, UsageAlert]:
+    """Many usage alert rows in one statement, in key order (two batches locking overlapping
+    alerts never deadlock), their billable metrics read along; by primary key (the deleted
+    ones missing)."""
+    rows = (
+        UsageAlert.objects.filter(pk__in=list(pks))
+        .select_related("billable_metric")
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    )
+    return {row.pk: row for row in rows}

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from billing.actors import SYSTEM, Actor
 from customers.locks import lock_customer_for_billing
 from customers.models import Subscription
-from customers.selectors import applicable_usage_thresholds
+from customers.selectors import applicable_usage_thresholds, applicable_usage_thresholds_many
 from customers.services.subscription_transitions import record_event
 from invoicing import calculation
 from invoicing.models import AppliedUsageThreshold, Invoice, InvoiceSubscription
@@ -186,11 +186,33 @@ def progressive_billing_after_usage_pass(
     *, subscription_ids: Sequence[UUID], now: datetime, **kwargs: object
 ) -> int:
     """`metering.hooks.on_usage_refreshed`: the threshold check of each refreshed subscription
-    (one transaction each; a failure is logged and the others go on). Returns the number of
-    invoices issued."""
+    that may have passed one (one transaction each; a failure is logged and the others go on).
+    Returns the number of invoices issued.
+
+    Read first for all in three queries: the subscriptions, their applicable thresholds and
+    their lifetime usages. A subscription without thresholds (no progressive billing), or
+    whose lifetime usage is below its smallest threshold (nothing can be passed:
+    `calculation.passed_usage_thresholds`), is not checked."""
     issued = 0
-    subscriptions = Subscription.objects.filter(pk__in=list(subscription_ids)).order_by("pk")
+    subscriptions = list(
+        Subscription.objects.filter(pk__in=list(subscription_ids))
+        .select_related("plan")
+        .order_by("pk")
+    )
+    thresholds = applicable_usage_thresholds_many(subscriptions=subscriptions)
+    lifetimes = {
+        row.subscription_id: row
+        for row in LifetimeUsage.objects.filter(
+            subscription_id__in=[pk for pk, rows in thresholds.items() if rows]
+        )
+    }
     for subscription in subscriptions:
+        lifetime = lifetimes.get(subscription.pk)
+        rows = thresholds[subscription.pk]
+        if lifetime is None or lifetime.total_amount_cents < min(
+            (t.amount_cents for t in rows), default=0
+        ):
+            continue
         try:
             if progressive_billing_check(subscription=subscription, actor=SYSTEM, now=now):
                 issued += 1

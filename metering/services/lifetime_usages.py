@@ -22,6 +22,7 @@ from uuid import UUID
 from django.db import transaction
 
 from billing.actors import Actor
+from billing.bulk import bulk_set
 from billing.errors import Invalid
 from customers.models import Subscription
 from customers.selectors import applicable_usage_thresholds
@@ -130,16 +131,16 @@ def lifetime_usage_set_current(
 def lifetime_usages_store_current(lifetimes: Collection[LifetimeUsage]) -> None:
     """One UPDATE of the current part of many rows (set by `lifetime_usage_set_current`); the
     invoiced part and its flag are not written (an invoice may flag them meanwhile)."""
-    if lifetimes:
-        LifetimeUsage.objects.bulk_update(
-            lifetimes,
-            [
-                "current_usage_amount_cents",
-                "current_usage_amount_refreshed_at",
-                "current_usage_from_datetime",
-                "updated_at",
-            ],
-        )
+    bulk_set(
+        LifetimeUsage,
+        lifetimes,
+        [
+            "current_usage_amount_cents",
+            "current_usage_amount_refreshed_at",
+            "current_usage_from_datetime",
+            "updated_at",
+        ],
+    )
 
 
 def lifetime_usages_read_invoiced(
@@ -184,19 +185,19 @@ def lifetime_usages_read_invoiced(
 def lifetime_usages_store(lifetimes: Collection[LifetimeUsage]) -> None:
     """One UPDATE of the invoiced and current parts of many rows (read by
     `lifetime_usages_read_invoiced` under their row locks, set by `lifetime_usage_set_current`)."""
-    if lifetimes:
-        LifetimeUsage.objects.bulk_update(
-            lifetimes,
-            [
-                "invoiced_usage_amount_cents",
-                "recalculate_invoiced_usage",
-                "invoiced_usage_amount_refreshed_at",
-                "current_usage_amount_cents",
-                "current_usage_amount_refreshed_at",
-                "current_usage_from_datetime",
-                "updated_at",
-            ],
-        )
+    bulk_set(
+        LifetimeUsage,
+        lifetimes,
+        [
+            "invoiced_usage_amount_cents",
+            "recalculate_invoiced_usage",
+            "invoiced_usage_amount_refreshed_at",
+            "current_usage_amount_cents",
+            "current_usage_amount_refreshed_at",
+            "current_usage_from_datetime",
+            "updated_at",
+        ],
+    )
 
 
 def lifetime_usages_flag_invoiced(

@@ -14,10 +14,11 @@ per subscription however many events arrive). The every-minute pass (`refresh_us
    in one transaction: the per-subscription advisory locks in one statement (a subscription
    another pass is busy with is flagged again instead of waited for), the chains' starts in one
    query, the invoiced part of the lifetime usages that need it (flagged, or a new period) in
-   three queries for all, then for each subscription its current usage computed once (the
-   event store's aggregations), its usage alerts evaluated with it (an unchanged value writes
-   nothing), and at the end the lifetime usages in two UPDATEs. A steady subscription costs its
-   aggregations and, when its value moved, its alert's UPDATE: the rest is shared by the batch;
+   three queries for all, the current usage of the whole batch with one statement per charge
+   bucket (`subscriptions_usage`: the event store's `aggregate_many`), the usage alerts
+   evaluated with it (the alerts whose value moved locked in one statement and moved in one
+   UPDATE, the crossings' rows and outbox events in two INSERTs), and the lifetime usages in
+   two UPDATEs. A steady batch costs the same dozen statements whatever its size;
 3. fires `metering.hooks.on_usage_refreshed` after each batch: wallets refresh the ongoing
    balance of the customers concerned, invoicing checks the progressive billing thresholds.
 
@@ -38,7 +39,6 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Q
 
 from billing.actors import Actor
 from customers.models import Subscription
@@ -60,8 +60,12 @@ from metering.services.lifetime_usages import (
     lifetime_usages_store,
     lifetime_usages_store_current,
 )
-from metering.services.usage_alerts import alert_value, usage_alert_evaluate
-from metering.usage import plan_charges, subscription_usage, usage_window
+from metering.services.usage_alerts import (
+    alert_value,
+    usage_alert_evaluate,
+    usage_alerts_evaluate,
+)
+from metering.usage import plan_charges, subscription_usage, subscriptions_usage, usage_window
 from plans.models import Charge
 
 logger = logging.getLogger(__name__)
@@ -122,20 +126,21 @@ class _Batch:
         }
         active = [s for s in subscriptions.values() if s.status == Subscription.Status.ACTIVE]
         alerts: dict[tuple[UUID, str], list[UsageAlert]] = {}
-        query = Q()
-        for subscription in active:
-            query |= Q(
-                organization_id=subscription.organization_id,
-                external_subscription_id=subscription.external_id,
-            )
+        keys = {(s.organization_id, s.external_id) for s in active}
         if active:
+            # the organizations' alerts of these external ids (a superset when several
+            # organizations share an external id), kept for the batch's pairs
             for alert in (
-                UsageAlert.objects.filter(query)
+                UsageAlert.objects.filter(
+                    organization_id__in={organization for organization, _ in keys},
+                    external_subscription_id__in={external_id for _, external_id in keys},
+                )
                 .select_related("billable_metric")
                 .order_by("created_at", "id")
             ):
                 key = (alert.organization_id, alert.external_subscription_id)
-                alerts.setdefault(key, []).append(alert)
+                if key in keys:
+                    alerts.setdefault(key, []).append(alert)
         return cls(subscriptions, lifetime_usages_for(active) if active else {}, alerts)
 
 
@@ -235,8 +240,11 @@ def _refresh_batch(
 ) -> RefreshReport:
     """A whole batch in one transaction: its advisory locks in one statement (a subscription
     busy in another pass is flagged again), the chains' starts in one query, the invoiced
-    parts that need reading together, the lifetime usages in two UPDATEs at the end. Raises if
-    any subscription fails: nothing of the batch is kept then (its alert rows stay locked until
+    parts that need reading together, each charge's usage aggregated for the whole batch in
+    one statement (`subscriptions_usage`), the alerts whose value moved locked in one
+    statement and written in one UPDATE, their crossings in two INSERTs, the lifetime usages
+    in two UPDATEs at the end. Raises if any
+    subscription fails: nothing of the batch is kept then (its alert rows stay locked until
     the batch commits)."""
     report = RefreshReport()
     active = [
@@ -255,35 +263,45 @@ def _refresh_batch(
             report.skipped += len(busy)
         mine = [s for s in active if s.pk in locked]
         starts = initial_started_at_many(mine)
+        windows = {s.pk: usage_window(subscription=s, at=now) for s in mine}
         # the lifetime usages flagged, or entering a new period, read their invoiced part
         # first, all together (the usage does not depend on it; their alerts do)
         first = [
             (batch.lifetimes[s.pk], s)
             for s in mine
-            if not lifetime_usage_current_only(
-                batch.lifetimes[s.pk], usage_window(subscription=s, at=now)
-            )
+            if not lifetime_usage_current_only(batch.lifetimes[s.pk], windows[s.pk])
         ]
         with_invoiced = {id(row) for row in lifetime_usages_read_invoiced(first, now)}
-        deferred: list[LifetimeUsage] = []
         for subscription in mine:
             if subscription.plan_id not in charges:  # one read of a plan's charges per pass
                 charges[subscription.plan_id] = plan_charges(subscription)
-            report.triggered += subscription_refresh_usage(
-                subscription=subscription,
-                lifetime=batch.lifetimes[subscription.pk],
-                alerts=batch.alerts.get(
-                    (subscription.organization_id, subscription.external_id), []
-                ),
-                charges=charges[subscription.plan_id],
-                actor=actor,
-                now=now,
-                chain_started_at=starts[subscription.pk],
-                deferred=deferred,
+        # each charge's aggregation once for the whole batch
+        usages = subscriptions_usage(
+            subscriptions=mine,
+            windows=windows,
+            charges=charges,
+            chain_started_at=starts,
+            include_pay_in_advance=True,
+        )
+        deferred: list[LifetimeUsage] = []
+        evaluations = []
+        for subscription in mine:
+            usage = usages[subscription.pk]
+            lifetime = batch.lifetimes[subscription.pk]
+            deferred.append(
+                lifetime_usage_set_current(lifetime, usage, windows[subscription.pk], now)
             )
+            for alert in batch.alerts.get(
+                (subscription.organization_id, subscription.external_id), []
+            ):
+                value = alert_value(alert, usage, lifetime)
+                if value is not None:
+                    evaluations.append((alert, subscription, value))
             report.subscriptions += 1
             report.customer_ids.add(subscription.customer_id)
             report.subscription_ids.append(subscription.pk)
+        # the batch's alert moves: one lock statement, one UPDATE, its crossings two INSERTs
+        report.triggered += usage_alerts_evaluate(evaluations=evaluations, actor=actor, now=now)
         lifetime_usages_store([row for row in deferred if id(row) in with_invoiced])
         # the others: their current part only (an invoice may flag their invoiced part now)
         lifetime_usages_store_current([row for row in deferred if id(row) not in with_invoiced])

@@ -29,12 +29,13 @@ from django.db import IntegrityError, transaction
 
 from billing.activity import record_activity
 from billing.actors import Actor
+from billing.bulk import bulk_set
 from billing.errors import Invalid, NotFound
 from billing.money import decimal_string
-from billing.outbox import emit
+from billing.outbox import emit, emit_many
 from billing.periods import iso_utc
 from customers.models import Subscription
-from metering.locks import lock_usage_alert
+from metering.locks import lock_usage_alert, lock_usage_alerts
 from metering.models import LifetimeUsage, SubscriptionActivity, TriggeredUsageAlert, UsageAlert
 from metering.usage import ChargeUsage
 from plans.models import BillableMetric
@@ -434,3 +435,59 @@ def usage_alert_evaluate(
             )
         alert.previous_value, alert.last_processed_at = value, now
         return _record_crossing(alert, subscription, previous, value, actor=actor, now=now)
+
+
+def usage_alerts_evaluate(
+    *,
+    evaluations: Iterable[tuple[UsageAlert, Subscription, Decimal]],
+    actor: Actor,
+    now: datetime,
+) -> list[TriggeredUsageAlert]:
+    """`usage_alert_evaluate` of many (alert, subscription, value) at once, in the caller's
+    transaction: the alerts whose value changed locked in one statement (in key order: two
+    batches never deadlock) and decided on their locked previous value, their moves written in
+    one UPDATE, the crossings' `TriggeredUsageAlert` rows in one INSERT and their
+    `alert.triggered` outbox events in another. An evaluation waiting on another one's lock
+    then sees the value it stored, so a crossing is recorded once. Returns the crossings."""
+    moves = []
+    for alert, subscription, value in evaluations:
+        value = value.quantize(Decimal("0.00001"))
+        if value != alert.previous_value:
+            moves.append((alert, subscription, value))
+    if not moves:
+        return []
+    with transaction.atomic(savepoint=False):
+        locked = lock_usage_alerts([alert.pk for alert, _, _ in moves])
+        moved, crossings = [], []
+        for alert, subscription, value in moves:
+            row = locked.get(alert.pk)
+            if row is None or row.previous_value == value:  # deleted, or moved there since
+                continue
+            previous = row.previous_value
+            row.previous_value, row.last_processed_at, row.updated_at = value, now, now
+            alert.previous_value, alert.last_processed_at = value, now
+            moved.append(row)
+            crossed = crossed_thresholds(row.thresholds, previous, value)
+            if crossed:
+                crossings.append(
+                    TriggeredUsageAlert(
+                        organization_id=row.organization_id,
+                        alert=row,
+                        subscription=subscription,
+                        current_value=value,
+                        previous_value=previous,
+                        crossed_thresholds=crossed,
+                        triggered_at=now,
+                    )
+                )
+        bulk_set(UsageAlert, moved, ["previous_value", "last_processed_at", "updated_at"])
+        if crossings:
+            TriggeredUsageAlert.objects.bulk_create(crossings)
+            emit_many(
+                event_type="alert.triggered",
+                actor=actor,
+                objs=crossings,
+                payload=triggered_alert_payload,
+                object_type="triggered_alert",
+            )
+    return crossings

@@ -31,6 +31,7 @@ from .aggregation import (
     AggregationResult,
     AggregationType,
     FilterScope,
+    aggregate_many_postgres,
     aggregate_postgres,
     charge_filter_scopes,
 )
@@ -47,6 +48,7 @@ from .portable import aggregate_portable, insert_portable
 from .rollups import (
     INSERT_WITH_ROLLUPS_SQL,
     WRITE_PARAMS,
+    aggregate_many_with_rollups,
     aggregate_with_rollups,
     discard_rollups,
 )
@@ -79,6 +81,14 @@ class EventStore(Protocol):
         self, query: AggregationQuery, *, with_event_values: bool = False
     ) -> list[AggregationResult]:
         """Aggregated units per group (spec §4.3); one `{}` group without group_by."""
+        ...
+
+    def aggregate_many(
+        self, queries: Sequence[AggregationQuery], *, with_event_values: bool = False
+    ) -> list[list[AggregationResult]]:
+        """`aggregate` of each query, in order, exactly its results, in as few statements as
+        the store can (the refresh pass reads one charge of a whole batch of subscriptions
+        at once)."""
         ...
 
     def list_events(
@@ -192,6 +202,16 @@ class PostgresEventStore:
         if self.reads_rollups:
             return aggregate_with_rollups(query, with_event_values=with_event_values)
         return aggregate_postgres(query, with_event_values=with_event_values)
+
+    def aggregate_many(
+        self, queries: Sequence[AggregationQuery], *, with_event_values: bool = False
+    ) -> list[list[AggregationResult]]:
+        """One statement per shape of query (the same charge for many subscriptions: a
+        LATERAL join over their parameters, `aggregation.run_many`); the queries the
+        pre-aggregated rows cannot answer read the events, together too."""
+        if self.reads_rollups:
+            return aggregate_many_with_rollups(queries, with_event_values=with_event_values)
+        return aggregate_many_postgres(queries, with_event_values=with_event_values)
 
     def list_events(
         self,
@@ -329,6 +349,12 @@ class PortableEventStore(PostgresEventStore):
         self, query: AggregationQuery, *, with_event_values: bool = False
     ) -> list[AggregationResult]:
         return aggregate_portable(query, with_event_values=with_event_values)
+
+    def aggregate_many(
+        self, queries: Sequence[AggregationQuery], *, with_event_values: bool = False
+    ) -> list[list[AggregationResult]]:
+        """One query after the other (each reads its events through the ORM)."""
+        return [aggregate_portable(q, with_event_values=with_event_values) for q in queries]
 
 
 _STORES = {"postgresql": PostgresEventStore()}

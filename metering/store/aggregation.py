@@ -661,10 +661,150 @@ def aggregate_postgres(
         cursor.execute(statement.sql, statement.params)
         names = [column.name for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return results_of(query, rows, with_event_values)
+
+
+def results_of(
+    query: AggregationQuery, rows: Sequence[dict], with_event_values: bool
+) -> list[AggregationResult]:
+    """The results of a query from its statement's rows (`[{}]`-grouped empty one without
+    group_by and rows)."""
     results = [_tidy(_result(query, row, with_event_values)) for row in rows]
     if not results and not query.group_by:
         results = [_empty(query, with_event_values)]
     return results
+
+
+def aggregate_many_postgres(
+    queries: Sequence[AggregationQuery], *, with_event_values: bool = False
+) -> list[list[AggregationResult]]:
+    """`aggregate_postgres` of each query, in order: the queries of one statement shape (the
+    same aggregation of the same charge for many subscriptions) run as one statement
+    (`run_many`)."""
+    found: list[list[AggregationResult]] = [[] for _ in queries]
+    todo = []
+    for index, query in enumerate(queries):
+        if query.period_from > query.to_datetime:
+            found[index] = [] if query.group_by else [_empty(query, with_event_values)]
+        else:
+            todo.append(index)
+    statements = [
+        aggregation_statement(queries[i], with_event_values=with_event_values) for i in todo
+    ]
+    for index, rows in zip(todo, run_many(statements), strict=True):
+        found[index] = results_of(queries[index], rows, with_event_values)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Many statements in one
+
+
+MANY_AT_ONCE = 500  # statements joined into one at most
+_PLACEHOLDER = re.compile(r"%\((p\d+)\)s")
+# parameter types a LATERAL join passes as a column (others must be equal across the batch)
+_COLUMN_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "bigint"),
+    (Decimal, "numeric"),
+    (datetime, "timestamptz"),
+    (date, "date"),
+    (UUID, "uuid"),
+    (str, "text"),
+)
+
+
+def _column_type(values: Sequence[Any]) -> str | None:
+    """The SQL type of a parameter column holding these values (None: not a scalar)."""
+    kinds = {type(value) for value in values if value is not None}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    return next((sql for python, sql in _COLUMN_TYPES if issubclass(kind, python)), None)
+
+
+def run_many(statements: Sequence[Statement]) -> list[list[dict]]:
+    """The rows of each statement (dicts by column name, in the statement's order), in fewer
+    round trips: statements of the same SQL text (one aggregation of one charge for many
+    subscriptions: only parameter values differ) run as ONE statement, a LATERAL join of
+    that text over the rows of their differing parameters, planned once. Each statement's
+    rows come back numbered in its own order, so the results are those of running it alone."""
+    found: list[list[dict]] = [[] for _ in statements]
+    shapes: dict[str, list[int]] = {}
+    for index, statement in enumerate(statements):
+        shapes.setdefault(statement.sql, []).append(index)
+    for indexes in shapes.values():
+        for group in _joinable(statements, indexes):
+            for start in range(0, len(group), MANY_AT_ONCE):
+                chunk = group[start : start + MANY_AT_ONCE]
+                for index, rows in zip(chunk, _run_joined(statements, chunk), strict=True):
+                    found[index] = rows
+    return found
+
+
+def _varying(statements: Sequence[Statement], indexes: Sequence[int]) -> list[str]:
+    first = statements[indexes[0]].params
+    return [
+        name
+        for name in first
+        if any(statements[i].params[name] != first[name] for i in indexes[1:])
+    ]
+
+
+def _joinable(statements: Sequence[Statement], indexes: list[int]) -> list[list[int]]:
+    """Statements of one SQL text split where a differing parameter is not a scalar (a list
+    of filter values: equal within each part)."""
+    apart = [
+        name
+        for name in _varying(statements, indexes)
+        if _column_type([statements[i].params[name] for i in indexes]) is None
+    ]
+    if not apart:
+        return [indexes]
+    parts: dict[str, list[int]] = {}
+    for index in indexes:
+        key = repr([statements[index].params[name] for name in apart])
+        parts.setdefault(key, []).append(index)
+    return list(parts.values())
+
+
+def _fetch(sql: str, params: dict[str, Any]) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _run_joined(statements: Sequence[Statement], indexes: Sequence[int]) -> list[list[dict]]:
+    first = statements[indexes[0]]
+    varying = _varying(statements, indexes)
+    if not varying:  # the same statement (or one): run once
+        rows = _fetch(first.sql, first.params)
+        return [list(rows) for _ in indexes]
+    columns = {name: [statements[i].params[name] for i in indexes] for name in varying}
+    body = _PLACEHOLDER.sub(
+        lambda match: f"q_p.{match[1]}" if match[1] in columns else match[0], first.sql
+    )
+    arrays = ", ".join(
+        f"%(v_{name})s::{_column_type(values)}[]" for name, values in columns.items()
+    )
+    sql = f"""
+        SELECT q_p.q_index, q_s.* FROM unnest(%(q_indexes)s::int[], {arrays})
+            AS q_p(q_index, {", ".join(columns)})
+        CROSS JOIN LATERAL (
+            SELECT q_x.*, row_number() OVER () AS q_row FROM ({body}) q_x
+        ) q_s
+        ORDER BY q_p.q_index, q_s.q_row
+    """
+    params = {name: value for name, value in first.params.items() if name not in columns}
+    params |= {f"v_{name}": values for name, values in columns.items()}
+    params["q_indexes"] = list(range(len(indexes)))
+    found: list[list[dict]] = [[] for _ in indexes]
+    for row in _fetch(sql, params):
+        position = row.pop("q_index")
+        del row["q_row"]
+        found[position].append(row)
+    return found
 
 
 def _plain(value: Decimal) -> Decimal:

@@ -49,6 +49,7 @@ from .aggregation import (
     statement_name,
 )
 from .inputs import EventInput, WriteResult, _check, _duplicate_indexes, _json, _stored_value
+from .portable import _group_order
 
 TABLE = "events"
 # Property numbers are read with 30 decimals (the value column keeps 15, as on PostgreSQL).
@@ -336,17 +337,57 @@ class ClickHouseEventStore:
         if query.period_from > query.to_datetime:  # the subscription starts after the window
             return [] if query.group_by else [_empty(query, with_event_values)]
         sql, names = _Builder(query, with_event_values=with_event_values).build()
-        results = []
-        for row in self.db.rows(sql):
-            named = dict(zip(names, row, strict=True))
-            for name in _LIST_COLUMNS & named.keys():
-                named[name] = [Decimal(value) for value in named[name] or []]
-            if "area" in named:  # microsecond-weighted: seconds for `_result`
-                named["area"] = Decimal(named["area"]).scaleb(-6)
-            results.append(_tidy(_result(query, named, with_event_values)))
-        if not results and not query.group_by:
-            results = [_empty(query, with_event_values)]
-        return results
+        return _results(query, names, self.db.rows(sql), with_event_values)
+
+    def aggregate_many(
+        self, queries: Sequence[AggregationQuery], *, with_event_values: bool = False
+    ) -> list[list[AggregationResult]]:
+        """The SELECTs of the queries of one shape (the same columns) in one request, joined
+        by UNION ALL, each row tagged with its query's position; each query's rows are put
+        back in its statement's order (`ORDER BY g0..gN`: nulls last, strings by bytes)."""
+        found: list[list[AggregationResult]] = [[] for _ in queries]
+        shapes: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+        for index, query in enumerate(queries):
+            if query.period_from > query.to_datetime:
+                found[index] = [] if query.group_by else [_empty(query, with_event_values)]
+                continue
+            sql, names = _Builder(query, with_event_values=with_event_values).build()
+            shapes.setdefault(tuple(names), []).append((index, sql))
+        for names, statements in shapes.items():
+            groups = sum(1 for name in names if name.startswith("g") and name[1:].isdigit())
+            for start in range(0, len(statements), _MANY_AT_ONCE):
+                chunk = statements[start : start + _MANY_AT_ONCE]
+                union = " UNION ALL ".join(
+                    f"SELECT toUInt32({position}) AS q_index, * FROM ({sql})"
+                    for position, (_, sql) in enumerate(chunk)
+                )
+                tagged: dict[int, list[list[Any]]] = {}
+                for row in self.db.rows(union):
+                    tagged.setdefault(int(row[0]), []).append(row[1:])
+                for position, (index, _) in enumerate(chunk):
+                    rows = sorted(tagged.get(position, []), key=lambda r: _group_order(r[:groups]))
+                    found[index] = _results(queries[index], list(names), rows, with_event_values)
+        return found
+
+
+_MANY_AT_ONCE = 100  # SELECTs joined into one request at most
+
+
+def _results(
+    query: AggregationQuery, names: list[str], rows: list[list[Any]], with_event_values: bool
+) -> list[AggregationResult]:
+    """The results of a query from its SELECT's rows (columns named by `names`)."""
+    results = []
+    for row in rows:
+        named = dict(zip(names, row, strict=True))
+        for name in _LIST_COLUMNS & named.keys():
+            named[name] = [Decimal(value) for value in named[name] or []]
+        if "area" in named:  # microsecond-weighted: seconds for `_result`
+            named["area"] = Decimal(named["area"]).scaleb(-6)
+        results.append(_tidy(_result(query, named, with_event_values)))
+    if not results and not query.group_by:
+        results = [_empty(query, with_event_values)]
+    return results
 
 
 _LIST_COLUMNS = {"event_values", "event_day_values"}

@@ -41,14 +41,16 @@ from .aggregation import (
     AggregationQuery,
     AggregationResult,
     AggregationType,
+    Statement,
     _empty,
     _end_of_second,
     _Params,
-    _result,
-    _tidy,
+    aggregate_many_postgres,
     aggregate_postgres,
     expand_filter,
     number_sql,
+    results_of,
+    run_many,
 )
 from .portable import _group_order
 
@@ -537,6 +539,11 @@ def rollup_rows(query: AggregationQuery, *, with_event_values: bool = False) -> 
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description]
         fetched = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return _usable(query, fetched)
+
+
+def _usable(query: AggregationQuery, fetched: list[dict]) -> list[dict] | None:
+    """`_result` rows from the rollup statement's rows; None when they cannot answer."""
     if any(row["bad"] or row["split"] for row in fetched):
         return None
     return _combine(query, [row for row in fetched if row["inp"] is not None])
@@ -653,7 +660,33 @@ def aggregate_with_rollups(
     rows = rollup_rows(query, with_event_values=with_event_values)
     if rows is None:
         return aggregate_postgres(query, with_event_values=with_event_values)
-    results = [_tidy(_result(query, row, with_event_values)) for row in rows]
-    if not results and not query.group_by:
-        results = [_empty(query, with_event_values)]
-    return results
+    return results_of(query, rows, with_event_values)
+
+
+def aggregate_many_with_rollups(
+    queries: list[AggregationQuery] | tuple[AggregationQuery, ...],
+    *,
+    with_event_values: bool = False,
+) -> list[list[AggregationResult]]:
+    """`aggregate_with_rollups` of each query, in order: the rollup statements of one shape
+    run as one (`run_many`), then the queries they cannot answer read the events, together
+    too (`aggregate_many_postgres`)."""
+    found: list[list[AggregationResult] | None] = [None] * len(queries)
+    rolled = [
+        index
+        for index, query in enumerate(queries)
+        if query.period_from <= query.to_datetime
+        and pre_aggregated(query, with_event_values=with_event_values)
+    ]
+    statements = [Statement(*rollup_statement(queries[index])) for index in rolled]
+    for index, fetched in zip(rolled, run_many(statements), strict=True):
+        rows = _usable(queries[index], fetched)
+        if rows is not None:
+            found[index] = results_of(queries[index], rows, with_event_values)
+    raw = [index for index, results in enumerate(found) if results is None]
+    answered = aggregate_many_postgres(
+        [queries[index] for index in raw], with_event_values=with_event_values
+    )
+    for index, results in zip(raw, answered, strict=True):
+        found[index] = results
+    return found  # type: ignore[return-value]

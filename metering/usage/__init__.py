@@ -16,7 +16,8 @@ Modules, each depending only on those above it:
 - `windows`: the billing period containing an instant and the part of it usage reads;
 - `buckets`: a charge's filters and default bucket, and the properties pricing each;
 - `replay`: a bucket's events read back in (timestamp, id) order into a running total;
-- `engine`: charge usage in arrears (`charge_usage`, `subscription_usage`);
+- `engine`: charge usage in arrears (`charge_usage`, `subscription_usage`, and
+  `subscriptions_usage` for many subscriptions at once);
 - `cached`: the state after each pay-in-advance event, resumed instead of replaying the period;
 - `in_advance`: what one event bills on a pay-in-advance charge (`in_advance_fees`);
 - `estimates`: fee estimates of events that are never stored;
@@ -25,7 +26,13 @@ Modules, each depending only on those above it:
 """
 
 from metering.usage.current import UsageSelection, charges_usage_payload, customer_current_usage
-from metering.usage.engine import ChargeUsage, charge_usage, plan_charges, subscription_usage
+from metering.usage.engine import (
+    ChargeUsage,
+    charge_usage,
+    plan_charges,
+    subscription_usage,
+    subscriptions_usage,
+)
 from metering.usage.estimates import (
     InstantFee,
     event_estimate_fees,
@@ -57,6 +64,7 @@ __all__ = [
     "in_advance_fees",
     "plan_charges",
     "subscription_usage",
+    "subscriptions_usage",
     "taxes_amount_cents",
     "usage_period",
     "usage_window",

@@ -3,11 +3,12 @@ window (spec §4, §7), aggregated by the event store, one statement per charge 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch
@@ -155,6 +156,63 @@ def _running_maximum(start: Decimal, values: Iterable[Decimal]) -> Decimal:
     return highest
 
 
+@dataclass(frozen=True)
+class _BucketRead:
+    """The aggregations one bucket of a charge needs: its units per pricing group and, with
+    presentation keys, the same split by them (§7.13)."""
+
+    charge: Charge
+    bucket: Bucket
+    query: AggregationQuery
+    with_values: bool
+    presentation: AggregationQuery | None
+    presentation_keys: tuple[str, ...]
+
+
+def _bucket_reads(
+    *,
+    subscription: Subscription,
+    charge: Charge,
+    window: UsageWindow,
+    chain_started_at: datetime,
+    presentation_filter: Sequence[str] | None,
+) -> list[_BucketRead]:
+    """What `charge_usage` aggregates for a charge, bucket by bucket (filters, then the
+    default bucket)."""
+    metric = charge.billable_metric
+    prorated = is_prorated(charge)
+    graduated_prorated = prorated and charge.charge_model == ChargeModel.GRADUATED
+    with_values = charge.charge_model == ChargeModel.PERCENTAGE or graduated_prorated
+    in_advance_max = charge.pay_in_advance and metric.aggregation_type == AggregationType.SUM
+    reads = []
+    for bucket in charge_buckets(charge):
+        query = _query(
+            subscription=subscription,
+            charge=charge,
+            bucket=bucket,
+            window=window,
+            chain_started_at=chain_started_at,
+        )
+        keys = bucket.presentation_by
+        if presentation_filter is not None:
+            keys = tuple(key for key in keys if key in presentation_filter)
+        presentation = None
+        if keys:
+            extra = tuple(key for key in keys if key not in bucket.group_by)
+            presentation = replace(query, group_by=(*bucket.group_by, *extra))
+        reads.append(
+            _BucketRead(
+                charge=charge,
+                bucket=bucket,
+                query=query,
+                with_values=with_values or in_advance_max,
+                presentation=presentation,
+                presentation_keys=tuple(keys),
+            )
+        )
+    return reads
+
+
 def charge_usage(
     *,
     subscription: Subscription,
@@ -177,108 +235,122 @@ def charge_usage(
     `presentation_filter`: break down by these presentation keys only (§25
     `filter_by_presentation`).
     """
-    metric = charge.billable_metric
-    currency = subscription.plan.amount_currency
     if chain_started_at is None:
         chain_started_at = initial_started_at(subscription)
-    prorated = is_prorated(charge)
-    graduated_prorated = prorated and charge.charge_model == ChargeModel.GRADUATED
-    with_values = charge.charge_model == ChargeModel.PERCENTAGE or graduated_prorated
-    in_advance_max = charge.pay_in_advance and metric.aggregation_type == AggregationType.SUM
     store = get_event_store()
     usages: list[ChargeUsage] = []
-    for bucket in charge_buckets(charge):
-        query = _query(
+    for read in _bucket_reads(
+        subscription=subscription,
+        charge=charge,
+        window=window,
+        chain_started_at=chain_started_at,
+        presentation_filter=presentation_filter,
+    ):
+        results = store.aggregate(read.query, with_event_values=read.with_values)
+        split = store.aggregate(read.presentation) if read.presentation is not None else []
+        usages += _bucket_usages(
             subscription=subscription,
-            charge=charge,
-            bucket=bucket,
+            read=read,
+            results=results,
+            split=split,
             window=window,
+            period_ratio=period_ratio,
             chain_started_at=chain_started_at,
         )
-        results: list[AggregationResult] = store.aggregate(
-            query, with_event_values=with_values or in_advance_max
+    return usages
+
+
+def _bucket_usages(
+    *,
+    subscription: Subscription,
+    read: _BucketRead,
+    results: list[AggregationResult],
+    split: list[AggregationResult],
+    window: UsageWindow,
+    period_ratio: Decimal | None,
+    chain_started_at: datetime,
+) -> list[ChargeUsage]:
+    """One bucket priced from its aggregations (`results`, and `split` by presentation keys)."""
+    charge, bucket = read.charge, read.bucket
+    metric = charge.billable_metric
+    currency = subscription.plan.amount_currency
+    prorated = is_prorated(charge)
+    if not results:  # grouped and nothing yet: one empty entry keeps the charge visible
+        results = [AggregationResult(group={}, units=ZERO, events_count=0)]
+    breakdowns = _presentation_breakdowns(split, bucket, metric, prorated, read.presentation_keys)
+    usages = []
+    for aggregated in results:
+        units = apply_rounding(
+            aggregated.units, metric.rounding_function, metric.rounding_precision
         )
-        if not results:  # grouped and nothing yet: one empty entry keeps the charge visible
-            results = [AggregationResult(group={}, units=ZERO, events_count=0)]
-        breakdowns = _presentation_breakdowns(
-            query, bucket, metric, prorated, only=presentation_filter
+        full_units = aggregated.full_units
+        if full_units is not None:
+            full_units = apply_rounding(
+                full_units, metric.rounding_function, metric.rounding_precision
+            )
+        shown_units = full_units if prorated and full_units is not None else units
+        priced_units = units
+        if charge.pay_in_advance:
+            priced_units = _in_advance_priced_units(
+                subscription=subscription,
+                charge=charge,
+                bucket=bucket,
+                window=window,
+                aggregated=aggregated,
+                units=units,
+                chain_started_at=chain_started_at,
+            )
+        result = None
+        if is_priced(charge.charge_model, bucket.properties):
+            result = _compute(
+                charge=charge,
+                properties=bucket.properties,
+                aggregated=aggregated,
+                units=priced_units,
+                full_units=full_units,
+                prorated=prorated,
+                currency=currency,
+                period_ratio=period_ratio,
+            )
+        usages.append(
+            _usage(
+                charge=charge,
+                bucket=bucket,
+                group=aggregated.group,
+                units=shown_units,
+                events_count=aggregated.events_count,
+                result=result,
+                total_aggregated_units=aggregated.total_aggregated_units,
+                currency=currency,
+                breakdowns=breakdowns.get(group_key(aggregated.group), []),
+            )
         )
-        for aggregated in results:
-            units = apply_rounding(
-                aggregated.units, metric.rounding_function, metric.rounding_precision
-            )
-            full_units = aggregated.full_units
-            if full_units is not None:
-                full_units = apply_rounding(
-                    full_units, metric.rounding_function, metric.rounding_precision
-                )
-            shown_units = full_units if prorated and full_units is not None else units
-            priced_units = units
-            if charge.pay_in_advance:
-                priced_units = _in_advance_priced_units(
-                    subscription=subscription,
-                    charge=charge,
-                    bucket=bucket,
-                    window=window,
-                    aggregated=aggregated,
-                    units=units,
-                    chain_started_at=chain_started_at,
-                )
-            result = None
-            if is_priced(charge.charge_model, bucket.properties):
-                result = _compute(
-                    charge=charge,
-                    properties=bucket.properties,
-                    aggregated=aggregated,
-                    units=priced_units,
-                    full_units=full_units,
-                    prorated=prorated,
-                    currency=currency,
-                    period_ratio=period_ratio,
-                )
-            usages.append(
-                _usage(
-                    charge=charge,
-                    bucket=bucket,
-                    group=aggregated.group,
-                    units=shown_units,
-                    events_count=aggregated.events_count,
-                    result=result,
-                    total_aggregated_units=aggregated.total_aggregated_units,
-                    currency=currency,
-                    breakdowns=breakdowns.get(group_key(aggregated.group), []),
-                )
-            )
     return usages
 
 
 def _presentation_breakdowns(
-    query: AggregationQuery,
+    split: list[AggregationResult],
     bucket: Bucket,
     metric: Any,
     prorated: bool,
-    only: Sequence[str] | None = None,
+    keys: tuple[str, ...],
 ) -> dict[tuple, list[PresentationBreakdown]]:
-    """Units of the bucket per pricing group, split by the presentation keys (spec §7.13): the
-    same aggregation grouped by the pricing and presentation keys (one more statement), rounded
-    like the fee's units (§4.4). Keyed by `group_key` of the pricing group. `only`: keep these
-    presentation keys (aggregated again on them, not summed, so unique counts stay right)."""
-    keys = bucket.presentation_by
-    if only is not None:
-        keys = tuple(key for key in keys if key in only)
+    """Units of the bucket per pricing group, split by the presentation keys (spec §7.13), from
+    the same aggregation grouped by the pricing and presentation keys (`split`: one more
+    statement), rounded like the fee's units (§4.4). Keyed by `group_key` of the pricing group.
+    With a presentation filter, `keys` are those kept (aggregated again on them, not summed,
+    so unique counts stay right)."""
     if not keys:
         return {}
-    extra = tuple(key for key in keys if key not in bucket.group_by)
-    grouped = replace(query, group_by=(*bucket.group_by, *extra))
-    split: dict[tuple, list[PresentationBreakdown]] = {}
-    for result in get_event_store().aggregate(grouped):
+    found: dict[tuple, list[PresentationBreakdown]] = {}
+    for result in split:
         units = result.full_units if prorated and result.full_units is not None else result.units
         units = apply_rounding(units, metric.rounding_function, metric.rounding_precision)
         pricing = {key: result.group.get(key) for key in bucket.group_by}
-        split.setdefault(group_key(pricing), []).append(
+        found.setdefault(group_key(pricing), []).append(
             PresentationBreakdown({key: result.group.get(key) for key in keys}, units)
         )
-    return {key: ordered(rows) for key, rows in split.items()}
+    return {key: ordered(rows) for key, rows in found.items()}
 
 
 def _compute(
@@ -424,5 +496,61 @@ def subscription_usage(
                 chain_started_at=chain_started_at,
                 presentation_filter=presentation_filter,
             )
+        )
+    return usages
+
+
+def subscriptions_usage(
+    *,
+    subscriptions: Sequence[Subscription],
+    windows: Mapping[UUID, UsageWindow],
+    charges: Mapping[UUID, Sequence[Charge]],
+    chain_started_at: Mapping[UUID, datetime],
+    include_pay_in_advance: bool = False,
+) -> dict[UUID, list[ChargeUsage]]:
+    """`subscription_usage` of many subscriptions at once, by subscription id: the same
+    entries, but each aggregation of a charge read for all of them together
+    (`EventStore.aggregate_many`: one statement per charge bucket for the whole batch instead
+    of one per subscription). `windows`, `chain_started_at`: by subscription id; `charges`:
+    the plan's charges by plan id (`plan_charges`)."""
+    reads: list[tuple[Subscription, _BucketRead]] = []
+    for subscription in subscriptions:
+        for charge in charges[subscription.plan_id]:
+            if charge.pay_in_advance and not include_pay_in_advance:
+                continue
+            reads += [
+                (subscription, read)
+                for read in _bucket_reads(
+                    subscription=subscription,
+                    charge=charge,
+                    window=windows[subscription.pk],
+                    chain_started_at=chain_started_at[subscription.pk],
+                    presentation_filter=None,
+                )
+            ]
+    store = get_event_store()
+    results: list[list[AggregationResult]] = [[] for _ in reads]
+    for with_values in (False, True):
+        indexes = [i for i, (_, read) in enumerate(reads) if read.with_values == with_values]
+        answered = store.aggregate_many(
+            [reads[i][1].query for i in indexes], with_event_values=with_values
+        )
+        for index, found in zip(indexes, answered, strict=True):
+            results[index] = found
+    split: list[list[AggregationResult]] = [[] for _ in reads]
+    presented = [i for i, (_, read) in enumerate(reads) if read.presentation is not None]
+    answered = store.aggregate_many([reads[i][1].presentation for i in presented])  # type: ignore[misc]
+    for index, found in zip(presented, answered, strict=True):
+        split[index] = found
+    usages: dict[UUID, list[ChargeUsage]] = {s.pk: [] for s in subscriptions}
+    for index, (subscription, read) in enumerate(reads):
+        usages[subscription.pk] += _bucket_usages(
+            subscription=subscription,
+            read=read,
+            results=results[index],
+            split=split[index],
+            window=windows[subscription.pk],
+            period_ratio=None,
+            chain_started_at=chain_started_at[subscription.pk],
         )
     return usages

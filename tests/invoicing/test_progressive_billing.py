@@ -7,16 +7,20 @@ from datetime import date
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 
 from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from customers.services.subscriptions import subscription_create, subscription_terminate
 from invoicing.models import AppliedUsageThreshold, Credit, CreditNote, Invoice
 from invoicing.services.generation import invoice_create_for_termination
+from invoicing.services.progressive_billing import progressive_billing_after_usage_pass
 from metering.models import LifetimeUsage
 from metering.services.refresh import refresh_usage
 from plans.models import UsageThreshold
+from tests.customers.factories import SubscriptionFactory
 from tests.invoicing.billing_helpers import bill, only_invoice
 from tests.metering.usage.conftest import Billing, at, make_billing
 from tests.plans.factories import ChargeFactory, PlanFactory
@@ -320,3 +324,35 @@ def test_upgrade_invoice_deducts_the_progressive_invoice_of_the_previous_plan(ap
     charge_fees = invoice.fees.filter(fee_type="charge", subscription=billing.subscription)
     assert sum(fee.amount_cents for fee in charge_fees) == 40_000
     assert invoice.total_amount_cents == invoice.fees_amount_cents - 20_000
+
+
+# -- the pass's check: only the subscriptions that may have passed a threshold
+
+
+def test_a_usage_below_the_smallest_threshold_is_not_checked(api, organization):
+    billing = v92_billing(api, organization, [(20_000, False), (50_000, False)])
+    usage(billing, "2022-12-06T10:00:00", total=999_950)  # 199.99
+    assert LifetimeUsage.objects.get().total_amount_cents == 19_999
+
+    with CaptureQueriesContext(connection) as captured:
+        issued = progressive_billing_after_usage_pass(
+            subscription_ids=[billing.subscription.pk], now=at("2022-12-06T10:02:00")
+        )
+
+    assert issued == 0
+    # the subscriptions, their thresholds, their lifetime usages: no customer lock taken
+    assert len(captured.captured_queries) == 3
+
+
+def test_subscriptions_without_thresholds_cost_the_check_nothing_each(api, organization):
+    billing = make_billing(api, organization, started_at="2022-12-01")
+    others = [SubscriptionFactory(organization=organization, plan=billing.plan) for _ in range(4)]
+    counts = []
+    for chosen in ([billing.subscription], [billing.subscription, *others]):
+        with CaptureQueriesContext(connection) as captured:
+            progressive_billing_after_usage_pass(
+                subscription_ids=[s.pk for s in chosen], now=at("2022-12-06T10:02:00")
+            )
+        counts.append(len(captured.captured_queries))
+
+    assert counts[0] == counts[1] <= 3

@@ -1,15 +1,23 @@
-"""The refresh pass works by batches: one transaction, one lock statement and one lifetime
-UPDATE per batch, so a steady subscription costs its aggregation (and its alert's move); a
-batch that fails is done again one subscription at a time."""
+"""The refresh pass works by batches: one transaction, one lock statement, one read per charge,
+one alert move and one lifetime UPDATE per batch, so a subscription adds no statement to a
+pass; a batch that fails is done again one subscription at a time."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.actors import SYSTEM
-from metering.models import LifetimeUsage, SubscriptionActivity, UsageAlert
+from billing.models import OutboxEvent
+from metering.models import (
+    LifetimeUsage,
+    SubscriptionActivity,
+    TriggeredUsageAlert,
+    UsageAlert,
+)
 from metering.services.refresh import passes_wanted, refresh_usage
 from plans.models import Charge
 from tests.metering.monitoring.helpers import NOW, another_subscription, calls_billing, send
@@ -48,15 +56,72 @@ def queries_of_a_pass(billing, subscriptions) -> int:
     return len(captured.captured_queries)
 
 
-def test_a_steady_subscription_adds_two_queries_to_a_pass(api, organization):
+def test_a_steady_subscription_adds_no_query_to_a_pass(api, organization):
     billing, subscriptions = subscriptions_with_events(api, organization, 6)
 
     few = queries_of_a_pass(billing, subscriptions[:2])
     many = queries_of_a_pass(billing, subscriptions)
 
-    # its aggregation and its alert's move: the locks, the chain starts, the lifetime usage
-    # and the transaction are shared by the batch
-    assert (many - few) / 4 <= 2
+    # its aggregation is the batch's statement per charge, its alert's move the batch's lock
+    # and UPDATE; the locks, the chain starts and the lifetime usages are the batch's too
+    assert many == few
+
+
+def watch(subscription, value: str) -> UsageAlert:
+    return UsageAlert.objects.create(
+        organization_id=subscription.organization_id,
+        external_subscription_id=subscription.external_id,
+        alert_type="current_usage_amount",
+        code="usage",
+        thresholds=[{"code": None, "value": value, "recurring": False}],
+    )
+
+
+def test_a_first_refresh_with_a_crossing_adds_no_query_to_a_pass(api, organization):
+    billing = calls_billing(api, organization)
+    subscriptions = [billing.subscription] + [another_subscription(billing, n) for n in range(2, 9)]
+    for subscription in subscriptions:
+        watch(subscription, "1000")
+    counts = []
+    for chosen in (subscriptions[:2], subscriptions[2:]):
+        for subscription in chosen:
+            send(billing, 1, sub=subscription.external_id)
+        with CaptureQueriesContext(connection) as captured:
+            report = refresh_usage(actor=SYSTEM, now=at(NOW))
+        assert len(report.triggered) == len(chosen)
+        counts.append(len(captured.captured_queries))
+
+    # lifetime usages created and their invoiced part read, the crossings' rows and events
+    # written: each once for the batch
+    assert counts[0] == counts[1]
+
+
+def test_the_crossings_of_a_batch_are_each_recorded_with_its_event(api, organization):
+    billing = calls_billing(api, organization)
+    subscriptions = [billing.subscription] + [another_subscription(billing, n) for n in range(2, 4)]
+    for n, subscription in enumerate(subscriptions, start=1):
+        watch(subscription, "1000")
+        send(billing, n, sub=subscription.external_id)
+
+    refresh_usage(actor=SYSTEM, now=at(NOW))
+
+    recorded = {
+        t.subscription_id: (t.previous_value, t.current_value, t.crossed_thresholds)
+        for t in TriggeredUsageAlert.objects.all()
+    }
+    assert recorded == {
+        s.pk: (
+            Decimal(0),
+            Decimal(1000 * n),
+            [{"code": None, "value": "1000.0", "recurring": False}],
+        )
+        for n, s in enumerate(subscriptions, start=1)
+    }
+    events = OutboxEvent.objects.filter(event_type="alert.triggered")
+    assert {(e.object_type, e.payload["external_subscription_id"]) for e in events} == {
+        ("triggered_alert", s.external_id) for s in subscriptions
+    }
+    assert {e.object_id for e in events} == {str(t.pk) for t in TriggeredUsageAlert.objects.all()}
 
 
 def test_the_batchs_lifetime_usages_are_stored_in_the_pass(api, organization):

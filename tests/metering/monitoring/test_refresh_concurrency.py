@@ -12,7 +12,7 @@ from billing.actors import SYSTEM
 from billing.models import OutboxEvent
 from metering.models import SubscriptionActivity, TriggeredUsageAlert, UsageAlert
 from metering.services.refresh import refresh_usage
-from metering.services.usage_alerts import usage_alert_evaluate
+from metering.services.usage_alerts import usage_alert_evaluate, usage_alerts_evaluate
 from tests.customers.test_customers_api import run_in_threads
 from tests.metering.monitoring.helpers import another_subscription, calls_billing, send
 from tests.metering.usage.conftest import at
@@ -65,6 +65,30 @@ def test_concurrent_evaluations_record_a_crossing_once(api, organization):
     assert len([r for r in results if r is not None]) == 1
     assert TriggeredUsageAlert.objects.count() == 1
     assert OutboxEvent.objects.filter(event_type="alert.triggered").count() == 1
+
+
+def test_concurrent_batch_evaluations_record_each_crossing_once(api, organization):
+    billing = calls_billing(api, organization)
+    subscriptions = [billing.subscription] + [another_subscription(billing, n) for n in range(2, 5)]
+    alerts = [watch(subscription) for subscription in subscriptions]
+    # each evaluation read the alerts before any moved (previous value 0), in its own order
+    readings = [
+        [
+            (UsageAlert.objects.get(pk=alert.pk), subscription, Decimal(1500))
+            for alert, subscription in zip(alerts, subscriptions, strict=True)
+        ][:: 1 if i % 2 else -1]
+        for i in range(6)
+    ]
+
+    results = run_in_threads(
+        6,
+        lambda i: usage_alerts_evaluate(evaluations=readings[i], actor=SYSTEM, now=PASS_AT),
+    )
+
+    assert sum(len(r) for r in results) == 4  # each crossing returned by one evaluation
+    assert TriggeredUsageAlert.objects.count() == 4
+    assert OutboxEvent.objects.filter(event_type="alert.triggered").count() == 4
+    assert set(UsageAlert.objects.values_list("previous_value", flat=True)) == {Decimal(1500)}
 
 
 def test_events_ingested_during_passes_stay_flagged_or_are_refreshed(api, organization):
