@@ -136,7 +136,8 @@ class PostgresEventStore:
         for event in events:
             _check(event)
         # Rows go in key order: two batches sharing ids then wait on each other in the same
-        # order and never deadlock.
+        # order and never deadlock. Their ids follow the input order (`sent`), so that two
+        # events at one instant resolve by the order they were sent, as across batches.
         order = sorted(
             range(len(events)),
             key=lambda i: (events[i].external_subscription_id, events[i].transaction_id),
@@ -156,6 +157,7 @@ class PostgresEventStore:
             "subscription_ids": [e.subscription_id for e in rows],
             "customer_ids": [e.customer_id for e in rows],
             "field_names": [e.field_name or "" for e in rows],
+            "sent": order,
             **WRITE_PARAMS,
         }
         try:
