@@ -39,6 +39,22 @@ def customer_get(*, organization: Organization, external_id: str) -> Customer:
     return customer
 
 
+def customer_get_for_usage(*, organization: Organization, external_id: str) -> Customer:
+    """`customer_get` with what usage reads only (billing entity, taxes), not the metadata
+    the customer's own representation shows: one query fewer on the usage endpoints."""
+    customer = (
+        Customer.objects.for_organization(organization)
+        .alive()
+        .select_related("billing_entity", "organization")
+        .prefetch_related("taxes")
+        .filter(external_id=external_id)
+        .first()
+    )
+    if customer is None:
+        raise NotFound("customer")
+    return customer
+
+
 def customer_is_editable(*, customer: Customer) -> bool:
     """False once objects carrying a currency are attached (Lago `Customer#editable?`)."""
     if customer.pk is None or customer._state.adding:

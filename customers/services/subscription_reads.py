@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery
 
 from billing.periods import (
     BillingCycle,
@@ -91,18 +91,39 @@ def subscription_next(subscription: Subscription) -> Subscription | None:
     )
 
 
-def initial_started_at(subscription: Subscription) -> datetime:
-    """First start of the external id for this customer, else `subscription_at` (§11, §30.3)."""
+_CHAIN_START = "chain_first_started_at"
+
+
+def with_initial_started_at(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """The subscriptions with the first start of their external id read in the same query, so
+    that `initial_started_at` of each needs none."""
     first = (
         Subscription.objects.filter(
-            customer_id=subscription.customer_id,
-            external_id=subscription.external_id,
+            customer_id=OuterRef("customer_id"),
+            external_id=OuterRef("external_id"),
             started_at__isnull=False,
         )
         .order_by("started_at")
-        .values_list("started_at", flat=True)
-        .first()
+        .values("started_at")[:1]
     )
+    return subscriptions.annotate(**{_CHAIN_START: Subquery(first)})
+
+
+def initial_started_at(subscription: Subscription) -> datetime:
+    """First start of the external id for this customer, else `subscription_at` (§11, §30.3)."""
+    if hasattr(subscription, _CHAIN_START):  # read with `with_initial_started_at`
+        first = getattr(subscription, _CHAIN_START)
+    else:
+        first = (
+            Subscription.objects.filter(
+                customer_id=subscription.customer_id,
+                external_id=subscription.external_id,
+                started_at__isnull=False,
+            )
+            .order_by("started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
     candidates = [d for d in (first, subscription.started_at) if d is not None]
     return min(candidates) if candidates else subscription.subscription_at
 

@@ -16,7 +16,8 @@ from billing.api.parameters import EXTERNAL_CUSTOMER_ID, EXTERNAL_SUBSCRIPTION_I
 from billing.api.views import LagoAPIView
 from billing.errors import Invalid, NotAllowed
 from customers.models import Customer, Subscription
-from customers.selectors import customer_get
+from customers.selectors import customer_get_for_usage
+from customers.services.subscription_reads import initial_started_at, with_initial_started_at
 from metering.usage import UsageSelection, customer_current_usage
 
 APPLY_TAXES = OpenApiParameter("apply_taxes", OpenApiTypes.BOOL, description="Default true.")
@@ -86,11 +87,14 @@ class UsageView(LagoAPIView):
     rate_limit_bucket = "usage"
 
     def customer(self, external_customer_id: str) -> Customer:
-        return customer_get(organization=self.organization, external_id=external_customer_id)
+        return customer_get_for_usage(
+            organization=self.organization, external_id=external_customer_id
+        )
 
     def _active_subscription(self, customer: Customer, request: Request) -> Subscription:
         subscription = (
-            customer.subscriptions.filter(
+            with_initial_started_at(customer.subscriptions.all())
+            .filter(
                 external_id=request.query_params.get("external_subscription_id") or "",
                 status=Subscription.Status.ACTIVE,
             )
@@ -128,6 +132,7 @@ class UsageView(LagoAPIView):
             apply_taxes=_flag(params.get("apply_taxes"), True),
             projected=projected,
             selection=selection,
+            chain_started_at=initial_started_at(subscription),
         )
 
 

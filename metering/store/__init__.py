@@ -150,7 +150,8 @@ class PostgresEventStore:
         for event in events:
             _check(event)
         # Rows go in key order: two batches sharing ids then wait on each other in the same
-        # order and never deadlock.
+        # order and never deadlock. Their ids follow the input order (`sent`), so that two
+        # events at one instant resolve by the order they were sent, as across batches.
         order = sorted(
             range(len(events)),
             key=lambda i: (events[i].external_subscription_id, events[i].transaction_id),
@@ -160,7 +161,7 @@ class PostgresEventStore:
         params = {
             "organization_id": organization_id,
             "created_at": now,
-            "rows": _rows_json(rows, values),
+            "rows": _rows_json(rows, values, order),
             **WRITE_PARAMS,
         }
         try:
@@ -269,11 +270,14 @@ def _loaded(alias: str, **fields: object) -> Event:
     return event
 
 
-def _rows_json(rows: Sequence[EventInput], values: Sequence[Decimal | None]) -> str:
+def _rows_json(
+    rows: Sequence[EventInput], values: Sequence[Decimal | None], sent: Sequence[int]
+) -> str:
     """The batch as the JSON array the write statement reads with `json_to_recordset`: one
     text parameter (Django's cursor quotes it in C) instead of an array per column, whose
     elements psycopg would quote one by one in Python (~4 ms a batch of 100). Numbers travel
-    as strings (exact decimals); properties as the JSON `_json` checks (no NaN, no NUL)."""
+    as strings (exact decimals); properties as the JSON `_json` checks (no NaN, no NUL);
+    `sent`: each row's index in the batch as sent (the events' ids follow it)."""
     for event in rows:
         if _has_nul(event.properties):
             raise ValueError("properties must not contain NUL characters")
@@ -290,8 +294,11 @@ def _rows_json(rows: Sequence[EventInput], values: Sequence[Decimal | None]) -> 
             "customer_id": _text(event.customer_id),
             "field_name": event.field_name or "",
             "position": position,
+            "sent": index,
         }
-        for position, (event, value) in enumerate(zip(rows, values, strict=True), start=1)
+        for position, (event, value, index) in enumerate(
+            zip(rows, values, sent, strict=True), start=1
+        )
     ]
     return json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False)
 

@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from metering.models import Event
 from metering.store.aggregation import (
@@ -353,11 +353,26 @@ def insert_portable(
                     transaction_id__in=transaction_ids,
                 ).exists():
                     return None
-            # in key order: two batches sharing ids wait on each other in the same order
-            # and never deadlock (as the PostgreSQL store's insert)
-            created = Event.objects.bulk_create(
-                sorted(rows, key=lambda e: (e.external_subscription_id, e.transaction_id))
-            )
+            ordered = list(rows)  # ids in input order: ties at one instant, as sent
+            if connection.vendor == "postgresql":
+                # in key order: two batches sharing ids wait on each other in the same order
+                # and never deadlock (as the PostgreSQL store's insert); ids taken first, in
+                # input order (SQLite locks the whole database: input order, its own ids)
+                _number_in_order(ordered)
+                ordered.sort(key=lambda e: (e.external_subscription_id, e.transaction_id))
+            created = Event.objects.bulk_create(ordered)
     except IntegrityError:
         return None  # a concurrent writer stored one of them first
     return {(e.external_subscription_id, e.transaction_id): e.pk for e in created}
+
+
+def _number_in_order(rows: Sequence[Event]) -> None:
+    """Ids from the table's sequence (PostgreSQL), increasing in the order of `rows`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Event._meta.db_table, len(rows)],
+        )
+        ids = sorted(pk for (pk,) in cursor.fetchall())
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk

@@ -148,17 +148,23 @@ WITH input AS (
     SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
         transaction_id text, external_subscription_id text, code text, ts timestamptz,
         properties jsonb, amount numeric, value numeric, subscription_id uuid, customer_id uuid,
-        field_name text, position int
+        field_name text, position int, sent int
     )
+),
+-- ids in the order the events were sent (`sent`): of two events at one instant, the later
+-- sent is the later one (latest, unique count); the rows go in key order (`position`)
+numbered AS (
+    SELECT sorted.*, nextval(pg_get_serial_sequence('{EVENT_TABLE}', 'id')) AS id
+    FROM (SELECT * FROM input ORDER BY sent) sorted
 ),
 ins AS (
     INSERT INTO {EVENT_TABLE} (
-        organization_id, transaction_id, external_subscription_id, code, timestamp, properties,
-        precise_total_amount_cents, value, subscription_id, customer_id, created_at
+        id, organization_id, transaction_id, external_subscription_id, code, timestamp,
+        properties, precise_total_amount_cents, value, subscription_id, customer_id, created_at
     )
-    SELECT %(organization_id)s, transaction_id, external_subscription_id, code, ts,
+    SELECT id, %(organization_id)s, transaction_id, external_subscription_id, code, ts,
            properties, amount, value, subscription_id, customer_id, %(created_at)s
-    FROM input ORDER BY position
+    FROM numbered ORDER BY position
     ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING
     RETURNING id, external_subscription_id, transaction_id, code, timestamp, properties,
               precise_total_amount_cents, value
@@ -477,15 +483,17 @@ class _RollupBuilder:
         conditions += self.filters("s.dims")
         return f""",
             states AS (
-                SELECT {self.group_exprs("s.dims")}, s.prop, s.last_ts, s.last_id,
+                SELECT {self.group_exprs("s.dims")}, s.prop_hash, s.last_ts, s.last_id,
                        COALESCE(s.dims ->> 'operation_type' = 'remove', FALSE) AS removed
                 FROM {STATE_TABLE} s WHERE {" AND ".join(conditions)}
             ),
             late AS (SELECT COALESCE(bool_or(last_ts > {p(q.to_datetime)}), FALSE) AS bad
                      FROM states),
+            -- per value its latest state; values compared by their hash (the states' key
+            -- holds it: one value, one hash), a uuid sorts far faster than collated text
             last_op AS (
-                SELECT DISTINCT ON ({g}, prop) {g}, removed
-                FROM states ORDER BY {g}, prop, last_ts DESC, last_id DESC
+                SELECT DISTINCT ON ({g}, prop_hash) {g}, removed
+                FROM states ORDER BY {g}, prop_hash, last_ts DESC, last_id DESC
             ),
             active AS (
                 SELECT {g}, COUNT(*) FILTER (WHERE NOT removed) AS units FROM last_op GROUP BY {g}

@@ -174,10 +174,12 @@ def customer_current_usage(
     apply_taxes: bool = True,
     projected: bool = False,
     selection: UsageSelection | None = None,
+    chain_started_at: datetime | None = None,
 ) -> dict:
     """The §25 `customer_usage` body: a dry run of the period's charges (no subscription fee,
     no coupons), taxed per §14.1 unless `apply_taxes` is false. `projected` adds the
-    `projected_*` figures of `/projected_usage`."""
+    `projected_*` figures of `/projected_usage`. `chain_started_at`: the first start of the
+    external id when the caller read it already (`with_initial_started_at`)."""
     period = usage_period(subscription=subscription, at=now)
     window = window_of(period)
     selection = selection or UsageSelection()
@@ -189,6 +191,7 @@ def customer_current_usage(
         period_ratio=_elapsed_ratio(window, now) if projected else None,
         charges=charges,
         presentation_filter=selection.presentation,
+        chain_started_at=chain_started_at,
     )
     usages = [u for u in usages if selection.keeps_usage(u)]
     amount_cents = sum(u.amount_cents for u in usages)

@@ -271,6 +271,56 @@ def test_latest_takes_the_last_written_of_two_events_at_the_same_instant(write_e
     assert units(aggregate("latest_agg", "v")) == Decimal(7)
 
 
+def _send(store, organization, events):
+    """One batch of (transaction id, timestamp, properties), in this order."""
+    batch = [
+        EventInput(
+            transaction_id=transaction_id,
+            external_subscription_id="sub_1",
+            code="metric",
+            timestamp=at(timestamp),
+            properties=properties,
+        )
+        for transaction_id, timestamp, properties in events
+    ]
+    assert store.write_batch(organization.id, batch, now=NOW).written
+
+
+def test_latest_takes_the_later_sent_of_two_events_at_one_instant_in_a_batch(
+    store, organization, aggregate
+):
+    # the transaction ids sort the other way round: the order sent decides, not the ids
+    _send(
+        store,
+        organization,
+        [("tx_b", "2023-08-02T10:00", {"v": 1}), ("tx_a", "2023-08-02T10:00", {"v": 7})],
+    )
+    assert units(aggregate("latest_agg", "v")) == Decimal(7)
+
+
+@pytest.mark.parametrize(
+    ("operations", "expected"),
+    [
+        pytest.param(("add", "remove"), Decimal(0), id="add-then-remove"),
+        pytest.param(("remove", "add"), Decimal(1), id="remove-then-add"),
+    ],
+)
+def test_unique_count_takes_the_later_sent_of_two_operations_at_one_instant_in_a_batch(
+    store, organization, aggregate, operations, expected
+):
+    first, second = operations
+    _send(
+        store,
+        organization,
+        [
+            ("tx_b", "2023-08-02T10:00", {"user": "u1", "operation_type": first}),
+            ("tx_a", "2023-08-02T10:00", {"user": "u1", "operation_type": second}),
+        ],
+    )
+    (result,) = aggregate("unique_count_agg", "user")
+    assert (result.units, result.events_count) == (expected, 2)
+
+
 @pytest.mark.parametrize(
     "bad_value",
     [

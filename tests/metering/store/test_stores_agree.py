@@ -137,23 +137,9 @@ def clickhouse(chdb_connection):
     return store
 
 
-@pytest.mark.xfail(
-    reason="known defect, found by this test once both stores' work was merged: on a count_agg "
-    "over two add events ClickHouse answered units 1 where PostgreSQL (pre-aggregated) and the "
-    "portable store answered 0 with events_count 2; not yet explained",
-    strict=False,
-)
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    stream=events(), drawn=st.lists(queries(), min_size=1, max_size=4), with_values=st.booleans()
-)
-def test_sql_portable_and_clickhouse_stores_agree(
-    organization, clickhouse, stream, drawn, with_values
-):
+def _write_to_both(organization, clickhouse, stream) -> str:
+    """Write (timestamp, properties, amount) events as one batch, `tx_0`, `tx_1`... in stream
+    order, to PostgreSQL and ClickHouse; returns the subscription's external id."""
     sub = f"sub_{uuid4().hex}"  # each example has its own subscription (the tables are shared)
     batch = [
         EventInput(
@@ -168,6 +154,62 @@ def test_sql_portable_and_clickhouse_stores_agree(
     ]
     assert PostgresEventStore().write_batch(organization.id, batch, now=NOW).written
     assert clickhouse.write_batch(organization.id, batch, now=NOW).written
+    return sub
+
+
+@pytest.mark.parametrize(
+    ("aggregation_type", "with_values", "expected_units", "expected_values"),
+    [
+        pytest.param("unique_count_agg", False, Decimal(0), None, id="unique-count"),
+        pytest.param("latest_agg", False, Decimal(3), None, id="latest"),
+        pytest.param("sum_agg", True, Decimal(5), [Decimal(2), Decimal(3)], id="event-values"),
+    ],
+)
+def test_events_at_one_instant_resolve_in_the_order_sent_on_the_three_stores(
+    organization, clickhouse, aggregation_type, with_values, expected_units, expected_values
+):
+    """The stream this test once found the stores disagreeing on: tx_0..tx_10 in one batch,
+    tx_2 and tx_10 at the same instant. PostgreSQL numbered the rows in transaction id order
+    (tx_10 before tx_2), ClickHouse in the order sent; every store now numbers them as sent."""
+    instant = AUGUST + timedelta(days=3)
+    stream = [(AUGUST + timedelta(days=1, hours=i), {}, Decimal(0)) for i in range(11)]
+    stream[2] = (instant, {"v": 2, "operation_type": "add"}, Decimal(0))
+    stream[10] = (instant, {"v": 3, "operation_type": "remove"}, Decimal(0))
+    if aggregation_type == "unique_count_agg":  # the same value added then removed
+        stream[10] = (instant, {"v": 2, "operation_type": "remove"}, Decimal(0))
+    sub = _write_to_both(organization, clickhouse, stream)
+    query = AggregationQuery(
+        organization_id=organization.id,
+        external_subscription_id=sub,
+        code="metric",
+        aggregation_type=aggregation_type,
+        field_name="v",
+        from_datetime=AUGUST,
+        to_datetime=END_OF_AUGUST,
+    )
+    found = [
+        store.aggregate(query, with_event_values=with_values)
+        for store in (PostgresEventStore(), PortableEventStore(), clickhouse)
+    ]
+    (result,) = found[0]
+    assert (result.units, result.events_count) == (expected_units, 2)
+    assert result.per_event_values == expected_values
+    assert found[1] == found[0]
+    assert found[2] == found[0]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    stream=events(), drawn=st.lists(queries(), min_size=1, max_size=4), with_values=st.booleans()
+)
+def test_sql_portable_and_clickhouse_stores_agree(
+    organization, clickhouse, stream, drawn, with_values
+):
+    sub = _write_to_both(organization, clickhouse, stream)
     for fields in drawn:
         query = AggregationQuery(
             organization_id=organization.id, external_subscription_id=sub, code="metric", **fields
