@@ -134,6 +134,50 @@ def _previous_move_customer_usage(apps, schema_editor):
     schema_editor.execute(sql[: sql.index("CREATE TRIGGER")])
 
 
+# table -> (key columns, amount columns) of the figure tables that become append-only here
+APPENDED_FIGURES = {
+    "invoicing_monthlyfeefigure": (
+        "organization_id, billing_entity_id, currency, issuing_month, created_month, fee_type, "
+        "metric_code, plan_interval",
+        ("net_amount_cents", "mrr_amount_cents", "fees_count"),
+    ),
+    "invoicing_spreadfeefigure": (
+        "organization_id, billing_entity_id, currency, issuing_date, period_minutes, "
+        "pay_in_advance",
+        ("mrr_amount_cents", "fees_count"),
+    ),
+    "invoicing_monthlyinvoicefigure": (
+        "organization_id, billing_entity_id, currency, issuing_month",
+        ("invoices_count", "total_amount_cents", "refund_amount_cents"),
+    ),
+    "invoicing_dailyusagefigure": (
+        "organization_id, day, currency, charge_id, customer_type, customer_country",
+        ("amount_cents", "units", "fees_count"),
+    ),
+}
+
+
+def _fold_appended_figures(apps, schema_editor):
+    """Backwards: one row per key again (the sum of its appended rows), so that the unique
+    constraints of migration 0011 can come back."""
+    for table, (keys, amounts) in APPENDED_FIGURES.items():
+        sums = ", ".join(f"SUM({column}) AS {column}" for column in amounts)
+        schema_editor.execute(
+            f"CREATE TEMPORARY TABLE folded_figures AS SELECT {keys}, {sums} FROM {table} "
+            f"GROUP BY {keys}"
+        )
+        schema_editor.execute(f"DELETE FROM {table}")
+        schema_editor.execute(
+            f"INSERT INTO {table} ({keys}, {', '.join(amounts)}) SELECT * FROM folded_figures"
+        )
+        schema_editor.execute("DROP TABLE folded_figures")
+    if schema_editor.connection.vendor == "postgresql":
+        # the rows' deferred foreign-key checks now: a table with pending trigger events cannot
+        # take its constraint back in this transaction
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -193,6 +237,8 @@ class Migration(migrations.Migration):
             model_name='spreadfeefigure',
             name='invoicing_spreadfeefigure_unique',
         ),
+        # backwards, before the constraints return: one row per key
+        migrations.RunPython(migrations.RunPython.noop, _fold_appended_figures),
         migrations.RemoveIndex(
             model_name='fee',
             name='invoicing_fee_uninvoiced_idx',
