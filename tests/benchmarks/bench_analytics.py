@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billing_bench_analytics")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+# the limiter is not what is measured (with DEBUG off its default, 50 requests/s, answers 429)
+os.environ.setdefault("API_RATE_LIMITS", "events=1000000,usage=1000000,default=1000000")
 
 from tests.benchmarks._db import ensure_database, reset  # noqa: E402 (after sys.path)
 
