@@ -434,6 +434,25 @@ class PickForm(ThemedFormMixin, forms.Form):
         theme_widgets(self.fields)
 
 
+def add_page_context(
+    model_admin: admin.ModelAdmin, request: HttpRequest, *, title: str, page_id: str, crumb: str
+) -> dict:
+    """The context of a page that adds a row through a service (subscribe, one-off invoice,
+    new wallet): refused (403) without the add right, crumbs and "Cancel" back to the list."""
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    opts = model_admin.opts
+    changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": opts,
+        "title": title,
+        "page_id": page_id,
+        "crumbs": [(crumb, changelist)],
+        "cancel_url": changelist,
+    }
+
+
 def pick_first(
     request: HttpRequest,
     *,

@@ -9,15 +9,14 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 
 from billing.actors import Actor
 from billing.admin_base import (
     ThemedFormMixin,
+    add_page_context,
     admin_change_url,
     pick_first,
     show_domain_error,
@@ -155,17 +154,9 @@ class WalletCreateForm(ThemedFormMixin, forms.Form):
 
 def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New wallet": the customer first (unless given), then the wallet and its first top-up."""
-    if not model_admin.has_add_permission(request):
-        raise PermissionDenied
-    changelist = reverse("admin:wallets_wallet_changelist")
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": "New wallet",
-        "page_id": "new-wallet",
-        "crumbs": [("Wallets", changelist)],
-        "cancel_url": changelist,
-    }
+    context = add_page_context(
+        model_admin, request, title="New wallet", page_id="new-wallet", crumb="Wallets"
+    )
     customer = pick_first(
         request,
         rows=customers_to_add(request, Wallet),
@@ -207,7 +198,7 @@ def wallet_create_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> H
         "granted ones are free.",
         form=form,
         sections=form.sections(),
-        crumbs=[("Wallets", changelist), (customer_name(customer), customer_url)],
+        crumbs=[*context["crumbs"], (customer_name(customer), customer_url)],
         cancel_url=customer_url,
         facts=[("Customer", f"{customer_name(customer)} ({customer.external_id})")],
         buttons=[("_save", "Create wallet", True)],

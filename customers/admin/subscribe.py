@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -21,6 +21,7 @@ from django.utils import timezone
 from billing.actors import Actor
 from billing.admin_base import (
     ThemedFormMixin,
+    add_page_context,
     admin_change_url,
     pick_first,
     show_domain_error,
@@ -316,17 +317,9 @@ class SubscribeForm(ThemedFormMixin, forms.Form):
 
 def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New subscription": the customer first (unless given), then the plan and its terms."""
-    if not model_admin.has_add_permission(request):
-        raise PermissionDenied
-    changelist = reverse("admin:customers_subscription_changelist")
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": "New subscription",
-        "page_id": "subscribe",
-        "crumbs": [("Subscriptions", changelist)],
-        "cancel_url": changelist,
-    }
+    context = add_page_context(
+        model_admin, request, title="New subscription", page_id="subscribe", crumb="Subscriptions"
+    )
     customer = pick_first(
         request,
         rows=customers_to_add(request, Subscription),
@@ -370,7 +363,7 @@ def subscribe_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         form=form,
         sections=form.sections(),
         refresh_on="plan",
-        crumbs=[("Subscriptions", changelist), (customer_name(customer), customer_url)],
+        crumbs=[*context["crumbs"], (customer_name(customer), customer_url)],
         cancel_url=customer_url,
         facts=[
             ("Customer", f"{customer_name(customer)} ({customer.external_id})"),

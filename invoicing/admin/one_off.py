@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.forms import formset_factory
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,6 +16,7 @@ from django.utils import timezone
 from billing.actors import Actor
 from billing.admin_base import (
     ThemedFormMixin,
+    add_page_context,
     admin_change_url,
     pick_first,
     show_domain_error,
@@ -117,17 +117,13 @@ LineFormSet = formset_factory(OneOffLineForm, formset=BaseLineFormSet, extra=3, 
 def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """ "New one-off invoice": the customer first (unless given), then add-on lines, a preview
     of the totals and the invoice."""
-    if not model_admin.has_add_permission(request):
-        raise PermissionDenied
-    changelist = reverse("admin:invoicing_invoice_changelist")
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": "New one-off invoice",
-        "page_id": "one-off-invoice",
-        "crumbs": [("Invoices", changelist)],
-        "cancel_url": changelist,
-    }
+    context = add_page_context(
+        model_admin,
+        request,
+        title="New one-off invoice",
+        page_id="one-off-invoice",
+        crumb="Invoices",
+    )
     customer = pick_first(
         request,
         rows=customers_to_add(request, Invoice),
@@ -184,7 +180,7 @@ def one_off_invoice_view(model_admin: admin.ModelAdmin, request: HttpRequest) ->
         formset=lines,
         formset_title="Add-ons",
         preview=preview,
-        crumbs=[("Invoices", changelist), (customer_name(customer), customer_url)],
+        crumbs=[*context["crumbs"], (customer_name(customer), customer_url)],
         cancel_url=customer_url,
         facts=[("Customer", f"{customer_name(customer)} ({customer.external_id})")],
         buttons=[("_preview", "Preview total", False), ("_save", "Create invoice", True)],
