@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -45,6 +46,17 @@ def _logged_body(raw: bytes) -> object:
         return {"omitted": "JSON nested too deeply"}
 
 
+# a caller's id is kept when it fits the log's column and a URL path segment
+_CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,36}")
+
+
+def _request_id(sent: str | None) -> str:
+    """The caller's `X-Request-Id` when it can be stored and looked up as is, else a new one."""
+    if sent and _CALLER_REQUEST_ID.fullmatch(sent):
+        return sent
+    return str(uuid.uuid4())
+
+
 class RequestIdMiddleware:
     """Gives each request an id (echoed as `X-Request-Id`) and records API calls."""
 
@@ -52,7 +64,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        request.request_id = _request_id(request.headers.get("X-Request-Id"))
         started = time.perf_counter()
         bound = request_id_var.set(request.request_id)
         logged = settings.API_REQUEST_LOG and request.path.startswith("/api/v1/")

@@ -16,13 +16,15 @@ from customers.services.customers import customer_create
 pytestmark = pytest.mark.django_db
 
 
-def _post_customer(api, external_id: str = "c1", **extra):
+def _post_customer(api, external_id: str = "c1", request_id: str | None = None, **extra):
+    headers = {} if request_id is None else {"HTTP_X_REQUEST_ID": request_id}
     return api.post(
         "/api/v1/customers",
         {"customer": {"external_id": external_id, "name": "Jane", **extra}},
         format="json",
         HTTP_USER_AGENT="lago-python-client/1.0",
         HTTP_ORIGIN="https://app.example.com",
+        **headers,
     )
 
 
@@ -101,6 +103,25 @@ def test_one_call_by_its_request_id(api):
 
     assert response.status_code == 200
     assert response.json()["api_log"]["request_id"] == request_id
+
+
+def test_a_request_id_sent_twice_answers_the_newest_call(api):
+    _post_customer(api, "c1", request_id="retry-1")
+    _post_customer(api, "c2", request_id="retry-1")
+
+    response = api.get("/api/v1/api_logs/retry-1")
+
+    assert response.status_code == 200
+    assert response.json()["api_log"]["request_body"]["customer"]["external_id"] == "c2"
+
+
+@pytest.mark.parametrize("sent", ["x" * 37, "bad id; drop table", ""])
+def test_a_request_id_that_cannot_be_stored_is_replaced_and_the_call_still_logged(api, sent):
+    response = _post_customer(api, request_id=sent)
+
+    request_id = response["X-Request-Id"]
+    assert request_id != sent
+    assert api.get(f"/api/v1/api_logs/{request_id}").status_code == 200
 
 
 def test_another_organizations_calls_are_never_visible(api, other_api):
