@@ -38,12 +38,46 @@ def changes_html(changes: dict) -> SafeString:
     )
 
 
+# changes listed in full on a list row or a timeline line; longer updates are cut to this many
+SUMMARY_LINES = 3
+# what names an object for a reader, in order of preference (as the API renders it)
+_LABEL_KEYS = ("name", "number", "external_id", "code", "lago_id")
+
+
+def changes_summary(activity_type: str, changes: dict) -> SafeString:
+    """An entry's changes in a few lines: a creation names its set fields (the values are on
+    the object's page), a short update lists each change, a long one its first changes and how
+    many more."""
+    if changes and activity_type.endswith(".created"):
+        names = sorted(changes)
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return format_html(
+            '<span class="activity-none" style="color:#6b7280">created with {}</span>', shown
+        )
+    if len(changes) <= SUMMARY_LINES + 1:
+        return changes_html(changes)
+    first = dict(sorted(changes.items())[:SUMMARY_LINES])
+    return format_html(
+        '{}<div class="activity-none" style="color:#6b7280">and {} more</div>',
+        changes_html(first),
+        len(changes) - SUMMARY_LINES,
+    )
+
+
+def resource_label(entry: ActivityLog) -> str:
+    """`type · name` when the logged object has a readable name, else `type` and a short id."""
+    after = entry.activity_object if isinstance(entry.activity_object, dict) else {}
+    name = next((after[key] for key in _LABEL_KEYS if after.get(key)), None)
+    if isinstance(name, str) and name != entry.resource_id:
+        return f"{entry.resource_type} · {name}"
+    return f"{entry.resource_type} {str(entry.resource_id)[:8]}"
+
+
 @admin.register(ActivityLog)
 class ActivityLogAdmin(OrganizationAdmin):
     """Every create, update and delete of a business object, who did it and what changed."""
 
-    list_display = ("logged_at", "activity_type", "activity_source", "actor", "resource",
-                    "external_customer_id", "changed_fields")  # fmt: skip
+    list_display = ("logged_at", "activity_type", "by", "object_label", "changed_fields")
     list_filter = (
         ("logged_at", DateRangeFilter),
         "activity_source",
@@ -56,8 +90,8 @@ class ActivityLogAdmin(OrganizationAdmin):
                      "activity_type", "user_email", "actor_name")  # fmt: skip
     list_select_related = ("organization",)
     fields = ("activity_id", "logged_at", "activity_type", "activity_source", "actor",
-              "resource", "external_customer_id", "external_subscription_id", "changes",
-              "object_after", "request_id", "organization")  # fmt: skip
+              "resource", "resource_id_full", "external_customer_id", "external_subscription_id",
+              "changes", "object_after", "request_id", "organization")  # fmt: skip
     readonly_fields = fields
     list_per_page = 50
 
@@ -74,13 +108,38 @@ class ActivityLogAdmin(OrganizationAdmin):
     def actor(self, entry: ActivityLog) -> str:
         return entry.user_email or entry.actor_name or "—"
 
+    @admin.display(description=_("By"), ordering="user_email")
+    def by(self, entry: ActivityLog) -> SafeString:
+        source = entry.get_activity_source_display()
+        if self.actor(entry).lower() == str(source).lower():  # "system", by the system
+            return format_html("{}", source)
+        return format_html(
+            '{}<div class="activity-none" style="color:#6b7280">{}</div>',
+            self.actor(entry),
+            source,
+        )
+
     @admin.display(description=_("Object"), ordering="resource_type")
     def resource(self, entry: ActivityLog) -> str:
+        return resource_label(entry)
+
+    @admin.display(description=_("Object"), ordering="resource_type")
+    def object_label(self, entry: ActivityLog) -> SafeString:
+        label = resource_label(entry)
+        customer = entry.external_customer_id
+        if not customer or customer in label:
+            return format_html("{}", label)
+        return format_html(
+            '{}<div class="activity-none" style="color:#6b7280">{}</div>', label, customer
+        )
+
+    @admin.display(description=_("Object id"))
+    def resource_id_full(self, entry: ActivityLog) -> str:
         return f"{entry.resource_type} {entry.resource_id}"
 
     @admin.display(description=_("Changes"))
     def changed_fields(self, entry: ActivityLog) -> SafeString:
-        return changes_html(entry.activity_object_changes)
+        return changes_summary(entry.activity_type, entry.activity_object_changes)
 
     @admin.display(description=_("Changes"))
     def changes(self, entry: ActivityLog) -> SafeString:
@@ -114,7 +173,7 @@ def timeline_rows(obj: Model) -> list[dict]:
             "activity_type": entry.activity_type,
             "source": entry.get_activity_source_display(),
             "actor": entry.user_email or entry.actor_name or "—",
-            "changes": changes_html(entry.activity_object_changes),
+            "changes": changes_summary(entry.activity_type, entry.activity_object_changes),
         }
         for entry in activity_timeline(obj)
     ]

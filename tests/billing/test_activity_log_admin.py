@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from billing.activity import record_activity
 from billing.actors import SYSTEM, Actor
+from billing.models import ActivityLog
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from customers.services.customers import customer_create, customer_update
@@ -44,6 +45,64 @@ def test_the_page_lists_activities_with_their_actor_and_changes(admin_of, client
     assert "customer.updated" in page
     assert "ada@example.com" in page
     assert "Renamed" in page
+
+
+def test_the_page_names_a_creations_fields_without_their_values(admin_of, client, organization):
+    admin_of(organization)
+    customer_create(
+        organization=organization,
+        values={"external_id": "c1", "name": "Globex", "email": "billing@globex.example"},
+        actor=SYSTEM,
+    )
+
+    page = client.get("/admin/billing/activitylog/").content.decode()
+
+    assert "billing@globex.example" not in page
+    assert "created with" in page
+
+
+def test_the_page_shows_a_long_update_as_its_first_changes_and_a_count(
+    admin_of, client, organization
+):
+    staff = admin_of(organization)
+    customer = customer_create(
+        organization=organization, values={"external_id": "c1"}, actor=SYSTEM
+    )
+    customer_update(
+        customer=customer,
+        values={"name": "N", "legal_name": "L", "email": "e@x.example", "city": "Paris",
+                "zipcode": "75001", "phone": "+33 1"},
+        actor=Actor.for_user(staff),
+    )  # fmt: skip
+
+    page = client.get("/admin/billing/activitylog/", {"activity_type": "customer.updated"})
+
+    assert "and 3 more" in page.content.decode()
+
+
+def test_the_page_names_the_object_by_its_name(admin_of, client, organization):
+    admin_of(organization)
+    customer_create(
+        organization=organization, values={"external_id": "c1", "name": "Globex"}, actor=SYSTEM
+    )
+
+    page = client.get("/admin/billing/activitylog/").content.decode()
+
+    assert "customer · Globex" in page
+
+
+def test_an_entrys_page_shows_every_changed_value(admin_of, client, organization):
+    admin_of(organization)
+    customer_create(
+        organization=organization,
+        values={"external_id": "c1", "email": "billing@globex.example"},
+        actor=SYSTEM,
+    )
+    entry = ActivityLog.objects.get(activity_type="customer.created")
+
+    page = client.get(f"/admin/billing/activitylog/{entry.pk}/change/").content.decode()
+
+    assert "billing@globex.example" in page
 
 
 def test_the_page_filters_by_source(admin_of, client, organization):
