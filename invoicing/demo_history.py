@@ -20,7 +20,14 @@ from customers.models import Customer, Subscription
 from customers.services.customers import customer_create
 from invoicing import calculation
 from invoicing.analytics import add_months
-from invoicing.models import Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
+from invoicing.models import (
+    Fee,
+    FeeAppliedTax,
+    Invoice,
+    InvoiceAppliedTax,
+    InvoiceSubscription,
+    Payment,
+)
 from invoicing.services.analytics_figures import figures_rebuild
 from plans.models import AddOn, Charge, FixedCharge, Plan, Tax
 
@@ -76,6 +83,7 @@ class _Writer:
         self.fee_taxes: list[FeeAppliedTax] = []
         self.invoice_taxes: list[InvoiceAppliedTax] = []
         self.periods: list[InvoiceSubscription] = []
+        self.payments: list[tuple[Payment, datetime]] = []
         self.tax = Tax.objects.for_organization(organization).get(code=VAT)
         self.numbers = 0
 
@@ -129,6 +137,17 @@ class _Writer:
             voided_at=_instant(issuing) + timedelta(days=2) if voided else None,
         )
         self.invoices.append(invoice)
+        if paid:
+            # a bank transfer some days after issuing; late payers pay past the due date
+            days = 40 if pays == "late" else 8 + self.numbers % 15
+            payment = Payment(
+                organization=self.organization, customer=customer, invoice=invoice,
+                amount_cents=paid, amount_currency="EUR",
+                payment_type=Payment.PaymentType.MANUAL, status="succeeded",
+                payable_payment_status=Payment.PayableStatus.SUCCEEDED,
+                reference="Bank transfer",
+            )  # fmt: skip
+            self.payments.append((payment, _instant(issuing) + timedelta(days=days, hours=10)))
         for fee, line in lines:
             fee.invoice = invoice
             fee.taxes_amount_cents = line.taxes_amount_cents
@@ -217,6 +236,9 @@ class _Writer:
         FeeAppliedTax.objects.bulk_create(self.fee_taxes, batch_size=500)
         InvoiceAppliedTax.objects.bulk_create(self.invoice_taxes, batch_size=500)
         InvoiceSubscription.objects.bulk_create(self.periods, batch_size=500)
+        Payment.objects.bulk_create([payment for payment, _ in self.payments], batch_size=500)
+        for payment, paid_at in self.payments:  # a payment's creation is when it was paid
+            Payment.objects.filter(pk=payment.pk).update(created_at=paid_at, updated_at=paid_at)
         # creation instants are the billing days, not today (invoiced usage is read by them)
         by_day: dict[datetime, list] = {}
         for fee, created in self.fees:

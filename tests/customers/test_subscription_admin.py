@@ -73,6 +73,18 @@ def test_list_shows_the_organizations_subscriptions_only(
     assert "theirs" not in page
 
 
+def test_list_shows_start_and_end_as_dates(staff, organization, catalog):
+    subscription = make(organization, external_id="ours")
+    subscription_terminate(subscription=subscription, actor=SYSTEM, now=timezone.now())
+
+    response = staff.get(URL)
+
+    [row] = response.context["cl"].result_list
+    admin = response.context["cl"].model_admin
+    assert admin.started(row) == row.started_at.date().isoformat()
+    assert admin.ends(row) == f"ended {row.terminated_at.date().isoformat()}"
+
+
 def test_list_filters_by_status(staff, organization, catalog):
     make(organization, external_id="running")
     make(organization, external_id="later", subscription_at=timezone.now() + timedelta(days=9))

@@ -9,7 +9,7 @@ import pytest
 from customers import demo as customers_demo
 from customers.models import Subscription
 from invoicing import analytics, demo_history
-from invoicing.models import Invoice
+from invoicing.models import Invoice, Payment
 from plans import demo as plans_demo
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +47,18 @@ def test_the_history_has_paid_late_overdue_failed_and_voided_invoices(organizati
     assert invoices.filter(payment_status="succeeded").count() > 50
     assert invoices.filter(payment_overdue=True).exists()
     assert invoices.filter(payment_status="failed").count() == 1
+
+
+def test_every_paid_history_invoice_has_the_payment_that_paid_it(organization, seeded):
+    invoices = Invoice.objects.filter(
+        organization=organization, number__startswith="DEMO-H", payment_status="succeeded"
+    )
+
+    for invoice in invoices:
+        [payment] = Payment.objects.filter(invoice=invoice)
+        assert payment.amount_cents == invoice.total_paid_amount_cents
+        assert payment.payable_payment_status == "succeeded"
+        assert invoice.issuing_date < payment.created_at.date()
 
 
 def test_the_history_has_an_upgrade_and_a_churned_customer(organization, seeded):
