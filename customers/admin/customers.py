@@ -25,6 +25,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from billing.actors import Actor
 from billing.admin_audit import ActivityTimelineMixin
@@ -332,10 +333,10 @@ class CustomerAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdm
     export_name = "customers"
     form = CustomerAdminForm
     inlines = (CustomerMetadataInline,)
-    list_display = ("external_id", "display_name", "email", "country", "currency",
-                    "account_type", "billing_entity", "active_subscriptions", "active_coupons",
-                    "created_at")  # fmt: skip
-    list_display_links = ("external_id", "display_name")
+    # the external id under the name and dates without their time: fits a 1280 px screen
+    list_display = ("name_and_external_id", "email", "country", "currency", "billing_entity",
+                    "active_subscriptions", "active_coupons", "created")  # fmt: skip
+    list_display_links = ("name_and_external_id",)
     list_filter = (
         LifecycleFilter,
         "country",
@@ -353,6 +354,15 @@ class CustomerAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdm
     actions = ("soft_delete",)
     change_form_template = "admin/customers/customer/change_form.html"
     ordering = ("-created_at",)
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        # the billing entity column only where there is a choice of entity
+        entities = BillingEntity.objects.filter(
+            organization__in=staff_organizations(request, Customer)
+        )
+        if entities[:2].count() > 1:
+            return self.list_display
+        return tuple(column for column in self.list_display if column != "billing_entity")
 
     def search_result_detail(self, customer: Customer) -> str:
         """The line under a customer in the header search's results."""
@@ -460,11 +470,23 @@ class CustomerAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdm
         person = " ".join(p for p in (customer.firstname, customer.lastname) if p)
         return customer.name or customer.legal_name or person or "—"
 
-    @admin.display(description="Active subscriptions", ordering="_active_subscriptions")
+    @admin.display(description="Customer", ordering="name")
+    def name_and_external_id(self, customer: Customer) -> str:
+        return format_html(
+            '{}<div style="color:#6b7280">{}</div>',
+            self.display_name(customer),
+            customer.external_id,
+        )
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, customer: Customer) -> str:
+        return customer.created_at.date().isoformat()
+
+    @admin.display(description="Subscriptions", ordering="_active_subscriptions")
     def active_subscriptions(self, customer: Customer) -> int:
         return customer._active_subscriptions
 
-    @admin.display(description="Active coupons")
+    @admin.display(description="Coupons")
     def active_coupons(self, customer: Customer) -> str:
         return ", ".join(coupon_value(a) for a in customer._active_applied_coupons) or "—"
 

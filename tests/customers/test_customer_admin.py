@@ -8,6 +8,7 @@ from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from customers.models import AppliedCoupon, Customer, Subscription
 from customers.services.customers import customer_create
+from tests.billing.factories import BillingEntityFactory
 from tests.customers.factories import SubscriptionFactory
 from tests.plans.factories import CouponFactory, PlanFactory, TaxFactory
 
@@ -85,6 +86,27 @@ def test_staff_sees_only_their_organizations_customers(client, finance_user, acm
     assert "Acme Corp" in page
     assert "Globex Inc" not in page
     assert client.get(change_url(globex_customer)).status_code == 302  # not visible
+
+
+def test_changelist_leaves_out_the_billing_entity_when_there_is_one(
+    client, finance_user, acme_customer
+):
+    client.force_login(finance_user)
+
+    response = client.get(CHANGELIST)
+
+    assert "billing_entity" not in response.context["cl"].list_display
+
+
+def test_changelist_shows_the_billing_entity_when_there_are_several(
+    client, finance_user, organization, acme_customer
+):
+    BillingEntityFactory(organization=organization, code="second")
+    client.force_login(finance_user)
+
+    response = client.get(CHANGELIST)
+
+    assert "billing_entity" in response.context["cl"].list_display
 
 
 @pytest.mark.parametrize(
