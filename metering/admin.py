@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_base import OrganizationAdmin, staff_organizations
+from billing.money import format_units
 from customers.models import Subscription
 from metering.models import Event
 from plans.models import BillableMetric
@@ -74,9 +75,8 @@ class EventAdmin(OrganizationAdmin):
         "external_subscription_id",
         "code",
         "timestamp",
-        "value",
+        "value_display",
         "created_at",
-        "organization",
     )
     list_filter = (SubscriptionFilter, CodeFilter, "timestamp", "organization")
     date_hierarchy = "timestamp"
@@ -110,6 +110,10 @@ class EventAdmin(OrganizationAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(transaction_id=term) | Q(external_subscription_id=term)), False
+
+    @admin.display(description=_("Value"), ordering="value")
+    def value_display(self, event: Event) -> str:
+        return format_units(event.value) if event.value is not None else "—"
 
     @admin.display(description=_("properties"))
     def properties_json(self, event: Event) -> str:

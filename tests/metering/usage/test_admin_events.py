@@ -95,3 +95,15 @@ def test_customer_360_usage_shows_local_period_days_and_presentation_breakdowns(
     text = page.content.decode()
     assert "2022-03-01 → 2022-03-31" in text
     assert "/v1/payments: 2.0 · /v1/refunds: 1.0" in text
+
+
+def test_the_list_shows_an_events_value_with_separators_and_no_trailing_zeros(
+    admin_client, billing
+):
+    billing.metric("gb", "sum_agg", field_name="gb")
+    billing.send("gb", "2022-03-10T10:00:00", transaction_id="tx_gb", properties={"gb": "1234.5"})
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert "1,234.5<" in page
+    assert "1234.500" not in page
