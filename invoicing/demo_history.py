@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from billing.actors import SYSTEM
 from billing.models import Organization
+from billing.money import round_cents, to_major
 from customers.models import Customer, Subscription
 from customers.services.customers import customer_create
 from invoicing import calculation
@@ -148,7 +149,13 @@ class _Writer:
                 reference="Bank transfer",
             )  # fmt: skip
             self.payments.append((payment, _instant(issuing) + timedelta(days=days, hours=10)))
+        if period is not None:  # the billed period, as the invoice page and PDF show it
+            start, end = _instant(period[0]), _instant(period[1]) + timedelta(days=1, seconds=-1)
+            bounds = {"from_datetime": start.isoformat(), "to_datetime": end.isoformat()}
+            bounds |= {f"charges_{key}": value for key, value in bounds.items()}
         for fee, line in lines:
+            if period is not None and fee.fee_type != "add_on":
+                fee.properties = {**(fee.properties or {}), **bounds}
             fee.invoice = invoice
             fee.taxes_amount_cents = line.taxes_amount_cents
             fee.taxes_precise_amount_cents = line.taxes_precise_amount_cents
@@ -208,8 +215,13 @@ class _Writer:
         *,
         units: Decimal = Decimal(1),
         name: str = "",
+        unit_price: Decimal | None = None,
         **relations: object,
     ) -> tuple[Fee, calculation.FeeLine]:
+        """A fee line; its unit price is the charge's price when given (a standard charge),
+        else what a unit cost on average (a graduated one)."""
+        if unit_price is None:
+            unit_price = to_major(Decimal(amount_cents) / units, "EUR") if units else Decimal(0)
         fee = Fee(
             organization=self.organization,
             customer=customer,
@@ -217,7 +229,8 @@ class _Writer:
             amount_cents=amount_cents,
             precise_amount_cents=Decimal(amount_cents),
             amount_currency="EUR",
-            unit_amount_cents=amount_cents if units == 1 else 0,
+            unit_amount_cents=round_cents(Decimal(amount_cents) / units) if units else 0,
+            precise_unit_amount=unit_price,
             units=units,
             invoice_display_name=name,
             **relations,
@@ -402,6 +415,7 @@ def _seed_customer(
                         "charge",
                         usage,
                         units=Decimal(calls),
+                        unit_price=Decimal("0.001"),
                         subscription=sub,
                         charge=calls_charge["business"],
                         name="API calls",
@@ -448,6 +462,7 @@ def _seed_customer(
                         "charge",
                         calls // 20,
                         units=Decimal(calls),
+                        unit_price=Decimal("0.0005"),
                         subscription=sub,
                         charge=calls_charge["enterprise_yearly"],
                         name="API calls",

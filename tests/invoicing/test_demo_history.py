@@ -61,6 +61,16 @@ def test_every_paid_history_invoice_has_the_payment_that_paid_it(organization, s
         assert invoice.issuing_date < payment.created_at.date()
 
 
+def test_history_fees_carry_their_unit_price_and_period(organization, seeded):
+    invoice = Invoice.objects.filter(
+        organization=organization, number__startswith="DEMO-H", invoice_type="subscription"
+    ).latest("issuing_date")
+
+    for fee in invoice.fees.exclude(fee_type="add_on"):
+        assert fee.precise_unit_amount * fee.units * 100 == pytest.approx(fee.amount_cents, abs=1)
+        assert fee.properties["from_datetime"] < fee.properties["to_datetime"]
+
+
 def test_the_history_has_an_upgrade_and_a_churned_customer(organization, seeded):
     subscriptions = Subscription.objects.filter(organization=organization)
 
