@@ -18,17 +18,18 @@ the existing invoice is returned).
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from billing.actors import Actor
-from billing.models import Organization
+from billing.models import BillingEntity, Organization
 from billing.periods import local_date, start_of_day
 from billing.queries import ReusableQuery
 from customers.locks import lock_customer_for_billing
@@ -392,24 +393,46 @@ def bill_customer(
     )
 
 
+def _numbered_per_entity(customer_ids: Collection[UUID]) -> set[UUID]:
+    """The customers whose billing entity numbers invoices per billing entity: their number
+    comes from the entity's counter row, locked until commit, which every invoice of the entity
+    takes (one statement for the chunk)."""
+    per_entity = BillingEntity.DocumentNumbering.PER_BILLING_ENTITY
+    return set(
+        Customer.objects.filter(
+            pk__in=list(customer_ids), billing_entity__document_numbering=per_entity
+        ).values_list("pk", flat=True)
+    )
+
+
 def bill_customers(
     *, due: Iterable[tuple[UUID, date]], actor: Actor, now: datetime
 ) -> list[CustomerBilling]:
-    """Bills a chunk of `customers_due`'s pairs, each customer in its own transaction (as
+    """Bills a chunk of `customers_due`'s pairs, each customer all-or-nothing (as
     `bill_customer`), with one catalog for the whole chunk. A customer deleted since the
     pairs were read is skipped. Idempotent as `bill_customer`: a chunk delivered twice bills
     nothing twice.
 
-    A customer whose billing fails (its transaction rolled back) does not stop the others:
-    it is logged, the rest of the chunk is billed, then the first error is raised (the task
-    fails, or is retried on a lost connection or a lock timeout, skipping what is billed; the
-    next hourly run finds the customer still due)."""
+    One commit for the chunk: the customers are billed in one transaction, each in its own
+    savepoint, so a commit (a disk flush) is paid once per chunk instead of once per customer,
+    and the webhook drain is notified once. Foreign keys are checked at each statement during
+    the chunk (not at commit), so a customer's bad row fails in its savepoint, not the chunk's
+    commit. The customers whose billing entity numbers invoices per billing entity are billed
+    in a transaction each, after the others: the entity's counter row stays locked until
+    commit, and a chunk holding it would stop every other worker billing that entity.
+
+    A customer whose billing fails (its savepoint rolled back) does not stop the others:
+    it is logged, the rest of the chunk is billed and committed, then the first error is
+    raised (the task fails, or is retried on a lost connection or a lock timeout, skipping
+    what is billed; the next hourly run finds the customer still due)."""
+    pairs = list(due)
     catalog = Catalog()
-    results: list[CustomerBilling] = []
+    found: dict[int, CustomerBilling] = {}
     errors: list[Exception] = []
-    for customer_id, billing_date in due:
+
+    def bill(index: int, customer_id: UUID, billing_date: date) -> None:
         try:
-            result = bill_customer(
+            found[index] = bill_customer(
                 customer=Customer(pk=customer_id),
                 billing_date=billing_date,
                 actor=actor,
@@ -417,15 +440,37 @@ def bill_customers(
                 catalog=catalog,
             )
         except Customer.DoesNotExist:
-            continue  # deleted since the run read who is due: nothing to bill
+            return  # deleted since the run read who is due: nothing to bill
         except Exception as error:  # one customer's failure: the others are still billed
             logger.exception("billing customer %s on %s failed", customer_id, billing_date)
             errors.append(error)
-            continue
-        results.append(result)
+
+    apart = _numbered_per_entity({customer_id for customer_id, _ in pairs}) if pairs else set()
+    shared = [(i, pair) for i, pair in enumerate(pairs) if pair[0] not in apart]
+    if shared:
+        with transaction.atomic(), _constraints_immediate():
+            for index, (customer_id, billing_date) in shared:
+                bill(index, customer_id, billing_date)
+    for index, (customer_id, billing_date) in enumerate(pairs):
+        if customer_id in apart:
+            bill(index, customer_id, billing_date)
     if errors:
         raise errors[0]
-    return results
+    return [found[index] for index in sorted(found)]
+
+
+@contextmanager
+def _constraints_immediate() -> Iterator[None]:
+    """Deferred constraints (Django's foreign keys) checked at each statement inside the block,
+    deferred again after it (every deferrable constraint of the schema is initially deferred)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def chunked(due: Sequence[tuple[UUID, date]], size: int) -> list[list[tuple[UUID, date]]]:
