@@ -408,25 +408,24 @@ def _usage_ahead(
     pay-in-advance charges and the other invoicing reasons. An event stored between this read
     and the customer's turn in the chunk is missed as it would be by a customer billed
     earlier in the run."""
+    # by the text of the id: a chunk's ids may come as text (a task's arguments)
     customers = {
-        customer.pk: customer
+        str(customer.pk): customer
         for customer in Customer.objects.filter(pk__in=[pk for pk, _ in pairs])
     }
+    if not customers:
+        return UsageAnswers()
     for customer in customers.values():
         catalog.attach_issuers(customer)
-    lowest = (
-        min(
-            start_of_day(day, ZoneInfo(customers[pk].applicable_timezone))
-            for pk, day in pairs
-            if pk in customers
-        )
-        if customers
-        else now
+    lowest = min(
+        start_of_day(day, ZoneInfo(customers[str(pk)].applicable_timezone))
+        for pk, day in pairs
+        if str(pk) in customers
     )
     subscriptions = list(
         Subscription.objects.filter(
             _candidates(lowest - _LOOKBACK),
-            customer_id__in=list(customers),
+            customer_id__in=[customer.pk for customer in customers.values()],
             started_at__isnull=False,
             previous_subscription__isnull=True,
         ).order_by("customer_id", "started_at", "pk")
@@ -435,10 +434,10 @@ def _usage_ahead(
     subscriptions = [s for s in subscriptions if not s.plan.trial_period]
     if not subscriptions:
         return UsageAnswers()
-    by_customer: dict[UUID, list[Subscription]] = {}
+    by_customer: dict[str, list[Subscription]] = {}
     for subscription in subscriptions:
-        subscription.customer = customers[subscription.customer_id]
-        by_customer.setdefault(subscription.customer_id, []).append(subscription)
+        subscription.customer = customers[str(subscription.customer_id)]
+        by_customer.setdefault(str(subscription.customer_id), []).append(subscription)
     # one history for the chunk (it is keyed by subscription): what is billed, the usage
     # windows of earlier invoices
     history = BillingContext(customer=subscriptions[0].customer, catalog=catalog)
@@ -447,10 +446,10 @@ def _usage_ahead(
     reads = []
     periodic = frozenset({Reason.SUBSCRIPTION_PERIODIC})
     for customer_id, day in pairs:
-        customer = customers.get(customer_id)
+        customer = customers.get(str(customer_id))
         if customer is None or day > local_date(now, ZoneInfo(customer.applicable_timezone)):
             continue
-        for subscription in by_customer.get(customer_id, ()):
+        for subscription in by_customer.get(str(customer_id), ()):
             keys = due_keys(
                 subscription,
                 day,
@@ -476,16 +475,17 @@ def _usage_ahead(
     return read_usage_ahead(reads)
 
 
-def _numbered_per_entity(customer_ids: Collection[UUID]) -> set[UUID]:
+def _numbered_per_entity(customer_ids: Collection[UUID]) -> set[str]:
     """The customers whose billing entity numbers invoices per billing entity: their number
     comes from the entity's counter row, locked until commit, which every invoice of the entity
     takes (one statement for the chunk)."""
     per_entity = BillingEntity.DocumentNumbering.PER_BILLING_ENTITY
-    return set(
-        Customer.objects.filter(
+    return {
+        str(pk)  # by the text of the id, as `_usage_ahead`
+        for pk in Customer.objects.filter(
             pk__in=list(customer_ids), billing_entity__document_numbering=per_entity
         ).values_list("pk", flat=True)
-    )
+    }
 
 
 def bill_customers(
@@ -531,13 +531,13 @@ def bill_customers(
             errors.append(error)
 
     apart = _numbered_per_entity({customer_id for customer_id, _ in pairs}) if pairs else set()
-    shared = [(i, pair) for i, pair in enumerate(pairs) if pair[0] not in apart]
+    shared = [(i, pair) for i, pair in enumerate(pairs) if str(pair[0]) not in apart]
     if shared:
         with transaction.atomic(), _constraints_immediate():
             for index, (customer_id, billing_date) in shared:
                 bill(index, customer_id, billing_date)
     for index, (customer_id, billing_date) in enumerate(pairs):
-        if customer_id in apart:
+        if str(customer_id) in apart:
             bill(index, customer_id, billing_date)
     if errors:
         raise errors[0]
