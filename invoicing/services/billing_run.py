@@ -553,9 +553,10 @@ def _constraints_immediate() -> Iterator[None]:
         return
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    yield  # an exception leaves the mode as it is: the transaction is rolled back
+    if not connection.needs_rollback:  # (a savepoint that could not be rolled back)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def chunked(due: Sequence[tuple[UUID, date]], size: int) -> list[list[tuple[UUID, date]]]:
