@@ -28,8 +28,10 @@ Modules, each depending only on those above it:
 from metering.usage.current import UsageSelection, charges_usage_payload, customer_current_usage
 from metering.usage.engine import (
     ChargeUsage,
+    UsageAnswers,
     charge_usage,
     plan_charges,
+    read_usage_ahead,
     subscription_usage,
     subscriptions_usage,
 )
@@ -52,6 +54,7 @@ __all__ = [
     "FeeTaxes",
     "InAdvanceFee",
     "InstantFee",
+    "UsageAnswers",
     "UsageSelection",
     "UsageWindow",
     "charge_usage",
@@ -63,6 +66,7 @@ __all__ = [
     "fee_tax_figures",
     "in_advance_fees",
     "plan_charges",
+    "read_usage_ahead",
     "subscription_usage",
     "subscriptions_usage",
     "taxes_amount_cents",

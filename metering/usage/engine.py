@@ -221,6 +221,7 @@ def charge_usage(
     period_ratio: Decimal | None = None,
     chain_started_at: datetime | None = None,
     presentation_filter: Sequence[str] | None = None,
+    answers: UsageAnswers | None = None,
 ) -> list[ChargeUsage]:
     """The in-arrears pricing of one charge over `window`: one entry per charge filter, then the
     default bucket, each split by pricing group (spec §7.12, §7.13).
@@ -233,7 +234,8 @@ def charge_usage(
     unique count, so that the amount is what the events already billed (§7.14, §25).
     `period_ratio` (elapsed share of the period) adds the projections of §25.
     `presentation_filter`: break down by these presentation keys only (§25
-    `filter_by_presentation`).
+    `filter_by_presentation`). `answers`: aggregations read ahead (`read_usage_ahead`); a
+    query found there (the very same query) is not read again.
     """
     if chain_started_at is None:
         chain_started_at = initial_started_at(subscription)
@@ -246,8 +248,14 @@ def charge_usage(
         chain_started_at=chain_started_at,
         presentation_filter=presentation_filter,
     ):
-        results = store.aggregate(read.query, with_event_values=read.with_values)
-        split = store.aggregate(read.presentation) if read.presentation is not None else []
+        results = answers.take(read.query, read.with_values) if answers is not None else None
+        if results is None:
+            results = store.aggregate(read.query, with_event_values=read.with_values)
+        split: list[AggregationResult] | None = []
+        if read.presentation is not None:
+            split = answers.take(read.presentation, False) if answers is not None else None
+            if split is None:
+                split = store.aggregate(read.presentation)
         usages += _bucket_usages(
             subscription=subscription,
             read=read,
@@ -498,6 +506,65 @@ def subscription_usage(
             )
         )
     return usages
+
+
+class UsageAnswers:
+    """Aggregations read ahead for many subscriptions at once (`read_usage_ahead`), each
+    handed once to the `charge_usage` that asks the very same query (all fields equal: same
+    subscription, metric, window, filters, groups)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple, list[tuple[AggregationQuery, list[AggregationResult]]]] = {}
+
+    @staticmethod
+    def _slot(query: AggregationQuery, with_values: bool) -> tuple:
+        return (query.external_subscription_id, query.code, with_values)
+
+    def add(
+        self, query: AggregationQuery, with_values: bool, results: list[AggregationResult]
+    ) -> None:
+        self._found.setdefault(self._slot(query, with_values), []).append((query, results))
+
+    def take(self, query: AggregationQuery, with_values: bool) -> list[AggregationResult] | None:
+        """The results read ahead for this query (removed), None when it was not read ahead."""
+        entries = self._found.get(self._slot(query, with_values), [])
+        for index, (known, results) in enumerate(entries):
+            if known == query:
+                del entries[index]
+                return results
+        return None
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._found.values())
+
+
+def read_usage_ahead(
+    reads: Sequence[tuple[Subscription, Charge, UsageWindow, datetime]],
+) -> UsageAnswers:
+    """The aggregations `charge_usage` would run for these (subscription, charge, window,
+    chain start) reads, run together (`EventStore.aggregate_many`: one statement per
+    aggregation shape for all of them instead of one per subscription and charge bucket)."""
+    queries: list[tuple[AggregationQuery, bool]] = []
+    for subscription, charge, window, chain_started_at in reads:
+        for read in _bucket_reads(
+            subscription=subscription,
+            charge=charge,
+            window=window,
+            chain_started_at=chain_started_at,
+            presentation_filter=None,
+        ):
+            queries.append((read.query, read.with_values))
+            if read.presentation is not None:
+                queries.append((read.presentation, False))
+    answers = UsageAnswers()
+    store = get_event_store()
+    for with_values in (False, True):
+        batch = [query for query, values in queries if values == with_values]
+        if batch:
+            found = store.aggregate_many(batch, with_event_values=with_values)
+            for query, results in zip(batch, found, strict=True):
+                answers.add(query, with_values, results)
+    return answers
 
 
 def subscriptions_usage(

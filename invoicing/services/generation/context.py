@@ -16,6 +16,7 @@ from billing.periods import Period, PlanChange, local_date, trial_end
 from customers.models import Customer, Subscription
 from invoicing.models import Fee, Invoice, InvoiceSubscription, InvoicingReason
 from invoicing.services.generation.catalog import Catalog
+from metering.usage import UsageAnswers
 from plans.models import Charge, FixedCharge, MinimumCommitment, Plan, Tax
 from plans.selectors import billing_entity_taxes
 
@@ -130,6 +131,8 @@ class BillingContext:
     exclude_invoice_id: UUID | None = None
     # a billing run's catalog, shared by its customers (None: read for this computation)
     catalog: Catalog | None = None
+    # usage a billing run read ahead for its chunk (`metering.usage.read_usage_ahead`)
+    usage_answers: UsageAnswers | None = None
     _chain_starts: dict[UUID, datetime] | None = None
     _history_ids: set[UUID] = field(default_factory=set)
     _with_fee: set[UUID] = field(default_factory=set)

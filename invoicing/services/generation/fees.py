@@ -217,6 +217,7 @@ class _FeeBuilder:
                     charge=charge,
                     window=renewal_window,
                     chain_started_at=chain_started_at,
+                    answers=self.context.usage_answers,
                 )
                 assert item.renewal_period is not None
                 self._usage_fees(item, charge, usages, item.renewal_period, true_up=False)
@@ -228,6 +229,7 @@ class _FeeBuilder:
                 charge=charge,
                 window=window,
                 chain_started_at=chain_started_at,
+                answers=self.context.usage_answers,
             )
             self._usage_fees(item, charge, usages, item.period, true_up=true_up)
 
