@@ -6,6 +6,7 @@ Environment:
 - CELERY_BROKER_URL: unset -> tasks run eagerly in-process; set (redis://...) -> real workers.
 - SECRET_KEY, DEBUG, ALLOWED_HOSTS, STORAGE_DIR (generated files: PDFs, exports).
 - API_RATE_LIMITS: "events=500,usage=200,default=50" requests per second per organization.
+- CACHE_REDIS_URL: a shared cache (rate limits, API keys); API_KEY_CACHE_SECONDS (60 with it).
 - LOG_FORMAT: json (default when DEBUG is off) or text (default when on); LOG_LEVEL (INFO).
 - PUBLIC_URL: the address payment providers call back (webhooks), default http://127.0.0.1:8000.
 - STRIPE_API_BASE: Stripe's API address (default https://api.stripe.com; tests use a local fake).
@@ -219,6 +220,14 @@ if os.environ.get("CACHE_REDIS_URL"):
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ["CACHE_REDIS_URL"],
     }
+# API keys (with their organization) are kept this many seconds in the cache after a lookup
+# (billing.api.authentication): saves the lookup on every call. Revoking, rotating or changing
+# a key or its organization drops the entry, so the cache must be shared by every process (Redis):
+# with the in-process cache another worker would keep a revoked key up to the TTL. 0: off, the
+# default without CACHE_REDIS_URL.
+API_KEY_CACHE_SECONDS = int(
+    os.environ.get("API_KEY_CACHE_SECONDS", "60" if os.environ.get("CACHE_REDIS_URL") else "0")
+)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
