@@ -169,7 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["billing.api.throttling.OrganizationRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.LagoPagination",
     "DEFAULT_FILTER_BACKENDS": ["billing.api.filters.LagoFilterBackend"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.LagoJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.LagoJSONParser"],
     "DEFAULT_METADATA_CLASS": "billing.api.metadata.LagoMetadata",
     "EXCEPTION_HANDLER": "billing.api.errors.lago_exception_handler",
