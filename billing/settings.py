@@ -121,6 +121,9 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The ingestion statements run on every POST /events are prepared once per connection
+# (billing.db.prepared_cursor); 0 behind a connection pooler in transaction mode.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 # The event store (docs/event-store.md): "" picks by database (SQL on PostgreSQL, portable
 # otherwise); "clickhouse" stores events in CLICKHOUSE_URL (http(s)://... or chdb://path),
 # which needs the `.[clickhouse]` extra.

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing.activity import redact
 from billing.api.errors import json_error_for_status
+from billing.db import prepared_cursor
 from billing.logs import request_id_var
 
 logger = logging.getLogger("billing.api")
@@ -116,7 +117,7 @@ def _insert_bodyless(fields: dict[str, object]) -> None:
     plain SQL: the ORM's INSERT building cost as much CPU as the rest of the log."""
     from billing.models import ApiRequestLog
 
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ApiRequestLog._meta.db_table} ({', '.join(fields)}, api_version, "
             f"created_at) VALUES ({', '.join(['%s'] * len(fields))}, 'v1', %s)",

@@ -26,6 +26,7 @@ from uuid import UUID
 from django.db import connection
 
 from billing.actors import Actor
+from billing.db import prepared_cursor
 from billing.errors import Invalid
 from billing.models import Organization
 from billing.money import parse_decimal
@@ -392,7 +393,7 @@ def catalog_of(
         "external_ids": external_ids,
         "canceled": Subscription.Status.CANCELED.value,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     metrics: dict[str, MetricInfo] = {}

@@ -25,6 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models.base import ModelState
 
+from billing.db import prepared_cursor
 from metering.models import Event, EventQuerySet
 
 from .aggregation import (
@@ -166,7 +167,7 @@ class PostgresEventStore:
             **WRITE_PARAMS,
         }
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(), prepared_cursor() as cursor:
                 cursor.execute(INSERT_WITH_ROLLUPS_SQL, params)
                 inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
                 duplicates = _duplicate_indexes(events, inserted)
