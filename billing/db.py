@@ -29,13 +29,15 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     """A cursor whose statements PostgreSQL parses and plans once per connection, then only
     executes: for the large statements run on every ingestion request (the write of a batch
     with its pre-aggregation is ~5 KB of SQL, parsed and planned again each time by Django's
-    client-side binding). Django's own cursor elsewhere: another database, or
+    client-side binding). Django's own cursor elsewhere: another database,
     `DB_PREPARED_STATEMENTS=0` (behind a pooler in transaction mode, where a prepared
-    statement does not follow its connection)."""
+    statement does not follow its connection), or while queries are logged (`DEBUG`, tests
+    capturing queries: Django can show a prepared statement's SQL only without its values)."""
     if (
         connection.vendor != "postgresql"
         or ServerBindingCursor is None
         or not settings.DB_PREPARED_STATEMENTS
+        or connection.queries_logged
     ):
         with connection.cursor() as cursor:
             yield cursor

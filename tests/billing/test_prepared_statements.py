@@ -3,6 +3,7 @@ Django's own queries never are, and the setting turns preparing off (poolers).""
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.db import prepared_cursor
 from billing.models import Organization
@@ -43,3 +44,11 @@ def test_django_queries_are_not_prepared():
     for _ in range(10):
         list(Organization.objects.filter(name="never_prepared_marker"))
     assert _prepared("never_prepared_marker") == 0
+
+
+def test_captured_queries_show_their_sql_with_values():
+    """While queries are logged (DEBUG, `CaptureQueriesContext`), Django's cursor runs them."""
+    with CaptureQueriesContext(connection) as queries:
+        _run_three_times("probe_logged")
+    assert "SELECT 2::int + 1 AS probe_logged" in queries[-1]["sql"]
+    assert _prepared("probe_logged") == 0
