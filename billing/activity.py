@@ -166,7 +166,9 @@ def wire_texts(objs: list[Model], resource_type: str) -> list[str | None]:
 def _texts(wire: WireObject, objs: list[Model]) -> list[str | None]:
     rows = list(wire.load([str(obj.pk) for obj in objs]))
     by_pk = {
-        str(row.pk): json.dumps(item, cls=WireJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+        str(row.pk): json.dumps(
+            item, cls=WireJSONEncoder, separators=(",", ":"), ensure_ascii=False
+        )
         for row, item in zip(rows, wire.render(rows), strict=True)
     }
     return [by_pk.get(str(obj.pk)) for obj in objs]

@@ -18,3 +18,6 @@ class BillingConfig(AppConfig):
         # Without a sender: role groups must see the permissions of every app, which exist only
         # once each app's own post_migrate has run; the handler is idempotent.
         post_migrate.connect(_after_migrate, dispatch_uid="billing_after_migrate")
+        from billing.wire import register_activity
+
+        register_activity()
