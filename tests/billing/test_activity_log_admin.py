@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from billing.activity import record_activity
 from billing.actors import SYSTEM, Actor
+from billing.models import ActivityLog
 from billing.roles import ensure_role_groups
 from billing.services import membership_set
 from customers.services.customers import customer_create, customer_update
@@ -26,6 +27,7 @@ def admin_of(client):
     def login(organization):
         user = get_user_model().objects.create_user("ada", "ada@example.com", "pw-123456")
         membership_set(organization=organization, user=user, role="admin")
+        ActivityLog.objects.all().delete()  # the login's own membership entry aside
         client.force_login(user)
         return user
 
