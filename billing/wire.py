@@ -4,8 +4,6 @@ hash."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from billing.activity import register_activity_object
 from billing.models import ApiKey, Membership
 
@@ -36,22 +34,15 @@ def _api_key(row: ApiKey) -> dict:
     }
 
 
-def _render(render_one):
-    def render(rows: Sequence) -> list[dict]:
-        return [render_one(row) for row in rows]
-
-    return render
-
-
 def register_activity() -> None:
     """Declares the activity log's rendering of memberships and API keys."""
     register_activity_object(
         "membership",
         load=lambda ids: Membership.objects.filter(pk__in=ids).select_related("user"),
-        render=_render(_membership),
+        render=lambda rows: [_membership(row) for row in rows],
     )
     register_activity_object(
         "api_key",
         load=lambda ids: ApiKey.objects.filter(pk__in=ids),
-        render=_render(_api_key),
+        render=lambda rows: [_api_key(row) for row in rows],
     )
