@@ -151,18 +151,42 @@ def register_activity_object(
     _ACTIVITY_OBJECTS[object_type] = WireObject(object_type=object_type, load=load, render=render)
 
 
-def rendered(objs: list[Model], resource_type: str) -> list[dict]:
+def wire_texts(objs: list[Model], resource_type: str) -> list[str | None]:
+    """Each object as its wire object renders it (what a webhook of it carries), as compact JSON
+    text with the serializer's key order, in one batch; None where the type has no wire object,
+    renders for the activity log only (`register_activity_object`), or the row is gone."""
+    if resource_type in _ACTIVITY_OBJECTS or not objs:
+        return [None] * len(objs)
+    wire = wire_object(resource_type)
+    if wire is None:
+        return [None] * len(objs)
+    return _texts(wire, objs)
+
+
+def _texts(wire: WireObject, objs: list[Model]) -> list[str | None]:
+    rows = list(wire.load([str(obj.pk) for obj in objs]))
+    by_pk = {
+        str(row.pk): json.dumps(
+            item, cls=WireJSONEncoder, separators=(",", ":"), ensure_ascii=False
+        )
+        for row, item in zip(rows, wire.render(rows), strict=True)
+    }
+    return [by_pk.get(str(obj.pk)) for obj in objs]
+
+
+def rendered(
+    objs: list[Model], resource_type: str, *, texts: list[str | None] | None = None
+) -> list[dict]:
     """Each object as the API renders it (secrets redacted), in one batch; its columns where its
-    type has no registered rendering or the row is gone."""
-    wire = _ACTIVITY_OBJECTS.get(resource_type) or wire_object(resource_type)
-    by_pk: dict[str, dict] = {}
-    if wire is not None and objs:
-        rows = list(wire.load([str(obj.pk) for obj in objs]))
-        by_pk = {
-            str(row.pk): json.loads(json.dumps(item, cls=WireJSONEncoder))
-            for row, item in zip(rows, wire.render(rows), strict=True)
-        }
-    return [redact(by_pk[str(obj.pk)]) if str(obj.pk) in by_pk else snapshot(obj) for obj in objs]
+    type has no registered rendering or the row is gone. `texts`: the wire renderings already
+    made (`wire_texts`), reused rather than rendered again."""
+    if texts is None or resource_type in _ACTIVITY_OBJECTS:
+        wire = _ACTIVITY_OBJECTS.get(resource_type) or wire_object(resource_type)
+        texts = _texts(wire, objs) if wire is not None and objs else [None] * len(objs)
+    return [
+        redact(json.loads(text)) if text is not None else snapshot(obj)
+        for obj, text in zip(objs, texts, strict=True)
+    ]
 
 
 def changes_of(obj: Model, activity_type: str, after: dict) -> dict[str, list]:
@@ -303,12 +327,19 @@ def record_activity(
 
 
 def record_activities(
-    *, activity_type: str, actor: Actor, objs: list[Model], resource_type: str
+    *,
+    activity_type: str,
+    actor: Actor,
+    objs: list[Model],
+    resource_type: str,
+    texts: list[str | None] | None = None,
 ) -> list[ActivityLog]:
-    """The same activity of many objects in one insert (no merging: each object once)."""
+    """The same activity of many objects in one insert (no merging: each object once). `texts`:
+    their wire renderings already made (`wire_texts`)."""
     now, request_id, actor_fields = timezone.now(), request_id_var.get(), _actor_fields(actor)
     rows = []
-    for obj, activity_object in zip(objs, rendered(objs, resource_type), strict=True):
+    activity_objects = rendered(objs, resource_type, texts=texts)
+    for obj, activity_object in zip(objs, activity_objects, strict=True):
         customer_id, subscription_id = external_ids(obj, resource_type)
         rows.append(
             ActivityLog(

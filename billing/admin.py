@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 import billing.admin_thirdparty  # noqa: F401  (users, groups, scheduled jobs on the theme)
+from billing.actors import Actor
 from billing.admin_audit import ActivityLogAdmin  # noqa: F401  (registers the page)
 from billing.admin_base import (
     ActionReport,
@@ -56,6 +57,24 @@ class OrganizationModelAdmin(ModelAdmin):
     list_display = ("name", "default_currency", "timezone", "document_numbering", "created_at")
     search_fields = ("name", "legal_name", "email")
     inlines = (BillingEntityInline, MembershipInline)
+
+    def save_formset(self, request: HttpRequest, form: ModelForm, formset, change: bool) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # memberships through their services: the role groups follow, the activity log too
+        actor = Actor.from_request(request)
+        saved = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership_remove(membership=membership, actor=actor)
+        for membership, changed in formset.changed_objects:
+            if "user" in changed:  # another person on that row: the first one leaves
+                membership_remove(membership=Membership.objects.get(pk=membership.pk), actor=actor)
+        for membership in saved:
+            membership_set(
+                organization=form.instance, user=membership.user, role=membership.role, actor=actor
+            )
+        return None
+
     readonly_fields = ("id", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "id", "default_currency", "timezone", "document_locale")}),
@@ -143,7 +162,10 @@ class ApiKeyAdmin(OrganizationAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         api_key, raw = api_key_create(
-            organization=obj.organization, name=obj.name, permissions=obj.permissions
+            organization=obj.organization,
+            name=obj.name,
+            permissions=obj.permissions,
+            actor=Actor.from_request(request),
         )
         obj.pk = api_key.pk
         obj._state.adding = False
@@ -155,11 +177,12 @@ class ApiKeyAdmin(OrganizationAdmin):
 
     def _rotate(self, request: HttpRequest, queryset: QuerySet, expires_in: str) -> None:
         report = ActionReport(self, request, "rotated")
-        now = timezone.now()
+        now, actor = timezone.now(), Actor.from_request(request)
         for api_key in queryset:
             result = report.attempt(
-                api_key, api_key_rotate, api_key=api_key, now=now, expires_in=expires_in
-            )
+                api_key, api_key_rotate, api_key=api_key, now=now, expires_in=expires_in,
+                actor=actor,
+            )  # fmt: skip
             if result is not None:
                 self.message_user(
                     request,
@@ -179,8 +202,9 @@ class ApiKeyAdmin(OrganizationAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         report, now = ActionReport(self, request, "revoked"), timezone.now()
+        actor = Actor.from_request(request)
         for api_key in queryset:
-            report.attempt(api_key, api_key_revoke, api_key=api_key, now=now)
+            report.attempt(api_key, api_key_revoke, api_key=api_key, now=now, actor=actor)
         report.send()
 
 
@@ -215,7 +239,12 @@ class MembershipAdmin(OrganizationAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool):
         # through the service: the role's group follows the membership
-        saved = membership_set(organization=obj.organization, user=obj.user, role=obj.role)
+        saved = membership_set(
+            organization=obj.organization,
+            user=obj.user,
+            role=obj.role,
+            actor=Actor.from_request(request),
+        )
         obj.pk = saved.pk
         obj._state.adding = False
 
@@ -231,8 +260,9 @@ class MembershipAdmin(OrganizationAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        membership_remove(membership=obj)
+        membership_remove(membership=obj, actor=Actor.from_request(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        actor = Actor.from_request(request)
         for membership in queryset.select_related("user"):
-            membership_remove(membership=membership)
+            membership_remove(membership=membership, actor=actor)

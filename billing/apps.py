@@ -28,3 +28,7 @@ class BillingConfig(AppConfig):
         post_save.connect(
             forget_organization_api_keys, sender=Organization, dispatch_uid="organization_saved"
         )
+
+        from billing.wire import register_activity
+
+        register_activity()

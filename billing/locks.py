@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from billing.models import ApiKey, BillingEntity, Organization, OutboxEvent
+from billing.models import ApiKey, BillingEntity, Membership, Organization, OutboxEvent
 
 
 def lock_organization(pk: UUID, *, no_key: bool = False) -> Organization:
@@ -29,6 +29,13 @@ def lock_billing_entity(pk: UUID) -> BillingEntity:
 def lock_api_key(pk: UUID) -> ApiKey:
     """The API key row."""
     return ApiKey.objects.select_for_update().get(pk=pk)
+
+
+def lock_membership(*, organization: Organization, user) -> Membership | None:
+    """A user's membership of an organization, locked (None when they have none)."""
+    return (
+        Membership.objects.select_for_update().filter(organization=organization, user=user).first()
+    )
 
 
 def lock_other_usable_api_keys(api_key: ApiKey, *, now: datetime) -> list[ApiKey]:

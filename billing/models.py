@@ -343,6 +343,10 @@ class OutboxEvent(models.Model):
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     payload = models.JSONField(default=dict)
+    # The object as its wire object rendered it when the event was recorded for the activity
+    # log (JSON text: the serializer's key order kept), reused by the webhook rather than
+    # rendered again; NULL when the event is no activity or its type renders no wire object.
+    rendered = models.TextField(null=True, blank=True)
     # Who caused the change; NULL on rows recorded before actors were kept, which is not the
     # same as an empty name.
     actor_type = models.CharField(max_length=16, choices=ActorType.choices, null=True)

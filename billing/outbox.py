@@ -15,7 +15,13 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Model
 
-from billing.activity import is_activity, record_activities, record_activity
+from billing.activity import (
+    is_activity,
+    record_activities,
+    record_activity,
+    rendered,
+    wire_texts,
+)
 from billing.actors import Actor
 from billing.models import OutboxEvent
 from billing.signals import hook
@@ -104,8 +110,13 @@ def emit(
         object_type=object_type,
         object_id=object_id,
     )
+    activity = is_activity(event_type)
+    if activity and obj is not None:
+        # rendered once: for the activity log now, and kept for the webhook's body
+        row.rendered = wire_texts([obj], row.object_type)[0]
     row.save(force_insert=True)
-    _log_activity(row, obj, actor, changes)
+    if activity:
+        _log_activity(row, obj, actor, changes)
     _announce()
     return row
 
@@ -114,8 +125,6 @@ def _log_activity(
     row: OutboxEvent, obj: Model | None, actor: Actor, changes: dict[str, list] | None
 ) -> None:
     # Every service records its change here with its actor: the activity log follows from it.
-    if not is_activity(row.event_type):
-        return
     if obj is not None:
         record_activity(
             activity_type=row.event_type,
@@ -123,6 +132,7 @@ def _log_activity(
             obj=obj,
             resource_type=row.object_type,
             resource_id=row.object_id,
+            activity_object=rendered([obj], row.object_type, texts=[row.rendered])[0],
             extra_changes=changes,
         )
     else:
@@ -159,13 +169,19 @@ def emit_many(
         )
         for obj in objs_list
     ]
+    activity = bool(rows) and is_activity(event_type)
+    if activity:
+        texts = wire_texts(objs_list, rows[0].object_type)
+        for row, text in zip(rows, texts, strict=True):
+            row.rendered = text
     created = OutboxEvent.objects.bulk_create(rows)
-    if created and is_activity(event_type):
+    if activity:
         record_activities(
             activity_type=event_type,
             actor=actor,
             objs=objs_list,
             resource_type=created[0].object_type,
+            texts=texts,
         )
     if created:
         _announce()

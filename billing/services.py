@@ -11,11 +11,12 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
 from billing.activity import record_activity
-from billing.actors import Actor
+from billing.actors import SYSTEM, Actor
 from billing.errors import Invalid, NotAllowed
 from billing.locks import (
     lock_api_key,
     lock_billing_entity,
+    lock_membership,
     lock_organization,
     lock_other_usable_api_keys,
 )
@@ -211,9 +212,14 @@ def billing_entity_update(*, billing_entity: BillingEntity, values: dict) -> Bil
 
 @transaction.atomic
 def api_key_create(
-    *, organization: Organization, name: str = "", permissions: dict | None = None
+    *,
+    organization: Organization,
+    name: str = "",
+    permissions: dict | None = None,
+    actor: Actor = SYSTEM,
 ) -> tuple[ApiKey, str]:
-    """A new key; the raw value is returned once and only its hash is stored."""
+    """A new key; the raw value is returned once and only its hash is stored (the activity
+    log names the key by its prefix, never its value)."""
     raw = ApiKey.generate()
     api_key = ApiKey.objects.create(
         organization=organization,
@@ -222,12 +228,18 @@ def api_key_create(
         prefix=raw[:9],
         permissions=permissions,
     )
+    record_activity(activity_type="api_key.created", actor=actor, obj=api_key)
     return api_key, raw
 
 
 @transaction.atomic
 def api_key_rotate(
-    *, api_key: ApiKey, now: datetime, expires_in: str = "now", name: str | None = None
+    *,
+    api_key: ApiKey,
+    now: datetime,
+    expires_in: str = "now",
+    name: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> tuple[ApiKey, str]:
     """A successor key; the old one stays valid until the chosen delay passes (spec §1.5)."""
     if expires_in not in ROTATION_DELAYS:
@@ -239,21 +251,25 @@ def api_key_rotate(
         organization=old.organization,
         name=old.name if name is None else name,
         permissions=old.permissions,
+        actor=actor,
     )
     old.expires_at = now + timedelta(hours=ROTATION_DELAYS[expires_in])
     old.rotated_to = new
     old.save(update_fields=["expires_at", "rotated_to", "updated_at"])
+    record_activity(activity_type="api_key.rotated", actor=actor, obj=old)
     return new, raw
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, now: datetime) -> ApiKey:
-    """Revokes a key at once; the last usable key of an organization cannot go (spec §1.5)."""
+def api_key_revoke(*, api_key: ApiKey, now: datetime, actor: Actor = SYSTEM) -> ApiKey:
+    """Revokes a key at once; the last usable key of an organization cannot go (spec §1.5).
+    Logged as Lago logs a key's removal, `api_key.deleted`."""
     key = lock_api_key(api_key.pk)
     if not lock_other_usable_api_keys(key, now=now):
         raise NotAllowed("last_api_key")
     key.revoked_at = now
     key.save(update_fields=["revoked_at", "updated_at"])
+    record_activity(activity_type="api_key.deleted", actor=actor, obj=key)
     return key
 
 
@@ -265,13 +281,21 @@ ROLE_GROUPS = {
 
 
 @transaction.atomic
-def membership_set(*, organization: Organization, user, role: str) -> Membership:
-    """Gives a staff user a role in an organization; the role's Django group follows."""
+def membership_set(
+    *, organization: Organization, user, role: str, actor: Actor = SYSTEM
+) -> Membership:
+    """Gives a staff user a role in an organization; the role's Django group follows. Logged
+    as `membership.created`, or `membership.updated` when the role changed."""
     if role not in Role.values:
         raise Invalid({"role": ["value_is_invalid"]})
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role}
-    )
+    membership = lock_membership(organization=organization, user=user)
+    if membership is None:
+        membership = Membership.objects.create(organization=organization, user=user, role=role)
+        record_activity(activity_type="membership.created", actor=actor, obj=membership)
+    elif membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+        record_activity(activity_type="membership.updated", actor=actor, obj=membership)
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
@@ -281,7 +305,13 @@ def membership_set(*, organization: Organization, user, role: str) -> Membership
 
 @transaction.atomic
 def staff_user_create(
-    *, organization: Organization, username: str, role: str, password: str, email: str = ""
+    *,
+    organization: Organization,
+    username: str,
+    role: str,
+    password: str,
+    email: str = "",
+    actor: Actor = SYSTEM,
 ) -> tuple[Membership, bool]:
     """A staff account with a role in an organization; an existing account keeps its password
     and gets the role. Returns the membership and whether the account was created."""
@@ -296,13 +326,15 @@ def staff_user_create(
         if not password:
             raise Invalid({"password": ["value_is_mandatory"]})
         user = user_model.objects.create_user(username, email, password, is_staff=True)
-    return membership_set(organization=organization, user=user, role=role), created
+    membership = membership_set(organization=organization, user=user, role=role, actor=actor)
+    return membership, created
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, membership: Membership, actor: Actor = SYSTEM) -> None:
     """Takes a staff user out of an organization; their role groups follow."""
     user = membership.user
+    record_activity(activity_type="membership.deleted", actor=actor, obj=membership)
     membership.delete()
     sync_user_groups(user)
 

@@ -17,6 +17,7 @@ from billing.actors import Actor
 from billing.errors import Invalid, NotFound
 from customers.locks import lock_subscriptions
 from customers.models import Subscription, SubscriptionEntitlement, SubscriptionEntitlementValue
+from customers.services.subscription_transitions import record_event
 from plans.models import Feature, PlanEntitlement, PlanEntitlementValue, Privilege
 from plans.services.entitlements import cast_value, clean_value
 
@@ -114,6 +115,38 @@ def subscription_entitlement_list(*, subscription: Subscription) -> list[Effecti
     return list(effective.values())
 
 
+def subscription_entitlement_values(subscription: Subscription) -> dict | None:
+    """`{feature_code: {privilege_code: value}}` in effect for a subscription (its overrides
+    over its plan's values), as its activity compares them."""
+    return {
+        row.feature.code: {
+            privilege.privilege.code: (
+                privilege.override_value
+                if privilege.override_value is not None
+                else privilege.plan_value
+            )
+            for privilege in row.privileges.values()
+        }
+        for row in subscription_entitlement_list(subscription=subscription)
+    } or None
+
+
+def _record_subscription_entitlements(
+    subscription: Subscription, before: dict | None, actor: Actor
+) -> list[EffectiveEntitlement]:
+    """Webhook and activity `subscription.updated` (Lago logs a subscription's entitlements
+    through it), the entitlements before and after among the changed fields; the effective
+    entitlements back."""
+    after = subscription_entitlement_list(subscription=subscription)
+    record_event(
+        subscription,
+        "subscription.updated",
+        actor=actor,
+        changes={"entitlements": [before, subscription_entitlement_values(subscription)]},
+    )
+    return after
+
+
 @transaction.atomic
 def subscription_entitlements_update(
     *, subscription: Subscription, entitlements: object, actor: Actor, now: datetime
@@ -128,6 +161,7 @@ def subscription_entitlements_update(
     ):
         raise Invalid({"entitlements": ["value_is_invalid"]})
     lock_subscriptions([subscription.pk])  # one update of its overrides at a time
+    before = subscription_entitlement_values(subscription)
     features = {
         f.code: f
         for f in Feature.objects.alive().filter(
@@ -157,7 +191,7 @@ def subscription_entitlements_update(
                     "value": clean_value(raw, privilege),
                 },
             )
-    return subscription_entitlement_list(subscription=subscription)
+    return _record_subscription_entitlements(subscription, before, actor)
 
 
 @transaction.atomic
@@ -166,6 +200,8 @@ def subscription_entitlement_remove(
 ) -> list[EffectiveEntitlement]:
     """Takes a feature away from this subscription: its overrides go, and a feature of the
     plan is marked removed for this subscription only."""
+    lock_subscriptions([subscription.pk])
+    before = subscription_entitlement_values(subscription)
     current = {e.feature.code: e for e in subscription_entitlement_list(subscription=subscription)}
     if feature_code not in current:
         raise NotFound("feature")
@@ -181,7 +217,7 @@ def subscription_entitlement_remove(
             feature=feature,
             removed=True,
         )
-    return subscription_entitlement_list(subscription=subscription)
+    return _record_subscription_entitlements(subscription, before, actor)
 
 
 @transaction.atomic
@@ -192,6 +228,7 @@ def subscription_entitlement_privilege_remove(
     again. 404 `entitlement` when the subscription overrides nothing of the feature, 404
     `privilege` when it does not override that privilege."""
     lock_subscriptions([subscription.pk])
+    before = subscription_entitlement_values(subscription)
     override = SubscriptionEntitlement.objects.filter(
         subscription=subscription,
         feature__code=feature_code,
@@ -206,7 +243,7 @@ def subscription_entitlement_privilege_remove(
     if value is None:
         raise NotFound("privilege")
     value.delete()
-    return subscription_entitlement_list(subscription=subscription)
+    return _record_subscription_entitlements(subscription, before, actor)
 
 
 @transaction.atomic
@@ -222,6 +259,7 @@ def subscription_entitlements_replace(
     ):
         raise Invalid({"entitlements": ["value_is_invalid"]})
     lock_subscriptions([subscription.pk])
+    before = subscription_entitlement_values(subscription)
     features = {
         f.code: f
         for f in Feature.objects.alive().filter(
@@ -270,4 +308,4 @@ def subscription_entitlements_replace(
             )
             for privilege, value in values
         )
-    return subscription_entitlement_list(subscription=subscription)
+    return _record_subscription_entitlements(subscription, before, actor)

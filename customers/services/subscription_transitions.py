@@ -42,9 +42,15 @@ def _iso(value: datetime | date | None) -> str | None:
 
 
 def record_event(
-    subscription: Subscription, event_type: str, *, actor: Actor, **extra: object
+    subscription: Subscription,
+    event_type: str,
+    *,
+    actor: Actor,
+    changes: dict[str, list] | None = None,
+    **extra: object,
 ) -> None:
-    """An outbox row for integrations (webhook `event_type`), in the current transaction."""
+    """An outbox row for integrations (webhook `event_type`), in the current transaction;
+    `changes`: what the activity's changed fields add to the row's columns."""
     payload = {
         "lago_id": str(subscription.pk),
         "external_id": subscription.external_id,
@@ -61,7 +67,7 @@ def record_event(
         "downgrade_plan_date": _iso(subscription.downgrade_plan_date),
         **extra,
     }
-    emit(event_type=event_type, actor=actor, obj=subscription, payload=payload)
+    emit(event_type=event_type, actor=actor, obj=subscription, payload=payload, changes=changes)
 
 
 def save_new(subscription: Subscription) -> Subscription:

@@ -2,10 +2,11 @@
 
 `WEBHOOK_OBJECT_TYPES` is the registry: one line per webhook type, naming the object it carries.
 When that object is the one the outbox row was recorded for (an invoice for `invoice.created`),
-it is rendered now, as the API renders it (`billing.wire_objects`); otherwise, and for a type
-missing from the registry or an object gone since, the row's own payload is the object (a
-generic payload: an unknown type is delivered, never dropped).
-"""
+it is the object as the API renders it (`billing.wire_objects`), rendered once: by the activity
+log when the event was recorded (kept on the row, `OutboxEvent.rendered`), or here for an event
+that is no activity. Otherwise, and for a type missing from the registry or an object gone
+before it was rendered, the row's own payload is the object (a generic payload: an unknown type
+is delivered, never dropped)."""
 
 from __future__ import annotations
 
@@ -111,12 +112,17 @@ def body_json(payload: dict) -> str:
 
 
 def _rendered_objects(events: Iterable[OutboxEvent]) -> dict[int, dict]:
-    """The object of each event whose webhook carries the recorded object, rendered now."""
+    """The object of each event whose webhook carries the recorded object: as the activity log
+    rendered it when the event was recorded (kept on the row), else rendered now."""
     wanted: dict[str, list[OutboxEvent]] = defaultdict(list)
-    for event in events:
-        if webhook_object_type(event) == event.object_type and wire_object(event.object_type):
-            wanted[event.object_type].append(event)
     rendered: dict[int, dict] = {}
+    for event in events:
+        if webhook_object_type(event) != event.object_type or not wire_object(event.object_type):
+            continue
+        if event.rendered is not None:
+            rendered[event.pk] = json.loads(event.rendered)
+        else:
+            wanted[event.object_type].append(event)
     for object_type, group in wanted.items():
         wire = wire_object(object_type)
         assert wire is not None

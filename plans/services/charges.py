@@ -526,13 +526,56 @@ def cascade_charge_removal(charge: Charge, now: datetime) -> None:
         charge_discard(child, now)
 
 
+def _filter_row(charge_filter: ChargeFilter) -> dict:
+    return {
+        "values": charge_filter.values,
+        "properties": charge_filter.properties,
+        "invoice_display_name": charge_filter.invoice_display_name or None,
+    }
+
+
+def charge_filter_rows(charge: Charge) -> list[dict] | None:
+    """A charge's live filters, as its activity compares them."""
+    rows = ChargeFilter.objects.alive().filter(charge=charge).order_by("created_at", "id")
+    return [_filter_row(row) for row in rows] or None
+
+
+def plan_charge_filter_rows(plan: Plan) -> dict[str, list[dict]] | None:
+    """`{charge_code: filters}` of a plan's live charges with filters, as the plan's activity
+    compares them (Lago logs filters through their plan's `plan.updated`)."""
+    rows: dict[str, list[dict]] = {}
+    for charge_filter in (
+        ChargeFilter.objects.alive()
+        .filter(charge__plan=plan, charge__deleted_at__isnull=True)
+        .select_related("charge")
+        .order_by("charge__code", "created_at", "id")
+    ):
+        rows.setdefault(charge_filter.charge.code, []).append(_filter_row(charge_filter))
+    return rows or None
+
+
+def _record_filters(charge: Charge, before: list[dict] | None, actor: Actor) -> None:
+    """`charge.updated` for a change of the charge's filters (rows of their own)."""
+    record_activity(
+        activity_type="charge.updated",
+        actor=actor,
+        obj=charge,
+        extra_changes={"filters": [before, charge_filter_rows(charge)]},
+    )
+
+
 @transaction.atomic
 def charge_create(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Charge:
     """Adds a charge to a plan; `cascade_updates` adds it to the plan's overrides too."""
     charge = charge_build(plan=plan, values=values, now=now)
     if values.get("cascade_updates"):
         cascade_charge_creation(charge, values, now)
-    record_activity(activity_type="charge.created", actor=actor, obj=charge)
+    record_activity(
+        activity_type="charge.created",
+        actor=actor,
+        obj=charge,
+        extra_changes={"filters": [None, charge_filter_rows(charge)]},
+    )
     return charge
 
 
@@ -541,10 +584,16 @@ def charge_update(*, charge: Charge, values: dict, actor: Actor, now: datetime) 
     """Updates a charge (Lago semantics, see `charge_apply`); `cascade_updates` follows §6.3."""
     charge = lock_charge(charge.pk)
     old = ChargeState.of(charge)
+    filters_before = charge_filter_rows(charge)
     charge_apply(charge, values, now=now)
     if values.get("cascade_updates"):
         cascade_charge_update(charge, old, now)
-    record_activity(activity_type="charge.updated", actor=actor, obj=charge)
+    record_activity(
+        activity_type="charge.updated",
+        actor=actor,
+        obj=charge,
+        extra_changes={"filters": [filters_before, charge_filter_rows(charge)]},
+    )
     return charge
 
 
@@ -611,6 +660,7 @@ def charge_filter_create(
 ) -> ChargeFilter:
     """Adds a filter to a charge (ChargeFilters::CreateService); `cascade_updates` adds it to
     the overrides' charges that do not have it yet."""
+    before = charge_filter_rows(charge)
     charge_filter = _filter_save(
         ChargeFilter(organization_id=charge.organization_id, charge=charge), charge, values
     )
@@ -627,6 +677,7 @@ def charge_filter_create(
                     properties=copy.deepcopy(charge_filter.properties),
                     invoice_display_name=charge_filter.invoice_display_name,
                 )
+    _record_filters(charge, before, actor)
     return charge_filter
 
 
@@ -638,6 +689,7 @@ def charge_filter_update(
     `cascade_updates` updates the overrides' copies that were not customized."""
     charge_filter = lock_charge_filter(charge_filter.pk)
     charge = charge_filter.charge
+    before = charge_filter_rows(charge)
     old_properties = copy.deepcopy(charge_filter.properties)
     if "invoice_display_name" in values:
         charge_filter.invoice_display_name = values["invoice_display_name"] or ""
@@ -653,6 +705,7 @@ def charge_filter_update(
             else:
                 _cascade_group_keys(child_filter.properties, charge_filter.properties)
             child_filter.save()
+    _record_filters(charge, before, actor)
     return charge_filter
 
 
@@ -662,12 +715,14 @@ def charge_filter_delete(
 ) -> ChargeFilter:
     """Soft-deletes a filter; with `cascade`, the overrides' copies too."""
     charge_filter = lock_charge_filter(charge_filter.pk)
+    before = charge_filter_rows(charge_filter.charge)
     targets = [charge_filter]
     if cascade:
         targets += _child_filters(charge_filter.charge, charge_filter.values)
     for target in targets:
         target.deleted_at = now
         target.save(update_fields=["deleted_at", "updated_at"])
+    _record_filters(charge_filter.charge, before, actor)
     return charge_filter
 
 

@@ -254,6 +254,30 @@ def privilege_delete(*, feature: Feature, code: str, actor: Actor, now: datetime
 # Plan entitlements
 
 
+def plan_entitlement_values(plan: Plan) -> dict | None:
+    """`{feature_code: {privilege_code: value}}` of a plan, as its activity compares them."""
+    return {
+        entitlement.feature.code: {
+            value.privilege.code: value.value
+            for value in entitlement.values.all()
+            if value.privilege.deleted_at is None
+        }
+        for entitlement in plan_entitlement_list(plan=plan)
+    } or None
+
+
+def _record_plan_entitlements(plan: Plan, before: dict | None, actor: Actor) -> None:
+    """Webhook and activity `plan.updated` (Lago logs entitlements through their plan), the
+    entitlements before and after among the changed fields."""
+    emit(
+        event_type="plan.updated",
+        actor=actor,
+        obj=plan,
+        payload={"lago_id": str(plan.pk), "code": plan.code},
+        changes={"entitlements": [before, plan_entitlement_values(plan)]},
+    )
+
+
 @transaction.atomic
 def plan_entitlements_update(
     *, plan: Plan, entitlements: object, partial: bool, actor: Actor, now: datetime
@@ -268,6 +292,7 @@ def plan_entitlements_update(
     ):
         raise Invalid({"entitlements": ["value_is_invalid"]})
     lock_plan(plan.pk)  # one update of a plan's entitlements at a time
+    before = plan_entitlement_values(plan)
     features = {
         f.code: f
         for f in Feature.objects.alive().filter(
@@ -301,6 +326,7 @@ def plan_entitlements_update(
                     "value": clean_value(raw, privilege),
                 },
             )
+    _record_plan_entitlements(plan, before, actor)
     return plan_entitlement_list(plan=plan)
 
 
@@ -322,9 +348,12 @@ def plan_entitlement_get(*, plan: Plan, feature_code: str) -> PlanEntitlement:
 
 @transaction.atomic
 def plan_entitlement_delete(*, plan: Plan, feature_code: str, actor: Actor) -> PlanEntitlement:
+    lock_plan(plan.pk)
+    before = plan_entitlement_values(plan)
     entitlement = plan_entitlement_get(plan=plan, feature_code=feature_code)
     entitlement.values_snapshot = list(entitlement.values.all())  # for the response
     PlanEntitlement.objects.filter(pk=entitlement.pk).delete()
+    _record_plan_entitlements(plan, before, actor)
     return entitlement
 
 
@@ -335,6 +364,7 @@ def plan_entitlement_privilege_remove(
     """Takes one privilege's value out of the plan's entitlement to a feature (the feature stays
     entitled); 404 `entitlement` or `privilege` when the plan has no such value."""
     lock_plan(plan.pk)
+    before = plan_entitlement_values(plan)
     entitlement = plan_entitlement_get(plan=plan, feature_code=feature_code)
     value = entitlement.values.filter(
         privilege__code=privilege_code, privilege__deleted_at__isnull=True
@@ -342,6 +372,7 @@ def plan_entitlement_privilege_remove(
     if value is None:
         raise NotFound("privilege")
     value.delete()
+    _record_plan_entitlements(plan, before, actor)
     return plan_entitlement_get(plan=plan, feature_code=feature_code)
 
 

@@ -54,6 +54,7 @@ from plans.services.charges import (
     fixed_charge_discard,
     fixed_charge_errors,
     merge_errors,
+    plan_charge_filter_rows,
     raise_if,
     taxes_for,
 )
@@ -229,13 +230,17 @@ def _commitment_set(plan: Plan, params: dict) -> None:
 # Plans
 
 
-def _record(plan: Plan, event_type: str, *, actor: Actor) -> None:
-    """Outbox row of a `plan.*` webhook, in the caller's transaction."""
+def _record(
+    plan: Plan, event_type: str, *, actor: Actor, changes: dict[str, list] | None = None
+) -> None:
+    """Outbox row of a `plan.*` webhook, in the caller's transaction; `changes` adds to the
+    activity what the plan's columns do not show (its charges' filters)."""
     emit(
         event_type=event_type,
         actor=actor,
         obj=plan,
         payload={"lago_id": str(plan.pk), "code": plan.code},
+        changes=changes,
     )
 
 
@@ -273,7 +278,8 @@ def plan_create(*, organization: Organization, values: dict, actor: Actor, now: 
         fixed_charge_build(plan=plan, values=fixed_values)
     if values.get("minimum_commitment"):
         _commitment_set(plan, values["minimum_commitment"])
-    _record(plan, "plan.created", actor=actor)
+    filters = [None, plan_charge_filter_rows(plan)]
+    _record(plan, "plan.created", actor=actor, changes={"charge_filters": filters})
     return plan
 
 
@@ -352,6 +358,7 @@ def plan_update(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Pla
     """
     plan = lock_plan(plan.pk)
     check_chargeables(organization=plan.organization, values=values)
+    filters_before = plan_charge_filter_rows(plan)
     locked = plan_has_subscriptions(plan)
     if plan.parent_id is not None:
         editable = OVERRIDABLE_FIELDS  # an override changes only what §6.3 lets it
@@ -394,7 +401,8 @@ def plan_update(*, plan: Plan, values: dict, actor: Actor, now: datetime) -> Pla
         plan.children.alive().filter(amount_cents=old_amount_cents).update(
             amount_cents=plan.amount_cents, updated_at=now
         )
-    _record(plan, "plan.updated", actor=actor)
+    filters = [filters_before, plan_charge_filter_rows(plan)]
+    _record(plan, "plan.updated", actor=actor, changes={"charge_filters": filters})
     return plan
 
 

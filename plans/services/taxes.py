@@ -38,17 +38,40 @@ def tax_errors(
     return errors
 
 
-def _apply_to_default_entity(tax: Tax) -> None:
+def entity_tax_codes(entity: BillingEntity) -> list[str] | None:
+    """The codes of a billing entity's default taxes, as its activity compares them."""
+    codes = BillingEntityTax.objects.filter(billing_entity=entity).values_list(
+        "tax__code", flat=True
+    )
+    return sorted(codes) or None
+
+
+def _record_entity_taxes(entity: BillingEntity, before: list[str] | None, actor: Actor) -> None:
+    """`billing_entity.updated` for a change of the entity's default taxes (rows of their own,
+    which its columns do not show), unless they are the same."""
+    after = entity_tax_codes(entity)
+    if after != before:
+        record_activity(
+            activity_type="billing_entity.updated",
+            actor=actor,
+            obj=entity,
+            extra_changes={"tax_codes": [before, after]},
+        )
+
+
+def _apply_to_default_entity(tax: Tax, actor: Actor) -> None:
     """`applied_to_organization` (deprecated by Lago) = a default tax of the default entity."""
     entity = tax.organization.default_billing_entity()
     if entity is None:
         return
+    before = entity_tax_codes(entity)
     if tax.applied_to_organization:
         BillingEntityTax.objects.get_or_create(
             organization=tax.organization, billing_entity=entity, tax=tax
         )
     else:
         BillingEntityTax.objects.filter(billing_entity=entity, tax=tax).delete()
+    _record_entity_taxes(entity, before, actor)
 
 
 @transaction.atomic
@@ -77,7 +100,7 @@ def tax_create(
     )
     save_with_unique_code(tax)
     if tax.applied_to_organization:
-        _apply_to_default_entity(tax)
+        _apply_to_default_entity(tax, actor)
     record_activity(activity_type="tax.created", actor=actor, obj=tax)
     return tax
 
@@ -98,7 +121,7 @@ def tax_update(*, tax: Tax, values: dict, actor: Actor) -> Tax:
     tax.applied_to_organization = bool(merged["applied_to_organization"])
     save_with_unique_code(tax)
     if flag_changed:
-        _apply_to_default_entity(tax)
+        _apply_to_default_entity(tax, actor)
     record_activity(activity_type="tax.updated", actor=actor, obj=tax)
     return tax
 
@@ -107,7 +130,13 @@ def tax_update(*, tax: Tax, values: dict, actor: Actor) -> Tax:
 def tax_destroy(*, tax: Tax, actor: Actor) -> Tax:
     """Deletes the tax and detaches it everywhere (Lago deletes taxes for good)."""
     tax_id = tax.pk
+    entities = [
+        (link.billing_entity, entity_tax_codes(link.billing_entity))
+        for link in BillingEntityTax.objects.filter(tax_id=tax_id).select_related("billing_entity")
+    ]
     Tax.objects.filter(pk=tax_id).delete()
+    for entity, before in entities:  # the entities it was a default tax of lose it
+        _record_entity_taxes(entity, before, actor)
     tax.id = tax_id  # the answer still names the deleted tax by its lago_id
     record_activity(activity_type="tax.deleted", actor=actor, obj=tax)
     return tax
@@ -151,7 +180,12 @@ def billing_entity_create_with_taxes(
     entity = billing_entity_create(organization=organization, code=code, **values)
     if tax_codes is not None:
         billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
-    record_activity(activity_type="billing_entity.created", actor=actor, obj=entity)
+    record_activity(
+        activity_type="billing_entity.created",
+        actor=actor,
+        obj=entity,
+        extra_changes={"tax_codes": [None, entity_tax_codes(entity)]},
+    )
     return entity
 
 
@@ -165,7 +199,13 @@ def billing_entity_update_with_taxes(
 ) -> BillingEntity:
     """PUT /billing_entities/{code}: settings and default taxes, all or nothing (spec §2.2)."""
     entity = billing_entity_update(billing_entity=billing_entity, values=values)
+    before = entity_tax_codes(entity)
     if tax_codes is not None:
         billing_entity_set_taxes(billing_entity=entity, tax_codes=tax_codes)
-    record_activity(activity_type="billing_entity.updated", actor=actor, obj=entity)
+    record_activity(
+        activity_type="billing_entity.updated",
+        actor=actor,
+        obj=entity,
+        extra_changes={"tax_codes": [before, entity_tax_codes(entity)]},
+    )
     return entity

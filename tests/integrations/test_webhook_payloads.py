@@ -183,3 +183,34 @@ def test_events_errors_carry_the_recorded_errors(organization):
     body = _webhook("events.errors")
 
     assert (body["object_type"], body["events_errors"]) == ("events_errors", errors)
+
+
+def test_an_activity_webhook_carries_the_rendering_the_activity_log_made_without_rendering_again(
+    api, organization
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.models import ActivityLog, OutboxEvent
+
+    _ok(api.post("/api/v1/customers", {"customer": {"external_id": "c1", "name": "A"}},
+                 format="json"))  # fmt: skip
+    row = OutboxEvent.objects.get(event_type="customer.created")
+    entry = ActivityLog.objects.get(activity_type="customer.created")
+
+    with CaptureQueriesContext(connection) as queries:
+        body = _webhook("customer.created")
+
+    assert body["customer"] == json.loads(row.rendered) == entry.activity_object
+    assert not [q for q in queries.captured_queries if "customers_customer" in q["sql"]]
+
+
+def test_an_event_that_is_no_activity_is_rendered_by_the_drain_only(api, organization):
+    from billing.models import OutboxEvent
+    from tests.invoicing.invoice_builders import build_invoice
+
+    fee = build_invoice(organization).fees.get()
+    row = emit(event_type="fee.created", actor=SYSTEM, obj=fee, payload={"lago_id": str(fee.pk)})
+
+    assert OutboxEvent.objects.get(pk=row.pk).rendered is None
+    assert _webhook("fee.created")["fee"]["lago_id"] == str(fee.pk)

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.actors import Actor
 from billing.models import Organization
 from billing.services import api_key_create
 
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(name=options["organization"]).first()
         if organization is None:
             raise CommandError(f"no organization named {options['organization']!r}")
-        api_key, raw = api_key_create(organization=organization, name=options["name"])
+        api_key, raw = api_key_create(
+            organization=organization, name=options["name"], actor=Actor.system("create_api_key")
+        )
         self.stderr.write(f"API key {api_key.name or api_key.prefix} for {organization.name}:")
         self.stdout.write(raw)

@@ -13,6 +13,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from billing.actors import Actor
 from billing.admin_base import describe
 from billing.errors import DomainError
 from billing.models import Organization, Role
@@ -79,6 +80,7 @@ class Command(BaseCommand):
                     role=role,
                     password=password,
                     email=options["email"],
+                    actor=Actor.system("create_user"),
                 )
                 if options["dry_run"]:
                     raise _DryRun
