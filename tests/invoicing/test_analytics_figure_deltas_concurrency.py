@@ -5,11 +5,10 @@ transaction deadlocks, and the figures equal a recomputation from the invoices a
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import transaction
 
 from billing.actors import SYSTEM
 from invoicing.models import CollectionFigureDelta, Invoice
@@ -20,6 +19,7 @@ from invoicing.services.analytics_figures import (
 )
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_update
+from tests.concurrency import hold_one_and_run_meanwhile, run_at_once
 from tests.customers.factories import CustomerFactory
 from tests.invoicing.credit_note_builders import simple_invoice
 
@@ -33,29 +33,6 @@ EACH = 10
 @pytest.fixture(autouse=True)
 def _no_pdf(settings):
     settings.INVOICE_PDF_ON_FINALIZE = False
-
-
-def run_at_once(jobs: list[Callable[[], object]]) -> list[Exception]:
-    """Each job in its own thread (own connection), all released together."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[Exception] = []
-
-    def run(job: Callable[[], object]) -> None:
-        close_old_connections()
-        try:
-            barrier.wait()
-            job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def draft(organization, customer) -> Invoice:
@@ -106,48 +83,6 @@ def test_finalizations_and_payments_at_once_neither_deadlock_nor_drift(organizat
         status: count for (_, _, _, status), (count, _) in summed[CollectionFigureDelta].items()
     }
     assert collection == {"pending": EACH, "succeeded": EACH // 2, "failed": EACH // 2}
-
-
-def hold_one_and_run_meanwhile(held: Callable[[], object], meanwhile: list) -> list[Exception]:
-    """`held` runs in a transaction kept open while `meanwhile`'s jobs run, each in its own
-    transaction under a one-second lock timeout (a wait on a row lock of `held` fails)."""
-    done, released = threading.Event(), threading.Event()
-    errors: list[Exception] = []
-
-    def hold() -> None:
-        close_old_connections()
-        try:
-            with transaction.atomic():
-                held()
-                done.set()
-                assert released.wait(timeout=30)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            done.set()
-            connections.close_all()
-
-    def run() -> None:
-        close_old_connections()
-        try:
-            assert done.wait(timeout=30)
-            for job in meanwhile:
-                with transaction.atomic():
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = '1s'")
-                    job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            released.set()
-            connections.close_all()
-
-    threads = [threading.Thread(target=job) for job in (hold, run)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_payments_wait_on_no_figure_row_of_a_finalization_in_progress(organization):

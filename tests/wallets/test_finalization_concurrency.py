@@ -4,13 +4,12 @@ negative, no credit is spent twice and the ledger has no drift."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.db.models import Sum
 
 from billing.actors import SYSTEM
@@ -18,6 +17,7 @@ from invoicing.models import Fee, Invoice
 from invoicing.services.generation import invoice_create_for_in_advance_fee
 from invoicing.services.lifecycle import invoice_finalize
 from invoicing.services.payments import invoice_update
+from tests.concurrency import run_at_once
 from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
 from tests.plans.factories import BillableMetricFactory, ChargeFactory
 from tests.wallets.factories import WalletFactory, fund_wallet
@@ -37,29 +37,6 @@ FINALIZED_AT = utc(2024, 2, 5)
 @pytest.fixture(autouse=True)
 def _no_pdf(settings):
     settings.INVOICE_PDF_ON_FINALIZE = False
-
-
-def run_at_once(jobs: list[Callable[[], object]]) -> list[Exception]:
-    """Each job in its own thread (own connection), all released together."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[Exception] = []
-
-    def run(job: Callable[[], object]) -> None:
-        close_old_connections()
-        try:
-            barrier.wait()
-            job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def drafts_and_wallet(organization, credits: str) -> tuple[list[Invoice], Wallet]:
