@@ -1,6 +1,7 @@
-"""Finalizations and payment status changes at once, on real PostgreSQL connections (threads):
-the figure deltas the database appends for them take no row lock another writer waits on, no
-transaction deadlocks, and the figures equal a recomputation from the invoices afterwards."""
+"""Finalizations, payment status changes, compactions and rebuilds at once, on real PostgreSQL
+connections (threads): the figure deltas the database appends for them take no row lock another
+writer waits on, no transaction deadlocks, and the figures equal a recomputation from the
+invoices afterwards."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import pytest
 from django.db import transaction
 
 from billing.actors import SYSTEM
-from invoicing.models import CollectionFigureDelta, Invoice
+from invoicing.models import (
+    CollectionFigureDelta,
+    Invoice,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+)
 from invoicing.services.analytics_figures import (
     figure_deltas_compact,
     figures_rebuild,
@@ -19,7 +25,11 @@ from invoicing.services.analytics_figures import (
 )
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_update
-from tests.concurrency import hold_one_and_run_meanwhile, run_at_once
+from tests.concurrency import (
+    hold_one_and_run_meanwhile,
+    hold_one_until_another_waits,
+    run_at_once,
+)
 from tests.customers.factories import CustomerFactory
 from tests.invoicing.credit_note_builders import simple_invoice
 
@@ -116,3 +126,52 @@ def test_finalizations_of_one_month_wait_on_no_figure_row_of_each_other(organiza
     assert errors == []
     assert set(Invoice.objects.values_list("status", flat=True)) == {"finalized"}
     assert figures_summed(organization) == recomputed(organization)
+
+
+def deleting_figures(sql: str) -> bool:
+    """A statement deleting figure rows (a rebuild's or a compaction's)."""
+    return "DELETE FROM" in sql and "figure" in sql
+
+
+def rebuild(organization) -> Callable[[], object]:
+    return lambda: figures_rebuild(organization=organization)
+
+
+def test_an_invoice_finalized_during_a_rebuild_is_counted_once(organization):
+    """The rebuild stops right after its first delete of the organization's figures; another
+    connection finalizes an invoice and commits; then the rebuild reads the invoices."""
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    finalized(organization, customer)
+    late = draft(organization, customer)
+
+    errors = hold_one_and_run_meanwhile(
+        rebuild(organization), [finalize(late)], after_statement=deleting_figures
+    )
+
+    assert errors == []
+    summed = figures_summed(organization)
+    assert summed == recomputed(organization)
+    [(invoices, _, _)] = summed[MonthlyInvoiceFigure].values()
+    [(_, _, fees)] = summed[MonthlyFeeFigure].values()
+    assert (invoices, fees) == (2, 2)
+
+
+def test_a_rebuild_started_during_a_compaction_waits_for_it_and_rewrites_the_folded_rows(
+    organization,
+):
+    """A compaction has folded the organization's first figure table (two rows per key, not
+    committed) when the rebuild starts: the rebuild waits for the compaction to commit, then
+    deletes and rewrites the folded rows without a serialization failure or a deadlock."""
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    finalized(organization, customer)
+    finalized(organization, customer)
+
+    errors = hold_one_until_another_waits(
+        figure_deltas_compact, rebuild(organization), after_statement=deleting_figures
+    )
+
+    assert errors == []
+    summed = figures_summed(organization)
+    assert summed == recomputed(organization)
+    [(invoices, _, _)] = summed[MonthlyInvoiceFigure].values()
+    assert invoices == 2
