@@ -31,6 +31,7 @@ from tests.concurrency import (
     run_at_once,
 )
 from tests.customers.factories import CustomerFactory
+from tests.invoicing.analytics_helpers import recomputed
 from tests.invoicing.credit_note_builders import simple_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,14 +68,6 @@ def finalized(organization, customer) -> Invoice:
     invoice = draft(organization, customer)
     finalize(invoice)()
     return invoice
-
-
-def recomputed(organization) -> dict:
-    with transaction.atomic():
-        figures_rebuild(organization=organization)
-        rebuilt = figures_summed(organization)
-        transaction.set_rollback(True)
-    return rebuilt
 
 
 def test_finalizations_and_payments_at_once_neither_deadlock_nor_drift(organization):

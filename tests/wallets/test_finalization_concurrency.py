@@ -5,7 +5,6 @@ negative, no credit is spent twice and the ledger has no drift."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -18,7 +17,7 @@ from invoicing.services.generation import invoice_create_for_in_advance_fee
 from invoicing.services.lifecycle import invoice_finalize
 from invoicing.services.payments import invoice_update
 from tests.concurrency import run_at_once
-from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
+from tests.invoicing.billing_helpers import customer, plan, separate_drafts, subscribe, utc
 from tests.plans.factories import BillableMetricFactory, ChargeFactory
 from tests.wallets.factories import WalletFactory, fund_wallet
 from wallets.models import Wallet, WalletTransaction, WalletTransactionConsumption
@@ -41,19 +40,8 @@ def _no_pdf(settings):
 
 def drafts_and_wallet(organization, credits: str) -> tuple[list[Invoice], Wallet]:
     """Twenty drafts of 10.00 each (grace period) and one funded wallet of the customer."""
-    set_entity(organization, invoice_grace_period=3)
-    acme = customer(organization, external_id="acme")
-    for _ in range(DRAFTS):
-        subscribe(
-            organization,
-            acme,
-            plan(organization, amount_cents=FEE_CENTS),
-            utc(2024, 1, 1),
-            consolidate_invoice=False,
-        )
-    drafts = list(bill(acme, date(2024, 2, 1)).invoices)
-    assert len(drafts) == DRAFTS
-    wallet = WalletFactory(organization=organization, customer=acme)
+    drafts = separate_drafts(organization, DRAFTS, FEE_CENTS)
+    wallet = WalletFactory(organization=organization, customer=drafts[0].customer)
     with transaction.atomic():
         fund_wallet(wallet, credits)
     return drafts, wallet
