@@ -7,7 +7,8 @@ are locked through `customers.locks`, always before the invoices they own).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
@@ -172,3 +173,23 @@ def lock_figure_deltas_folding() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FIGURE_DELTAS_LOCK])
+
+
+@contextmanager
+def figure_deltas_folding_held() -> Iterator[None]:
+    """`lock_figure_deltas_folding` taken before a transaction begins and kept until the block
+    ends (a session lock, released on leaving): a REPEATABLE READ transaction begun inside then
+    reads after every compaction or rebuild that went before. Taken inside the transaction, it
+    could not ensure that: a statement takes its snapshot before it starts waiting, so the
+    transaction would read the rows a compaction deleted meanwhile, and fail to serialize when
+    deleting them (PostgreSQL; nothing elsewhere)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_FIGURE_DELTAS_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_FIGURE_DELTAS_LOCK])

@@ -47,44 +47,44 @@ def _append(changes: str) -> str:
     HAVING SUM(sign) <> 0 OR SUM(sign * ({_DUE})) <> 0;"""
 
 
-def _function(name: str, changes: str) -> str:
-    return f"""
+# the statement a trigger fires after -> (its transition tables, the signed rows they hold)
+_TRIGGERS = {
+    "insert": ("NEW TABLE AS new_rows", "SELECT 1 AS sign, * FROM new_rows"),
+    "delete": ("OLD TABLE AS old_rows", "SELECT -1 AS sign, * FROM old_rows"),
+    "update": (
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "SELECT -1 AS sign, * FROM old_rows UNION ALL SELECT 1 AS sign, * FROM new_rows",
+    ),
+}
+
+
+def _triggers() -> tuple[str, str]:
+    """(create, drop) of the three triggers and their functions, one of each per statement."""
+    functions, triggers, drop_triggers, drop_functions = [], [], [], []
+    for event, (tables, changes) in _TRIGGERS.items():
+        name = f"invoicing_figure_deltas_{event}"
+        functions.append(f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
 BEGIN{_append(changes)}
     RETURN NULL;
 END
-$$ LANGUAGE plpgsql;"""
+$$ LANGUAGE plpgsql;""")
+        triggers.append(f"""
+CREATE TRIGGER {name} AFTER {event.upper()} ON invoicing_invoice
+REFERENCING {tables}
+FOR EACH STATEMENT EXECUTE FUNCTION {name}();""")
+        drop_triggers.append(f"DROP TRIGGER IF EXISTS {name} ON invoicing_invoice;\n")
+        drop_functions.append(f"DROP FUNCTION IF EXISTS {name}();\n")
+    create = "".join(functions) + "".join(triggers)
+    return create, "\n" + "".join(drop_triggers) + "".join(drop_functions)
 
 
+_CREATE_TRIGGERS, DROP_FIGURE_DELTAS = _triggers()
 FIGURE_DELTAS = (
-    _function("invoicing_figure_deltas_insert", "SELECT 1 AS sign, * FROM new_rows")
-    + _function("invoicing_figure_deltas_delete", "SELECT -1 AS sign, * FROM old_rows")
-    + _function(
-        "invoicing_figure_deltas_update",
-        "SELECT -1 AS sign, * FROM old_rows UNION ALL SELECT 1 AS sign, * FROM new_rows",
-    )
-    + """
-CREATE TRIGGER invoicing_figure_deltas_insert AFTER INSERT ON invoicing_invoice
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION invoicing_figure_deltas_insert();
-CREATE TRIGGER invoicing_figure_deltas_delete AFTER DELETE ON invoicing_invoice
-REFERENCING OLD TABLE AS old_rows
-FOR EACH STATEMENT EXECUTE FUNCTION invoicing_figure_deltas_delete();
-CREATE TRIGGER invoicing_figure_deltas_update AFTER UPDATE ON invoicing_invoice
-REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION invoicing_figure_deltas_update();
--- the invoices already there
-"""
+    _CREATE_TRIGGERS
+    + "\n-- the invoices already there\n"
     + _append("SELECT 1 AS sign, * FROM invoicing_invoice")
 )
-DROP_FIGURE_DELTAS = """
-DROP TRIGGER IF EXISTS invoicing_figure_deltas_insert ON invoicing_invoice;
-DROP TRIGGER IF EXISTS invoicing_figure_deltas_delete ON invoicing_invoice;
-DROP TRIGGER IF EXISTS invoicing_figure_deltas_update ON invoicing_invoice;
-DROP FUNCTION IF EXISTS invoicing_figure_deltas_insert();
-DROP FUNCTION IF EXISTS invoicing_figure_deltas_delete();
-DROP FUNCTION IF EXISTS invoicing_figure_deltas_update();
-"""
 
 
 def _on_postgresql(sql):

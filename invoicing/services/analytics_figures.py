@@ -14,13 +14,15 @@ voided or its payment dispute is lost, in the transaction of that change; a cred
 enters them when the note is created on a counted invoice: the figures always equal what the
 fees, invoices and credit notes of the counted invoices sum to. `figures_rebuild` recomputes an
 organization's figures from those rows (for rows written in bulk: imports, the demo history,
-benchmarks).
+benchmarks), in one snapshot, so the invoices finalized meanwhile are neither dropped nor
+counted twice.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -30,7 +32,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
 
 from billing.models import Organization
 from billing.periods import Interval
-from invoicing.locks import lock_figure_deltas_folding
+from invoicing.locks import figure_deltas_folding_held, lock_figure_deltas_folding
 from invoicing.models import (
     CollectionFigureDelta,
     CreditNote,
@@ -415,11 +417,9 @@ def figure_deltas_compact() -> int:
 
 def _rebuild_deltas(organization: Organization) -> None:
     """Replaces the organization's deltas with one row per key summed from its invoices, in one
-    statement per table (one snapshot: a delta appended meanwhile is neither dropped nor
-    counted twice)."""
+    statement per table."""
     if connection.vendor != "postgresql":
         return
-    lock_figure_deltas_folding()
     with connection.cursor() as cursor:
         for model, (keys, amounts, read, where) in DELTAS.items():
             table = model._meta.db_table
@@ -453,10 +453,40 @@ def figures_summed(organization: Organization) -> dict:
     return result
 
 
-@transaction.atomic
+@contextmanager
+def figures_snapshot() -> Iterator[None]:
+    """A transaction in which every statement reads the same snapshot, taken while no other
+    compaction or rebuild runs: a REPEATABLE READ transaction begun once the folding lock is
+    held (PostgreSQL, outside a transaction). Within it, an invoice finalized, voided or
+    refunded by another transaction is either in the snapshot, its appended figure rows with
+    it, or neither is; and a delete there touches only rows of the snapshot, which the writers,
+    who only append, never change, and the compactions, which wait on the lock, no longer do:
+    it can neither wait on a writer nor fail to serialize. Inside a transaction already open,
+    the statements read as that transaction reads (one snapshot only if it is REPEATABLE
+    READ, such as an enclosing `figures_snapshot`)."""
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        with transaction.atomic():
+            lock_figure_deltas_folding()
+            yield
+        return
+    with figure_deltas_folding_held(), transaction.atomic():
+        with connection.cursor() as cursor:
+            # the transaction's first statement: its snapshot comes with the next one
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def figures_rebuild(*, organization: Organization) -> tuple[int, int]:
     """Recomputes the organization's figures from its counted invoices, their fees and credit
-    notes (the daily usage figures too); (monthly fee rows, spread rows) written."""
+    notes (the daily usage figures too), in one `figures_snapshot`: deleted and rewritten from
+    the same invoices, so an invoice finalized meanwhile is counted exactly once (by the rows
+    its finalization appended, which the snapshot leaves alone); (monthly fee rows, spread
+    rows) written."""
+    with figures_snapshot():
+        return _rebuild(organization)
+
+
+def _rebuild(organization: Organization) -> tuple[int, int]:
     MonthlyFeeFigure.objects.filter(organization=organization).delete()
     SpreadFeeFigure.objects.filter(organization=organization).delete()
     invoices = Invoice.objects.filter(

@@ -61,6 +61,25 @@ def bill(for_customer, day: date, now: datetime | None = None) -> CustomerBillin
     return bill_customer(customer=for_customer, billing_date=day, actor=SYSTEM, now=now)
 
 
+def separate_drafts(organization, count: int, amount_cents: int) -> list[Invoice]:
+    """`count` draft invoices of one customer ("acme"), one subscription fee of `amount_cents`
+    each: as many plans subscribed on 2024-01-01, not consolidated, billed on 2024-02-01 with
+    a grace period of three days."""
+    set_entity(organization, invoice_grace_period=3)
+    acme = customer(organization, external_id="acme")
+    for _ in range(count):
+        subscribe(
+            organization,
+            acme,
+            plan(organization, amount_cents=amount_cents),
+            utc(2024, 1, 1),
+            consolidate_invoice=False,
+        )
+    drafts = list(bill(acme, date(2024, 2, 1)).invoices)
+    assert len(drafts) == count
+    return drafts
+
+
 def only_invoice(result: CustomerBilling) -> Invoice:
     assert len(result.invoices) == 1, result
     return result.invoices[0]

@@ -18,7 +18,6 @@ from invoicing import analytics
 from invoicing.models import CollectionFigureDelta, Invoice, ReceivableFigureDelta
 from invoicing.services.analytics_figures import (
     figure_deltas_compact,
-    figures_rebuild,
     figures_summed,
 )
 from invoicing.services.credit_notes import ItemInput, credit_note_create
@@ -26,6 +25,7 @@ from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_lose_dispute, invoice_update
 from invoicing.services.void import invoice_void
 from tests.customers.factories import CustomerFactory
+from tests.invoicing.analytics_helpers import recomputed
 from tests.invoicing.credit_note_builders import simple_invoice
 
 pytestmark = pytest.mark.django_db
@@ -56,15 +56,6 @@ def finalized(org, cust, *, amount_cents=10000, issuing=dt.date(2026, 3, 5)) -> 
         finalize_computed(invoice, actor=SYSTEM, now=NOW)
     invoice.refresh_from_db()
     return invoice
-
-
-def recomputed(org) -> dict:
-    """The deltas summed, after a rebuild from the invoices (rolled back)."""
-    with transaction.atomic():
-        figures_rebuild(organization=org)
-        rebuilt = figures_summed(org)
-        transaction.set_rollback(True)
-    return rebuilt
 
 
 def collection(org) -> dict:

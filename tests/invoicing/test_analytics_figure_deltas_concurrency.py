@@ -1,18 +1,23 @@
-"""Finalizations and payment status changes at once, on real PostgreSQL connections (threads):
-the figure deltas the database appends for them take no row lock another writer waits on, no
-transaction deadlocks, and the figures equal a recomputation from the invoices afterwards."""
+"""Finalizations, payment status changes, compactions and rebuilds at once, on real PostgreSQL
+connections (threads): the figure deltas the database appends for them take no row lock another
+writer waits on, no transaction deadlocks, and the figures equal a recomputation from the
+invoices afterwards."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import transaction
 
 from billing.actors import SYSTEM
-from invoicing.models import CollectionFigureDelta, Invoice
+from invoicing.models import (
+    CollectionFigureDelta,
+    Invoice,
+    MonthlyFeeFigure,
+    MonthlyInvoiceFigure,
+)
 from invoicing.services.analytics_figures import (
     figure_deltas_compact,
     figures_rebuild,
@@ -20,7 +25,13 @@ from invoicing.services.analytics_figures import (
 )
 from invoicing.services.finalization import finalize_computed
 from invoicing.services.payments import invoice_update
+from tests.concurrency import (
+    hold_one_and_run_meanwhile,
+    hold_one_until_another_waits,
+    run_at_once,
+)
 from tests.customers.factories import CustomerFactory
+from tests.invoicing.analytics_helpers import recomputed
 from tests.invoicing.credit_note_builders import simple_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,29 +44,6 @@ EACH = 10
 @pytest.fixture(autouse=True)
 def _no_pdf(settings):
     settings.INVOICE_PDF_ON_FINALIZE = False
-
-
-def run_at_once(jobs: list[Callable[[], object]]) -> list[Exception]:
-    """Each job in its own thread (own connection), all released together."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[Exception] = []
-
-    def run(job: Callable[[], object]) -> None:
-        close_old_connections()
-        try:
-            barrier.wait()
-            job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def draft(organization, customer) -> Invoice:
@@ -82,14 +70,6 @@ def finalized(organization, customer) -> Invoice:
     return invoice
 
 
-def recomputed(organization) -> dict:
-    with transaction.atomic():
-        figures_rebuild(organization=organization)
-        rebuilt = figures_summed(organization)
-        transaction.set_rollback(True)
-    return rebuilt
-
-
 def test_finalizations_and_payments_at_once_neither_deadlock_nor_drift(organization):
     customers = [CustomerFactory(organization=organization, currency="EUR") for _ in range(EACH)]
     drafts = [draft(organization, customer) for customer in customers]
@@ -106,48 +86,6 @@ def test_finalizations_and_payments_at_once_neither_deadlock_nor_drift(organizat
         status: count for (_, _, _, status), (count, _) in summed[CollectionFigureDelta].items()
     }
     assert collection == {"pending": EACH, "succeeded": EACH // 2, "failed": EACH // 2}
-
-
-def hold_one_and_run_meanwhile(held: Callable[[], object], meanwhile: list) -> list[Exception]:
-    """`held` runs in a transaction kept open while `meanwhile`'s jobs run, each in its own
-    transaction under a one-second lock timeout (a wait on a row lock of `held` fails)."""
-    done, released = threading.Event(), threading.Event()
-    errors: list[Exception] = []
-
-    def hold() -> None:
-        close_old_connections()
-        try:
-            with transaction.atomic():
-                held()
-                done.set()
-                assert released.wait(timeout=30)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            done.set()
-            connections.close_all()
-
-    def run() -> None:
-        close_old_connections()
-        try:
-            assert done.wait(timeout=30)
-            for job in meanwhile:
-                with transaction.atomic():
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = '1s'")
-                    job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            released.set()
-            connections.close_all()
-
-    threads = [threading.Thread(target=job) for job in (hold, run)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_payments_wait_on_no_figure_row_of_a_finalization_in_progress(organization):
@@ -181,3 +119,52 @@ def test_finalizations_of_one_month_wait_on_no_figure_row_of_each_other(organiza
     assert errors == []
     assert set(Invoice.objects.values_list("status", flat=True)) == {"finalized"}
     assert figures_summed(organization) == recomputed(organization)
+
+
+def deleting_figures(sql: str) -> bool:
+    """A statement deleting figure rows (a rebuild's or a compaction's)."""
+    return "DELETE FROM" in sql and "figure" in sql
+
+
+def rebuild(organization) -> Callable[[], object]:
+    return lambda: figures_rebuild(organization=organization)
+
+
+def test_an_invoice_finalized_during_a_rebuild_is_counted_once(organization):
+    """The rebuild stops right after its first delete of the organization's figures; another
+    connection finalizes an invoice and commits; then the rebuild reads the invoices."""
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    finalized(organization, customer)
+    late = draft(organization, customer)
+
+    errors = hold_one_and_run_meanwhile(
+        rebuild(organization), [finalize(late)], after_statement=deleting_figures
+    )
+
+    assert errors == []
+    summed = figures_summed(organization)
+    assert summed == recomputed(organization)
+    [(invoices, _, _)] = summed[MonthlyInvoiceFigure].values()
+    [(_, _, fees)] = summed[MonthlyFeeFigure].values()
+    assert (invoices, fees) == (2, 2)
+
+
+def test_a_rebuild_started_during_a_compaction_waits_for_it_and_rewrites_the_folded_rows(
+    organization,
+):
+    """A compaction has folded the organization's first figure table (two rows per key, not
+    committed) when the rebuild starts: the rebuild waits for the compaction to commit, then
+    deletes and rewrites the folded rows without a serialization failure or a deadlock."""
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    finalized(organization, customer)
+    finalized(organization, customer)
+
+    errors = hold_one_until_another_waits(
+        figure_deltas_compact, rebuild(organization), after_statement=deleting_figures
+    )
+
+    assert errors == []
+    summed = figures_summed(organization)
+    assert summed == recomputed(organization)
+    [(invoices, _, _)] = summed[MonthlyInvoiceFigure].values()
+    assert invoices == 2

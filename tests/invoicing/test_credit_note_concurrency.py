@@ -3,8 +3,6 @@ credit-note cent is spent once, the balances end exact and never negative."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from django.db.models import Sum
 
@@ -12,9 +10,9 @@ from billing.actors import SYSTEM
 from invoicing.models import Credit, CreditNote, Invoice
 from invoicing.services.credit_notes import ItemInput, credit_note_create
 from invoicing.services.lifecycle import invoice_finalize
-from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
+from tests.concurrency import run_at_once
+from tests.invoicing.billing_helpers import separate_drafts, utc
 from tests.invoicing.credit_note_builders import simple_invoice
-from tests.wallets.test_finalization_concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,19 +26,8 @@ def _no_pdf(settings):
 
 
 def test_concurrent_finalizations_spend_each_credit_once(organization):
-    set_entity(organization, invoice_grace_period=3)
-    acme = customer(organization, external_id="acme")
-    for _ in range(DRAFTS):
-        subscribe(
-            organization,
-            acme,
-            plan(organization, amount_cents=FEE_CENTS),
-            utc(2024, 1, 1),
-            consolidate_invoice=False,
-        )
-    drafts = list(bill(acme, date(2024, 2, 1)).invoices)
-    assert len(drafts) == DRAFTS
-    old = simple_invoice(organization, customer=acme, amount_cents=20000)
+    drafts = separate_drafts(organization, DRAFTS, FEE_CENTS)
+    old = simple_invoice(organization, customer=drafts[0].customer, amount_cents=20000)
     fee = old.fees.get()
     notes = [
         credit_note_create(

@@ -8,59 +8,26 @@ from datetime import date
 import pytest
 import time_machine
 from django.db import connection
-from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 from billing.actors import SYSTEM
 from billing.models import OutboxEvent
-from customers.services.subscriptions import subscription_create, subscription_terminate
 from invoicing.models import AppliedUsageThreshold, Credit, CreditNote, Invoice
 from invoicing.services.generation import invoice_create_for_termination
 from invoicing.services.progressive_billing import progressive_billing_after_usage_pass
 from metering.models import LifetimeUsage
-from metering.services.refresh import refresh_usage
-from plans.models import UsageThreshold
 from tests.customers.factories import SubscriptionFactory
 from tests.invoicing.billing_helpers import bill, only_invoice
-from tests.metering.usage.conftest import Billing, at, make_billing
-from tests.plans.factories import ChargeFactory, PlanFactory
+from tests.invoicing.progressive_builders import (
+    progressive_invoices,
+    terminate,
+    upgrade,
+    usage,
+    v92_billing,
+)
+from tests.metering.usage.conftest import at, make_billing
 
 pytestmark = pytest.mark.django_db
-
-PROGRESSIVE = Invoice.InvoiceType.PROGRESSIVE_BILLING
-
-
-def v92_billing(api, organization, thresholds: list[tuple[int, bool]]) -> Billing:
-    """Plan monthly 3,100 in arrears; standard charge 0.0002 on the sum of `total`; the
-    subscription started 2022-12-01 (V92)."""
-    billing = make_billing(
-        api, organization, started_at="2022-12-01", plan_fields={"amount_cents": 3100}
-    )
-    metric = billing.metric("total", "sum_agg", field_name="total")
-    billing.usage_charge = billing.charge(metric, properties={"amount": "0.0002"})  # type: ignore[attr-defined]
-    for amount, recurring in thresholds:
-        UsageThreshold.objects.create(
-            organization=organization, plan=billing.plan, amount_cents=amount, recurring=recurring
-        )
-    return billing
-
-
-def usage(billing: Billing, when: str, total: int = 1_000_000) -> None:
-    """One event of `total` at `when`, then the refresh pass a minute later (its hooks run)."""
-    with time_machine.travel(at(when), tick=False):
-        billing.send("total", properties={"total": str(total)})
-    later = at(when).replace(minute=1)
-    with time_machine.travel(later, tick=False), TestCase.captureOnCommitCallbacks(execute=True):
-        refresh_usage(actor=SYSTEM, now=later)
-
-
-def progressive_invoices(billing: Billing) -> list[Invoice]:
-    return list(
-        Invoice.objects.filter(customer=billing.customer, invoice_type=PROGRESSIVE).order_by(
-            "created_at"
-        )
-    )
-
 
 # -- V92: one threshold
 
@@ -222,15 +189,7 @@ def test_termination_invoice_deducts_the_progressive_invoice(api, organization):
     usage(billing, "2022-12-06T10:00:00")
     usage(billing, "2022-12-08T10:00:00")
 
-    terminate_at = at("2022-12-10T12:00:00")
-    with (
-        time_machine.travel(terminate_at, tick=False),
-        TestCase.captureOnCommitCallbacks(execute=True),
-    ):
-        subscription_terminate(subscription=billing.subscription, actor=SYSTEM, now=terminate_at)
-    invoice = Invoice.objects.get(
-        customer=billing.customer, invoice_type=Invoice.InvoiceType.SUBSCRIPTION
-    )
+    invoice = terminate(billing, "2022-12-10T12:00:00")
 
     charges = 40_000
     assert invoice.progressive_billing_credit_amount_cents == 20_000
@@ -274,16 +233,15 @@ def test_a_subscription_with_progressive_billing_disabled_gets_no_progressive_in
 def test_billing_a_termination_again_deducts_nothing_more(api, organization):
     billing = v92_billing(api, organization, [(20_000, False)])
     usage(billing, "2022-12-06T10:00:00")
+    terminate(billing, "2022-12-10T12:00:00")
+    billing.subscription.refresh_from_db()
+
     terminate_at = at("2022-12-10T12:00:00")
     with time_machine.travel(terminate_at, tick=False):
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            subscription_terminate(
-                subscription=billing.subscription, actor=SYSTEM, now=terminate_at
-            )
-        billing.subscription.refresh_from_db()
         again = invoice_create_for_termination(
             subscription=billing.subscription, actor=SYSTEM, now=terminate_at
         )
+
     assert again is None
     assert Credit.objects.filter(progressive_billing_invoice__isnull=False).count() == 1
 
@@ -292,31 +250,9 @@ def test_upgrade_invoice_deducts_the_progressive_invoice_of_the_previous_plan(ap
     billing = v92_billing(api, organization, [(20_000, False)])
     usage(billing, "2022-12-06T10:00:00")
     usage(billing, "2022-12-08T10:00:00")
-    bigger = PlanFactory(organization=organization, amount_cents=10_000)
-    ChargeFactory(
-        organization=organization,
-        plan=bigger,
-        billable_metric=billing.usage_charge.billable_metric,  # type: ignore[attr-defined]
-        properties={"amount": "0.0002"},
-    )
 
-    upgrade_at = at("2022-12-10T12:00:00")
-    with (
-        time_machine.travel(upgrade_at, tick=False),
-        TestCase.captureOnCommitCallbacks(execute=True),
-    ):
-        subscription_create(
-            organization=organization,
-            external_customer_id=billing.customer.external_id,
-            plan_code=bigger.code,
-            external_id=billing.subscription.external_id,
-            actor=SYSTEM,
-            now=upgrade_at,
-        )
+    invoice = upgrade(billing, "2022-12-10T12:00:00")
 
-    invoice = Invoice.objects.get(
-        customer=billing.customer, invoice_type=Invoice.InvoiceType.SUBSCRIPTION
-    )
     [progressive] = progressive_invoices(billing)
     credit = Credit.objects.get(invoice=invoice, progressive_billing_invoice__isnull=False)
     assert (credit.progressive_billing_invoice, credit.amount_cents) == (progressive, 20_000)

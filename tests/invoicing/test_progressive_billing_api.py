@@ -21,7 +21,7 @@ from invoicing.models import Invoice
 from plans.models import UsageThreshold
 from tests.customers.factories import CustomerFactory
 from tests.invoicing.billing_helpers import bill, only_invoice
-from tests.invoicing.test_progressive_billing import progressive_invoices, usage, v92_billing
+from tests.invoicing.progressive_builders import progressive_invoices, usage, v92_billing
 from tests.metering.usage.conftest import at
 from tests.plans.factories import PlanFactory
 

@@ -18,7 +18,7 @@ from invoicing.services.progressive_billing import (
 from metering import hooks
 from metering.services.refresh import refresh_usage
 from tests.customers.test_customers_api import run_in_threads
-from tests.invoicing.test_progressive_billing import v92_billing
+from tests.invoicing.progressive_builders import v92_billing
 from tests.metering.usage.conftest import at
 
 pytestmark = pytest.mark.django_db(transaction=True)

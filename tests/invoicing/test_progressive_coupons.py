@@ -8,25 +8,19 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-import time_machine
-from django.test import TestCase
 
-from billing.actors import SYSTEM
-from customers.services.subscriptions import subscription_create, subscription_terminate
-from invoicing.models import Credit, CreditNote, Invoice
+from invoicing.models import Credit, CreditNote
 from tests.invoicing.billing_helpers import bill, only_invoice
 from tests.invoicing.invoice_builders import apply_coupon
-from tests.invoicing.test_progressive_billing import progressive_invoices, usage, v92_billing
-from tests.metering.usage.conftest import at
-from tests.plans.factories import ChargeFactory, PlanFactory
+from tests.invoicing.progressive_builders import (
+    progressive_invoices,
+    terminate,
+    upgrade,
+    usage,
+    v92_billing,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def _subscription_invoice(billing) -> Invoice:
-    return Invoice.objects.get(
-        customer=billing.customer, invoice_type=Invoice.InvoiceType.SUBSCRIPTION
-    )
 
 
 def test_period_invoice_deducts_the_progressive_invoice_after_its_coupon(api, organization):
@@ -73,13 +67,7 @@ def test_termination_invoice_deducts_the_progressive_invoice_after_its_coupon(ap
     usage(billing, "2022-12-06T10:00:00")
     usage(billing, "2022-12-08T10:00:00")
 
-    terminate_at = at("2022-12-10T12:00:00")
-    with (
-        time_machine.travel(terminate_at, tick=False),
-        TestCase.captureOnCommitCallbacks(execute=True),
-    ):
-        subscription_terminate(subscription=billing.subscription, actor=SYSTEM, now=terminate_at)
-    invoice = _subscription_invoice(billing)
+    invoice = terminate(billing, "2022-12-10T12:00:00")
 
     # the once coupon went on the progressive invoice: 20,000 - 1,000 = 19,000 paid;
     # subscription 3,100 x 10 / 31 = 1,000, usage 40,000
@@ -94,28 +82,8 @@ def test_upgrade_invoice_deducts_the_progressive_invoice_after_its_coupon(api, o
     apply_coupon(organization, billing.customer, amount_cents=1_000, frequency="once")
     usage(billing, "2022-12-06T10:00:00")
     usage(billing, "2022-12-08T10:00:00")
-    bigger = PlanFactory(organization=organization, amount_cents=10_000)
-    ChargeFactory(
-        organization=organization,
-        plan=bigger,
-        billable_metric=billing.usage_charge.billable_metric,  # type: ignore[attr-defined]
-        properties={"amount": "0.0002"},
-    )
 
-    upgrade_at = at("2022-12-10T12:00:00")
-    with (
-        time_machine.travel(upgrade_at, tick=False),
-        TestCase.captureOnCommitCallbacks(execute=True),
-    ):
-        subscription_create(
-            organization=organization,
-            external_customer_id=billing.customer.external_id,
-            plan_code=bigger.code,
-            external_id=billing.subscription.external_id,
-            actor=SYSTEM,
-            now=upgrade_at,
-        )
-    invoice = _subscription_invoice(billing)
+    invoice = upgrade(billing, "2022-12-10T12:00:00")
 
     charge_fees = invoice.fees.filter(fee_type="charge", subscription=billing.subscription)
     assert sum(fee.amount_cents for fee in charge_fees) == 40_000

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from invoicing.pdf import render_invoice_pdf
+from tests.invoicing.progressive_builders import progressive_invoices, usage, v92_billing
 from tests.invoicing.test_pdf import SAMPLES, keep_sample, pdf_text
-from tests.invoicing.test_progressive_billing import progressive_invoices, usage, v92_billing
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from invoicing.services.void import invoice_void
 from metering.models import LifetimeUsage
 from metering.services.refresh import refresh_usage
 from tests.invoicing.billing_helpers import bill, only_invoice
-from tests.invoicing.test_progressive_billing import progressive_invoices, usage, v92_billing
+from tests.invoicing.progressive_builders import progressive_invoices, usage, v92_billing
 from tests.metering.usage.conftest import at
 
 pytestmark = pytest.mark.django_db

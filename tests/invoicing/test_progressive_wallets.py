@@ -10,7 +10,7 @@ import pytest
 
 from billing.actors import SYSTEM
 from invoicing.models import Invoice
-from tests.invoicing.test_progressive_billing import progressive_invoices, usage, v92_billing
+from tests.invoicing.progressive_builders import progressive_invoices, usage, v92_billing
 from tests.metering.usage.conftest import at
 from tests.wallets.factories import WalletFactory, fund_wallet
 from wallets.services.ongoing import wallet_refresh_ongoing_balance

@@ -4,13 +4,11 @@ negative, no credit is spent twice and the ledger has no drift."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.db.models import Sum
 
 from billing.actors import SYSTEM
@@ -18,7 +16,8 @@ from invoicing.models import Fee, Invoice
 from invoicing.services.generation import invoice_create_for_in_advance_fee
 from invoicing.services.lifecycle import invoice_finalize
 from invoicing.services.payments import invoice_update
-from tests.invoicing.billing_helpers import bill, customer, plan, set_entity, subscribe, utc
+from tests.concurrency import run_at_once
+from tests.invoicing.billing_helpers import customer, plan, separate_drafts, subscribe, utc
 from tests.plans.factories import BillableMetricFactory, ChargeFactory
 from tests.wallets.factories import WalletFactory, fund_wallet
 from wallets.models import Wallet, WalletTransaction, WalletTransactionConsumption
@@ -39,44 +38,10 @@ def _no_pdf(settings):
     settings.INVOICE_PDF_ON_FINALIZE = False
 
 
-def run_at_once(jobs: list[Callable[[], object]]) -> list[Exception]:
-    """Each job in its own thread (own connection), all released together."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[Exception] = []
-
-    def run(job: Callable[[], object]) -> None:
-        close_old_connections()
-        try:
-            barrier.wait()
-            job()
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def drafts_and_wallet(organization, credits: str) -> tuple[list[Invoice], Wallet]:
     """Twenty drafts of 10.00 each (grace period) and one funded wallet of the customer."""
-    set_entity(organization, invoice_grace_period=3)
-    acme = customer(organization, external_id="acme")
-    for _ in range(DRAFTS):
-        subscribe(
-            organization,
-            acme,
-            plan(organization, amount_cents=FEE_CENTS),
-            utc(2024, 1, 1),
-            consolidate_invoice=False,
-        )
-    drafts = list(bill(acme, date(2024, 2, 1)).invoices)
-    assert len(drafts) == DRAFTS
-    wallet = WalletFactory(organization=organization, customer=acme)
+    drafts = separate_drafts(organization, DRAFTS, FEE_CENTS)
+    wallet = WalletFactory(organization=organization, customer=drafts[0].customer)
     with transaction.atomic():
         fund_wallet(wallet, credits)
     return drafts, wallet

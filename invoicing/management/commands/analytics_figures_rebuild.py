@@ -13,10 +13,13 @@ figures, summed per key, differ; it changes nothing).
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from billing.models import Organization
-from invoicing.services.analytics_figures import figures_rebuild, figures_summed
+from invoicing.services.analytics_figures import (
+    figures_rebuild,
+    figures_snapshot,
+    figures_summed,
+)
 
 
 class _DryRun(Exception):
@@ -37,9 +40,11 @@ class Command(BaseCommand):
             if not organizations.exists():
                 raise CommandError(f"no organization named {options['organization']!r}")
         for organization in organizations:
-            before = figures_summed(organization)
             try:
-                with transaction.atomic():
+                # one snapshot for the comparison too: an invoice finalized meanwhile would
+                # otherwise show as a difference
+                with figures_snapshot():
+                    before = figures_summed(organization)
                     monthly, spread = figures_rebuild(organization=organization)
                     same = figures_summed(organization) == before
                     verb = "would write" if options["dry_run"] else "wrote"
