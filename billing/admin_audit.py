@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from billing.activity import activity_timeline
-from billing.admin_base import DateRangeFilter, OrganizationAdmin
+from billing.admin_base import DateRangeFilter, OrganizationAdmin, with_quiet_line
 from billing.models import ActivityLog
 
 TIMELINE_TEMPLATE = "admin/billing/activity_timeline.html"
@@ -51,17 +51,11 @@ def changes_summary(activity_type: str, changes: dict) -> SafeString:
     if changes and activity_type.endswith(".created"):
         names = sorted(changes)
         shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        return format_html(
-            '<span class="activity-none" style="color:#6b7280">created with {}</span>', shown
-        )
+        return with_quiet_line("", f"created with {shown}")
     if len(changes) <= SUMMARY_LINES + 1:
         return changes_html(changes)
     first = dict(sorted(changes.items())[:SUMMARY_LINES])
-    return format_html(
-        '{}<div class="activity-none" style="color:#6b7280">and {} more</div>',
-        changes_html(first),
-        len(changes) - SUMMARY_LINES,
-    )
+    return with_quiet_line(changes_html(first), f"and {len(changes) - SUMMARY_LINES} more")
 
 
 def resource_label(entry: ActivityLog) -> str:
@@ -113,11 +107,7 @@ class ActivityLogAdmin(OrganizationAdmin):
         source = entry.get_activity_source_display()
         if self.actor(entry).lower() == str(source).lower():  # "system", by the system
             return format_html("{}", source)
-        return format_html(
-            '{}<div class="activity-none" style="color:#6b7280">{}</div>',
-            self.actor(entry),
-            source,
-        )
+        return with_quiet_line(self.actor(entry), source)
 
     @admin.display(description=_("Object"), ordering="resource_type")
     def resource(self, entry: ActivityLog) -> str:
@@ -129,9 +119,7 @@ class ActivityLogAdmin(OrganizationAdmin):
         customer = entry.external_customer_id
         if not customer or customer in label:
             return format_html("{}", label)
-        return format_html(
-            '{}<div class="activity-none" style="color:#6b7280">{}</div>', label, customer
-        )
+        return with_quiet_line(label, customer)
 
     @admin.display(description=_("Object id"))
     def resource_id_full(self, entry: ActivityLog) -> str:

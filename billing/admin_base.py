@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from unfold.admin import ModelAdmin as ThemedModelAdmin
 from unfold.admin import StackedInline as ThemedStackedInline
 from unfold.admin import TabularInline as ThemedTabularInline
@@ -372,6 +373,12 @@ def admin_change_url(obj: Model) -> str | None:
 
 
 # --- display ----------------------------------------------------------------------------------
+
+
+def with_quiet_line(main: object, quiet: object) -> SafeString:
+    """A list cell of two lines: the value, and a quieter one under it (an external id, a
+    source)."""
+    return format_html('{}<div class="quiet-line" style="color:#6b7280">{}</div>', main, quiet)
 
 
 def money_html(cents: int | None, currency: str) -> str:

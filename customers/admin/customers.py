@@ -25,7 +25,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
 from billing.actors import Actor
 from billing.admin_audit import ActivityTimelineMixin
@@ -39,6 +38,7 @@ from billing.admin_base import (
     describe,
     describe_code,
     staff_organizations,
+    with_quiet_line,
 )
 from billing.admin_export import StreamingExportMixin
 from billing.errors import DomainError
@@ -472,11 +472,7 @@ class CustomerAdmin(ActivityTimelineMixin, StreamingExportMixin, OrganizationAdm
 
     @admin.display(description="Customer", ordering="name")
     def name_and_external_id(self, customer: Customer) -> str:
-        return format_html(
-            '{}<div style="color:#6b7280">{}</div>',
-            self.display_name(customer),
-            customer.external_id,
-        )
+        return with_quiet_line(self.display_name(customer), customer.external_id)
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, customer: Customer) -> str:
