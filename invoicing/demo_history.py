@@ -250,20 +250,23 @@ class _Writer:
         InvoiceAppliedTax.objects.bulk_create(self.invoice_taxes, batch_size=500)
         InvoiceSubscription.objects.bulk_create(self.periods, batch_size=500)
         Payment.objects.bulk_create([payment for payment, _ in self.payments], batch_size=500)
-        for payment, paid_at in self.payments:  # a payment's creation is when it was paid
-            Payment.objects.filter(pk=payment.pk).update(created_at=paid_at, updated_at=paid_at)
+        # a payment's creation is when it was paid; fees and invoices below, by their day
+        self._date_rows(Payment, [(payment.pk, paid_at) for payment, paid_at in self.payments])
         # creation instants are the billing days, not today (invoiced usage is read by them)
-        by_day: dict[datetime, list] = {}
-        for fee, created in self.fees:
-            by_day.setdefault(created, []).append(fee.pk)
-        for created, ids in by_day.items():
-            Fee.objects.filter(pk__in=ids).update(created_at=created, updated_at=created)
-        by_issuing: dict[date, list] = {}
-        for invoice in self.invoices:
-            by_issuing.setdefault(invoice.issuing_date, []).append(invoice.pk)
-        for issuing, ids in by_issuing.items():
-            instant = _instant(issuing)
-            Invoice.objects.filter(pk__in=ids).update(created_at=instant, updated_at=instant)
+        self._date_rows(Fee, [(fee.pk, created) for fee, created in self.fees])
+        self._date_rows(
+            Invoice, [(invoice.pk, _instant(invoice.issuing_date)) for invoice in self.invoices]
+        )
+
+    @staticmethod
+    def _date_rows(model: type, rows: list[tuple[object, datetime]]) -> None:
+        """Sets the creation (and update) instant of rows written in bulk: one UPDATE an
+        instant."""
+        by_instant: dict[datetime, list] = {}
+        for pk, instant in rows:
+            by_instant.setdefault(instant, []).append(pk)
+        for instant, ids in by_instant.items():
+            model.objects.filter(pk__in=ids).update(created_at=instant, updated_at=instant)
 
 
 def seed(*, organization: Organization, now: datetime) -> str:
