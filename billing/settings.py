@@ -220,7 +220,8 @@ CACHES = {
 }
 if os.environ.get("CACHE_REDIS_URL"):
     CACHES["default"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis backend, reusing its client (billing.cache)
+        "BACKEND": "billing.cache.SharedClientRedisCache",
         "LOCATION": os.environ["CACHE_REDIS_URL"],
     }
 # API keys (with their organization) are kept this many seconds in the cache after a lookup

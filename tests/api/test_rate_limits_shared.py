@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def redis_cache(settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "billing.cache.SharedClientRedisCache",  # as in production
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "test-rate-limits",
         }
@@ -44,3 +44,10 @@ def test_the_shared_count_refuses_past_the_limit(redis_cache, settings, api):
     with time_machine.travel("2026-01-01 00:00:00.1", tick=False):  # one window for all calls
         statuses = [api.get("/api/v1/organizations").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_the_cache_keeps_one_redis_client_per_pool(redis_cache):
+    first = redis_cache._cache.get_client("a")
+    assert redis_cache._cache.get_client("b", write=True) is first
+    redis_cache.set("shared-client", {"value": 1}, timeout=5)
+    assert redis_cache.get("shared-client") == {"value": 1}
