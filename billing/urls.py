@@ -13,6 +13,7 @@ from billing.api.health import health
 from billing.api.middleware import is_api_path
 
 API_URLCONFS = (
+    "metering.api.event_urls",  # first: the ingestion routes resolve without trying the rest
     "billing.api.urls",
     "plans.api.urls",
     "customers.api.urls",

@@ -1,32 +1,9 @@
-"""Event and usage routes (spec §5, §25, Appendix A: events, customers/{id}/*_usage)."""
+"""Usage routes (spec §25, Appendix A: customers/{id}/*_usage, lifetime usage, alerts); the
+event routes are in `event_urls`."""
 
 from django.urls import include, path
 
-from metering.api.views import EventViewSet
-
 urlpatterns = [
-    path("events", EventViewSet.as_view({"get": "list", "post": "create"}), name="event-list"),
-    path("events/batch", EventViewSet.as_view({"post": "batch"}), name="event-batch"),
-    path(
-        "events/estimate_fees",
-        EventViewSet.as_view({"post": "estimate_fees"}),
-        name="event-estimate-fees",
-    ),
-    path(
-        "events/estimate_instant_fees",
-        EventViewSet.as_view({"post": "estimate_instant_fees"}),
-        name="event-estimate-instant-fees",
-    ),
-    path(
-        "events/batch_estimate_instant_fees",
-        EventViewSet.as_view({"post": "batch_estimate_instant_fees"}),
-        name="event-batch-estimate-instant-fees",
-    ),
-    path(
-        "events/<str:transaction_id>",
-        EventViewSet.as_view({"get": "retrieve"}),
-        name="event-detail",
-    ),
     path("", include("metering.api.usage_urls")),
     path("", include("metering.api.monitoring_urls")),
 ]
