@@ -95,14 +95,25 @@ def _float(literal: str, infinite: list[str]) -> float:
 
 
 def _check_depth(data: object) -> None:
-    """`_check`'s depth rule alone: visits the containers, not the strings."""
-    stack: list[tuple[object, int]] = [(data, 0)] if isinstance(data, dict | list) else []
-    while stack:
-        value, depth = stack.pop()
+    """`_check`'s depth rule alone: visits the containers, not the strings, a level at a time
+    (one type test per value: this runs on every event batch)."""
+    level = [data] if type(data) in _CONTAINERS else []
+    depth = 0
+    while level:
         if depth >= MAX_DEPTH:  # the 65th container
             raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
-        items = value.values() if isinstance(value, dict) else value
-        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+        deeper = []
+        for value in level:
+            for item in value.values() if type(value) is dict else value:
+                if type(item) in _CONTAINERS:
+                    deeper.append(item)
+        level = deeper
+        depth += 1
+
+
+# what the JSON readers produce: exact types, so `type(x) in` is enough and cheaper than
+# isinstance
+_CONTAINERS = frozenset({dict, list})
 
 
 def _check(data: object) -> None:

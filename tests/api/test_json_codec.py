@@ -1,14 +1,17 @@
 """The API's JSON reading and writing (`billing.api.parsers`, `billing.api.renderers`): orjson
 where it reads and writes the same document as the `json` module, `json` elsewhere."""
 
+import io
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from rest_framework.exceptions import ParseError
 from rest_framework.renderers import JSONRenderer
 
+from billing.api.parsers import LagoJSONParser
 from billing.api.renderers import LagoJSONRenderer
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +61,26 @@ def test_non_ascii_text_is_written_as_utf8(api):
 )
 def test_answers_are_the_bytes_drf_writes(data):
     assert LagoJSONRenderer().render(data) == JSONRenderer().render(data)
+
+
+def _nested(depth: int, inner: str = "1") -> bytes:
+    """`depth` containers, alternating lists and objects, around `inner`."""
+    text = inner
+    for level in range(depth):
+        text = f'{{"k": {text}}}' if level % 2 else f"[{text}]"
+    return text.encode()
+
+
+def _parse(body: bytes) -> object:
+    return LagoJSONParser().parse(io.BytesIO(body), "application/json")
+
+
+@pytest.mark.parametrize("body", [_nested(64), _nested(63, "{}"), _nested(63, "[]")])
+def test_a_document_64_containers_deep_is_read(body):
+    assert _parse(body) is not None
+
+
+@pytest.mark.parametrize("body", [_nested(65), _nested(64, "{}"), _nested(64, "[]")])
+def test_a_document_65_containers_deep_is_refused(body):
+    with pytest.raises(ParseError, match="deeper than 64"):
+        _parse(body)
