@@ -154,6 +154,14 @@ LAGO_CORRECTIONS = [
     # V1::PlanSerializer renders the nullable `description` and `invoice_display_name` columns
     _nullable_property("PlanObject", "description"),
     _nullable_property("PlanObject", "invoice_display_name"),
+    # V1::PlanSerializer renders `entitlements` through ::CollectionSerializer with
+    # V1::Entitlement::PlanEntitlementSerializer: the objects themselves, not wrapped in
+    # {"entitlement": ...} as the document's PlanEntitlement says
+    _property_schema(
+        "PlanObject",
+        "entitlements",
+        {"type": "array", "items": {"$ref": "#/components/schemas/PlanEntitlementObject"}},
+    ),
     # V1::CustomerSerializer#billing_configuration renders nullable columns as they are
     _nullable_property("CustomerBillingConfiguration", "invoice_grace_period"),
     _nullable_property("CustomerBillingConfiguration", "document_locale"),
