@@ -104,6 +104,8 @@ def parse_timestamp(value: object) -> datetime:
 
 def _identifier(payload: Mapping, name: str, errors: dict[str, list[str]]) -> str:
     value = payload.get(name)
+    if type(value) is str and 0 < len(value) <= IDENTIFIER_MAX_LENGTH and "\x00" not in value:
+        return value  # the usual case, decided at once
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # Lago (Rails params) accepts numbers as identifiers
     if value is None or value == "":
@@ -117,6 +119,9 @@ def _identifier(payload: Mapping, name: str, errors: dict[str, list[str]]) -> st
 
 def _has_nul(value: object) -> bool:
     """Whether a JSON value holds a NUL character, which PostgreSQL's jsonb refuses."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return False
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
@@ -256,7 +261,10 @@ def _codes(payloads: Iterable[object], key: str) -> set[str]:
     for payload in payloads:
         if isinstance(payload, Mapping):
             value = payload.get(key)
-            if isinstance(value, str) and value:
+            if type(value) is str:  # the usual case first
+                if value:
+                    found.add(value)
+            elif isinstance(value, str) and value:
                 found.add(value)
             elif isinstance(value, int) and not isinstance(value, bool):
                 found.add(str(value))

@@ -317,6 +317,9 @@ _ENCODER = DjangoJSONEncoder()
 def _unstorable(value: object) -> str | None:
     """What in a JSON value PostgreSQL's jsonb refuses (NUL characters) or JSON cannot write
     (floats out of range: NaN, infinity), or None."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None:
+        return None  # the usual scalars, decided at once
     if isinstance(value, str):
         return "NUL characters" if "\x00" in value else None
     if isinstance(value, float):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, localcontext
 from uuid import UUID
 
@@ -54,18 +54,23 @@ class WriteResult:
         return not self.duplicate_indexes
 
 
+_IDENTIFIERS = ("transaction_id", "external_subscription_id", "code")
+
+
 def _check(event: EventInput) -> None:
     """Programming errors only: ingestion validates the payload before (spec §5.2)."""
-    for name in ("transaction_id", "external_subscription_id", "code"):
-        value = getattr(event, name)
-        if not isinstance(value, str) or not value or len(value) > IDENTIFIER_MAX_LENGTH:
+    identifiers = (event.transaction_id, event.external_subscription_id, event.code)
+    for name, value in zip(_IDENTIFIERS, identifiers, strict=True):
+        if not isinstance(value, str) or not 0 < len(value) <= IDENTIFIER_MAX_LENGTH:
             raise ValueError(f"{name} must be a string of 1 to {IDENTIFIER_MAX_LENGTH} characters")
-    if event.timestamp.tzinfo is None or event.timestamp.utcoffset() is None:
+    timestamp = event.timestamp
+    if timestamp.tzinfo is not UTC and (timestamp.tzinfo is None or timestamp.utcoffset() is None):
         raise ValueError("timestamp must be an aware datetime")
     if not isinstance(event.properties, dict):
         raise ValueError("properties must be a dict")
     amount = event.precise_total_amount_cents
-    if not amount.is_finite() or abs(amount) >= _NUMERIC_LIMIT:
+    # zero (the usual amount) is falsy; NaN and infinities are not
+    if amount and (not amount.is_finite() or abs(amount) >= _NUMERIC_LIMIT):
         raise ValueError("precise_total_amount_cents does not fit numeric(40, 15)")
 
 
@@ -91,6 +96,8 @@ def _stored_value(value: Decimal | None) -> Decimal | None:
     null so that aggregation reads the exact property instead of a rounded copy."""
     if value is None or not value.is_finite() or abs(value) >= _NUMERIC_LIMIT:
         return None
+    if value == value.to_integral_value():
+        return value  # an integer within the limit: exact (the usual value, decided at once)
     with localcontext() as context:
         context.prec = 60
         if value != value.quantize(_NUMERIC_QUANTUM, rounding=ROUND_DOWN):
