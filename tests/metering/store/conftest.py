@@ -109,7 +109,11 @@ def aggregate(store, organization):
         }
         query = AggregationQuery(aggregation_type=aggregation_type, field_name=field_name, **values)
         if isinstance(store, PostgresEventStore) and store.rollups:
-            rebuild_rollups(values["organization_id"], {values["code"]: field_name})
+            rebuild_rollups(
+                values["organization_id"],
+                {values["code"]: field_name},
+                aggregation_types={values["code"]: aggregation_type},
+            )
         return store.aggregate(query, with_event_values=with_event_values)
 
     return run
