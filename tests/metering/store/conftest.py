@@ -34,8 +34,8 @@ def pytest_generate_tests(metafunc):
     (ORM + Python, what the SQLite trial uses), on the same PostgreSQL database; a module
     setting `ON_CLICKHOUSE = True` (its tests do not read the PostgreSQL table) also runs
     them on the ClickHouse store, embedded (chdb), and on the PostgreSQL store reading its
-    pre-aggregated rows rebuilt with the queried field ("rollups": the events are written
-    without one, so "sql" reads them raw but for counts)."""
+    pre-aggregated rows rebuilt with the queried field and type ("rollups": the events are
+    written without them, so "sql" reads them raw but for counts)."""
     if "store" in metafunc.fixturenames:
         names = ["sql", "portable"]
         if getattr(metafunc.module, "ON_CLICKHOUSE", False):
