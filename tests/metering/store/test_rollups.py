@@ -530,6 +530,31 @@ def test_a_rebuild_without_aggregation_types_keeps_every_state(organization):
     assert aggregate_with_rollups(query)[0].units == 2 == aggregate_postgres(query)[0].units
 
 
+def test_ingestion_keeps_the_states_of_unique_count_metrics_only(organization):
+    from billing.actors import SYSTEM
+    from metering.services.ingestion import event_create_batch
+    from plans.models import BillableMetric
+
+    for code, aggregation_type, field_name in (
+        ("calls", "count_agg", ""),
+        ("bytes", "sum_agg", "v"),
+        ("users", "unique_count_agg", "v"),
+    ):
+        BillableMetric.objects.create(
+            organization=organization, name=code, code=code, aggregation_type=aggregation_type,
+            field_name=field_name,
+        )  # fmt: skip
+    payloads = [
+        {"transaction_id": f"t_{code}", "external_subscription_id": "sub_1", "code": code,
+         "timestamp": 1690873200, "properties": {"v": "7"}}
+        for code in ("calls", "bytes", "users", "unknown")
+    ]  # fmt: skip
+    event_create_batch(organization=organization, payloads=payloads, actor=SYSTEM, now=NOW)
+    assert list(EventPropertyState.objects.values_list("code", "prop")) == [("users", "7")]
+    stateless = dict(EventRollup.objects.values_list("code", "n_stateless"))
+    assert stateless == {"calls": 0, "bytes": 1, "users": 0, "unknown": 0}
+
+
 @settings(
     max_examples=40,
     deadline=None,
