@@ -406,6 +406,10 @@ class EventRollup(models.Model):
     lv = _unbounded(null=True, blank=True)
     n_prop = models.BigIntegerField()  # events carrying the field (unique count)
     ptac_prop = _unbounded()
+    # of the `n_prop` events, those whose property state was not kept (not ingested for a
+    # unique count): a unique count of the hour cannot trust the states. 0 for the rows written
+    # before states were kept for unique counts only (every event kept its state then).
+    n_stateless = models.BigIntegerField(db_default=0)
 
     class Meta:
         db_table = "metering_event_rollup"
@@ -428,9 +432,11 @@ class EventRollup(models.Model):
 
 
 class EventPropertyState(models.Model):
-    """For each distinct properties of one subscription's events of one code: the first and the
-    last event (by timestamp, id). Unique counts read the last operation of each value here;
-    every aggregation reads it to detect events ingested with another field."""
+    """For each distinct properties of one subscription's events of one code carrying the field,
+    among the events ingested for a unique-count metric: the first and the last event (by
+    timestamp, id). Unique counts read the last operation of each value here. (Earlier versions
+    kept a state for every event, whatever its metric; `EventRollup.n_stateless` tells which
+    hours have events without one.)"""
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(

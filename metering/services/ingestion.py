@@ -247,6 +247,7 @@ def build_event_input(
             subscription_id=subscription.id if subscription is not None else None,
             customer_id=subscription.customer_id if subscription is not None else None,
             field_name=metric.field_name if metric is not None else None,
+            aggregation_type=metric.aggregation_type if metric is not None else None,
         ),
         {},
     )

@@ -53,6 +53,7 @@ from .rollups import (
     aggregate_many_with_rollups,
     aggregate_with_rollups,
     discard_rollups,
+    keeps_state,
 )
 
 __all__ = [
@@ -295,6 +296,7 @@ def _rows_json(
             "subscription_id": event.subscription_id,
             "customer_id": event.customer_id,
             "field_name": event.field_name or "",
+            "keeps_state": keeps_state(event.aggregation_type),
             "position": position,
             "sent": index,
         }

@@ -28,6 +28,8 @@ class EventInput:
     (also stored in `properties[field_name]` per spec §4.1); None lets aggregation read the
     property. `field_name`: the metric's field, when ingestion knows the metric: the PostgreSQL
     store pre-aggregates the field's values with it (without it, only counts are).
+    `aggregation_type`: the metric's, when ingestion knows the metric: the PostgreSQL store keeps
+    the property state of unique-count events only (without it, none).
     """
 
     transaction_id: str
@@ -40,6 +42,7 @@ class EventInput:
     subscription_id: UUID | None = None
     customer_id: UUID | None = None
     field_name: str | None = None
+    aggregation_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ inserts the events (so in the same transaction, and rolled back with a refused b
 - `metering_event_rollup` (`EventRollup`): per organization, external subscription id, code,
   UTC hour (`bucket`) and properties apart from the metric's field (`dims`): events, amounts,
   values (count, sum, max, last by timestamp and id, sum of value x epoch seconds), events
-  carrying the field.
+  carrying the field, and those of them whose property state was not kept.
 - `metering_event_property_state` (`EventPropertyState`): per distinct properties (`dims` and
-  the field's text `prop`): first and last event. The last operation of a unique-count value is
-  the last event of its (dims, prop) rows.
+  the field's text `prop`) of the events of unique-count metrics (`keeps_state`): first and
+  last event. The last operation of a unique-count value is the last event of its (dims, prop)
+  rows.
 
 An aggregation then reads the rollup rows of the hours wholly inside its window and the raw
 events of the partial hours at both ends (`rollup_rows`), and merges them. Every formula of
@@ -17,8 +18,10 @@ events of the partial hours at both ends (`rollup_rows`), and merges them. Every
 (end - t) = initial x (end - start) + end x Σv - Σ(v x t)). `rollup_rows` answers None, and the
 caller reads the raw events as before, for what is not pre-aggregated: prorated unique counts,
 prorated sums with an hour across two local days, per-event values, filters or groups on the
-field itself, events ingested with another field or with none (unknown metric) in the window,
-and unique-count values whose last operation is after the window.
+field itself, events ingested with another field or with none (unknown metric) in the window
+(seen on the window's rollup rows), unique counts over events whose state was not kept (the
+metric was of another type at ingestion: `n_stateless`), and unique-count values whose last
+operation is after the window.
 """
 
 from __future__ import annotations
@@ -70,11 +73,11 @@ EVENT_TABLE = Event._meta.db_table
 
 
 def _projection(field: str) -> str:
-    """Columns of `proj` from `src` (id, ext, code, ts, props, ptac, value) and a field
+    """Columns of `proj` from `src` (id, ext, code, ts, props, ptac, value, keep) and a field
     expression ('' when unknown)."""
     value = f"COALESCE(value, {_number_sql_text(f'(props ->> {field})')})"
     return f"""
-        SELECT id, ext, code, ts, ptac, {field} AS f,
+        SELECT id, ext, code, ts, ptac, keep, {field} AS f,
                date_bin('1 hour', ts, {_ORIGIN}) AS bucket,
                CASE WHEN {field} = '' THEN props ELSE props - {field} END AS dims,
                CASE WHEN {field} = '' THEN NULL ELSE props ->> {field} END AS prop,
@@ -95,12 +98,31 @@ _NEWER_VALUE = (
 )
 _NEWER_LAST = "(EXCLUDED.last_ts, EXCLUDED.last_id) > (s.last_ts, s.last_id)"
 
-_UPSERTS = f"""
+
+def keeps_state(aggregation_type: str | None) -> bool:
+    """Whether an event of a metric of this type keeps its property state: only unique counts
+    read the states."""
+    return aggregation_type == AggregationType.UNIQUE_COUNT
+
+
+def _upserts(*, count_stateless: bool = True) -> str:
+    """The two upserts over `src` (whose `keep` says which events keep their property state).
+    `count_stateless`: whether the rollup rows count the events carrying the field that kept
+    no state (`n_stateless`); without it (every event keeps its state) the statement does not
+    name the column, which the tables made by migration 0003 do not have yet."""
+    stateless = ["", "", ""]
+    if count_stateless:
+        stateless = [
+            ", n_stateless",
+            ", COUNT(prop) FILTER (WHERE NOT keep)",
+            ", n_stateless = r.n_stateless + EXCLUDED.n_stateless",
+        ]
+    return f"""
 proj AS ({_projection("f")}),
 rollup_upsert AS (
     INSERT INTO {ROLLUP_TABLE} AS r (
         organization_id, external_subscription_id, code, bucket, field_name, dims_hash, dims,
-        n, ptac, nv, ptac_v, sv, tv, mx, lv_ts, lv_id, lv, n_prop, ptac_prop
+        n, ptac, nv, ptac_v, sv, tv, mx, lv_ts, lv_id, lv, n_prop, ptac_prop{stateless[0]}
     )
     SELECT %(organization_id)s, ext, code, bucket, f, md5(dims::text)::uuid, dims,
            COUNT(*), SUM(ptac), COUNT(val),
@@ -108,7 +130,7 @@ rollup_upsert AS (
            COALESCE(SUM(val), 0), COALESCE(SUM(val * EXTRACT(EPOCH FROM ts)), 0), MAX(val),
            (ARRAY_AGG(ts {_LAST_VALUED}, (ARRAY_AGG(id {_LAST_VALUED},
            (ARRAY_AGG(val {_LAST_VALUED},
-           COUNT(prop), COALESCE(SUM(ptac) FILTER (WHERE prop IS NOT NULL), 0)
+           COUNT(prop), COALESCE(SUM(ptac) FILTER (WHERE prop IS NOT NULL), 0){stateless[1]}
     FROM proj GROUP BY ext, code, bucket, f, dims
     -- rows locked in key order: concurrent batches wait on each other without deadlock
     ORDER BY ext, code, bucket, f, md5(dims::text)::uuid
@@ -119,20 +141,22 @@ rollup_upsert AS (
         lv_ts = CASE WHEN {_NEWER_VALUE} THEN EXCLUDED.lv_ts ELSE r.lv_ts END,
         lv_id = CASE WHEN {_NEWER_VALUE} THEN EXCLUDED.lv_id ELSE r.lv_id END,
         lv = CASE WHEN {_NEWER_VALUE} THEN EXCLUDED.lv ELSE r.lv END,
-        n_prop = r.n_prop + EXCLUDED.n_prop, ptac_prop = r.ptac_prop + EXCLUDED.ptac_prop
+        n_prop = r.n_prop + EXCLUDED.n_prop,
+        ptac_prop = r.ptac_prop + EXCLUDED.ptac_prop{stateless[2]}
     RETURNING 1
 ),
+-- only the events that keep their state (unique counts), and only those carrying the field:
+-- a batch without them upserts no state
 state_upsert AS (
     INSERT INTO {STATE_TABLE} AS s (
         organization_id, external_subscription_id, code, field_name, dims_hash, prop_hash,
         dims, prop, first_ts, last_ts, last_id
     )
-    SELECT %(organization_id)s, ext, code, f, md5(dims::text)::uuid,
-           md5(COALESCE('s' || prop, 'n'))::uuid, dims, prop, MIN(ts),
-           (ARRAY_AGG(ts ORDER BY ts DESC, id DESC))[1],
+    SELECT %(organization_id)s, ext, code, f, md5(dims::text)::uuid, md5('s' || prop)::uuid,
+           dims, prop, MIN(ts), (ARRAY_AGG(ts ORDER BY ts DESC, id DESC))[1],
            (ARRAY_AGG(id ORDER BY ts DESC, id DESC))[1]
-    FROM proj GROUP BY ext, code, f, dims, prop
-    ORDER BY ext, code, f, md5(dims::text)::uuid, md5(COALESCE('s' || prop, 'n'))::uuid
+    FROM proj WHERE keep AND prop IS NOT NULL GROUP BY ext, code, f, dims, prop
+    ORDER BY ext, code, f, md5(dims::text)::uuid, md5('s' || prop)::uuid
     ON CONFLICT ON CONSTRAINT metering_event_property_state_key DO UPDATE SET
         first_ts = LEAST(s.first_ts, EXCLUDED.first_ts),
         last_ts = CASE WHEN {_NEWER_LAST} THEN EXCLUDED.last_ts ELSE s.last_ts END,
@@ -141,6 +165,9 @@ state_upsert AS (
 )
 """
 
+
+_UPSERTS = _upserts()
+
 INSERT_WITH_ROLLUPS_SQL = f"""
 WITH input AS (
     -- the batch as one JSON array of objects (`PostgresEventStore.write_batch`): one
@@ -148,7 +175,7 @@ WITH input AS (
     SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
         transaction_id text, external_subscription_id text, code text, ts timestamptz,
         properties jsonb, amount numeric, value numeric, subscription_id uuid, customer_id uuid,
-        field_name text, position int, sent int
+        field_name text, keeps_state boolean, position int, sent int
     )
 ),
 -- ids in the order the events were sent (`sent`): of two events at one instant, the later
@@ -172,7 +199,7 @@ ins AS (
 src AS (
     SELECT ins.id, ins.external_subscription_id AS ext, ins.code, ins.timestamp AS ts,
            ins.properties AS props, ins.precise_total_amount_cents AS ptac, ins.value,
-           input.field_name AS f
+           input.field_name AS f, input.keeps_state AS keep
     FROM ins JOIN input ON input.external_subscription_id = ins.external_subscription_id
                        AND input.transaction_id = ins.transaction_id
 ),
@@ -180,22 +207,29 @@ src AS (
 SELECT id, external_subscription_id, transaction_id FROM ins
 """
 
-_REBUILD_SQL = f"""
+
+def _rebuild_sql(*, count_stateless: bool) -> str:
+    return f"""
 WITH fields AS (
-    SELECT * FROM unnest(%(field_codes)s::text[], %(field_names)s::text[]) AS t(code, f)
+    SELECT * FROM unnest(%(field_codes)s::text[], %(field_names)s::text[],
+                         %(field_states)s::boolean[]) AS t(code, f, keep)
 ),
 src AS (
     SELECT e.id, e.external_subscription_id AS ext, e.code, e.timestamp AS ts,
            e.properties AS props, e.precise_total_amount_cents AS ptac, e.value,
-           COALESCE(fields.f, '') AS f
+           COALESCE(fields.f, '') AS f, COALESCE(fields.keep, FALSE) AS keep
     FROM {EVENT_TABLE} e LEFT JOIN fields ON fields.code = e.code
     WHERE e.organization_id = %(organization_id)s AND e.deleted_at IS NULL
       AND (%(external_subscription_id)s::text IS NULL
            OR e.external_subscription_id = %(external_subscription_id)s::text)
 ),
-{_UPSERTS}
+{_upserts(count_stateless=count_stateless)}
 SELECT (SELECT COUNT(*) FROM rollup_upsert)
 """
+
+
+_REBUILD_SQL = _rebuild_sql(count_stateless=True)
+_REBUILD_ALL_STATES_SQL = _rebuild_sql(count_stateless=False)
 
 WRITE_PARAMS = {"num_pattern": NUMERIC_PATTERN, "num_limit": NUMBER_LIMIT}
 
@@ -204,19 +238,29 @@ def rebuild_rollups(
     organization_id: UUID,
     field_names: Mapping[str, str | None],
     *,
+    aggregation_types: Mapping[str, str] | None = None,
     external_subscription_id: str | None = None,
 ) -> int:
     """Recompute the pre-aggregated rows of an organization (or of one external subscription
-    id) from its live events; `field_names` maps each metric code to its field (the metric's
-    current one). Returns the rollup rows written. Run it with ingestion of those events paused
-    (a batch committed while it runs may be counted twice)."""
+    id) from its live events; `field_names` maps each metric code to its field and
+    `aggregation_types` to its aggregation type (the metric's current ones): the events of
+    unique counts keep their property states. Without `aggregation_types` every event keeps its
+    state, as ingestion did when migration 0003 (which calls it so) was written. Returns the
+    rollup rows written. Run it with ingestion of those events paused (a batch committed while
+    it runs may be counted twice)."""
     codes = [code for code, field in field_names.items() if field]
+    if aggregation_types is None:
+        sql, keeps = _REBUILD_ALL_STATES_SQL, [True] * len(codes)
+    else:
+        sql = _REBUILD_SQL
+        keeps = [keeps_state(aggregation_types.get(code)) for code in codes]
     params = {
         **WRITE_PARAMS,
         "organization_id": organization_id,
         "external_subscription_id": external_subscription_id,
         "field_codes": codes,
         "field_names": [field_names[code] for code in codes],
+        "field_states": keeps,
     }
     with transaction.atomic():
         for model in (EventRollup, EventPropertyState):
@@ -225,7 +269,7 @@ def rebuild_rollups(
                 rows = rows.filter(external_subscription_id=external_subscription_id)
             rows.delete()
         with connection.cursor() as cursor:
-            cursor.execute(_REBUILD_SQL, params)
+            cursor.execute(sql, params)
             (written,) = cursor.fetchone()
     return int(written)
 
@@ -356,34 +400,64 @@ class _RollupBuilder:
             f"{alias}.code = {p(q.code)}",
         ]
 
-    def parts(self) -> list[str]:
-        """SELECTs of rollup-shaped rows: full hours from the rollups, partial ones raw."""
-        parts = []
+    def plan(self) -> list[tuple[bool, datetime | None, datetime, bool, bool]]:
+        """(from the rollups, first, last, last inclusive, in period) of each piece of the
+        window: the hours wholly inside each segment from the rollups (`last` excluded), the
+        partial ones at both ends from the raw events."""
+        pieces: list[tuple[bool, datetime | None, datetime, bool, bool]] = []
         for first, last, in_period in self.segments():
             if first is not None and first > last:
                 continue
             low = None if first is None else _ceil(first)
             high = _floor(last + _MICROSECOND)
-            raw_ranges: list[tuple[datetime | None, datetime, bool]] = []
             if low is None or low < high:
-                parts.append(self.rollup_part(low, high, in_period))
+                pieces.append((True, low, high, False, in_period))
                 if first is not None and first < low:  # type: ignore[operator]
-                    raw_ranges.append((first, low, False))  # type: ignore[arg-type]
-                raw_ranges.append((high, last, True))
+                    pieces.append((False, first, low, False, in_period))  # type: ignore[arg-type]
+                pieces.append((False, high, last, True, in_period))
             else:
-                raw_ranges.append((first, last, True))
-            for start, end, inclusive in raw_ranges:
-                parts.append(self.raw_part(start, end, inclusive, in_period))
-        return parts
+                pieces.append((False, first, last, True, in_period))
+        return pieces
+
+    def parts(self) -> list[str]:
+        """SELECTs of rollup-shaped rows: full hours from the rollups, partial ones raw."""
+        return [
+            self.rollup_part(first, last, in_period)  # type: ignore[arg-type]
+            if rolled
+            else self.raw_part(first, last, inclusive, in_period)
+            for rolled, first, last, inclusive, in_period in self.plan()
+        ]
+
+    def wrong(self) -> str | None:
+        """The condition on a rollup row (`r`) under which the rows cannot answer: events
+        pre-aggregated with another field (or none), or with the field as a key the query
+        filters or groups on; for a unique count, events whose property state was not kept
+        (ingested for another type of metric, or by a version that kept none)."""
+        p = self.p
+        wrong = []
+        if self.kind != AggregationType.COUNT:
+            # `field` itself is never a key (`pre_aggregated`)
+            wrong.append(f"r.field_name <> {p(self.field)}")
+        elif keys := sorted(_keys(self.query)):
+            wrong.append(f"r.field_name = ANY({p(keys)}::text[])")
+        if self.kind == AggregationType.UNIQUE_COUNT:
+            wrong.append("r.n_stateless > 0")
+        return " OR ".join(wrong) or None
 
     def rollup_part(self, low: datetime | None, high: datetime, in_period: bool) -> str:
+        """The rollup rows of the hours from `low` to `high` (excluded) the query selects, and
+        those making it fall back (`wrong`, unfiltered: a row of another field may lack the
+        filter's key in its dims): their `bad` voids the result, whatever they add to it."""
         p = self.p
         conditions = [*self.selection("r"), f"r.bucket < {p(high)}"]
         if low is not None:
             conditions.append(f"r.bucket >= {p(low)}")
-        if self.field:
-            conditions.append(f"r.field_name = {p(self.field)}")
-        conditions += self.filters("r.dims")
+        wrong = self.wrong()
+        filters = self.filters("r.dims")
+        if wrong and filters:
+            conditions.append(f"(({wrong}) OR ({' AND '.join(filters)}))")
+        else:
+            conditions += filters
         if self.query.prorated and in_period:
             # spec §7.15: the hour's values weigh the local days from its day to the period
             # end; an hour across two local days (a half-hour offset) is not pre-aggregated
@@ -397,7 +471,7 @@ class _RollupBuilder:
         return f"""
             SELECT {self.group_exprs("r.dims")}, {in_period} AS inp, r.n, r.ptac, r.nv,
                    r.ptac_v, r.sv, r.tv, r.mx, r.lv_ts, r.lv_id, r.lv, r.n_prop, r.ptac_prop,
-                   {prorated}
+                   {prorated}, {f"({wrong})" if wrong else "FALSE"} AS bad
             FROM {ROLLUP_TABLE} r WHERE {" AND ".join(conditions)}
         """
 
@@ -438,7 +512,7 @@ class _RollupBuilder:
                    CASE WHEN val IS NOT NULL THEN id END AS lv_id, val AS lv,
                    (prop IS NOT NULL)::int AS n_prop,
                    CASE WHEN prop IS NOT NULL THEN ptac ELSE 0 END AS ptac_prop,
-                   {dv} AS dv, FALSE AS split
+                   {dv} AS dv, FALSE AS split, FALSE AS bad
             FROM (
                 SELECT e.id, e.timestamp AS ts, e.precise_total_amount_cents AS ptac,
                        {self.group_exprs("e.properties")}, {prop} AS prop, {val} AS val
@@ -446,25 +520,27 @@ class _RollupBuilder:
             ) raw
         """
 
-    def mismatch(self) -> str:
-        """True when an event of the window may have been pre-aggregated with another field
-        (or none), or with the field as a key the query filters or groups on."""
-        q, p = self.query, self.p
-        conditions = [*self.selection("s"), f"s.first_ts <= {p(q.to_datetime)}"]
-        lower = self.lower()
-        if lower is not None:
-            conditions.append(f"s.last_ts >= {p(lower)}")
-        keys = sorted(_keys(q))
-        wrong = [f"s.field_name = ANY({p(keys)}::text[])"] if keys else []
-        if self.kind != AggregationType.COUNT:
-            # two index ranges (field_name follows code in the key) rather than `<>`, which
-            # would read every state of the code
-            wrong += [f"s.field_name < {p(self.field)}", f"s.field_name > {p(self.field)}"]
-        if not wrong:
+    def edges(self) -> str:
+        """For a unique count: whether a rollup row of the window's partial hours is `wrong`.
+        The states answer for the whole window, those hours included, while their counts come
+        from the raw events (exact whatever the rows hold); other types need no check there."""
+        if self.kind != AggregationType.UNIQUE_COUNT:
             return "SELECT FALSE AS bad"
-        where = " AND ".join(conditions)
-        exists = [f"EXISTS (SELECT 1 FROM {STATE_TABLE} s WHERE {where} AND {w})" for w in wrong]
-        return f"SELECT {' OR '.join(exists)} AS bad"
+        p = self.p
+        hours = []
+        for rolled, first, last, inclusive, _ in self.plan():
+            if rolled:
+                continue  # `rollup_part` reads these rows with their `bad`
+            # the hours holding an instant from `first` to `last`
+            hour = [f"r.bucket {'<=' if inclusive else '<'} {p(last)}"]
+            if first is not None:
+                hour.append(f"r.bucket >= {p(_floor(first))}")
+            hours.append(f"({' AND '.join(hour)})")
+        wrong = self.wrong()
+        if not hours or not wrong:
+            return "SELECT FALSE AS bad"
+        where = " AND ".join([*self.selection("r"), f"({' OR '.join(hours)})", f"({wrong})"])
+        return f"SELECT EXISTS (SELECT 1 FROM {ROLLUP_TABLE} r WHERE {where}) AS bad"
 
     def unique_ctes(self) -> str:
         """Last operation of each value in the window, from the property states; `late`: a
@@ -506,7 +582,7 @@ class _RollupBuilder:
         unique = self.kind == AggregationType.UNIQUE_COUNT
         union = " UNION ALL ".join(self.parts())
         extra = self.unique_ctes() if unique else ""
-        bad = "(chk.bad OR late.bad)" if unique else "chk.bad"
+        bad = "(chk.bad OR agg.bad OR late.bad)" if unique else "(chk.bad OR agg.bad)"
         join_late = "CROSS JOIN late" if unique else ""
         units = ", active.units AS active_units" if unique else ""
         join_active = ""
@@ -514,7 +590,7 @@ class _RollupBuilder:
             on = " AND ".join(f"agg.{n} IS NOT DISTINCT FROM active.{n}" for n in self.groups)
             join_active = f"LEFT JOIN active ON {on}"
         sql = f"""
-            WITH chk AS ({self.mismatch()}),
+            WITH chk AS ({self.edges()}),
             src AS ({union}),
             agg AS (
                 SELECT {g}, inp, SUM(n) AS n, SUM(ptac) AS ptac, SUM(nv) AS nv,
@@ -522,7 +598,7 @@ class _RollupBuilder:
                        (ARRAY_AGG(lv ORDER BY lv_ts DESC, lv_id DESC)
                         FILTER (WHERE lv_ts IS NOT NULL))[1] AS lv,
                        SUM(n_prop) AS n_prop, SUM(ptac_prop) AS ptac_prop,
-                       SUM(dv) AS dv, bool_or(split) AS split
+                       SUM(dv) AS dv, bool_or(split) AS split, bool_or(bad) AS bad
                 FROM src GROUP BY {g}, inp
             ) {extra}
             SELECT {bad} AS bad, {agg_g}, agg.inp, agg.n, agg.ptac, agg.nv, agg.ptac_v, agg.sv,

@@ -34,8 +34,8 @@ def pytest_generate_tests(metafunc):
     (ORM + Python, what the SQLite trial uses), on the same PostgreSQL database; a module
     setting `ON_CLICKHOUSE = True` (its tests do not read the PostgreSQL table) also runs
     them on the ClickHouse store, embedded (chdb), and on the PostgreSQL store reading its
-    pre-aggregated rows rebuilt with the queried field ("rollups": the events are written
-    without one, so "sql" reads them raw but for counts)."""
+    pre-aggregated rows rebuilt with the queried field and type ("rollups": the events are
+    written without them, so "sql" reads them raw but for counts)."""
     if "store" in metafunc.fixturenames:
         names = ["sql", "portable"]
         if getattr(metafunc.module, "ON_CLICKHOUSE", False):
@@ -109,7 +109,11 @@ def aggregate(store, organization):
         }
         query = AggregationQuery(aggregation_type=aggregation_type, field_name=field_name, **values)
         if isinstance(store, PostgresEventStore) and store.rollups:
-            rebuild_rollups(values["organization_id"], {values["code"]: field_name})
+            rebuild_rollups(
+                values["organization_id"],
+                {values["code"]: field_name},
+                aggregation_types={values["code"]: aggregation_type},
+            )
         return store.aggregate(query, with_event_values=with_event_values)
 
     return run

@@ -25,6 +25,13 @@ pytestmark = pytest.mark.django_db
 
 # the metric code of each field, so that the pre-aggregated rows keep each one's values
 FIELDS = {"calls": None, "bytes": "bytes", "users": "user_id", "seats": "seats"}
+# and its metric's type: the events of the unique count keep their property states
+KINDS = {
+    "calls": "count_agg",
+    "bytes": "sum_agg",
+    "users": "unique_count_agg",
+    "seats": "weighted_sum_agg",
+}
 
 
 def write(store, organization, sub: str, events: list[tuple[str, str, dict]]) -> None:
@@ -38,6 +45,7 @@ def write(store, organization, sub: str, events: list[tuple[str, str, dict]]) ->
             properties=properties,
             precise_total_amount_cents=Decimal(index),
             field_name=FIELDS[code],
+            aggregation_type=KINDS[code],
         )
         for index, (timestamp, code, properties) in enumerate(events)
     ]
@@ -88,7 +96,7 @@ def three_subscriptions(store, organization):
     ])  # fmt: skip
     write(store, organization, "sub_3", [("2023-08-31T23:59:59", "calls", {})])
     if isinstance(store, PostgresEventStore) and store.rollups:
-        rebuild_rollups(organization.id, FIELDS)
+        rebuild_rollups(organization.id, FIELDS, aggregation_types=KINDS)
     return ["sub_1", "sub_2", "sub_3", "sub_without_events"]
 
 

@@ -86,7 +86,11 @@ def streams(unique: bool = False):
 _IDS = itertools.count(1)
 
 
-def write(organization, batches, *, field_name="v", sub="sub_1", code="metric"):
+def write(
+    organization, batches, *, field_name="v", sub="sub_1", code="metric", aggregation_type=None
+):
+    """Each batch through `write_batch`, as ingestion writes the events of a metric of
+    `aggregation_type` (unique counts keep their property states)."""
     store = PostgresEventStore()
     for batch in batches:
         result = store.write_batch(
@@ -101,6 +105,7 @@ def write(organization, batches, *, field_name="v", sub="sub_1", code="metric"):
                     value=value,
                     precise_total_amount_cents=amount,
                     field_name=field_name,
+                    aggregation_type=aggregation_type,
                 )
                 for timestamp, properties, value, amount in batch
             ],
@@ -181,8 +186,9 @@ def test_pre_aggregated_equals_raw_scan(
     query = query_for(organization, aggregation_type, field_name, shape, **fields)
 
     def body():
-        write(organization, batches)
-        write(organization, batches[:1], sub="sub_2")  # another subscription: not read
+        write(organization, batches, aggregation_type=aggregation_type)
+        # another subscription: not read
+        write(organization, batches[:1], sub="sub_2", aggregation_type=aggregation_type)
         answered = rollup_rows(query) is not None
         event(f"pre-aggregated: {answered}")
         # a unique-count value seen before, in and after the window is read from the events
@@ -238,7 +244,7 @@ def test_events_ingested_without_the_field_fall_back_to_the_raw_scan(
     query = query_for(organization, aggregation_type, field_name, "plain", **fields)
 
     def body():
-        write(organization, batches)
+        write(organization, batches, aggregation_type=aggregation_type)
         write(organization, unknown, field_name=None, code="metric", sub="sub_1")
         assert aggregate_with_rollups(query) == aggregate_postgres(query)
 
@@ -254,12 +260,17 @@ def test_rebuild_gives_back_the_rows_ingestion_kept(
         [(BOUNDARIES[1] + timedelta(minutes=90), {"v": "u1", "operation_type": "remove"}, None,
           Decimal(0))],
     ]  # fmt: skip
-    write(organization, stream)
+    write(organization, stream, aggregation_type=aggregation_type)
     query = query_for(organization, aggregation_type, field_name, "plain", **fields)
     before = aggregate_with_rollups(query)
-    kept = sorted(EventRollup.objects.values_list("bucket", "n", "sv", "tv", "n_prop"))
-    rebuild_rollups(organization.id, {"metric": "v"})
-    assert sorted(EventRollup.objects.values_list("bucket", "n", "sv", "tv", "n_prop")) == kept
+    columns = ("bucket", "n", "sv", "tv", "n_prop", "n_stateless")
+    kept = sorted(EventRollup.objects.values_list(*columns))
+    states = sorted(EventPropertyState.objects.values_list("prop", "first_ts", "last_ts"))
+    rebuild_rollups(
+        organization.id, {"metric": "v"}, aggregation_types={"metric": aggregation_type}
+    )
+    assert sorted(EventRollup.objects.values_list(*columns)) == kept
+    assert sorted(EventPropertyState.objects.values_list("prop", "first_ts", "last_ts")) == states
     assert aggregate_with_rollups(query) == before == aggregate_postgres(query)
 
 
@@ -274,6 +285,7 @@ def test_unique_count_reads_the_last_operation_of_each_value(organization):
             (datetime(2023, 8, 1, 8, tzinfo=UTC), {"v": "u3", "operation_type": "remove"}, None,
              Decimal(0)),
         ]],
+        aggregation_type="unique_count_agg",
     )  # fmt: skip
     query = query_for(organization, "unique_count_agg", "v", "plain")
     assert [row["units"] for row in rollup_rows(query)] == [1]
@@ -295,11 +307,13 @@ def test_a_refused_batch_leaves_no_pre_aggregated_row(organization):
     first = EventInput(
         transaction_id="t1", external_subscription_id="sub_1", code="metric",
         timestamp=datetime(2023, 8, 1, 5, tzinfo=UTC), properties={"v": 1}, field_name="v",
+        aggregation_type="unique_count_agg",
     )  # fmt: skip
     assert store.write_batch(organization.id, [first], now=NOW).written
     second = EventInput(
         transaction_id="t2", external_subscription_id="sub_1", code="metric",
         timestamp=datetime(2023, 8, 1, 6, tzinfo=UTC), properties={"v": 5}, field_name="v",
+        aggregation_type="unique_count_agg",
     )  # fmt: skip
     refused = store.write_batch(organization.id, [second, first], now=NOW)
     assert refused.duplicate_indexes == (1,)
@@ -309,7 +323,12 @@ def test_a_refused_batch_leaves_no_pre_aggregated_row(organization):
 
 def test_discarded_events_leave_the_pre_aggregated_rows(organization):
     store = PostgresEventStore()
-    write(organization, [[(datetime(2023, 8, 1, 5, tzinfo=UTC), {"v": 4}, None, Decimal(0))]])
+    write(
+        organization,
+        [[(datetime(2023, 8, 1, 5, tzinfo=UTC), {"v": 4}, None, Decimal(0))]],
+        aggregation_type="unique_count_agg",
+    )
+    assert EventPropertyState.objects.exists()
     store.discard_events(organization.id, code="metric", now=NOW)
     assert not EventRollup.objects.exists()
     assert not EventPropertyState.objects.exists()
@@ -332,10 +351,241 @@ def test_a_unique_value_seen_again_after_the_window_is_read_from_the_events(orga
             (PERIOD_TO + timedelta(hours=5), {"v": "u1"}, None, Decimal(0)),
             (PERIOD_TO + timedelta(hours=5), {"v": "u2"}, None, Decimal(0)),
         ]],
+        aggregation_type="unique_count_agg",
     )  # fmt: skip
     query = query_for(organization, "unique_count_agg", "v", "plain")
     assert rollup_rows(query) is None
     assert aggregate_with_rollups(query)[0].units == 1 == aggregate_postgres(query)[0].units
+
+
+# --------------------------------------------------------------------------------------------
+# Property states: kept for the events of unique-count metrics only
+
+
+def _at(hour: int, minute: int = 0) -> datetime:
+    return datetime(2023, 8, 1, hour, minute, tzinfo=UTC)
+
+
+def _stateless() -> tuple[int, int]:
+    """(events carrying the field, those whose state was not kept) over every rollup row."""
+    rows = list(EventRollup.objects.values_list("n_prop", "n_stateless"))
+    return sum(row[0] for row in rows), sum(row[1] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("aggregation_type", "field_name"),
+    [
+        ("count_agg", None),
+        ("sum_agg", "v"),
+        ("max_agg", "v"),
+        ("latest_agg", "v"),
+        ("weighted_sum_agg", "v"),
+        (None, None),  # the metric is unknown
+    ],
+)
+def test_a_batch_of_another_metric_type_upserts_no_state(
+    organization, aggregation_type, field_name
+):
+    batch = [
+        (_at(5), {"v": 3, "region": "eu"}, None, Decimal(0)),
+        (_at(6), {"v": "u1"}, None, Decimal(0)),
+        (_at(6, 30), {"region": "us"}, None, Decimal(0)),
+    ]
+    write(organization, [batch], field_name=field_name, aggregation_type=aggregation_type)
+    assert not EventPropertyState.objects.exists()
+    assert EventRollup.objects.exists()
+    carrying = 2 if field_name else 0
+    assert _stateless() == (carrying, carrying)
+
+
+def test_a_unique_count_batch_keeps_the_states_of_its_values(organization):
+    def event(tx, code, at, properties, aggregation_type):
+        return EventInput(
+            transaction_id=tx, external_subscription_id="sub_1", code=code, timestamp=at,
+            properties=properties, field_name="v", aggregation_type=aggregation_type,
+        )  # fmt: skip
+
+    batch = [
+        event("t1", "metric", _at(5), {"v": "u1", "region": "eu"}, "unique_count_agg"),
+        event("t2", "metric", _at(5, 30), {"v": "u1", "region": "eu"}, "unique_count_agg"),
+        event("t3", "metric", _at(6), {"v": "u2"}, "unique_count_agg"),
+        event("t4", "metric", _at(6, 10), {"region": "us"}, "unique_count_agg"),  # no value
+        event("t5", "other", _at(6), {"v": 4}, "sum_agg"),  # another metric of the batch
+    ]
+    assert PostgresEventStore().write_batch(organization.id, batch, now=NOW).written
+    states = EventPropertyState.objects.values_list("code", "prop", "first_ts", "last_ts")
+    assert sorted(states) == [
+        ("metric", "u1", _at(5), _at(5, 30)),
+        ("metric", "u2", _at(6), _at(6)),
+    ]
+    assert list(EventRollup.objects.filter(code="metric").values_list("n_stateless")) == [(0,)] * 3
+    assert EventRollup.objects.get(code="other").n_stateless == 1
+    query = query_for(organization, "unique_count_agg", "v", "plain")
+    assert rollup_rows(query) is not None
+    assert aggregate_with_rollups(query)[0].units == 2 == aggregate_postgres(query)[0].units
+
+
+def test_a_metric_ingested_as_a_sum_then_read_as_a_unique_count_reads_the_events(organization):
+    """The metric became a unique count: the events ingested before kept no state."""
+    write(
+        organization,
+        [[(_at(5), {"v": "u1"}, None, Decimal(0)), (_at(6), {"v": "u2"}, None, Decimal(0))]],
+        aggregation_type="sum_agg",
+    )
+    write(
+        organization,
+        [[(_at(7), {"v": "u3"}, None, Decimal(0))]],
+        aggregation_type="unique_count_agg",
+    )
+    query = query_for(organization, "unique_count_agg", "v", "plain")
+    assert rollup_rows(query) is None
+    assert aggregate_with_rollups(query)[0].units == 3 == aggregate_postgres(query)[0].units
+
+
+@pytest.mark.parametrize(
+    ("at", "field_name", "aggregation_type"),
+    [
+        (PERIOD_TO - timedelta(minutes=5), "v", "sum_agg"),  # the last, partial hour
+        (PERIOD_FROM + timedelta(minutes=1), "v", None),  # the first one
+        (PERIOD_TO - timedelta(minutes=5), "w", "unique_count_agg"),  # another field
+        (PERIOD_FROM, None, None),
+    ],
+)
+def test_a_unique_count_sees_the_rollup_rows_of_its_partial_hours(
+    organization, at, field_name, aggregation_type
+):
+    """The states answer for the partial hours too: an event there without its state (or
+    pre-aggregated with another field) makes the read fall back, though the raw events give
+    these hours' counts."""
+    write(
+        organization,
+        [[(_at(5), {"v": "u1"}, None, Decimal(0))]],
+        aggregation_type="unique_count_agg",
+    )
+    write(
+        organization,
+        [[(at, {"v": "u9"}, None, Decimal(0))]],
+        field_name=field_name,
+        aggregation_type=aggregation_type,
+    )
+    for recurring in (False, True):
+        query = query_for(organization, "unique_count_agg", "v", "plain", recurring=recurring)
+        assert rollup_rows(query) is None
+        assert aggregate_with_rollups(query)[0].units == 2 == aggregate_postgres(query)[0].units
+
+
+@pytest.mark.parametrize(
+    ("aggregation_type", "field_name", "shape"),
+    [
+        ("sum_agg", "v", "plain"),
+        ("sum_agg", "v", "filtered"),
+        ("max_agg", "v", "grouped"),
+        ("unique_count_agg", "v", "filtered"),
+        ("weighted_sum_agg", "v", "plain"),
+        ("count_agg", None, "grouped"),
+        ("count_agg", None, "filtered"),
+    ],
+)
+def test_a_field_change_is_seen_on_the_rollup_rows(
+    organization, aggregation_type, field_name, shape
+):
+    """Until 08:00 the metric's field was "region" (its rows' dims lack it: a filter or group
+    on region must not hide them), then "v"."""
+    early = [[(_at(5), {"v": "u4", "region": "eu"}, None, Decimal(0))]]
+    write(organization, early, field_name="region", aggregation_type=aggregation_type)
+    late = [[(_at(9), {"v": "u5", "region": "eu"}, None, Decimal(0))]]
+    write(organization, late, field_name=field_name, aggregation_type=aggregation_type)
+    fields = {"period_duration_days": 31} if aggregation_type == "weighted_sum_agg" else {}
+    query = query_for(organization, aggregation_type, field_name, shape, **fields)
+    assert rollup_rows(query) is None
+    assert aggregate_with_rollups(query) == aggregate_postgres(query)
+
+
+def test_a_count_reads_rows_of_any_field_when_it_neither_filters_nor_groups_on_them(
+    organization,
+):
+    write(
+        organization, [[(_at(5), {"v": 1, "region": "eu"}, None, Decimal(0))]], field_name="region"
+    )
+    write(organization, [[(_at(9), {"v": 2, "region": "eu"}, None, Decimal(0))]])
+    query = query_for(organization, "count_agg", None, "plain")
+    assert rollup_rows(query) is not None
+    assert aggregate_with_rollups(query)[0].units == 2 == aggregate_postgres(query)[0].units
+
+
+def test_a_rebuild_without_aggregation_types_keeps_every_state(organization):
+    """Migration 0003 rebuilds so (on a table without `n_stateless`): every event carrying the
+    field keeps its state, as ingestion did then, and unique counts may read them."""
+    write(
+        organization,
+        [[(_at(5), {"v": "u1"}, None, Decimal(0)), (_at(6), {"v": "u2"}, None, Decimal(0))]],
+        aggregation_type="sum_agg",
+    )
+    assert not EventPropertyState.objects.exists()
+    rebuild_rollups(organization.id, {"metric": "v"})
+    assert sorted(EventPropertyState.objects.values_list("prop", flat=True)) == ["u1", "u2"]
+    assert _stateless() == (2, 0)
+    query = query_for(organization, "unique_count_agg", "v", "plain")
+    assert rollup_rows(query) is not None
+    assert aggregate_with_rollups(query)[0].units == 2 == aggregate_postgres(query)[0].units
+
+
+def test_ingestion_keeps_the_states_of_unique_count_metrics_only(organization):
+    from billing.actors import SYSTEM
+    from metering.services.ingestion import event_create_batch
+    from plans.models import BillableMetric
+
+    for code, aggregation_type, field_name in (
+        ("calls", "count_agg", ""),
+        ("bytes", "sum_agg", "v"),
+        ("users", "unique_count_agg", "v"),
+    ):
+        BillableMetric.objects.create(
+            organization=organization, name=code, code=code, aggregation_type=aggregation_type,
+            field_name=field_name,
+        )  # fmt: skip
+    payloads = [
+        {"transaction_id": f"t_{code}", "external_subscription_id": "sub_1", "code": code,
+         "timestamp": 1690873200, "properties": {"v": "7"}}
+        for code in ("calls", "bytes", "users", "unknown")
+    ]  # fmt: skip
+    event_create_batch(organization=organization, payloads=payloads, actor=SYSTEM, now=NOW)
+    assert list(EventPropertyState.objects.values_list("code", "prop")) == [("users", "7")]
+    stateless = dict(EventRollup.objects.values_list("code", "n_stateless"))
+    assert stateless == {"calls": 0, "bytes": 1, "users": 0, "unknown": 0}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batches=streams(unique=True),
+    ingested=st.lists(
+        st.sampled_from(
+            [("unique_count_agg", "v")] * 3
+            + [("sum_agg", "v"), ("unique_count_agg", "w"), (None, None)]
+        ),
+        min_size=5,
+        max_size=5,
+    ),
+    shape=st.sampled_from(list(SHAPES)),
+    recurring=st.booleans(),
+)
+def test_unique_counts_over_events_ingested_for_other_metrics_equal_raw_scan(
+    organization, rolled_back, batches, ingested, shape, recurring
+):
+    """Between batches the metric changed type or field, or was unknown."""
+    query = query_for(organization, "unique_count_agg", "v", shape, recurring=recurring)
+
+    def body():
+        for batch, (aggregation_type, field_name) in zip(batches, ingested, strict=False):
+            write(organization, [batch], field_name=field_name, aggregation_type=aggregation_type)
+        event(f"pre-aggregated: {rollup_rows(query) is not None}")
+        assert aggregate_with_rollups(query) == aggregate_postgres(query)
+
+    rolled_back(body)
 
 
 @pytest.mark.parametrize(
