@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("billing", "0007_outbox_rendered"),
-        ("metering", "0004_rollup_fillfactor"),
+        ("metering", "0005_states_unique_only"),
     ]
 
     operations = [
