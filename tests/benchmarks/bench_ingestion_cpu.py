@@ -46,8 +46,15 @@ sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 
 
 def cpu_ns(pid: int | str = "self") -> int:
-    """Nanoseconds `pid` has spent on a CPU (all its threads)."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    """Nanoseconds `pid` has spent on a CPU, all its threads (`/proc/<pid>/schedstat` alone
+    counts only the main thread: a gthread gunicorn worker serves requests on others)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return total
 
 
 def recreate(url: str) -> None:
