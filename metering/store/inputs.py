@@ -29,7 +29,7 @@ class EventInput:
     property. `field_name`: the metric's field, when ingestion knows the metric: the PostgreSQL
     store pre-aggregates the field's values with it (without it, only counts are).
     `aggregation_type`: the metric's, when ingestion knows the metric: the PostgreSQL store keeps
-    the property state of unique-count events only (without it, none).
+    the property state of unique-count events only (without it, of every event with a field).
     """
 
     transaction_id: str

@@ -101,8 +101,9 @@ _NEWER_LAST = "(EXCLUDED.last_ts, EXCLUDED.last_id) > (s.last_ts, s.last_id)"
 
 def keeps_state(aggregation_type: str | None) -> bool:
     """Whether an event of a metric of this type keeps its property state: only unique counts
-    read the states."""
-    return aggregation_type == AggregationType.UNIQUE_COUNT
+    read the states. An unknown type (None: a writer that does not say it) keeps it, so that a
+    unique count can still read its events from the states rather than scan them."""
+    return aggregation_type is None or aggregation_type == AggregationType.UNIQUE_COUNT
 
 
 def _upserts(*, count_stateless: bool = True) -> str:

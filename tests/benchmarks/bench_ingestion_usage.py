@@ -299,6 +299,7 @@ def bulk_load(organization_name: str, now: datetime, target: int, main_events: i
     rng = random.Random(7)
     codes = [m["code"] for m in METRICS]
     fields = {m["code"]: m.get("field_name") for m in METRICS}
+    types = {m["code"]: m["aggregation_type"] for m in METRICS}
     numeric = {"bench_sum", "bench_max", "bench_gb"}
     plan = [(MAIN_SUBSCRIPTION, main_events)]
     rest = max(target - stored - main_events, 0)
@@ -324,7 +325,9 @@ def bulk_load(organization_name: str, now: datetime, target: int, main_events: i
                         value=None if value is None else Decimal(value),
                         subscription_id=subscription.id,
                         customer_id=subscription.customer_id,
-                        field_name=fields[code],  # as ingestion passes the metric's field
+                        # as ingestion passes the metric's field and type
+                        field_name=fields[code],
+                        aggregation_type=types[code],
                     )
                 )
             result = store.write_batch(organization.id, batch, now=now)

@@ -446,7 +446,7 @@ def test_a_metric_ingested_as_a_sum_then_read_as_a_unique_count_reads_the_events
     ("at", "field_name", "aggregation_type"),
     [
         (PERIOD_TO - timedelta(minutes=5), "v", "sum_agg"),  # the last, partial hour
-        (PERIOD_FROM + timedelta(minutes=1), "v", None),  # the first one
+        (PERIOD_FROM + timedelta(minutes=1), "v", "max_agg"),  # the first one
         (PERIOD_TO - timedelta(minutes=5), "w", "unique_count_agg"),  # another field
         (PERIOD_FROM, None, None),
     ],
@@ -662,3 +662,13 @@ def test_pre_aggregated_tables_leave_room_on_their_pages_for_updates(db):
         ("metering_event_property_state", ["fillfactor=50"]),
         ("metering_event_rollup", ["fillfactor=50"]),
     ]
+
+
+def test_a_writer_that_does_not_say_the_type_keeps_the_states(organization):
+    """Without an aggregation type (a script, a benchmark's bulk load) the store keeps every
+    event's state, as before: a unique count then reads them instead of scanning events."""
+    write(organization, [[(_at(5), {"v": "u1"}, None, Decimal(0))]], aggregation_type=None)
+    assert EventPropertyState.objects.filter(prop="u1").exists()
+    query = query_for(organization, "unique_count_agg", "v", "plain")
+    assert rollup_rows(query) is not None
+    assert aggregate_with_rollups(query)[0].units == 1 == aggregate_postgres(query)[0].units
