@@ -262,10 +262,7 @@ def _codes(payloads: Iterable[object], key: str) -> set[str]:
     for payload in payloads:
         if isinstance(payload, Mapping):
             value = payload.get(key)
-            if type(value) is str:  # the usual case first
-                if value:
-                    found.add(value)
-            elif isinstance(value, str) and value:
+            if isinstance(value, str) and value:
                 found.add(value)
             elif isinstance(value, int) and not isinstance(value, bool):
                 found.add(str(value))

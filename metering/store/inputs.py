@@ -62,8 +62,8 @@ _IDENTIFIERS = ("transaction_id", "external_subscription_id", "code")
 
 def _check(event: EventInput) -> None:
     """Programming errors only: ingestion validates the payload before (spec §5.2)."""
-    identifiers = (event.transaction_id, event.external_subscription_id, event.code)
-    for name, value in zip(_IDENTIFIERS, identifiers, strict=True):
+    for name in _IDENTIFIERS:
+        value = getattr(event, name)
         if not isinstance(value, str) or not 0 < len(value) <= IDENTIFIER_MAX_LENGTH:
             raise ValueError(f"{name} must be a string of 1 to {IDENTIFIER_MAX_LENGTH} characters")
     timestamp = event.timestamp

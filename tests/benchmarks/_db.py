@@ -23,6 +23,19 @@ RUN_TABLES = [
 ]
 
 
+def recreate(url: str) -> None:
+    """Drops and creates the PostgreSQL database of `url`; refuses a name that does not start
+    with `billing_bench` (a benchmark must never drop another database)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    if not name.startswith("billing_bench"):
+        raise SystemExit("the benchmark drops its database; its name must start with billing_bench")
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
 def ensure_database(url: str) -> None:
     """Creates the PostgreSQL database of `url` when it does not exist."""
     import psycopg

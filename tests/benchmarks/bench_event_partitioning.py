@@ -67,6 +67,8 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks._db import recreate  # noqa: E402 (after sys.path)
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billing_bench_partitioning"
 MONTHS = 12
 ORGANIZATIONS = [UUID(int=0x5EED0000 + i) for i in range(10)]
@@ -104,17 +106,6 @@ def cpu_ns(pid: int) -> int:
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def recreate(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    if not name.startswith("billing_bench"):
-        raise SystemExit("the benchmark drops its database; its name must start with billing_bench")
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def drop(url: str) -> None:

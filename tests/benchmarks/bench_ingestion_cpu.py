@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 
+from tests.benchmarks._db import recreate  # noqa: E402 (after sys.path)
+
 
 def cpu_ns(pid: int | str = "self") -> int:
     """Nanoseconds `pid` has spent on a CPU, all its threads (`/proc/<pid>/schedstat` alone
@@ -55,17 +57,6 @@ def cpu_ns(pid: int | str = "self") -> int:
         except FileNotFoundError:  # a thread that ended meanwhile
             continue
     return total
-
-
-def recreate(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    if not name.startswith("billing_bench"):
-        raise SystemExit("the benchmark drops its database; its name must start with billing_bench")
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 class ClientApi:
