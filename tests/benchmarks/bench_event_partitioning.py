@@ -388,17 +388,7 @@ class Bench:
             from_datetime=previous,
             to_datetime=self.current - timedelta(microseconds=1),
         )
-        recurring_sum = AggregationQuery(
-            organization_id=organization,
-            external_subscription_id=subscription,
-            code="bench_sum",
-            aggregation_type="sum_agg",
-            field_name="amount",
-            from_datetime=previous,
-            to_datetime=self.current - timedelta(microseconds=1),
-            recurring=True,
-            subscription_started_at=self.first,
-        )
+        recurring_sum = replace(month_sum, recurring=True, subscription_started_at=self.first)
         unique_count = AggregationQuery(
             organization_id=organization,
             external_subscription_id=subscription,
