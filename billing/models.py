@@ -273,10 +273,22 @@ class ApiKey(TimeStampedModel):
 class ApiRequestLog(models.Model):
     """One API call: who, what, how it ended and how long it took (browsable in the admin)."""
 
+    # Written on every API call: neither key is checked by the database (each check would lock
+    # the organization's and the key's row at every commit); deletes go through Django, which
+    # cascades and nulls them. The organization's rows are found by the (organization,
+    # created_at) index, so the key needs no index of its own.
     organization = models.ForeignKey(
-        Organization, models.CASCADE, null=True, blank=True, related_name="+"
+        Organization,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
-    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
     key_name = models.CharField(max_length=255, blank=True, default="")
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=512)

@@ -31,7 +31,9 @@ def iso_seconds(instant: datetime | None) -> str | None:
 def iso_milliseconds(instant: datetime) -> str:
     """Lago's `iso8601(3)` of an event timestamp: milliseconds kept."""
     # isoformat is C code: "2022-03-20T12:00:00.123+00:00" -> "...123Z"
-    return instant.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if instant.tzinfo is not UTC:  # ingestion's timestamps are UTC already
+        instant = instant.astimezone(UTC)
+    return instant.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _optional_id(value: object) -> str | None:
@@ -127,28 +129,27 @@ def events_payload(events: list[Event]) -> list[dict]:
 
 
 def batch_payload(events: list[Event]) -> list[dict]:
-    """The echo of a stored batch: every event shares its `created_at` (one write)."""
+    """The echo of a stored batch: every event shares its `created_at` (one write). Ids stay
+    UUIDs: the API's renderer writes them as text (in C, where `str()` would cost a call per
+    id)."""
     if not events:
         return []
     created_at = iso_seconds(events[0].created_at)
-    payload = []
-    for event in events:
-        customer_id, subscription_id = event.customer_id, event.subscription_id
-        payload.append(
-            {
-                "lago_id": str(event.id),
-                "transaction_id": event.transaction_id,
-                "lago_customer_id": None if customer_id is None else str(customer_id),
-                "code": event.code,
-                "timestamp": iso_milliseconds(event.timestamp),
-                "precise_total_amount_cents": decimal_string(event.precise_total_amount_cents),
-                "properties": event.properties,
-                "lago_subscription_id": None if subscription_id is None else str(subscription_id),
-                "external_subscription_id": event.external_subscription_id,
-                "created_at": created_at,
-            }
-        )
-    return payload
+    return [
+        {
+            "lago_id": str(event.id),
+            "transaction_id": event.transaction_id,
+            "lago_customer_id": event.customer_id,
+            "code": event.code,
+            "timestamp": iso_milliseconds(event.timestamp),
+            "precise_total_amount_cents": decimal_string(event.precise_total_amount_cents),
+            "properties": event.properties,
+            "lago_subscription_id": event.subscription_id,
+            "external_subscription_id": event.external_subscription_id,
+            "created_at": created_at,
+        }
+        for event in events
+    ]
 
 
 class EstimatedFeeSerializer(serializers.Serializer):

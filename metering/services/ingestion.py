@@ -205,12 +205,13 @@ def build_event_input(
     if errors:
         return None, errors
 
-    properties = dict(properties)
     value = None
     metric = metrics.get(code)
     if metric is not None and metric.field_name:
         if metric.expression:
             # spec §4.1: the expression's result replaces the field's value, stored in properties
+            # (a copy: the payload stays as sent)
+            properties = dict(properties)
             try:
                 result = evaluate_expression(
                     metric.expression,

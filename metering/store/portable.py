@@ -370,7 +370,8 @@ def _number_in_order(rows: Sequence[Event]) -> None:
     """Ids from the table's sequence (PostgreSQL), increasing in the order of `rows`."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "SELECT nextval((SELECT pg_get_serial_sequence(%s, 'id'))::regclass) "
+            "FROM generate_series(1, %s)",
             [Event._meta.db_table, len(rows)],
         )
         ids = sorted(pk for (pk,) in cursor.fetchall())

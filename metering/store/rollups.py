@@ -182,7 +182,9 @@ WITH input AS (
 -- ids in the order the events were sent (`sent`): of two events at one instant, the later
 -- sent is the later one (latest, unique count); the rows go in key order (`position`)
 numbered AS (
-    SELECT sorted.*, nextval(pg_get_serial_sequence('{EVENT_TABLE}', 'id')) AS id
+    -- the sequence's name looked up once for the statement (an InitPlan), not once per row
+    SELECT sorted.*, nextval((SELECT pg_get_serial_sequence('{EVENT_TABLE}', 'id'))::regclass)
+           AS id
     FROM (SELECT * FROM input ORDER BY sent) sorted
 ),
 ins AS (
