@@ -22,7 +22,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.base import ModelState
 
 from billing.db import prepared_cursor
@@ -48,6 +48,7 @@ from .inputs import (
 )
 from .portable import aggregate_portable, insert_portable
 from .rollups import (
+    INSERT_OR_FAIL_WITH_ROLLUPS_SQL,
     INSERT_WITH_ROLLUPS_SQL,
     WRITE_PARAMS,
     aggregate_many_with_rollups,
@@ -145,9 +146,12 @@ class PostgresEventStore:
     def write_batch(
         self, organization_id: UUID, events: Sequence[EventInput], *, now: datetime
     ) -> WriteResult:
-        """One INSERT ... ON CONFLICT DO NOTHING for the whole batch, in a savepoint rolled back
-        when a row was skipped: a duplicate of a stored event, of a concurrent insert or of an
-        earlier row of the batch (the first copy wins, spec §5.2)."""
+        """The whole batch or nothing. First, outside a transaction, one INSERT without ON
+        CONFLICT (`_insert_unless_duplicate`); when it meets a duplicate, or inside a
+        transaction, one INSERT ... ON CONFLICT DO NOTHING in a transaction (a savepoint when
+        nested) rolled back when a row was skipped: a duplicate of a stored event, of a
+        concurrent insert or of an earlier row of the batch (the first copy wins, spec §5.2),
+        each reported."""
         if not events:
             return WriteResult(events=[])
         for event in events:
@@ -167,15 +171,17 @@ class PostgresEventStore:
             "rows": _rows_json(rows, values, order),
             **WRITE_PARAMS,
         }
-        try:
-            with transaction.atomic(), prepared_cursor() as cursor:
-                cursor.execute(INSERT_WITH_ROLLUPS_SQL, params)
-                inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
-                duplicates = _duplicate_indexes(events, inserted)
-                if duplicates:
-                    raise _BatchRefused(duplicates)
-        except _BatchRefused as refused:
-            return WriteResult(events=[], duplicate_indexes=refused.indexes)
+        inserted = self._insert_unless_duplicate(params)
+        if inserted is None:
+            try:
+                with transaction.atomic(), prepared_cursor() as cursor:
+                    cursor.execute(INSERT_WITH_ROLLUPS_SQL, params)
+                    inserted = {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
+                    duplicates = _duplicate_indexes(events, inserted)
+                    if duplicates:
+                        raise _BatchRefused(duplicates)
+            except _BatchRefused as refused:
+                return WriteResult(events=[], duplicate_indexes=refused.indexes)
         stored = dict(zip(order, values, strict=True))
         alias = connection.alias
         return WriteResult(
@@ -199,6 +205,23 @@ class PostgresEventStore:
                 for index, event in enumerate(events)
             ]
         )
+
+    @staticmethod
+    def _insert_unless_duplicate(params: dict) -> dict[tuple[str, str], int] | None:
+        """The batch's write as one statement in its own transaction, when no transaction is
+        open (the API's case): one round trip where BEGIN, the write and COMMIT took three.
+        It fails on the first duplicate, stored or in the batch, with nothing written; then,
+        and inside a transaction (where a failed statement would abort it), None: the caller
+        writes with ON CONFLICT in a transaction and finds which events are duplicates.
+        Returns the inserted ids by (external subscription id, transaction id)."""
+        if connection.in_atomic_block:
+            return None
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(INSERT_OR_FAIL_WITH_ROLLUPS_SQL, params)
+                return {(ext, txn): pk for pk, ext, txn in cursor.fetchall()}
+        except IntegrityError:
+            return None
 
     def aggregate(
         self, query: AggregationQuery, *, with_event_values: bool = False

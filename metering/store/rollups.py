@@ -169,7 +169,9 @@ state_upsert AS (
 
 _UPSERTS = _upserts()
 
-INSERT_WITH_ROLLUPS_SQL = f"""
+
+def _insert_with_rollups_sql(on_conflict: str) -> str:
+    return f"""
 WITH input AS (
     -- the batch as one JSON array of objects (`PostgresEventStore.write_batch`): one
     -- parameter parsed by PostgreSQL, instead of an array per column quoted in Python
@@ -195,7 +197,7 @@ ins AS (
     SELECT id, %(organization_id)s, transaction_id, external_subscription_id, code, ts,
            properties, amount, value, subscription_id, customer_id, %(created_at)s
     FROM numbered ORDER BY position
-    ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING
+    {on_conflict}
     RETURNING id, external_subscription_id, transaction_id, code, timestamp, properties,
               precise_total_amount_cents, value
 ),
@@ -209,6 +211,15 @@ src AS (
 {_UPSERTS}
 SELECT id, external_subscription_id, transaction_id FROM ins
 """
+
+
+# The batch's events skipped when their key is stored already (the caller compares what was
+# inserted with what was sent, and rolls back a batch with duplicates).
+INSERT_WITH_ROLLUPS_SQL = _insert_with_rollups_sql(
+    "ON CONFLICT ON CONSTRAINT billing_event_transaction_unique DO NOTHING"
+)
+# The same write failing on the first duplicate (a unique violation: nothing is written).
+INSERT_OR_FAIL_WITH_ROLLUPS_SQL = _insert_with_rollups_sql("")
 
 
 def _rebuild_sql(*, count_stateless: bool) -> str:
