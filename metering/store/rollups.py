@@ -173,12 +173,31 @@ _UPSERTS = _upserts()
 def _insert_with_rollups_sql(on_conflict: str) -> str:
     return f"""
 WITH input AS (
-    -- the batch as one JSON array of objects (`PostgresEventStore.write_batch`): one
-    -- parameter parsed by PostgreSQL, instead of an array per column quoted in Python
-    SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
-        transaction_id text, external_subscription_id text, code text, ts timestamptz,
-        properties jsonb, amount numeric, value numeric, subscription_id uuid, customer_id uuid,
-        field_name text, keeps_state boolean, position int, sent int
+    -- the batch as one JSON array per column (`PostgresEventStore.write_batch`), read side by
+    -- side: a flat array is parsed without the per-object field lookup of json_to_recordset
+    -- (about half the parsing CPU of a batch), and orjson writes each column in C
+    SELECT t.transaction_id, t.external_subscription_id, t.code, t.ts::timestamptz AS ts,
+           t.properties::jsonb AS properties, t.amount::numeric AS amount,
+           t.value::numeric AS value, t.subscription_id::uuid AS subscription_id,
+           t.customer_id::uuid AS customer_id, t.field_name,
+           t.keeps_state::boolean AS keeps_state, t.position::int AS position,
+           t.sent::int AS sent
+    FROM ROWS FROM (
+        json_array_elements_text(%(transaction_ids)s::json),
+        json_array_elements_text(%(external_subscription_ids)s::json),
+        json_array_elements_text(%(codes)s::json),
+        json_array_elements_text(%(timestamps)s::json),
+        json_array_elements_text(%(properties)s::json),
+        json_array_elements_text(%(amounts)s::json),
+        json_array_elements_text(%(values)s::json),
+        json_array_elements_text(%(subscription_ids)s::json),
+        json_array_elements_text(%(customer_ids)s::json),
+        json_array_elements_text(%(field_names)s::json),
+        json_array_elements_text(%(keeps_states)s::json),
+        json_array_elements_text(%(sent)s::json)
+    ) WITH ORDINALITY AS t(
+        transaction_id, external_subscription_id, code, ts, properties, amount, value,
+        subscription_id, customer_id, field_name, keeps_state, sent, position
     )
 ),
 -- ids in the order the events were sent (`sent`): of two events at one instant, the later

@@ -322,7 +322,7 @@ class Bench:
     @staticmethod
     def write_params(organization: UUID, events: list, now: datetime) -> dict:
         """The parameters `PostgresEventStore.write_batch` passes (rows in key order)."""
-        from metering.store import _rows_json
+        from metering.store import _columns_json
         from metering.store.inputs import _stored_value
         from metering.store.rollups import WRITE_PARAMS
 
@@ -335,7 +335,7 @@ class Bench:
         return {
             "organization_id": organization,
             "created_at": now,
-            "rows": _rows_json(rows, values, order),
+            **_columns_json(rows, values, order),
             **WRITE_PARAMS,
         }
 

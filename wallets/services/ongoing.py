@@ -41,6 +41,7 @@ from uuid import UUID
 from django.db import connection, transaction
 
 from billing.actors import Actor
+from billing.db import prepared_cursor
 from customers.models import Customer, Subscription
 from metering.usage import FeeTaxes, fee_tax_figures, subscription_usage, usage_window
 from wallets import ports
@@ -376,7 +377,7 @@ def _unflagged_customers(organization_id: UUID, external_ids: set[str]) -> set[U
                 customer_id__in=subscribers,
             ).values_list("customer_id", flat=True)
         )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # every ingestion request runs it: planned once
         cursor.execute(
             _UNFLAGGED_SQL,
             [organization_id, Wallet.Status.ACTIVE.value, organization_id, sorted(external_ids)],

@@ -149,6 +149,43 @@ def test_decimals_in_properties_are_stored_as_strings(store, organization):
     assert Event.objects.get().properties == {"v": "0.1"}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'quote " and backslash \\',
+        "tab\tnewline\n",
+        "unicode é 漢 🚀",
+        "line\u2028separator",
+        "null",
+    ],
+)
+def test_identifiers_and_properties_are_stored_as_sent(store, organization, text):
+    store.write_batch(
+        organization.id,
+        [event(text, sub=f"sub {text}", code=f"code {text}", properties={text: [text, None]})],
+        now=NOW,
+    )
+    stored = Event.objects.get()
+    assert (stored.transaction_id, stored.external_subscription_id, stored.code) == (
+        text,
+        f"sub {text}",
+        f"code {text}",
+    )
+    assert stored.properties == {text: [text, None]}
+
+
+def test_an_integer_past_64_bits_in_properties_is_stored_exactly(store, organization):
+    big = 2**70 + 1
+    store.write_batch(organization.id, [event("a", properties={"n": big})], now=NOW)
+    assert Event.objects.get().properties == {"n": big}
+
+
+@pytest.mark.parametrize("timestamp", ["1900-01-01T00:00:00.000001", "9999-12-31T23:59:59.999999"])
+def test_timestamps_far_from_now_keep_their_microseconds(store, organization, timestamp):
+    store.write_batch(organization.id, [event("a", timestamp=timestamp)], now=NOW)
+    assert Event.objects.get().timestamp == at(timestamp)
+
+
 # --------------------------------------------------------------------------------------------
 # Listing and reading
 
