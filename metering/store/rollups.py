@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
+from billing.db import prepared_cursor
 from metering.models import Event, EventPropertyState, EventRollup
 
 from .aggregation import (
@@ -652,7 +653,9 @@ def rollup_rows(query: AggregationQuery, *, with_event_values: bool = False) -> 
     if not pre_aggregated(query, with_event_values=with_event_values):
         return None
     sql, params = rollup_statement(query)
-    with connection.cursor() as cursor:
+    # prepared: the same charges are read again and again (current usage polled, a billing
+    # run), and planning one of these statements cost 0.5 to 0.9 ms
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description]
         fetched = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
