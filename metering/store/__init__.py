@@ -307,10 +307,7 @@ def _columns_json(
     for event in rows:
         if (reason := _unstorable(event.properties)) is not None:
             raise ValueError(f"properties must not contain {reason}")
-    keeps: dict[str | None, bool] = {}  # keeps_state by aggregation type, once per batch
-    for event in rows:
-        if event.aggregation_type not in keeps:
-            keeps[event.aggregation_type] = keeps_state(event.aggregation_type)
+    keeps = {kind: keeps_state(kind) for kind in {e.aggregation_type for e in rows}}
     dumps = orjson.dumps
     return {
         "transaction_ids": dumps([e.transaction_id for e in rows]).decode(),
