@@ -199,3 +199,21 @@ def test_a_refused_event_call_keeps_its_bodies(api):
     log = ApiRequestLog.objects.get(path="/api/v1/events")
     assert log.request_body == {"event": {"code": "calls"}}
     assert log.request_response["code"] == "validation_errors"
+
+
+def test_deleting_an_organization_deletes_its_api_log(api, organization, other_api):
+    # the log's keys are not checked by the database: Django cascades the deletion itself
+    api.get("/api/v1/customers")
+    other_api.get("/api/v1/customers")
+    organization.delete()
+
+    assert not ApiRequestLog.objects.filter(organization_id=organization.pk).exists()
+    assert ApiRequestLog.objects.count() == 1  # the other organization's call
+
+
+def test_deleting_an_api_key_keeps_its_calls_without_the_key(api, api_key):
+    _post_customer(api)
+    api_key[0].delete()
+
+    log = ApiRequestLog.objects.get()
+    assert (log.api_key_id, log.key_name) == (None, "tests")
