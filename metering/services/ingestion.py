@@ -34,7 +34,7 @@ from customers.models import Subscription
 from metering import hooks
 from metering.models import IDENTIFIER_MAX_LENGTH, Event
 from metering.services.activity import flag_subscriptions
-from metering.store import EventInput, get_event_store
+from metering.store import EventInput, get_event_store, unstorable
 from metering.store.aggregation import NUMBER_LIMIT, NUMERIC_PATTERN, read_number
 from plans.expressions import ExpressionError, evaluate_expression, format_expression_value
 from plans.models import AggregationType, BillableMetric, Charge
@@ -117,23 +117,6 @@ def _identifier(payload: Mapping, name: str, errors: dict[str, list[str]]) -> st
     return value
 
 
-def _has_nul(value: object) -> bool:
-    """Whether a JSON value holds a NUL character, which PostgreSQL's jsonb refuses."""
-    kind = type(value)
-    if kind is int or kind is float or kind is bool or value is None:
-        return False
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key or (not isinstance(item, int | float) and _has_nul(item)):
-                return True
-        return False
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 def number_of(value: object) -> Decimal | None:
     """The number the event store reads from a property (docs/event-store.md "Values"): JSON
     numbers and numeric text within the store's range; anything else (text, booleans, objects,
@@ -191,7 +174,7 @@ def build_event_input(
     properties = payload.get("properties")
     if properties is None:
         properties = {}
-    elif not isinstance(properties, dict) or _has_nul(properties):
+    elif not isinstance(properties, dict) or unstorable(properties) is not None:
         errors["properties"] = ["value_is_invalid"]
     amount = Decimal(0)
     raw_amount = payload.get("precise_total_amount_cents")

@@ -11,8 +11,7 @@ is the leftmost app and cannot import charges or subscriptions.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -45,6 +44,7 @@ from .inputs import (
     _duplicate_indexes,
     _json,
     _stored_value,
+    unstorable,
 )
 from .portable import aggregate_portable, insert_portable
 from .rollups import (
@@ -69,6 +69,7 @@ __all__ = [
     "WriteResult",
     "charge_filter_scopes",
     "get_event_store",
+    "unstorable",
 ]
 
 
@@ -305,7 +306,7 @@ def _columns_json(
     properties as the JSON `_json` checks (no NaN, no NUL); `sent`: each row's index in the
     batch as sent (the events' ids follow it)."""
     for event in rows:
-        if (reason := _unstorable(event.properties)) is not None:
+        if (reason := unstorable(event.properties)) is not None:
             raise ValueError(f"properties must not contain {reason}")
     keeps = {kind: keeps_state(kind) for kind in {e.aggregation_type for e in rows}}
     dumps = orjson.dumps
@@ -344,27 +345,6 @@ def _properties_json(properties: list[dict]) -> str:
 
 
 _ENCODER = DjangoJSONEncoder()
-
-
-def _unstorable(value: object) -> str | None:
-    """What in a JSON value PostgreSQL's jsonb refuses (NUL characters) or JSON cannot write
-    (floats out of range: NaN, infinity), or None."""
-    kind = type(value)
-    if kind is int or kind is bool or value is None:
-        return None  # the usual scalars, decided at once
-    if isinstance(value, str):
-        return "NUL characters" if "\x00" in value else None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "out of range floats (not JSON compliant)"
-    items: Iterable[object] = ()
-    if isinstance(value, dict):
-        items = (part for pair in value.items() for part in pair)
-    elif isinstance(value, list | tuple):
-        items = value
-    for item in items:
-        if (reason := _unstorable(item)) is not None:
-            return reason
-    return None
 
 
 class PortableEventStore(PostgresEventStore):

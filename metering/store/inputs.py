@@ -5,6 +5,7 @@ can import this one without importing the others)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,19 +82,48 @@ def _check(event: EventInput) -> None:
 
 def _json(properties: dict) -> str:
     """jsonb text; what PostgreSQL would refuse (NaN, NUL characters) is a ValueError here."""
-    if _has_nul(properties):
-        raise ValueError("properties must not contain NUL characters")
+    if (reason := unstorable(properties)) is not None:
+        raise ValueError(f"properties must not contain {reason}")
     return json.dumps(properties, cls=DjangoJSONEncoder, allow_nan=False)
 
 
-def _has_nul(value: object) -> bool:
+_NUL = "NUL characters"
+_OUT_OF_RANGE = "out of range floats (not JSON compliant)"
+
+
+def unstorable(value: object) -> str | None:
+    """What in a JSON value PostgreSQL's jsonb refuses (NUL characters, in keys or strings) or
+    JSON cannot write (floats out of range: NaN, infinity), or None. The one check of event
+    properties: ingestion answers an event holding one with an error, every store refuses it."""
+    kind = type(value)
+    if kind is str:
+        return _NUL if "\x00" in value else None
+    if kind is int or kind is bool or value is None:
+        return None
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is str:
+                if "\x00" in key:
+                    return _NUL
+            elif (reason := unstorable(key)) is not None:
+                return reason
+            item_kind = type(item)
+            if item_kind is int or (item_kind is str and "\x00" not in item):
+                continue  # the usual values, decided at once
+            if (reason := unstorable(item)) is not None:
+                return reason
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _OUT_OF_RANGE
     if isinstance(value, str):
-        return "\x00" in value
+        return _NUL if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        return unstorable(dict(value))
     if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
-    return False
+        for item in value:
+            if (reason := unstorable(item)) is not None:
+                return reason
+    return None
 
 
 def _stored_value(value: Decimal | None) -> Decimal | None:
