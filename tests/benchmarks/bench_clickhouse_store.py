@@ -5,11 +5,14 @@
 
 Loads N events (S subscriptions x 2 metrics, spread over July-September 2023, `properties.v`
 from 0 to 99, no stored value: aggregation reads the property) into PostgreSQL's `billing_event`
-(one INSERT ... SELECT generate_series, then ANALYZE) and into the ClickHouse store's table
-(INSERT ... SELECT FROM numbers), then times `aggregate()` of one subscription's metric over
-August (count, sum, max, latest, unique count, weighted sum, the recurring weighted sum carried
-from July, recurring prorated sum and unique count; median of --repeat runs) on both stores and
-checks that both give the same units. Prints the load average before and after the reads. Needs
+(one INSERT ... SELECT generate_series, then ANALYZE; then its pre-aggregated rows rebuilt
+from those events with `rebuild_rollups`, as ingestion would have kept them) and into the
+ClickHouse store's table (INSERT ... SELECT FROM numbers), then times `aggregate()` of one
+subscription's metric over August (count, sum, max, latest, unique count, weighted sum, the
+recurring weighted sum carried from July, recurring prorated sum and unique count; median of
+--repeat runs) on PostgreSQL reading its pre-aggregated rows (the default), PostgreSQL scanning
+the events (`EVENT_STORE_ROLLUPS` off) and chdb, and checks that all three give the same units.
+Prints the load average before and after the reads. Needs
 the clickhouse extra; the database is the benchmark's own (its name must start with
 billing_bench; its events are replaced).
 """
@@ -81,6 +84,7 @@ def main() -> None:
     from billing.models import Organization
     from metering.store import AggregationQuery, PostgresEventStore
     from metering.store.clickhouse import TABLE, ChdbConnection, ClickHouseEventStore
+    from metering.store.rollups import rebuild_rollups
 
     call_command("migrate", verbosity=0)
     organization, _ = Organization.objects.get_or_create(name="Bench ClickHouse store")
@@ -103,6 +107,14 @@ def main() -> None:
         )
         cursor.execute("ANALYZE billing_event")
     pg_load = time.perf_counter() - started
+    started = time.perf_counter()
+    # every event keeps its property state (no aggregation types given): the reads below use
+    # the same field with every aggregation, unique counts included
+    rollup_rows = rebuild_rollups(organization.id, {"metric": "v", "other": "v"})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE metering_event_rollup")
+        cursor.execute("ANALYZE metering_event_property_state")
+    rollup_load = time.perf_counter() - started
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-chdb-")
     clickhouse = ClickHouseEventStore(ChdbConnection(tmp.name))
@@ -123,9 +135,19 @@ def main() -> None:
 
     print(f"load average before reads: {Path('/proc/loadavg').read_text().strip()}")
     print(f"events: {n:,} ({subs} subscriptions x 2 metrics, July-September 2023)")
-    print(f"load: PostgreSQL {pg_load:.1f} s (INSERT ... SELECT + ANALYZE), chdb {ch_load:.1f} s")
-    postgres = PostgresEventStore()
-    print(f"{'read (one subscription, August)':<34} {'PostgreSQL':>12} {'chdb':>12}  events")
+    print(
+        f"load: PostgreSQL {pg_load:.1f} s (INSERT ... SELECT + ANALYZE), its pre-aggregated "
+        f"rows {rollup_load:.1f} s ({rollup_rows:,} rows), chdb {ch_load:.1f} s"
+    )
+    stores = {
+        "rollups": PostgresEventStore(rollups=True),
+        "scan": PostgresEventStore(rollups=False),
+        "clickhouse": clickhouse,
+    }
+    print(
+        f"{'read (one subscription, August)':<34} {'PG rollups':>12} {'PG scan':>12} "
+        f"{'chdb':>12}  events"
+    )
     for label, aggregation_type, field_name, fields in READS:
         query = AggregationQuery(
             organization_id=organization.id,
@@ -140,20 +162,23 @@ def main() -> None:
         )
         timings = {}
         results = {}
-        for name, store in (("postgres", postgres), ("clickhouse", clickhouse)):
+        for name, store in stores.items():
             runs = []
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 results[name] = store.aggregate(query)
                 runs.append(time.perf_counter() - started)
             timings[name] = statistics.median(runs)
-        (pg_result,), (ch_result,) = results["postgres"], results["clickhouse"]
-        assert pg_result.units == ch_result.units, (pg_result, ch_result)
-        assert pg_result.events_count == ch_result.events_count
-        assert pg_result.total_aggregated_units == ch_result.total_aggregated_units
+        (first,) = results["clickhouse"]
+        for name in ("rollups", "scan"):
+            (result,) = results[name]
+            assert result.units == first.units, (name, result, first)
+            assert result.events_count == first.events_count, (name, result, first)
+            assert result.total_aggregated_units == first.total_aggregated_units
         print(
-            f"{label:<34} {timings['postgres'] * 1000:>9.1f} ms "
-            f"{timings['clickhouse'] * 1000:>9.1f} ms  {pg_result.events_count:,}"
+            f"{label:<34} "
+            + " ".join(f"{timings[name] * 1000:>9.1f} ms" for name in stores)
+            + f"  {first.events_count:,}"
         )
     print(f"load average after reads: {Path('/proc/loadavg').read_text().strip()}")
 
