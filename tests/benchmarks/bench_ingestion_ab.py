@@ -33,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 
-from bench_ingestion_cpu import batch_bodies, cpu_ns, single_bodies  # noqa: E402
+from bench_ingestion_cpu import (  # noqa: E402
+    batch_bodies,
+    client_backends,
+    cpu_ns,
+    post_body,
+    single_bodies,
+)
 
 SERVER_ENV = {
     "DEBUG": "0",
@@ -113,11 +119,9 @@ class Side:
         self.headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
 
     def post(self, path: str, body: bytes) -> None:
-        self.connection.request("POST", path, body=body, headers=self.headers)
-        response = self.connection.getresponse()
-        content = response.read()
-        if response.status != 200:
-            raise SystemExit(f"{self.name}: {path} -> {response.status}: {content[:300]!r}")
+        status, content = post_body(self.connection, path, body, self.headers)
+        if status != 200:
+            raise SystemExit(f"{self.name}: {path} -> {status}: {content[:300]!r}")
 
     def backend(self) -> int:
         import psycopg
@@ -125,14 +129,10 @@ class Side:
         name = self.database_url.rsplit("/", 1)[1]
         admin_url = self.database_url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_url) as admin:
-            pids = admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-                [name],
-            ).fetchall()
+            pids = client_backends(admin, name)
         if len(pids) != 1:
             raise SystemExit(f"{self.name}: expected one backend on {name}, found {len(pids)}")
-        return pids[0][0]
+        return pids[0]
 
     def stop(self) -> None:
         if self.server is not None:

@@ -125,6 +125,24 @@ def setup(url: str, fresh: bool) -> str:
     return key
 
 
+def post_body(connection, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    """POSTs `body` on a keep-alive `http.client` connection; (status, content read)."""
+    connection.request("POST", path, body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def client_backends(admin, database: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """The pids of the client backends connected to `database`, the `admin` connection's own
+    excepted (autovacuum and other background processes are not the server's)."""
+    rows = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        [database],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def backend_pid() -> int:
     from django.db import connection
 
@@ -224,23 +242,14 @@ def run_http(args: argparse.Namespace) -> None:
     name = args.database_url.rsplit("/", 1)[1]
     with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres") as admin:
 
-        def backends() -> list[int]:
-            rows = admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [name],
-            ).fetchall()
-            return [row[0] for row in rows]
-
         def post(body: bytes) -> None:
-            connection.request("POST", path, body=body, headers=headers)
-            response = connection.getresponse()
-            content = response.read()
-            assert response.status == 200, content[:300]
+            status, content = post_body(connection, path, body, headers)
+            assert status == 200, content[:300]
 
         for body in bodies[: args.warmup]:
             post(body)
         servers = [int(pid) for pid in args.server_pids.split(",") if pid]
-        pids = backends()
+        pids = client_backends(admin, name)
 
         def snapshot() -> dict[str, int]:
             return {
