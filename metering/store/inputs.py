@@ -95,30 +95,25 @@ def unstorable(value: object) -> str | None:
     """What in a JSON value PostgreSQL's jsonb refuses (NUL characters, in keys or strings) or
     JSON cannot write (floats out of range: NaN, infinity), or None. The one check of event
     properties: ingestion answers an event holding one with an error, every store refuses it."""
-    kind = type(value)
-    if kind is str:
+    if isinstance(value, str):
         return _NUL if "\x00" in value else None
-    if kind is int or kind is bool or value is None:
+    if value is None or isinstance(value, int):  # bool included
         return None
-    if kind is dict:
-        for key, item in value.items():  # type: ignore[attr-defined]
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _OUT_OF_RANGE
+    if isinstance(value, dict):
+        for key, item in value.items():
             if type(key) is str:
                 if "\x00" in key:
                     return _NUL
             elif (reason := unstorable(key)) is not None:
                 return reason
-            item_kind = type(item)
-            if item_kind is int or (item_kind is str and "\x00" not in item):
-                continue  # the usual values, decided at once
+            kind = type(item)
+            if kind is int or (kind is str and "\x00" not in item):
+                continue  # the usual values, decided without a call
             if (reason := unstorable(item)) is not None:
                 return reason
         return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else _OUT_OF_RANGE
-    if isinstance(value, str):
-        return _NUL if "\x00" in value else None
-    if isinstance(value, dict):
-        return unstorable(dict(value))
     if isinstance(value, list | tuple):
         for item in value:
             if (reason := unstorable(item)) is not None:
